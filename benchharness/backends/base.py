@@ -1,0 +1,89 @@
+"""The one extension point for runtimes: a Backend loads a variant file into a LoadedModel.
+
+The harness, not the backend, owns the clock: it times `prefill` and `decode` calls the same way
+for every runtime, so a row of ONNX Runtime and a row of llama.cpp mean the same thing. A backend
+only has to run greedy generation with a KV cache and return logits for scoring.
+
+Backend modules import their runtime inside `load` (and `runtime_version`), so a machine without
+that runtime can still import the module, list the backend, and skip its cases with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from benchharness.devices import detect
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Runtime settings that every backend honours."""
+
+    threads: int
+    n_ctx: int  # longest sequence the context must hold
+    n_batch: int  # most tokens fed in one prefill call
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    """A model resident on a device, ready for greedy generation and scoring."""
+
+    n_vocab: int
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids for `text`, with the model's usual beginning-of-sequence handling."""
+        ...
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        """Start a fresh sequence with `tokens`; return the greedy next token."""
+        ...
+
+    def decode(self, token: int) -> int:
+        """Append one token to the sequence; return the greedy next token."""
+        ...
+
+    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
+        """Fresh sequence of `tokens`; logits at positions first..len-2, shape (len-1-first, n_vocab)."""
+        ...
+
+    def close(self) -> None:
+        """Release the runtime's memory."""
+        ...
+
+
+class Backend:
+    """Base class for runtimes; subclasses set the class attributes and implement `load`."""
+
+    name: ClassVar[str]
+    runtime_module: ClassVar[str]  # import name, checked with find_spec (not the distribution name)
+    extra: ClassVar[str]  # pip extra that installs the runtime
+    formats: ClassVar[frozenset[str]]  # variant file formats it loads
+    devices: ClassVar[tuple[str, ...]]  # device kinds it can target at all
+
+    def unavailable_reason(self, device: str) -> str | None:
+        """Why this backend cannot run on `device` here, or None when it can. Cheap: no model loads."""
+        if importlib.util.find_spec(self.runtime_module) is None:
+            return f"{self.name}: runtime module {self.runtime_module!r} not installed (pip install 'benchharness[{self.extra}]')"
+        if device not in self.devices:
+            return f"{self.name} does not target device {device!r} (it targets {', '.join(self.devices)})"
+        status = detect(device)
+        if not status.present:
+            return f"device {device} absent: {status.detail}"
+        return self.device_support_reason(device)
+
+    def device_support_reason(self, device: str) -> str | None:
+        """Hook for builds that lack a device (e.g. a CPU-only wheel on a CUDA machine)."""
+        return None
+
+    def runtime_version(self) -> str:
+        raise NotImplementedError
+
+    def load(self, path: Path, device: str, options: LoadOptions) -> LoadedModel:
+        raise NotImplementedError

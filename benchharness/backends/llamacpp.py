@@ -1,0 +1,165 @@
+"""llama.cpp through llama-cpp-python's low-level C API.
+
+The high-level `Llama()` call loop runs a full sampler chain over the vocabulary and copies logits
+into Python for every token, which costs about a quarter of decode speed on small models. Here a
+decode step is what llama-bench does (one `llama_decode` of a one-token batch) plus an argmax over
+the logits, so the harness's tok/s matches llama.cpp's own tool.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from benchharness.backends.base import Backend, LoadOptions
+from benchharness.errors import ModelError
+
+GPU_DEVICES = ("cuda", "metal")
+
+# Keep a reference: llama.cpp calls this from C for the process lifetime.
+_LOG_CALLBACK: Any = None
+
+
+def _quiet_logs(ll: Any) -> None:
+    """Pass only llama.cpp warnings and errors to stderr (the child's log), not its load chatter."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import sys
+
+    warn_level = 3  # GGML_LOG_LEVEL_WARN; ERROR is 4, CONT is 5
+
+    @ll.llama_log_callback
+    def callback(level: int, text: bytes, _user: Any) -> None:
+        if level >= warn_level and level != 5:
+            sys.stderr.write(text.decode("utf-8", "replace"))
+
+    _LOG_CALLBACK = callback
+    ll.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+class LlamaCppModel:
+    """A GGUF model and one context; sequence 0 holds the running generation."""
+
+    def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
+        import llama_cpp as ll
+
+        self._ll = ll
+        _quiet_logs(ll)
+        ll.llama_backend_init()
+        model_params = ll.llama_model_default_params()
+        model_params.n_gpu_layers = 999 if device in GPU_DEVICES else 0
+        self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
+        if not self._model:
+            raise ModelError(
+                f"llama.cpp could not load {path} (not a valid GGUF for this llama.cpp build); "
+                "re-run prepare or check the file"
+            )
+        ctx_params = ll.llama_context_default_params()
+        ctx_params.n_ctx = options.n_ctx
+        ctx_params.n_batch = options.n_batch
+        ctx_params.n_ubatch = min(options.n_batch, 512)
+        ctx_params.n_threads = options.threads
+        ctx_params.n_threads_batch = options.threads
+        ctx_params.no_perf = True
+        self._ctx = ll.llama_init_from_model(self._model, ctx_params)
+        if not self._ctx:
+            ll.llama_model_free(self._model)
+            raise ModelError(f"llama.cpp could not create a context for {path} (n_ctx={options.n_ctx})")
+        self._vocab = ll.llama_model_get_vocab(self._model)
+        self.n_vocab = int(ll.llama_vocab_n_tokens(self._vocab))
+        self._capacity = options.n_batch
+        self._batch = ll.llama_batch_init(options.n_batch, 0, 1)
+        self._pos = 0
+
+    def tokenize(self, text: str) -> list[int]:
+        ll = self._ll
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buffer = (ll.llama_token * capacity)()
+        n = ll.llama_tokenize(self._vocab, data, len(data), buffer, capacity, True, False)
+        if n < 0:
+            raise ModelError(f"tokenizer needed {-n} slots for {len(data)} bytes; report this as a bug")
+        return list(buffer[:n])
+
+    def _clear(self) -> None:
+        self._ll.llama_memory_clear(self._ll.llama_get_memory(self._ctx), True)
+        self._pos = 0
+
+    def _decode(self, tokens: Sequence[int], output_from: int) -> None:
+        """Feed tokens in batches; request logits for positions >= output_from within `tokens`."""
+        batch = self._batch
+        for start in range(0, len(tokens), self._capacity):
+            chunk = tokens[start : start + self._capacity]
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = self._pos + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = start + i >= output_from
+            status = self._ll.llama_decode(self._ctx, batch)
+            if status != 0:
+                raise ModelError(f"llama_decode failed with status {status} at position {self._pos}")
+            self._pos += len(chunk)
+
+    def _argmax_last(self) -> int:
+        logits = self._ll.llama_get_logits_ith(self._ctx, -1)
+        return int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        self._clear()
+        self._decode(tokens, output_from=len(tokens) - 1)
+        return self._argmax_last()
+
+    def decode(self, token: int) -> int:
+        self._decode((token,), output_from=0)
+        return self._argmax_last()
+
+    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
+        if len(tokens) > self._capacity:
+            raise ValueError(f"score() takes at most n_batch={self._capacity} tokens, got {len(tokens)}")
+        self._clear()
+        last = len(tokens) - 1
+        self._decode(tokens[:last], output_from=first)
+        rows = last - first
+        logits = self._ll.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(logits, shape=(rows, self.n_vocab)).copy()
+
+    def close(self) -> None:
+        ll = self._ll
+        if self._ctx:
+            ll.llama_batch_free(self._batch)
+            ll.llama_free(self._ctx)
+            ll.llama_model_free(self._model)
+            self._ctx = None
+
+
+class LlamaCppBackend(Backend):
+    name: ClassVar[str] = "llamacpp"
+    runtime_module: ClassVar[str] = "llama_cpp"
+    extra: ClassVar[str] = "llamacpp"
+    formats: ClassVar[frozenset[str]] = frozenset({"gguf"})
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "metal")
+
+    def device_support_reason(self, device: str) -> str | None:
+        if device == "cpu":
+            return None
+        import llama_cpp
+
+        if not llama_cpp.llama_supports_gpu_offload():
+            return f"this llama-cpp-python build has no GPU offload; rebuild it for {device} (CMAKE_ARGS=-DGGML_CUDA=on or -DGGML_METAL=on)"
+        return None
+
+    def runtime_version(self) -> str:
+        import llama_cpp
+
+        return f"llama-cpp-python {llama_cpp.__version__}"
+
+    def load(self, path: Path, device: str, options: LoadOptions) -> LlamaCppModel:
+        return LlamaCppModel(path, device, options)

@@ -1,0 +1,151 @@
+"""Gates: an optimized variant against its reference, measured in the same session.
+
+Pure functions from two Measurements and a policy to Verdicts; the plugin decides what a breach
+does to the pytest outcome. A verdict message names metric, value, threshold and reference value,
+because that single line is what a reader of a failed nightly run sees first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from benchharness.readings import Measurement
+
+Status = Literal["pass", "breach", "unavailable"]
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """One gate as a suite declares it: threshold, the variants it applies to, known breaches."""
+
+    name: str
+    minimum: float
+    quants: tuple[str, ...] | None = None  # None: every non-reference variant
+    known_breaches: tuple[str, ...] = ()  # variants expected to breach (shown, reported as xfail)
+
+    def applies_to(self, quant: str) -> bool:
+        return self.quants is None or quant in self.quants
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check (a gate or a baseline comparison) for one case."""
+
+    kind: Literal["gate", "baseline"]
+    name: str
+    status: Status
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    reference: float | None = None
+    known: bool = False  # a breach the suite declared as expected
+
+    @property
+    def unexpected_breach(self) -> bool:
+        return self.status == "breach" and not self.known
+
+
+@dataclass(frozen=True)
+class GateDefinition:
+    """How a gate turns a variant and its reference into one ratio, and how to explain it."""
+
+    metric: str
+    ratio: Callable[[float, float], float]
+    describe: Callable[[float, float, float, float, str], str] = field(repr=False)
+
+
+def _accuracy_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    return (
+        f"accuracy retained {ratio:.1%} (min {minimum:.1%}): top-1 {value:.2%} "
+        f"vs reference {ref_label} {reference:.2%}"
+    )
+
+
+def _speedup_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    return (
+        f"speedup {ratio:.2f}x (min {minimum:.2f}x): decode {value:.1f} tok/s "
+        f"vs reference {ref_label} {reference:.1f} tok/s"
+    )
+
+
+def _memory_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    return (
+        f"memory reduction {ratio:.1%} (min {minimum:.1%}): peak RSS {value / 2**20:.0f} MiB "
+        f"vs reference {ref_label} {reference / 2**20:.0f} MiB"
+    )
+
+
+GATES: dict[str, GateDefinition] = {
+    "accuracy_retained": GateDefinition("top1_accuracy", lambda v, r: v / r, _accuracy_text),
+    "speedup": GateDefinition("decode_tok_per_s", lambda v, r: v / r, _speedup_text),
+    "memory_reduction": GateDefinition("peak_rss_bytes", lambda v, r: 1.0 - v / r, _memory_text),
+}
+
+DEFAULT_GATES: tuple[GateRule, ...] = (
+    GateRule("accuracy_retained", 0.95),
+    GateRule("speedup", 2.0),
+    GateRule("memory_reduction", 0.5),
+)
+
+
+def judge_gates(
+    variant: Measurement,
+    reference: Measurement,
+    *,
+    quant: str,
+    reference_label: str,
+    rules: Sequence[GateRule],
+) -> list[Verdict]:
+    """Verdicts of every rule that applies to `quant`; a missing figure is 'unavailable', not a pass."""
+    verdicts: list[Verdict] = []
+    for rule in rules:
+        if not rule.applies_to(quant):
+            continue
+        definition = GATES[rule.name]
+        value = variant.value(definition.metric)
+        ref_value = reference.value(definition.metric)
+        if value is None or ref_value is None or ref_value == 0:
+            missing = variant if value is None else reference
+            reading = missing.readings.get(definition.metric)
+            why = reading.unavailable_reason if reading else "not measured"
+            verdicts.append(
+                Verdict("gate", rule.name, "unavailable", f"{rule.name}: {definition.metric} unavailable ({why})")
+            )
+            continue
+        ratio = definition.ratio(value, ref_value)
+        passed = ratio >= rule.minimum
+        text = definition.describe(ratio, rule.minimum, value, ref_value, reference_label)
+        known = not passed and quant in rule.known_breaches
+        suffix = "" if passed else (" [known breach, declared by the suite]" if known else "")
+        verdicts.append(
+            Verdict(
+                "gate",
+                rule.name,
+                "pass" if passed else "breach",
+                text + suffix,
+                value=ratio,
+                threshold=rule.minimum,
+                reference=ref_value,
+                known=known,
+            )
+        )
+    return verdicts
+
+
+def stale_known_breaches(quant: str, rules: Sequence[GateRule], verdicts: Sequence[Verdict]) -> list[str]:
+    """Known breaches that no longer happen: the suite's policy is out of date and should say so."""
+    passed = {v.name for v in verdicts if v.kind == "gate" and v.status == "pass"}
+    return [
+        f"{rule.name} was declared a known breach for {quant} but now passes; remove it from the suite's known_breaches"
+        for rule in rules
+        if quant in rule.known_breaches and rule.name in passed
+    ]
+
+
+def override_minimums(rules: Sequence[GateRule], overrides: Mapping[str, float]) -> tuple[GateRule, ...]:
+    """Rules with command-line thresholds applied (`--gate speedup=2.5`)."""
+    return tuple(
+        GateRule(r.name, overrides.get(r.name, r.minimum), r.quants, r.known_breaches) for r in rules
+    )

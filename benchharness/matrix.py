@@ -1,0 +1,102 @@
+"""Expand a suite into cases: (model, quant, backend, device), with readable ids and skip reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from benchharness.backends.base import Backend
+from benchharness.config import SuiteConfig
+from benchharness.errors import ConfigError
+from benchharness.models.registry import ModelDef
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case; `skip_reason` is set when this machine cannot run it."""
+
+    suite: str
+    model: str
+    quant: str
+    backend: str
+    device: str
+    reference: str
+    skip_reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.quant}-{self.backend}-{self.device}"
+
+    @property
+    def is_reference(self) -> bool:
+        return self.quant == self.reference
+
+    @property
+    def reference_id(self) -> str:
+        return f"{self.model}-{self.reference}-{self.backend}-{self.device}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Command-line filters; None means 'no filter'."""
+
+    models: tuple[str, ...] | None = None
+    quants: tuple[str, ...] | None = None
+    backends: tuple[str, ...] | None = None
+
+
+def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
+    if not values:
+        raise ConfigError(f"{option}={raw!r} names nothing; give a comma-separated list")
+    return values
+
+
+def check_known(option: str, values: Sequence[str] | None, valid: Sequence[str]) -> None:
+    """Unknown filter values are errors listing the valid ones (a typo must not silently select nothing)."""
+    for value in values or ():
+        if value not in valid:
+            raise ConfigError(f"{option}: unknown value {value!r}; valid: {', '.join(sorted(valid))}")
+
+
+def _ordered_quants(model: ModelDef, wanted: Sequence[str] | None) -> list[str]:
+    labels = list(model.variants) if wanted is None else [q for q in wanted if q in model.variants]
+    # The reference first, so later cases in the same session can be gated against it.
+    return sorted(labels, key=lambda q: q != model.reference)
+
+
+def expand(
+    suite: SuiteConfig,
+    models: Mapping[str, ModelDef],
+    backends: Mapping[str, Backend],
+    devices: Sequence[str],
+    filters: Filters,
+) -> list[Case]:
+    """All cases of a suite, filtered; unavailable combinations carry a skip reason instead of vanishing."""
+    for name in suite.models or ():
+        if name not in models:
+            raise ConfigError(f"suite {suite.name}: unknown model {name!r}; registered: {', '.join(models)}")
+    for name in suite.backends or ():
+        if name not in backends:
+            raise ConfigError(f"suite {suite.name}: unknown backend {name!r}; registered: {', '.join(backends)}")
+    suite_devices = [d for d in devices if suite.devices is None or d in suite.devices]
+    cases: list[Case] = []
+    for model_name in suite.models or list(models):
+        if filters.models is not None and model_name not in filters.models:
+            continue
+        model = models[model_name]
+        for backend_name in suite.backends or list(backends):
+            backend = backends[backend_name]
+            if filters.backends is not None and backend_name not in filters.backends:
+                continue
+            if model.format not in backend.formats:
+                continue
+            for quant in _ordered_quants(model, suite.quants):
+                if filters.quants is not None and quant not in filters.quants:
+                    continue
+                for device in suite_devices:
+                    reason = model.missing_requirement() or backend.unavailable_reason(device)
+                    cases.append(Case(suite.name, model_name, quant, backend_name, device, model.reference, reason))
+    return cases

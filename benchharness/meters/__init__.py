@@ -1,0 +1,1 @@
+"""Meters: each turns something the OS or a driver counts into Readings, with their source."""

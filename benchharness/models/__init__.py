@@ -1,0 +1,1 @@
+"""Models, their variants, and how each variant file is produced (`prepare`)."""

@@ -1,0 +1,67 @@
+"""GGUF files: a cheap validity check, and llama.cpp's own quantizer (run inside the child process)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+from benchharness.errors import ModelError, PrepareError
+
+GGUF_MAGIC = b"GGUF"
+
+# llama.cpp's LLAMA_FTYPE_* values for the types the harness offers by name.
+FTYPES: dict[str, int] = {
+    "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9,
+    "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15,
+    "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32,
+}
+
+
+def check_gguf(path: Path) -> None:
+    """Fail early, with the fix, on a file that is missing, empty or not GGUF at all.
+
+    Truncation deeper in the file is caught by llama.cpp's own bounds checks at load time.
+    """
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist; run the prepare step or fix the path")
+    with path.open("rb") as f:
+        header = f.read(24)
+    if len(header) < 24 or header[:4] != GGUF_MAGIC:
+        raise ModelError(
+            f"{path} is not a GGUF file (bad magic {header[:4]!r}, {path.stat().st_size} bytes); "
+            "re-download or re-prepare it"
+        )
+    version = struct.unpack("<I", header[4:8])[0]
+    if version not in (2, 3):
+        raise ModelError(f"{path} has GGUF version {version}; this harness reads versions 2 and 3")
+
+
+def ftype_of(name: str) -> int:
+    try:
+        return FTYPES[name.upper()]
+    except KeyError:
+        raise PrepareError(f"unknown llama.cpp quantization {name!r}; valid: {', '.join(FTYPES)}") from None
+
+
+def quantize_gguf(request: dict[str, Any]) -> dict[str, Any]:
+    """Child-process job: llama_model_quantize(source -> destination) with requantization allowed.
+
+    Requantizing is how the shipped Q4_1 weights become the F32 reference (dequantized exactly),
+    and how the other types are produced from that reference.
+    """
+    import llama_cpp as ll
+
+    source, destination = Path(request["source"]), Path(request["destination"])
+    check_gguf(source)
+    params = ll.llama_model_quantize_default_params()
+    params.nthread = int(request["threads"])
+    params.ftype = ftype_of(request["quantize"])
+    params.allow_requantize = True
+    status = ll.llama_model_quantize(str(source).encode(), str(destination).encode(), params)
+    if status != 0 or not destination.is_file():
+        raise PrepareError(
+            f"llama.cpp's quantizer failed ({status}) turning {source.name} into {request['quantize']}; "
+            "check the source file (re-run prepare) and the child output"
+        )
+    return {"bytes": destination.stat().st_size}

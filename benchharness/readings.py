@@ -1,0 +1,128 @@
+"""The values that flow from meters to gates: one Reading per metric, a Measurement per case.
+
+A Reading is either a figure with its unit, spread and source, or 'unavailable' with the reason.
+There is no third state where a zero stands in for "not measured".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Better = Literal["higher", "lower", "neither"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric means: its unit, which direction is better, and whether baselines track it."""
+
+    unit: str
+    better: Better
+    label: str
+    tracked: bool = True  # compared with the stored baseline
+
+
+METRICS: dict[str, MetricSpec] = {
+    "ttft_ms": MetricSpec("ms", "lower", "time to first token"),
+    "prefill_tok_per_s": MetricSpec("tok/s", "higher", "prefill throughput"),
+    "decode_tok_per_s": MetricSpec("tok/s", "higher", "decode throughput"),
+    "decode_latency_p50_ms": MetricSpec("ms", "lower", "decode latency p50"),
+    "decode_latency_p90_ms": MetricSpec("ms", "lower", "decode latency p90"),
+    "decode_latency_p99_ms": MetricSpec("ms", "lower", "decode latency p99", tracked=False),
+    "peak_rss_bytes": MetricSpec("B", "lower", "peak resident memory"),
+    "model_file_bytes": MetricSpec("B", "lower", "model file size"),
+    "energy_j": MetricSpec("J", "lower", "energy per round"),
+    "top1_accuracy": MetricSpec("fraction", "higher", "next-token top-1 accuracy"),
+    "perplexity": MetricSpec("", "lower", "perplexity"),
+    "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference"),
+    "mean_kl_vs_reference": MetricSpec("nats", "lower", "mean KL divergence from reference"),
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One metric of one case: value (mean over rounds), stdev, rounds, source; or unavailable."""
+
+    name: str
+    unit: str
+    value: float | None
+    stdev: float = 0.0
+    n: int = 1
+    source: str = ""
+    unavailable_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is None and not self.unavailable_reason:
+            raise ValueError(f"reading {self.name!r} has no value and no reason why")
+        if self.value is not None and not math.isfinite(self.value):
+            raise ValueError(f"reading {self.name!r} is not finite ({self.value!r})")
+
+    @classmethod
+    def unavailable(cls, name: str, unit: str, reason: str) -> Reading:
+        return cls(name=name, unit=unit, value=None, n=0, unavailable_reason=reason)
+
+    @property
+    def available(self) -> bool:
+        return self.value is not None
+
+    @property
+    def cv(self) -> float:
+        return self.stdev / abs(self.value) if self.value else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "value": self.value,
+            "stdev": self.stdev,
+            "n": self.n,
+            "source": self.source,
+            "unavailable_reason": self.unavailable_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reading:
+        return cls(
+            name=str(data["name"]),
+            unit=str(data["unit"]),
+            value=None if data.get("value") is None else float(data["value"]),
+            stdev=float(data.get("stdev") or 0.0),
+            n=int(data.get("n") or 0),
+            source=str(data.get("source") or ""),
+            unavailable_reason=data.get("unavailable_reason"),
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything measured for one case in one child process."""
+
+    case_id: str
+    readings: dict[str, Reading]
+    info: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    round_samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def value(self, name: str) -> float | None:
+        reading = self.readings.get(name)
+        return reading.value if reading else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "readings": {k: r.to_dict() for k, r in sorted(self.readings.items())},
+            "info": self.info,
+            "warnings": list(self.warnings),
+            "round_samples": self.round_samples,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        return cls(
+            case_id=str(data["case_id"]),
+            readings={k: Reading.from_dict(v) for k, v in data["readings"].items()},
+            info=dict(data.get("info") or {}),
+            warnings=tuple(data.get("warnings") or ()),
+            round_samples={k: [float(x) for x in v] for k, v in (data.get("round_samples") or {}).items()},
+        )

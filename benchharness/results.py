@@ -1,0 +1,127 @@
+"""The machine-readable record of a run: one JSON file per session under `reports/`.
+
+`load_dataframe(path)` gives one pandas row per (case, metric), the shape that lab merges, history
+stores and notebooks want. The same run is also written in pytest-benchmark's JSON format, so
+`pytest-benchmark compare` and github-action-benchmark read the decode timings as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchharness.gates import Verdict
+from benchharness.matrix import Case
+from benchharness.readings import Measurement
+from benchharness.storage import read_versioned, write_json_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 1
+KIND = "results"
+
+
+@dataclass
+class CaseRecord:
+    """What happened to one case: its outcome, figures, ratios to the reference and verdicts."""
+
+    case: Case
+    outcome: str = "pending"  # passed | failed | skipped | xfailed | error
+    measurement: Measurement | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+    verdicts: list[Verdict] = field(default_factory=list)
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.measurement
+        return {
+            "id": self.case.id,
+            "suite": self.case.suite,
+            "model": self.case.model,
+            "quant": self.case.quant,
+            "backend": self.case.backend,
+            "device": self.case.device,
+            "reference": self.case.reference,
+            "outcome": self.outcome,
+            "message": self.message,
+            "readings": {} if m is None else {k: r.to_dict() for k, r in sorted(m.readings.items())},
+            "info": {} if m is None else m.info,
+            "warnings": [] if m is None else list(m.warnings),
+            "round_samples": {} if m is None else m.round_samples,
+            "ratios": self.ratios,
+            "verdicts": [
+                {"kind": v.kind, "name": v.name, "status": v.status, "known": v.known, "message": v.message,
+                 "value": v.value, "threshold": v.threshold, "reference": v.reference}
+                for v in self.verdicts
+            ],
+        }
+
+
+def write_results(directory: Path, run: dict[str, Any], records: list[CaseRecord]) -> Path:
+    """Write `results-<UTC time>.json` and refresh `latest.json`; returns the timestamped path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    data = {"schema_version": SCHEMA_VERSION, "run": run, "cases": [r.to_dict() for r in records]}
+    path = directory / f"results-{stamp}.json"
+    write_json_atomic(path, data)
+    write_json_atomic(directory / "latest.json", data)
+    return path
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    return read_versioned(Path(path), KIND, SCHEMA_VERSION, migrations={})
+
+
+def load_dataframe(path: str | Path) -> pd.DataFrame:
+    """One row per (case, metric) with value, stdev, n, unit, source and why it was unavailable."""
+    import pandas as pd
+
+    data = load_results(Path(path))
+    rows = []
+    for case in data["cases"]:
+        base = {k: case[k] for k in ("id", "suite", "model", "quant", "backend", "device", "outcome")}
+        if not case["readings"]:
+            rows.append({**base, "metric": None})
+        for name, reading in case["readings"].items():
+            rows.append({**base, "metric": name, **{k: reading[k] for k in ("value", "stdev", "n", "unit", "source", "unavailable_reason")}})
+    return pd.DataFrame(rows)
+
+
+def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord], test_name: str = "test_generation") -> dict[str, Any]:
+    """pytest-benchmark's JSON (its own Stats class computes the fields) for per-token decode time.
+
+    Each round contributes one sample: seconds per decoded token, so `ops` is decode tok/s.
+    """
+    from pytest_benchmark.stats import Stats
+
+    benchmarks = []
+    for record in records:
+        m = record.measurement
+        if m is None or not m.round_samples.get("decode_tok_per_s"):
+            continue
+        stats = Stats()
+        for tok_per_s in m.round_samples["decode_tok_per_s"]:
+            stats.update(1.0 / tok_per_s)
+        fields = stats.as_dict()
+        fields["data"] = list(stats.data)
+        benchmarks.append({
+            "group": record.case.suite,
+            "name": f"{test_name}[{record.case.id}]",
+            "fullname": f"suites::{test_name}[{record.case.id}]",
+            "params": {"case": record.case.id},
+            "param": record.case.id,
+            "extra_info": {k: r.value for k, r in m.readings.items() if r.available},
+            "options": {"timer": "perf_counter", "min_rounds": len(stats.data), "warmup": True, "disable_gc": False},
+            "stats": fields,
+        })
+    return {
+        "machine_info": {"node": run["machine"]["id"], "processor": run["machine"]["cpu"],
+                         "machine": run["machine"]["arch"], "system": run["machine"]["system"],
+                         "python_version": run["machine"]["python"], "cpu": {"count": run["machine"]["logical_cores"]}},
+        "commit_info": {"id": run.get("git_commit"), "dirty": None, "project": "benchharness"},
+        "benchmarks": benchmarks,
+        "datetime": run["started"],
+        "version": run["packages"].get("pytest-benchmark", "5"),
+    }

@@ -1,0 +1,94 @@
+"""Versioned JSON files written so that nothing stored is ever half-written or lost.
+
+Writes go to a temporary file in the same folder, are fsynced, then renamed over the target (an
+atomic replace on POSIX), under a file lock so concurrent sessions or xdist workers serialise.
+Reads check `schema_version`: older files are migrated step by step, newer ones refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from benchharness.errors import StoreError
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def lock_for(path: Path) -> FileLock:
+    return FileLock(str(path) + ".lock", timeout=120)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` with `data` (sorted, indented JSON) or leave the old file untouched."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise StoreError(f"cannot write {path} ({e.strerror}); make {path.parent} writable or point the setting elsewhere") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (OSError, ValueError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path} ({e}); nothing was changed") from None
+
+
+def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
+    """Load a `kind` file, migrating old schema versions (migrations[v] turns v into v+1)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{kind} file {path} does not exist") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(
+            f"{kind} file {path} is not valid JSON ({e}); restore it from version control or delete it and re-record"
+        ) from None
+    except OSError as e:
+        raise StoreError(f"cannot read {kind} file {path} ({e.strerror})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise StoreError(f"{kind} file {path} has no integer schema_version; it is not a benchharness {kind} file")
+    version = data["schema_version"]
+    if version > current:
+        raise StoreError(
+            f"{kind} file {path} has schema_version {version}, newer than this benchharness reads ({current}); upgrade benchharness"
+        )
+    while version < current:
+        if version not in migrations:
+            raise StoreError(f"{kind} file {path} has schema_version {version}, which cannot be migrated; re-record it")
+        data = migrations[version](data)
+        version = data["schema_version"]
+    return data
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock guarding read-modify-write of `path`, with a clear error if it cannot be taken."""
+    lock = lock_for(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise StoreError(f"{path} is locked by another session for over 120 s; retry when it finishes") from None
+    except OSError as e:
+        raise StoreError(f"cannot lock {path} ({e.strerror}); make {path.parent} writable") from None
+    try:
+        yield
+    finally:
+        lock.release()

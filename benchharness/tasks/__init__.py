@@ -1,0 +1,1 @@
+"""Accuracy tasks on real data no one here wrote."""
