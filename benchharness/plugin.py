@@ -1,0 +1,175 @@
+"""pytest hooks only: options, parametrization of suites into cases, outcomes, and the summary.
+
+Registered once, through the `pytest11` entry point, so `--device` works from any directory.
+State lives in `config.stash`; all the work is done by BenchSession.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchharness.config import load_settings
+from benchharness.devices import DEVICE_CHOICES, resolve_devices
+from benchharness.errors import BenchHarnessError
+from benchharness.matrix import Case, Filters, parse_list
+from benchharness.report.terminal import table
+from benchharness.session import BenchSession, Options, parse_gate_overrides
+
+SESSION_KEY = pytest.StashKey[BenchSession]()
+SUMMARY_KEY = pytest.StashKey[list[str]]()
+XDIST_REASON = "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("benchharness", "benchmark suites (benchharness)")
+    group.addoption("--device", default="auto", help=f"device kinds to run: {'|'.join(DEVICE_CHOICES)} or a comma list (default: auto = all, absent ones skipped)")
+    group.addoption("--backend", default=None, help="only these backends (comma list)")
+    group.addoption("--model", default=None, help="only these models (comma list)")
+    group.addoption("--quant", default=None, help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates)")
+    group.addoption("--gate", action="append", default=[], metavar="NAME=MIN", help="override a gate threshold, e.g. --gate speedup=1.5")
+    group.addoption("--save-baseline", action="store_true", help="record this run as the machine's baseline (only if no case fails)")
+    group.addoption("--no-baseline", action="store_true", help="do not compare with the stored baseline")
+    group.addoption("--baseline-any-machine", action="store_true", help="compare with a baseline recorded on a different machine")
+    group.addoption("--bench-config", default=None, metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]")
+    group.addoption("--bench-set", action="append", default=[], metavar="KEY=VALUE", help="one setting, e.g. workload.gen_tokens=16")
+
+
+def _progress(config: pytest.Config) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"benchharness: {line}")
+        else:
+            reporter.write_line(f"benchharness: {line}")
+
+    return write
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "benchsuite(name): the [tool.benchharness.suites.NAME] this test's cases come from")
+    try:
+        extra = config.getoption("bench_config")
+        settings = load_settings(
+            config.rootpath,
+            Path(extra) if extra else None,
+            tuple(config.getoption("bench_set")),
+        )
+        options = Options(
+            devices=resolve_devices(config.getoption("device")),
+            filters=Filters(
+                models=parse_list("--model", config.getoption("model")),
+                quants=parse_list("--quant", config.getoption("quant")),
+                backends=parse_list("--backend", config.getoption("backend")),
+            ),
+            gate_overrides=parse_gate_overrides(config.getoption("gate")),
+            save_baseline=config.getoption("save_baseline"),
+            compare_baseline=not config.getoption("no_baseline"),
+            baseline_any_machine=config.getoption("baseline_any_machine"),
+        )
+        config.stash[SESSION_KEY] = BenchSession(settings, options, _progress(config))
+    except (BenchHarnessError, ValueError) as e:
+        raise pytest.UsageError(f"benchharness: {e}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_case" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("benchsuite")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: uses bench_case but has no @pytest.mark.benchsuite('NAME')")
+    session = metafunc.config.stash[SESSION_KEY]
+    try:
+        cases = session.cases(str(marker.args[0]))
+    except BenchHarnessError as e:
+        raise pytest.UsageError(f"benchharness: {e}") from None
+    under_xdist = hasattr(metafunc.config, "workerinput")
+    params = []
+    for case in cases:
+        reason = XDIST_REASON if under_xdist else case.skip_reason
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    metafunc.parametrize("bench_case", params)
+
+
+class CaseChecker:
+    """What a suite's test calls: measure the case, judge it, and turn verdicts into an outcome."""
+
+    def __init__(self, session: BenchSession) -> None:
+        self.session = session
+
+    def check(self, case: Case) -> None:
+        try:
+            record = self.session.run(case)
+        except BenchHarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        failures = [v.message for v in record.verdicts if v.unexpected_breach]
+        if failures:
+            pytest.fail("\n".join(failures), pytrace=False)
+        known = [v.message for v in record.verdicts if v.status == "breach" and v.known]
+        if known:
+            pytest.xfail("; ".join(known))
+
+
+@pytest.fixture
+def bench(request: pytest.FixtureRequest) -> CaseChecker:
+    """The session's case checker: `bench.check(bench_case)` measures, gates and compares one case."""
+    return CaseChecker(request.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("bench_case") if callspec else None
+    if not isinstance(case, Case):
+        return report
+    record = item.config.stash[SESSION_KEY].records.get(case.id)
+    if record is None:
+        return report
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if hasattr(report, "wasxfail"):
+            record.outcome = "xfailed"
+        elif report.skipped:
+            record.outcome = "skipped"
+            record.message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else None
+        else:
+            record.outcome = report.outcome
+            if report.failed:
+                record.message = str(report.longrepr)[-2000:]
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    bench = session.config.stash.get(SESSION_KEY, None)
+    if bench is not None:
+        session.config.stash[SUMMARY_KEY] = bench.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    bench = config.stash.get(SESSION_KEY, None)
+    if bench is None or not any(r.measurement for r in bench.records.values()):
+        for line in config.stash.get(SUMMARY_KEY, []):
+            terminalreporter.write_line(f"benchharness: {line}")
+        return
+    terminalreporter.section("benchharness")
+    for line in table(bench.records.values()):
+        terminalreporter.write_line(line)
+    for record in bench.records.values():
+        for warning in record.measurement.warnings if record.measurement else ():
+            terminalreporter.write_line(f"warning: {record.case.id}: {warning}")
+    for line in config.stash.get(SUMMARY_KEY, []):
+        terminalreporter.write_line(line)
