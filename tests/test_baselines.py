@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from benchharness import baselines
+from benchharness.config import BaselineSettings
+from benchharness.errors import MachineMismatch, StoreError
+from benchharness.readings import Measurement, Reading
+
+MACHINE = {"id": "test-box", "cpu": "cpu", "logical_cores": 2, "memory_gib": 24, "system": "Linux", "arch": "x86_64"}
+SETTINGS = {"gen_tokens": 64}
+POLICY = BaselineSettings(noise_k=3.0, min_effect=0.05)
+
+
+def meas(decode=100.0, sd=2.0, top1=0.5):
+    return Measurement("c", {
+        "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", decode, sd, 5),
+        "top1_accuracy": Reading("top1_accuracy", "fraction", top1, 0.0, 3000),
+        "energy_j": Reading.unavailable("energy_j", "J", "no RAPL"),
+    })
+
+
+def test_save_load_roundtrip_merges_and_is_sorted(tmp_path):
+    baselines.save(tmp_path, MACHINE, {"a": baselines.entry(meas(), SETTINGS, {})})
+    baselines.save(tmp_path, MACHINE, {"b": baselines.entry(meas(90), SETTINGS, {})})
+    path = tmp_path / "test-box.json"
+    data = baselines.load(path)
+    assert set(data["cases"]) == {"a", "b"}
+    assert "energy_j" not in data["cases"]["a"]["metrics"]  # unavailable is not stored as a number
+    assert path.read_text() == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_regression_beyond_noise_is_a_breach():
+    stored = baselines.entry(meas(100, 2), SETTINGS, {})
+    (decode, top1) = baselines.compare(meas(70, 2), stored, SETTINGS, POLICY)
+    assert decode.status == "breach" and "decode_tok_per_s regressed: -30.0%" in decode.message
+    assert top1.status == "pass"
+    assert all(v.status == "pass" for v in baselines.compare(meas(98, 2), stored, SETTINGS, POLICY))
+
+
+def test_changed_workload_is_not_compared():
+    (verdict,) = baselines.compare(meas(), baselines.entry(meas(), SETTINGS, {}), {"gen_tokens": 16}, POLICY)
+    assert verdict.status == "unavailable" and "gen_tokens" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"cases": {}}', "no integer schema_version"),
+        ('{"schema_version": 99, "cases": {}, "machine": {}}', "newer than this benchharness reads"),
+        ('{"schema_version": 1}', "lacks 'machine' or 'cases'"),
+        ("\udcff", "not valid JSON"),
+    ],
+)
+def test_malformed_files_give_one_line_errors(tmp_path, content, message):
+    path = tmp_path / "test-box.json"
+    path.write_text(content, errors="surrogateescape")
+    with pytest.raises(StoreError, match=message):
+        baselines.load(path)
+    before = path.read_bytes()
+    with pytest.raises(StoreError):
+        baselines.save(tmp_path, MACHINE, {"x": baselines.entry(meas(), SETTINGS, {})})
+    assert path.read_bytes() == before  # a bad file is never overwritten
+
+
+def test_other_machine_is_refused_unless_asked(tmp_path):
+    baselines.save(tmp_path, {**MACHINE, "cpu": "other cpu"}, {"a": baselines.entry(meas(), SETTINGS, {})})
+    with pytest.raises(MachineMismatch, match="recorded on another machine.*--baseline-any-machine"):
+        baselines.load_for_machine(tmp_path, MACHINE)
+    assert baselines.load_for_machine(tmp_path, MACHINE, any_machine=True) is not None
+
+
+def test_unwritable_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="make .* writable|cannot"):
+        baselines.save(blocker / "sub", MACHINE, {"a": baselines.entry(meas(), SETTINGS, {})})

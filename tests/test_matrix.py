@@ -1,0 +1,71 @@
+import pytest
+
+from benchharness.backends import registry
+from benchharness.backends.base import Backend
+from benchharness.config import ModelConfig, SuiteConfig, VariantSource
+from benchharness.devices import resolve_devices
+from benchharness.errors import ConfigError
+from benchharness.matrix import Filters, check_known, expand, parse_list
+from benchharness.models.registry import build_registry
+
+
+class MissingRuntime(Backend):
+    name = "missing"
+    runtime_module = "no_such_runtime_module_xyz"
+    extra = "missing"
+    formats = frozenset({"gguf"})
+    devices = ("cpu",)
+
+
+def backends():
+    return {"llamacpp": registry()["llamacpp"](), "missing": MissingRuntime()}
+
+
+def test_ids_reference_first_and_absent_devices_skipped():
+    models = build_registry([])
+    suite = SuiteConfig("s", quants=("q4_0", "f32"), backends=("llamacpp",))
+    cases = expand(suite, models, backends(), ("cpu", "metal"), Filters())
+    assert [c.id for c in cases] == [
+        "smollm2-135m-f32-llamacpp-cpu", "smollm2-135m-f32-llamacpp-metal",
+        "smollm2-135m-q4_0-llamacpp-cpu", "smollm2-135m-q4_0-llamacpp-metal",
+    ]
+    metal = cases[1]
+    assert metal.skip_reason and "metal" in metal.skip_reason.lower()
+    assert cases[2].reference_id == "smollm2-135m-f32-llamacpp-cpu"
+
+
+def test_missing_runtime_is_a_skip_reason_with_the_install_hint():
+    cases = expand(SuiteConfig("s", backends=("missing",), quants=("f32",)), build_registry([]), backends(), ("cpu",), Filters())
+    (case,) = cases
+    assert "no_such_runtime_module_xyz" in case.skip_reason and "benchharness[missing]" in case.skip_reason
+
+
+def test_filters_select():
+    cases = expand(SuiteConfig("s", backends=("llamacpp",)), build_registry([]), backends(), ("cpu",), Filters(quants=("q8_0",)))
+    assert [c.quant for c in cases] == ["q8_0"]
+
+
+def test_unknown_filter_value_lists_valid_ones():
+    with pytest.raises(ConfigError, match="unknown value 'q9'; valid: a, b"):
+        check_known("--quant", ("q9",), ["b", "a"])
+    with pytest.raises(ConfigError, match="names nothing"):
+        parse_list("--model", " , ")
+
+
+def test_user_variant_declared_in_config():
+    models = build_registry([ModelConfig("smollm2-135m", None, {"q2_k": VariantSource(quantize="Q2_K")})])
+    assert models["smollm2-135m"].recipe_chain("q2_k") == ["q4_1", "f32", "q2_k"]
+
+
+def test_user_model_needs_a_valid_reference(tmp_path):
+    with pytest.raises(ConfigError, match="set reference"):
+        build_registry([ModelConfig("mine", None, {"a": VariantSource(path=tmp_path / "a.gguf")})])
+    with pytest.raises(ConfigError, match="from = 'nope' is not a variant"):
+        build_registry([ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path), "b": VariantSource(quantize="Q4_0", base="nope")})])
+
+
+def test_devices_auto_and_unknown():
+    assert resolve_devices("auto") == ("cpu", "cuda", "metal", "gpu", "npu")
+    assert resolve_devices("cpu,cpu") == ("cpu",)
+    with pytest.raises(ValueError, match="unknown device 'tpu'; valid: auto, cpu"):
+        resolve_devices("tpu")

@@ -1,0 +1,225 @@
+"""The plugin from the outside (pytester, in a subprocess), on a planted fake backend.
+
+The fake backend exists only to exercise the harness's own logic: crashes, hangs, memory hogs
+and bad input. Real figures come from the llama.cpp end-to-end tests.
+"""
+
+import json
+import struct
+
+import pytest
+
+FAKE_BACKEND = '''
+import os, resource, time
+import numpy as np
+from benchharness.backends import register
+from benchharness.backends.base import Backend
+
+
+class FakeModel:
+    n_vocab = 256
+
+    def tokenize(self, text):
+        return list(text.encode()[:40000])
+
+    def prefill(self, tokens):
+        time.sleep(0.001)
+        return (tokens[-1] + 1) % 256
+
+    def decode(self, token):
+        time.sleep(0.001)
+        return (token + 1) % 256
+
+    def score(self, tokens, first):
+        rows = len(tokens) - 1 - first
+        logits = np.zeros((rows, 256), np.float32)
+        logits[np.arange(rows), np.asarray(tokens[first:-1])] = 5.0
+        return logits
+
+    def close(self):
+        pass
+
+
+@register
+class FakeBackend(Backend):
+    name = "fake"
+    runtime_module = "numpy"
+    extra = "fake"
+    formats = frozenset({"gguf"})
+    devices = ("cpu",)
+
+    def runtime_version(self):
+        return "fake 1"
+
+    def load(self, path, device, options):
+        mode = path.read_bytes()[24:].decode()
+        if mode == "abort":
+            os.abort()
+        if mode == "hang":
+            time.sleep(3600)
+        if mode == "hog":
+            resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+            hog = []
+            while True:
+                hog.append(bytearray(2**26))
+        return FakeModel()
+'''
+
+SUITE = '''
+import pytest
+pytestmark = pytest.mark.benchsuite("toy")
+
+def test_generation(bench_case, bench):
+    bench.check(bench_case)
+'''
+
+
+def pyproject(quants, timeout=60):
+    variants = "\n".join(f'{q} = "{q}.gguf"' for q in ["ref", "ok", "abort", "hang", "hog", "missing", "corrupt"])
+    return f"""
+[tool.benchharness]
+case_timeout_s = {timeout}
+[tool.benchharness.workload]
+prompt_tokens = 8
+gen_tokens = 4
+warmup_rounds = 0
+min_rounds = 2
+min_time_s = 0.0
+[tool.benchharness.accuracy]
+n_ctx = 32
+windows = 2
+[tool.benchharness.models.toy]
+reference = "ref"
+[tool.benchharness.models.toy.variants]
+{variants}
+[tool.benchharness.suites.toy]
+models = ["toy"]
+backends = ["fake"]
+quants = {json.dumps(quants)}
+[tool.benchharness.suites.toy.gates]
+speedup = false
+memory_reduction = false
+"""
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makepyfile(fakebackend=FAKE_BACKEND, test_toy=SUITE)
+    pytester.makeconftest("import fakebackend  # registers the fake backend\n")
+    header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
+    for mode in ["ref", "ok", "abort", "hang", "hog"]:
+        (pytester.path / f"{mode}.gguf").write_bytes(header + mode.encode())
+    (pytester.path / "corrupt.gguf").write_bytes(b"this is not a model")
+
+    def run(quants, *args, timeout=60):
+        pytester.path.joinpath("pyproject.toml").write_text(pyproject(quants, timeout))
+        return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
+
+    return run
+
+
+def latest(pytester):
+    return json.loads((pytester.path / "reports" / "latest.json").read_text())
+
+
+def test_clean_run_passes_and_writes_results(project, pytester):
+    result = project(["ref", "ok"])
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*benchharness*", "case *decode tok/s*", "toy-ok-fake-cpu *passed", "results: *"])
+    outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
+    assert outcomes == {"toy-ref-fake-cpu": "passed", "toy-ok-fake-cpu": "passed"}
+    energy = latest(pytester)["cases"][0]["readings"]["energy_j"]
+    assert energy["value"] is None and energy["unavailable_reason"]
+
+
+def test_crash_fails_only_that_case(project, pytester):
+    result = project(["ref", "abort", "ok"])
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*toy-abort-fake-cpu*child process died from SIGABRT*"])
+    assert {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}["toy-abort-fake-cpu"] == "failed"
+
+
+def test_hang_is_killed_at_the_timeout(project):
+    result = project(["ref", "hang", "ok"], timeout=4)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*toy-hang-fake-cpu: timed out after 4 s*"])
+
+
+def test_memory_hog_fails_its_case(project):
+    result = project(["ref", "hog"])
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*toy-hog-fake-cpu*MemoryError*"])
+
+
+@pytest.mark.parametrize(
+    ("quant", "message"),
+    [("missing", "*missing.gguf does not exist; fix the path*"), ("corrupt", "*corrupt.gguf is not a GGUF file*")],
+)
+def test_bad_model_files(project, quant, message):
+    result = project(["ref", quant])
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([message])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device=tpu"], "*unknown device 'tpu'; valid: auto, cpu, cuda, metal, gpu, npu*"),
+        (["--quant=q9"], "*--quant: unknown value 'q9'; valid:*ref*"),
+        (["--backend=onnx"], "*--backend: unknown value 'onnx'; valid:*fake*llamacpp*"),
+        (["--model=gpt"], "*--model: unknown value 'gpt'; valid:*toy*"),
+        (["--gate=speed=2"], "*--gate 'speed=2': expected NAME=MIN*"),
+        (["--bench-set=workload.gen_token=2"], "*unknown key 'gen_token'; valid keys:*gen_tokens*"),
+    ],
+)
+def test_bad_command_line_is_a_usage_error(project, args, message):
+    result = project(["ref"], *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_failing_run_never_touches_baselines(project, pytester):
+    project(["ref", "ok"], "--save-baseline").assert_outcomes(passed=2)
+    (stored,) = (pytester.path / "baselines").glob("*.json")
+    before = stored.read_bytes()
+    result = project(["ref", "abort"], "--save-baseline")
+    result.stdout.fnmatch_lines(["*baselines NOT saved: 1 case(s) failed*"])
+    assert stored.read_bytes() == before
+
+
+def test_malformed_baseline_fails_with_fix_and_is_kept(project, pytester):
+    project(["ref"], "--save-baseline").assert_outcomes(passed=1)
+    (stored,) = (pytester.path / "baselines").glob("*.json")
+    stored.write_text("{broken")
+    result = project(["ref"])
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*is not valid JSON*restore it from version control*"])
+    result = project(["ref"], "--save-baseline")
+    result.stdout.fnmatch_lines(["*baselines NOT saved:*not valid JSON*"])
+    assert stored.read_text() == "{broken"
+
+
+def test_reference_is_measured_even_when_filtered_out(project, pytester):
+    result = project(["ref", "ok"], "--quant=ok")
+    result.assert_outcomes(passed=1)
+    outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
+    assert outcomes == {"toy-ok-fake-cpu": "passed", "toy-ref-fake-cpu": "measured as reference"}
+
+
+def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester):
+    project(["ref", "ok"]).assert_outcomes(passed=2)
+    (path,) = (pytester.path / "reports").glob("*.pytest-benchmark.json")
+    data = json.loads(path.read_text())
+    assert {b["name"] for b in data["benchmarks"]} == {"test_generation[toy-ref-fake-cpu]", "test_generation[toy-ok-fake-cpu]"}
+    assert all(b["stats"]["ops"] > 0 for b in data["benchmarks"])
+
+
+def test_results_load_into_pandas(project, pytester):
+    from benchharness.results import load_dataframe
+
+    project(["ref", "ok"]).assert_outcomes(passed=2)
+    frame = load_dataframe(pytester.path / "reports" / "latest.json")
+    assert {"id", "metric", "value", "stdev", "unit", "unavailable_reason"} <= set(frame.columns)
+    decode = frame[(frame.metric == "decode_tok_per_s") & (frame.id == "toy-ok-fake-cpu")]
+    assert len(decode) == 1 and decode.value.iloc[0] > 0
