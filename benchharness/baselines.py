@@ -31,7 +31,9 @@ def baseline_path(directory: Path, machine_id: str) -> Path:
 def load(path: Path) -> dict[str, Any]:
     data = read_versioned(path, KIND, SCHEMA_VERSION, migrations={})
     if not isinstance(data.get("machine"), dict) or not isinstance(data.get("cases"), dict):
-        raise StoreError(f"baseline file {path} lacks 'machine' or 'cases'; restore it from version control or re-record")
+        raise StoreError(
+            f"baseline file {path} lacks 'machine' or 'cases'; restore it from version control or re-record"
+        )
     return data
 
 
@@ -64,7 +66,7 @@ def save(directory: Path, machine: dict[str, Any], entries: dict[str, dict[str, 
     """Merge `entries` (case id -> entry) into this machine's file, atomically and under a lock."""
     path = baseline_path(directory, machine["id"])
     with locked(path):
-        data = load(path) if path.is_file() else {"schema_version": SCHEMA_VERSION, "cases": {}}
+        data: dict[str, Any] = load(path) if path.is_file() else {"schema_version": SCHEMA_VERSION, "cases": {}}
         data["machine"] = machine
         data["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
         data["cases"] = {**data["cases"], **entries}
@@ -78,7 +80,9 @@ def compare(
     """Baseline verdicts for every tracked metric the stored entry has."""
     if stored.get("settings") != settings:
         changed = sorted(
-            k for k in set(settings) | set(stored.get("settings", {})) if settings.get(k) != stored.get("settings", {}).get(k)
+            k
+            for k in set(settings) | set(stored.get("settings", {}))
+            if settings.get(k) != stored.get("settings", {}).get(k)
         )
         return [
             Verdict(
@@ -97,13 +101,20 @@ def compare(
             continue
         if reading is None or not reading.available:
             why = reading.unavailable_reason if reading else "not measured"
-            verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})"))
+            verdicts.append(
+                Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
+            )
             continue
         assert reading.value is not None
         try:
             result = stats.compare_to_baseline(
-                float(old["value"]), float(old.get("stdev", 0.0)), reading.value, reading.stdev,
-                higher_is_better=spec.better == "higher", noise_k=policy.noise_k, min_effect=policy.min_effect,
+                float(old["value"]),
+                float(old.get("stdev", 0.0)),
+                reading.value,
+                reading.stdev,
+                higher_is_better=spec.better == "higher",
+                noise_k=policy.noise_k,
+                min_effect=policy.min_effect,
             )
         except (KeyError, TypeError, ValueError) as e:
             verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: stored baseline value unusable ({e})"))
@@ -114,8 +125,15 @@ def compare(
             f"{_fmt(reading.value, spec.unit)} vs baseline {_fmt(result.baseline, spec.unit)}"
         )
         verdicts.append(
-            Verdict("baseline", name, "breach" if result.regressed else "pass", message,
-                    value=result.change, threshold=result.tolerance, reference=result.baseline)
+            Verdict(
+                "baseline",
+                name,
+                "breach" if result.regressed else "pass",
+                message,
+                value=result.change,
+                threshold=result.tolerance,
+                reference=result.baseline,
+            )
         )
     return verdicts
 

@@ -120,9 +120,7 @@ class _Table:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{self.where}.{key} = {value!r} must be {kind.__name__}; fix it in your config"
-            )
+            raise ConfigError(f"{self.where}.{key} = {value!r} must be {kind.__name__}; fix it in your config")
         return value
 
     def sub(self, key: str) -> _Table:
@@ -171,9 +169,7 @@ def _parse_workload(t: _Table, base: Workload) -> Workload:
 
 
 def _parse_accuracy(t: _Table, base: AccuracySettings) -> AccuracySettings:
-    a = AccuracySettings(
-        n_ctx=t.take("n_ctx", int, base.n_ctx), windows=t.take("windows", int, base.windows)
-    )
+    a = AccuracySettings(n_ctx=t.take("n_ctx", int, base.n_ctx), windows=t.take("windows", int, base.windows))
     t.finish()
     _in_range(f"{t.where}.n_ctx", a.n_ctx, 16, 32768)
     _in_range(f"{t.where}.windows", a.windows, 1, 10000)

@@ -58,8 +58,7 @@ class GateDefinition:
 
 def _accuracy_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
     return (
-        f"accuracy retained {ratio:.1%} (min {minimum:.1%}): top-1 {value:.2%} "
-        f"vs reference {ref_label} {reference:.2%}"
+        f"accuracy retained {ratio:.1%} (min {minimum:.1%}): top-1 {value:.2%} vs reference {ref_label} {reference:.2%}"
     )
 
 
@@ -146,6 +145,4 @@ def stale_known_breaches(quant: str, rules: Sequence[GateRule], verdicts: Sequen
 
 def override_minimums(rules: Sequence[GateRule], overrides: Mapping[str, float]) -> tuple[GateRule, ...]:
     """Rules with command-line thresholds applied (`--gate speedup=2.5`)."""
-    return tuple(
-        GateRule(r.name, overrides.get(r.name, r.minimum), r.quants, r.known_breaches) for r in rules
-    )
+    return tuple(GateRule(r.name, overrides.get(r.name, r.minimum), r.quants, r.known_breaches) for r in rules)

@@ -61,8 +61,12 @@ def run_job(task: str, payload: dict[str, Any], *, timeout_s: float, label: str)
         command = [sys.executable, "-m", "benchharness.worker", task, str(request), str(result)]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=_child_env(), start_new_session=True,
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_child_env(),
+                start_new_session=True,
             )
             try:
                 returncode = proc.wait(timeout=timeout_s)

@@ -21,21 +21,43 @@ from benchharness.session import BenchSession, Options, parse_gate_overrides
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 SUMMARY_KEY = pytest.StashKey[list[str]]()
-XDIST_REASON = "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
+XDIST_REASON = (
+    "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("benchharness", "benchmark suites (benchharness)")
-    group.addoption("--device", default="auto", help=f"device kinds to run: {'|'.join(DEVICE_CHOICES)} or a comma list (default: auto = all, absent ones skipped)")
+    group.addoption(
+        "--device",
+        default="auto",
+        help=f"device kinds to run: {'|'.join(DEVICE_CHOICES)} or a comma list (default: auto = all, absent ones skipped)",
+    )
     group.addoption("--backend", default=None, help="only these backends (comma list)")
     group.addoption("--model", default=None, help="only these models (comma list)")
-    group.addoption("--quant", default=None, help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates)")
-    group.addoption("--gate", action="append", default=[], metavar="NAME=MIN", help="override a gate threshold, e.g. --gate speedup=1.5")
-    group.addoption("--save-baseline", action="store_true", help="record this run as the machine's baseline (only if no case fails)")
+    group.addoption(
+        "--quant", default=None, help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates)"
+    )
+    group.addoption(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="NAME=MIN",
+        help="override a gate threshold, e.g. --gate speedup=1.5",
+    )
+    group.addoption(
+        "--save-baseline", action="store_true", help="record this run as the machine's baseline (only if no case fails)"
+    )
     group.addoption("--no-baseline", action="store_true", help="do not compare with the stored baseline")
-    group.addoption("--baseline-any-machine", action="store_true", help="compare with a baseline recorded on a different machine")
-    group.addoption("--bench-config", default=None, metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]")
-    group.addoption("--bench-set", action="append", default=[], metavar="KEY=VALUE", help="one setting, e.g. workload.gen_tokens=16")
+    group.addoption(
+        "--baseline-any-machine", action="store_true", help="compare with a baseline recorded on a different machine"
+    )
+    group.addoption(
+        "--bench-config", default=None, metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]"
+    )
+    group.addoption(
+        "--bench-set", action="append", default=[], metavar="KEY=VALUE", help="one setting, e.g. workload.gen_tokens=16"
+    )
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
@@ -54,7 +76,9 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "benchsuite(name): the [tool.benchharness.suites.NAME] this test's cases come from")
+    config.addinivalue_line(
+        "markers", "benchsuite(name): the [tool.benchharness.suites.NAME] this test's cases come from"
+    )
     try:
         extra = config.getoption("bench_config")
         settings = load_settings(
@@ -90,7 +114,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("benchsuite")
     if marker is None or not marker.args:
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: uses bench_case but has no @pytest.mark.benchsuite('NAME')")
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: uses bench_case but has no @pytest.mark.benchsuite('NAME')"
+        )
     session = metafunc.config.stash[SESSION_KEY]
     try:
         cases = session.cases(str(marker.args[0]))

@@ -53,8 +53,16 @@ class CaseRecord:
             "round_samples": {} if m is None else m.round_samples,
             "ratios": self.ratios,
             "verdicts": [
-                {"kind": v.kind, "name": v.name, "status": v.status, "known": v.known, "message": v.message,
-                 "value": v.value, "threshold": v.threshold, "reference": v.reference}
+                {
+                    "kind": v.kind,
+                    "name": v.name,
+                    "status": v.status,
+                    "known": v.known,
+                    "message": v.message,
+                    "value": v.value,
+                    "threshold": v.threshold,
+                    "reference": v.reference,
+                }
                 for v in self.verdicts
             ],
         }
@@ -85,11 +93,19 @@ def load_dataframe(path: str | Path) -> pd.DataFrame:
         if not case["readings"]:
             rows.append({**base, "metric": None})
         for name, reading in case["readings"].items():
-            rows.append({**base, "metric": name, **{k: reading[k] for k in ("value", "stdev", "n", "unit", "source", "unavailable_reason")}})
+            rows.append(
+                {
+                    **base,
+                    "metric": name,
+                    **{k: reading[k] for k in ("value", "stdev", "n", "unit", "source", "unavailable_reason")},
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord], test_name: str = "test_generation") -> dict[str, Any]:
+def pytest_benchmark_document(
+    run: dict[str, Any], records: list[CaseRecord], test_name: str = "test_generation"
+) -> dict[str, Any]:
     """pytest-benchmark's JSON (its own Stats class computes the fields) for per-token decode time.
 
     Each round contributes one sample: seconds per decoded token, so `ops` is decode tok/s.
@@ -106,20 +122,32 @@ def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord], te
             stats.update(1.0 / tok_per_s)
         fields = stats.as_dict()
         fields["data"] = list(stats.data)
-        benchmarks.append({
-            "group": record.case.suite,
-            "name": f"{test_name}[{record.case.id}]",
-            "fullname": f"suites::{test_name}[{record.case.id}]",
-            "params": {"case": record.case.id},
-            "param": record.case.id,
-            "extra_info": {k: r.value for k, r in m.readings.items() if r.available},
-            "options": {"timer": "perf_counter", "min_rounds": len(stats.data), "warmup": True, "disable_gc": False},
-            "stats": fields,
-        })
+        benchmarks.append(
+            {
+                "group": record.case.suite,
+                "name": f"{test_name}[{record.case.id}]",
+                "fullname": f"suites::{test_name}[{record.case.id}]",
+                "params": {"case": record.case.id},
+                "param": record.case.id,
+                "extra_info": {k: r.value for k, r in m.readings.items() if r.available},
+                "options": {
+                    "timer": "perf_counter",
+                    "min_rounds": len(stats.data),
+                    "warmup": True,
+                    "disable_gc": False,
+                },
+                "stats": fields,
+            }
+        )
     return {
-        "machine_info": {"node": run["machine"]["id"], "processor": run["machine"]["cpu"],
-                         "machine": run["machine"]["arch"], "system": run["machine"]["system"],
-                         "python_version": run["machine"]["python"], "cpu": {"count": run["machine"]["logical_cores"]}},
+        "machine_info": {
+            "node": run["machine"]["id"],
+            "processor": run["machine"]["cpu"],
+            "machine": run["machine"]["arch"],
+            "system": run["machine"]["system"],
+            "python_version": run["machine"]["python"],
+            "cpu": {"count": run["machine"]["logical_cores"]},
+        },
         "commit_info": {"id": run.get("git_commit"), "dirty": None, "project": "benchharness"},
         "benchmarks": benchmarks,
         "datetime": run["started"],

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import baselines, backends
+from benchharness import backends, baselines
 from benchharness.backends.base import Backend
 from benchharness.config import Settings, SuiteConfig
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
@@ -78,7 +78,7 @@ class BenchSession:
         self.records: dict[str, CaseRecord] = {}
         self._measured: dict[str, Measurement | BenchHarnessError] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="benchharness-session-"))
-        self._baseline: dict[str, Any] | None | BenchHarnessError = None
+        self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
         self._validate_filters()
 
@@ -117,7 +117,10 @@ class BenchSession:
         return self.preparer.prepare(self.models[case.model], label)
 
     def _workload_key(self) -> dict[str, Any]:
-        return {**asdict(self.settings.workload), **{f"accuracy_{k}": v for k, v in asdict(self.settings.accuracy).items()}}
+        return {
+            **asdict(self.settings.workload),
+            **{f"accuracy_{k}": v for k, v in asdict(self.settings.accuracy).items()},
+        }
 
     def measure(self, case: Case) -> Measurement:
         """The case's measurement, from a child process; memoised, failures included."""
@@ -185,7 +188,11 @@ class BenchSession:
         from benchharness.gates import Verdict
 
         if self.options.save_baseline:
-            return [Verdict("baseline", "baseline", "unavailable", "recording a new baseline (--save-baseline); not compared")]
+            return [
+                Verdict(
+                    "baseline", "baseline", "unavailable", "recording a new baseline (--save-baseline); not compared"
+                )
+            ]
         if not self.options.compare_baseline:
             return []
         try:
@@ -195,7 +202,14 @@ class BenchSession:
         entry = None if stored is None else stored["cases"].get(case.id)
         if entry is None:
             where = baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
-            return [Verdict("baseline", "baseline", "unavailable", f"no baseline for {case.id} in {where}; record one with --save-baseline")]
+            return [
+                Verdict(
+                    "baseline",
+                    "baseline",
+                    "unavailable",
+                    f"no baseline for {case.id} in {where}; record one with --save-baseline",
+                )
+            ]
         return baselines.compare(measurement, entry, self._workload_key(), self.settings.baseline)
 
     def run(self, case: Case) -> CaseRecord:
@@ -211,7 +225,9 @@ class BenchSession:
                 if v is not None and r:
                     record.ratios[name] = GATES[name].ratio(v, r)
             rules = self.gate_rules(case)
-            record.verdicts += judge_gates(measurement, reference, quant=case.quant, reference_label=case.reference, rules=rules)
+            record.verdicts += judge_gates(
+                measurement, reference, quant=case.quant, reference_label=case.reference, rules=rules
+            )
             stale = stale_known_breaches(case.quant, rules, record.verdicts)
             if stale:
                 from benchharness.gates import Verdict
@@ -254,7 +270,12 @@ class BenchSession:
         failed = [r.case.id for r in records if r.outcome in ("failed", "error")]
         if failed:
             return f"baselines NOT saved: {len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
-        recorded = {"date": run["finished"], "git_commit": run["git_commit"], "packages": run["packages"], "threads": run["threads"]}
+        recorded = {
+            "date": run["finished"],
+            "git_commit": run["git_commit"],
+            "packages": run["packages"],
+            "threads": run["threads"],
+        }
         entries = {
             r.case.id: baselines.entry(r.measurement, self._workload_key(), recorded)
             for r in records

@@ -32,7 +32,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise StoreError(f"cannot write {path} ({e.strerror}); make {path.parent} writable or point the setting elsewhere") from None
+        raise StoreError(
+            f"cannot write {path} ({e.strerror}); make {path.parent} writable or point the setting elsewhere"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from benchharness.backends.base import LoadedModel
 from benchharness.config import Workload
@@ -29,7 +30,9 @@ class RoundTiming:
         return sum(self.decode_steps_s)
 
 
-def run_round(model: LoadedModel, prompt: Sequence[int], gen_tokens: int, clock: Clock = time.perf_counter) -> RoundTiming:
+def run_round(
+    model: LoadedModel, prompt: Sequence[int], gen_tokens: int, clock: Clock = time.perf_counter
+) -> RoundTiming:
     start = clock()
     token = model.prefill(prompt)
     first = clock()
@@ -41,10 +44,11 @@ def run_round(model: LoadedModel, prompt: Sequence[int], gen_tokens: int, clock:
     return RoundTiming(first - start, tuple(steps))
 
 
-class EnergyCounter:
+class EnergyCounter(Protocol):
     """What the round loop needs of an energy meter (RaplMeter satisfies it)."""
 
     def start(self) -> None: ...
+
     def stop(self) -> float: ...
 
 

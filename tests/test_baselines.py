@@ -13,11 +13,14 @@ POLICY = BaselineSettings(noise_k=3.0, min_effect=0.05)
 
 
 def meas(decode=100.0, sd=2.0, top1=0.5):
-    return Measurement("c", {
-        "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", decode, sd, 5),
-        "top1_accuracy": Reading("top1_accuracy", "fraction", top1, 0.0, 3000),
-        "energy_j": Reading.unavailable("energy_j", "J", "no RAPL"),
-    })
+    return Measurement(
+        "c",
+        {
+            "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", decode, sd, 5),
+            "top1_accuracy": Reading("top1_accuracy", "fraction", top1, 0.0, 3000),
+            "energy_j": Reading.unavailable("energy_j", "J", "no RAPL"),
+        },
+    )
 
 
 def test_save_load_roundtrip_merges_and_is_sorted(tmp_path):
@@ -67,7 +70,7 @@ def test_malformed_files_give_one_line_errors(tmp_path, content, message):
 
 def test_other_machine_is_refused_unless_asked(tmp_path):
     baselines.save(tmp_path, {**MACHINE, "cpu": "other cpu"}, {"a": baselines.entry(meas(), SETTINGS, {})})
-    with pytest.raises(MachineMismatch, match="recorded on another machine.*--baseline-any-machine"):
+    with pytest.raises(MachineMismatch, match=r"recorded on another machine.*--baseline-any-machine"):
         baselines.load_for_machine(tmp_path, MACHINE)
     assert baselines.load_for_machine(tmp_path, MACHINE, any_machine=True) is not None
 
@@ -75,5 +78,5 @@ def test_other_machine_is_refused_unless_asked(tmp_path):
 def test_unwritable_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(StoreError, match="make .* writable|cannot"):
+    with pytest.raises(StoreError, match=r"make .* writable|cannot"):
         baselines.save(blocker / "sub", MACHINE, {"a": baselines.entry(meas(), SETTINGS, {})})

@@ -13,7 +13,9 @@ def test_defaults_without_any_config(tmp_path):
     assert settings.suites == {}
     suite = parse_settings({"suites": {"s": {}}}, tmp_path).suites["s"]
     assert [(g.name, g.minimum) for g in suite.gates] == [
-        ("accuracy_retained", 0.95), ("speedup", 2.0), ("memory_reduction", 0.5)
+        ("accuracy_retained", 0.95),
+        ("speedup", 2.0),
+        ("memory_reduction", 0.5),
     ]
 
 
@@ -48,7 +50,7 @@ def test_gate_can_be_switched_off_and_scoped():
 def test_assignments_parse_as_toml_values():
     assert parse_assignment("workload.gen_tokens=16") == {"workload": {"gen_tokens": 16}}
     assert parse_assignment("results_dir=/tmp/r") == {"results_dir": "/tmp/r"}
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section.key=value"):
         parse_assignment("nonsense")
 
 

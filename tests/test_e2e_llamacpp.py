@@ -12,13 +12,13 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
-SUITE = '''
+SUITE = """
 import pytest
 pytestmark = pytest.mark.benchsuite("e2e")
 
 def test_generation(bench_case, bench):
     bench.check(bench_case)
-'''
+"""
 
 PYPROJECT = """
 [tool.benchharness]
@@ -96,7 +96,9 @@ def test_baseline_clean_run_then_planted_slowdown(run, pytester):
 def test_degraded_variant_fails_the_accuracy_gate(run, pytester):
     result = run(["f32", "q2_k"], "--no-baseline", "--quant=q2_k")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*test_generation[[]smollm2-135m-q2_k-llamacpp-cpu[]]*",
-        "accuracy retained *% (min 95.0%): top-1 *% vs reference f32 *%",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_generation[[]smollm2-135m-q2_k-llamacpp-cpu[]]*",
+            "accuracy retained *% (min 95.0%): top-1 *% vs reference f32 *%",
+        ]
+    )

@@ -45,7 +45,9 @@ def test_rules_apply_only_to_their_quants_and_known_breaches_are_marked():
 
 def test_stale_known_breach_is_reported():
     rule = GateRule("speedup", 2.0, known_breaches=("f16",))
-    verdicts = judge_gates(measurement(decode=150), measurement(decode=50), quant="f16", reference_label="f32", rules=(rule,))
+    verdicts = judge_gates(
+        measurement(decode=150), measurement(decode=50), quant="f16", reference_label="f32", rules=(rule,)
+    )
     assert stale_known_breaches("f16", (rule,), verdicts)
 
 

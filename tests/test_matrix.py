@@ -26,8 +26,10 @@ def test_ids_reference_first_and_absent_devices_skipped():
     suite = SuiteConfig("s", quants=("q4_0", "f32"), backends=("llamacpp",))
     cases = expand(suite, models, backends(), ("cpu", "metal"), Filters())
     assert [c.id for c in cases] == [
-        "smollm2-135m-f32-llamacpp-cpu", "smollm2-135m-f32-llamacpp-metal",
-        "smollm2-135m-q4_0-llamacpp-cpu", "smollm2-135m-q4_0-llamacpp-metal",
+        "smollm2-135m-f32-llamacpp-cpu",
+        "smollm2-135m-f32-llamacpp-metal",
+        "smollm2-135m-q4_0-llamacpp-cpu",
+        "smollm2-135m-q4_0-llamacpp-metal",
     ]
     metal = cases[1]
     assert metal.skip_reason and "metal" in metal.skip_reason.lower()
@@ -35,13 +37,17 @@ def test_ids_reference_first_and_absent_devices_skipped():
 
 
 def test_missing_runtime_is_a_skip_reason_with_the_install_hint():
-    cases = expand(SuiteConfig("s", backends=("missing",), quants=("f32",)), build_registry([]), backends(), ("cpu",), Filters())
+    cases = expand(
+        SuiteConfig("s", backends=("missing",), quants=("f32",)), build_registry([]), backends(), ("cpu",), Filters()
+    )
     (case,) = cases
     assert "no_such_runtime_module_xyz" in case.skip_reason and "benchharness[missing]" in case.skip_reason
 
 
 def test_filters_select():
-    cases = expand(SuiteConfig("s", backends=("llamacpp",)), build_registry([]), backends(), ("cpu",), Filters(quants=("q8_0",)))
+    cases = expand(
+        SuiteConfig("s", backends=("llamacpp",)), build_registry([]), backends(), ("cpu",), Filters(quants=("q8_0",))
+    )
     assert [c.quant for c in cases] == ["q8_0"]
 
 
@@ -61,7 +67,13 @@ def test_user_model_needs_a_valid_reference(tmp_path):
     with pytest.raises(ConfigError, match="set reference"):
         build_registry([ModelConfig("mine", None, {"a": VariantSource(path=tmp_path / "a.gguf")})])
     with pytest.raises(ConfigError, match="from = 'nope' is not a variant"):
-        build_registry([ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path), "b": VariantSource(quantize="Q4_0", base="nope")})])
+        build_registry(
+            [
+                ModelConfig(
+                    "mine", "a", {"a": VariantSource(path=tmp_path), "b": VariantSource(quantize="Q4_0", base="nope")}
+                )
+            ]
+        )
 
 
 def test_devices_auto_and_unknown():
@@ -69,3 +81,11 @@ def test_devices_auto_and_unknown():
     assert resolve_devices("cpu,cpu") == ("cpu",)
     with pytest.raises(ValueError, match="unknown device 'tpu'; valid: auto, cpu"):
         resolve_devices("tpu")
+
+
+def test_llamacpp_presence_is_checked_by_module_name():
+    backend = registry()["llamacpp"]()
+    assert backend.runtime_module == "llama_cpp"  # the import name, not the distribution name
+    pytest.importorskip("llama_cpp")
+    assert backend.unavailable_reason("cpu") is None
+    assert "does not target device 'npu'" in backend.unavailable_reason("npu")

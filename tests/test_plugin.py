@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-FAKE_BACKEND = '''
+FAKE_BACKEND = """
 import os, resource, time
 import numpy as np
 from benchharness.backends import register
@@ -63,15 +63,15 @@ class FakeBackend(Backend):
             while True:
                 hog.append(bytearray(2**26))
         return FakeModel()
-'''
+"""
 
-SUITE = '''
+SUITE = """
 import pytest
 pytestmark = pytest.mark.benchsuite("toy")
 
 def test_generation(bench_case, bench):
     bench.check(bench_case)
-'''
+"""
 
 
 def pyproject(quants, timeout=60):
@@ -211,7 +211,10 @@ def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester
     project(["ref", "ok"]).assert_outcomes(passed=2)
     (path,) = (pytester.path / "reports").glob("*.pytest-benchmark.json")
     data = json.loads(path.read_text())
-    assert {b["name"] for b in data["benchmarks"]} == {"test_generation[toy-ref-fake-cpu]", "test_generation[toy-ok-fake-cpu]"}
+    assert {b["name"] for b in data["benchmarks"]} == {
+        "test_generation[toy-ref-fake-cpu]",
+        "test_generation[toy-ok-fake-cpu]",
+    }
     assert all(b["stats"]["ops"] > 0 for b in data["benchmarks"])
 
 

@@ -36,12 +36,12 @@ def test_percentile_matches_linear_interpolation():
 
 @pytest.mark.parametrize("bad", [[], [math.nan], [1.0, math.inf]])
 def test_invalid_samples_are_refused(bad):
-    with pytest.raises(ValueError, match="no samples|non-finite"):
+    with pytest.raises(ValueError, match=r"no samples|non-finite"):
         stats.summarize(bad)
 
 
 def test_percentile_range_is_checked():
-    with pytest.raises(ValueError, match="outside 0..100"):
+    with pytest.raises(ValueError, match=r"outside 0..100"):
         stats.percentile([1.0], 101)
 
 
@@ -54,7 +54,9 @@ def test_identical_runs_never_regress(mean, sd):
 @given(positive, spread, spread, st.floats(0.0, 0.99), st.booleans())
 def test_direction_decides_regression(mean, sd_b, sd_c, drop, higher_is_better):
     worse = mean * (1 - drop) if higher_is_better else mean * (1 + drop)
-    c = stats.compare_to_baseline(mean, sd_b, worse, sd_c, higher_is_better=higher_is_better, noise_k=3, min_effect=0.05)
+    c = stats.compare_to_baseline(
+        mean, sd_b, worse, sd_c, higher_is_better=higher_is_better, noise_k=3, min_effect=0.05
+    )
     assert not c.improved
     assert c.regressed == (abs(worse - mean) / mean > c.tolerance)
 

@@ -17,5 +17,8 @@ def peak_rss() -> Reading:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
     return Reading(
-        "peak_rss_bytes", "B", float(usage * scale), source="getrusage(RUSAGE_SELF).ru_maxrss of the case's child process"
+        "peak_rss_bytes",
+        "B",
+        float(usage * scale),
+        source="getrusage(RUSAGE_SELF).ru_maxrss of the case's child process",
     )

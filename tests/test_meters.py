@@ -1,0 +1,37 @@
+from benchharness.meters.energy import RaplMeter, energy_meter, rapl_package_zones
+from benchharness.meters.memory import peak_rss
+
+
+def make_zone(root, name, energy, max_range=1000):
+    zone = root / name
+    zone.mkdir(parents=True)
+    (zone / "name").write_text("package-0\n")
+    (zone / "energy_uj").write_text(f"{energy}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_range}\n")
+    return zone
+
+
+def test_absent_powercap_gives_a_reason(tmp_path):
+    zones, reason = rapl_package_zones(tmp_path / "missing")
+    assert zones == [] and "no RAPL counters" in reason
+
+
+def test_rapl_energy_with_counter_wraparound(tmp_path):
+    zone = make_zone(tmp_path, "intel-rapl:0", 900)
+    make_zone(tmp_path, "intel-rapl:0:0", 5)  # a sub-zone, already inside the package figure
+    zones, reason = rapl_package_zones(tmp_path)
+    assert reason is None and [z.name for z in zones] == ["intel-rapl:0:package-0"]
+    meter = RaplMeter(zones)
+    meter.start()
+    (zone / "energy_uj").write_text("100\n")  # wrapped past max_energy_range_uj=1000
+    assert meter.stop() == (1000 - 900 + 100) / 1e6
+
+
+def test_non_cpu_devices_say_why_there_is_no_meter():
+    meter, reason = energy_meter("cuda")
+    assert meter is None and "cuda" in reason
+
+
+def test_peak_rss_is_a_real_positive_reading():
+    reading = peak_rss()
+    assert reading.value and reading.value > 10 * 2**20 and reading.unit == "B" and "getrusage" in reading.source
