@@ -189,9 +189,13 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
         minimum = g.take("min", float, DEFAULT_GATES[[r.name for r in DEFAULT_GATES].index(name)].minimum)
         quants = _names(g, "quants")
         known = _names(g, "known_breaches") or ()
+        borderline = _names(g, "borderline") or ()
         g.finish()
         _check_gate_minimum(f"{g.where}.min", name, minimum)
-        rules[name] = GateRule(name, minimum, quants, known)
+        both = set(known) & set(borderline)
+        if both:
+            raise ConfigError(f"{g.where}: {sorted(both)[0]!r} is in both known_breaches and borderline; pick one")
+        rules[name] = GateRule(name, minimum, quants, known, borderline)
     t.finish()
     return tuple(rules.values())
 

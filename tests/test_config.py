@@ -30,6 +30,7 @@ def test_defaults_without_any_config(tmp_path):
         ({"suites": {"s": {"gates": {"accuracy_retained": {"min": 1.5}}}}}, "out of range"),
         ({"models": {"m": {"variants": {"a": {"path": "x", "quantize": "Q4_0"}}}}}, "exactly one of"),
         ({"baseline": {"noise_k": -1.0}}, "noise_k = -1.0 is out of range"),
+        ({"suites": {"s": {"gates": {"speedup": {"known_breaches": ["a"], "borderline": ["a"]}}}}}, "pick one"),
     ],
 )
 def test_bad_settings_name_key_value_and_fix(data, message):

@@ -67,3 +67,15 @@ def test_memory_reduction_is_one_minus_ratio():
 def test_command_line_override():
     (rule,) = override_minimums((GateRule("speedup", 2.0, ("f16",)),), {"speedup": 1.5})
     assert rule.minimum == 1.5 and rule.quants == ("f16",)
+
+
+def test_borderline_breach_is_expected_but_a_pass_is_not_stale():
+    rule = GateRule("speedup", 2.0, borderline=("q4_1",))
+    (breach,) = judge_gates(
+        measurement(decode=90), measurement(decode=50), quant="q4_1", reference_label="f32", rules=(rule,)
+    )
+    assert breach.status == "breach" and breach.known and "borderline" in breach.message
+    verdicts = judge_gates(
+        measurement(decode=110), measurement(decode=50), quant="q4_1", reference_label="f32", rules=(rule,)
+    )
+    assert verdicts[0].status == "pass" and stale_known_breaches("q4_1", (rule,), verdicts) == []
