@@ -8,7 +8,7 @@ because that single line is what a reader of a failed nightly run sees first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from benchharness.readings import Measurement
@@ -150,4 +150,4 @@ def stale_known_breaches(quant: str, rules: Sequence[GateRule], verdicts: Sequen
 
 def override_minimums(rules: Sequence[GateRule], overrides: Mapping[str, float]) -> tuple[GateRule, ...]:
     """Rules with command-line thresholds applied (`--gate speedup=2.5`)."""
-    return tuple(GateRule(r.name, overrides.get(r.name, r.minimum), r.quants, r.known_breaches) for r in rules)
+    return tuple(replace(r, minimum=overrides.get(r.name, r.minimum)) for r in rules)

@@ -65,8 +65,10 @@ def test_memory_reduction_is_one_minus_ratio():
 
 
 def test_command_line_override():
-    (rule,) = override_minimums((GateRule("speedup", 2.0, ("f16",)),), {"speedup": 1.5})
-    assert rule.minimum == 1.5 and rule.quants == ("f16",)
+    original = GateRule("speedup", 2.0, ("f16", "q4_1"), known_breaches=("f16",), borderline=("q4_1",))
+    (rule,) = override_minimums((original,), {"speedup": 1.5})
+    assert rule == GateRule("speedup", 1.5, ("f16", "q4_1"), known_breaches=("f16",), borderline=("q4_1",))
+    assert override_minimums((original,), {}) == (original,)
 
 
 def test_borderline_breach_is_expected_but_a_pass_is_not_stale():
