@@ -81,3 +81,18 @@ def test_borderline_breach_is_expected_but_a_pass_is_not_stale():
         measurement(decode=110), measurement(decode=50), quant="q4_1", reference_label="f32", rules=(rule,)
     )
     assert verdicts[0].status == "pass" and stale_known_breaches("q4_1", (rule,), verdicts) == []
+
+
+def test_table_marks_borderline_and_known_breaches():
+    from benchharness.matrix import Case
+    from benchharness.report.terminal import table
+    from benchharness.results import CaseRecord
+
+    rules = (GateRule("speedup", 2.0, known_breaches=("f16",), borderline=("q4_1",)),)
+    rows = {}
+    for quant in ("f16", "q4_1", "q4_0"):
+        var = measurement(decode=90)
+        record = CaseRecord(Case("s", "m", quant, "b", "cpu", "f32"), "xfailed", var, {"speedup": 1.8})
+        record.verdicts = judge_gates(var, measurement(decode=50), quant=quant, reference_label="f32", rules=rules)
+        rows[quant] = next(line for line in table([record]) if line.startswith("m-"))
+    assert "1.80 KNOWN" in rows["f16"] and "1.80 BORDER" in rows["q4_1"] and "1.80 FAIL" in rows["q4_0"]

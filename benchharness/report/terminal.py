@@ -33,9 +33,10 @@ def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
     mark = ""
     for verdict in record.verdicts:
         if verdict.kind == "gate" and verdict.name == name:
-            mark = {"pass": " ok", "breach": " KNOWN" if verdict.known else " FAIL", "unavailable": " ?"}[
-                verdict.status
-            ]
+            breach = " FAIL"
+            if verdict.known:
+                breach = " BORDER" if "borderline" in verdict.message else " KNOWN"
+            mark = {"pass": " ok", "breach": breach, "unavailable": " ?"}[verdict.status]
     return format(value, fmt) + mark
 
 
