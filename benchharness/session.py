@@ -18,7 +18,15 @@ from benchharness import backends, baselines
 from benchharness.backends.base import Backend
 from benchharness.config import Settings, SuiteConfig
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
-from benchharness.gates import DEFAULT_GATES, GATES, judge_gates, override_minimums, stale_known_breaches
+from benchharness.gates import (
+    DEFAULT_GATES,
+    GATES,
+    GateRule,
+    Verdict,
+    judge_gates,
+    override_minimums,
+    stale_known_breaches,
+)
 from benchharness.isolation import run_job
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions
 from benchharness.matrix import Case, Filters, check_known, expand
@@ -108,7 +116,7 @@ class BenchSession:
             self.records.setdefault(case.id, CaseRecord(case))
         return cases
 
-    def gate_rules(self, case: Case) -> tuple[Any, ...]:
+    def gate_rules(self, case: Case) -> tuple[GateRule, ...]:
         rules = self.suite(case.suite).gates if case.suite in self.settings.suites else DEFAULT_GATES
         return override_minimums(rules, self.options.gate_overrides)
 
@@ -184,9 +192,7 @@ class BenchSession:
             raise self._baseline
         return self._baseline
 
-    def baseline_verdicts(self, case: Case, measurement: Measurement) -> list[Any]:
-        from benchharness.gates import Verdict
-
+    def baseline_verdicts(self, case: Case, measurement: Measurement) -> list[Verdict]:
         if self.options.save_baseline:
             return [
                 Verdict(
@@ -230,8 +236,6 @@ class BenchSession:
             )
             stale = stale_known_breaches(case.quant, rules, record.verdicts)
             if stale:
-                from benchharness.gates import Verdict
-
                 record.verdicts += [Verdict("gate", "policy", "breach", text) for text in stale]
         record.verdicts += self.baseline_verdicts(case, measurement)
         return record
