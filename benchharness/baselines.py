@@ -22,6 +22,7 @@ from benchharness.storage import locked, read_versioned, write_json_atomic
 
 SCHEMA_VERSION = 1
 KIND = "baseline"
+NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no stored figures for
 
 
 def baseline_path(directory: Path, machine_id: str) -> Path:

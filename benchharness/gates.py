@@ -14,6 +14,13 @@ from typing import Literal
 from benchharness.readings import Measurement
 
 Status = Literal["pass", "breach", "unavailable"]
+Expectation = Literal["known breach", "borderline"]
+
+# What a declared breach adds to its verdict's message.
+EXPECTATION_NOTES: dict[str, str] = {
+    "known breach": " [known breach, declared by the suite]",
+    "borderline": " [borderline on this machine, declared by the suite]",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,14 @@ class GateRule:
     def applies_to(self, quant: str) -> bool:
         return self.quants is None or quant in self.quants
 
+    def expectation(self, quant: str) -> Expectation | None:
+        """What the suite declared about `quant` breaching this gate, if anything."""
+        if quant in self.known_breaches:
+            return "known breach"
+        if quant in self.borderline:
+            return "borderline"
+        return None
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -41,7 +56,12 @@ class Verdict:
     value: float | None = None
     threshold: float | None = None
     reference: float | None = None
-    known: bool = False  # a breach the suite declared as expected
+    expected: Expectation | None = None  # set on a breach the suite declared
+
+    @property
+    def known(self) -> bool:
+        """A breach the suite declared (known or borderline): reported, but not a failure."""
+        return self.expected is not None
 
     @property
     def unexpected_breach(self) -> bool:
@@ -117,22 +137,17 @@ def judge_gates(
         ratio = definition.ratio(value, ref_value)
         passed = ratio >= rule.minimum
         text = definition.describe(ratio, rule.minimum, value, ref_value, reference_label)
-        known = not passed and (quant in rule.known_breaches or quant in rule.borderline)
-        suffix = ""
-        if not passed and quant in rule.known_breaches:
-            suffix = " [known breach, declared by the suite]"
-        elif not passed and quant in rule.borderline:
-            suffix = " [borderline on this machine, declared by the suite]"
+        expected = None if passed else rule.expectation(quant)
         verdicts.append(
             Verdict(
                 "gate",
                 rule.name,
                 "pass" if passed else "breach",
-                text + suffix,
+                text + (EXPECTATION_NOTES[expected] if expected else ""),
                 value=ratio,
                 threshold=rule.minimum,
                 reference=ref_value,
-                known=known,
+                expected=expected,
             )
         )
     return verdicts

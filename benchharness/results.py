@@ -58,6 +58,7 @@ class CaseRecord:
                     "name": v.name,
                     "status": v.status,
                     "known": v.known,
+                    "expected": v.expected,
                     "message": v.message,
                     "value": v.value,
                     "threshold": v.threshold,

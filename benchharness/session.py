@@ -19,7 +19,6 @@ from benchharness.backends.base import Backend
 from benchharness.config import Settings, SuiteConfig
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import (
-    DEFAULT_GATES,
     GATES,
     GateRule,
     Verdict,
@@ -117,8 +116,7 @@ class BenchSession:
         return cases
 
     def gate_rules(self, case: Case) -> tuple[GateRule, ...]:
-        rules = self.suite(case.suite).gates if case.suite in self.settings.suites else DEFAULT_GATES
-        return override_minimums(rules, self.options.gate_overrides)
+        return override_minimums(self.suite(case.suite).gates, self.options.gate_overrides)
 
     # -- measuring ------------------------------------------------------------------------------
     def _variant(self, case: Case, label: str) -> Variant:
@@ -211,7 +209,7 @@ class BenchSession:
             return [
                 Verdict(
                     "baseline",
-                    "baseline",
+                    baselines.NO_BASELINE,
                     "unavailable",
                     f"no baseline for {case.id} in {where}; record one with --save-baseline",
                 )
@@ -255,7 +253,7 @@ class BenchSession:
     def finish(self) -> list[str]:
         """Write results (always) and baselines (only if asked and nothing failed); lines to print."""
         lines: list[str] = []
-        records = [r for r in self.records.values()]
+        records = list(self.records.values())
         if not records:
             return lines
         run = self.run_info()

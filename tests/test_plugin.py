@@ -125,7 +125,9 @@ def latest(pytester):
 def test_clean_run_passes_and_writes_results(project, pytester):
     result = project(["ref", "ok"])
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*benchharness*", "case *decode tok/s*", "toy-ok-fake-cpu *passed", "results: *"])
+    result.stdout.fnmatch_lines(
+        ["*benchharness*", "case *decode tok/s*", "toy-ok-fake-cpu * none *passed", "results: *"]
+    )
     outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
     assert outcomes == {"toy-ref-fake-cpu": "passed", "toy-ok-fake-cpu": "passed"}
     energy = latest(pytester)["cases"][0]["readings"]["energy_j"]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from benchharness.baselines import NO_BASELINE
+from benchharness.readings import Reading
 from benchharness.results import CaseRecord
 
 
+def _reading(record: CaseRecord, metric: str) -> Reading | None:
+    return None if record.measurement is None else record.measurement.readings.get(metric)
+
+
 def _value(record: CaseRecord, metric: str, fmt: str, scale: float = 1.0) -> str:
-    m = record.measurement
-    reading = None if m is None else m.readings.get(metric)
+    reading = _reading(record, metric)
     if reading is None:
         return "-"
     if not reading.available:
@@ -19,8 +24,7 @@ def _value(record: CaseRecord, metric: str, fmt: str, scale: float = 1.0) -> str
 
 
 def _with_cv(record: CaseRecord, metric: str) -> str:
-    m = record.measurement
-    reading = None if m is None else m.readings.get(metric)
+    reading = _reading(record, metric)
     if reading is None or reading.value is None:
         return "-"
     return f"{reading.value:.1f}±{reading.cv:.0%}"
@@ -33,9 +37,7 @@ def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
     mark = ""
     for verdict in record.verdicts:
         if verdict.kind == "gate" and verdict.name == name:
-            breach = " FAIL"
-            if verdict.known:
-                breach = " BORDER" if "borderline" in verdict.message else " KNOWN"
+            breach = {None: " FAIL", "known breach": " KNOWN", "borderline": " BORDER"}[verdict.expected]
             mark = {"pass": " ok", "breach": breach, "unavailable": " ?"}[verdict.status]
     return format(value, fmt) + mark
 
@@ -48,7 +50,7 @@ def _baseline(record: CaseRecord) -> str:
     if breaches:
         return "REGRESSED " + ",".join(breaches)
     if all(v.status == "unavailable" for v in verdicts):
-        return "none" if "no baseline" in verdicts[0].message else "not compared"
+        return "none" if verdicts[0].name == NO_BASELINE else "not compared"
     return "ok"
 
 
