@@ -18,6 +18,9 @@ from typing import Any
 from benchharness.errors import ConfigError
 from benchharness.gates import DEFAULT_GATES, GATES, GateRule
 
+FORMATS = ("gguf", "onnx", "openvino", "mlx", "hf")
+MODEL_KINDS = ("causal-lm", "encoder", "classifier")
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -54,6 +57,7 @@ class VariantSource:
     path: Path | None = None
     quantize: str | None = None
     base: str | None = None  # label of the variant to quantize from; None: the model's reference
+    format: str | None = None  # None: read off the file's suffix (.gguf, .onnx, .xml), or gguf for quantize
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class ModelConfig:
     name: str
     reference: str | None
     variants: dict[str, VariantSource]
+    kind: str = "causal-lm"  # what the model does: causal-lm, encoder or classifier
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class SuiteConfig:
     quants: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     gates: tuple[GateRule, ...] = DEFAULT_GATES
+    workload: Workload | None = None  # None: the global [tool.benchharness.workload]
+    accuracy: AccuracySettings | None = None  # None: the global [tool.benchharness.accuracy]
 
 
 @dataclass(frozen=True)
@@ -223,20 +230,30 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
             path = v.take("path", str)
             quantize = v.take("quantize", str)
             base = v.take("from", str)
+            fmt = v.take("format", str)
             v.finish()
+            if fmt is not None and fmt not in FORMATS:
+                raise ConfigError(f"{where}.format = {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
             if (path is None) == (quantize is None):
                 raise ConfigError(f"{where}: give exactly one of path = 'file.gguf' or quantize = 'Q4_0'")
             resolved = (root / Path(path).expanduser()) if path else None
-            variants[label] = VariantSource(path=resolved, quantize=quantize, base=base)
+            variants[label] = VariantSource(path=resolved, quantize=quantize, base=base, format=fmt)
+        kind = m.take("kind", str, "causal-lm")
         m.finish()
-        models.append(ModelConfig(name=name, reference=reference, variants=variants))
+        if kind not in MODEL_KINDS:
+            raise ConfigError(f"{m.where}.kind = {kind!r} is unknown; valid: {', '.join(MODEL_KINDS)}")
+        models.append(ModelConfig(name=name, reference=reference, variants=variants, kind=kind))
     return tuple(models)
 
 
-def _parse_suites(t: _Table) -> dict[str, SuiteConfig]:
+def _parse_suites(t: _Table, workload: Workload, accuracy: AccuracySettings) -> dict[str, SuiteConfig]:
     suites: dict[str, SuiteConfig] = {}
     for name in list(t.data):
         s = _Table(t.data.pop(name), f"{t.where}.{name}")
+        own_workload = "workload" in s.data
+        own_accuracy = "accuracy" in s.data
+        suite_workload = _parse_workload(s.sub("workload"), workload)
+        suite_accuracy = _parse_accuracy(s.sub("accuracy"), accuracy)
         suite = SuiteConfig(
             name=name,
             models=_names(s, "models"),
@@ -244,6 +261,8 @@ def _parse_suites(t: _Table) -> dict[str, SuiteConfig]:
             quants=_names(s, "quants"),
             devices=_names(s, "devices"),
             gates=_parse_gates(s.sub("gates")),
+            workload=suite_workload if own_workload else None,
+            accuracy=suite_accuracy if own_accuracy else None,
         )
         s.finish()
         suites[name] = suite
@@ -265,6 +284,8 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
     baseline_t.finish()
     _in_range(f"{baseline_t.where}.noise_k", baseline.noise_k, 0.0, 100.0)
     _in_range(f"{baseline_t.where}.min_effect", baseline.min_effect, 0.0, 10.0)
+    workload = _parse_workload(t.sub("workload"), Workload())
+    accuracy = _parse_accuracy(t.sub("accuracy"), AccuracySettings())
     settings = Settings(
         root=root,
         threads=threads,
@@ -272,11 +293,11 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         results_dir=root / t.take("results_dir", str, "reports"),
         baselines_dir=root / t.take("baselines_dir", str, "baselines"),
         case_timeout_s=timeout,
-        workload=_parse_workload(t.sub("workload"), Workload()),
-        accuracy=_parse_accuracy(t.sub("accuracy"), AccuracySettings()),
+        workload=workload,
+        accuracy=accuracy,
         baseline=baseline,
         models=_parse_models(t.sub("models"), root),
-        suites=_parse_suites(t.sub("suites")),
+        suites=_parse_suites(t.sub("suites"), workload, accuracy),
     )
     t.finish()
     return settings

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from benchharness.readings import Measurement
+from benchharness.readings import METRICS, Measurement
 
 Status = Literal["pass", "breach", "unavailable"]
 Expectation = Literal["known breach", "borderline"]
@@ -72,35 +72,66 @@ class Verdict:
 class GateDefinition:
     """How a gate turns a variant and its reference into one ratio, and how to explain it."""
 
-    metric: str
     ratio: Callable[[float, float], float]
-    describe: Callable[[float, float, float, float, str], str] = field(repr=False)
+    describe: Callable[[str, float, float, float, float, str], str] = field(repr=False)
 
 
-def _accuracy_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+# Short names for gate messages; units come from the metric catalogue.
+SHORT_NAMES = {
+    "top1_accuracy": "top-1",
+    "retrieval_top1": "retrieval top-1",
+    "heldout_accuracy": "held-out accuracy",
+    "decode_tok_per_s": "decode",
+    "batch32_items_per_s": "batch-32 throughput",
+    "batch1_items_per_s": "batch-1 throughput",
+    "peak_rss_bytes": "peak RSS",
+}
+
+# Which metric each gate compares, by model kind.
+GATE_METRICS: dict[str, dict[str, str]] = {
+    "causal-lm": {
+        "accuracy_retained": "top1_accuracy",
+        "speedup": "decode_tok_per_s",
+        "memory_reduction": "peak_rss_bytes",
+    },
+    "encoder": {
+        "accuracy_retained": "retrieval_top1",
+        "speedup": "batch32_items_per_s",
+        "memory_reduction": "peak_rss_bytes",
+    },
+    "classifier": {
+        "accuracy_retained": "heldout_accuracy",
+        "speedup": "batch32_items_per_s",
+        "memory_reduction": "peak_rss_bytes",
+    },
+}
+
+
+def _accuracy_text(metric: str, ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    name = SHORT_NAMES.get(metric, metric)
+    return f"accuracy retained {ratio:.1%} (min {minimum:.1%}): {name} {value:.2%} vs reference {ref_label} {reference:.2%}"
+
+
+def _speedup_text(metric: str, ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    name, unit = SHORT_NAMES.get(metric, metric), METRICS[metric].unit if metric in METRICS else ""
     return (
-        f"accuracy retained {ratio:.1%} (min {minimum:.1%}): top-1 {value:.2%} vs reference {ref_label} {reference:.2%}"
+        f"speedup {ratio:.2f}x (min {minimum:.2f}x): {name} {value:.1f} {unit} "
+        f"vs reference {ref_label} {reference:.1f} {unit}"
     )
 
 
-def _speedup_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+def _memory_text(metric: str, ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
+    name = SHORT_NAMES.get(metric, metric)
     return (
-        f"speedup {ratio:.2f}x (min {minimum:.2f}x): decode {value:.1f} tok/s "
-        f"vs reference {ref_label} {reference:.1f} tok/s"
-    )
-
-
-def _memory_text(ratio: float, minimum: float, value: float, reference: float, ref_label: str) -> str:
-    return (
-        f"memory reduction {ratio:.1%} (min {minimum:.1%}): peak RSS {value / 2**20:.0f} MiB "
+        f"memory reduction {ratio:.1%} (min {minimum:.1%}): {name} {value / 2**20:.0f} MiB "
         f"vs reference {ref_label} {reference / 2**20:.0f} MiB"
     )
 
 
 GATES: dict[str, GateDefinition] = {
-    "accuracy_retained": GateDefinition("top1_accuracy", lambda v, r: v / r, _accuracy_text),
-    "speedup": GateDefinition("decode_tok_per_s", lambda v, r: v / r, _speedup_text),
-    "memory_reduction": GateDefinition("peak_rss_bytes", lambda v, r: 1.0 - v / r, _memory_text),
+    "accuracy_retained": GateDefinition(lambda v, r: v / r, _accuracy_text),
+    "speedup": GateDefinition(lambda v, r: v / r, _speedup_text),
+    "memory_reduction": GateDefinition(lambda v, r: 1.0 - v / r, _memory_text),
 }
 
 DEFAULT_GATES: tuple[GateRule, ...] = (
@@ -117,6 +148,7 @@ def judge_gates(
     quant: str,
     reference_label: str,
     rules: Sequence[GateRule],
+    metrics: Mapping[str, str] = GATE_METRICS["causal-lm"],
 ) -> list[Verdict]:
     """Verdicts of every rule that applies to `quant`; a missing figure is 'unavailable', not a pass."""
     verdicts: list[Verdict] = []
@@ -124,19 +156,18 @@ def judge_gates(
         if not rule.applies_to(quant):
             continue
         definition = GATES[rule.name]
-        value = variant.value(definition.metric)
-        ref_value = reference.value(definition.metric)
+        metric = metrics[rule.name]
+        value = variant.value(metric)
+        ref_value = reference.value(metric)
         if value is None or ref_value is None or ref_value == 0:
             missing = variant if value is None else reference
-            reading = missing.readings.get(definition.metric)
+            reading = missing.readings.get(metric)
             why = reading.unavailable_reason if reading else "not measured"
-            verdicts.append(
-                Verdict("gate", rule.name, "unavailable", f"{rule.name}: {definition.metric} unavailable ({why})")
-            )
+            verdicts.append(Verdict("gate", rule.name, "unavailable", f"{rule.name}: {metric} unavailable ({why})"))
             continue
         ratio = definition.ratio(value, ref_value)
         passed = ratio >= rule.minimum
-        text = definition.describe(ratio, rule.minimum, value, ref_value, reference_label)
+        text = definition.describe(metric, ratio, rule.minimum, value, ref_value, reference_label)
         expected = None if passed else rule.expectation(quant)
         verdicts.append(
             Verdict(

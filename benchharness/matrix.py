@@ -22,6 +22,8 @@ class Case:
     device: str
     reference: str
     skip_reason: str | None = None
+    format: str = "gguf"  # the variant family the backend loads
+    kind: str = "causal-lm"  # the model's kind: causal-lm, encoder or classifier
 
     @property
     def id(self) -> str:
@@ -61,10 +63,18 @@ def check_known(option: str, values: Sequence[str] | None, valid: Sequence[str])
             raise ConfigError(f"{option}: unknown value {value!r}; valid: {', '.join(sorted(valid))}")
 
 
-def _ordered_quants(model: ModelDef, wanted: Sequence[str] | None) -> list[str]:
-    labels = list(model.variants) if wanted is None else [q for q in wanted if q in model.variants]
+def _ordered_quants(model: ModelDef, fmt: str, wanted: Sequence[str] | None) -> list[str]:
+    available = model.labels(fmt)
+    labels = available if wanted is None else [q for q in wanted if q in available]
     # The reference first, so later cases in the same session can be gated against it.
-    return sorted(labels, key=lambda q: q != model.reference)
+    return sorted(labels, key=lambda q: q != model.references[fmt])
+
+
+def family_for(model: ModelDef, backend: Backend) -> str | None:
+    """The format of `model` that `backend` runs: its first preference the model has, if any."""
+    if model.kind not in backend.kinds:
+        return None
+    return next((fmt for fmt in backend.formats if fmt in model.formats), None)
 
 
 def expand(
@@ -91,12 +101,16 @@ def expand(
             backend = backends[backend_name]
             if filters.backends is not None and backend_name not in filters.backends:
                 continue
-            if model.format not in backend.formats:
+            fmt = family_for(model, backend)
+            if fmt is None:
                 continue
-            for quant in _ordered_quants(model, suite.quants):
+            for quant in _ordered_quants(model, fmt, suite.quants):
                 if filters.quants is not None and quant not in filters.quants:
                     continue
                 for device in suite_devices:
                     reason = model.missing_requirement() or backend.unavailable_reason(device)
-                    cases.append(Case(suite.name, model_name, quant, backend_name, device, model.reference, reason))
+                    reference = model.references[fmt]
+                    cases.append(
+                        Case(suite.name, model_name, quant, backend_name, device, reference, reason, fmt, model.kind)
+                    )
     return cases

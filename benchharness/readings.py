@@ -37,6 +37,17 @@ METRICS: dict[str, MetricSpec] = {
     "perplexity": MetricSpec("", "lower", "perplexity"),
     "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference"),
     "mean_kl_vs_reference": MetricSpec("nats", "lower", "mean KL divergence from reference"),
+    # One-call models (encoders, classifiers), timed at batch 1 and batch 32.
+    "batch1_latency_ms": MetricSpec("ms", "lower", "batch-1 latency"),
+    "batch1_latency_p90_ms": MetricSpec("ms", "lower", "batch-1 latency p90", tracked=False),
+    "batch1_items_per_s": MetricSpec("items/s", "higher", "batch-1 throughput"),
+    "batch32_latency_ms": MetricSpec("ms", "lower", "batch-32 latency"),
+    "batch32_latency_p90_ms": MetricSpec("ms", "lower", "batch-32 latency p90", tracked=False),
+    "batch32_items_per_s": MetricSpec("items/s", "higher", "batch-32 throughput"),
+    "retrieval_top1": MetricSpec("fraction", "higher", "retrieval top-1 (pydoc titles -> topics)"),
+    "cosine_vs_reference": MetricSpec("cosine", "higher", "embedding cosine to reference"),
+    "heldout_accuracy": MetricSpec("fraction", "higher", "held-out accuracy (digits)"),
+    "same_prediction_vs_reference": MetricSpec("fraction", "higher", "same prediction as reference"),
 }
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchharness import backends, baselines
 from benchharness.backends.base import Backend
-from benchharness.config import Settings, SuiteConfig
+from benchharness.config import AccuracySettings, Settings, SuiteConfig, Workload
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import (
+    GATE_METRICS,
     GATES,
     GateRule,
     Verdict,
@@ -36,8 +37,6 @@ from benchharness.results import CaseRecord, pytest_benchmark_document, write_re
 from benchharness.storage import write_json_atomic
 
 Progress = Callable[[str], None]
-
-RATIOS = {"accuracy_retained": "top1_accuracy", "speedup": "decode_tok_per_s", "memory_reduction": "peak_rss_bytes"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class BenchSession:
         f = self.options.filters
         check_known("--model", f.models, list(self.models))
         check_known("--backend", f.backends, list(self.backends))
-        all_quants = sorted({q for m in self.models.values() for q in m.variants})
+        all_quants = sorted({label for m in self.models.values() for _, label in m.variants})
         check_known("--quant", f.quants, all_quants)
 
     # -- matrix ---------------------------------------------------------------------------------
@@ -108,7 +107,7 @@ class BenchSession:
     def cases(self, suite_name: str) -> list[Case]:
         suite = self.suite(suite_name)
         for quant in suite.quants or ():
-            if not any(quant in m.variants for m in self.models.values()):
+            if not any(quant == label for m in self.models.values() for _, label in m.variants):
                 raise ConfigError(f"suite {suite_name}: quant {quant!r} is not a variant of any model")
         cases = expand(suite, self.models, self.backends, self.options.devices, self.options.filters)
         for case in cases:
@@ -120,13 +119,16 @@ class BenchSession:
 
     # -- measuring ------------------------------------------------------------------------------
     def _variant(self, case: Case, label: str) -> Variant:
-        return self.preparer.prepare(self.models[case.model], label)
+        return self.preparer.prepare(self.models[case.model], case.format, label)
 
-    def _workload_key(self) -> dict[str, Any]:
-        return {
-            **asdict(self.settings.workload),
-            **{f"accuracy_{k}": v for k, v in asdict(self.settings.accuracy).items()},
-        }
+    def workload(self, case: Case) -> tuple[Workload, AccuracySettings]:
+        """The suite's own workload and accuracy settings, or the global ones."""
+        suite = self.suite(case.suite)
+        return suite.workload or self.settings.workload, suite.accuracy or self.settings.accuracy
+
+    def _workload_key(self, case: Case | None = None) -> dict[str, Any]:
+        workload, accuracy = self.workload(case) if case else (self.settings.workload, self.settings.accuracy)
+        return {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
 
     def measure(self, case: Case) -> Measurement:
         """The case's measurement, from a child process; memoised, failures included."""
@@ -140,24 +142,26 @@ class BenchSession:
             raise result
         return result
 
-    def _reference_logprobs(self, case: Case) -> Path:
-        return self._scratch / f"{case.reference_id}.logprobs.npy"
+    def _reference_outputs(self, case: Case) -> Path:
+        """Where the reference case leaves its outputs (log-probs, embeddings, predictions) for its variants."""
+        return self._scratch / f"{case.reference_id}.outputs.npy"
 
     def _measure(self, case: Case) -> Measurement:
         if not case.is_reference:
             self.reference_measurement(case)
         variant = self._variant(case, case.quant)
-        logprobs = self._reference_logprobs(case)
+        outputs = self._reference_outputs(case)
         request = {
             "case_id": case.id,
             "backend": backends.import_path(type(self.backends[case.backend])),
             "device": case.device,
+            "kind": self.models[case.model].kind,
             "variant_path": str(variant.path),
             "model_file_bytes": variant.file_bytes,
             "threads": self.threads,
-            "workload": asdict(self.settings.workload),
-            "accuracy": asdict(self.settings.accuracy),
-            "reference_logprobs": {"path": str(logprobs), "role": "write" if case.is_reference else "read"},
+            "workload": asdict(self.workload(case)[0]),
+            "accuracy": asdict(self.workload(case)[1]),
+            "reference_outputs": {"path": str(outputs), "role": "write" if case.is_reference else "read"},
         }
         data = run_job("measure", request, timeout_s=self.settings.case_timeout_s, label=case.id)
         measurement = Measurement.from_dict(data)
@@ -167,7 +171,7 @@ class BenchSession:
 
     def reference_measurement(self, case: Case) -> Measurement:
         """The reference variant of `case`, measured first even if the filters deselected it."""
-        reference = Case(case.suite, case.model, case.reference, case.backend, case.device, case.reference)
+        reference = replace(case, quant=case.reference, skip_reason=None)
         try:
             measurement = self.measure(reference)
         except BenchHarnessError as e:
@@ -214,7 +218,7 @@ class BenchSession:
                     f"no baseline for {case.id} in {where}; record one with --save-baseline",
                 )
             ]
-        return baselines.compare(measurement, entry, self._workload_key(), self.settings.baseline)
+        return baselines.compare(measurement, entry, self._workload_key(case), self.settings.baseline)
 
     def run(self, case: Case) -> CaseRecord:
         """Measure and judge one case; the record says what happened (the caller decides the outcome)."""
@@ -224,13 +228,14 @@ class BenchSession:
         record.verdicts = []
         if not case.is_reference:
             reference = self.reference_measurement(case)
-            for name, metric in RATIOS.items():
+            metrics = GATE_METRICS[self.models[case.model].kind]
+            for name, metric in metrics.items():
                 v, r = measurement.value(metric), reference.value(metric)
                 if v is not None and r:
                     record.ratios[name] = GATES[name].ratio(v, r)
             rules = self.gate_rules(case)
             record.verdicts += judge_gates(
-                measurement, reference, quant=case.quant, reference_label=case.reference, rules=rules
+                measurement, reference, quant=case.quant, reference_label=case.reference, rules=rules, metrics=metrics
             )
             stale = stale_known_breaches(case.quant, rules, record.verdicts)
             if stale:
@@ -279,7 +284,7 @@ class BenchSession:
             "threads": run["threads"],
         }
         entries = {
-            r.case.id: baselines.entry(r.measurement, self._workload_key(), recorded)
+            r.case.id: baselines.entry(r.measurement, self._workload_key(r.case), recorded)
             for r in records
             if r.measurement is not None and r.outcome in ("passed", "xfailed", "measured as reference")
         }

@@ -17,10 +17,12 @@ from typing import Any
 from benchharness.errors import BenchHarnessError
 
 
-def _quantize(request: dict[str, Any]) -> dict[str, Any]:
-    from benchharness.models.gguf import quantize_gguf
+def _build(request: dict[str, Any]) -> dict[str, Any]:
+    from benchharness.models.recipes import recipe
 
-    return quantize_gguf(request)
+    source = Path(request["source"]) if request.get("source") else None
+    recipe(request["recipe"]).load()(source, Path(request["destination"]), request["params"], int(request["threads"]))
+    return {}
 
 
 def _measure(request: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def _measure(request: dict[str, Any]) -> dict[str, Any]:
     return measure_case(request).to_dict()
 
 
-TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"quantize": _quantize, "measure": _measure}
+TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"build": _build, "measure": _measure}
 
 
 def main(argv: list[str]) -> int:

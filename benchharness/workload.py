@@ -74,3 +74,26 @@ def run_rounds(
         if len(rounds) >= workload.min_rounds and clock() - began >= workload.min_time_s:
             break
     return rounds
+
+
+def run_calls(
+    call: Callable[[], object],
+    workload: Workload,
+    meter: EnergyCounter | None = None,
+    clock: Clock = time.perf_counter,
+) -> list[tuple[float, float | None]]:
+    """The same warm-up and stopping rule for one-call models: (seconds, joules or None) per timed call."""
+    for _ in range(workload.warmup_rounds):
+        call()
+    calls: list[tuple[float, float | None]] = []
+    began = clock()
+    while len(calls) < workload.max_rounds:
+        if meter is not None:
+            meter.start()
+        start = clock()
+        call()
+        elapsed = clock() - start
+        calls.append((elapsed, meter.stop() if meter is not None else None))
+        if len(calls) >= workload.min_rounds and clock() - began >= workload.min_time_s:
+            break
+    return calls

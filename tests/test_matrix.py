@@ -13,7 +13,7 @@ class MissingRuntime(Backend):
     name = "missing"
     runtime_module = "no_such_runtime_module_xyz"
     extra = "missing"
-    formats = frozenset({"gguf"})
+    formats = ("gguf",)
     devices = ("cpu",)
 
 
@@ -60,17 +60,20 @@ def test_unknown_filter_value_lists_valid_ones():
 
 def test_user_variant_declared_in_config():
     models = build_registry([ModelConfig("smollm2-135m", None, {"q2_k": VariantSource(quantize="Q2_K")})])
-    assert models["smollm2-135m"].recipe_chain("q2_k") == ["q4_1", "f32", "q2_k"]
+    chain = models["smollm2-135m"].recipe_chain("gguf", "q2_k")
+    assert chain == [("gguf", "q4_1"), ("gguf", "f32"), ("gguf", "q2_k")]
 
 
 def test_user_model_needs_a_valid_reference(tmp_path):
     with pytest.raises(ConfigError, match="set reference"):
         build_registry([ModelConfig("mine", None, {"a": VariantSource(path=tmp_path / "a.gguf")})])
-    with pytest.raises(ConfigError, match="from = 'nope' is not a variant"):
+    with pytest.raises(ConfigError, match="from = 'nope' is not a gguf variant"):
         build_registry(
             [
                 ModelConfig(
-                    "mine", "a", {"a": VariantSource(path=tmp_path), "b": VariantSource(quantize="Q4_0", base="nope")}
+                    "mine",
+                    "a",
+                    {"a": VariantSource(path=tmp_path / "a.gguf"), "b": VariantSource(quantize="Q4_0", base="nope")},
                 )
             ]
         )

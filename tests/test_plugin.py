@@ -19,6 +19,9 @@ from benchharness.backends.base import Backend
 class FakeModel:
     n_vocab = 256
 
+    def __init__(self, nan=False):
+        self.nan = nan
+
     def tokenize(self, text):
         return list(text.encode()[:40000])
 
@@ -34,6 +37,8 @@ class FakeModel:
         rows = len(tokens) - 1 - first
         logits = np.zeros((rows, 256), np.float32)
         logits[np.arange(rows), np.asarray(tokens[first:-1])] = 5.0
+        if self.nan:
+            logits[0, 0] = np.nan
         return logits
 
     def close(self):
@@ -45,7 +50,7 @@ class FakeBackend(Backend):
     name = "fake"
     runtime_module = "numpy"
     extra = "fake"
-    formats = frozenset({"gguf"})
+    formats = ("gguf",)
     devices = ("cpu",)
 
     def runtime_version(self):
@@ -62,7 +67,7 @@ class FakeBackend(Backend):
             hog = []
             while True:
                 hog.append(bytearray(2**26))
-        return FakeModel()
+        return FakeModel(nan=mode == "nan")
 """
 
 SUITE = """
@@ -75,7 +80,9 @@ def test_generation(bench_case, bench):
 
 
 def pyproject(quants, timeout=60):
-    variants = "\n".join(f'{q} = "{q}.gguf"' for q in ["ref", "ok", "abort", "hang", "hog", "missing", "corrupt"])
+    variants = "\n".join(
+        f'{q} = "{q}.gguf"' for q in ["ref", "ok", "abort", "hang", "hog", "nan", "missing", "corrupt"]
+    )
     return f"""
 [tool.benchharness]
 case_timeout_s = {timeout}
@@ -107,7 +114,7 @@ def project(pytester):
     pytester.makepyfile(fakebackend=FAKE_BACKEND, test_toy=SUITE)
     pytester.makeconftest("import fakebackend  # registers the fake backend\n")
     header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
-    for mode in ["ref", "ok", "abort", "hang", "hog"]:
+    for mode in ["ref", "ok", "abort", "hang", "hog", "nan"]:
         (pytester.path / f"{mode}.gguf").write_bytes(header + mode.encode())
     (pytester.path / "corrupt.gguf").write_bytes(b"this is not a model")
 
@@ -151,6 +158,18 @@ def test_memory_hog_fails_its_case(project):
     result = project(["ref", "hog"])
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*toy-hog-fake-cpu*MemoryError*"])
+
+
+def test_non_finite_figures_fail_the_case_not_the_session(project):
+    result = project(["ref", "nan", "ok"])
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*toy-nan-fake-cpu*non-finite logits in accuracy window 0*"])
+
+
+def test_unwritable_reports_folder_is_reported_and_the_run_still_judged(project, pytester):
+    result = project(["ref", "ok"], '--bench-set=results_dir="pyproject.toml/reports"')
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*results NOT written: cannot write *pyproject.toml/reports*make * writable*"])
 
 
 @pytest.mark.parametrize(

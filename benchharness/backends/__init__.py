@@ -10,9 +10,12 @@ from importlib.metadata import entry_points
 
 from benchharness.backends.base import Backend
 from benchharness.backends.llamacpp import LlamaCppBackend
+from benchharness.backends.mlx import MlxBackend
+from benchharness.backends.onnxruntime import OnnxRuntimeBackend
+from benchharness.backends.openvino import OpenVinoBackend
 
 _REGISTRY: dict[str, type[Backend]] = {
-    LlamaCppBackend.name: LlamaCppBackend,
+    b.name: b for b in (LlamaCppBackend, OnnxRuntimeBackend, OpenVinoBackend, MlxBackend)
 }
 _entry_points_loaded = False
 

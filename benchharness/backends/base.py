@@ -11,7 +11,7 @@ that runtime can still import the module, list the backend, and skip its cases w
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
@@ -58,13 +58,29 @@ class LoadedModel(Protocol):
         ...
 
 
+@runtime_checkable
+class TensorModel(Protocol):
+    """A model that maps named input arrays to named outputs in one call (encoders, classifiers)."""
+
+    input_names: tuple[str, ...]
+
+    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.float32]]:
+        """Outputs by name for one batch; `feeds` holds exactly `input_names`."""
+        ...
+
+    def close(self) -> None:
+        """Release the runtime's memory."""
+        ...
+
+
 class Backend:
     """Base class for runtimes; subclasses set the class attributes and implement `load`."""
 
     name: ClassVar[str]
     runtime_module: ClassVar[str]  # import name, checked with find_spec (not the distribution name)
     extra: ClassVar[str]  # pip extra that installs the runtime
-    formats: ClassVar[frozenset[str]]  # variant file formats it loads
+    formats: ClassVar[tuple[str, ...]]  # variant formats it loads, preferred first
+    kinds: ClassVar[frozenset[str]] = frozenset({"causal-lm"})  # model kinds it can run
     devices: ClassVar[tuple[str, ...]]  # device kinds it can target at all
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -86,4 +102,9 @@ class Backend:
         raise NotImplementedError
 
     def load(self, path: Path, device: str, options: LoadOptions) -> LoadedModel:
+        """A causal language model ready for greedy generation (kind 'causal-lm')."""
         raise NotImplementedError
+
+    def load_tensor_model(self, path: Path, device: str, options: LoadOptions) -> TensorModel:
+        """An encoder or classifier (kinds 'encoder' and 'classifier')."""
+        raise NotImplementedError(f"{self.name} runs only {', '.join(sorted(self.kinds))} models")

@@ -144,7 +144,7 @@ class LlamaCppBackend(Backend):
     name: ClassVar[str] = "llamacpp"
     runtime_module: ClassVar[str] = "llama_cpp"
     extra: ClassVar[str] = "llamacpp"
-    formats: ClassVar[frozenset[str]] = frozenset({"gguf"})
+    formats: ClassVar[tuple[str, ...]] = ("gguf",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "metal")
 
     def device_support_reason(self, device: str) -> str | None:

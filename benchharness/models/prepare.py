@@ -1,17 +1,18 @@
 """Produce variant files once and reuse them: a content-addressed cache of prepared models.
 
-A recipe's cache key chains from the hash of the file it started from, the quantization and the
-runtime version, so a changed source or a new llama.cpp makes a new file instead of reusing a stale
-one. Output is written under a temporary name and renamed into place, and a file lock stops two
-sessions preparing the same variant at once: an interrupted prepare leaves no half file behind.
+A recipe's cache key chains from the hash of the file it started from, the recipe, its parameters
+and the versions of the tools it uses, so a changed source or a new converter makes a new file
+instead of reusing a stale one. Output is written under a temporary name and renamed into place,
+and a file lock stops two sessions preparing the same variant at once: an interrupted prepare
+leaves no half-written file or folder behind.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,24 +20,28 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from benchharness.errors import PrepareError
+from benchharness.errors import ModelError, PrepareError
 from benchharness.isolation import run_job
-from benchharness.models.gguf import check_gguf, ftype_of
-from benchharness.models.registry import ModelDef
+from benchharness.models.gguf_format import check_gguf
+from benchharness.models.recipes import Recipe, recipe
+from benchharness.models.registry import ModelDef, VariantDef
 
 Progress = Callable[[str], None]
+
+# What a located (not prepared) variant must contain, per format.
+EXPECTED_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml", "mlx": "config.json", "hf": "config.json"}
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A prepared, loadable variant file and where it sits in its model's family."""
+    """A prepared, loadable variant (a file or a folder) and where it sits in its model's family."""
 
     model: str
     label: str
     format: str
     path: Path
     key: str  # content key (sha256 prefix) identifying exactly these weights
-    reference: str  # the reference variant's label
+    reference: str  # the label of its format's reference variant
 
     @property
     def is_reference(self) -> bool:
@@ -44,66 +49,92 @@ class Variant:
 
     @property
     def file_bytes(self) -> int:
-        if self.path.is_dir():
-            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        return self.path.stat().st_size
+        return disk_bytes(self.path)
 
 
-def _runtime_version() -> str:
-    try:
-        return importlib.metadata.version("llama-cpp-python")
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
+def disk_bytes(path: Path) -> int:
+    """Size of a file, or of every file in a folder."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def check_located(fmt: str, path: Path) -> None:
+    """Fail early, with the fix, on a located variant that is missing or plainly not of its format."""
+    if fmt == "gguf":
+        check_gguf(path)
+        return
+    if not path.exists():
+        raise ModelError(f"{fmt} model {path} does not exist; fix the path in your config")
+    expected = EXPECTED_FILES.get(fmt)
+    if path.is_dir() and expected and not (path / expected).is_file():
+        raise ModelError(f"{path} is not a {fmt} model folder (no {expected}); point the config at the model's folder")
 
 
 class Preparer:
-    """Turns (model, variant label) into a Variant, preparing missing files through the cache."""
+    """Turns (model, format, label) into a Variant, preparing missing ones (and their bases) through the cache."""
 
     def __init__(self, cache_dir: Path, threads: int, timeout_s: float, progress: Progress) -> None:
         self.cache_dir = cache_dir
         self.threads = threads
         self.timeout_s = timeout_s
         self.progress = progress
-        self._done: dict[tuple[str, str], Variant] = {}
+        self._done: dict[tuple[str, str, str], Variant] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
 
-    def _file_key(self, path: Path) -> str:
-        stat = path.stat()
-        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if memo not in self._hashes:
-            digest = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            self._hashes[memo] = digest.hexdigest()[:16]
-        return self._hashes[memo]
+    def _content_key(self, path: Path) -> str:
+        """SHA-256 of a file, or of a folder's files in name order (memoised by size and mtime)."""
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        digest = hashlib.sha256()
+        for file in files:
+            stat = file.stat()
+            memo = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+            if memo not in self._hashes:
+                file_digest = hashlib.sha256()
+                with file.open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        file_digest.update(block)
+                self._hashes[memo] = file_digest.hexdigest()
+            digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{self._hashes[memo]}".encode())
+        return digest.hexdigest()[:16]
 
-    def prepare(self, model: ModelDef, label: str) -> Variant:
-        """The variant's file, prepared (with its ancestors) if the cache does not have it yet."""
-        if label not in model.variants:
-            raise PrepareError(f"model {model.name} has no variant {label!r}; variants: {', '.join(model.variants)}")
-        if (model.name, label) in self._done:
-            return self._done[(model.name, label)]
-        variant_def = model.variants[label]
-        if variant_def.locate is not None:
-            path = variant_def.locate()
-            check_gguf(path)
-            variant = Variant(model.name, label, model.format, path, self._file_key(path), model.reference)
+    def prepare(self, model: ModelDef, fmt: str, label: str) -> Variant:
+        """The variant, prepared (with the variants it is made from) if the cache does not have it yet."""
+        definition = model.variant(fmt, label)
+        memo = (model.name, fmt, label)
+        if memo in self._done:
+            return self._done[memo]
+        reference = model.references[fmt]
+        if definition.locate is not None:
+            path = definition.locate()
+            check_located(fmt, path)
+            variant = Variant(model.name, label, fmt, path, self._content_key(path), reference)
         else:
-            base = self.prepare(model, variant_def.base or model.reference)
-            quantize = str(variant_def.quantize)
-            ftype_of(quantize)
-            key = hashlib.sha256(f"{base.key}|{quantize}|llama-cpp-python {_runtime_version()}".encode()).hexdigest()[
-                :16
-            ]
-            path = self.cache_dir / model.format / model.name / f"{label}-{key}.gguf"
-            self._build(path, base, quantize, f"{model.name} {label}")
-            variant = Variant(model.name, label, model.format, path, key, model.reference)
-        self._done[(model.name, label)] = variant
+            variant = self._prepare_recipe(model, definition, reference)
+        self._done[memo] = variant
         return variant
 
-    def _build(self, path: Path, base: Variant, quantize: str, name: str) -> None:
-        if path.is_file():
+    def _prepare_recipe(self, model: ModelDef, definition: VariantDef, reference: str) -> Variant:
+        how = recipe(str(definition.recipe))
+        missing = how.missing_tools()
+        if missing:
+            raise PrepareError(f"{model.name} {definition.format} {definition.label}: {missing}")
+        base = self.prepare(model, *definition.base) if definition.base else None
+        params = dict(definition.params)
+        if how.name == "llama-quantize":
+            from benchharness.models.gguf_format import ftype_of
+
+            ftype_of(params["ftype"])  # an unknown type is a config error, before any work
+        recipe_text = (
+            f"{base.key if base else '-'}|{how.name}|{json.dumps(params, sort_keys=True)}|{how.tool_versions()}"
+        )
+        key = hashlib.sha256(recipe_text.encode()).hexdigest()[:16]
+        path = self.cache_dir / definition.format / model.name / f"{definition.label}-{key}{how.suffix}"
+        self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}")
+        return Variant(model.name, definition.label, definition.format, path, key, reference)
+
+    def _build(self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str) -> None:
+        if path.exists():
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,27 +143,41 @@ class Preparer:
                 f"cannot create cache folder {path.parent} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder"
             ) from None
         with FileLock(str(path) + ".lock"):
-            if path.is_file():  # another session finished it while we waited
+            if path.exists():  # another session finished it while we waited
                 return
             partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-            self.progress(f"prepare {name}: {quantize} from {base.label} ({base.path.name}) ...")
+            source = f" from {base.format} {base.label}" if base else ""
+            self.progress(f"prepare {name}: {how.name}{source} ...")
             started = time.perf_counter()
             try:
                 run_job(
-                    "quantize",
+                    "build",
                     {
-                        "source": str(base.path),
+                        "recipe": how.name,
+                        "source": str(base.path) if base else None,
                         "destination": str(partial),
-                        "quantize": quantize,
+                        "params": params,
                         "threads": self.threads,
                     },
                     timeout_s=self.timeout_s,
                     label=f"prepare {name}",
                 )
+                if not partial.exists():
+                    raise PrepareError(f"prepare {name}: {how.name} finished but wrote nothing; see its output")
                 os.replace(partial, path)
             finally:
-                partial.unlink(missing_ok=True)
-            manifest = {"base": base.label, "base_key": base.key, "quantize": quantize, "runtime": _runtime_version()}
-            path.with_suffix(".json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            size_mib = path.stat().st_size / 2**20
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+            manifest = {
+                "base": f"{base.format} {base.label}" if base else None,
+                "base_key": base.key if base else None,
+                "recipe": how.name,
+                "params": params,
+                "tools": how.tool_versions(),
+            }
+            manifest_path = path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
+            manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            size_mib = disk_bytes(path) / 2**20
             self.progress(f"prepare {name}: done in {time.perf_counter() - started:.1f} s ({size_mib:.0f} MiB)")

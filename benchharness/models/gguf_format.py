@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from benchharness.errors import ModelError, PrepareError
 
@@ -58,24 +58,24 @@ def ftype_of(name: str) -> int:
         raise PrepareError(f"unknown llama.cpp quantization {name!r}; valid: {', '.join(FTYPES)}") from None
 
 
-def quantize_gguf(request: dict[str, Any]) -> dict[str, Any]:
-    """Child-process job: llama_model_quantize(source -> destination) with requantization allowed.
+def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+    """Recipe: llama_model_quantize(source -> destination) with requantization allowed.
 
     Requantizing is how the shipped Q4_1 weights become the F32 reference (dequantized exactly),
     and how the other types are produced from that reference.
     """
     import llama_cpp as ll
 
-    source, destination = Path(request["source"]), Path(request["destination"])
+    assert source is not None
     check_gguf(source)
-    params = ll.llama_model_quantize_default_params()
-    params.nthread = int(request["threads"])
-    params.ftype = ftype_of(request["quantize"])
-    params.allow_requantize = True
-    status = ll.llama_model_quantize(str(source).encode(), str(destination).encode(), params)
+    quantize = params["ftype"]
+    options = ll.llama_model_quantize_default_params()
+    options.nthread = threads
+    options.ftype = ftype_of(quantize)
+    options.allow_requantize = True
+    status = ll.llama_model_quantize(str(source).encode(), str(destination).encode(), options)
     if status != 0 or not destination.is_file():
         raise PrepareError(
-            f"llama.cpp's quantizer failed ({status}) turning {source.name} into {request['quantize']}; "
+            f"llama.cpp's quantizer failed ({status}) turning {source.name} into {quantize}; "
             "check the source file (re-run prepare) and the child output"
         )
-    return {"bytes": destination.stat().st_size}

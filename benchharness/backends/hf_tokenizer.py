@@ -1,0 +1,30 @@
+"""The tokenizer that travels with an exported variant, used the way llama.cpp tokenizes.
+
+llama.cpp adds a beginning-of-sequence token only where the GGUF asks for one (SmolLM2's does
+not); the Hugging Face tokenizer adds one by default. Encoding without special tokens gives the
+same ids as llama.cpp, so every backend is timed and scored on exactly the same token sequence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchharness.errors import ModelError
+
+
+class VariantTokenizer:
+    def __init__(self, variant: Path) -> None:
+        from tokenizers import Tokenizer
+
+        folder = variant if variant.is_dir() else variant.parent
+        path = folder / "tokenizer.json"
+        if not path.is_file():
+            raise ModelError(f"{folder} has no tokenizer.json; re-prepare the variant (the exporters copy it)")
+        try:
+            self._tokenizer: Any = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises its own Exception for a malformed file
+            raise ModelError(f"{path} is not a valid tokenizer ({str(e)[:200]}); re-prepare the variant") from None
+
+    def __call__(self, text: str) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)

@@ -1,0 +1,128 @@
+"""Recipes: how one variant file is made from another, with the field's own tools.
+
+Each recipe names a function that runs inside a child process (a converter that crashes or eats
+memory must not take the session down), the packages whose versions go into the cache key (a new
+optimum or NNCF makes a new file instead of reusing a stale one), and whether it writes a file or
+a folder. The functions live next to their format: gguf.py, hf.py, onnx.py, openvino.py, mlx.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from benchharness.errors import PrepareError
+
+# fn(source, destination, params, threads): source is None for recipes that start from nothing stored.
+RecipeFunction = Callable[[Path | None, Path, Mapping[str, str], int], None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    function: str  # "module:function" run in the child process
+    packages: tuple[str, ...]  # distributions whose versions key the cache
+    output: Literal["file", "dir"]
+    suffix: str = ""
+    extra: str = ""  # pip extra that installs the tools
+
+    def tool_versions(self) -> str:
+        versions = []
+        for package in self.packages:
+            try:
+                versions.append(f"{package} {importlib.metadata.version(package)}")
+            except importlib.metadata.PackageNotFoundError:
+                versions.append(f"{package} absent")
+        return ", ".join(versions)
+
+    def missing_tools(self) -> str | None:
+        absent = [p for p in self.packages if _absent(p)]
+        if absent:
+            return f"recipe {self.name} needs {', '.join(absent)} (pip install 'benchharness[{self.extra}]')"
+        return None
+
+    def load(self) -> RecipeFunction:
+        module, _, name = self.function.partition(":")
+        function: RecipeFunction = getattr(importlib.import_module(module), name)
+        return function
+
+
+def _absent(package: str) -> bool:
+    try:
+        importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return True
+    return False
+
+
+_M = "benchharness.models"
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            "llama-quantize", f"{_M}.gguf_format:llama_quantize", ("llama-cpp-python",), "file", ".gguf", "llamacpp"
+        ),
+        Recipe(
+            "hf-from-gguf",
+            f"{_M}.hf_format:hf_from_gguf",
+            ("transformers", "gguf", "torch", "accelerate"),
+            "dir",
+            "",
+            "onnx",
+        ),
+        Recipe(
+            "optimum-onnx-export",
+            f"{_M}.onnx_format:optimum_export",
+            ("optimum-onnx", "transformers", "torch"),
+            "dir",
+            "",
+            "onnx",
+        ),
+        Recipe("ort-dynamic-int8", f"{_M}.onnx_format:dynamic_int8", ("onnxruntime", "onnx"), "dir", "", "onnx"),
+        Recipe(
+            "ort-int4-weight-only",
+            f"{_M}.onnx_format:int4_weight_only",
+            ("onnxruntime", "onnx", "onnx-ir"),
+            "dir",
+            "",
+            "onnx",
+        ),
+        Recipe("train-digits-mlp", f"{_M}.onnx_format:train_digits_mlp", ("scikit-learn", "onnx"), "dir", "", "onnx"),
+        Recipe(
+            "ort-static-int8",
+            f"{_M}.onnx_format:static_int8",
+            ("onnxruntime", "onnx", "scikit-learn"),
+            "dir",
+            "",
+            "onnx",
+        ),
+        Recipe(
+            "optimum-openvino-export",
+            f"{_M}.openvino_format:optimum_export",
+            ("optimum-intel", "openvino", "torch"),
+            "dir",
+            "",
+            "openvino",
+        ),
+        Recipe("openvino-fp16", f"{_M}.openvino_format:fp16", ("openvino",), "dir", "", "openvino"),
+        Recipe(
+            "nncf-weight-compression",
+            f"{_M}.openvino_format:compress_weights",
+            ("openvino", "nncf"),
+            "dir",
+            "",
+            "openvino",
+        ),
+        Recipe("mlx-convert", f"{_M}.mlx_format:convert", ("mlx-lm", "mlx"), "dir", "", "mlx"),
+    )
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise PrepareError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]

@@ -1,0 +1,35 @@
+"""The extension point for accuracy tasks of one-call models (encoders, classifiers).
+
+A task supplies the timing batches (so every backend times the same inputs) and scores a model,
+writing the reference variant's outputs once so the other variants can report their fidelity to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from benchharness.backends.base import TensorModel
+from benchharness.readings import Reading
+
+Feeds = dict[str, npt.NDArray[np.generic]]
+
+
+class TensorTask(Protocol):
+    def timing_feeds(self, model: TensorModel, batch_size: int) -> Feeds:
+        """Inputs for one timed call at `batch_size` (the same for every variant and backend)."""
+        ...
+
+    def evaluate(
+        self, model: TensorModel, write_reference: Path | None, read_reference: Path | None
+    ) -> tuple[list[Reading], dict[str, list[float]]]:
+        """Accuracy readings, and per-item samples for later paired statistics."""
+        ...
+
+
+def select_inputs(model: TensorModel, feeds: Feeds) -> Feeds:
+    """Only the inputs the graph declares (some encoder exports drop token_type_ids)."""
+    return {name: feeds[name] for name in model.input_names}

@@ -1,0 +1,119 @@
+"""Retrieval on CPython's own documentation: find each `pydoc_data.topics` entry from its title.
+
+Query "attribute references" must rank the topic text filed under 'attribute-references' first
+among all 79 topics, by cosine similarity of mean-pooled sentence embeddings (how
+sentence-transformers pools all-MiniLM-L6-v2). Against the reference variant it also reports the
+mean cosine similarity of each embedding to the reference's embedding of the same text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from benchharness.backends.base import TensorModel
+from benchharness.errors import CaseFailed, ModelError
+from benchharness.readings import Reading
+from benchharness.tasks.base import Feeds, select_inputs
+
+SOURCE = "pydoc_data.topics: 79 titles -> topic texts (CPython documentation)"
+MAX_TOKENS = 128  # timing and document length; all-MiniLM-L6-v2 was trained on up to 128 tokens
+EVAL_BATCH = 32
+
+
+def topics() -> tuple[list[str], list[str]]:
+    """(queries, documents): each title with its dashes as spaces, and the topic's text."""
+    from pydoc_data.topics import topics as table
+
+    keys = sorted(table)
+    if not keys:
+        raise ModelError("pydoc_data.topics is empty on this Python; the retrieval task has no data")
+    return [key.replace("-", " ") for key in keys], [table[key] for key in keys]
+
+
+def _tokenizer(variant: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    folder = variant if variant.is_dir() else variant.parent
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"{folder} has no tokenizer.json; re-prepare the variant (the exporters copy it)")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    return tokenizer
+
+
+def mean_pool(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    """Mean over real tokens, L2-normalised: sentence-transformers' pooling for this model."""
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def top1(queries: npt.NDArray[np.float32], documents: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Per query: is its own document (same index) the most similar one?"""
+    best = (queries @ documents.T).argmax(axis=1)
+    return np.asarray(best == np.arange(len(queries)))
+
+
+class RetrievalTask:
+    def __init__(self, variant: Path) -> None:
+        self.tokenizer = _tokenizer(variant)
+        self.queries, self.documents = topics()
+
+    def _feeds(self, texts: list[str], pad_to: int | None) -> Feeds:
+        if pad_to:
+            self.tokenizer.enable_padding(length=pad_to)
+        else:
+            self.tokenizer.enable_padding()
+        encoded = self.tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        return {
+            "input_ids": ids,
+            "attention_mask": np.asarray([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.zeros_like(ids),
+        }
+
+    def timing_feeds(self, model: TensorModel, batch_size: int) -> Feeds:
+        texts = [self.documents[i % len(self.documents)] for i in range(batch_size)]
+        return select_inputs(model, self._feeds(texts, pad_to=MAX_TOKENS))
+
+    def embed(self, model: TensorModel, texts: list[str]) -> npt.NDArray[np.float32]:
+        parts = []
+        for start in range(0, len(texts), EVAL_BATCH):
+            feeds = self._feeds(texts[start : start + EVAL_BATCH], pad_to=None)
+            outputs = model.run(select_inputs(model, feeds))
+            hidden = outputs.get("last_hidden_state", next(iter(outputs.values())))
+            parts.append(mean_pool(np.asarray(hidden, np.float32), feeds["attention_mask"]))
+        embeddings = np.concatenate(parts)
+        if not np.isfinite(embeddings).all():
+            raise CaseFailed("non-finite embeddings; the variant is numerically broken")
+        return embeddings
+
+    def evaluate(
+        self, model: TensorModel, write_reference: Path | None, read_reference: Path | None
+    ) -> tuple[list[Reading], dict[str, list[float]]]:
+        embeddings = self.embed(model, self.queries + self.documents)
+        n = len(self.queries)
+        hits = top1(embeddings[:n], embeddings[n:])
+        readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, SOURCE)]
+        if write_reference is not None:
+            np.save(write_reference, embeddings)
+        if read_reference is None:
+            why = "this is the reference variant (fidelity is measured against it)"
+            readings.append(Reading.unavailable("cosine_vs_reference", "cosine", why))
+        else:
+            reference = np.load(read_reference)
+            if reference.shape != embeddings.shape:
+                raise CaseFailed(
+                    f"embeddings {embeddings.shape} differ in shape from the reference's {reference.shape}"
+                )
+            cosine = (embeddings * reference).sum(axis=1)
+            readings.append(
+                Reading("cosine_vs_reference", "cosine", float(cosine.mean()), float(cosine.std()), len(cosine), SOURCE)
+            )
+        return readings, {"retrieval_hit_per_query": [float(h) for h in hits]}

@@ -1,0 +1,12 @@
+"""SmolLM2-135M-Instruct on Apple MLX (mlx-lm): FP16 reference, 8-bit and 4-bit.
+
+The matrix and the gate policy live in pyproject.toml, [tool.benchharness.suites.smollm2-mlx].
+"""
+
+import pytest
+
+pytestmark = pytest.mark.benchsuite("smollm2-mlx")
+
+
+def test_generation(bench_case, bench):
+    bench.check(bench_case)

@@ -1,0 +1,98 @@
+"""The real ONNX Runtime, OpenVINO and MLX backends on real models, driven by pytest from outside.
+
+SmolLM2 is exported from the shipped GGUF by optimum and converted by mlx-lm, MiniLM comes from its
+PyPI package, and the classifier is trained on scikit-learn's digits: all through the shared
+prepare cache, so a warm machine spends its time measuring. The workload is small (it checks that
+every backend produces real figures and verdicts, not what they are); the encoder and classifier
+accuracy gates are the suites' own.
+"""
+
+import json
+
+import pytest
+
+for module, extra in [("onnxruntime", "onnx"), ("openvino", "openvino"), ("mlx_lm", "mlx")]:
+    pytest.importorskip(module, reason=f"pip install 'benchharness[{extra}]'")
+
+SUITES = """
+import pytest
+
+@pytest.mark.benchsuite("llm")
+def test_generation(bench_case, bench):
+    bench.check(bench_case)
+
+@pytest.mark.benchsuite("encoder")
+def test_embedding(bench_case, bench):
+    bench.check(bench_case)
+
+@pytest.mark.benchsuite("classifier")
+def test_classification(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness]
+threads = 2
+[tool.benchharness.workload]
+prompt_tokens = 16
+gen_tokens = 8
+warmup_rounds = 1
+min_rounds = 3
+min_time_s = 0.0
+[tool.benchharness.accuracy]
+n_ctx = 64
+windows = 2
+[tool.benchharness.suites.llm]
+models = ["smollm2-135m"]
+backends = ["onnxruntime", "openvino", "mlx"]
+quants = ["fp32", "int4", "4bit"]
+[tool.benchharness.suites.llm.gates]
+speedup = false
+memory_reduction = false
+accuracy_retained = false
+[tool.benchharness.suites.encoder]
+models = ["minilm-l6"]
+backends = ["onnxruntime", "openvino"]
+[tool.benchharness.suites.encoder.gates]
+speedup = false
+memory_reduction = false
+[tool.benchharness.suites.classifier]
+models = ["digits-mlp"]
+backends = ["onnxruntime", "openvino"]
+[tool.benchharness.suites.classifier.gates]
+speedup = false
+memory_reduction = false
+"""
+
+
+def test_every_backend_measures_real_figures(pytester):
+    pytester.makepyfile(test_suites=SUITES)
+    pytester.path.joinpath("pyproject.toml").write_text(PYPROJECT)
+    result = pytester.runpytest_subprocess(
+        "--device=cpu", "-p", "no:cacheprovider", "-rA", "--no-baseline", timeout=3000
+    )
+    result.assert_outcomes(passed=14)
+    cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
+    llm = {cid: c for cid, c in cases.items() if cid.startswith("smollm2")}
+    assert set(llm) == {
+        "smollm2-135m-fp32-onnxruntime-cpu",
+        "smollm2-135m-int4-onnxruntime-cpu",
+        "smollm2-135m-fp32-openvino-cpu",
+        "smollm2-135m-int4-openvino-cpu",
+        "smollm2-135m-fp32-mlx-cpu",
+        "smollm2-135m-4bit-mlx-cpu",
+    }
+    for case in llm.values():
+        readings = case["readings"]
+        assert readings["decode_tok_per_s"]["value"] > 0
+        # A real model predicts this prose far better than chance (1 / 49152), on every backend.
+        assert readings["top1_accuracy"]["value"] > 0.2
+    for cid in ("smollm2-135m-int4-onnxruntime-cpu", "smollm2-135m-int4-openvino-cpu", "smollm2-135m-4bit-mlx-cpu"):
+        assert 0.5 < cases[cid]["readings"]["same_top1_vs_reference"]["value"] <= 1.0
+    for cid in ("minilm-l6-int8-onnxruntime-cpu", "minilm-l6-int8-openvino-cpu"):
+        gate = next(v for v in cases[cid]["verdicts"] if v["name"] == "accuracy_retained")
+        assert gate["status"] == "pass"
+        assert cases[cid]["readings"]["cosine_vs_reference"]["value"] > 0.9
+        assert cases[cid]["readings"]["batch32_items_per_s"]["value"] > 0
+    for cid in ("digits-mlp-int8-onnxruntime-cpu", "digits-mlp-int8-openvino-cpu"):
+        assert cases[cid]["readings"]["heldout_accuracy"]["value"] > 0.9
