@@ -55,14 +55,20 @@ def summarize(samples: Sequence[float]) -> Summary:
     """Mean, sample standard deviation (0 for a single sample), extremes and median."""
     values = _checked(samples)
     n = len(values)
-    mean = math.fsum(values) / n
+    # Work in units of the largest magnitude, so sums and squares of huge values cannot overflow.
+    scale = max(abs(x) for x in values) or 1.0
+    scaled = [x / scale for x in values]
+    mean_scaled = math.fsum(scaled) / n
+    var_scaled = math.fsum((x - mean_scaled) ** 2 for x in scaled) / (n - 1) if n > 1 else 0.0
     # Clamp the mean into the observed range: float rounding of fsum/n can leave it a hair outside.
-    mean = min(max(mean, min(values)), max(values))
-    var = math.fsum((x - mean) ** 2 for x in values) / (n - 1) if n > 1 else 0.0
+    mean = min(max(mean_scaled * scale, min(values)), max(values))
+    stdev = math.sqrt(var_scaled) * scale
+    if not math.isfinite(stdev):
+        raise ValueError(f"non-finite spread: samples from {min(values)!r} to {max(values)!r} exceed float range")
     return Summary(
         n=n,
         mean=mean,
-        stdev=math.sqrt(var),
+        stdev=stdev,
         minimum=min(values),
         maximum=max(values),
         median=percentile(values, 50.0),

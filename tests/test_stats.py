@@ -85,3 +85,23 @@ def test_stability_warnings():
     assert stats.stability_warnings(steady, "x") == []
     assert any("unstable" in w for w in stats.stability_warnings(shaky, "x"))
     assert any("round" in w for w in stats.stability_warnings(stats.summarize([1.0]), "x"))
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=20))
+def test_any_samples_give_a_summary_or_a_clear_error(samples):
+    """Empty, single-sample, NaN and inf inputs: a consistent summary or a one-line ValueError, nothing else."""
+    try:
+        summary = stats.summarize(samples)
+    except ValueError as e:
+        assert str(e).startswith(("no samples", "non-finite sample", "non-finite spread"))
+        return
+    assert summary.n == len(samples) >= 1
+    assert math.isfinite(summary.mean) and math.isfinite(summary.stdev) and summary.stdev >= 0.0
+    if summary.n == 1:
+        assert summary.stdev == 0.0 and summary.mean == samples[0]
+    stats.stability_warnings(summary, "figure")  # never raises on a valid summary
+
+
+def test_extreme_spread_is_an_error_not_inf():
+    with pytest.raises(ValueError, match="non-finite spread"):
+        stats.summarize([-1.7e308, 1.7e308])
