@@ -1,4 +1,4 @@
-"""SmolLM2-135M-Instruct on Apple MLX (mlx-lm): FP16 reference, 8-bit and 4-bit.
+"""SmolLM2-135M-Instruct on Apple MLX (mlx-lm): the FP32 reference and 4-bit (FP16 and 8-bit too on Apple silicon).
 
 The matrix and the gate policy live in pyproject.toml, [tool.benchharness.suites.smollm2-mlx].
 """

@@ -38,8 +38,14 @@ def compile_model(path: Path, device: str, threads: int) -> Any:
     try:
         return core.compile_model(core.read_model(graph), OV_DEVICES[device], config)
     except RuntimeError as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else "RuntimeError"
-        raise ModelError(f"OpenVINO cannot load {graph}: {first_line[:300]}; re-prepare or replace the file") from None
+        raise ModelError(f"OpenVINO cannot load {graph}: {_reason(e)}; re-prepare or replace the file") from None
+
+
+def _reason(error: Exception) -> str:
+    """OpenVINO's message without its 'Exception from src/...cpp:N:' location lines."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Exception from src/", "Check '"))]
+    return (useful or lines or [type(error).__name__])[0][:300]
 
 
 class OvCausalLM:
