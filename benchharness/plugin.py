@@ -166,6 +166,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = item.config.stash[SESSION_KEY].records.get(case.id)
     if record is None:
         return report
+    record.test_name = getattr(item, "originalname", item.name)
+    record.nodeid = item.nodeid
     if report.when == "call" or (report.when == "setup" and not report.passed):
         if hasattr(report, "wasxfail"):
             record.outcome = "xfailed"

@@ -19,7 +19,7 @@ CALLS = 2000
 
 
 def main() -> None:
-    path = Preparer(default_cache_dir(), 2, 600, print).prepare(builtin_models()["smollm2-135m"], "q4_0").path
+    path = Preparer(default_cache_dir(), 2, 600, print).prepare(builtin_models()["smollm2-135m"], "gguf", "q4_0").path
     model = LlamaCppBackend().load(path, "cpu", LoadOptions(threads=2, n_ctx=256, n_batch=128))
     token = model.prefill(list(range(1000, 1128)))
     started = time.perf_counter()

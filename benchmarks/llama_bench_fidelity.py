@@ -74,7 +74,7 @@ def main() -> int:
     rows = []
     started = time.time()
     for quant in args.quants.split(","):
-        path = preparer.prepare(model, quant).path
+        path = preparer.prepare(model, "gguf", quant).path
         lb_pp, lb_tg, h_pp, h_tg = [], [], [], []
         for trial in range(args.trials):
             lb_pp.append(
