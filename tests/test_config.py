@@ -31,6 +31,9 @@ def test_defaults_without_any_config(tmp_path):
         ({"models": {"m": {"variants": {"a": {"path": "x", "quantize": "Q4_0"}}}}}, "exactly one of"),
         ({"baseline": {"noise_k": -1.0}}, "noise_k = -1.0 is out of range"),
         ({"suites": {"s": {"gates": {"speedup": {"known_breaches": ["a"], "borderline": ["a"]}}}}}, "pick one"),
+        ({"suites": {"s": {"workload": {"prompt_token": 8}}}}, "suites.s.workload: unknown key 'prompt_token'"),
+        ({"models": {"m": {"kind": "vision", "variants": {}}}}, "kind = 'vision' is unknown; valid: causal-lm"),
+        ({"models": {"m": {"variants": {"a": {"path": "x", "format": "tflite"}}}}}, "format = 'tflite' is unknown"),
     ],
 )
 def test_bad_settings_name_key_value_and_fix(data, message):
@@ -67,3 +70,31 @@ def test_malformed_toml_is_one_line_error(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.benchharness\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(tmp_path)
+
+
+def test_suite_workload_overrides_only_that_suite():
+    settings = parse_settings(
+        {"workload": {"gen_tokens": 32}, "suites": {"slow": {"workload": {"prompt_tokens": 16}}, "other": {}}},
+        Path("/tmp"),
+    )
+    slow = settings.suites["slow"]
+    assert slow.workload is not None
+    assert (slow.workload.prompt_tokens, slow.workload.gen_tokens) == (16, 32)  # the rest from the global table
+    assert settings.suites["other"].workload is None and settings.suites["other"].accuracy is None
+    assert settings.workload.prompt_tokens == 128
+
+
+def test_declared_variant_formats(tmp_path):
+    from benchharness.config import ModelConfig, VariantSource
+    from benchharness.models.registry import build_registry
+
+    models = build_registry(
+        [ModelConfig("mine", "fp32", {"fp32": VariantSource(path=tmp_path / "m.onnx")}, kind="encoder")]
+    )
+    assert models["mine"].references == {"onnx": "fp32"} and models["mine"].kind == "encoder"
+    with pytest.raises(ConfigError, match="cannot tell the format of mine-dir; add format ="):
+        build_registry([ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path / "mine-dir")})])
+    folder = build_registry(
+        [ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path / "mine-dir", format="openvino")})]
+    )
+    assert folder["mine"].variant("openvino", "a").format == "openvino"
