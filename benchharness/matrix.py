@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from benchharness.backends.base import Backend
 from benchharness.config import SuiteConfig
 from benchharness.errors import ConfigError
+from benchharness.models.recipes import missing_tools_for
 from benchharness.models.registry import ModelDef
 
 
@@ -108,7 +109,11 @@ def expand(
                 if filters.quants is not None and quant not in filters.quants:
                     continue
                 for device in suite_devices:
-                    reason = model.missing_requirement() or backend.unavailable_reason(device)
+                    reason = (
+                        model.missing_requirement()
+                        or backend.unavailable_reason(device)
+                        or missing_tools_for(model, fmt, quant)
+                    )
                     reference = model.references[fmt]
                     cases.append(
                         Case(suite.name, model_name, quant, backend_name, device, reference, reason, fmt, model.kind)

@@ -92,3 +92,23 @@ def test_llamacpp_presence_is_checked_by_module_name():
     pytest.importorskip("llama_cpp")
     assert backend.unavailable_reason("cpu") is None
     assert "does not target device 'npu'" in backend.unavailable_reason("npu")
+
+
+def test_missing_converter_is_a_skip_reason(monkeypatch):
+    from benchharness.models import recipes
+
+    real = recipes._absent
+    monkeypatch.setattr(recipes, "_absent", lambda package: package == "optimum-onnx" or real(package))
+    cases = expand(
+        SuiteConfig("s", models=("smollm2-135m",), backends=("onnxruntime",), quants=("fp32",)),
+        build_registry([]),
+        {"onnxruntime": registry()["onnxruntime"]()},
+        ("cpu",),
+        Filters(),
+    )
+    (case,) = cases
+    if "not installed" in (case.skip_reason or ""):
+        pytest.skip(case.skip_reason)
+    assert case.skip_reason == (
+        "smollm2-135m onnx fp32: recipe optimum-onnx-export needs optimum-onnx (pip install 'benchharness[onnx]')"
+    )

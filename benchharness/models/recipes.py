@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from benchharness.errors import PrepareError
+from benchharness.models.registry import ModelDef
 
 # fn(source, destination, params, threads): source is None for recipes that start from nothing stored.
 RecipeFunction = Callable[[Path | None, Path, Mapping[str, str], int], None]
@@ -120,6 +121,15 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mlx-convert", f"{_M}.mlx_format:convert", ("mlx-lm", "mlx"), "dir", "", "mlx"),
     )
 }
+
+
+def missing_tools_for(model: ModelDef, fmt: str, label: str) -> str | None:
+    """Why a variant cannot be made on this machine (a converter is not installed), or None."""
+    for key in model.recipe_chain(fmt, label):
+        name = model.variants[key].recipe
+        if name is not None and (missing := recipe(name).missing_tools()):
+            return f"{model.name} {fmt} {label}: {missing}"
+    return None
 
 
 def recipe(name: str) -> Recipe:
