@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 from benchharness.backends.base import LoadedModel
 from benchharness.config import Workload
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,31 @@ class EnergyCounter(Protocol):
     def stop(self) -> float: ...
 
 
+def repeat(
+    measure: Callable[[], T],
+    workload: Workload,
+    meter: EnergyCounter | None = None,
+    clock: Clock = time.perf_counter,
+) -> list[tuple[T, float | None]]:
+    """Warm-up runs (discarded), then runs until both min_rounds and min_time_s are reached.
+
+    Each kept run comes with the joules the meter read around it (None without a meter). One
+    stopping rule for generation rounds and one-call batches, so both are sampled the same way.
+    """
+    for _ in range(workload.warmup_rounds):
+        measure()
+    runs: list[tuple[T, float | None]] = []
+    began = clock()
+    while len(runs) < workload.max_rounds:
+        if meter is not None:
+            meter.start()
+        value = measure()
+        runs.append((value, meter.stop() if meter is not None else None))
+        if len(runs) >= workload.min_rounds and clock() - began >= workload.min_time_s:
+            break
+    return runs
+
+
 def run_rounds(
     model: LoadedModel,
     prompt: Sequence[int],
@@ -59,21 +85,9 @@ def run_rounds(
     meter: EnergyCounter | None = None,
     clock: Clock = time.perf_counter,
 ) -> list[RoundTiming]:
-    """Warm-up rounds (discarded), then rounds until both min_rounds and min_time_s are reached."""
-    for _ in range(workload.warmup_rounds):
-        run_round(model, prompt, workload.gen_tokens, clock)
-    rounds: list[RoundTiming] = []
-    began = clock()
-    while len(rounds) < workload.max_rounds:
-        if meter is not None:
-            meter.start()
-        timing = run_round(model, prompt, workload.gen_tokens, clock)
-        if meter is not None:
-            timing = RoundTiming(timing.ttft_s, timing.decode_steps_s, meter.stop())
-        rounds.append(timing)
-        if len(rounds) >= workload.min_rounds and clock() - began >= workload.min_time_s:
-            break
-    return rounds
+    """Generation rounds (prefill + decode steps) under the shared stopping rule."""
+    runs = repeat(lambda: run_round(model, prompt, workload.gen_tokens, clock), workload, meter, clock)
+    return [replace(timing, energy_j=joules) for timing, joules in runs]
 
 
 def run_calls(
@@ -82,18 +96,11 @@ def run_calls(
     meter: EnergyCounter | None = None,
     clock: Clock = time.perf_counter,
 ) -> list[tuple[float, float | None]]:
-    """The same warm-up and stopping rule for one-call models: (seconds, joules or None) per timed call."""
-    for _ in range(workload.warmup_rounds):
-        call()
-    calls: list[tuple[float, float | None]] = []
-    began = clock()
-    while len(calls) < workload.max_rounds:
-        if meter is not None:
-            meter.start()
+    """One-call models under the shared stopping rule: (seconds, joules or None) per timed call."""
+
+    def timed() -> float:
         start = clock()
         call()
-        elapsed = clock() - start
-        calls.append((elapsed, meter.stop() if meter is not None else None))
-        if len(calls) >= workload.min_rounds and clock() - began >= workload.min_time_s:
-            break
-    return calls
+        return clock() - start
+
+    return repeat(timed, workload, meter, clock)
