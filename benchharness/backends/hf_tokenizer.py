@@ -13,18 +13,23 @@ from typing import Any
 from benchharness.errors import ModelError
 
 
+def load_tokenizer(variant: Path) -> Any:
+    """The `tokenizers.Tokenizer` in a variant's folder (or beside its file), or a ModelError with the fix."""
+    from tokenizers import Tokenizer
+
+    folder = variant if variant.is_dir() else variant.parent
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"{folder} has no tokenizer.json; re-prepare the variant (the exporters copy it)")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises its own Exception for a malformed file
+        raise ModelError(f"{path} is not a valid tokenizer ({str(e)[:200]}); re-prepare the variant") from None
+
+
 class VariantTokenizer:
     def __init__(self, variant: Path) -> None:
-        from tokenizers import Tokenizer
-
-        folder = variant if variant.is_dir() else variant.parent
-        path = folder / "tokenizer.json"
-        if not path.is_file():
-            raise ModelError(f"{folder} has no tokenizer.json; re-prepare the variant (the exporters copy it)")
-        try:
-            self._tokenizer: Any = Tokenizer.from_file(str(path))
-        except Exception as e:  # tokenizers raises its own Exception for a malformed file
-            raise ModelError(f"{path} is not a valid tokenizer ({str(e)[:200]}); re-prepare the variant") from None
+        self._tokenizer = load_tokenizer(variant)
 
     def __call__(self, text: str) -> list[int]:
         return list(self._tokenizer.encode(text, add_special_tokens=False).ids)

@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from benchharness.errors import ModelError, PrepareError
 from benchharness.isolation import run_job
+from benchharness.models import onnx_format, openvino_format
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
@@ -29,7 +30,12 @@ from benchharness.models.registry import ModelDef, VariantDef
 Progress = Callable[[str], None]
 
 # What a located (not prepared) variant must contain, per format.
-EXPECTED_FILES = {"onnx": "model.onnx", "openvino": "openvino_model.xml", "mlx": "config.json", "hf": "config.json"}
+EXPECTED_FILES = {
+    "onnx": onnx_format.MODEL_FILE,
+    "openvino": openvino_format.MODEL_FILE,
+    "mlx": "config.json",
+    "hf": "config.json",
+}
 
 
 @dataclass(frozen=True)

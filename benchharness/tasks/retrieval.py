@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import TensorModel
+from benchharness.backends.hf_tokenizer import load_tokenizer
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.readings import Reading
 from benchharness.tasks.base import Feeds, select_inputs
@@ -35,13 +36,7 @@ def topics() -> tuple[list[str], list[str]]:
 
 
 def _tokenizer(variant: Path) -> Any:
-    from tokenizers import Tokenizer
-
-    folder = variant if variant.is_dir() else variant.parent
-    path = folder / "tokenizer.json"
-    if not path.is_file():
-        raise ModelError(f"{folder} has no tokenizer.json; re-prepare the variant (the exporters copy it)")
-    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer = load_tokenizer(variant)
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
     return tokenizer
 
