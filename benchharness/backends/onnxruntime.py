@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.backends.hf_tokenizer import VariantTokenizer
+from benchharness.backends.logits_lm import LogitsCausalLM
 from benchharness.errors import ModelError
 from benchharness.models.onnx_format import model_file
 
@@ -57,7 +57,7 @@ def open_session(path: Path, device: str, threads: int) -> Any:
         ) from None
 
 
-class OrtCausalLM:
+class OrtCausalLM(LogitsCausalLM):
     """Greedy generation over an optimum export: input_ids, attention_mask, position_ids, past_key_values.*."""
 
     def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
@@ -68,7 +68,7 @@ class OrtCausalLM:
             raise ModelError(
                 f"{path} is not a causal LM with a KV cache (export it with task text-generation-with-past)"
             )
-        self._tokenizer = VariantTokenizer(path)
+        super().__init__(path)
         shape = inputs[self._past_names[0]].shape  # [batch, kv_heads, past, head_dim]
         self._kv_heads, self._head_dim = int(shape[1]), int(shape[3])
         self._has_position_ids = "position_ids" in inputs
@@ -77,9 +77,6 @@ class OrtCausalLM:
         self._binding: Any = None
         self._past: list[Any] = []
         self._length = 0
-
-    def tokenize(self, text: str) -> list[int]:
-        return self._tokenizer(text)
 
     def _run(self, tokens: Sequence[int], fresh: bool) -> npt.NDArray[np.float32]:
         """Feed `tokens` after the cached sequence (or into an empty one); logits for every fed position."""
@@ -107,16 +104,6 @@ class OrtCausalLM:
         self._length = total
         logits: npt.NDArray[np.float32] = values[0].numpy()[0]
         return logits
-
-    def prefill(self, tokens: Sequence[int]) -> int:
-        return int(self._run(tokens, fresh=True)[-1].argmax())
-
-    def decode(self, token: int) -> int:
-        return int(self._run((token,), fresh=False)[-1].argmax())
-
-    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
-        logits = self._run(tokens[:-1], fresh=True)
-        return np.ascontiguousarray(logits[first:], dtype=np.float32)
 
     def close(self) -> None:
         self._past = []

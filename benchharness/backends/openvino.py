@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.backends.hf_tokenizer import VariantTokenizer
+from benchharness.backends.logits_lm import LogitsCausalLM
 from benchharness.errors import ModelError
 from benchharness.models.openvino_format import model_file
 
@@ -48,7 +48,7 @@ def _reason(error: Exception) -> str:
     return (useful or lines or [type(error).__name__])[0][:300]
 
 
-class OvCausalLM:
+class OvCausalLM(LogitsCausalLM):
     """Greedy generation with optimum-intel's stateful export: input_ids, attention_mask, position_ids, beam_idx."""
 
     def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
@@ -61,11 +61,8 @@ class OvCausalLM:
         self._request = self._compiled.create_infer_request()
         self._has_position_ids = "position_ids" in names
         self.n_vocab = int(self._compiled.outputs[0].get_partial_shape()[-1].get_length())
-        self._tokenizer = VariantTokenizer(path)
+        super().__init__(path)
         self._length = 0
-
-    def tokenize(self, text: str) -> list[int]:
-        return self._tokenizer(text)
 
     def _run(self, tokens: Sequence[int], fresh: bool) -> npt.NDArray[np.float32]:
         if fresh:
@@ -83,18 +80,6 @@ class OvCausalLM:
         self._length = total
         logits: npt.NDArray[np.float32] = self._request.get_output_tensor(0).data[0]
         return logits
-
-    def prefill(self, tokens: Sequence[int]) -> int:
-        return int(self._run(tokens, fresh=True)[-1].argmax())
-
-    def decode(self, token: int) -> int:
-        return int(self._run((token,), fresh=False)[-1].argmax())
-
-    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
-        logits = self._run(tokens[:-1], fresh=True)
-        if logits.shape[0] != len(tokens) - 1:
-            raise ModelError("this export returns logits for the last position only; re-export it without slicing")
-        return np.array(logits[first:], dtype=np.float32)
 
     def close(self) -> None:
         self._request = None
