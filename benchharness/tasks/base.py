@@ -7,15 +7,17 @@ writing the reference variant's outputs once so the other variants can report th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import TensorModel
+from benchharness.errors import CaseFailed
 from benchharness.readings import Reading
 
 Feeds = dict[str, npt.NDArray[np.generic]]
+Outputs = TypeVar("Outputs", bound=npt.NDArray[Any])
 
 
 class TensorTask(Protocol):
@@ -28,6 +30,20 @@ class TensorTask(Protocol):
     ) -> tuple[list[Reading], dict[str, list[float]]]:
         """Accuracy readings, and per-item samples for later paired statistics."""
         ...
+
+
+def exchange_reference(
+    outputs: Outputs, write_reference: Path | None, read_reference: Path | None, what: str
+) -> Outputs | None:
+    """Save the reference variant's outputs, or load them for a variant to compare with (None: nothing to compare)."""
+    if write_reference is not None:
+        np.save(write_reference, outputs)
+    if read_reference is None:
+        return None
+    reference: Outputs = np.load(read_reference)
+    if reference.shape != outputs.shape:
+        raise CaseFailed(f"{what} {outputs.shape} differ in shape from the reference's {reference.shape}")
+    return reference
 
 
 def select_inputs(model: TensorModel, feeds: Feeds) -> Feeds:

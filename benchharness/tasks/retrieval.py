@@ -18,7 +18,7 @@ from benchharness.backends.base import TensorModel
 from benchharness.backends.hf_tokenizer import load_tokenizer
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.readings import Reading
-from benchharness.tasks.base import Feeds, select_inputs
+from benchharness.tasks.base import Feeds, exchange_reference, select_inputs
 
 SOURCE = "pydoc_data.topics: 79 titles -> topic texts (CPython documentation)"
 MAX_TOKENS = 128  # timing and document length; all-MiniLM-L6-v2 was trained on up to 128 tokens
@@ -96,17 +96,11 @@ class RetrievalTask:
         n = len(self.queries)
         hits = top1(embeddings[:n], embeddings[n:])
         readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, SOURCE)]
-        if write_reference is not None:
-            np.save(write_reference, embeddings)
-        if read_reference is None:
+        reference = exchange_reference(embeddings, write_reference, read_reference, "embeddings")
+        if reference is None:
             why = "this is the reference variant (fidelity is measured against it)"
             readings.append(Reading.unavailable("cosine_vs_reference", "cosine", why))
         else:
-            reference = np.load(read_reference)
-            if reference.shape != embeddings.shape:
-                raise CaseFailed(
-                    f"embeddings {embeddings.shape} differ in shape from the reference's {reference.shape}"
-                )
             cosine = (embeddings * reference).sum(axis=1)
             readings.append(
                 Reading("cosine_vs_reference", "cosine", float(cosine.mean()), float(cosine.std()), len(cosine), SOURCE)
