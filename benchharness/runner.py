@@ -69,6 +69,17 @@ def _energy_reading(per_round: list[float | None], source: str, reason: str | No
     return _summary_reading("energy_j", "J", values, source)
 
 
+def _resource_readings(
+    joules: list[float | None], meter: EnergyCounter | None, energy_reason: str | None, request: dict[str, Any]
+) -> list[Reading]:
+    """Energy per timed run, peak memory and file size: taken after the timed runs, before any accuracy work."""
+    return [
+        _energy_reading(joules, getattr(meter, "source", ""), energy_reason),
+        peak_rss(),
+        Reading("model_file_bytes", "B", float(request["model_file_bytes"]), source="size on disk"),
+    ]
+
+
 BATCH_SIZES = (1, 32)
 
 
@@ -162,11 +173,8 @@ def _measure_generation(
         raise ModelError(f"prompt_tokens={workload.prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
     prompt = corpus[: workload.prompt_tokens].tolist()
     rounds = run_rounds(model, prompt, workload, meter)
-    memory = peak_rss()
     readings, warnings = timing_readings(rounds, workload.prompt_tokens, workload.gen_tokens)
-    readings.append(_energy_reading([r.energy_j for r in rounds], getattr(meter, "source", ""), energy_reason))
-    readings.append(memory)
-    readings.append(Reading("model_file_bytes", "B", float(request["model_file_bytes"]), source="size on disk"))
+    readings += _resource_readings([r.energy_j for r in rounds], meter, energy_reason, request)
     write_reference, read_reference = _reference_paths(request)
     accuracy_readings, per_window = next_token.evaluate(
         model,
@@ -204,12 +212,8 @@ def _measure_tensor(
     for size in BATCH_SIZES:
         call = functools.partial(model.run, task.timing_feeds(model, size))
         calls[size] = run_calls(call, workload, meter if size == BATCH_SIZES[-1] else None)
-    memory = peak_rss()
     readings, warnings = batch_timing_readings(calls)
-    largest = calls[BATCH_SIZES[-1]]
-    readings.append(_energy_reading([j for _, j in largest], getattr(meter, "source", ""), energy_reason))
-    readings.append(memory)
-    readings.append(Reading("model_file_bytes", "B", float(request["model_file_bytes"]), source="size on disk"))
+    readings += _resource_readings([j for _, j in calls[BATCH_SIZES[-1]]], meter, energy_reason, request)
     write_reference, read_reference = _reference_paths(request)
     accuracy_readings, per_item = task.evaluate(model, write_reference, read_reference)
     samples = {f"batch{size}_items_per_s": [size / s for s, _ in timed] for size, timed in calls.items()} | per_item

@@ -151,6 +151,7 @@ class BenchSession:
             self.reference_measurement(case)
         variant = self._variant(case, case.quant)
         outputs = self._reference_outputs(case)
+        workload, accuracy = self.workload(case)
         request = {
             "case_id": case.id,
             "backend": backends.import_path(type(self.backends[case.backend])),
@@ -159,8 +160,8 @@ class BenchSession:
             "variant_path": str(variant.path),
             "model_file_bytes": variant.file_bytes,
             "threads": self.threads,
-            "workload": asdict(self.workload(case)[0]),
-            "accuracy": asdict(self.workload(case)[1]),
+            "workload": asdict(workload),
+            "accuracy": asdict(accuracy),
             "reference_outputs": {"path": str(outputs), "role": "write" if case.is_reference else "read"},
         }
         data = run_job("measure", request, timeout_s=self.settings.case_timeout_s, label=case.id)
