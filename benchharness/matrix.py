@@ -105,15 +105,15 @@ def expand(
             fmt = family_for(model, backend)
             if fmt is None:
                 continue
+            # Each reason is worked out once: a device check may start a runtime (OpenVINO's Core).
+            device_reasons = {device: backend.unavailable_reason(device) for device in suite_devices}
             for quant in _ordered_quants(model, fmt, suite.quants):
                 if filters.quants is not None and quant not in filters.quants:
                     continue
+                model_reason = model.missing_requirement()
+                tools_reason = missing_tools_for(model, fmt, quant)
                 for device in suite_devices:
-                    reason = (
-                        model.missing_requirement()
-                        or backend.unavailable_reason(device)
-                        or missing_tools_for(model, fmt, quant)
-                    )
+                    reason = model_reason or device_reasons[device] or tools_reason
                     reference = model.references[fmt]
                     cases.append(
                         Case(suite.name, model_name, quant, backend_name, device, reference, reason, fmt, model.kind)

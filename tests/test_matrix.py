@@ -112,3 +112,13 @@ def test_missing_converter_is_a_skip_reason(monkeypatch):
     assert case.skip_reason == (
         "smollm2-135m onnx fp32: recipe optimum-onnx-export needs optimum-onnx (pip install 'benchharness[onnx]')"
     )
+
+
+def test_unknown_quantization_type_fails_before_any_work(tmp_path):
+    from benchharness.errors import PrepareError
+    from benchharness.models.prepare import Preparer
+
+    models = build_registry([ModelConfig("smollm2-135m", None, {"bad": VariantSource(quantize="Q9")})])
+    with pytest.raises(PrepareError, match=r"unknown llama.cpp quantization 'Q9'; valid: F32"):
+        Preparer(tmp_path, threads=1, timeout_s=60, progress=print).prepare(models["smollm2-135m"], "gguf", "bad")
+    assert not any(tmp_path.iterdir())  # not even the F32 base was made

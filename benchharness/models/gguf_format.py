@@ -58,6 +58,11 @@ def ftype_of(name: str) -> int:
         raise PrepareError(f"unknown llama.cpp quantization {name!r}; valid: {', '.join(FTYPES)}") from None
 
 
+def check_params(params: Mapping[str, str]) -> None:
+    """The llama-quantize recipe's parameters: a type llama.cpp's quantizer knows."""
+    ftype_of(params["ftype"])
+
+
 def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
     """Recipe: llama_model_quantize(source -> destination) with requantization allowed.
 

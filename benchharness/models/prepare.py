@@ -125,12 +125,9 @@ class Preparer:
         missing = how.missing_tools()
         if missing:
             raise PrepareError(f"{model.name} {definition.format} {definition.label}: {missing}")
-        base = self.prepare(model, *definition.base) if definition.base else None
         params = dict(definition.params)
-        if how.name == "llama-quantize":
-            from benchharness.models.gguf_format import ftype_of
-
-            ftype_of(params["ftype"])  # an unknown type is a config error, before any work
+        how.check_params(params)  # bad parameters fail here, before any work (the base's included)
+        base = self.prepare(model, *definition.base) if definition.base else None
         recipe_text = (
             f"{base.key if base else '-'}|{how.name}|{json.dumps(params, sort_keys=True)}|{how.tool_versions()}"
         )

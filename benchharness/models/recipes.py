@@ -30,6 +30,7 @@ class Recipe:
     output: Literal["file", "dir"]
     suffix: str = ""
     extra: str = ""  # pip extra that installs the tools
+    check: str = ""  # "module:function" that rejects bad params before any work, if the recipe has one
 
     def tool_versions(self) -> str:
         versions = []
@@ -47,9 +48,19 @@ class Recipe:
         return None
 
     def load(self) -> RecipeFunction:
-        module, _, name = self.function.partition(":")
-        function: RecipeFunction = getattr(importlib.import_module(module), name)
+        function: RecipeFunction = _resolve(self.function)
         return function
+
+    def check_params(self, params: Mapping[str, str]) -> None:
+        """Raise the recipe's own error for parameters it cannot use (e.g. an unknown quantization type)."""
+        if self.check:
+            _resolve(self.check)(params)
+
+
+def _resolve(path: str) -> Callable[..., None]:
+    module, _, name = path.partition(":")
+    function: Callable[..., None] = getattr(importlib.import_module(module), name)
+    return function
 
 
 def _absent(package: str) -> bool:
@@ -65,7 +76,13 @@ RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
         Recipe(
-            "llama-quantize", f"{_M}.gguf_format:llama_quantize", ("llama-cpp-python",), "file", ".gguf", "llamacpp"
+            "llama-quantize",
+            f"{_M}.gguf_format:llama_quantize",
+            ("llama-cpp-python",),
+            "file",
+            ".gguf",
+            "llamacpp",
+            check=f"{_M}.gguf_format:check_params",
         ),
         Recipe(
             "hf-from-gguf",
