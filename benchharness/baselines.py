@@ -1,26 +1,24 @@
 """Per-machine baselines: what each case measured when someone last said 'this is normal'.
 
-One file per machine (`baselines/<machine id>.json`), one entry per case id holding every tracked
-metric's value and spread. Comparison is noise-aware (stats.compare_to_baseline): the tolerance
-widens with the spread recorded in both runs. Saving merges entries into the file under a lock
+One file per machine (`baselines/<machine id>.json`), one entry per measurement key (suite, case,
+workload) holding every tracked metric's value, spread and round samples, and the gate ratios. Comparison is the judge's job (judge.judge_baseline);
+this module only reads and writes the files. Saving merges entries into the file under a lock
 and replaces it atomically; nothing writes a baseline unless the user asked for it.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import stats
-from benchharness.config import BaselineSettings
 from benchharness.errors import MachineMismatch, StoreError
-from benchharness.gates import Verdict
 from benchharness.machine import comparable
 from benchharness.readings import METRICS, Measurement
 from benchharness.storage import locked, read_versioned, write_json_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "baseline"
 NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no stored figures for
 
@@ -30,7 +28,7 @@ def baseline_path(directory: Path, machine_id: str) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = read_versioned(path, KIND, SCHEMA_VERSION, migrations={})
+    data = read_versioned(path, KIND, SCHEMA_VERSION, migrations={1: _v1_to_v2})
     if not isinstance(data.get("machine"), dict) or not isinstance(data.get("cases"), dict):
         raise StoreError(
             f"baseline file {path} lacks 'machine' or 'cases'; restore it from version control or re-record"
@@ -53,14 +51,83 @@ def load_for_machine(directory: Path, machine: dict[str, Any], any_machine: bool
     return data
 
 
-def entry(measurement: Measurement, settings: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
-    """The stored form of one case: tracked metrics with spread, and the settings that define them."""
-    metrics = {
-        name: {"value": r.value, "stdev": r.stdev, "n": r.n, "unit": r.unit}
-        for name, r in measurement.readings.items()
-        if r.available and METRICS.get(name, None) is not None and METRICS[name].tracked
+@dataclass(frozen=True)
+class StoredMetric:
+    """One tracked metric as recorded: summary and the round samples the significance test needs."""
+
+    value: float
+    stdev: float
+    n: int
+    unit: str
+    samples: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredRatio:
+    """A gate ratio as recorded: estimate and interval (far steadier across sessions than raw tok/s)."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One case's stored figures, with the settings that define them."""
+
+    metrics: dict[str, StoredMetric]
+    ratios: dict[str, StoredRatio]
+    settings: dict[str, Any]
+    recorded: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BaselineEntry:
+        return cls(
+            metrics={
+                k: StoredMetric(
+                    float(m["value"]),
+                    float(m.get("stdev", 0.0)),
+                    int(m.get("n", 1)),
+                    str(m.get("unit", "")),
+                    tuple(float(x) for x in m.get("samples", ())),
+                )
+                for k, m in data.get("metrics", {}).items()
+            },
+            ratios={
+                k: StoredRatio(float(r["estimate"]), float(r["low"]), float(r["high"]), int(r["n"]))
+                for k, r in data.get("ratios", {}).items()
+            },
+            settings=dict(data.get("settings", {})),
+            recorded=dict(data.get("recorded", {})),
+        )
+
+
+def entry(
+    measurement: Measurement, settings: dict[str, Any], run: dict[str, Any], ratios: dict[str, StoredRatio]
+) -> dict[str, Any]:
+    """The stored form of one case: tracked metrics with spread and samples, gate ratios, settings."""
+    metrics = {}
+    for name, r in measurement.readings.items():
+        if not (r.available and name in METRICS and METRICS[name].tracked):
+            continue
+        samples = measurement.round_samples.get(name, [])
+        metrics[name] = {"value": r.value, "stdev": r.stdev, "n": r.n, "unit": r.unit, "samples": list(samples)}
+    return {
+        "metrics": metrics,
+        "ratios": {k: asdict(v) for k, v in ratios.items()},
+        "settings": settings,
+        "recorded": run,
     }
-    return {"metrics": metrics, "settings": settings, "recorded": run}
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept no samples and no ratios: both start empty (summaries still compare by effect size)."""
+    for case in data.get("cases", {}).values():
+        case.setdefault("ratios", {})
+        for metric in case.get("metrics", {}).values():
+            metric.setdefault("samples", [])
+    return {**data, "schema_version": 2}
 
 
 def save(directory: Path, machine: dict[str, Any], entries: dict[str, dict[str, Any]]) -> Path:
@@ -73,75 +140,3 @@ def save(directory: Path, machine: dict[str, Any], entries: dict[str, dict[str, 
         data["cases"] = {**data["cases"], **entries}
         write_json_atomic(path, data)
     return path
-
-
-def compare(
-    measurement: Measurement, stored: dict[str, Any], settings: dict[str, Any], policy: BaselineSettings
-) -> list[Verdict]:
-    """Baseline verdicts for every tracked metric the stored entry has."""
-    if stored.get("settings") != settings:
-        changed = sorted(
-            k
-            for k in set(settings) | set(stored.get("settings", {}))
-            if settings.get(k) != stored.get("settings", {}).get(k)
-        )
-        return [
-            Verdict(
-                "baseline",
-                "settings",
-                "unavailable",
-                f"baseline recorded with different workload settings ({', '.join(changed)}); not compared. "
-                "Re-record with --save-baseline",
-            )
-        ]
-    verdicts: list[Verdict] = []
-    for name, old in sorted(stored.get("metrics", {}).items()):
-        spec = METRICS.get(name)
-        reading = measurement.readings.get(name)
-        if spec is None or not spec.tracked or spec.better == "neither":
-            continue
-        if reading is None or not reading.available:
-            why = reading.unavailable_reason if reading else "not measured"
-            verdicts.append(
-                Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
-            )
-            continue
-        assert reading.value is not None
-        try:
-            result = stats.compare_to_baseline(
-                float(old["value"]),
-                float(old.get("stdev", 0.0)),
-                reading.value,
-                reading.stdev,
-                higher_is_better=spec.better == "higher",
-                noise_k=policy.noise_k,
-                min_effect=policy.min_effect,
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: stored baseline value unusable ({e})"))
-            continue
-        direction = "regressed" if result.regressed else ("improved" if result.improved else "within noise")
-        message = (
-            f"{name} {direction}: {result.change:+.1%} (tolerance {result.tolerance:.1%}), "
-            f"{_fmt(reading.value, spec.unit)} vs baseline {_fmt(result.baseline, spec.unit)}"
-        )
-        verdicts.append(
-            Verdict(
-                "baseline",
-                name,
-                "breach" if result.regressed else "pass",
-                message,
-                value=result.change,
-                threshold=result.tolerance,
-                reference=result.baseline,
-            )
-        )
-    return verdicts
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 2**20:.1f} MiB"
-    if unit == "fraction":
-        return f"{value:.2%}"
-    return f"{value:.4g} {unit}".strip()

@@ -8,7 +8,9 @@ must never silently disable the gate.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ConfigError
-from benchharness.gates import DEFAULT_GATES, GATES, GateRule
+from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, GateRule
 
 FORMATS = ("gguf", "onnx", "openvino", "mlx", "hf")
-MODEL_KINDS = ("causal-lm", "encoder", "classifier")
+INCONCLUSIVE_POLICIES = ("warn", "fail")
+# Readings a suite may put a ceiling on (`[suites.NAME.limits]`): cold start, stated as intent.
+LIMIT_METRICS = ("load_ms", "first_inference_ms", "ttft_ms")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,29 @@ class AccuracySettings:
 
 @dataclass(frozen=True)
 class BaselineSettings:
-    """Regression = worse than the baseline by more than noise_k spreads and min_effect relative."""
+    """Regression = worse than the baseline by more than `min_effect` (relative) *and* significant.
 
-    noise_k: float = 3.0
+    Significance is a one-sided Mann-Whitney U test on the round samples at `alpha` (asv uses 0.002).
+    """
+
     min_effect: float = 0.05
+    alpha: float = 0.002
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """How variants are measured against their reference: pairs, budget, confirmation.
+
+    `pairs` alternating rounds (A-B-B-A) per paired child; while a gate is inconclusive the session
+    buys another child of `pairs` more, up to `max_pairs` in all (Pinpoint's rule). A failure or
+    regression is re-measured `confirm` times in a fresh child before the case fails.
+    """
+
+    pairs: int = 6
+    max_pairs: int = 24
+    confidence: float = 0.95
+    confirm: int = 1
+    cooldown_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,9 @@ class SuiteConfig:
     gates: tuple[GateRule, ...] = DEFAULT_GATES
     workload: Workload | None = None  # None: the global [tool.benchharness.workload]
     accuracy: AccuracySettings | None = None  # None: the global [tool.benchharness.accuracy]
+    inconclusive: str = "warn"  # what an inconclusive gate does to the case: warn (pass, shown) or fail
+    strict_policy: bool = False  # a declared known breach that passes (XPASS) fails the case
+    limits: dict[str, float] = field(default_factory=dict)  # ceilings on cold-start readings
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,7 @@ class Settings:
     workload: Workload = Workload()
     accuracy: AccuracySettings = AccuracySettings()
     baseline: BaselineSettings = BaselineSettings()
+    trials: TrialSettings = TrialSettings()
     models: tuple[ModelConfig, ...] = ()
     suites: dict[str, SuiteConfig] = field(default_factory=dict)
 
@@ -142,7 +169,7 @@ class _Table:
 
 
 def _in_range(where: str, value: float, low: float, high: float | None = None) -> None:
-    if value < low or (high is not None and value > high):
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"in {low}..{high}"
         raise ConfigError(f"{where} = {value!r} is out of range; it must be {bounds}")
 
@@ -196,22 +223,27 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
         minimum = g.take("min", float, DEFAULT_GATES[[r.name for r in DEFAULT_GATES].index(name)].minimum)
         quants = _names(g, "quants")
         known = _names(g, "known_breaches") or ()
-        borderline = _names(g, "borderline") or ()
+        if "borderline" in g.data:
+            raise ConfigError(
+                f"{g.where}.borderline is no longer a setting: each gate now reports an interval and says "
+                "'inconclusive' when it straddles the threshold; delete the key"
+            )
         g.finish()
-        _check_gate_minimum(f"{g.where}.min", name, minimum)
-        both = set(known) & set(borderline)
-        if both:
-            raise ConfigError(f"{g.where}: {sorted(both)[0]!r} is in both known_breaches and borderline; pick one")
-        rules[name] = GateRule(name, minimum, quants, known, borderline)
+        _in_range(f"{g.where}.min", minimum, 0.0, GATE_UPPER_BOUNDS[name])
+        rules[name] = GateRule(name, minimum, quants, known)
     t.finish()
     return tuple(rules.values())
 
 
-def _check_gate_minimum(where: str, name: str, minimum: float) -> None:
-    if name == "speedup":
-        _in_range(where, minimum, 0.0, 1000.0)
-    else:
-        _in_range(where, minimum, 0.0, 1.0)
+def _parse_limits(t: _Table) -> dict[str, float]:
+    limits = {}
+    for metric in list(t.data):
+        if metric not in LIMIT_METRICS:
+            raise ConfigError(f"{t.where}: unknown limit {metric!r}; valid: {', '.join(LIMIT_METRICS)}")
+        limits[metric] = t.take(metric, float)
+        _in_range(f"{t.where}.{metric}", limits[metric], 0.0)
+    t.finish()
+    return limits
 
 
 def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
@@ -238,10 +270,8 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
                 raise ConfigError(f"{where}: give exactly one of path = 'file.gguf' or quantize = 'Q4_0'")
             resolved = (root / Path(path).expanduser()) if path else None
             variants[label] = VariantSource(path=resolved, quantize=quantize, base=base, format=fmt)
-        kind = m.take("kind", str, "causal-lm")
+        kind = m.take("kind", str, "causal-lm")  # checked against benchharness.kinds by the registry
         m.finish()
-        if kind not in MODEL_KINDS:
-            raise ConfigError(f"{m.where}.kind = {kind!r} is unknown; valid: {', '.join(MODEL_KINDS)}")
         models.append(ModelConfig(name=name, reference=reference, variants=variants, kind=kind))
     return tuple(models)
 
@@ -263,8 +293,15 @@ def _parse_suites(t: _Table, workload: Workload, accuracy: AccuracySettings) -> 
             gates=_parse_gates(s.sub("gates")),
             workload=suite_workload if own_workload else None,
             accuracy=suite_accuracy if own_accuracy else None,
+            inconclusive=s.take("inconclusive", str, "warn"),
+            strict_policy=s.take("strict_policy", bool, False),
+            limits=_parse_limits(s.sub("limits")),
         )
         s.finish()
+        if suite.inconclusive not in INCONCLUSIVE_POLICIES:
+            raise ConfigError(
+                f"{s.where}.inconclusive = {suite.inconclusive!r} is unknown; valid: {', '.join(INCONCLUSIVE_POLICIES)}"
+            )
         suites[name] = suite
     return suites
 
@@ -278,12 +315,31 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
     timeout = t.take("case_timeout_s", float, 900.0)
     _in_range(f"{where}.case_timeout_s", timeout, 1.0, 86400.0)
     baseline_t = t.sub("baseline")
+    if "noise_k" in baseline_t.data:
+        raise ConfigError(
+            f"{baseline_t.where}.noise_k is no longer a setting: regressions are decided by min_effect and a "
+            "Mann-Whitney test at alpha (default 0.002); delete the key"
+        )
     baseline = BaselineSettings(
-        noise_k=baseline_t.take("noise_k", float, 3.0), min_effect=baseline_t.take("min_effect", float, 0.05)
+        min_effect=baseline_t.take("min_effect", float, 0.05), alpha=baseline_t.take("alpha", float, 0.002)
     )
     baseline_t.finish()
-    _in_range(f"{baseline_t.where}.noise_k", baseline.noise_k, 0.0, 100.0)
     _in_range(f"{baseline_t.where}.min_effect", baseline.min_effect, 0.0, 10.0)
+    _in_range(f"{baseline_t.where}.alpha", baseline.alpha, 1e-9, 0.5)
+    trials_t = t.sub("trials")
+    trials = TrialSettings(
+        pairs=trials_t.take("pairs", int, 6),
+        max_pairs=trials_t.take("max_pairs", int, 24),
+        confidence=trials_t.take("confidence", float, 0.95),
+        confirm=trials_t.take("confirm", int, 1),
+        cooldown_s=trials_t.take("cooldown_s", float, 0.0),
+    )
+    trials_t.finish()
+    _in_range(f"{trials_t.where}.pairs", trials.pairs, 2, 1000)
+    _in_range(f"{trials_t.where}.max_pairs", trials.max_pairs, trials.pairs, 100000)
+    _in_range(f"{trials_t.where}.confidence", trials.confidence, 0.5, 0.999)
+    _in_range(f"{trials_t.where}.confirm", trials.confirm, 0, 10)
+    _in_range(f"{trials_t.where}.cooldown_s", trials.cooldown_s, 0.0, 3600.0)
     workload = _parse_workload(t.sub("workload"), Workload())
     accuracy = _parse_accuracy(t.sub("accuracy"), AccuracySettings())
     settings = Settings(
@@ -296,6 +352,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         workload=workload,
         accuracy=accuracy,
         baseline=baseline,
+        trials=trials,
         models=_parse_models(t.sub("models"), root),
         suites=_parse_suites(t.sub("suites"), workload, accuracy),
     )
@@ -355,3 +412,68 @@ def load_settings(root: Path, extra_file: Path | None = None, assignments: tuple
     for text in assignments:
         data = deep_merge(data, parse_assignment(text))
     return parse_settings(data, root, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: parsed here with the other settings, so the session never sees raw strings.
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Command-line filters; None means 'no filter'."""
+
+    models: tuple[str, ...] | None = None
+    quants: tuple[str, ...] | None = None
+    backends: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for, beyond the settings files."""
+
+    devices: tuple[str, ...]
+    filters: Filters = Filters()
+    gate_overrides: dict[str, float] = field(default_factory=dict)
+    save_baseline: bool = False
+    compare_baseline: bool = True
+    baseline_any_machine: bool = False
+    time_budget_s: float | None = None
+
+
+def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
+    if not values:
+        raise ConfigError(f"{option}={raw!r} names nothing; give a comma-separated list")
+    return values
+
+
+def parse_gate_overrides(values: list[str]) -> dict[str, float]:
+    """`--gate speedup=2.5` (repeatable, or comma-separated) into {name: minimum}."""
+    overrides: dict[str, float] = {}
+    for item in (part for value in values for part in value.split(",") if part.strip()):
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or name not in GATES:
+            raise ConfigError(f"--gate {item!r}: expected NAME=MIN with NAME one of {', '.join(GATES)}")
+        try:
+            minimum = float(raw)
+        except ValueError:
+            raise ConfigError(f"--gate {item!r}: {raw!r} is not a number") from None
+        _in_range(f"--gate {name}", minimum, 0.0, GATE_UPPER_BOUNDS[name])
+        overrides[name] = minimum
+    return overrides
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def parse_duration(option: str, raw: str | None) -> float | None:
+    """`30m`, `90s`, `1.5h` or plain seconds, as seconds."""
+    if raw is None:
+        return None
+    match = _DURATION.match(raw)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"{option}={raw!r} is not a duration; write e.g. 30m, 90s or 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]

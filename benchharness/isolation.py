@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import errors
+from benchharness.protocol import ChildError, Request, decode, encode, task_name
 
 TAIL_LINES = 15
 
@@ -47,18 +48,18 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def run_job(task: str, payload: dict[str, Any], *, timeout_s: float, label: str) -> dict[str, Any]:
-    """Run `benchharness.worker <task>` on `payload`; return its result or raise a harness error.
+def run_job(request: Request, *, timeout_s: float, label: str) -> dict[str, Any]:
+    """Run `benchharness.worker` on a typed request; return its result data or raise a harness error.
 
     Errors the worker raised on purpose (a BenchHarnessError subclass) come back as the same class
     with the same message; anything else becomes CaseFailed with the output's tail.
     """
     with tempfile.TemporaryDirectory(prefix="benchharness-job-") as tmp:
-        request = Path(tmp) / "request.json"
+        request_path = Path(tmp) / "request.json"
         result = Path(tmp) / "result.json"
         log_path = Path(tmp) / "output.log"
-        request.write_text(json.dumps(payload))
-        command = [sys.executable, "-m", "benchharness.worker", task, str(request), str(result)]
+        request_path.write_text(json.dumps(encode(request)))
+        command = [sys.executable, "-m", "benchharness.worker", task_name(request), str(request_path), str(result)]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 command,
@@ -87,12 +88,14 @@ def run_job(task: str, payload: dict[str, Any], *, timeout_s: float, label: str)
                 data = json.loads(result.read_text())
             except json.JSONDecodeError:
                 data = {}
-        if returncode != 0 or "error" in data:
-            error = data.get("error") or {}
-            kind = getattr(errors, str(error.get("type")), None)
-            if isinstance(kind, type) and issubclass(kind, errors.BenchHarnessError) and error.get("message"):
-                raise kind(f"{label}: {error['message']}")
+        if returncode == 3 and "error" in data:
+            error = decode(ChildError, data["error"])
+            kind = getattr(errors, error.type, None)
+            if isinstance(kind, type) and issubclass(kind, errors.BenchHarnessError):
+                raise kind(f"{label}: {error.message}")
+        if returncode != 0 or not isinstance(data.get("result"), dict):
             raise errors.CaseFailed(
                 f"{label}: child process exited with status {returncode}. Last output: {_tail(log_path) or '(none)'}"
             )
-        return data
+        result_data: dict[str, Any] = data["result"]
+        return result_data

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -16,42 +18,134 @@ import psutil
 PACKAGES = ("benchharness", "llama-cpp-python", "numpy", "pytest", "pytest-benchmark", "onnxruntime", "openvino", "mlx")
 
 
-def _cpu_model() -> str:
+# ISA features that change kernel choice (and so figures) by up to several times.
+ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "sve",
+    "sve2",
+    "i8mm",
+    "bf16",
+)
+MACHINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields from /proc/cpuinfo (empty elsewhere)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def _gpus() -> list[str]:
+    """NVIDIA GPUs the driver reports (model names), read from the driver's files, no library needed."""
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return names
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module\s+([0-9.]+)", text)
+    return match.group(1) if match else None
+
+
+def machine_id_from_env() -> str | None:
+    """BENCHHARNESS_MACHINE, validated: it becomes a file name, so no paths and no odd characters."""
+    from benchharness.errors import ConfigError
+
+    value = os.environ.get("BENCHHARNESS_MACHINE")
+    if value is None:
+        return None
+    if not MACHINE_ID.match(value) or ".." in value:
+        raise ConfigError(
+            f"BENCHHARNESS_MACHINE={value!r} is not a valid machine id; use letters, digits, '.', '_' and '-' "
+            "(at most 128, no '..'), e.g. lab-x86-01"
+        )
+    return value
 
 
 @cache
 def fingerprint() -> dict[str, Any]:
-    """What makes figures comparable: CPU, core count, memory, OS and architecture.
+    """What makes figures comparable: CPU model, family/model/stepping and ISA level, cores, memory, GPUs, OS.
 
-    `BENCHHARNESS_MACHINE` names the machine explicitly (a lab's host name), which otherwise is
-    derived from the hardware so identical CI runners share one baseline.
+    Clock readings are left out (they change run to run). `BENCHHARNESS_MACHINE` names the machine
+    explicitly (a lab's host name); otherwise the id is derived from the hardware, with a short hash
+    of the ISA flags and accelerators, so an AVX2-only host and an AVX-512 VNNI host with the same
+    model name never share a baseline, while identical CI runners do.
     """
+    cpuinfo = _cpuinfo()
+    flags = set(cpuinfo.get("flags", cpuinfo.get("Features", "")).split())
     memory_gib = round(psutil.virtual_memory().total / 2**30)
-    info = {
-        "cpu": _cpu_model(),
+    info: dict[str, Any] = {
+        "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+        "cpu_family": cpuinfo.get("cpu family") or cpuinfo.get("CPU architecture"),
+        "cpu_model_number": cpuinfo.get("model") or cpuinfo.get("CPU part"),
+        "cpu_stepping": cpuinfo.get("stepping") or cpuinfo.get("CPU variant"),
+        "isa": sorted(f for f in ISA_FLAGS if f in flags),
         "logical_cores": os.cpu_count() or 0,
         "physical_cores": psutil.cpu_count(logical=False) or 0,
         "memory_gib": memory_gib,
+        "gpus": _gpus(),
+        "nvidia_driver": _nvidia_driver(),
         "system": platform.system(),
         "arch": platform.machine(),
         "python": platform.python_version(),
     }
-    derived = f"{info['system']}-{info['arch']}-{info['cpu']}-{info['logical_cores']}c-{memory_gib}g"
-    info["id"] = os.environ.get("BENCHHARNESS_MACHINE") or re.sub(r"[^a-z0-9]+", "-", derived.lower()).strip("-")
+    distinct = json.dumps([info[k] for k in COMPARABLE_KEYS], sort_keys=True)
+    digest = hashlib.sha256(distinct.encode()).hexdigest()[:8]
+    derived = f"{info['system']}-{info['arch']}-{info['cpu']}-{info['logical_cores']}c-{memory_gib}g-{digest}"
+    info["id"] = machine_id_from_env() or re.sub(r"[^a-z0-9]+", "-", derived.lower()).strip("-")
     return info
+
+
+COMPARABLE_KEYS = (
+    "cpu",
+    "cpu_family",
+    "cpu_model_number",
+    "cpu_stepping",
+    "isa",
+    "logical_cores",
+    "memory_gib",
+    "gpus",
+    "nvidia_driver",
+    "system",
+    "arch",
+)
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Fields that differ between two fingerprints in ways that change performance."""
-    keys = ("cpu", "logical_cores", "memory_gib", "system", "arch")
-    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in COMPARABLE_KEYS if a.get(k) != b.get(k)]
 
 
 def package_versions() -> dict[str, str]:

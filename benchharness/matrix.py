@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchharness.backends.base import Backend
-from benchharness.config import SuiteConfig
+from benchharness.config import Filters, SuiteConfig
 from benchharness.errors import ConfigError
 from benchharness.models.recipes import missing_tools_for
 from benchharness.models.registry import ModelDef
@@ -31,30 +31,17 @@ class Case:
         return f"{self.model}-{self.quant}-{self.backend}-{self.device}"
 
     @property
+    def key(self) -> str:
+        """Unique within a session: two suites may hold a case with the same id but other settings."""
+        return f"{self.suite}::{self.id}"
+
+    @property
     def is_reference(self) -> bool:
         return self.quant == self.reference
 
     @property
     def reference_id(self) -> str:
         return f"{self.model}-{self.reference}-{self.backend}-{self.device}"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Command-line filters; None means 'no filter'."""
-
-    models: tuple[str, ...] | None = None
-    quants: tuple[str, ...] | None = None
-    backends: tuple[str, ...] | None = None
-
-
-def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
-    if not values:
-        raise ConfigError(f"{option}={raw!r} names nothing; give a comma-separated list")
-    return values
 
 
 def check_known(option: str, values: Sequence[str] | None, valid: Sequence[str]) -> None:

@@ -1,73 +1,40 @@
-"""A benchmark session: the cases, their measurements, verdicts, and what is written at the end.
+"""A benchmark session: orchestration only. prepare -> schedule trials -> run children -> judge -> record.
 
-This is the orchestration layer the pytest plugin drives (prepare -> measure in a child -> judge ->
-record). It knows nothing about pytest, so it can be reused by a command-line runner.
+It holds no maths (judge.py, stats.py) and parses no command line (config.py); it decides what
+runs next and keeps what came back, keyed by what defines each measurement.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
-import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import backends, baselines
+from benchharness import backends, baselines, judge, kinds
 from benchharness.backends.base import Backend
-from benchharness.config import AccuracySettings, Settings, SuiteConfig, Workload
+from benchharness.config import AccuracySettings, Options, Settings, SuiteConfig, Workload
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
-from benchharness.gates import (
-    GATE_METRICS,
-    GATES,
-    GateRule,
-    Verdict,
-    judge_gates,
-    override_minimums,
-    stale_known_breaches,
-)
+from benchharness.gates import GateRule, override_minimums
 from benchharness.isolation import run_job
+from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions
-from benchharness.matrix import Case, Filters, check_known, expand
+from benchharness.matrix import Case, check_known, expand
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
+from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
 from benchharness.readings import Measurement
 from benchharness.results import CaseRecord, pytest_benchmark_document, write_results
 from benchharness.storage import write_json_atomic
+from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the command line asked for, beyond the settings files."""
-
-    devices: tuple[str, ...]
-    filters: Filters
-    gate_overrides: dict[str, float]
-    save_baseline: bool = False
-    compare_baseline: bool = True
-    baseline_any_machine: bool = False
-
-
-def parse_gate_overrides(values: list[str]) -> dict[str, float]:
-    """`--gate speedup=2.5` (repeatable, or comma-separated) into {name: minimum}."""
-    overrides: dict[str, float] = {}
-    for item in (part for value in values for part in value.split(",") if part.strip()):
-        name, sep, raw = item.partition("=")
-        name = name.strip()
-        if not sep or name not in GATES:
-            raise ConfigError(f"--gate {item!r}: expected NAME=MIN with NAME one of {', '.join(GATES)}")
-        try:
-            minimum = float(raw)
-        except ValueError:
-            raise ConfigError(f"--gate {item!r}: {raw!r} is not a number") from None
-        upper = 1000.0 if name == "speedup" else 1.0
-        if not 0.0 <= minimum <= upper:
-            raise ConfigError(f"--gate {item!r}: minimum must be in 0..{upper:g}")
-        overrides[name] = minimum
-    return overrides
+CONFIRMABLE = ("speedup", "memory_reduction")  # accuracy is deterministic: a re-run gives the same figure
 
 
 class BenchSession:
@@ -81,9 +48,10 @@ class BenchSession:
         self.machine = fingerprint()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.preparer = Preparer(settings.cache_dir, self.threads, settings.case_timeout_s, progress)
+        self.budget = Budget(options.time_budget_s)
         self.records: dict[str, CaseRecord] = {}
-        self._measured: dict[str, Measurement | BenchHarnessError] = {}
-        self._scratch = Path(tempfile.mkdtemp(prefix="benchharness-session-"))
+        self._solo: dict[str, Measurement | BenchHarnessError] = {}
+        self._scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}"
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
         self._validate_filters()
@@ -111,77 +79,209 @@ class BenchSession:
                 raise ConfigError(f"suite {suite_name}: quant {quant!r} is not a variant of any model")
         cases = expand(suite, self.models, self.backends, self.options.devices, self.options.filters)
         for case in cases:
-            self.records.setdefault(case.id, CaseRecord(case))
+            self.records.setdefault(case.key, CaseRecord(case))
+        self.budget.cases_planned += sum(1 for c in cases if c.skip_reason is None)
         return cases
 
     def gate_rules(self, case: Case) -> tuple[GateRule, ...]:
         return override_minimums(self.suite(case.suite).gates, self.options.gate_overrides)
 
-    # -- measuring ------------------------------------------------------------------------------
-    def _variant(self, case: Case, label: str) -> Variant:
-        return self.preparer.prepare(self.models[case.model], case.format, label)
+    def known_breaches(self, case: Case) -> list[str]:
+        """Gates the suite declares as known breaches for this case (pytest marks it xfail)."""
+        if case.is_reference:
+            return []
+        return [r.name for r in self.gate_rules(case) if r.applies_to(case.quant) and case.quant in r.known_breaches]
 
     def workload(self, case: Case) -> tuple[Workload, AccuracySettings]:
         """The suite's own workload and accuracy settings, or the global ones."""
         suite = self.suite(case.suite)
         return suite.workload or self.settings.workload, suite.accuracy or self.settings.accuracy
 
-    def _workload_key(self, case: Case | None = None) -> dict[str, Any]:
+    def workload_key(self, case: Case | None = None) -> dict[str, Any]:
         workload, accuracy = self.workload(case) if case else (self.settings.workload, self.settings.accuracy)
         return {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
 
-    def measure(self, case: Case) -> Measurement:
-        """The case's measurement, from a child process; memoised, failures included."""
-        if case.id not in self._measured:
-            try:
-                self._measured[case.id] = self._measure(case)
-            except BenchHarnessError as e:
-                self._measured[case.id] = e
-        result = self._measured[case.id]
-        if isinstance(result, BenchHarnessError):
-            raise result
-        return result
+    # -- trials ---------------------------------------------------------------------------------
+    def _variant(self, case: Case, label: str) -> Variant:
+        return self.preparer.prepare(self.models[case.model], case.format, label)
+
+    def _spec(self, case: Case, variant: Variant) -> ModelSpec:
+        return ModelSpec(
+            backend=backends.import_path(type(self.backends[case.backend])),
+            device=case.device,
+            kind=case.kind,
+            path=str(variant.path),
+            file_bytes=variant.file_bytes,
+        )
+
+    def measurement_key(self, case: Case, variant: Variant) -> str:
+        """Everything that defines a measurement: suite, case, workload, threads and the variant's content."""
+        parts = [case.suite, case.id, self.workload_key(case), self.threads, variant.key]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
     def _reference_outputs(self, case: Case) -> Path:
-        """Where the reference case leaves its outputs (log-probs, embeddings, predictions) for its variants."""
-        return self._scratch / f"{case.reference_id}.outputs.npy"
+        """Where the reference leaves its outputs (log-probs, embeddings, predictions) for its variants."""
+        reference = replace(case, quant=case.reference)
+        variant = self._variant(reference, case.reference)
+        return self._scratch / f"{self.measurement_key(reference, variant)}.outputs.npy"
 
-    def _measure(self, case: Case) -> Measurement:
-        if not case.is_reference:
-            self.reference_measurement(case)
+    def _run_child(self, request: MeasureRequest | PairedRequest, label: str) -> dict[str, Any]:
+        if self.settings.trials.cooldown_s:
+            time.sleep(self.settings.trials.cooldown_s)
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        return run_job(request, timeout_s=self.settings.case_timeout_s, label=label)
+
+    def solo(self, case: Case, *, accuracy: bool = True) -> Measurement:
+        """The case alone in a fresh child; the full one (with accuracy) is memoised, failures included."""
         variant = self._variant(case, case.quant)
-        outputs = self._reference_outputs(case)
-        workload, accuracy = self.workload(case)
-        request = {
-            "case_id": case.id,
-            "backend": backends.import_path(type(self.backends[case.backend])),
-            "device": case.device,
-            "kind": self.models[case.model].kind,
-            "variant_path": str(variant.path),
-            "model_file_bytes": variant.file_bytes,
-            "threads": self.threads,
-            "workload": asdict(workload),
-            "accuracy": asdict(accuracy),
-            "reference_outputs": {"path": str(outputs), "role": "write" if case.is_reference else "read"},
-        }
-        data = run_job("measure", request, timeout_s=self.settings.case_timeout_s, label=case.id)
-        measurement = Measurement.from_dict(data)
+        key = self.measurement_key(case, variant)
+        if accuracy and key in self._solo:
+            cached = self._solo[key]
+            if isinstance(cached, BenchHarnessError):
+                raise cached
+            return cached
+        workload, accuracy_settings = self.workload(case)
+        request = MeasureRequest(
+            case_id=case.id,
+            measurement_key=key,
+            model=self._spec(case, variant),
+            threads=self.threads,
+            workload=workload,
+            accuracy=accuracy_settings,
+            score_accuracy=accuracy,
+            reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
+            reference_role=("write" if case.is_reference else "read") if accuracy else "none",
+        )
+        try:
+            measurement = Measurement.from_dict(self._run_child(request, case.id))
+        except BenchHarnessError as e:
+            if accuracy:
+                self._solo[key] = e
+            raise
         measurement.info["variant_key"] = variant.key
         measurement.info["variant_file"] = str(variant.path)
+        if accuracy:
+            self._solo[key] = measurement
         return measurement
 
     def reference_measurement(self, case: Case) -> Measurement:
         """The reference variant of `case`, measured first even if the filters deselected it."""
         reference = replace(case, quant=case.reference, skip_reason=None)
         try:
-            measurement = self.measure(reference)
+            measurement = self.solo(reference)
         except BenchHarnessError as e:
             raise CaseFailed(f"reference {reference.id} could not be measured, so no gate can be judged: {e}") from None
-        if reference.id not in self.records:
-            self.records[reference.id] = CaseRecord(reference, "measured as reference", measurement)
+        if reference.key not in self.records:
+            self.records[reference.key] = CaseRecord(reference, "measured as reference", measurement)
+        record = self.records[reference.key]
+        if not record.measurements:
+            record.measurements.append(measurement)
         return measurement
 
-    # -- judging --------------------------------------------------------------------------------
+    def paired(self, case: Case, block: int, pairs: int) -> PairedTiming:
+        """One child alternating `pairs` rounds of the variant and its reference."""
+        workload, accuracy = self.workload(case)
+        reference = replace(case, quant=case.reference)
+        request = PairedRequest(
+            case_id=case.id,
+            variant=self._spec(case, self._variant(case, case.quant)),
+            reference=self._spec(reference, self._variant(reference, case.reference)),
+            threads=self.threads,
+            workload=workload,
+            accuracy=accuracy,
+            pairs=pairs,
+            first=first_side(block),
+        )
+        return decode(PairedTiming, self._run_child(request, f"{case.id} (pairs, block {block + 1})"))
+
+    # -- one case -------------------------------------------------------------------------------
+    def run(self, case: Case) -> CaseRecord:
+        """Measure, judge and confirm one case; the record says what happened (the caller decides the outcome)."""
+        started = time.monotonic()
+        record = self.records.setdefault(case.key, CaseRecord(case))
+        record.verdicts = []
+        if case.is_reference:
+            measurement = self.solo(case)
+            record.measurements = [measurement]
+        else:
+            reference = self.reference_measurement(case)
+            measurement = self.solo(case)
+            record.measurements = [measurement]
+            record.reference_measurements = [reference]
+            self._judge_gates(case, record)
+        record.measurement = measurement
+        self.budget.base_seconds.append(time.monotonic() - started)
+        record.verdicts += judge.judge_limits(self.suite(case.suite).limits, measurement)
+        record.verdicts += self._baseline_verdicts(case, record)
+        self.budget.cases_done += 1
+        return record
+
+    def _evidence(self, case: Case, record: CaseRecord, pairs: list[PairedTiming]) -> GateEvidence:
+        return GateEvidence(
+            quant=case.quant,
+            reference_label=case.reference,
+            kind=kinds.kind(case.kind),
+            variant=tuple(record.measurements),
+            reference=tuple(record.reference_measurements),
+            pairs=tuple(pairs),
+        )
+
+    def _judge_gates(self, case: Case, record: CaseRecord) -> None:
+        rules = self.gate_rules(case)
+        trials = self.settings.trials
+        confidence = trials.confidence
+        speed_rule = next((r for r in rules if r.name == "speedup" and r.applies_to(case.quant)), None)
+        if speed_rule is not None:
+            block_started = time.monotonic()
+            record.pairs.append(self.paired(case, 0, trials.pairs))
+            block_seconds = time.monotonic() - block_started
+            while True:
+                verdict = judge.judge_gates([speed_rule], self._evidence(case, record, record.pairs), confidence)[0]
+                pairs_so_far = sum(len(p.variant) for p in record.pairs)
+                if verdict.status != "inconclusive":
+                    break
+                if not extra_blocks_allowed(trials, pairs_so_far, block_seconds, self.budget.allowance()):
+                    break
+                self.progress(
+                    f"{case.id}: speedup inconclusive after {pairs_so_far} pairs; measuring {trials.pairs} more"
+                )
+                record.pairs.append(self.paired(case, len(record.pairs), trials.pairs))
+        verdicts = judge.judge_gates(rules, self._evidence(case, record, record.pairs), confidence)
+        record.verdicts += [self._confirm_gate(case, record, rules, v) for v in verdicts]
+        for v in record.verdicts:
+            if v.kind == "gate" and v.estimate is not None:
+                record.ratios[v.name] = v.estimate
+
+    def _confirm_gate(self, case: Case, record: CaseRecord, rules: tuple[GateRule, ...], verdict: Verdict) -> Verdict:
+        """Re-measure a gate failure in fresh children before it fails the case."""
+        if verdict.status != "fail" or verdict.known_breach:
+            return verdict
+        if verdict.name not in CONFIRMABLE or self.settings.trials.confirm == 0:
+            why = "deterministic: a re-run scores the same" if verdict.name not in CONFIRMABLE else "confirm = 0"
+            return verdict.with_confirmation(why)
+        rule = next(r for r in rules if r.name == verdict.name)
+        confirmations: list[Verdict] = []
+        for _ in range(self.settings.trials.confirm):
+            self.progress(f"{case.id}: {verdict.name} failed; confirming in a fresh child")
+            if verdict.name == "speedup":
+                block = self.paired(case, len(record.pairs), self.settings.trials.pairs)
+                record.confirm_pairs.append(block)
+                evidence = self._evidence(case, record, [block])
+            else:
+                record.measurements.append(self.solo(case, accuracy=False))
+                record.reference_measurements.append(self.solo(replace(case, quant=case.reference), accuracy=False))
+                evidence = self._evidence(case, record, record.pairs)
+            confirmations.append(judge.judge_gates([rule], evidence, self.settings.trials.confidence)[0])
+        if all(c.status == "fail" for c in confirmations):
+            return verdict.with_confirmation("confirmed by re-run: " + "; ".join(c.message for c in confirmations))
+        return replace(
+            verdict,
+            status="inconclusive",
+            message=verdict.message + " -- NOT confirmed by re-run: " + "; ".join(c.message for c in confirmations),
+            confirmation="not confirmed",
+        )
+
+    # -- baselines ------------------------------------------------------------------------------
     def _stored_baseline(self) -> dict[str, Any] | None:
         if not self._baseline_loaded:
             self._baseline_loaded = True
@@ -195,54 +295,78 @@ class BenchSession:
             raise self._baseline
         return self._baseline
 
-    def baseline_verdicts(self, case: Case, measurement: Measurement) -> list[Verdict]:
+    def _entry(self, case: Case) -> baselines.BaselineEntry | None:
+        stored = self._stored_baseline()
+        data = None if stored is None else stored["cases"].get(case.key)
+        return None if data is None else baselines.BaselineEntry.from_dict(data)
+
+    def _reference_moves(self, case: Case) -> dict[str, float]:
+        """How far the reference moved against its own baseline, per metric (for 'machine moved')."""
+        if case.is_reference:
+            return {}
+        reference = replace(case, quant=case.reference)
+        entry = self._entry(reference)
+        record = self.records.get(reference.key)
+        if entry is None or record is None or record.measurement is None:
+            return {}
+        moves = {}
+        for name, old in entry.metrics.items():
+            now = record.measurement.value(name)
+            if now is not None and old.value:
+                moves[name] = (now - old.value) / abs(old.value)
+        return moves
+
+    def _baseline_verdicts(self, case: Case, record: CaseRecord) -> list[Verdict]:
         if self.options.save_baseline:
-            return [
-                Verdict(
-                    "baseline", "baseline", "unavailable", "recording a new baseline (--save-baseline); not compared"
-                )
-            ]
+            message = "recording a new baseline (--save-baseline); not compared"
+            return [Verdict("baseline", "baseline", "unavailable", message)]
         if not self.options.compare_baseline:
             return []
         try:
-            stored = self._stored_baseline()
+            entry = self._entry(case)
         except MachineMismatch as e:
             return [Verdict("baseline", "baseline", "unavailable", str(e))]
-        entry = None if stored is None else stored["cases"].get(case.id)
         if entry is None:
             where = baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
-            return [
-                Verdict(
-                    "baseline",
-                    baselines.NO_BASELINE,
-                    "unavailable",
-                    f"no baseline for {case.id} in {where}; record one with --save-baseline",
-                )
-            ]
-        return baselines.compare(measurement, entry, self._workload_key(case), self.settings.baseline)
+            message = f"no baseline for {case.key} in {where}; record one with --save-baseline"
+            return [Verdict("baseline", baselines.NO_BASELINE, "unavailable", message)]
+        assert record.measurement is not None
+        settings = self.workload_key(case)
+        policy = self.settings.baseline
+        moves = self._reference_moves(case)
+        verdicts = judge.judge_baseline(record.measurement, entry, settings, policy, moves)
+        if any(v.status == "fail" for v in verdicts) and self.settings.trials.confirm:
+            verdicts = self._confirm_regressions(case, record, entry, settings, verdicts, moves)
+        return verdicts + judge.judge_ratios(record.verdicts, entry, policy)
 
-    def run(self, case: Case) -> CaseRecord:
-        """Measure and judge one case; the record says what happened (the caller decides the outcome)."""
-        record = self.records.setdefault(case.id, CaseRecord(case))
-        measurement = self.measure(case)
-        record.measurement = measurement
-        record.verdicts = []
-        if not case.is_reference:
-            reference = self.reference_measurement(case)
-            metrics = GATE_METRICS[self.models[case.model].kind]
-            for name, metric in metrics.items():
-                v, r = measurement.value(metric), reference.value(metric)
-                if v is not None and r:
-                    record.ratios[name] = GATES[name].ratio(v, r)
-            rules = self.gate_rules(case)
-            record.verdicts += judge_gates(
-                measurement, reference, quant=case.quant, reference_label=case.reference, rules=rules, metrics=metrics
-            )
-            stale = stale_known_breaches(case.quant, rules, record.verdicts)
-            if stale:
-                record.verdicts += [Verdict("gate", "policy", "breach", text) for text in stale]
-        record.verdicts += self.baseline_verdicts(case, measurement)
-        return record
+    def _confirm_regressions(
+        self,
+        case: Case,
+        record: CaseRecord,
+        entry: baselines.BaselineEntry,
+        settings: dict[str, Any],
+        verdicts: list[Verdict],
+        moves: dict[str, float],
+    ) -> list[Verdict]:
+        """A regression stands only if a fresh child regresses too (accuracy: deterministic, no re-run)."""
+        self.progress(f"{case.id}: regression against the baseline; confirming in a fresh child")
+        confirmation = self.solo(case, accuracy=False)
+        record.measurements.append(confirmation)
+        again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, self.settings.baseline, moves)}
+        confirmed = []
+        for v in verdicts:
+            if v.status != "fail":
+                confirmed.append(v)
+            elif v.name not in again or again[v.name].status == "unavailable":
+                confirmed.append(v.with_confirmation("deterministic: not re-measured without the accuracy task"))
+            elif again[v.name].status == "fail":
+                confirmed.append(v.with_confirmation(f"confirmed by re-run: {again[v.name].message}"))
+            else:
+                note = f" -- NOT confirmed by re-run: {again[v.name].message}"
+                confirmed.append(
+                    replace(v, status="inconclusive", message=v.message + note, confirmation="not confirmed")
+                )
+        return confirmed
 
     # -- end of session -------------------------------------------------------------------------
     def run_info(self) -> dict[str, Any]:
@@ -253,41 +377,38 @@ class BenchSession:
             "packages": package_versions(),
             "git_commit": git_commit(self.settings.root),
             "threads": self.threads,
-            "settings": self._workload_key(),
+            "settings": self.workload_key(),
+            "trials": asdict(self.settings.trials),
+            "time_budget_s": self.options.time_budget_s,
         }
 
     def finish(self) -> list[str]:
-        """Write results (always) and baselines (only if asked and nothing failed); lines to print."""
+        """Write results (when something was measured) and baselines (only if asked and nothing failed)."""
         lines: list[str] = []
-        records = list(self.records.values())
+        records = [r for r in self.records.values() if r.measurement is not None or r.outcome in ("failed", "error")]
         if not records:
             return lines
         run = self.run_info()
         try:
-            path = write_results(self.settings.results_dir, run, records)
+            path = write_results(self.settings.results_dir, run, list(self.records.values()))
             bench_path = path.with_name(path.stem + ".pytest-benchmark.json")
-            write_json_atomic(bench_path, pytest_benchmark_document(run, records))
+            write_json_atomic(bench_path, pytest_benchmark_document(run, list(self.records.values())))
             lines.append(f"results: {path} (pytest-benchmark format: {bench_path.name})")
         except BenchHarnessError as e:
             lines.append(f"results NOT written: {e}")
         if self.options.save_baseline:
-            lines.append(self._save_baselines(records, run))
+            lines.append(self._save_baselines(list(self.records.values()), run))
         return lines
 
     def _save_baselines(self, records: list[CaseRecord], run: dict[str, Any]) -> str:
         failed = [r.case.id for r in records if r.outcome in ("failed", "error")]
         if failed:
             return f"baselines NOT saved: {len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
-        recorded = {
-            "date": run["finished"],
-            "git_commit": run["git_commit"],
-            "packages": run["packages"],
-            "threads": run["threads"],
-        }
+        recorded = {k: run[k] for k in ("git_commit", "packages", "threads")} | {"date": run["finished"]}
         entries = {
-            r.case.id: baselines.entry(r.measurement, self._workload_key(r.case), recorded)
+            r.case.key: baselines.entry(r.measurement, self.workload_key(r.case), recorded, r.stored_ratios())
             for r in records
-            if r.measurement is not None and r.outcome in ("passed", "xfailed", "measured as reference")
+            if r.measurement is not None and r.outcome in ("passed", "xfailed", "xpassed", "measured as reference")
         }
         if not entries:
             return "baselines NOT saved: no case was measured"

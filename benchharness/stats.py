@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -89,59 +92,170 @@ def stability_warnings(summary: Summary, label: str) -> list[str]:
     return warnings
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A current figure against a stored one, in the metric's own 'better' direction."""
+# ---------------------------------------------------------------------------------------------
+# Paired intervals and three-way decisions (issue: verdicts a team can trust).
 
-    baseline: float
-    current: float
-    change: float  # relative, signed: (current - baseline) / |baseline|
-    tolerance: float  # relative change needed to call it a regression or improvement
+Decision = Literal["pass", "fail", "inconclusive"]
+
+#: A fixed seed makes every bootstrap a pure function of its samples: the same data always gives
+#: the same interval, so a verdict can never flip on the resampler's luck.
+BOOTSTRAP_SEED = 20261124
+BOOTSTRAP_RESAMPLES = 4000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with a two-sided confidence interval, and how many paired observations made it."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+    method: str
+
+    def __post_init__(self) -> None:
+        for name in ("estimate", "low", "high"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"interval {name}={getattr(self, name)!r} is not finite")
+        if not self.low <= self.high:
+            raise ValueError(f"interval low {self.low!r} is above high {self.high!r}")
+
+
+def _bootstrap(samples: tuple[Sequence[float], ...], statistic: Any, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap CI with scipy, resampling the paired samples jointly; degenerate data gives a point."""
+    from scipy import stats as scipy_stats
+
+    arrays = [np.asarray(s, dtype=np.float64) for s in samples]
+    if all(np.ptp(a) == 0 for a in arrays):  # every resample gives the same value
+        value = float(statistic(*arrays))
+        return value, value
+    result = scipy_stats.bootstrap(
+        tuple(arrays),
+        statistic,
+        paired=True,
+        vectorized=False,
+        confidence_level=confidence,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(f"confidence={confidence!r} must be in [0.5, 1)")
+
+
+def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Geometric mean of per-pair ratios num/den with a bootstrap CI over the pairs.
+
+    Pairs are what cancels machine drift: each ratio compares two runs taken seconds apart, so a
+    machine that slows down by 20% over the session moves both sides of every ratio together.
+    """
+    _check_confidence(confidence)
+    num, den = _checked(numerators), _checked(denominators)
+    if len(num) != len(den):
+        raise ValueError(f"paired samples differ in length: {len(num)} vs {len(den)}")
+    if min(num) <= 0 or min(den) <= 0:
+        raise ValueError("ratios need positive samples (a rate or a time), got a value <= 0")
+    logs = np.log(np.asarray(num)) - np.log(np.asarray(den))
+    estimate = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return Interval(estimate, estimate, estimate, 1, confidence, "single pair: no interval")
+    low, high = _bootstrap((logs,), np.mean, confidence)
+    method = f"bootstrap over {len(logs)} pairs (geometric mean of per-pair ratios, percentile {confidence:.0%})"
+    return Interval(estimate, math.exp(low), math.exp(high), len(logs), confidence, method)
+
+
+def retention_interval(variant: Sequence[float], reference: Sequence[float], confidence: float = 0.95) -> Interval:
+    """mean(variant) / mean(reference) of paired per-item outcomes (1 = right), bootstrap CI over items."""
+    _check_confidence(confidence)
+    v, r = _checked(variant), _checked(reference)
+    if len(v) != len(r):
+        raise ValueError(f"paired outcomes differ in length: {len(v)} vs {len(r)}; were they scored on the same items?")
+    if math.fsum(r) <= 0:
+        raise ValueError("the reference got no item right: retention is undefined")
+
+    def retained(a: Any, b: Any) -> float:
+        total = float(np.sum(b))
+        return float(np.sum(a)) / total if total > 0 else 0.0
+
+    estimate = retained(np.asarray(v), np.asarray(r))
+    low, high = _bootstrap((v, r), retained, confidence)
+    method = f"paired bootstrap over {len(v)} items (percentile {confidence:.0%})"
+    return Interval(estimate, low, high, len(v), confidence, method)
+
+
+def decide(interval: Interval, minimum: float) -> Decision:
+    """Pinpoint's three outcomes: the whole interval clears the line, lies below it, or straddles it."""
+    if not math.isfinite(minimum):
+        raise ValueError(f"threshold {minimum!r} is not finite")
+    if interval.low >= minimum:
+        return "pass"
+    if interval.high < minimum:
+        return "fail"
+    return "inconclusive"
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A current sample set against a stored one: effect size, significance and the decision."""
+
+    baseline: float  # median of the stored samples
+    current: float  # median of the current samples
+    change: float  # (current - baseline) / |baseline|, signed
+    p_value: float | None  # one-sided Mann-Whitney U in the bad direction; None without samples
     regressed: bool
     improved: bool
+    reason: str  # which rule decided, for the message
 
 
-def compare_to_baseline(
-    baseline_mean: float,
-    baseline_stdev: float,
-    current_mean: float,
-    current_stdev: float,
+def mann_whitney_shift(
+    baseline: Sequence[float],
+    current: Sequence[float],
     *,
     higher_is_better: bool,
-    noise_k: float,
     min_effect: float,
-) -> Comparison:
-    """Decide regression only when a change is past the noise *and* past a minimum effect size.
+    alpha: float,
+) -> Shift:
+    """asv's rule: a regression needs both an effect larger than `min_effect` and p < `alpha`.
 
-    The noise band is `noise_k` standard deviations of the difference of two single observations
-    (sqrt(sb^2 + sc^2)), built from the spreads recorded with both figures; `min_effect` keeps a
-    metric measured with no spread at all (deterministic accuracy) from failing on rounding. This is
-    asv's rule (a factor and a statistical difference), so a noisy machine widens its own tolerance.
+    The test is one-sided in the bad direction (and separately in the good one, for improvements),
+    exact for small samples. With too few samples the smallest attainable p-value can exceed
+    `alpha`; then nothing is called and the reason says how many rounds would be needed.
     """
-    for name, value in (
-        ("baseline_mean", baseline_mean),
-        ("baseline_stdev", baseline_stdev),
-        ("current_mean", current_mean),
-        ("current_stdev", current_stdev),
-    ):
-        if not math.isfinite(value):
-            raise ValueError(f"{name}={value!r} is not finite")
-    if baseline_stdev < 0 or current_stdev < 0:
-        raise ValueError("standard deviations must be >= 0")
-    if noise_k < 0 or min_effect < 0:
-        raise ValueError(f"noise_k={noise_k!r} and min_effect={min_effect!r} must be >= 0")
-    if baseline_mean == 0:
-        raise ValueError("baseline_mean is 0: a relative change cannot be computed")
-    scale = abs(baseline_mean)
-    noise = noise_k * math.sqrt(baseline_stdev**2 + current_stdev**2) / scale
-    tolerance = max(noise, min_effect)
-    change = (current_mean - baseline_mean) / scale
+    from scipy import stats as scipy_stats
+
+    old, new = _checked(baseline), _checked(current)
+    if not (0.0 < alpha < 1.0) or not (math.isfinite(min_effect) and min_effect >= 0):
+        raise ValueError(f"alpha={alpha!r} must be in (0, 1) and min_effect={min_effect!r} >= 0")
+    base, cur = float(np.median(old)), float(np.median(new))
+    if base == 0:
+        raise ValueError("baseline median is 0: a relative change cannot be computed")
+    change = (cur - base) / abs(base)
     worse = -change if higher_is_better else change
-    return Comparison(
-        baseline=baseline_mean,
-        current=current_mean,
-        change=change,
-        tolerance=tolerance,
-        regressed=worse > tolerance,
-        improved=-worse > tolerance,
-    )
+    big = abs(worse) > min_effect
+    if max(old) == min(old) and max(new) == min(new):
+        # Deterministic figures (accuracy): no sampling noise, the effect size alone decides.
+        return Shift(base, cur, change, None, big and worse > 0, big and worse < 0, "deterministic: effect size only")
+    smallest_p = 1.0 / math.comb(len(old) + len(new), len(old))
+    if smallest_p >= alpha:
+        return Shift(
+            base,
+            cur,
+            change,
+            None,
+            False,
+            False,
+            f"{len(old)} vs {len(new)} samples cannot reach p < {alpha:g} (need more rounds)",
+        )
+    bad = "less" if higher_is_better else "greater"
+    good = "greater" if higher_is_better else "less"
+    p_bad = float(scipy_stats.mannwhitneyu(new, old, alternative=bad).pvalue)
+    p_good = float(scipy_stats.mannwhitneyu(new, old, alternative=good).pvalue)
+    regressed = worse > min_effect and p_bad < alpha
+    improved = -worse > min_effect and p_good < alpha
+    p = p_bad if worse >= 0 else p_good
+    return Shift(base, cur, change, p, regressed, improved, f"Mann-Whitney U one-sided p={p:.2g}")

@@ -1,8 +1,8 @@
 """Entry point of the child process: `python -m benchharness.worker TASK REQUEST.json RESULT.json`.
 
-Exit status 0 with a result file on success; on a BenchHarnessError, status 3 and the error's class
-and message in the result file so the parent can re-raise it; anything else, status 4 with the
-traceback on stderr (which the parent quotes).
+The request is decoded strictly into its dataclass (benchharness.protocol). Exit status 0 with a
+result file on success; on a BenchHarnessError, status 3 and a ChildError in the result file so the
+parent can re-raise it; anything else, status 4 with the traceback on stderr (which the parent quotes).
 """
 
 from __future__ import annotations
@@ -15,38 +15,45 @@ from pathlib import Path
 from typing import Any
 
 from benchharness.errors import BenchHarnessError
+from benchharness.protocol import TASKS, BuildRequest, ChildError, MeasureRequest, PairedRequest, decode, encode
 
 
-def _build(request: dict[str, Any]) -> dict[str, Any]:
+def _build(request: BuildRequest) -> dict[str, Any]:
     from benchharness.models.recipes import recipe
 
-    source = Path(request["source"]) if request.get("source") else None
-    recipe(request["recipe"]).load()(source, Path(request["destination"]), request["params"], int(request["threads"]))
+    source = Path(request.source) if request.source else None
+    recipe(request.recipe).load()(source, Path(request.destination), request.params, request.threads)
     return {}
 
 
-def _measure(request: dict[str, Any]) -> dict[str, Any]:
+def _measure(request: MeasureRequest) -> dict[str, Any]:
     from benchharness.runner import measure_case
 
     return measure_case(request).to_dict()
 
 
-TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"build": _build, "measure": _measure}
+def _paired(request: PairedRequest) -> dict[str, Any]:
+    from benchharness.runner import measure_pairs
+
+    return encode(measure_pairs(request))  # type: ignore[no-any-return]
+
+
+HANDLERS: dict[str, Callable[[Any], dict[str, Any]]] = {"build": _build, "measure": _measure, "paired": _paired}
 
 
 def main(argv: list[str]) -> int:
     task, request_path, result_path = argv
-    request = json.loads(Path(request_path).read_text())
+    request = decode(TASKS[task], json.loads(Path(request_path).read_text()))
     try:
-        result = TASKS[task](request)
+        result = HANDLERS[task](request)
     except BenchHarnessError as e:
-        Path(result_path).write_text(json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}))
+        Path(result_path).write_text(json.dumps({"error": encode(ChildError(type(e).__name__, str(e)))}))
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 3
     except Exception:
         traceback.print_exc()
         return 4
-    Path(result_path).write_text(json.dumps(result))
+    Path(result_path).write_text(json.dumps({"result": result}))
     return 0
 
 

@@ -90,17 +90,27 @@ def run_rounds(
     return [replace(timing, energy_j=joules) for timing, joules in runs]
 
 
+@dataclass(frozen=True)
+class Calls:
+    """Timed calls of a one-call model: seconds per call, and joules per call (None without a meter)."""
+
+    seconds: list[float]
+    joules: list[float | None]
+
+
+def time_call(call: Callable[[], object], clock: Clock = time.perf_counter) -> float:
+    """Seconds one call takes."""
+    start = clock()
+    call()
+    return clock() - start
+
+
 def run_calls(
     call: Callable[[], object],
     workload: Workload,
     meter: EnergyCounter | None = None,
     clock: Clock = time.perf_counter,
-) -> list[tuple[float, float | None]]:
-    """One-call models under the shared stopping rule: (seconds, joules or None) per timed call."""
-
-    def timed() -> float:
-        start = clock()
-        call()
-        return clock() - start
-
-    return repeat(timed, workload, meter, clock)
+) -> Calls:
+    """One-call models under the shared stopping rule."""
+    runs = repeat(lambda: time_call(call, clock), workload, meter, clock)
+    return Calls([seconds for seconds, _ in runs], [joules for _, joules in runs])

@@ -29,10 +29,18 @@ def test_defaults_without_any_config(tmp_path):
         ({"suites": {"s": {"gates": {"speedp": {"min": 2}}}}}, "unknown gate 'speedp'; valid gates"),
         ({"suites": {"s": {"gates": {"accuracy_retained": {"min": 1.5}}}}}, "out of range"),
         ({"models": {"m": {"variants": {"a": {"path": "x", "quantize": "Q4_0"}}}}}, "exactly one of"),
-        ({"baseline": {"noise_k": -1.0}}, "noise_k = -1.0 is out of range"),
-        ({"suites": {"s": {"gates": {"speedup": {"known_breaches": ["a"], "borderline": ["a"]}}}}}, "pick one"),
+        ({"baseline": {"noise_k": 3.0}}, "noise_k is no longer a setting"),
+        ({"baseline": {"min_effect": float("nan")}}, "min_effect = nan is out of range"),
+        ({"baseline": {"alpha": 0.0}}, "alpha = 0.0 is out of range"),
+        ({"workload": {"min_time_s": float("nan")}}, "min_time_s = nan is out of range"),
+        ({"suites": {"s": {"gates": {"speedup": {"min": float("nan")}}}}}, "min = nan is out of range"),
+        ({"suites": {"s": {"gates": {"speedup": {"borderline": ["a"]}}}}}, "borderline is no longer a setting"),
+        ({"suites": {"s": {"inconclusive": "ignore"}}}, "inconclusive = 'ignore' is unknown; valid: warn, fail"),
+        ({"suites": {"s": {"limits": {"load_s": 1.0}}}}, "unknown limit 'load_s'; valid: load_ms"),
+        ({"trials": {"pairs": 1}}, "trials.pairs = 1 is out of range"),
+        ({"trials": {"max_pairs": 2}}, "trials.max_pairs = 2 is out of range"),
+        ({"trials": {"confidence": 1.0}}, "confidence = 1.0 is out of range"),
         ({"suites": {"s": {"workload": {"prompt_token": 8}}}}, "suites.s.workload: unknown key 'prompt_token'"),
-        ({"models": {"m": {"kind": "vision", "variants": {}}}}, "kind = 'vision' is unknown; valid: causal-lm"),
         ({"models": {"m": {"variants": {"a": {"path": "x", "format": "tflite"}}}}}, "format = 'tflite' is unknown"),
     ],
 )
@@ -98,3 +106,26 @@ def test_declared_variant_formats(tmp_path):
         [ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path / "mine-dir", format="openvino")})]
     )
     assert folder["mine"].variant("openvino", "a").format == "openvino"
+
+
+def test_command_line_values():
+    from benchharness.config import parse_duration, parse_gate_overrides
+
+    assert parse_duration("--time-budget", "30m") == 1800 and parse_duration("--time-budget", "90") == 90
+    assert parse_duration("--time-budget", None) is None
+    for bad in ("soon", "-5m", "0"):
+        with pytest.raises(ConfigError, match=r"is not a duration; write e.g. 30m"):
+            parse_duration("--time-budget", bad)
+    assert parse_gate_overrides(["speedup=1.5"]) == {"speedup": 1.5}
+    with pytest.raises(ConfigError, match="--gate speedup = nan is out of range"):
+        parse_gate_overrides(["speedup=nan"])
+
+
+def test_unknown_model_kind_is_refused_by_the_registry():
+    from benchharness.models.registry import build_registry
+
+    settings = parse_settings(
+        {"models": {"m": {"kind": "vision", "reference": "a", "variants": {"a": "a.gguf"}}}}, Path(".")
+    )
+    with pytest.raises(ConfigError, match="kind = 'vision' is unknown; valid: causal-lm"):
+        build_registry(settings.models)

@@ -2,10 +2,10 @@ import pytest
 
 from benchharness.backends import registry
 from benchharness.backends.base import Backend
-from benchharness.config import ModelConfig, SuiteConfig, VariantSource
+from benchharness.config import Filters, ModelConfig, SuiteConfig, VariantSource, parse_list
 from benchharness.devices import resolve_devices
 from benchharness.errors import ConfigError
-from benchharness.matrix import Filters, check_known, expand, parse_list
+from benchharness.matrix import check_known, expand
 from benchharness.models.registry import build_registry
 
 

@@ -19,24 +19,30 @@ from benchharness.backends.base import Backend
 class FakeModel:
     n_vocab = 256
 
-    def __init__(self, nan=False):
+    def __init__(self, nan=False, delay=0.001, wrong_every=0):
         self.nan = nan
+        self.delay = delay
+        self.wrong_every = wrong_every
 
     def tokenize(self, text):
         return list(text.encode()[:40000])
 
     def prefill(self, tokens):
-        time.sleep(0.001)
+        time.sleep(self.delay)
         return (tokens[-1] + 1) % 256
 
     def decode(self, token):
-        time.sleep(0.001)
+        time.sleep(self.delay)
         return (token + 1) % 256
 
     def score(self, tokens, first):
+        # Predicts the true next token, except every `wrong_every`-th position: a known accuracy.
         rows = len(tokens) - 1 - first
         logits = np.zeros((rows, 256), np.float32)
-        logits[np.arange(rows), np.asarray(tokens[first:-1])] = 5.0
+        targets = np.asarray(tokens[first + 1 :])
+        if self.wrong_every:
+            targets = np.where(np.arange(rows) % self.wrong_every == 0, (targets + 1) % 256, targets)
+        logits[np.arange(rows), targets] = 5.0
         if self.nan:
             logits[0, 0] = np.nan
         return logits
@@ -67,7 +73,9 @@ class FakeBackend(Backend):
             hog = []
             while True:
                 hog.append(bytearray(2**26))
-        return FakeModel(nan=mode == "nan")
+        speeds = {"fast": 0.0005, "slow": 0.002, "ref": 0.002}
+        wrong = {"near": 20, "bad": 2}
+        return FakeModel(nan=mode == "nan", delay=speeds.get(mode, 0.001), wrong_every=wrong.get(mode, 0))
 """
 
 SUITE = """
@@ -79,10 +87,12 @@ def test_generation(bench_case, bench):
 """
 
 
-def pyproject(quants, timeout=60):
-    variants = "\n".join(
-        f'{q} = "{q}.gguf"' for q in ["ref", "ok", "abort", "hang", "hog", "nan", "missing", "corrupt"]
-    )
+MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad"]
+NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
+
+
+def pyproject(quants, timeout=60, policy=NO_SPEED_OR_MEMORY):
+    variants = "\n".join(f'{q} = "{q}.gguf"' for q in [*MODES, "missing", "corrupt"])
     return f"""
 [tool.benchharness]
 case_timeout_s = {timeout}
@@ -93,8 +103,8 @@ warmup_rounds = 0
 min_rounds = 2
 min_time_s = 0.0
 [tool.benchharness.accuracy]
-n_ctx = 32
-windows = 2
+n_ctx = 64
+windows = 8
 [tool.benchharness.models.toy]
 reference = "ref"
 [tool.benchharness.models.toy.variants]
@@ -103,9 +113,7 @@ reference = "ref"
 models = ["toy"]
 backends = ["fake"]
 quants = {json.dumps(quants)}
-[tool.benchharness.suites.toy.gates]
-speedup = false
-memory_reduction = false
+{policy}
 """
 
 
@@ -114,12 +122,12 @@ def project(pytester):
     pytester.makepyfile(fakebackend=FAKE_BACKEND, test_toy=SUITE)
     pytester.makeconftest("import fakebackend  # registers the fake backend\n")
     header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
-    for mode in ["ref", "ok", "abort", "hang", "hog", "nan"]:
+    for mode in MODES:
         (pytester.path / f"{mode}.gguf").write_bytes(header + mode.encode())
     (pytester.path / "corrupt.gguf").write_bytes(b"this is not a model")
 
-    def run(quants, *args, timeout=60):
-        pytester.path.joinpath("pyproject.toml").write_text(pyproject(quants, timeout))
+    def run(quants, *args, timeout=60, policy=NO_SPEED_OR_MEMORY):
+        pytester.path.joinpath("pyproject.toml").write_text(pyproject(quants, timeout, policy))
         return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
 
     return run
@@ -247,3 +255,132 @@ def test_results_load_into_pandas(project, pytester):
     assert {"id", "metric", "value", "stdev", "unit", "unavailable_reason"} <= set(frame.columns)
     decode = frame[(frame.metric == "decode_tok_per_s") & (frame.id == "toy-ok-fake-cpu")]
     assert len(decode) == 1 and decode.value.iloc[0] > 0
+
+
+SPEED_ONLY = """
+[tool.benchharness.trials]
+pairs = 4
+max_pairs = 8
+[tool.benchharness.suites.toy.gates]
+accuracy_retained = false
+memory_reduction = false
+[tool.benchharness.suites.toy.gates.speedup]
+min = 2.0
+"""
+
+
+def case(pytester, case_id):
+    return next(c for c in latest(pytester)["cases"] if c["id"] == case_id)
+
+
+def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(project, pytester):
+    result = project(["ref", "fast", "slow"], policy=SPEED_ONLY)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*toy-slow-fake-cpu*speedup 1.0*x [[]*]* (min 2.00x, * pairs): fail*"])
+    result.stdout.fnmatch_lines(["*FAIL*toy-slow-fake-cpu: speedup*[[]confirmed by re-run: speedup*"])
+    fast, slow = case(pytester, "toy-fast-fake-cpu"), case(pytester, "toy-slow-fake-cpu")
+    speed = next(v for v in fast["verdicts"] if v["name"] == "speedup")
+    assert speed["status"] == "pass" and speed["low"] >= 2.0 and speed["n"] >= 4
+    assert {p["order"][0] for p in fast["pairs"]} <= {"VR", "RV"}
+    assert len(slow["confirm_pairs"]) == 1 and slow["verdicts"][0]["confirmation"].startswith("confirmed")
+
+
+ACCURACY_ONLY = NO_SPEED_OR_MEMORY + "[tool.benchharness.suites.toy.gates.accuracy_retained]\nmin = 0.95\n"
+
+
+def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(project, pytester):
+    result = project(["ref", "near"], policy=ACCURACY_ONLY)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*toy-near-fake-cpu*INCONCL*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
+    )
+    result.stdout.fnmatch_lines(["1 inconclusive verdict(s)*toy-near-fake-cpu"])
+
+
+def test_inconclusive_policy_fail(project, pytester):
+    pyproject_text = pyproject(["ref", "near"], policy=ACCURACY_ONLY).replace(
+        'quants = ["ref", "near"]', 'quants = ["ref", "near"]\ninconclusive = "fail"'
+    )
+    pytester.path.joinpath("pyproject.toml").write_text(pyproject_text)
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+
+
+KNOWN = (
+    NO_SPEED_OR_MEMORY
+    + '[tool.benchharness.suites.toy.gates.accuracy_retained]\nmin = 0.95\nknown_breaches = ["bad", "ok"]\n'
+)
+
+
+def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(project, pytester):
+    result = project(["ref", "bad", "ok"], policy=KNOWN)
+    result.assert_outcomes(passed=1, xfailed=1, xpassed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["*policy to update: toy: accuracy_retained is declared a known breach for ok but passed*"]
+    )
+    assert case(pytester, "toy-ok-fake-cpu")["outcome"] == "xpassed"
+    assert case(pytester, "toy-bad-fake-cpu")["outcome"] == "xfailed"
+
+
+def test_strict_policy_fails_on_a_stale_known_breach(project, pytester):
+    text = pyproject(["ref", "ok"], policy=KNOWN).replace(
+        'quants = ["ref", "ok"]', 'quants = ["ref", "ok"]\nstrict_policy = true'
+    )
+    pytester.path.joinpath("pyproject.toml").write_text(text)
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*XPASS(strict)*"])
+
+
+def test_a_crash_is_a_failure_even_where_a_breach_is_declared(project, pytester):
+    policy = KNOWN.replace('["bad", "ok"]', '["abort"]')
+    project(["ref", "abort"], policy=policy).assert_outcomes(passed=1, failed=1)
+
+
+def test_two_suites_sharing_a_case_id_keep_their_own_figures(pytester, project):
+    other = SUITE.replace('"toy"', '"toy2"')
+    pytester.makepyfile(test_toy2=other)
+    text = (
+        pyproject(["ref", "ok"])
+        + """
+[tool.benchharness.suites.toy2]
+models = ["toy"]
+backends = ["fake"]
+quants = ["ref", "ok"]
+[tool.benchharness.suites.toy2.workload]
+prompt_tokens = 8
+gen_tokens = 2
+warmup_rounds = 0
+min_rounds = 2
+min_time_s = 0.0
+[tool.benchharness.suites.toy2.gates]
+speedup = false
+memory_reduction = false
+"""
+    )
+    pytester.path.joinpath("pyproject.toml").write_text(text)
+    pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    cases = {c["key"]: c for c in latest(pytester)["cases"]}
+    assert cases["toy::toy-ok-fake-cpu"]["info"]["gen_tokens"] == 4
+    assert cases["toy2::toy-ok-fake-cpu"]["info"]["gen_tokens"] == 2
+
+
+def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
+    from benchharness.judge import Verdict
+    from benchharness.plugin import CaseChecker
+    from benchharness.results import CaseRecord
+
+    class Session:
+        def run(self, case):
+            return CaseRecord(
+                case, verdicts=[Verdict("gate", "speedup", "unavailable", "speedup: decode_tok_per_s unavailable (x)")]
+            )
+
+        def suite(self, name):
+            from benchharness.config import SuiteConfig
+
+            return SuiteConfig(name)
+
+    with pytest.raises(pytest.fail.Exception, match=r"not judged: speedup: decode_tok_per_s unavailable \(x\)"):
+        CaseChecker(Session()).check(object())

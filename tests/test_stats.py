@@ -1,7 +1,8 @@
 import math
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchharness import stats
@@ -45,38 +46,106 @@ def test_percentile_range_is_checked():
         stats.percentile([1.0], 101)
 
 
-@given(positive, spread)
-def test_identical_runs_never_regress(mean, sd):
-    c = stats.compare_to_baseline(mean, sd, mean, sd, higher_is_better=True, noise_k=3, min_effect=0.0)
-    assert not c.regressed and not c.improved
+ratios = st.lists(st.floats(0.2, 5.0), min_size=2, max_size=30)
 
 
-@given(positive, spread, spread, st.floats(0.0, 0.99), st.booleans())
-def test_direction_decides_regression(mean, sd_b, sd_c, drop, higher_is_better):
-    worse = mean * (1 - drop) if higher_is_better else mean * (1 + drop)
-    c = stats.compare_to_baseline(
-        mean, sd_b, worse, sd_c, higher_is_better=higher_is_better, noise_k=3, min_effect=0.05
-    )
-    assert not c.improved
-    assert c.regressed == (abs(worse - mean) / mean > c.tolerance)
+@settings(deadline=None, max_examples=40)
+@given(ratios, st.floats(1.0, 300.0))
+def test_ratio_interval_brackets_the_estimate(per_pair, base):
+    interval = stats.ratio_interval([base * r for r in per_pair], [base] * len(per_pair))
+    assert interval.low <= interval.estimate <= interval.high
+    assert min(per_pair) * 0.999 <= interval.low and interval.high <= max(per_pair) * 1.001
+    assert interval.n == len(per_pair)
 
 
-def test_noise_widens_the_tolerance():
-    quiet = stats.compare_to_baseline(100, 1, 90, 1, higher_is_better=True, noise_k=3, min_effect=0.02)
-    noisy = stats.compare_to_baseline(100, 8, 90, 8, higher_is_better=True, noise_k=3, min_effect=0.02)
-    assert quiet.regressed and not noisy.regressed
-    assert noisy.tolerance == pytest.approx(3 * math.sqrt(128) / 100)
+@settings(deadline=None, max_examples=30)
+@given(st.floats(0.5, 4.0), st.floats(1.0, 500.0), st.integers(2, 20))
+def test_drift_shared_by_both_sides_cancels(true_ratio, start, pairs):
+    """The machine slowing down by half across the session moves both sides of each pair: the ratio stays."""
+    drift = [1.0 - 0.5 * i / pairs for i in range(pairs)]
+    interval = stats.ratio_interval([start * true_ratio * d for d in drift], [start * d for d in drift])
+    assert interval.estimate == pytest.approx(true_ratio) and interval.low == pytest.approx(true_ratio)
 
 
-def test_min_effect_protects_deterministic_metrics():
-    c = stats.compare_to_baseline(0.5, 0.0, 0.499, 0.0, higher_is_better=True, noise_k=3, min_effect=0.05)
-    assert not c.regressed
+@settings(deadline=None, max_examples=40)
+@given(st.floats(0.3, 3.0), st.floats(0.3, 3.0), st.floats(0.0, 0.05))
+def test_decide_is_three_way_and_consistent(estimate, minimum, half_width):
+    interval = stats.Interval(estimate, estimate * (1 - half_width), estimate * (1 + half_width), 10, 0.95, "test")
+    outcome = stats.decide(interval, minimum)
+    if interval.low >= minimum:
+        assert outcome == "pass"
+    elif interval.high < minimum:
+        assert outcome == "fail"
+    else:
+        assert outcome == "inconclusive" and interval.low < minimum <= interval.high
 
 
-@pytest.mark.parametrize("args", [(0.0, 1, 1, 1), (math.nan, 1, 1, 1), (1, -1, 1, 1), (1, 1, math.inf, 1)])
-def test_compare_refuses_bad_input(args):
+def test_known_answers_for_noisy_pairs():
+    rng = np.random.default_rng(1)
+    clear = stats.ratio_interval(list(300 * (1 + 0.02 * rng.standard_normal(12))), [100.0] * 12)
+    assert stats.decide(clear, 2.0) == "pass" and 2.9 < clear.estimate < 3.1
+    slow = stats.ratio_interval(list(150 * (1 + 0.02 * rng.standard_normal(12))), [100.0] * 12)
+    assert stats.decide(slow, 2.0) == "fail"
+    near = stats.ratio_interval(list(200 * (1 + 0.05 * rng.standard_normal(12))), [100.0] * 12)
+    assert stats.decide(near, 2.0) == "inconclusive"
+
+
+def test_same_samples_give_the_same_interval():
+    a = stats.ratio_interval([2.1, 1.9, 2.3, 2.0, 1.8], [1.0, 1.1, 0.9, 1.0, 1.05])
+    b = stats.ratio_interval([2.1, 1.9, 2.3, 2.0, 1.8], [1.0, 1.1, 0.9, 1.0, 1.05])
+    assert a == b  # the bootstrap is seeded: a verdict never depends on the resampler's luck
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.lists(st.sampled_from([0.0, 1.0]), min_size=20, max_size=300), st.floats(0.0, 0.3))
+def test_retention_interval_on_paired_outcomes(reference, flip_fraction):
+    if sum(reference) == 0:
+        reference = [1.0, *reference[1:]]
+    variant = [0.0 if (i < flip_fraction * len(reference) and r) else r for i, r in enumerate(reference)]
+    interval = stats.retention_interval(variant, reference)
+    assert interval.low <= interval.estimate <= interval.high <= 1.0 + 1e-12
+    assert interval.estimate == pytest.approx(sum(variant) / sum(reference))
+
+
+def test_retention_needs_the_same_items():
+    with pytest.raises(ValueError, match="same items"):
+        stats.retention_interval([1.0, 0.0], [1.0])
+    with pytest.raises(ValueError, match="no item right"):
+        stats.retention_interval([0.0, 0.0], [0.0, 0.0])
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.floats(50, 150), min_size=6, max_size=15), st.booleans())
+def test_identical_samples_never_regress(samples, higher_is_better):
+    shift = stats.mann_whitney_shift(samples, samples, higher_is_better=higher_is_better, min_effect=0.05, alpha=0.002)
+    assert not shift.regressed and not shift.improved
+
+
+def test_halved_speed_is_a_significant_regression_and_a_small_one_is_not():
+    base = [100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 100.8]
+    half = [x / 2 for x in base]
+    shift = stats.mann_whitney_shift(base, half, higher_is_better=True, min_effect=0.05, alpha=0.002)
+    assert shift.regressed and shift.p_value is not None and shift.p_value < 0.002
+    small = [x * 0.97 for x in base]  # significant, but under min_effect
+    assert not stats.mann_whitney_shift(base, small, higher_is_better=True, min_effect=0.05, alpha=0.002).regressed
+    slower_time = [x * 2 for x in base]  # a latency doubling: lower is better
+    assert stats.mann_whitney_shift(base, slower_time, higher_is_better=False, min_effect=0.05, alpha=0.002).regressed
+
+
+def test_too_few_samples_say_so_instead_of_calling():
+    shift = stats.mann_whitney_shift([100, 101, 99], [50, 51, 49], higher_is_better=True, min_effect=0.05, alpha=0.002)
+    assert not shift.regressed and "cannot reach p < 0.002" in shift.reason
+
+
+def test_deterministic_figures_use_the_effect_size():
+    assert stats.mann_whitney_shift([0.5], [0.4], higher_is_better=True, min_effect=0.05, alpha=0.002).regressed
+    assert not stats.mann_whitney_shift([0.5], [0.49], higher_is_better=True, min_effect=0.05, alpha=0.002).regressed
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, math.nan])
+def test_shift_refuses_bad_policy(alpha):
     with pytest.raises(ValueError):
-        stats.compare_to_baseline(*args, higher_is_better=True, noise_k=3, min_effect=0.05)
+        stats.mann_whitney_shift([1.0, 2.0], [1.0, 2.0], higher_is_better=True, min_effect=0.05, alpha=alpha)
 
 
 def test_stability_warnings():

@@ -26,6 +26,7 @@ from benchharness.models import onnx_format, openvino_format
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
+from benchharness.protocol import BuildRequest
 
 Progress = Callable[[str], None]
 
@@ -154,14 +155,13 @@ class Preparer:
             started = time.perf_counter()
             try:
                 run_job(
-                    "build",
-                    {
-                        "recipe": how.name,
-                        "source": str(base.path) if base else None,
-                        "destination": str(partial),
-                        "params": params,
-                        "threads": self.threads,
-                    },
+                    BuildRequest(
+                        recipe=how.name,
+                        source=str(base.path) if base else None,
+                        destination=str(partial),
+                        params=params,
+                        threads=self.threads,
+                    ),
                     timeout_s=self.timeout_s,
                     label=f"prepare {name}",
                 )

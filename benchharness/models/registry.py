@@ -46,7 +46,7 @@ class ModelDef:
     """A model: what kind of work it does, its variants in every format, and each format's reference."""
 
     name: str
-    kind: str  # one of config.MODEL_KINDS: causal-lm, encoder, classifier
+    kind: str  # a name in benchharness.kinds: causal-lm, encoder, classifier
     references: dict[str, str]  # format -> label of that family's reference variant
     variants: dict[tuple[str, str], VariantDef] = field(default_factory=dict)
     requirement: str | None = None  # import name needed to find the shipped weights
@@ -262,6 +262,10 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
 
 
 def _validate(model: ModelDef) -> None:
+    from benchharness.kinds import KINDS
+
+    if model.kind not in KINDS:
+        raise ConfigError(f"models.{model.name}.kind = {model.kind!r} is unknown; valid: {', '.join(KINDS)}")
     formats = model.formats
     for fmt in formats:
         if fmt not in model.references:

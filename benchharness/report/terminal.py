@@ -1,10 +1,18 @@
-"""The table pytest prints at the end: one row per case, key figures, ratios and verdicts."""
+"""What pytest prints at the end: a table per model-kind table, then every verdict's evidence.
+
+The table gives the figures and a one-word mark per gate; the lines under it give each gate's
+estimate, interval, pair count and rule, and each confirmation, because a verdict is only as
+trustworthy as the evidence a reader can see.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from benchharness import kinds
 from benchharness.baselines import NO_BASELINE
+from benchharness.judge import Verdict
+from benchharness.kinds.base import Column
 from benchharness.readings import Reading
 from benchharness.results import CaseRecord
 
@@ -13,50 +21,50 @@ def _reading(record: CaseRecord, metric: str) -> Reading | None:
     return None if record.measurement is None else record.measurement.readings.get(metric)
 
 
-def _value(record: CaseRecord, metric: str, fmt: str, scale: float = 1.0) -> str:
-    reading = _reading(record, metric)
+def _cell(record: CaseRecord, column: Column) -> str:
+    reading = _reading(record, column.metric)
     if reading is None:
         return "-"
-    if not reading.available:
+    if reading.value is None:
         return "n/a"
-    assert reading.value is not None
-    return format(reading.value * scale, fmt)
+    text = format(reading.value * column.scale, column.fmt)
+    return f"{text}±{reading.cv:.0%}" if column.with_cv else text
 
 
-def _with_cv(record: CaseRecord, metric: str) -> str:
-    reading = _reading(record, metric)
-    if reading is None or reading.value is None:
-        return "-"
-    return f"{reading.value:.1f}±{reading.cv:.0%}"
+def mark(verdict: Verdict) -> str:
+    """One word for a verdict: ok, FAIL, INCONCL, N/A, KNOWN (declared breach), XPASS (declared, passed)."""
+    if verdict.unexpected_pass:
+        return "XPASS"
+    if verdict.known_failure:
+        return "KNOWN"
+    return {"pass": "ok", "fail": "FAIL", "inconclusive": "INCONCL", "unavailable": "N/A"}[verdict.status]
 
 
 def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
-    value = record.ratios.get(name)
-    if value is None:
+    verdict = next((v for v in record.verdicts if v.kind == "gate" and v.name == name), None)
+    if verdict is None:
         return "ref" if record.case.is_reference and record.measurement else "-"
-    mark = ""
-    for verdict in record.verdicts:
-        if verdict.kind == "gate" and verdict.name == name:
-            breach = {None: " FAIL", "known breach": " KNOWN", "borderline": " BORDER"}[verdict.expected]
-            mark = {"pass": " ok", "breach": breach, "unavailable": " ?"}[verdict.status]
-    return format(value, fmt) + mark
+    value = "" if verdict.estimate is None else format(verdict.estimate, fmt) + " "
+    return value + mark(verdict)
 
 
 def _baseline(record: CaseRecord) -> str:
-    verdicts = [v for v in record.verdicts if v.kind == "baseline"]
+    verdicts = [v for v in record.verdicts if v.kind in ("baseline", "ratio")]
     if not verdicts:
         return "-"
-    breaches = [v.name for v in verdicts if v.status == "breach"]
-    if breaches:
-        return "REGRESSED " + ",".join(breaches)
+    failed = [v.name for v in verdicts if v.status == "fail"]
+    if failed:
+        return "REGRESSED " + ",".join(failed)
+    if any(v.status == "inconclusive" for v in verdicts):
+        return "unconfirmed"
     if all(v.status == "unavailable" for v in verdicts):
         return "none" if verdicts[0].name == NO_BASELINE else "not compared"
     return "ok"
 
 
-Column = tuple[str, Callable[[CaseRecord], str]]
+Cell = tuple[str, Callable[[CaseRecord], str]]
 
-VERDICT_COLUMNS: list[Column] = [
+VERDICT_COLUMNS: list[Cell] = [
     ("speedup", lambda r: _ratio(r, "speedup", ".2f")),
     ("acc kept", lambda r: _ratio(r, "accuracy_retained", ".1%")),
     ("mem cut", lambda r: _ratio(r, "memory_reduction", ".0%")),
@@ -64,38 +72,12 @@ VERDICT_COLUMNS: list[Column] = [
     ("outcome", lambda r: r.outcome),
 ]
 
-# Causal LMs of every backend share one table, so their rows read side by side.
-GENERATION_COLUMNS: list[Column] = [
-    ("decode tok/s", lambda r: _with_cv(r, "decode_tok_per_s")),
-    ("prefill tok/s", lambda r: _with_cv(r, "prefill_tok_per_s")),
-    ("TTFT ms", lambda r: _value(r, "ttft_ms", ".1f")),
-    ("p90 ms", lambda r: _value(r, "decode_latency_p90_ms", ".2f")),
-    ("peak MiB", lambda r: _value(r, "peak_rss_bytes", ".0f", 1 / 2**20)),
-    ("top-1", lambda r: _value(r, "top1_accuracy", ".2%")),
-    ("ppl", lambda r: _value(r, "perplexity", ".2f")),
-    ("KL", lambda r: _value(r, "mean_kl_vs_reference", ".4f")),
-]
 
-# Encoders and classifiers: one call per batch.
-BATCH_COLUMNS: list[Column] = [
-    ("b1 ms", lambda r: _value(r, "batch1_latency_ms", ".2f")),
-    ("b1 items/s", lambda r: _with_cv(r, "batch1_items_per_s")),
-    ("b32 ms", lambda r: _value(r, "batch32_latency_ms", ".1f")),
-    ("b32 items/s", lambda r: _with_cv(r, "batch32_items_per_s")),
-    ("peak MiB", lambda r: _value(r, "peak_rss_bytes", ".0f", 1 / 2**20)),
-    ("accuracy", lambda r: _first_value(r, ("retrieval_top1", "heldout_accuracy"), ".2%")),
-    ("fidelity", lambda r: _first_value(r, ("cosine_vs_reference", "same_prediction_vs_reference"), ".4f")),
-]
+def _column_cell(column: Column) -> Callable[[CaseRecord], str]:
+    return lambda record: _cell(record, column)
 
 
-def _first_value(record: CaseRecord, metrics: tuple[str, ...], fmt: str) -> str:
-    for metric in metrics:
-        if _reading(record, metric) is not None:
-            return _value(record, metric, fmt)
-    return "-"
-
-
-def _render(records: list[CaseRecord], columns: list[Column]) -> list[str]:
+def _render(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
     rows = [["case"] + [header for header, _ in columns]]
     rows += [[r.case.id] + [cell(r) for _, cell in columns] for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -104,18 +86,43 @@ def _render(records: list[CaseRecord], columns: list[Column]) -> list[str]:
     return lines
 
 
-def _is_generation(record: CaseRecord) -> bool:
-    return record.case.kind == "causal-lm"
-
-
 def table(records: Iterable[CaseRecord]) -> list[str]:
-    """The causal-LM table, then (if any) the encoder and classifier table."""
+    """One table per kind table ('generation', 'batch'), each kind's own columns, then the verdicts."""
     shown = [r for r in records if r.outcome != "skipped"]
-    generation = [r for r in shown if _is_generation(r)]
-    batch = [r for r in shown if not _is_generation(r)]
     lines: list[str] = []
-    if generation:
-        lines += _render(generation, GENERATION_COLUMNS + VERDICT_COLUMNS)
-    if batch:
-        lines += ([""] if lines else []) + _render(batch, BATCH_COLUMNS + VERDICT_COLUMNS)
+    for table_name in ("generation", "batch"):
+        group = [r for r in shown if kinds.kind(r.case.kind).table == table_name]
+        if not group:
+            continue
+        kind_columns = kinds.kind(group[0].case.kind).columns
+        columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind_columns]
+        lines += ([""] if lines else []) + _render(group, columns + VERDICT_COLUMNS)
+    evidence = verdict_lines(shown)
+    if evidence:
+        lines += ["", "verdicts (estimate [95% interval] (threshold, evidence): outcome):", *evidence]
     return lines
+
+
+def verdict_lines(records: Iterable[CaseRecord]) -> list[str]:
+    """Every gate, limit and failed baseline verdict, one line each, with its confirmation."""
+    lines = []
+    for record in records:
+        for v in record.verdicts:
+            if v.kind in ("baseline", "ratio") and v.status == "pass":
+                continue
+            if v.kind == "baseline" and v.status == "unavailable" and v.name in (NO_BASELINE, "baseline"):
+                continue
+            suffix = f" [{v.confirmation}]" if v.confirmation and v.confirmation != "not confirmed" else ""
+            lines.append(f"  {mark(v):7} {record.case.id}: {v.message}{suffix}")
+    return lines
+
+
+def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
+    """Declared known breaches that passed: the suite's policy to update (pytest shows them as XPASS)."""
+    return [
+        f"policy to update: {r.case.suite}: {v.name} is declared a known breach for {r.case.quant} but passed "
+        f"({v.message.split(':')[0]}); remove {r.case.quant!r} from known_breaches"
+        for r in records
+        for v in r.verdicts
+        if v.unexpected_pass
+    ]

@@ -57,6 +57,7 @@ class ScoredWindow:
     scored: int
     correct: int
     nll_sum: float
+    hits: tuple[int, ...]  # 1 where the top-1 prediction was the true next token, per scored position
     same_top1: int | None
     kl_sum: float | None
 
@@ -72,7 +73,8 @@ def score_window(
         ref = reference.astype(np.float64)
         same = int((ref.argmax(axis=1) == predicted).sum())
         kl = float((np.exp(ref) * (ref - logprobs)).sum())
-    return ScoredWindow(len(targets), int((predicted == targets).sum()), float(nll.sum()), same, kl)
+    hits = predicted == targets
+    return ScoredWindow(len(targets), int(hits.sum()), float(nll.sum()), tuple(int(h) for h in hits), same, kl)
 
 
 def evaluate(
@@ -121,7 +123,11 @@ def evaluate(
         del writer
         assert write_reference is not None
         write_reference.with_suffix(".json").write_text(json.dumps({"fingerprint": fingerprint}))
-    return _readings(results), {"top1_accuracy_per_window": [w.correct / w.scored for w in results]}
+    per_token = [float(h) for w in results for h in w.hits]
+    return _readings(results), {
+        "top1_accuracy_per_window": [w.correct / w.scored for w in results],
+        "top1_correct_per_token": per_token,
+    }
 
 
 def _readings(results: list[ScoredWindow]) -> list[Reading]:

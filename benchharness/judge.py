@@ -1,0 +1,351 @@
+"""The judge: measurements in, verdicts out. Pure functions, no files, clocks or processes.
+
+Every verdict has one of four states, and every gate verdict carries its evidence (estimate,
+interval, how many pairs or items, the rule applied):
+
+- pass: the interval clears the threshold;
+- fail: the interval lies wholly on the wrong side;
+- inconclusive: it straddles the threshold (the session buys more pairs first, then reports it);
+- unavailable: a figure the gate needs was not measured, with the reason. Never a silent pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from benchharness import stats
+from benchharness.baselines import BaselineEntry
+from benchharness.config import BaselineSettings
+from benchharness.gates import GateRule
+from benchharness.kinds.base import ModelKind
+from benchharness.meters.guards import throttled
+from benchharness.protocol import PairedTiming
+from benchharness.readings import METRICS, Measurement
+
+Status = Literal["pass", "fail", "inconclusive", "unavailable"]
+VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check for one case, with the evidence a reader needs to trust it."""
+
+    kind: VerdictKind
+    name: str
+    status: Status
+    message: str
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    threshold: float | None = None
+    n: int | None = None
+    rule: str = ""
+    known_breach: bool = False  # the suite declared this gate a known breach for this variant
+    confirmation: str | None = None  # how a failure was confirmed: by a re-run, or as deterministic
+
+    @property
+    def unexpected_pass(self) -> bool:
+        """A declared known breach that did not happen: the suite's policy is out of date."""
+        return self.known_breach and self.status == "pass"
+
+    @property
+    def known_failure(self) -> bool:
+        return self.known_breach and self.status in ("fail", "inconclusive")
+
+    def with_confirmation(self, confirmation: str) -> Verdict:
+        return Verdict(**{**self.__dict__, "confirmation": confirmation})
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """Everything measured for one variant against its reference in this session."""
+
+    quant: str
+    reference_label: str
+    kind: ModelKind
+    variant: Sequence[Measurement]  # its own children; the first also scored accuracy
+    reference: Sequence[Measurement]
+    pairs: Sequence[PairedTiming] = ()
+
+
+SHORT_NAMES = {
+    "top1_accuracy": "top-1",
+    "retrieval_top1": "retrieval top-1",
+    "heldout_accuracy": "held-out accuracy",
+    "decode_tok_per_s": "decode",
+    "batch32_items_per_s": "batch-32 throughput",
+    "peak_rss_bytes": "peak RSS",
+}
+
+
+def _unavailable(rule: GateRule, metric: str, why: str) -> Verdict:
+    return Verdict(
+        "gate", rule.name, "unavailable", f"{rule.name}: {metric} unavailable ({why})", threshold=rule.minimum
+    )
+
+
+def _why_missing(measurements: Sequence[Measurement], metric: str) -> str:
+    for m in measurements:
+        reading = m.readings.get(metric)
+        if reading is not None and not reading.available:
+            return reading.unavailable_reason or "not measured"
+    return "not measured"
+
+
+def _verdict(rule: GateRule, interval: stats.Interval, fmt: str, unit: str, detail: str, quant: str) -> Verdict:
+    decision = stats.decide(interval, rule.minimum)
+    known = quant in rule.known_breaches
+    label = rule.name.replace("_", " ")
+
+    def show(x: float) -> str:
+        return format(x, fmt) + unit
+
+    text = (
+        f"{label} {show(interval.estimate)} [{show(interval.low)}, {show(interval.high)}] "
+        f"(min {show(rule.minimum)}, {interval.n} {detail}): {decision}"
+    )
+    if known:
+        text += (
+            " [known breach, declared by the suite]"
+            if decision != "pass"
+            else (" [declared a known breach but passed: remove it from the suite's known_breaches]")
+        )
+    return Verdict(
+        "gate",
+        rule.name,
+        decision,
+        text,
+        interval.estimate,
+        interval.low,
+        interval.high,
+        rule.minimum,
+        interval.n,
+        interval.method,
+        known,
+    )
+
+
+def _accuracy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    metric = e.kind.gate_metrics[rule.name]
+    v_items = next(
+        (m.round_samples.get(e.kind.per_item_outcomes) for m in e.variant if m.info.get("accuracy_scored", True)), None
+    )
+    r_items = next(
+        (m.round_samples.get(e.kind.per_item_outcomes) for m in e.reference if m.info.get("accuracy_scored", True)),
+        None,
+    )
+    if not v_items or not r_items:
+        side = e.variant if not v_items else e.reference
+        return _unavailable(rule, metric, _why_missing(side, metric))
+    try:
+        interval = stats.retention_interval(v_items, r_items, confidence)
+    except ValueError as err:
+        return _unavailable(rule, metric, str(err))
+    v_value, r_value = sum(v_items) / len(v_items), sum(r_items) / len(r_items)
+    name = SHORT_NAMES.get(metric, metric)
+    verdict = _verdict(rule, interval, ".1%", "", "items", e.quant)
+    detail = f"; {name} {v_value:.2%} vs reference {e.reference_label} {r_value:.2%}"
+    return Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+
+
+def _throttle_reason(e: GateEvidence) -> str | None:
+    for m in (*e.variant, *e.reference):
+        if m.info.get("throttled"):
+            return str(m.info["throttled"])
+    for p in e.pairs:
+        if reason := throttled(p.guard_start, p.guard_end):
+            return reason
+    return None
+
+
+def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    metric = e.kind.gate_metrics[rule.name]
+    if not e.pairs:
+        return _unavailable(rule, metric, "no paired trials were run against the reference")
+    v = [x for p in e.pairs for x in p.variant]
+    r = [x for p in e.pairs for x in p.reference]
+    try:
+        interval = stats.ratio_interval(v, r, confidence)
+    except ValueError as err:
+        return _unavailable(rule, metric, str(err))
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    verdict = _verdict(rule, interval, ".2f", "x", "pairs", e.quant)
+    v_mid, r_mid = stats.summarize(v).median, stats.summarize(r).median
+    detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mid:.1f} vs reference {e.reference_label} {r_mid:.1f} {unit} (medians of the pairs)"
+    verdict = Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+    reason = _throttle_reason(e)
+    if reason and verdict.status != "pass":
+        return Verdict(
+            **{**verdict.__dict__, "status": "inconclusive", "message": verdict.message + f"; throttled: {reason}"}
+        )
+    return verdict
+
+
+def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    metric = e.kind.gate_metrics[rule.name]
+    v = [m.value(metric) for m in e.variant]
+    r = [m.value(metric) for m in e.reference]
+    v_ok = [x for x in v if x is not None]
+    r_ok = [x for x in r if x is not None and x > 0]
+    if not v_ok or not r_ok:
+        return _unavailable(rule, metric, _why_missing(e.variant if not v_ok else e.reference, metric))
+    v_mean, r_mean = math.fsum(v_ok) / len(v_ok), math.fsum(r_ok) / len(r_ok)
+    interval = stats.Interval(
+        1 - v_mean / r_mean,
+        1 - max(v_ok) / min(r_ok),
+        1 - min(v_ok) / max(r_ok),
+        min(len(v_ok), len(r_ok)),
+        confidence,
+        f"range over {len(v_ok)} variant and {len(r_ok)} reference children",
+    )
+    verdict = _verdict(rule, interval, ".0%", "", "children", e.quant)
+    detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mean / 2**20:.0f} MiB vs reference {e.reference_label} {r_mean / 2**20:.0f} MiB"
+    return Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+
+
+GATE_JUDGES = {"accuracy_retained": _accuracy, "speedup": _speedup, "memory_reduction": _memory}
+
+
+def judge_gates(rules: Sequence[GateRule], evidence: GateEvidence, confidence: float) -> list[Verdict]:
+    """Verdicts of every rule that applies to the variant."""
+    return [GATE_JUDGES[r.name](r, evidence, confidence) for r in rules if r.applies_to(evidence.quant)]
+
+
+def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Verdict]:
+    """Absolute ceilings a suite states as intent (e.g. `load_ms = 5000`): each reading at or under its limit."""
+    verdicts = []
+    for metric, ceiling in sorted(limits.items()):
+        value = measurement.value(metric)
+        if value is None:
+            verdicts.append(
+                Verdict(
+                    "limit", metric, "unavailable", f"{metric}: unavailable ({_why_missing([measurement], metric)})"
+                )
+            )
+            continue
+        ok = value <= ceiling
+        unit = METRICS[metric].unit if metric in METRICS else ""
+        text = f"{metric} {value:.1f} {unit} (max {ceiling:g} {unit}): {'pass' if ok else 'fail'}"
+        verdicts.append(Verdict("limit", metric, "pass" if ok else "fail", text, value, threshold=ceiling, n=1))
+    return verdicts
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions against the stored baseline
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 2**20:.1f} MiB"
+    if unit == "fraction":
+        return f"{value:.2%}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def _samples(m: Measurement, metric: str) -> list[float]:
+    samples = m.round_samples.get(metric)
+    if samples:
+        return list(samples)
+    value = m.value(metric)
+    return [] if value is None else [value]
+
+
+def judge_baseline(
+    current: Measurement,
+    stored: BaselineEntry,
+    settings: dict[str, object],
+    policy: BaselineSettings,
+    reference_moves: dict[str, float] | None = None,
+) -> list[Verdict]:
+    """A verdict per tracked metric: regressed only past both `min_effect` and significance (asv's rule).
+
+    `reference_moves` holds, per metric, how far the variant's reference moved against its own
+    baseline in this session; a variant that moved no more than its reference says 'machine moved'.
+    """
+    if stored.settings != settings:
+        changed = sorted(k for k in set(settings) | set(stored.settings) if settings.get(k) != stored.settings.get(k))
+        return [
+            Verdict(
+                "baseline",
+                "settings",
+                "unavailable",
+                f"baseline recorded with different workload settings ({', '.join(changed)}); not compared. "
+                "Re-record with --save-baseline",
+            )
+        ]
+    verdicts: list[Verdict] = []
+    for name, old in sorted(stored.metrics.items()):
+        spec = METRICS.get(name)
+        if spec is None or not spec.tracked or spec.better == "neither":
+            continue
+        new = _samples(current, name)
+        if not new:
+            why = _why_missing([current], name)
+            verdicts.append(
+                Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
+            )
+            continue
+        old_samples = list(old.samples) or [old.value]
+        try:
+            shift = stats.mann_whitney_shift(
+                old_samples,
+                new,
+                higher_is_better=spec.better == "higher",
+                min_effect=policy.min_effect,
+                alpha=policy.alpha,
+            )
+        except ValueError as e:
+            verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: stored baseline unusable ({e})"))
+            continue
+        direction = "regressed" if shift.regressed else ("improved" if shift.improved else "within noise")
+        status: Status = "fail" if shift.regressed else "pass"
+        moved = (reference_moves or {}).get(name)
+        if shift.regressed and moved is not None and _moved_as_much(shift.change, moved, policy.min_effect):
+            direction = f"machine moved (reference moved {moved:+.1%} too)"
+            status = "pass"
+        message = (
+            f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}), "
+            f"{_fmt(shift.current, spec.unit)} vs baseline {_fmt(shift.baseline, spec.unit)}"
+        )
+        verdicts.append(
+            Verdict(
+                "baseline",
+                name,
+                status,
+                message,
+                estimate=shift.change,
+                threshold=policy.min_effect,
+                n=len(new),
+                rule=shift.reason,
+            )
+        )
+    return verdicts
+
+
+def _moved_as_much(change: float, reference_change: float, min_effect: float) -> bool:
+    """The variant's change is within `min_effect` of its reference's, in the same direction."""
+    return change * reference_change > 0 and abs(change - reference_change) <= min_effect
+
+
+def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: BaselineSettings) -> list[Verdict]:
+    """Gate ratios against the ratios stored with the baseline: a drop past `min_effect` that the interval confirms."""
+    verdicts = []
+    for v in current:
+        old = stored.ratios.get(v.name)
+        if v.kind != "gate" or old is None or v.estimate is None or v.high is None:
+            continue
+        floor = old.estimate - abs(old.estimate) * policy.min_effect
+        regressed = v.high < floor
+        text = (
+            f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs baseline {old.estimate:.3g}: "
+            f"{'regressed' if regressed else 'steady'} (min effect {policy.min_effect:.0%})"
+        )
+        verdicts.append(
+            Verdict(
+                "ratio", v.name, "fail" if regressed else "pass", text, v.estimate, v.low, v.high, old.estimate, v.n
+            )
+        )
+    return verdicts

@@ -1,0 +1,92 @@
+"""The extension point for model kinds: what a kind loads, times, scores and gates on.
+
+Before this, 'causal-lm' / 'encoder' / 'classifier' were spelled out in nine files. A kind is now
+one object: adding one is a module and a line in `kinds/__init__.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from benchharness.backends.base import Backend, LoadOptions
+from benchharness.config import AccuracySettings, Workload
+from benchharness.meters.resources import Energy
+from benchharness.readings import Reading
+
+Measured = tuple[list[Reading], list[str], dict[str, list[float]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the kind's terminal table: header, metric, format, optional scale, spread shown."""
+
+    header: str
+    metric: str
+    fmt: str
+    scale: float = 1.0
+    with_cv: bool = False
+
+
+@dataclass(frozen=True)
+class ChildContext:
+    """What a kind's measuring code gets in the child: the settings and where reference outputs go."""
+
+    workload: Workload
+    accuracy: AccuracySettings
+    variant_path: Path
+    model_file_bytes: int
+    write_reference: Path | None
+    read_reference: Path | None
+    score_accuracy: bool
+    energy: Energy
+
+
+class ModelKind(Protocol):
+    """A kind of model: one place for everything that differs between kinds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def table(self) -> Literal["generation", "batch"]:
+        """Which terminal table its rows go in."""
+        ...
+
+    @property
+    def gate_metrics(self) -> Mapping[str, str]:
+        """Gate name -> the metric it compares."""
+        ...
+
+    @property
+    def paired_metric(self) -> str:
+        """The speed metric (a rate) alternated against the reference in paired trials."""
+        ...
+
+    @property
+    def per_item_outcomes(self) -> str:
+        """round_samples key of per-item accuracy outcomes (1 right, 0 wrong), for paired retention."""
+        ...
+
+    @property
+    def columns(self) -> tuple[Column, ...]: ...
+
+    def load(self, backend: Backend, path: Path, device: str, options: LoadOptions) -> Any:
+        """The runtime's model object for this kind (LoadedModel or TensorModel)."""
+        ...
+
+    def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions: ...
+
+    def first_call(self, model: Any, context: ChildContext) -> Callable[[], object]:
+        """The call whose first (cold) run is timed as first-inference latency."""
+        ...
+
+    def measure(self, model: Any, context: ChildContext) -> Measured:
+        """Timed rounds, meters' readings and (if asked) accuracy, in the child."""
+        ...
+
+    def paired_round(self, model: Any, context: ChildContext) -> Callable[[], float]:
+        """One timed round of `paired_metric` (a rate: higher is faster)."""
+        ...

@@ -1,0 +1,115 @@
+"""Models timed as one call per batch (encoders, classifiers), scored by their accuracy task."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from benchharness import stats
+from benchharness.backends.base import Backend, LoadOptions, TensorModel
+from benchharness.config import AccuracySettings, Workload
+from benchharness.kinds.base import ChildContext, Column, Measured
+from benchharness.meters.resources import resource_readings, summary_reading
+from benchharness.readings import Reading
+from benchharness.tasks.base import TensorTask
+from benchharness.tasks.classification import ClassificationTask
+from benchharness.tasks.retrieval import RetrievalTask
+from benchharness.workload import Calls, run_calls, time_call
+
+BATCH_SIZES = (1, 32)
+GATED_BATCH = BATCH_SIZES[-1]
+
+
+def batch_timing_readings(calls: dict[int, Calls]) -> tuple[list[Reading], list[str]]:
+    """Latency (mean, p90) and items/s per batch size, with stability warnings."""
+    readings: list[Reading] = []
+    warnings: list[str] = []
+    for size, timed in calls.items():
+        seconds = timed.seconds
+        source = f"harness clock (perf_counter), {len(seconds)} calls at batch {size}"
+        latency = [s * 1000 for s in seconds]
+        throughput = [size / s for s in seconds]
+        readings.append(summary_reading(f"batch{size}_latency_ms", "ms", latency, source))
+        p90 = stats.percentile(latency, 90)
+        readings.append(Reading(f"batch{size}_latency_p90_ms", "ms", p90, 0.0, len(latency), source))
+        readings.append(summary_reading(f"batch{size}_items_per_s", "items/s", throughput, source))
+        warnings += stats.stability_warnings(stats.summarize(throughput), f"batch-{size} items/s")
+    return readings, warnings
+
+
+@dataclass(frozen=True)
+class OneCallKind:
+    name: str
+    task: Callable[[Path], TensorTask]
+    accuracy_metric: str
+    fidelity_metric: str
+    per_item_outcomes: str
+    table: Literal["generation", "batch"] = "batch"
+    paired_metric: str = f"batch{GATED_BATCH}_items_per_s"
+    gate_metrics: dict[str, str] = field(default_factory=dict)
+    columns: tuple[Column, ...] = ()
+
+    def __post_init__(self) -> None:
+        gates = {
+            "accuracy_retained": self.accuracy_metric,
+            "speedup": self.paired_metric,
+            "memory_reduction": "peak_rss_bytes",
+        }
+        columns = (
+            Column("b1 ms", "batch1_latency_ms", ".2f"),
+            Column("b32 items/s", self.paired_metric, ".1f", with_cv=True),
+            Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
+            Column("accuracy", self.accuracy_metric, ".2%"),
+            Column("fidelity", self.fidelity_metric, ".4f"),
+        )
+        object.__setattr__(self, "gate_metrics", gates)
+        object.__setattr__(self, "columns", columns)
+
+    def load(self, backend: Backend, path: Path, device: str, options: LoadOptions) -> TensorModel:
+        return backend.load_tensor_model(path, device, options)
+
+    def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions:
+        return LoadOptions(threads=threads, n_ctx=accuracy.n_ctx, n_batch=GATED_BATCH)
+
+    def first_call(self, model: TensorModel, context: ChildContext) -> Callable[[], object]:
+        feeds = self.task(context.variant_path).timing_feeds(model, BATCH_SIZES[0])
+        return functools.partial(model.run, feeds)
+
+    def measure(self, model: TensorModel, context: ChildContext) -> Measured:
+        task = self.task(context.variant_path)
+        calls: dict[int, Calls] = {}
+        for size in BATCH_SIZES:
+            call = functools.partial(model.run, task.timing_feeds(model, size))
+            calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
+        readings, warnings = batch_timing_readings(calls)
+        readings += resource_readings(context.energy, calls[GATED_BATCH].joules, context.model_file_bytes)
+        samples = {f"batch{size}_items_per_s": [size / s for s in timed.seconds] for size, timed in calls.items()}
+        if context.score_accuracy:
+            accuracy_readings, per_item = task.evaluate(model, context.write_reference, context.read_reference)
+            readings += accuracy_readings
+            samples |= per_item
+        info = {"batch_sizes": list(BATCH_SIZES), "calls": {str(k): len(v.seconds) for k, v in calls.items()}}
+        return readings, warnings, samples, info
+
+    def paired_round(self, model: TensorModel, context: ChildContext) -> Callable[[], float]:
+        feeds = self.task(context.variant_path).timing_feeds(model, GATED_BATCH)
+        return lambda: GATED_BATCH / time_call(functools.partial(model.run, feeds))
+
+
+ENCODER = OneCallKind(
+    name="encoder",
+    task=RetrievalTask,
+    accuracy_metric="retrieval_top1",
+    fidelity_metric="cosine_vs_reference",
+    per_item_outcomes="retrieval_hit_per_query",
+)
+CLASSIFIER = OneCallKind(
+    name="classifier",
+    task=ClassificationTask,
+    accuracy_metric="heldout_accuracy",
+    fidelity_metric="same_prediction_vs_reference",
+    per_item_outcomes="correct_per_item",
+)

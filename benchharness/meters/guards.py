@@ -1,0 +1,55 @@
+"""Clock, governor, temperature and power source, read at the start and end of a timed region.
+
+A CPU that throttles halfway through a case (heat, a laptop on battery, a neighbour's turbo budget)
+makes its figures incomparable; the case is then flagged `throttled` rather than silently judged.
+Whatever the OS does not expose (VMs rarely show temperatures) is recorded as None, not guessed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+THROTTLE_DROP = 0.10  # a clock that falls by more than this between start and end is throttling
+
+
+def read_guards() -> dict[str, Any]:
+    """A snapshot: current CPU clock (MHz), governor, hottest sensor (deg C), on AC power."""
+    snapshot: dict[str, Any] = {"cpu_mhz": None, "governor": None, "temperature_c": None, "on_ac_power": None}
+    try:
+        freq = psutil.cpu_freq()
+        if freq is not None and freq.current > 0:
+            snapshot["cpu_mhz"] = round(float(freq.current), 1)
+    except (OSError, NotImplementedError, RuntimeError):
+        pass
+    with contextlib.suppress(OSError):
+        snapshot["governor"] = GOVERNOR.read_text().strip() or None
+    sensors = getattr(psutil, "sensors_temperatures", None)
+    if sensors is not None:
+        try:
+            temps = [t.current for entries in sensors().values() for t in entries if t.current]
+            snapshot["temperature_c"] = max(temps) if temps else None
+        except (OSError, RuntimeError):
+            pass
+    battery_reader = getattr(psutil, "sensors_battery", None)
+    if battery_reader is not None:
+        try:
+            battery = battery_reader()
+            snapshot["on_ac_power"] = None if battery is None else bool(battery.power_plugged)
+        except (OSError, RuntimeError):
+            pass
+    return snapshot
+
+
+def throttled(start: dict[str, Any], end: dict[str, Any], drop: float = THROTTLE_DROP) -> str | None:
+    """Why a region looks throttled (clock drop, switch to battery), or None when it does not."""
+    before, after = start.get("cpu_mhz"), end.get("cpu_mhz")
+    if before and after and after < before * (1 - drop):
+        return f"CPU clock fell {1 - after / before:.0%} during the region ({before:.0f} -> {after:.0f} MHz)"
+    if start.get("on_ac_power") is True and end.get("on_ac_power") is False:
+        return "the machine switched from AC power to battery during the region"
+    return None

@@ -1,0 +1,121 @@
+"""A/A proof: the default suite run N times on unchanged code must not flip a gate verdict.
+
+    python benchmarks/aa_stability.py --runs 3
+
+Run 1 records a baseline (`--save-baseline`, into a scratch folder, never the repo's), runs 2..N
+compare with it. Counted over the runs:
+- gate-verdict flips: a (case, gate) that is `pass` in one run and `fail` in another
+  (inconclusive is not a flip: it is the verdict saying the machine could not decide);
+- regression alarms: baseline verdicts still `fail` after confirmation by a fresh child;
+- the inconclusive rate, each run's wall time and exit status.
+Writes benchmarks/results/aa_stability.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
+    results_dir = scratch / f"run{index}"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--device=auto",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--bench-set=results_dir='{results_dir}'",
+        f"--bench-set=baselines_dir='{scratch / 'baselines'}'",
+        *(["--save-baseline"] if index == 1 else []),
+        *extra,
+    ]
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    (scratch / f"run{index}.log").write_text(proc.stdout + proc.stderr)
+    data = json.loads((results_dir / "latest.json").read_text())
+    print(f"run {index}: exit {proc.returncode}, {wall:.0f} s", flush=True)
+    return {"index": index, "exit": proc.returncode, "wall_s": wall, "data": data, "tail": proc.stdout[-3000:]}
+
+
+def analyse(runs: list[dict]) -> dict:
+    statuses: dict[str, list[str]] = defaultdict(list)
+    alarms = []
+    gate_total = inconclusive = 0
+    for run in runs:
+        for case in run["data"]["cases"]:
+            for v in case["verdicts"]:
+                if v["kind"] == "gate":
+                    statuses[f"{case['key']} {v['name']}"].append(v["status"])
+                    gate_total += 1
+                    inconclusive += v["status"] == "inconclusive"
+                if v["kind"] in ("baseline", "ratio") and v["status"] == "fail" and run["index"] > 1:
+                    alarms.append(f"run {run['index']}: {case['key']}: {v['message']}")
+    flips = {k: s for k, s in statuses.items() if "pass" in s and "fail" in s}
+    return {
+        "gate_verdicts": gate_total,
+        "inconclusive": inconclusive,
+        "inconclusive_rate": inconclusive / gate_total if gate_total else None,
+        "flips": flips,
+        "regression_alarms": alarms,
+        "per_gate": dict(sorted(statuses.items())),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="benchharness-aa-") as tmp:
+        runs = [run_suite(i, Path(tmp), args.pytest_args) for i in range(1, args.runs + 1)]
+    summary = analyse(runs)
+    summary["runs"] = [{k: r[k] for k in ("index", "exit", "wall_s")} for r in runs]
+    summary["machine"] = runs[0]["data"]["run"]["machine"]
+    summary["command"] = "python benchmarks/aa_stability.py --runs " + str(args.runs)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "aa_stability.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# A/A stability: the default suite on unchanged code",
+        "",
+        f"Command: `{summary['command']}` (run 1 saves a scratch baseline, runs 2..N compare with it).",
+        f"Machine: {summary['machine']['id']} ({summary['machine']['cpu']}, ISA {' '.join(summary['machine'].get('isa', []))}).",
+        "",
+        "| run | exit | wall time |",
+        "|---:|---:|---:|",
+        *[f"| {r['index']} | {r['exit']} | {r['wall_s'] / 60:.1f} min |" for r in summary["runs"]],
+        "",
+        f"- gate verdicts: {summary['gate_verdicts']} over {len(runs)} runs",
+        f"- **gate-verdict flips (pass <-> fail): {len(summary['flips'])}**",
+        f"- **regression alarms after confirmation (runs 2..N): {len(summary['regression_alarms'])}**",
+        f"- inconclusive: {summary['inconclusive']} ({(summary['inconclusive_rate'] or 0):.1%} of gate verdicts)",
+        "",
+        "Per gate, the status in each run:",
+        "",
+        *[f"- {k}: {' / '.join(v)}" for k, v in summary["per_gate"].items()],
+        *(
+            ["", "Regression alarms:", *[f"- {a}" for a in summary["regression_alarms"]]]
+            if summary["regression_alarms"]
+            else []
+        ),
+    ]
+    (RESULTS / "aa_stability.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

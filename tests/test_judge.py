@@ -1,0 +1,168 @@
+"""The judge is pure: synthetic measurements with known answers in, verdicts with evidence out."""
+
+import pytest
+
+from benchharness import judge, kinds
+from benchharness.baselines import BaselineEntry, StoredMetric, StoredRatio
+from benchharness.config import BaselineSettings
+from benchharness.gates import GateRule
+from benchharness.judge import GateEvidence
+from benchharness.protocol import PairedTiming
+from benchharness.readings import Measurement, Reading
+
+LM = kinds.kind("causal-lm")
+RULES = (GateRule("accuracy_retained", 0.95), GateRule("speedup", 2.0), GateRule("memory_reduction", 0.5))
+NO_GUARD = {"cpu_mhz": None, "on_ac_power": None}
+
+
+def measurement(hits, rss=100.0 * 2**20, decode=100.0, samples=None, **info):
+    readings = {
+        "peak_rss_bytes": Reading("peak_rss_bytes", "B", rss),
+        "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", decode, 1.0, 6),
+        "top1_accuracy": Reading("top1_accuracy", "fraction", sum(hits) / len(hits), 0.0, len(hits)),
+    }
+    round_samples = {"top1_correct_per_token": [float(h) for h in hits]}
+    if samples:
+        round_samples["decode_tok_per_s"] = samples
+    return Measurement("case", readings, info=info, round_samples=round_samples)
+
+
+def pairs(variant, reference, **guards):
+    return PairedTiming(
+        "case",
+        "decode_tok_per_s",
+        tuple(variant),
+        tuple(reference),
+        ("VR",) * len(variant),
+        guards.get("start", NO_GUARD),
+        guards.get("end", NO_GUARD),
+    )
+
+
+def evidence(var, ref, paired=(), quant="q4"):
+    return GateEvidence(quant, "f32", LM, [var], [ref], paired)
+
+
+REF_HITS = [1] * 90 + [0] * 110
+
+
+def test_clear_variant_passes_every_gate_with_evidence():
+    ref = measurement(REF_HITS, rss=600 * 2**20)
+    var = measurement(REF_HITS, rss=200 * 2**20)
+    p = pairs([150, 152, 149, 151, 150, 148], [50, 50.5, 49.8, 50.2, 50, 49.9])
+    verdicts = judge.judge_gates(RULES, evidence(var, ref, [p]), 0.95)
+    assert [v.status for v in verdicts] == ["pass", "pass", "pass"]
+    speed = verdicts[1]
+    assert speed.estimate == pytest.approx(3.0, rel=0.02) and speed.low <= speed.estimate <= speed.high
+    assert speed.n == 6 and "bootstrap" in speed.rule
+    assert speed.message.startswith("speedup 3.0") and "(min 2.00x, 6 pairs): pass" in speed.message
+
+
+def test_message_carries_estimate_interval_pairs_and_rule():
+    p = pairs([95, 97, 96, 95, 96, 97, 95, 96, 97, 96, 95, 96, 97, 95], [50.0] * 14)
+    (v,) = judge.judge_gates(
+        [GateRule("speedup", 2.0)], evidence(measurement(REF_HITS), measurement(REF_HITS), [p]), 0.95
+    )
+    assert v.status == "fail"
+    assert v.message.startswith("speedup 1.92x [1.9") and "(min 2.00x, 14 pairs): fail" in v.message
+
+
+def test_straddling_interval_is_inconclusive_not_a_flip():
+    p = pairs([90, 110, 95, 105, 100, 98], [50.0] * 6)
+    (v,) = judge.judge_gates(
+        [GateRule("speedup", 2.0)], evidence(measurement(REF_HITS), measurement(REF_HITS), [p]), 0.95
+    )
+    assert v.status == "inconclusive" and v.low < 2.0 <= v.high
+
+
+def test_accuracy_retention_is_paired_over_items():
+    worse = [1] * 80 + [0] * 120  # 80/90 = 88.9% retained
+    (v,) = judge.judge_gates(
+        [GateRule("accuracy_retained", 0.95)], evidence(measurement(worse), measurement(REF_HITS)), 0.95
+    )
+    assert v.status in ("fail", "inconclusive") and v.estimate == pytest.approx(80 / 90)
+    assert "200 items" in v.message and "top-1 40.00% vs reference f32 45.00%" in v.message
+
+
+def test_missing_figure_is_unavailable_never_a_pass():
+    ref = measurement(REF_HITS)
+    var = Measurement("case", {"peak_rss_bytes": Reading.unavailable("peak_rss_bytes", "B", "meter broke")})
+    verdicts = judge.judge_gates(RULES, evidence(var, ref), 0.95)
+    assert [v.status for v in verdicts] == ["unavailable"] * 3
+    assert "no paired trials" in verdicts[1].message and "meter broke" in verdicts[2].message
+
+
+def test_known_breach_and_unexpected_pass():
+    rule = GateRule("speedup", 2.0, known_breaches=("q4",))
+    slow = pairs([60.0, 61, 59, 60, 60.5, 59.5], [50.0] * 6)
+    (v,) = judge.judge_gates([rule], evidence(measurement(REF_HITS), measurement(REF_HITS), [slow]), 0.95)
+    assert v.known_failure and not v.unexpected_pass and "known breach" in v.message
+    fast = pairs([150.0, 151, 149, 150, 150.5, 149.5], [50.0] * 6)
+    (v,) = judge.judge_gates([rule], evidence(measurement(REF_HITS), measurement(REF_HITS), [fast]), 0.95)
+    assert v.unexpected_pass and "remove it from the suite's known_breaches" in v.message
+
+
+def test_rules_apply_only_to_their_quants():
+    rule = GateRule("speedup", 2.0, quants=("f16",))
+    assert judge.judge_gates([rule], evidence(measurement(REF_HITS), measurement(REF_HITS), quant="q8"), 0.95) == []
+
+
+def test_throttled_case_is_not_silently_failed():
+    slow = pairs([60.0] * 6, [50.0] * 6, start={"cpu_mhz": 3000.0}, end={"cpu_mhz": 2000.0})
+    (v,) = judge.judge_gates(
+        [GateRule("speedup", 2.0)], evidence(measurement(REF_HITS), measurement(REF_HITS), [slow]), 0.95
+    )
+    assert v.status == "inconclusive" and "throttled: CPU clock fell 33%" in v.message
+
+
+def test_memory_interval_spans_repeated_children():
+    ref = [measurement(REF_HITS, rss=1000 * 2**20), measurement(REF_HITS, rss=1100 * 2**20)]
+    var = [measurement(REF_HITS, rss=520 * 2**20), measurement(REF_HITS, rss=480 * 2**20)]
+    (v,) = judge.judge_gates([GateRule("memory_reduction", 0.5)], GateEvidence("q4", "f32", LM, var, ref), 0.95)
+    assert v.status == "inconclusive" and v.low == pytest.approx(0.48) and v.high == pytest.approx(1 - 480 / 1100)
+
+
+def test_limits_are_ceilings():
+    m = Measurement("c", {"load_ms": Reading("load_ms", "ms", 1200.0)})
+    (ok,) = judge.judge_limits({"load_ms": 2000.0}, m)
+    (bad,) = judge.judge_limits({"load_ms": 1000.0}, m)
+    (missing,) = judge.judge_limits({"first_inference_ms": 10.0}, m)
+    assert (ok.status, bad.status, missing.status) == ("pass", "fail", "unavailable")
+
+
+def entry(samples, ratio=None):
+    metric = StoredMetric(sum(samples) / len(samples), 1.0, len(samples), "tok/s", tuple(samples))
+    ratios = {"speedup": StoredRatio(*ratio)} if ratio else {}
+    return BaselineEntry({"decode_tok_per_s": metric}, ratios, {"gen_tokens": 64}, {})
+
+
+POLICY = BaselineSettings(min_effect=0.05, alpha=0.002)
+BASE = [100.0, 101, 99, 100.5, 99.5, 100.2, 100.8]
+
+
+def test_regression_needs_effect_and_significance():
+    halved = measurement(REF_HITS, samples=[x / 2 for x in BASE])
+    (v,) = judge.judge_baseline(halved, entry(BASE), {"gen_tokens": 64}, POLICY)
+    assert v.status == "fail" and "decode_tok_per_s regressed: -50.0%" in v.message and "Mann-Whitney" in v.message
+    same = measurement(REF_HITS, samples=[x * 0.99 for x in BASE])
+    (v,) = judge.judge_baseline(same, entry(BASE), {"gen_tokens": 64}, POLICY)
+    assert v.status == "pass"
+
+
+def test_machine_moved_when_the_reference_moved_as_much():
+    slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
+    (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, {"decode_tok_per_s": -0.19})
+    assert v.status == "pass" and "machine moved" in v.message
+
+
+def test_changed_workload_is_not_compared():
+    (v,) = judge.judge_baseline(measurement(REF_HITS, samples=BASE), entry(BASE), {"gen_tokens": 16}, POLICY)
+    assert v.status == "unavailable" and "gen_tokens" in v.message
+
+
+def test_gate_ratio_tracked_against_the_baseline():
+    now = judge.Verdict("gate", "speedup", "pass", "", 2.2, 2.1, 2.3, 2.0, 12)
+    (v,) = judge.judge_ratios([now], entry(BASE, (3.0, 2.9, 3.1, 12)), POLICY)
+    assert v.status == "fail" and "regressed" in v.message
+    (v,) = judge.judge_ratios([now], entry(BASE, (2.25, 2.2, 2.3, 12)), POLICY)
+    assert v.status == "pass"

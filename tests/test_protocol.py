@@ -1,0 +1,51 @@
+"""The parent/child contract: typed both ways, strict on the way in."""
+
+import json
+
+import pytest
+
+from benchharness.config import AccuracySettings, Workload
+from benchharness.protocol import (
+    MeasureRequest,
+    ModelSpec,
+    PairedRequest,
+    PairedTiming,
+    ProtocolError,
+    decode,
+    encode,
+    task_name,
+)
+
+SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "cpu", "causal-lm", "/m.gguf", 1000)
+REQUEST = MeasureRequest("c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write")
+
+
+def roundtrip(value):
+    return decode(type(value), json.loads(json.dumps(encode(value))))
+
+
+def test_requests_and_responses_roundtrip_through_json():
+    assert roundtrip(REQUEST) == REQUEST
+    paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference")
+    assert roundtrip(paired) == paired
+    timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {})
+    assert roundtrip(timing) == timing
+    assert task_name(REQUEST) == "measure" and task_name(paired) == "paired"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("threads"), r"missing keys \['threads'\]"),
+        (lambda d: d.update(kind="causal-lm"), r"unknown keys \['kind'\]"),  # the old untyped dict's fallback key
+        (lambda d: d.update(threads="2"), r"MeasureRequest.threads: '2' is not int"),
+        (lambda d: d.update(reference_role="append"), r"reference_role: 'append' is not one of"),
+        (lambda d: d["workload"].update(gen_tokens=True), r"workload.gen_tokens: True is not int"),
+        (lambda d: d["model"].pop("kind"), r"MeasureRequest.model: unknown keys \[\] / missing keys \['kind'\]"),
+    ],
+)
+def test_drifted_messages_are_refused_with_the_key(mutate, message):
+    data = json.loads(json.dumps(encode(REQUEST)))
+    mutate(data)
+    with pytest.raises(ProtocolError, match=message):
+        decode(MeasureRequest, data)
