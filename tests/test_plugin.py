@@ -383,4 +383,6 @@ def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
             return SuiteConfig(name)
 
     with pytest.raises(pytest.fail.Exception, match=r"not judged: speedup: decode_tok_per_s unavailable \(x\)"):
-        CaseChecker(Session()).check(object())
+        from benchharness.matrix import Case
+
+        CaseChecker(Session()).check(Case("toy", "toy", "ok", "fake", "cpu", "ref"))
