@@ -20,11 +20,13 @@ from pathlib import Path
 
 from benchharness.backends import import_path
 from benchharness.backends.llamacpp import LlamaCppBackend
-from benchharness.config import default_cache_dir
+from benchharness.config import AccuracySettings, Workload, default_cache_dir
 from benchharness.isolation import run_job
 from benchharness.machine import fingerprint, package_versions
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import builtin_models
+from benchharness.protocol import MeasureRequest, ModelSpec
+from benchharness.readings import Measurement
 
 
 def llama_bench(binary: str, path: Path, threads: int, args: list[str], reps: int) -> float:
@@ -35,26 +37,24 @@ def llama_bench(binary: str, path: Path, threads: int, args: list[str], reps: in
 
 
 def harness(path: Path, threads: int, prompt: int, gen: int, reps: int) -> tuple[float, float]:
-    request = {
-        "case_id": path.stem,
-        "backend": import_path(LlamaCppBackend),
-        "device": "cpu",
-        "variant_path": str(path),
-        "model_file_bytes": path.stat().st_size,
-        "threads": threads,
-        "workload": {
-            "prompt_tokens": prompt,
-            "gen_tokens": gen,
-            "warmup_rounds": 1,
-            "min_rounds": reps,
-            "max_rounds": reps,
-            "min_time_s": 0.0,
-        },
-        "accuracy": {"n_ctx": 64, "windows": 1},
-        "reference_logprobs": None,
-    }
-    readings = run_job("measure", request, timeout_s=600, label=path.name)["readings"]
-    return readings["prefill_tok_per_s"]["value"], readings["decode_tok_per_s"]["value"]
+    """The suites' own measurement child, as a typed request (timing only: accuracy is not scored)."""
+    request = MeasureRequest(
+        case_id=path.stem,
+        measurement_key=f"fidelity-{path.stem}",
+        model=ModelSpec(import_path(LlamaCppBackend), "cpu", "causal-lm", str(path), path.stat().st_size),
+        threads=threads,
+        workload=Workload(
+            prompt_tokens=prompt, gen_tokens=gen, warmup_rounds=1, min_rounds=reps, max_rounds=reps, min_time_s=0.0
+        ),
+        accuracy=AccuracySettings(n_ctx=64, windows=1),
+        score_accuracy=False,
+        reference_outputs=None,
+        reference_role="none",
+    )
+    readings = Measurement.from_dict(run_job(request, timeout_s=600, label=path.name)).readings
+    prefill, decode = readings["prefill_tok_per_s"].value, readings["decode_tok_per_s"].value
+    assert prefill is not None and decode is not None
+    return prefill, decode
 
 
 def main() -> int:
