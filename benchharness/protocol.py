@@ -40,6 +40,7 @@ class ModelSpec:
     """Which runtime loads which file, on which device, for which kind of model."""
 
     backend: str  # 'module:Class', importable in the child
+    runtime_module: str  # the runtime's import name; the child imports it before anything else
     device: str
     kind: str  # a name in benchharness.kinds
     path: str

@@ -108,6 +108,7 @@ class BenchSession:
     def _spec(self, case: Case, variant: Variant) -> ModelSpec:
         return ModelSpec(
             backend=backends.import_path(type(self.backends[case.backend])),
+            runtime_module=self.backends[case.backend].runtime_module,
             device=case.device,
             kind=case.kind,
             path=str(variant.path),

@@ -7,6 +7,8 @@ parent can re-raise it; anything else, status 4 with the traceback on stderr (wh
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import sys
 import traceback
@@ -41,9 +43,22 @@ def _paired(request: PairedRequest) -> dict[str, Any]:
 HANDLERS: dict[str, Callable[[Any], dict[str, Any]]] = {"build": _build, "measure": _measure, "paired": _paired}
 
 
+def preload_runtimes(request: object) -> None:
+    """Import each model's runtime before numpy and the rest, so its native libraries load first.
+
+    llama.cpp's CUDA build segfaults in model load when numpy's OpenBLAS was loaded before it (seen
+    on an H100); `import llama_cpp` alone loads them in the safe order, so the child does the same.
+    """
+    specs = [getattr(request, name) for name in ("model", "variant", "reference") if hasattr(request, name)]
+    for spec in specs:
+        with contextlib.suppress(ImportError):  # a missing runtime is reported by the backend itself
+            importlib.import_module(spec.runtime_module)
+
+
 def main(argv: list[str]) -> int:
     task, request_path, result_path = argv
     request = decode(TASKS[task], json.loads(Path(request_path).read_text()))
+    preload_runtimes(request)
     try:
         result = HANDLERS[task](request)
     except BenchHarnessError as e:

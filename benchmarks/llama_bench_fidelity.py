@@ -41,7 +41,7 @@ def harness(path: Path, threads: int, prompt: int, gen: int, reps: int) -> tuple
     request = MeasureRequest(
         case_id=path.stem,
         measurement_key=f"fidelity-{path.stem}",
-        model=ModelSpec(import_path(LlamaCppBackend), "cpu", "causal-lm", str(path), path.stat().st_size),
+        model=ModelSpec(import_path(LlamaCppBackend), "llama_cpp", "cpu", "causal-lm", str(path), path.stat().st_size),
         threads=threads,
         workload=Workload(
             prompt_tokens=prompt, gen_tokens=gen, warmup_rounds=1, min_rounds=reps, max_rounds=reps, min_time_s=0.0

@@ -16,7 +16,7 @@ from benchharness.protocol import (
     task_name,
 )
 
-SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "cpu", "causal-lm", "/m.gguf", 1000)
+SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "llama_cpp", "cpu", "causal-lm", "/m.gguf", 1000)
 REQUEST = MeasureRequest("c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write")
 
 

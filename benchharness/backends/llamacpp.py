@@ -8,10 +8,10 @@ the logits, so the harness's tok/s matches llama.cpp's own tool.
 
 from __future__ import annotations
 
-import ctypes
+import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,26 +21,15 @@ from benchharness.errors import ModelError
 
 GPU_DEVICES = ("cuda", "metal")
 
-# Keep a reference: llama.cpp calls this from C for the process lifetime.
-_LOG_CALLBACK: Any = None
 
+def _quiet_logs() -> None:
+    """Pass only llama.cpp warnings and errors to stderr (the child's log), not its load chatter.
 
-def _quiet_logs(ll: Any) -> None:
-    """Pass only llama.cpp warnings and errors to stderr (the child's log), not its load chatter."""
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
-    import sys
-
-    warn_level = 3  # GGML_LOG_LEVEL_WARN; ERROR is 4, CONT is 5
-
-    @ll.llama_log_callback
-    def callback(level: int, text: bytes, _user: Any) -> None:
-        if level >= warn_level and level != 5:
-            sys.stderr.write(text.decode("utf-8", "replace"))
-
-    _LOG_CALLBACK = callback
-    ll.llama_log_set(callback, ctypes.c_void_p(0))
+    llama-cpp-python already routes llama.cpp's log through a C callback into the Python logger
+    `llama-cpp-python`; raising that logger's level is enough. (A second ctypes callback of our own
+    crashed the process with SIGSEGV on a CUDA build, seen on an H100.)
+    """
+    logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
 
 
 class LlamaCppModel:
@@ -50,7 +39,7 @@ class LlamaCppModel:
         import llama_cpp as ll
 
         self._ll = ll
-        _quiet_logs(ll)
+        _quiet_logs()
         ll.llama_backend_init()
         model_params = ll.llama_model_default_params()
         model_params.n_gpu_layers = 999 if device in GPU_DEVICES else 0
