@@ -35,3 +35,20 @@ def test_non_cpu_devices_say_why_there_is_no_meter():
 def test_peak_rss_is_a_real_positive_reading():
     reading = peak_rss()
     assert reading.value and reading.value > 10 * 2**20 and reading.unit == "B" and "getrusage" in reading.source
+
+
+def test_peak_memory_is_the_childs_own_not_the_parents(tmp_path):
+    """A child exec'd from a large parent must not inherit the parent's high-water mark."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, subprocess, sys\n"
+        "hog = bytearray(400 * 2**20)\n"  # the parent grows to >400 MiB, then starts a small child
+        "hog[::4096] = b'x' * len(hog[::4096])\n"
+        "out = subprocess.run([sys.executable, '-c', 'from benchharness.meters.memory import peak_rss; "
+        "print(peak_rss().value)'], capture_output=True, text=True, check=True).stdout\n"
+        "print(out)\n"
+    )
+    child_peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert child_peak < 300 * 2**20
