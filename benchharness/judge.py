@@ -289,6 +289,11 @@ def judge_baseline(
             )
             continue
         old_samples = list(old.samples) or [old.value]
+        noisy = old.stdev > 0 or len(new) > 1 or (current.readings.get(name) and current.readings[name].stdev > 0)
+        if noisy and (len(old_samples) < 2 or len(new) < 2):
+            message = f"{name}: no round samples on {'the baseline' if len(old_samples) < 2 else 'this run'}'s side; a spread-carrying figure is not compared by effect size alone. Re-record with --save-baseline"
+            verdicts.append(Verdict("baseline", name, "unavailable", message))
+            continue
         try:
             shift = stats.mann_whitney_shift(
                 old_samples,

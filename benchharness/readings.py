@@ -33,6 +33,9 @@ METRICS: dict[str, MetricSpec] = {
     "peak_rss_bytes": MetricSpec("B", "lower", "peak resident memory"),
     "model_file_bytes": MetricSpec("B", "lower", "model file size"),
     "energy_j": MetricSpec("J", "lower", "energy per round"),
+    # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.
+    "load_ms": MetricSpec("ms", "lower", "model load time", tracked=False),
+    "first_inference_ms": MetricSpec("ms", "lower", "first call after load", tracked=False),
     "top1_accuracy": MetricSpec("fraction", "higher", "next-token top-1 accuracy"),
     "perplexity": MetricSpec("", "lower", "perplexity"),
     "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference"),

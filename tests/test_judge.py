@@ -166,3 +166,12 @@ def test_gate_ratio_tracked_against_the_baseline():
     assert v.status == "fail" and "regressed" in v.message
     (v,) = judge.judge_ratios([now], entry(BASE, (2.25, 2.2, 2.3, 12)), POLICY)
     assert v.status == "pass"
+
+
+def test_a_spread_carrying_figure_without_samples_is_not_judged_by_effect_size():
+    noisy = StoredMetric(100.0, 3.0, 6, "tok/s", ())
+    stored = BaselineEntry({"decode_tok_per_s": noisy}, {}, {"gen_tokens": 64}, {})
+    (v,) = judge.judge_baseline(
+        measurement(REF_HITS, samples=[x * 0.9 for x in BASE]), stored, {"gen_tokens": 64}, POLICY
+    )
+    assert v.status == "unavailable" and "no round samples" in v.message

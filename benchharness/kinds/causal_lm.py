@@ -39,6 +39,18 @@ def timing_readings(rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: i
     return readings, warnings
 
 
+def round_samples(rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int) -> dict[str, list[float]]:
+    """Every timed metric per round: what the baseline's significance test compares."""
+    samples = {
+        "decode_tok_per_s": [gen_tokens / r.decode_s for r in rounds],
+        "prefill_tok_per_s": [prompt_tokens / r.ttft_s for r in rounds],
+        "ttft_ms": [r.ttft_s * 1000 for r in rounds],
+    }
+    for q in (50, 90, 99):
+        samples[f"decode_latency_p{q}_ms"] = [stats.percentile([s * 1000 for s in r.decode_steps_s], q) for r in rounds]
+    return samples
+
+
 def prompt_tokens(model: LoadedModel, workload: Workload) -> tuple[np.ndarray[Any, Any], list[int]]:
     """The tokenized corpus and the prompt: its first `prompt_tokens` tokens."""
     corpus = np.asarray(model.tokenize(next_token.corpus_text()), dtype=np.int64)
@@ -89,10 +101,7 @@ class CausalLM:
         rounds = run_rounds(model, prompt, workload, context.energy.meter)
         readings, warnings = timing_readings(rounds, workload.prompt_tokens, workload.gen_tokens)
         readings += resource_readings(context.energy, [r.energy_j for r in rounds], context.model_file_bytes)
-        samples: dict[str, list[float]] = {
-            "decode_tok_per_s": [workload.gen_tokens / r.decode_s for r in rounds],
-            "ttft_ms": [r.ttft_s * 1000 for r in rounds],
-        }
+        samples = round_samples(rounds, workload.prompt_tokens, workload.gen_tokens)
         if context.score_accuracy:
             accuracy_readings, per_item = next_token.evaluate(
                 model,

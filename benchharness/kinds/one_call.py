@@ -86,7 +86,10 @@ class OneCallKind:
             calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
         readings, warnings = batch_timing_readings(calls)
         readings += resource_readings(context.energy, calls[GATED_BATCH].joules, context.model_file_bytes)
-        samples = {f"batch{size}_items_per_s": [size / s for s in timed.seconds] for size, timed in calls.items()}
+        samples: dict[str, list[float]] = {}
+        for size, timed in calls.items():
+            samples[f"batch{size}_items_per_s"] = [size / s for s in timed.seconds]
+            samples[f"batch{size}_latency_ms"] = [s * 1000 for s in timed.seconds]
         if context.score_accuracy:
             accuracy_readings, per_item = task.evaluate(model, context.write_reference, context.read_reference)
             readings += accuracy_readings
