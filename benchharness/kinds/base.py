@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.config import AccuracySettings, Workload
@@ -49,11 +49,6 @@ class ModelKind(Protocol):
 
     @property
     def name(self) -> str: ...
-
-    @property
-    def table(self) -> Literal["generation", "batch"]:
-        """Which terminal table its rows go in."""
-        ...
 
     @property
     def gate_metrics(self) -> Mapping[str, str]:

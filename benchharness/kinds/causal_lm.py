@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +62,6 @@ def prompt_tokens(model: LoadedModel, workload: Workload) -> tuple[np.ndarray[An
 @dataclass(frozen=True)
 class CausalLM:
     name: str = "causal-lm"
-    table: Literal["generation", "batch"] = "generation"
     gate_metrics: Mapping[str, str] = field(
         default_factory=lambda: {
             "accuracy_retained": "top1_accuracy",

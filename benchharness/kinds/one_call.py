@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
@@ -47,7 +46,6 @@ class OneCallKind:
     accuracy_metric: str
     fidelity_metric: str
     per_item_outcomes: str
-    table: Literal["generation", "batch"] = "batch"
     paired_metric: str = f"batch{GATED_BATCH}_items_per_s"
     gate_metrics: dict[str, str] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()

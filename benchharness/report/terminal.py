@@ -87,15 +87,14 @@ def _render(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
 
 
 def table(records: Iterable[CaseRecord]) -> list[str]:
-    """One table per kind table ('generation', 'batch'), each kind's own columns, then the verdicts."""
+    """One table per model kind, with that kind's own columns (every backend's rows side by side), then the verdicts."""
     shown = [r for r in records if r.outcome != "skipped"]
     lines: list[str] = []
-    for table_name in ("generation", "batch"):
-        group = [r for r in shown if kinds.kind(r.case.kind).table == table_name]
+    for kind_name, kind in kinds.KINDS.items():
+        group = [r for r in shown if r.case.kind == kind_name]
         if not group:
             continue
-        kind_columns = kinds.kind(group[0].case.kind).columns
-        columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind_columns]
+        columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind.columns]
         lines += ([""] if lines else []) + _render(group, columns + VERDICT_COLUMNS)
     evidence = verdict_lines(shown)
     if evidence:
