@@ -108,6 +108,7 @@ class SuiteConfig:
     inconclusive: str = "warn"  # what an inconclusive gate does to the case: warn (pass, shown) or fail
     strict_policy: bool = False  # a declared known breach that passes (XPASS) fails the case
     limits: dict[str, float] = field(default_factory=dict)  # ceilings on cold-start readings
+    baseline: BaselineSettings | None = None  # None: the global [tool.benchharness.baseline]
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,21 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
     return tuple(rules.values())
 
 
+def _parse_baseline(t: _Table, base: BaselineSettings) -> BaselineSettings:
+    if "noise_k" in t.data:
+        raise ConfigError(
+            f"{t.where}.noise_k is no longer a setting: regressions are decided by min_effect and a "
+            "Mann-Whitney test at alpha (default 0.002); delete the key"
+        )
+    b = BaselineSettings(
+        min_effect=t.take("min_effect", float, base.min_effect), alpha=t.take("alpha", float, base.alpha)
+    )
+    t.finish()
+    _in_range(f"{t.where}.min_effect", b.min_effect, 0.0, 10.0)
+    _in_range(f"{t.where}.alpha", b.alpha, 1e-9, 0.5)
+    return b
+
+
 def _parse_limits(t: _Table) -> dict[str, float]:
     limits = {}
     for metric in list(t.data):
@@ -276,12 +292,16 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
     return tuple(models)
 
 
-def _parse_suites(t: _Table, workload: Workload, accuracy: AccuracySettings) -> dict[str, SuiteConfig]:
+def _parse_suites(
+    t: _Table, workload: Workload, accuracy: AccuracySettings, baseline: BaselineSettings
+) -> dict[str, SuiteConfig]:
     suites: dict[str, SuiteConfig] = {}
     for name in list(t.data):
         s = _Table(t.data.pop(name), f"{t.where}.{name}")
         own_workload = "workload" in s.data
         own_accuracy = "accuracy" in s.data
+        own_baseline = "baseline" in s.data
+        suite_baseline = _parse_baseline(s.sub("baseline"), baseline)
         suite_workload = _parse_workload(s.sub("workload"), workload)
         suite_accuracy = _parse_accuracy(s.sub("accuracy"), accuracy)
         suite = SuiteConfig(
@@ -296,6 +316,7 @@ def _parse_suites(t: _Table, workload: Workload, accuracy: AccuracySettings) -> 
             inconclusive=s.take("inconclusive", str, "warn"),
             strict_policy=s.take("strict_policy", bool, False),
             limits=_parse_limits(s.sub("limits")),
+            baseline=suite_baseline if own_baseline else None,
         )
         s.finish()
         if suite.inconclusive not in INCONCLUSIVE_POLICIES:
@@ -314,18 +335,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
     cache_dir = t.take("cache_dir", str)
     timeout = t.take("case_timeout_s", float, 900.0)
     _in_range(f"{where}.case_timeout_s", timeout, 1.0, 86400.0)
-    baseline_t = t.sub("baseline")
-    if "noise_k" in baseline_t.data:
-        raise ConfigError(
-            f"{baseline_t.where}.noise_k is no longer a setting: regressions are decided by min_effect and a "
-            "Mann-Whitney test at alpha (default 0.002); delete the key"
-        )
-    baseline = BaselineSettings(
-        min_effect=baseline_t.take("min_effect", float, 0.05), alpha=baseline_t.take("alpha", float, 0.002)
-    )
-    baseline_t.finish()
-    _in_range(f"{baseline_t.where}.min_effect", baseline.min_effect, 0.0, 10.0)
-    _in_range(f"{baseline_t.where}.alpha", baseline.alpha, 1e-9, 0.5)
+    baseline = _parse_baseline(t.sub("baseline"), BaselineSettings())
     trials_t = t.sub("trials")
     trials = TrialSettings(
         pairs=trials_t.take("pairs", int, 6),
@@ -354,7 +364,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         baseline=baseline,
         trials=trials,
         models=_parse_models(t.sub("models"), root),
-        suites=_parse_suites(t.sub("suites"), workload, accuracy),
+        suites=_parse_suites(t.sub("suites"), workload, accuracy, baseline),
     )
     t.finish()
     return settings

@@ -335,6 +335,17 @@ def _moved_as_much(change: float, reference_change: float, min_effect: float) ->
     return change * reference_change > 0 and abs(change - reference_change) <= min_effect
 
 
+def _times_better(gate: str, ratio: float) -> float:
+    """A gate ratio on a multiplicative scale where higher is better, so `min_effect` means the same for all.
+
+    Speedup and accuracy retained already are; a memory reduction x is compared as how many times smaller
+    the variant is, 1 / (1 - x): 0.306 -> 0.288 is 2.6% on that scale, not 6% of a fraction.
+    """
+    if gate == "memory_reduction":
+        return 1.0 / max(1.0 - ratio, 1e-9)
+    return ratio
+
+
 def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: BaselineSettings) -> list[Verdict]:
     """Gate ratios against the ratios stored with the baseline: a drop past `min_effect` that the interval confirms."""
     verdicts = []
@@ -342,8 +353,8 @@ def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: Base
         old = stored.ratios.get(v.name)
         if v.kind != "gate" or old is None or v.estimate is None or v.high is None:
             continue
-        floor = old.estimate - abs(old.estimate) * policy.min_effect
-        regressed = v.high < floor
+        floor = _times_better(v.name, old.estimate) * (1 - policy.min_effect)
+        regressed = _times_better(v.name, v.high) < floor
         text = (
             f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs baseline {old.estimate:.3g}: "
             f"{'regressed' if regressed else 'steady'} (min effect {policy.min_effect:.0%})"

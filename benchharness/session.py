@@ -333,7 +333,7 @@ class BenchSession:
             return [Verdict("baseline", baselines.NO_BASELINE, "unavailable", message)]
         assert record.measurement is not None
         settings = self.workload_key(case)
-        policy = self.settings.baseline
+        policy = self.suite(case.suite).baseline or self.settings.baseline
         moves = self._reference_moves(case)
         verdicts = judge.judge_baseline(record.measurement, entry, settings, policy, moves)
         if any(v.status == "fail" for v in verdicts) and self.settings.trials.confirm:
@@ -353,7 +353,8 @@ class BenchSession:
         self.progress(f"{case.id}: regression against the baseline; confirming in a fresh child")
         confirmation = self.solo(case, accuracy=False)
         record.measurements.append(confirmation)
-        again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, self.settings.baseline, moves)}
+        policy = self.suite(case.suite).baseline or self.settings.baseline
+        again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, policy, moves)}
         confirmed = []
         for v in verdicts:
             if v.status != "fail":

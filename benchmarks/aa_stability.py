@@ -53,7 +53,8 @@ def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
 
 def analyse(runs: list[dict]) -> dict:
     statuses: dict[str, list[str]] = defaultdict(list)
-    alarms = []
+    alarms: list[str] = []
+    unconfirmed: list[str] = []  # called on the first measurement, not confirmed by the fresh child
     gate_total = inconclusive = 0
     for run in runs:
         for case in run["data"]["cases"]:
@@ -62,8 +63,11 @@ def analyse(runs: list[dict]) -> dict:
                     statuses[f"{case['key']} {v['name']}"].append(v["status"])
                     gate_total += 1
                     inconclusive += v["status"] == "inconclusive"
-                if v["kind"] in ("baseline", "ratio") and v["status"] == "fail" and run["index"] > 1:
-                    alarms.append(f"run {run['index']}: {case['key']}: {v['message']}")
+                if v["kind"] in ("baseline", "ratio") and run["index"] > 1:
+                    if v["status"] == "fail":
+                        alarms.append(f"run {run['index']}: {case['key']}: {v['message']}")
+                    elif v["status"] == "inconclusive":
+                        unconfirmed.append(f"run {run['index']}: {case['key']}: {v['message']}")
     flips = {k: s for k, s in statuses.items() if "pass" in s and "fail" in s}
     return {
         "gate_verdicts": gate_total,
@@ -71,6 +75,7 @@ def analyse(runs: list[dict]) -> dict:
         "inconclusive_rate": inconclusive / gate_total if gate_total else None,
         "flips": flips,
         "regression_alarms": alarms,
+        "unconfirmed_first_calls": unconfirmed,
         "per_gate": dict(sorted(statuses.items())),
     }
 
@@ -78,14 +83,27 @@ def analyse(runs: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--from-results", nargs="+", type=Path, help="analyse saved latest.json files instead of running"
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="benchharness-aa-") as tmp:
-        runs = [run_suite(i, Path(tmp), args.pytest_args) for i in range(1, args.runs + 1)]
+    if args.from_results:
+        runs = [
+            {"index": i, "exit": None, "wall_s": float("nan"), "data": json.loads(p.read_text())}
+            for i, p in enumerate(args.from_results, 1)
+        ]
+    else:
+        with tempfile.TemporaryDirectory(prefix="benchharness-aa-") as tmp:
+            runs = [run_suite(i, Path(tmp), args.pytest_args) for i in range(1, args.runs + 1)]
+    return write_summary(args.runs if not args.from_results else len(runs), runs)
+
+
+def write_summary(count: int, runs: list[dict]) -> int:
     summary = analyse(runs)
     summary["runs"] = [{k: r[k] for k in ("index", "exit", "wall_s")} for r in runs]
     summary["machine"] = runs[0]["data"]["run"]["machine"]
-    summary["command"] = "python benchmarks/aa_stability.py --runs " + str(args.runs)
+    summary["command"] = "python benchmarks/aa_stability.py --runs " + str(count)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "aa_stability.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     lines = [
@@ -101,6 +119,7 @@ def main() -> int:
         f"- gate verdicts: {summary['gate_verdicts']} over {len(runs)} runs",
         f"- **gate-verdict flips (pass <-> fail): {len(summary['flips'])}**",
         f"- **regression alarms after confirmation (runs 2..N): {len(summary['regression_alarms'])}**",
+        f"- regressions called on a first measurement but not confirmed by the fresh child: {len(summary['unconfirmed_first_calls'])}",
         f"- inconclusive: {summary['inconclusive']} ({(summary['inconclusive_rate'] or 0):.1%} of gate verdicts)",
         "",
         "Per gate, the status in each run:",

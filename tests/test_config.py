@@ -129,3 +129,11 @@ def test_unknown_model_kind_is_refused_by_the_registry():
     )
     with pytest.raises(ConfigError, match="kind = 'vision' is unknown; valid: causal-lm"):
         build_registry(settings.models)
+
+
+def test_a_suite_states_its_own_baseline_sensitivity():
+    settings = parse_settings({"suites": {"s": {"baseline": {"min_effect": 0.25}}, "t": {}}}, Path("."))
+    assert settings.suites["s"].baseline.min_effect == 0.25 and settings.suites["s"].baseline.alpha == 0.002
+    assert settings.suites["t"].baseline is None
+    with pytest.raises(ConfigError, match=r"suites.s.baseline.min_effect = nan is out of range"):
+        parse_settings({"suites": {"s": {"baseline": {"min_effect": float("nan")}}}}, Path("."))

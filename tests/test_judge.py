@@ -175,3 +175,13 @@ def test_a_spread_carrying_figure_without_samples_is_not_judged_by_effect_size()
         measurement(REF_HITS, samples=[x * 0.9 for x in BASE]), stored, {"gen_tokens": 64}, POLICY
     )
     assert v.status == "unavailable" and "no round samples" in v.message
+
+
+def test_memory_ratio_is_compared_as_times_smaller():
+    now = judge.Verdict("gate", "memory_reduction", "fail", "", 0.288, 0.288, 0.288, 0.5, 1)
+    stored = BaselineEntry({}, {"memory_reduction": StoredRatio(0.306, 0.306, 0.306, 1)}, {}, {})
+    (v,) = judge.judge_ratios([now], stored, POLICY)
+    assert v.status == "pass"  # 1/0.712 vs 1/0.694: 2.6% less, under the 5% effect
+    halved = judge.Verdict("gate", "memory_reduction", "fail", "", 0.10, 0.10, 0.10, 0.5, 1)
+    (v,) = judge.judge_ratios([halved], stored, POLICY)
+    assert v.status == "fail"
