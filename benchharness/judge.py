@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from benchharness import stats
@@ -56,7 +56,7 @@ class Verdict:
         return self.known_breach and self.status in ("fail", "inconclusive")
 
     def with_confirmation(self, confirmation: str) -> Verdict:
-        return Verdict(**{**self.__dict__, "confirmation": confirmation})
+        return replace(self, confirmation=confirmation)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _accuracy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     name = SHORT_NAMES.get(metric, metric)
     verdict = _verdict(rule, interval, ".1%", "", "items", e.quant)
     detail = f"; {name} {v_value:.2%} vs reference {e.reference_label} {r_value:.2%}"
-    return Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+    return replace(verdict, message=verdict.message + detail)
 
 
 def _throttle_reason(e: GateEvidence) -> str | None:
@@ -175,12 +175,10 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     verdict = _verdict(rule, interval, ".2f", "x", "pairs", e.quant)
     v_mid, r_mid = stats.summarize(v).median, stats.summarize(r).median
     detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mid:.1f} vs reference {e.reference_label} {r_mid:.1f} {unit} (medians of the pairs)"
-    verdict = Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+    verdict = replace(verdict, message=verdict.message + detail)
     reason = _throttle_reason(e)
     if reason and verdict.status != "pass":
-        return Verdict(
-            **{**verdict.__dict__, "status": "inconclusive", "message": verdict.message + f"; throttled: {reason}"}
-        )
+        return replace(verdict, status="inconclusive", message=verdict.message + f"; throttled: {reason}")
     return verdict
 
 
@@ -203,7 +201,7 @@ def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     )
     verdict = _verdict(rule, interval, ".0%", "", "children", e.quant)
     detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mean / 2**20:.0f} MiB vs reference {e.reference_label} {r_mean / 2**20:.0f} MiB"
-    return Verdict(**{**verdict.__dict__, "message": verdict.message + detail})
+    return replace(verdict, message=verdict.message + detail)
 
 
 GATE_JUDGES = {"accuracy_retained": _accuracy, "speedup": _speedup, "memory_reduction": _memory}

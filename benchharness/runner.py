@@ -29,7 +29,9 @@ def import_backend(path: str) -> Backend:
     return backend_class()  # type: ignore[no-any-return]
 
 
-def _load(spec: ModelSpec, kind: ModelKind, threads: int, request: MeasureRequest | PairedRequest) -> tuple[Any, float]:
+def _load(
+    spec: ModelSpec, kind: ModelKind, threads: int, request: MeasureRequest | PairedRequest
+) -> tuple[Any, float, Backend]:
     path = Path(spec.path)
     if not path.exists():
         raise ModelError(f"variant file {path} does not exist; run the prepare step again")
@@ -37,7 +39,7 @@ def _load(spec: ModelSpec, kind: ModelKind, threads: int, request: MeasureReques
     options = kind.load_options(threads, request.workload, request.accuracy)
     started = time.perf_counter()
     model = kind.load(backend, path, spec.device, options)
-    return model, time.perf_counter() - started
+    return model, time.perf_counter() - started, backend
 
 
 def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **reference: Any) -> ChildContext:
@@ -65,7 +67,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         score=request.score_accuracy,
     )
     guard_start = read_guards()
-    model, load_s = _load(request.model, kind, request.threads, request)
+    model, load_s, backend = _load(request.model, kind, request.threads, request)
     try:
         first_call = kind.first_call(model, context)
         started = time.perf_counter()
@@ -82,7 +84,6 @@ def measure_case(request: MeasureRequest) -> Measurement:
         Reading("load_ms", "ms", load_s * 1000, source=cold),
         Reading("first_inference_ms", "ms", first_s * 1000, source=cold + ", the first call after load"),
     ]
-    backend = import_backend(request.model.backend)
     info |= {
         "runtime": backend.runtime_version(),
         "threads": request.threads,
@@ -109,9 +110,9 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
     always runs first (warm caches, turbo budget) and drift inside the child cancels pair by pair.
     """
     kind = kinds.kind(request.variant.kind)
-    variant, _ = _load(request.variant, kind, request.threads, request)
+    variant, _, _ = _load(request.variant, kind, request.threads, request)
     try:
-        reference, _ = _load(request.reference, kind, request.threads, request)
+        reference, _, _ = _load(request.reference, kind, request.threads, request)
         try:
             rounds = {
                 "V": kind.paired_round(variant, _context(request, request.variant)),

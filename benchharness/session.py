@@ -18,7 +18,7 @@ from typing import Any
 
 from benchharness import backends, baselines, judge, kinds
 from benchharness.backends.base import Backend
-from benchharness.config import AccuracySettings, Options, Settings, SuiteConfig, Workload
+from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import GateRule, override_minimums
 from benchharness.isolation import run_job
@@ -337,7 +337,7 @@ class BenchSession:
         moves = self._reference_moves(case)
         verdicts = judge.judge_baseline(record.measurement, entry, settings, policy, moves)
         if any(v.status == "fail" for v in verdicts) and self.settings.trials.confirm:
-            verdicts = self._confirm_regressions(case, record, entry, settings, verdicts, moves)
+            verdicts = self._confirm_regressions(case, record, entry, settings, policy, verdicts, moves)
         return verdicts + judge.judge_ratios(record.verdicts, entry, policy)
 
     def _confirm_regressions(
@@ -346,6 +346,7 @@ class BenchSession:
         record: CaseRecord,
         entry: baselines.BaselineEntry,
         settings: dict[str, Any],
+        policy: BaselineSettings,
         verdicts: list[Verdict],
         moves: dict[str, float],
     ) -> list[Verdict]:
@@ -353,7 +354,6 @@ class BenchSession:
         self.progress(f"{case.id}: regression against the baseline; confirming in a fresh child")
         confirmation = self.solo(case, accuracy=False)
         record.measurements.append(confirmation)
-        policy = self.suite(case.suite).baseline or self.settings.baseline
         again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, policy, moves)}
         confirmed = []
         for v in verdicts:
