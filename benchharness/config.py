@@ -20,7 +20,7 @@ from typing import Any
 from benchharness.errors import ConfigError
 from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, GateRule
 
-FORMATS = ("gguf", "onnx", "openvino", "mlx", "hf")
+FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
 INCONCLUSIVE_POLICIES = ("warn", "fail")
 # Readings a suite may put a ceiling on (`[suites.NAME.limits]`): cold start, stated as intent.
 LIMIT_METRICS = ("load_ms", "first_inference_ms", "ttft_ms")

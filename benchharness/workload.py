@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from benchharness.backends.base import LoadedModel
+from benchharness.backends.base import LoadedModel, SelfTimedModel
 from benchharness.config import Workload
 
 Clock = Callable[[], float]
@@ -34,6 +34,10 @@ class RoundTiming:
 def run_round(
     model: LoadedModel, prompt: Sequence[int], gen_tokens: int, clock: Clock = time.perf_counter
 ) -> RoundTiming:
+    """One round on the harness's clock, or on the pipeline's own where the model times itself."""
+    if isinstance(model, SelfTimedModel):
+        ttft_s, steps_s = model.timed_generation(prompt, gen_tokens)
+        return RoundTiming(ttft_s, steps_s)
     start = clock()
     token = model.prefill(prompt)
     first = clock()

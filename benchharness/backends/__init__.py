@@ -13,9 +13,12 @@ from benchharness.backends.llamacpp import LlamaCppBackend
 from benchharness.backends.mlx import MlxBackend
 from benchharness.backends.onnxruntime import OnnxRuntimeBackend
 from benchharness.backends.openvino import OpenVinoBackend
+from benchharness.backends.openvino_genai import OpenVinoGenAiBackend
+from benchharness.backends.ortgenai import OrtGenAiBackend
 
 _REGISTRY: dict[str, type[Backend]] = {
-    b.name: b for b in (LlamaCppBackend, OnnxRuntimeBackend, OpenVinoBackend, MlxBackend)
+    b.name: b
+    for b in (LlamaCppBackend, OnnxRuntimeBackend, OrtGenAiBackend, OpenVinoBackend, OpenVinoGenAiBackend, MlxBackend)
 }
 _entry_points_loaded = False
 

@@ -59,6 +59,20 @@ class LoadedModel(Protocol):
 
 
 @runtime_checkable
+class SelfTimedModel(Protocol):
+    """A deployment pipeline that runs a whole generation itself and times it (OpenVINO GenAI).
+
+    Such a pipeline cannot be stepped token by token from outside, so the round's timings come
+    from the pipeline's own performance metrics, which are what its users read: the time to the
+    first token and the time of every later token.
+    """
+
+    def timed_generation(self, prompt: Sequence[int], gen_tokens: int) -> tuple[float, tuple[float, ...]]:
+        """Prefill `prompt`, then `gen_tokens` greedy steps: (seconds to first token, seconds per later step)."""
+        ...
+
+
+@runtime_checkable
 class TensorModel(Protocol):
     """A model that maps named input arrays to named outputs in one call (encoders, classifiers)."""
 

@@ -63,8 +63,18 @@ class LlamaCppModel:
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = int(ll.llama_vocab_n_tokens(self._vocab))
         self._capacity = options.n_batch
+        self._threads = options.threads
         self._batch = ll.llama_batch_init(options.n_batch, 0, 1)
         self._pos = 0
+
+    @property
+    def runtime_settings(self) -> dict[str, str]:
+        return {
+            "threads": str(self._threads),
+            "n_batch": str(self._capacity),
+            "kv_cache": "llama.cpp default (f16)",
+            "prefill_logits": "last position only",
+        }
 
     def tokenize(self, text: str) -> list[int]:
         ll = self._ll

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.backends.logits_lm import LogitsCausalLM
+from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
 from benchharness.errors import ModelError
 from benchharness.models.onnx_format import model_file
 
@@ -32,8 +32,12 @@ PROVIDERS = {
 }
 
 
-def open_session(path: Path, device: str, threads: int) -> Any:
-    """An InferenceSession on the device's provider; a file onnxruntime cannot read is a ModelError."""
+def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> Any:
+    """An InferenceSession on the device's provider; a file onnxruntime cannot read is a ModelError.
+
+    `last_logits` loads the graph with a `logits_from` input in front of the LM head (logits_lm.py);
+    the edited graph lives in memory only, its weights still read from the variant's folder.
+    """
     import onnxruntime as ort
 
     graph = model_file(path)
@@ -49,42 +53,101 @@ def open_session(path: Path, device: str, threads: int) -> Any:
         {"device_type": device.upper()} if provider == "OpenVINOExecutionProvider" else {}
     )
     try:
-        return ort.InferenceSession(str(graph), options, providers=[(provider, provider_options)])
-    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        source: str | bytes = str(graph)
+        if last_logits:
+            source = slice_before_lm_head(graph)
+            folder = str(graph.parent)
+            options.add_session_config_entry("session.model_external_initializers_file_folder_path", folder)
+        return ort.InferenceSession(source, options, providers=[(provider, provider_options)])
+    except ModelError:
+        raise
+    except Exception as e:  # onnx and onnxruntime raise their own exception types for bad files
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(
             f"onnxruntime cannot load {graph}: {first_line[:300]}; re-prepare or replace the file"
         ) from None
 
 
+NOT_A_CAUSAL_LM = "{path} is not a causal LM with a KV cache (export it with task text-generation-with-past)"
+
+
+def slice_before_lm_head(graph: Path) -> bytes:
+    """The graph with input `logits_from` slicing the LM head's input (sequence axis) from that position on."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(graph), load_external_data=False)
+    inputs = [i.name for i in model.graph.input]
+    if "input_ids" not in inputs or not any(name.startswith("past_key_values.") for name in inputs):
+        raise ModelError(NOT_A_CAUSAL_LM.format(path=graph.parent))
+    producers = {output: node for node in model.graph.node for output in node.output}
+    lm_head = producers.get(model.graph.output[0].name)
+    while lm_head is not None and lm_head.op_type == "Cast":
+        lm_head = producers.get(lm_head.input[0])
+    if lm_head is None or lm_head.op_type not in ("MatMul", "MatMulNBits"):
+        found = "nothing" if lm_head is None else lm_head.op_type
+        raise ModelError(f"{graph}: the logits are not made by a MatMul (found {found}); cannot slice them")
+    hidden, sliced = lm_head.input[0], f"{lm_head.input[0]}/{LOGITS_FROM}"
+    end, axis = f"{LOGITS_FROM}/end", f"{LOGITS_FROM}/axis"
+    model.graph.initializer.extend(
+        [
+            helper.make_tensor(end, TensorProto.INT64, [1], [2**62]),
+            helper.make_tensor(axis, TensorProto.INT64, [1], [1]),
+        ]
+    )
+    model.graph.input.append(helper.make_tensor_value_info(LOGITS_FROM, TensorProto.INT64, [1]))
+    position = list(model.graph.node).index(lm_head)
+    model.graph.node.insert(position, helper.make_node("Slice", [hidden, LOGITS_FROM, end, axis], [sliced]))
+    lm_head.input[0] = sliced
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
 class OrtCausalLM(LogitsCausalLM):
     """Greedy generation over an optimum export: input_ids, attention_mask, position_ids, past_key_values.*."""
 
-    def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
-        self._session = open_session(path, device, options.threads)
+    def __init__(self, path: Path, device: str, options: LoadOptions, head_dim: int | None = None) -> None:
+        """`head_dim` is for graphs whose KV inputs leave it symbolic (onnxruntime-genai's builder)."""
+        self._session = open_session(path, device, options.threads, last_logits=True)
         inputs = {i.name: i for i in self._session.get_inputs()}
         self._past_names = [name for name in inputs if name.startswith("past_key_values.")]
         if "input_ids" not in inputs or not self._past_names:
-            raise ModelError(
-                f"{path} is not a causal LM with a KV cache (export it with task text-generation-with-past)"
-            )
+            raise ModelError(NOT_A_CAUSAL_LM.format(path=path))
         super().__init__(path)
         shape = inputs[self._past_names[0]].shape  # [batch, kv_heads, past, head_dim]
-        self._kv_heads, self._head_dim = int(shape[1]), int(shape[3])
+        self._kv_heads = int(shape[1])
+        if not isinstance(shape[3], int) and head_dim is None:
+            raise ModelError(f"{path}: the KV cache's head size is symbolic ({shape[3]!r}) and not given")
+        self._head_dim: int = int(shape[3]) if isinstance(shape[3], int) else int(head_dim or 0)
         self._has_position_ids = "position_ids" in inputs
-        self._kv_type = np.float16 if "float16" in inputs[self._past_names[0]].type else np.float32
+        self._kv_type: type[np.floating[Any]] = (
+            np.float16 if "float16" in inputs[self._past_names[0]].type else np.float32
+        )
+        self._output_names = [o.name for o in self._session.get_outputs()]
         self.n_vocab = int(self._session.get_outputs()[0].shape[-1])
-        self._binding: Any = None
-        self._past: list[Any] = []
+        # Each step's present.N.* becomes the next step's past_key_values.N.*, matched by name.
+        self._next_past = {
+            name: name.replace("present.", "past_key_values.", 1)
+            for name in self._output_names
+            if name.startswith("present.")
+        }
+        if sorted(self._next_past.values()) != sorted(self._past_names):
+            raise ModelError(f"{path}: its present.* outputs do not match its past_key_values.* inputs")
+        self._past: dict[str, Any] = {}
         self._length = 0
+        self._threads = options.threads
 
-    def _run(self, tokens: Sequence[int], fresh: bool) -> npt.NDArray[np.float32]:
-        """Feed `tokens` after the cached sequence (or into an empty one); logits for every fed position."""
+    @property
+    def runtime_settings(self) -> dict[str, str]:
+        return {"threads": str(self._threads), "graph_optimization": "all", "prefill_logits": "last position only"}
+
+    def _run(self, tokens: Sequence[int], fresh: bool, logits_from: int) -> npt.NDArray[np.float32]:
+        """Feed `tokens` after the cached sequence (or into an empty one); logits of fed positions logits_from.."""
         import onnxruntime as ort
 
         if fresh:
             empty = np.zeros((1, self._kv_heads, 0, self._head_dim), self._kv_type)
-            self._past = [ort.OrtValue.ortvalue_from_numpy(empty) for _ in self._past_names]
+            self._past = {name: ort.OrtValue.ortvalue_from_numpy(empty) for name in self._past_names}
             self._length = 0
         n = len(tokens)
         total = self._length + n
@@ -93,20 +156,20 @@ class OrtCausalLM(LogitsCausalLM):
         binding.bind_cpu_input("attention_mask", np.ones((1, total), dtype=np.int64))
         if self._has_position_ids:
             binding.bind_cpu_input("position_ids", np.arange(self._length, total, dtype=np.int64)[None])
-        for name, value in zip(self._past_names, self._past, strict=True):
+        binding.bind_cpu_input(LOGITS_FROM, np.array([logits_from], dtype=np.int64))
+        for name, value in self._past.items():
             binding.bind_ortvalue_input(name, value)
-        outputs = [o.name for o in self._session.get_outputs()]
-        for name in outputs:
+        for name in self._output_names:
             binding.bind_output(name)
         self._session.run_with_iobinding(binding)
-        values = binding.get_outputs()
-        self._past = list(values[1:])
+        values = dict(zip(self._output_names, binding.get_outputs(), strict=True))
+        self._past = {past: values[present] for present, past in self._next_past.items()}
         self._length = total
-        logits: npt.NDArray[np.float32] = values[0].numpy()[0]
+        logits: npt.NDArray[np.float32] = values[self._output_names[0]].numpy()[0]
         return logits
 
     def close(self) -> None:
-        self._past = []
+        self._past = {}
         self._session = None
 
 

@@ -117,6 +117,9 @@ class CausalLM:
             "prompt_tokens": workload.prompt_tokens,
             "gen_tokens": workload.gen_tokens,
             "rounds": len(rounds),
+            # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
+            # measured under these, read after scoring so a lazily compiled scorer is included.
+            "runtime_settings": dict(getattr(model, "runtime_settings", {})),
         }
         return readings, warnings, samples, info
 

@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from benchharness.errors import ModelError, PrepareError
 from benchharness.isolation import run_job
-from benchharness.models import onnx_format, openvino_format
+from benchharness.models import onnx_format, openvino_format, ortgenai_format
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
@@ -33,6 +33,7 @@ Progress = Callable[[str], None]
 # What a located (not prepared) variant must contain, per format.
 EXPECTED_FILES = {
     "onnx": onnx_format.MODEL_FILE,
+    "ortgenai": ortgenai_format.CONFIG_FILE,
     "openvino": openvino_format.MODEL_FILE,
     "mlx": "config.json",
     "hf": "config.json",

@@ -135,6 +135,15 @@ RECIPES: dict[str, Recipe] = {
             "",
             "openvino",
         ),
+        Recipe(
+            "ort-genai-builder",
+            f"{_M}.ortgenai_format:build",
+            ("onnxruntime-genai", "transformers", "torch", "onnxruntime"),
+            "dir",
+            "",
+            "ortgenai",
+            check=f"{_M}.ortgenai_format:check_params",
+        ),
         Recipe("mlx-convert", f"{_M}.mlx_format:convert", ("mlx-lm", "mlx"), "dir", "", "mlx"),
     )
 }

