@@ -64,6 +64,7 @@ class MeasureRequest:
     score_accuracy: bool
     reference_outputs: str | None
     reference_role: ReferenceRole
+    corpus_tokens: str | None  # the model's shared tokenization of the corpus (.npy), or None: the backend's own
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class PairedRequest:
     accuracy: AccuracySettings
     pairs: int
     first: Literal["variant", "reference"]
+    corpus_tokens: str | None
 
 
 @dataclass(frozen=True)

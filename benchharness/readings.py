@@ -40,6 +40,9 @@ METRICS: dict[str, MetricSpec] = {
     "perplexity": MetricSpec("", "lower", "perplexity"),
     "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference"),
     "mean_kl_vs_reference": MetricSpec("nats", "lower", "mean KL divergence from reference"),
+    "kl_p99_vs_reference": MetricSpec("nats", "lower", "99th percentile KL divergence from reference"),
+    "delta_p_rms_vs_reference": MetricSpec("fraction", "lower", "RMS change in the true token's probability"),
+    "ln_ppl_ratio_vs_reference": MetricSpec("nats", "lower", "mean ln(PPL(variant) / PPL(reference))"),
     # One-call models (encoders, classifiers), timed at batch 1 and batch 32.
     "batch1_latency_ms": MetricSpec("ms", "lower", "batch-1 latency"),
     "batch1_latency_p90_ms": MetricSpec("ms", "lower", "batch-1 latency p90", tracked=False),

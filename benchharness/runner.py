@@ -52,6 +52,7 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
         read_reference=reference.get("read"),
         score_accuracy=bool(reference.get("score", False)),
         energy=Energy.for_device(spec.device),
+        corpus_tokens=Path(request.corpus_tokens) if request.corpus_tokens else None,
     )
 
 

@@ -51,6 +51,7 @@ class BenchSession:
         self.budget = Budget(options.time_budget_s)
         self.records: dict[str, CaseRecord] = {}
         self._solo: dict[str, Measurement | BenchHarnessError] = {}
+        self._tokens: dict[str, str | None] = {}
         self._scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}"
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
@@ -115,9 +116,20 @@ class BenchSession:
             file_bytes=variant.file_bytes,
         )
 
+    def corpus_tokens(self, case: Case) -> str | None:
+        """The model's shared corpus tokens, or None (the backend tokenizes) where they cannot be made here."""
+        if case.model not in self._tokens:
+            try:
+                tokens = self.preparer.corpus_tokens(self.models[case.model])
+                self._tokens[case.model] = str(tokens.path) if tokens else None
+            except BenchHarnessError as e:
+                self.progress(f"{case.model}: each backend tokenizes the corpus itself ({e})")
+                self._tokens[case.model] = None
+        return self._tokens[case.model]
+
     def measurement_key(self, case: Case, variant: Variant) -> str:
-        """Everything that defines a measurement: suite, case, workload, threads and the variant's content."""
-        parts = [case.suite, case.id, self.workload_key(case), self.threads, variant.key]
+        """Everything that defines a measurement: suite, case, workload, threads, the variant's content, the tokens."""
+        parts = [case.suite, case.id, self.workload_key(case), self.threads, variant.key, self.corpus_tokens(case)]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
     def _reference_outputs(self, case: Case) -> Path:
@@ -152,6 +164,7 @@ class BenchSession:
             score_accuracy=accuracy,
             reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
             reference_role=("write" if case.is_reference else "read") if accuracy else "none",
+            corpus_tokens=self.corpus_tokens(case),
         )
         try:
             measurement = Measurement.from_dict(self._run_child(request, case.id))
@@ -192,6 +205,7 @@ class BenchSession:
             accuracy=accuracy,
             pairs=pairs,
             first=first_side(block),
+            corpus_tokens=self.corpus_tokens(case),
         )
         return decode(PairedTiming, self._run_child(request, f"{case.id} (pairs, block {block + 1})"))
 

@@ -50,6 +50,7 @@ def harness(path: Path, threads: int, prompt: int, gen: int, reps: int) -> tuple
         score_accuracy=False,
         reference_outputs=None,
         reference_role="none",
+        corpus_tokens=None,
     )
     readings = Measurement.from_dict(run_job(request, timeout_s=600, label=path.name)).readings
     prefill, decode = readings["prefill_tok_per_s"].value, readings["decode_tok_per_s"].value

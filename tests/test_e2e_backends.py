@@ -1,4 +1,4 @@
-"""The real ONNX Runtime, OpenVINO and MLX backends on real models, driven by pytest from outside.
+"""The real ONNX Runtime (+ GenAI), OpenVINO (+ GenAI) and MLX backends on real models, driven by pytest.
 
 SmolLM2 is exported from the shipped GGUF by optimum and converted by mlx-lm, MiniLM comes from its
 PyPI package, and the classifier is trained on scikit-learn's digits: all through the shared
@@ -11,7 +11,15 @@ import json
 
 import pytest
 
-for module, extra in [("onnxruntime", "onnx"), ("openvino", "openvino"), ("mlx_lm", "mlx")]:
+from benchharness.kinds.causal_lm import SHARED_TOKENS
+
+for module, extra in [
+    ("onnxruntime", "onnx"),
+    ("onnxruntime_genai", "ortgenai"),
+    ("openvino", "openvino"),
+    ("openvino_genai", "openvino-genai"),
+    ("mlx_lm", "mlx"),
+]:
     pytest.importorskip(module, reason=f"pip install 'benchharness[{extra}]'")
 
 SUITES = """
@@ -44,7 +52,7 @@ n_ctx = 64
 windows = 2
 [tool.benchharness.suites.llm]
 models = ["smollm2-135m"]
-backends = ["onnxruntime", "openvino", "mlx"]
+backends = ["onnxruntime", "onnxruntime-genai", "openvino", "openvino-genai", "mlx"]
 quants = ["fp32", "int4", "4bit"]
 [tool.benchharness.suites.llm.gates]
 speedup = false
@@ -71,7 +79,7 @@ def test_every_backend_measures_real_figures(pytester):
     result = pytester.runpytest_subprocess(
         "--device=cpu", "-p", "no:cacheprovider", "-rA", "--no-baseline", timeout=3000
     )
-    result.assert_outcomes(passed=14)
+    result.assert_outcomes(passed=18)
     cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
     llm = {cid: c for cid, c in cases.items() if cid.startswith("smollm2")}
     assert set(llm) == {
@@ -81,13 +89,29 @@ def test_every_backend_measures_real_figures(pytester):
         "smollm2-135m-int4-openvino-cpu",
         "smollm2-135m-fp32-mlx-cpu",
         "smollm2-135m-4bit-mlx-cpu",
+        "smollm2-135m-fp32-onnxruntime-genai-cpu",
+        "smollm2-135m-int4-onnxruntime-genai-cpu",
+        "smollm2-135m-fp32-openvino-genai-cpu",
+        "smollm2-135m-int4-openvino-genai-cpu",
     }
     for case in llm.values():
         readings = case["readings"]
         assert readings["decode_tok_per_s"]["value"] > 0
         # A real model predicts this prose far better than chance (1 / 49152), on every backend.
         assert readings["top1_accuracy"]["value"] > 0.2
-    for cid in ("smollm2-135m-int4-onnxruntime-cpu", "smollm2-135m-int4-openvino-cpu", "smollm2-135m-4bit-mlx-cpu"):
+    # One tokenization of the corpus for every backend: the model's own (llama.cpp, from its GGUF).
+    assert {c["info"]["tokenization"] for c in llm.values()} == {SHARED_TOKENS}
+    # What changes speed is recorded with every row: OpenVINO GenAI's precision as the device chose it.
+    assert llm["smollm2-135m-fp32-openvino-cpu"]["info"]["runtime_settings"]["inference_precision_hint"] == "f32"
+    assert "inference_precision_hint" in llm["smollm2-135m-fp32-openvino-genai-cpu"]["info"]["runtime_settings"]
+    assert llm["smollm2-135m-fp32-onnxruntime-genai-cpu"]["info"]["runtime_settings"]["threads"] == "2"
+    for cid in (
+        "smollm2-135m-int4-onnxruntime-cpu",
+        "smollm2-135m-int4-openvino-cpu",
+        "smollm2-135m-4bit-mlx-cpu",
+        "smollm2-135m-int4-onnxruntime-genai-cpu",
+        "smollm2-135m-int4-openvino-genai-cpu",
+    ):
         assert 0.5 < cases[cid]["readings"]["same_top1_vs_reference"]["value"] <= 1.0
     for cid in ("minilm-l6-int8-onnxruntime-cpu", "minilm-l6-int8-openvino-cpu"):
         gate = next(v for v in cases[cid]["verdicts"] if v["name"] == "accuracy_retained")
@@ -97,3 +121,26 @@ def test_every_backend_measures_real_figures(pytester):
         assert cases[cid]["readings"]["batch32_items_per_s"]["value"] > 0
     for cid in ("digits-mlp-int8-onnxruntime-cpu", "digits-mlp-int8-openvino-cpu"):
         assert cases[cid]["readings"]["heldout_accuracy"]["value"] > 0.9
+
+
+@pytest.mark.parametrize("backend_name", ["onnxruntime", "openvino", "onnxruntime-genai"])
+def test_prefill_computes_only_the_last_logits_and_predicts_what_full_scoring_predicts(backend_name, tmp_path):
+    """The sliced LM head (prefill) and the full one (accuracy) are the same model: same greedy token."""
+    from benchharness.backends import registry
+    from benchharness.backends.base import LoadOptions
+    from benchharness.config import default_cache_dir
+    from benchharness.models.prepare import Preparer
+    from benchharness.models.registry import builtin_models
+
+    backend = registry()[backend_name]()
+    fmt = backend.formats[0]
+    variant = Preparer(default_cache_dir(), 2, 1800, print).prepare(builtin_models()["smollm2-135m"], fmt, "int4")
+    model = backend.load(variant.path, "cpu", LoadOptions(threads=2, n_ctx=128, n_batch=128))
+    try:
+        prompt = model.tokenize("The quick brown fox jumps over the lazy dog, and then it")
+        greedy = model.prefill(prompt)
+        full = model.score([*prompt, greedy], first=0)  # logits at every prompt position
+        assert full.shape == (len(prompt), model.n_vocab)
+        assert int(full[-1].argmax()) == greedy
+    finally:
+        model.close()

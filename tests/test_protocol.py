@@ -17,7 +17,7 @@ from benchharness.protocol import (
 )
 
 SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "llama_cpp", "cpu", "causal-lm", "/m.gguf", 1000)
-REQUEST = MeasureRequest("c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write")
+REQUEST = MeasureRequest("c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write", "/tokens.npy")
 
 
 def roundtrip(value):
@@ -26,7 +26,7 @@ def roundtrip(value):
 
 def test_requests_and_responses_roundtrip_through_json():
     assert roundtrip(REQUEST) == REQUEST
-    paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference")
+    paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference", None)
     assert roundtrip(paired) == paired
     timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {})
     assert roundtrip(timing) == timing

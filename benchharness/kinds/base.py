@@ -42,6 +42,7 @@ class ChildContext:
     read_reference: Path | None
     score_accuracy: bool
     energy: Energy
+    corpus_tokens: Path | None = None  # shared token ids of the accuracy corpus (causal LMs)
 
 
 class ModelKind(Protocol):

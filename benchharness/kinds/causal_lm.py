@@ -51,9 +51,17 @@ def round_samples(rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int
     return samples
 
 
-def prompt_tokens(model: LoadedModel, workload: Workload) -> tuple[np.ndarray[Any, Any], list[int]]:
-    """The tokenized corpus and the prompt: its first `prompt_tokens` tokens."""
-    corpus = np.asarray(model.tokenize(next_token.corpus_text()), dtype=np.int64)
+SHARED_TOKENS = "shared: the model's own tokenizer (llama.cpp, from its GGUF), prepared once"
+OWN_TOKENS = "this backend's tokenizer (the shared tokenization could not be prepared here)"
+
+
+def prompt_tokens(model: LoadedModel, context: ChildContext) -> tuple[np.ndarray[Any, Any], list[int]]:
+    """The tokenized corpus (shared by every backend where prepared) and the prompt: its first tokens."""
+    workload = context.workload
+    if context.corpus_tokens is not None:
+        corpus = np.load(context.corpus_tokens).astype(np.int64)
+    else:
+        corpus = np.asarray(model.tokenize(next_token.corpus_text()), dtype=np.int64)
     if len(corpus) < workload.prompt_tokens:
         raise ModelError(f"prompt_tokens={workload.prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
     return corpus, corpus[: workload.prompt_tokens].tolist()
@@ -91,18 +99,19 @@ class CausalLM:
         )
 
     def first_call(self, model: LoadedModel, context: ChildContext) -> Callable[[], object]:
-        _, prompt = prompt_tokens(model, context.workload)
+        _, prompt = prompt_tokens(model, context)
         return lambda: run_round(model, prompt, 1)
 
     def measure(self, model: LoadedModel, context: ChildContext) -> Measured:
         workload, accuracy = context.workload, context.accuracy
-        corpus, prompt = prompt_tokens(model, workload)
+        corpus, prompt = prompt_tokens(model, context)
         rounds = run_rounds(model, prompt, workload, context.energy.meter)
         readings, warnings = timing_readings(rounds, workload.prompt_tokens, workload.gen_tokens)
         readings += resource_readings(context.energy, [r.energy_j for r in rounds], context.model_file_bytes)
         samples = round_samples(rounds, workload.prompt_tokens, workload.gen_tokens)
+        kl_statistics: dict[str, Any] | None = None
         if context.score_accuracy:
-            accuracy_readings, per_item = next_token.evaluate(
+            accuracy_readings, per_item, divergence = next_token.evaluate(
                 model,
                 corpus,
                 n_ctx=accuracy.n_ctx,
@@ -112,11 +121,15 @@ class CausalLM:
             )
             readings += accuracy_readings
             samples |= per_item
+            if divergence is not None:
+                kl_statistics = divergence.to_dict()
         info = {
+            "kl_statistics": kl_statistics,
             "n_ctx": accuracy.n_ctx,
             "prompt_tokens": workload.prompt_tokens,
             "gen_tokens": workload.gen_tokens,
             "rounds": len(rounds),
+            "tokenization": SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
             # measured under these, read after scoring so a lazily compiled scorer is included.
             "runtime_settings": dict(getattr(model, "runtime_settings", {})),
@@ -124,7 +137,7 @@ class CausalLM:
         return readings, warnings, samples, info
 
     def paired_round(self, model: LoadedModel, context: ChildContext) -> Callable[[], float]:
-        _, prompt = prompt_tokens(model, context.workload)
+        _, prompt = prompt_tokens(model, context)
         gen_tokens = context.workload.gen_tokens
 
         def one_round(prompt: Sequence[int] = prompt) -> float:

@@ -84,3 +84,40 @@ def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, 
             f"llama.cpp's quantizer failed ({status}) turning {source.name} into {quantize}; "
             "check the source file (re-run prepare) and the child output"
         )
+
+
+def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+    """Recipe: the accuracy corpus as token ids, by the GGUF's own tokenizer (llama.cpp, vocabulary only).
+
+    Every backend of the model reads these ids instead of tokenizing the corpus itself, so top-1
+    and KL figures are comparable row by row across runtimes (transformers' converted tokenizer
+    splits whitespace differently from llama.cpp from token 11,659 of pydoc_data.topics on). The
+    GGUF is what the model ships as, so its tokenizer is the model's own.
+    """
+    import llama_cpp as ll
+    import numpy as np
+
+    from benchharness.tasks.next_token import corpus_digest, corpus_text
+
+    assert source is not None
+    text = corpus_text()
+    if corpus_digest(text) != params["corpus"]:
+        raise PrepareError("the accuracy corpus changed while preparing; run the session again")
+    model_params = ll.llama_model_default_params()
+    model_params.vocab_only = True
+    model = ll.llama_model_load_from_file(str(source).encode(), model_params)
+    if not model:
+        raise PrepareError(f"llama.cpp could not read the vocabulary of {source}; check the file")
+    try:
+        vocab = ll.llama_model_get_vocab(model)
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buffer = (ll.llama_token * capacity)()
+        # add_special=True: the model's own beginning-of-sequence rule; parse_special=False: text is text.
+        n = ll.llama_tokenize(vocab, data, len(data), buffer, capacity, True, False)
+        if n < 0:
+            raise PrepareError(f"llama.cpp's tokenizer needed {-n} slots for {len(data)} bytes")
+        with destination.open("wb") as out:
+            np.save(out, np.asarray(buffer[:n], dtype=np.int32))
+    finally:
+        ll.llama_model_free(model)

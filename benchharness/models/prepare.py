@@ -122,6 +122,16 @@ class Preparer:
         self._done[memo] = variant
         return variant
 
+    def corpus_tokens(self, model: ModelDef) -> Variant | None:
+        """The model's shared tokenization of the accuracy corpus (None if the model has none)."""
+        definition = model.corpus_tokens
+        if definition is None:
+            return None
+        memo = (model.name, definition.format, definition.label)
+        if memo not in self._done:
+            self._done[memo] = self._prepare_recipe(model, definition, reference="")
+        return self._done[memo]
+
     def _prepare_recipe(self, model: ModelDef, definition: VariantDef, reference: str) -> Variant:
         how = recipe(str(definition.recipe))
         missing = how.missing_tools()

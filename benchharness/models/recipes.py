@@ -85,6 +85,14 @@ RECIPES: dict[str, Recipe] = {
             check=f"{_M}.gguf_format:check_params",
         ),
         Recipe(
+            "corpus-tokens",
+            f"{_M}.gguf_format:tokenize_corpus",
+            ("llama-cpp-python",),
+            "file",
+            ".npy",
+            "llamacpp",
+        ),
+        Recipe(
             "hf-from-gguf",
             f"{_M}.hf_format:hf_from_gguf",
             ("transformers", "gguf", "torch", "accelerate"),

