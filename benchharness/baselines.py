@@ -15,7 +15,7 @@ from typing import Any
 
 from benchharness.errors import MachineMismatch, StoreError
 from benchharness.machine import comparable
-from benchharness.readings import METRICS, Measurement
+from benchharness.readings import Measurement, metric_spec
 from benchharness.storage import locked, read_versioned, write_json_atomic
 
 SCHEMA_VERSION = 2
@@ -109,7 +109,7 @@ def entry(
     """The stored form of one case: tracked metrics with spread and samples, gate ratios, settings."""
     metrics = {}
     for name, r in measurement.readings.items():
-        if not (r.available and name in METRICS and METRICS[name].tracked):
+        if not (r.available and (spec := metric_spec(name)) is not None and spec.tracked):
             continue
         samples = measurement.round_samples.get(name, [])
         metrics[name] = {"value": r.value, "stdev": r.stdev, "n": r.n, "unit": r.unit, "samples": list(samples)}

@@ -36,6 +36,10 @@ class Workload:
     min_rounds: int = 5
     max_rounds: int = 50
     min_time_s: float = 3.0
+    # Context depths (tokens already in the KV cache before the prompt), llama-bench's -d. The first
+    # is the headline: its metrics carry the plain names gates and baselines use; every other depth
+    # adds the same metrics suffixed "@d<depth>".
+    depths: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ def _parse_workload(t: _Table, base: Workload) -> Workload:
         min_rounds=t.take("min_rounds", int, base.min_rounds),
         max_rounds=t.take("max_rounds", int, base.max_rounds),
         min_time_s=t.take("min_time_s", float, base.min_time_s),
+        depths=_depths(t, base.depths),
     )
     t.finish()
     _in_range(f"{t.where}.prompt_tokens", w.prompt_tokens, 1, 32768)
@@ -201,6 +206,20 @@ def _parse_workload(t: _Table, base: Workload) -> Workload:
     _in_range(f"{t.where}.max_rounds", w.max_rounds, w.min_rounds, 100000)
     _in_range(f"{t.where}.min_time_s", w.min_time_s, 0.0, 3600.0)
     return w
+
+
+def _depths(t: _Table, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = t.take("depths", list, None)
+    if value is None:
+        return default
+    where = f"{t.where}.depths"
+    if not value or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise ConfigError(f"{where} = {value!r} must be a non-empty list of token counts, e.g. [0, 512, 2048]")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where} = {value!r} lists a depth twice; list each depth once")
+    for depth in value:
+        _in_range(where, depth, 0, 131072)
+    return tuple(value)
 
 
 def _parse_accuracy(t: _Table, base: AccuracySettings) -> AccuracySettings:

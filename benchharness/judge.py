@@ -23,7 +23,7 @@ from benchharness.gates import GateRule
 from benchharness.kinds.base import ModelKind
 from benchharness.meters.guards import throttled
 from benchharness.protocol import PairedTiming
-from benchharness.readings import METRICS, Measurement
+from benchharness.readings import Measurement, metric_spec
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
@@ -171,7 +171,7 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         interval = stats.ratio_interval(v, r, confidence)
     except ValueError as err:
         return _unavailable(rule, metric, str(err))
-    unit = METRICS[metric].unit if metric in METRICS else ""
+    unit = spec.unit if (spec := metric_spec(metric)) else ""
     verdict = _verdict(rule, interval, ".2f", "x", "pairs", e.quant)
     v_mid, r_mid = stats.summarize(v).median, stats.summarize(r).median
     detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mid:.1f} vs reference {e.reference_label} {r_mid:.1f} {unit} (medians of the pairs)"
@@ -225,7 +225,7 @@ def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Ver
             )
             continue
         ok = value <= ceiling
-        unit = METRICS[metric].unit if metric in METRICS else ""
+        unit = spec.unit if (spec := metric_spec(metric)) else ""
         text = f"{metric} {value:.1f} {unit} (max {ceiling:g} {unit}): {'pass' if ok else 'fail'}"
         verdicts.append(Verdict("limit", metric, "pass" if ok else "fail", text, value, threshold=ceiling, n=1))
     return verdicts
@@ -276,7 +276,7 @@ def judge_baseline(
         ]
     verdicts: list[Verdict] = []
     for name, old in sorted(stored.metrics.items()):
-        spec = METRICS.get(name)
+        spec = metric_spec(name)
         if spec is None or not spec.tracked or spec.better == "neither":
             continue
         new = _samples(current, name)

@@ -97,6 +97,7 @@ class PairedTiming:
     order: tuple[str, ...]  # 'VR' or 'RV' per pair
     guard_start: dict[str, Any]
     guard_end: dict[str, Any]
+    timed_s: float  # warm-up and paired rounds: the child's time spent measuring
 
 
 @dataclass(frozen=True)

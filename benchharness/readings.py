@@ -57,6 +57,16 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+def metric_spec(name: str) -> MetricSpec | None:
+    """The spec of a metric, including a depth-sweep metric such as 'decode_tok_per_s@d2048'."""
+    return METRICS.get(name.split("@d", 1)[0])
+
+
+def depth_suffix(depth: int, headline: bool) -> str:
+    """'' for the headline depth, '@d<depth>' for every other depth of a sweep."""
+    return "" if headline else f"@d{depth}"
+
+
 @dataclass(frozen=True)
 class Reading:
     """One metric of one case: value (mean over rounds), stdev, rounds, source; or unavailable."""

@@ -95,6 +95,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         "throttled": throttled(guard_start, guard_end),
         "accuracy_scored": request.score_accuracy,
     }
+    info["timed_s"] = float(info.get("timed_s", 0.0)) + first_s  # the cold first call is a timed region too
     return Measurement(
         case_id=request.case_id,
         readings={r.name: r for r in readings},
@@ -119,6 +120,7 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
                 "V": kind.paired_round(variant, _context(request, request.variant)),
                 "R": kind.paired_round(reference, _context(request, request.reference)),
             }
+            timing_started = time.perf_counter()
             for _ in range(max(request.workload.warmup_rounds, 1)):
                 rounds["V"]()
                 rounds["R"]()
@@ -136,6 +138,7 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
                 r_samples.append(values["R"])
                 order.append(pair)
             guard_end = read_guards()
+            timed_s = time.perf_counter() - timing_started
         finally:
             reference.close()
     finally:
@@ -148,4 +151,5 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
         order=tuple(order),
         guard_start=guard_start,
         guard_end=guard_end,
+        timed_s=timed_s,
     )

@@ -19,6 +19,7 @@ from typing import Any
 from benchharness import backends, baselines, judge, kinds
 from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
+from benchharness.cost import CostLedger
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import GateRule, override_minimums
 from benchharness.isolation import run_job
@@ -52,6 +53,7 @@ class BenchSession:
         self.records: dict[str, CaseRecord] = {}
         self._solo: dict[str, Measurement | BenchHarnessError] = {}
         self._tokens: dict[str, str | None] = {}
+        self.cost = CostLedger()
         self._scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}"
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
@@ -142,7 +144,13 @@ class BenchSession:
         if self.settings.trials.cooldown_s:
             time.sleep(self.settings.trials.cooldown_s)
         self._scratch.mkdir(parents=True, exist_ok=True)
-        return run_job(request, timeout_s=self.settings.case_timeout_s, label=label)
+        started = time.perf_counter()
+        data = run_job(request, timeout_s=self.settings.case_timeout_s, label=label)
+        info = data.get("info", {}) if isinstance(request, MeasureRequest) else data
+        self.cost.add_child(
+            time.perf_counter() - started, float(info.get("timed_s", 0.0)), float(info.get("accuracy_s", 0.0))
+        )
+        return data
 
     def solo(self, case: Case, *, accuracy: bool = True) -> Measurement:
         """The case alone in a fresh child; the full one (with accuracy) is memoised, failures included."""
@@ -396,6 +404,7 @@ class BenchSession:
             "settings": self.workload_key(),
             "trials": asdict(self.settings.trials),
             "time_budget_s": self.options.time_budget_s,
+            "cost": self.cost.summary(),
         }
 
     def finish(self) -> list[str]:
@@ -405,6 +414,7 @@ class BenchSession:
         if not records:
             return lines
         run = self.run_info()
+        lines.append(self.cost.line())
         try:
             path = write_results(self.settings.results_dir, run, list(self.records.values()))
             bench_path = path.with_name(path.stem + ".pytest-benchmark.json")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from benchharness.backends.base import LoadedModel, SelfTimedModel
+from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
 from benchharness.config import Workload
 
 Clock = Callable[[], float]
@@ -31,15 +31,34 @@ class RoundTiming:
         return sum(self.decode_steps_s)
 
 
+class DepthUnsupported(Exception):
+    """The model cannot start from a filled context, so a depth above 0 cannot be measured on it."""
+
+
 def run_round(
-    model: LoadedModel, prompt: Sequence[int], gen_tokens: int, clock: Clock = time.perf_counter
+    model: LoadedModel,
+    prompt: Sequence[int],
+    gen_tokens: int,
+    clock: Clock = time.perf_counter,
+    context: Sequence[int] = (),
 ) -> RoundTiming:
-    """One round on the harness's clock, or on the pipeline's own where the model times itself."""
+    """One round on the harness's clock, or on the pipeline's own where the model times itself.
+
+    With a `context`, the sequence first holds it (untimed), so the prompt is prefilled at depth
+    len(context) and decoding starts at depth len(context) + len(prompt), as llama-bench's -d.
+    """
+    if context and not isinstance(model, ContextModel):
+        raise DepthUnsupported(f"{type(model).__name__} cannot start from a filled context")
     if isinstance(model, SelfTimedModel):
         ttft_s, steps_s = model.timed_generation(prompt, gen_tokens)
         return RoundTiming(ttft_s, steps_s)
-    start = clock()
-    token = model.prefill(prompt)
+    if context and isinstance(model, ContextModel):
+        model.fill(context)
+        start = clock()
+        token = model.extend(prompt)
+    else:
+        start = clock()
+        token = model.prefill(prompt)
     first = clock()
     steps: list[float] = []
     for _ in range(gen_tokens):
@@ -88,9 +107,10 @@ def run_rounds(
     workload: Workload,
     meter: EnergyCounter | None = None,
     clock: Clock = time.perf_counter,
+    context: Sequence[int] = (),
 ) -> list[RoundTiming]:
-    """Generation rounds (prefill + decode steps) under the shared stopping rule."""
-    runs = repeat(lambda: run_round(model, prompt, workload.gen_tokens, clock), workload, meter, clock)
+    """Generation rounds (prefill + decode steps) under the shared stopping rule, at depth len(context)."""
+    runs = repeat(lambda: run_round(model, prompt, workload.gen_tokens, clock, context), workload, meter, clock)
     return [replace(timing, energy_j=joules) for timing, joules in runs]
 
 

@@ -9,6 +9,8 @@ from benchharness.errors import ConfigError
 def test_defaults_without_any_config(tmp_path):
     settings = load_settings(tmp_path)
     assert settings.workload.gen_tokens == 64
+    assert settings.workload.depths == (0,)
+    assert parse_settings({"workload": {"depths": [0, 512, 2048]}}, tmp_path).workload.depths == (0, 512, 2048)
     assert settings.results_dir == tmp_path / "reports"
     assert settings.suites == {}
     suite = parse_settings({"suites": {"s": {}}}, tmp_path).suites["s"]
@@ -22,9 +24,13 @@ def test_defaults_without_any_config(tmp_path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"workload": {"gen_token": 3}}, "unknown key 'gen_token'; valid keys: gen_tokens"),
+        ({"workload": {"gen_token": 3}}, "unknown key 'gen_token'; valid keys: depths, gen_tokens"),
         ({"workload": {"gen_tokens": 0}}, "gen_tokens = 0 is out of range"),
         ({"workload": {"gen_tokens": "many"}}, "must be int"),
+        ({"workload": {"depths": []}}, "must be a non-empty list of token counts"),
+        ({"workload": {"depths": [0, "512"]}}, "must be a non-empty list of token counts"),
+        ({"workload": {"depths": [0, 512, 0]}}, "lists a depth twice"),
+        ({"workload": {"depths": [-1]}}, "depths = -1 is out of range"),
         ({"threads": True}, "must be int"),
         ({"suites": {"s": {"gates": {"speedp": {"min": 2}}}}}, "unknown gate 'speedp'; valid gates"),
         ({"suites": {"s": {"gates": {"accuracy_retained": {"min": 1.5}}}}}, "out of range"),

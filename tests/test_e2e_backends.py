@@ -47,6 +47,7 @@ gen_tokens = 8
 warmup_rounds = 1
 min_rounds = 3
 min_time_s = 0.0
+depths = [0, 32]
 [tool.benchharness.accuracy]
 n_ctx = 64
 windows = 2
@@ -99,6 +100,17 @@ def test_every_backend_measures_real_figures(pytester):
         assert readings["decode_tok_per_s"]["value"] > 0
         # A real model predicts this prose far better than chance (1 / 49152), on every backend.
         assert readings["top1_accuracy"]["value"] > 0.2
+    # A depth sweep: every runtime that can start from a filled KV cache is measured at depth 32 too,
+    # and keeps every decode step's time; the others say why not.
+    for cid, case in llm.items():
+        info, readings, samples = case["info"], case["readings"], case["round_samples"]
+        assert info["depths"] == {"headline": "pp16 @ d0, tg8 @ d16", "@d32": "pp16 @ d32, tg8 @ d48"}
+        assert len(samples["decode_step_ms"]) == 8 * info["rounds"]
+        deep = readings["decode_tok_per_s@d32"]
+        if "mlx" in cid or "openvino-genai" in cid:
+            assert deep["value"] is None and "cannot start from a filled context" in deep["unavailable_reason"]
+        else:
+            assert deep["value"] > 0 and len(samples["decode_step_ms@d32"]) >= 8 * 3
     # One tokenization of the corpus for every backend: the model's own (llama.cpp, from its GGUF).
     assert {c["info"]["tokenization"] for c in llm.values()} == {SHARED_TOKENS}
     # What changes speed is recorded with every row: OpenVINO GenAI's precision as the device chose it.

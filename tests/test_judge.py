@@ -36,6 +36,7 @@ def pairs(variant, reference, **guards):
         ("VR",) * len(variant),
         guards.get("start", NO_GUARD),
         guards.get("end", NO_GUARD),
+        1.0,
     )
 
 

@@ -28,7 +28,7 @@ def test_requests_and_responses_roundtrip_through_json():
     assert roundtrip(REQUEST) == REQUEST
     paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference", None)
     assert roundtrip(paired) == paired
-    timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {})
+    timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {}, 0.5)
     assert roundtrip(timing) == timing
     assert task_name(REQUEST) == "measure" and task_name(paired) == "paired"
 

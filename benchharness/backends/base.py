@@ -59,6 +59,19 @@ class LoadedModel(Protocol):
 
 
 @runtime_checkable
+class ContextModel(Protocol):
+    """A model that can start from a context already in its KV cache (llama-bench's depth, -d)."""
+
+    def fill(self, tokens: Sequence[int]) -> None:
+        """Start a fresh sequence holding `tokens` (untimed set-up for a depth)."""
+        ...
+
+    def extend(self, tokens: Sequence[int]) -> int:
+        """Append `tokens` to the sequence (a prefill at the current depth); return the greedy next token."""
+        ...
+
+
+@runtime_checkable
 class SelfTimedModel(Protocol):
     """A deployment pipeline that runs a whole generation itself and times it (OpenVINO GenAI).
 

@@ -116,6 +116,14 @@ class LlamaCppModel:
         self._decode(tokens, output_from=len(tokens) - 1)
         return self._argmax_last()
 
+    def fill(self, tokens: Sequence[int]) -> None:
+        self._clear()
+        self._decode(tokens, output_from=len(tokens))  # no logits: nothing is predicted from the context
+
+    def extend(self, tokens: Sequence[int]) -> int:
+        self._decode(tokens, output_from=len(tokens) - 1)
+        return self._argmax_last()
+
     def decode(self, token: int) -> int:
         self._decode((token,), output_from=0)
         return self._argmax_last()

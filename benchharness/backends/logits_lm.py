@@ -40,6 +40,12 @@ class LogitsCausalLM:
     def prefill(self, tokens: Sequence[int]) -> int:
         return int(self._run(tokens, fresh=True, logits_from=len(tokens) - 1)[-1].argmax())
 
+    def fill(self, tokens: Sequence[int]) -> None:
+        self._run(tokens, fresh=True, logits_from=len(tokens) - 1)
+
+    def extend(self, tokens: Sequence[int]) -> int:
+        return int(self._run(tokens, fresh=False, logits_from=len(tokens) - 1)[-1].argmax())
+
     def decode(self, token: int) -> int:
         return int(self._run((token,), fresh=False, logits_from=0)[-1].argmax())
 

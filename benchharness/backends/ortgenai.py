@@ -69,11 +69,19 @@ class OrtGenAiCausalLM:
         return self._tokenizer(text)
 
     def prefill(self, tokens: Sequence[int]) -> int:
+        self.fill(())
+        return self.extend(tokens)
+
+    def fill(self, tokens: Sequence[int]) -> None:
         params = self._og.GeneratorParams(self._model)
         # Greedy, and a KV buffer as long as the workload's longest sequence (not the model's 8192).
         params.set_search_options(do_sample=False, top_k=1, max_length=self._options.n_ctx)
         self._generator = None  # release the previous sequence's buffers first
         self._generator = self._og.Generator(self._model, params)
+        if len(tokens):
+            self._generator.append_tokens(np.asarray(tokens, dtype=np.int32))
+
+    def extend(self, tokens: Sequence[int]) -> int:
         self._generator.append_tokens(np.asarray(tokens, dtype=np.int32))
         return self._next()
 

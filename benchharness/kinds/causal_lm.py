@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,40 +16,69 @@ from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.resources import resource_readings, summary_reading
-from benchharness.readings import Reading
+from benchharness.readings import Reading, depth_suffix
 from benchharness.tasks import next_token
-from benchharness.workload import RoundTiming, run_round, run_rounds
+from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
+
+TIMING_METRICS = (
+    ("ttft_ms", "ms"),
+    ("prefill_tok_per_s", "tok/s"),
+    ("decode_tok_per_s", "tok/s"),
+    ("decode_latency_p50_ms", "ms"),
+    ("decode_latency_p90_ms", "ms"),
+    ("decode_latency_p99_ms", "ms"),
+)
 
 
-def timing_readings(rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int) -> tuple[list[Reading], list[str]]:
+def depth_label(depth: int, prompt_tokens: int, gen_tokens: int) -> str:
+    """llama-bench's names for what one round at `depth` measures."""
+    return f"pp{prompt_tokens} @ d{depth}, tg{gen_tokens} @ d{depth + prompt_tokens}"
+
+
+def timing_readings(
+    rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int, depth: int = 0, suffix: str = ""
+) -> tuple[list[Reading], list[str]]:
     """Readings (mean and spread over rounds) for every timing metric, with stability warnings."""
-    source = f"harness clock (perf_counter), {len(rounds)} rounds of pp{prompt_tokens}+tg{gen_tokens}"
+    source = f"{len(rounds)} rounds of {depth_label(depth, prompt_tokens, gen_tokens)}"
     ttft = [r.ttft_s * 1000 for r in rounds]
     prefill = [prompt_tokens / r.ttft_s for r in rounds]
     decode = [gen_tokens / r.decode_s for r in rounds]
     readings = [
-        summary_reading("ttft_ms", "ms", ttft, source),
-        summary_reading("prefill_tok_per_s", "tok/s", prefill, source),
-        summary_reading("decode_tok_per_s", "tok/s", decode, source),
+        summary_reading("ttft_ms" + suffix, "ms", ttft, source),
+        summary_reading("prefill_tok_per_s" + suffix, "tok/s", prefill, source),
+        summary_reading("decode_tok_per_s" + suffix, "tok/s", decode, source),
     ]
     for q in (50, 90, 99):
         per_round = [stats.percentile([s * 1000 for s in r.decode_steps_s], q) for r in rounds]
-        readings.append(summary_reading(f"decode_latency_p{q}_ms", "ms", per_round, source))
-    warnings = stats.stability_warnings(stats.summarize(decode), "decode tok/s")
-    warnings += stats.stability_warnings(stats.summarize(prefill), "prefill tok/s")
+        readings.append(summary_reading(f"decode_latency_p{q}_ms{suffix}", "ms", per_round, source))
+    warnings = stats.stability_warnings(stats.summarize(decode), f"decode tok/s{suffix}")
+    warnings += stats.stability_warnings(stats.summarize(prefill), f"prefill tok/s{suffix}")
     return readings, warnings
 
 
-def round_samples(rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int) -> dict[str, list[float]]:
-    """Every timed metric per round: what the baseline's significance test compares."""
+def round_samples(
+    rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int, suffix: str = ""
+) -> dict[str, list[float]]:
+    """Every timed metric per round (what the baseline's test compares), and every decode step's time.
+
+    `decode_step_ms` keeps each token's time, round after round, as llama-bench keeps samples_ns.
+    """
     samples = {
         "decode_tok_per_s": [gen_tokens / r.decode_s for r in rounds],
         "prefill_tok_per_s": [prompt_tokens / r.ttft_s for r in rounds],
         "ttft_ms": [r.ttft_s * 1000 for r in rounds],
+        "decode_step_ms": [s * 1000 for r in rounds for s in r.decode_steps_s],
     }
     for q in (50, 90, 99):
         samples[f"decode_latency_p{q}_ms"] = [stats.percentile([s * 1000 for s in r.decode_steps_s], q) for r in rounds]
-    return samples
+    return {name + suffix: values for name, values in samples.items()}
+
+
+def depth_tokens(corpus: np.ndarray[Any, Any], depth: int, prompt_tokens: int) -> tuple[list[int], list[int]]:
+    """The context (the corpus's first `depth` tokens) and the prompt that follows it."""
+    if len(corpus) < depth + prompt_tokens:
+        raise ModelError(f"depth {depth} + prompt_tokens={prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
+    return corpus[:depth].tolist(), corpus[depth : depth + prompt_tokens].tolist()
 
 
 SHARED_TOKENS = "shared: the model's own tokenizer (llama.cpp, from its GGUF), prepared once"
@@ -94,7 +124,7 @@ class CausalLM:
     def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions:
         return LoadOptions(
             threads=threads,
-            n_ctx=max(workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx),
+            n_ctx=max(max(workload.depths) + workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx),
             n_batch=max(workload.prompt_tokens, accuracy.n_ctx),
         )
 
@@ -104,12 +134,36 @@ class CausalLM:
 
     def measure(self, model: LoadedModel, context: ChildContext) -> Measured:
         workload, accuracy = context.workload, context.accuracy
-        corpus, prompt = prompt_tokens(model, context)
-        rounds = run_rounds(model, prompt, workload, context.energy.meter)
-        readings, warnings = timing_readings(rounds, workload.prompt_tokens, workload.gen_tokens)
-        readings += resource_readings(context.energy, [r.energy_j for r in rounds], context.model_file_bytes)
-        samples = round_samples(rounds, workload.prompt_tokens, workload.gen_tokens)
+        corpus, _ = prompt_tokens(model, context)
+        readings: list[Reading] = []
+        warnings: list[str] = []
+        samples: dict[str, list[float]] = {}
+        depths: dict[str, str] = {}
+        headline: list[RoundTiming] = []
+        timing_started = time.perf_counter()
+        for index, depth in enumerate(workload.depths):
+            suffix = depth_suffix(depth, headline=index == 0)
+            depths[suffix or "headline"] = depth_label(depth, workload.prompt_tokens, workload.gen_tokens)
+            fill, prompt = depth_tokens(corpus, depth, workload.prompt_tokens)
+            try:
+                rounds = run_rounds(model, prompt, workload, context.energy.meter if index == 0 else None, context=fill)
+            except DepthUnsupported as e:
+                if index == 0:
+                    raise ModelError(f"the headline depth {depth} cannot be measured: {e}") from None
+                why = f"{e}; this backend measures depth {workload.depths[0]} only"
+                readings += [Reading.unavailable(name + suffix, unit, why) for name, unit in TIMING_METRICS]
+                continue
+            depth_readings, depth_warnings = timing_readings(
+                rounds, workload.prompt_tokens, workload.gen_tokens, depth, suffix
+            )
+            readings += depth_readings
+            warnings += depth_warnings
+            samples |= round_samples(rounds, workload.prompt_tokens, workload.gen_tokens, suffix)
+            headline = headline or rounds
+        timed_s = time.perf_counter() - timing_started
+        readings += resource_readings(context.energy, [r.energy_j for r in headline], context.model_file_bytes)
         kl_statistics: dict[str, Any] | None = None
+        accuracy_started = time.perf_counter()
         if context.score_accuracy:
             accuracy_readings, per_item, divergence = next_token.evaluate(
                 model,
@@ -124,11 +178,15 @@ class CausalLM:
             if divergence is not None:
                 kl_statistics = divergence.to_dict()
         info = {
+            # Where the child's time went (warm-up rounds count as timed: they are the measurement's own).
+            "timed_s": timed_s,
+            "accuracy_s": time.perf_counter() - accuracy_started,
             "kl_statistics": kl_statistics,
             "n_ctx": accuracy.n_ctx,
             "prompt_tokens": workload.prompt_tokens,
             "gen_tokens": workload.gen_tokens,
-            "rounds": len(rounds),
+            "rounds": len(headline),
+            "depths": depths,
             "tokenization": SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
             # measured under these, read after scoring so a lazily compiled scorer is included.
@@ -137,10 +195,12 @@ class CausalLM:
         return readings, warnings, samples, info
 
     def paired_round(self, model: LoadedModel, context: ChildContext) -> Callable[[], float]:
-        _, prompt = prompt_tokens(model, context)
-        gen_tokens = context.workload.gen_tokens
+        corpus, _ = prompt_tokens(model, context)
+        workload = context.workload
+        fill, prompt = depth_tokens(corpus, workload.depths[0], workload.prompt_tokens)
+        gen_tokens = workload.gen_tokens
 
         def one_round(prompt: Sequence[int] = prompt) -> float:
-            return gen_tokens / run_round(model, prompt, gen_tokens).decode_s
+            return gen_tokens / run_round(model, prompt, gen_tokens, context=fill).decode_s
 
         return one_round

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,20 +80,28 @@ class OneCallKind:
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
         task = self.task(context.variant_path)
         calls: dict[int, Calls] = {}
+        timing_started = time.perf_counter()
         for size in BATCH_SIZES:
             call = functools.partial(model.run, task.timing_feeds(model, size))
             calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
+        timed_s = time.perf_counter() - timing_started
         readings, warnings = batch_timing_readings(calls)
         readings += resource_readings(context.energy, calls[GATED_BATCH].joules, context.model_file_bytes)
         samples: dict[str, list[float]] = {}
         for size, timed in calls.items():
             samples[f"batch{size}_items_per_s"] = [size / s for s in timed.seconds]
             samples[f"batch{size}_latency_ms"] = [s * 1000 for s in timed.seconds]
+        accuracy_started = time.perf_counter()
         if context.score_accuracy:
             accuracy_readings, per_item = task.evaluate(model, context.write_reference, context.read_reference)
             readings += accuracy_readings
             samples |= per_item
-        info = {"batch_sizes": list(BATCH_SIZES), "calls": {str(k): len(v.seconds) for k, v in calls.items()}}
+        info = {
+            "batch_sizes": list(BATCH_SIZES),
+            "calls": {str(k): len(v.seconds) for k, v in calls.items()},
+            "timed_s": timed_s,
+            "accuracy_s": time.perf_counter() - accuracy_started,
+        }
         return readings, warnings, samples, info
 
     def paired_round(self, model: TensorModel, context: ChildContext) -> Callable[[], float]:
