@@ -111,6 +111,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5, help="repetitions inside each trial (both sides)")
     parser.add_argument("--trials", type=int, default=3, help="alternating trials per side and variant")
     parser.add_argument("--backends", default=",".join(p.backend for p in PAIRS))
+    parser.add_argument("--quants", default="", help="only these variants (comma-separated); default: every one")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "runtime_fidelity.md")
     args = parser.parse_args()
 
@@ -123,7 +124,7 @@ def main() -> int:
     rows, raw = [], []
     started = time.time()
     for pair in (p for p in PAIRS if p.backend in chosen):
-        for quant in pair.quants:
+        for quant in (q for q in pair.quants if not args.quants or q in args.quants.split(",")):
             path = preparer.prepare(model, pair.fmt, quant).path
             tool_path = preparer.prepare(model, pair.tool_fmt, quant).path
             sides: dict[str, list[dict[str, float]]] = {"harness": [], "tool": []}
@@ -161,7 +162,9 @@ def main() -> int:
         "",
         "```",
         f"python3 benchmarks/runtime_fidelity.py --llama-bench {args.llama_bench} --threads {args.threads} "
-        f"--prompt {args.prompt} --gen {args.gen} --reps {args.reps} --trials {args.trials} --backends {args.backends}",
+        f"--prompt {args.prompt} --gen {args.gen} --reps {args.reps} --trials {args.trials} --backends {args.backends}"
+        + (f" --quants {args.quants}" if args.quants else "")
+        + (f" --out {args.out}" if args.out != HERE / "results" / "runtime_fidelity.md" else ""),
         "```",
         "",
         "| harness backend | variant | own tool | row | tool decode tok/s | harness decode tok/s | decode ratio "
