@@ -6,6 +6,7 @@ prints one JSON object: {"prefill_tok_per_s": ..., "decode_tok_per_s": ..., "how
 
 - ovgenai: OpenVINO GenAI's LLMPipeline, read from its PerfMetrics (TTFT and TPOT means), prefix
   caching off (otherwise every repetition after the first times a cache hit).
+- mlxlm: mlx-lm's stream_generate statistics (prompt_tps, generation_tps), greedy, EOS ignored.
 - ortgenai: onnxruntime-genai's generator loop as its own benchmark script (model-benchmark) times
   it: prompt = append_tokens + the first generate_next_token; then one generate_next_token per token.
 llama.cpp's own tool is the llama-bench binary (runtime_fidelity.py calls it directly).
@@ -81,7 +82,29 @@ def ortgenai(model: Path, prompt: list[int], gen: int, threads: int, reps: int) 
     }
 
 
-TOOLS = {"ovgenai": ovgenai, "ortgenai": ortgenai}
+def mlxlm(model: Path, prompt: list[int], gen: int, threads: int, reps: int) -> dict[str, float | str]:
+    """mlx-lm's own generation statistics (stream_generate's prompt_tps and generation_tps), greedy."""
+    from mlx_lm import load, stream_generate
+
+    loaded, tokenizer = load(str(model))
+    tokenizer._eos_token_ids = set()  # decode exactly `gen` tokens, as the harness does
+    prompt_tps, generation_tps = [], []
+    for rep in range(reps + 1):  # the first is warm-up
+        last = None
+        for last in stream_generate(loaded, tokenizer, prompt, max_tokens=gen + 1):  # noqa: B007
+            pass
+        assert last is not None
+        if rep:
+            prompt_tps.append(last.prompt_tps)
+            generation_tps.append(last.generation_tps)
+    return {
+        "prefill_tok_per_s": float(np.mean(prompt_tps)),
+        "decode_tok_per_s": float(np.mean(generation_tps)),
+        "how": "mlx_lm.stream_generate statistics: mean prompt_tps and generation_tps",
+    }
+
+
+TOOLS = {"ovgenai": ovgenai, "ortgenai": ortgenai, "mlxlm": mlxlm}
 
 
 def main() -> int:

@@ -52,6 +52,8 @@ class Pair:
     tool: str  # llama-bench | ovgenai | ortgenai
     tool_fmt: str  # the format the tool runs (the same files, except the generic-export context row)
     fidelity: bool  # a fidelity row (target >= 0.95) or context
+    prompt: int | None = None  # this runtime's own token counts, where its suite has its own workload
+    gen: int | None = None
 
 
 PAIRS = (
@@ -60,6 +62,8 @@ PAIRS = (
     Pair("onnxruntime-genai", "ortgenai", ("fp32", "int8", "int4"), "ortgenai", "ortgenai", True),
     Pair("openvino", "openvino", ("fp32", "int8", "int4"), "ovgenai", "openvino", False),
     Pair("onnxruntime", "onnx", ("fp32", "int8", "int4"), "ortgenai", "ortgenai", False),
+    # MLX's Linux CPU build is slow (no BLAS, emulated fp16): its suite's short workload, as in pyproject.
+    Pair("mlx", "mlx", ("fp32", "4bit"), "mlxlm", "mlx", True, prompt=16, gen=8),
 )
 
 
@@ -128,6 +132,7 @@ def main() -> int:
             path = preparer.prepare(model, pair.fmt, quant).path
             tool_path = preparer.prepare(model, pair.tool_fmt, quant).path
             sides: dict[str, list[dict[str, float]]] = {"harness": [], "tool": []}
+            prompt, gen = pair.prompt or args.prompt, pair.gen or args.gen
             for trial in range(args.trials):
                 order = ("harness", "tool") if trial % 2 == 0 else ("tool", "harness")
                 for side in order:
@@ -148,7 +153,7 @@ def main() -> int:
                 side: {k: statistics.median(t[k] for t in trials) for k in ("prefill_tok_per_s", "decode_tok_per_s")}
                 for side, trials in sides.items()
             }
-            rows.append((pair, quant, median, sides))
+            rows.append((pair, quant, median, sides, f"pp{prompt}+tg{gen}"))
             raw.append({"backend": pair.backend, "quant": quant, "tool": pair.tool, "fidelity": pair.fidelity, **sides})
 
     machine = fingerprint()
@@ -171,7 +176,7 @@ def main() -> int:
         "| tool prefill tok/s | harness prefill tok/s | prefill ratio | decode trials (tool / harness) |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for pair, quant, m, sides in rows:
+    for pair, quant, m, sides, tokens_label in rows:
         trials = ", ".join(
             f"{t['decode_tok_per_s']:.0f}/{h['decode_tok_per_s']:.0f}"
             for t, h in zip(sides["tool"], sides["harness"], strict=True)
@@ -180,7 +185,7 @@ def main() -> int:
         tool_p, h_p = m["tool"]["prefill_tok_per_s"], m["harness"]["prefill_tok_per_s"]
         kind = "fidelity" if pair.fidelity else "context"
         lines.append(
-            f"| {pair.backend} | {quant} | {pair.tool} | {kind} | {tool_d:.1f} | {h_d:.1f} | {h_d / tool_d:.3f} "
+            f"| {pair.backend} | {quant} ({tokens_label}) | {pair.tool} | {kind} | {tool_d:.1f} | {h_d:.1f} | {h_d / tool_d:.3f} "
             f"| {tool_p:.0f} | {h_p:.0f} | {h_p / tool_p:.3f} | {trials} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
+from benchharness.backends.onnx_last_logits import NOT_A_CAUSAL_LM, last_logits_graph
 from benchharness.errors import ModelError
 from benchharness.models.onnx_format import model_file
 
@@ -35,8 +36,8 @@ PROVIDERS = {
 def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> Any:
     """An InferenceSession on the device's provider; a file onnxruntime cannot read is a ModelError.
 
-    `last_logits` loads the graph with a `logits_from` input in front of the LM head (logits_lm.py);
-    the edited graph lives in memory only, its weights still read from the variant's folder.
+    `last_logits` loads the graph with a `logits_from` input in front of the LM head (logits_lm.py),
+    written once beside the variant's graph (onnx_last_logits.py) and sharing its weight files.
     """
     import onnxruntime as ort
 
@@ -53,12 +54,8 @@ def open_session(path: Path, device: str, threads: int, last_logits: bool = Fals
         {"device_type": device.upper()} if provider == "OpenVINOExecutionProvider" else {}
     )
     try:
-        source: str | bytes = str(graph)
-        if last_logits:
-            source = slice_before_lm_head(graph)
-            folder = str(graph.parent)
-            options.add_session_config_entry("session.model_external_initializers_file_folder_path", folder)
-        return ort.InferenceSession(source, options, providers=[(provider, provider_options)])
+        source = last_logits_graph(graph) if last_logits else graph
+        return ort.InferenceSession(str(source), options, providers=[(provider, provider_options)])
     except ModelError:
         raise
     except Exception as e:  # onnx and onnxruntime raise their own exception types for bad files
@@ -66,41 +63,6 @@ def open_session(path: Path, device: str, threads: int, last_logits: bool = Fals
         raise ModelError(
             f"onnxruntime cannot load {graph}: {first_line[:300]}; re-prepare or replace the file"
         ) from None
-
-
-NOT_A_CAUSAL_LM = "{path} is not a causal LM with a KV cache (export it with task text-generation-with-past)"
-
-
-def slice_before_lm_head(graph: Path) -> bytes:
-    """The graph with input `logits_from` slicing the LM head's input (sequence axis) from that position on."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(graph), load_external_data=False)
-    inputs = [i.name for i in model.graph.input]
-    if "input_ids" not in inputs or not any(name.startswith("past_key_values.") for name in inputs):
-        raise ModelError(NOT_A_CAUSAL_LM.format(path=graph.parent))
-    producers = {output: node for node in model.graph.node for output in node.output}
-    lm_head = producers.get(model.graph.output[0].name)
-    while lm_head is not None and lm_head.op_type == "Cast":
-        lm_head = producers.get(lm_head.input[0])
-    if lm_head is None or lm_head.op_type not in ("MatMul", "MatMulNBits"):
-        found = "nothing" if lm_head is None else lm_head.op_type
-        raise ModelError(f"{graph}: the logits are not made by a MatMul (found {found}); cannot slice them")
-    hidden, sliced = lm_head.input[0], f"{lm_head.input[0]}/{LOGITS_FROM}"
-    end, axis = f"{LOGITS_FROM}/end", f"{LOGITS_FROM}/axis"
-    model.graph.initializer.extend(
-        [
-            helper.make_tensor(end, TensorProto.INT64, [1], [2**62]),
-            helper.make_tensor(axis, TensorProto.INT64, [1], [1]),
-        ]
-    )
-    model.graph.input.append(helper.make_tensor_value_info(LOGITS_FROM, TensorProto.INT64, [1]))
-    position = list(model.graph.node).index(lm_head)
-    model.graph.node.insert(position, helper.make_node("Slice", [hidden, LOGITS_FROM, end, axis], [sliced]))
-    lm_head.input[0] = sliced
-    serialized: bytes = model.SerializeToString()
-    return serialized
 
 
 class OrtCausalLM(LogitsCausalLM):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from benchharness.backends.onnx_last_logits import SUFFIX as LAST_LOGITS_SUFFIX
 from benchharness.errors import ModelError, PrepareError
 from benchharness.isolation import run_job
 from benchharness.models import onnx_format, openvino_format, ortgenai_format
@@ -29,6 +30,8 @@ from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.protocol import BuildRequest
 
 Progress = Callable[[str], None]
+# Written beside a graph by a backend at load time: not part of the weights' identity.
+DERIVED = LAST_LOGITS_SUFFIX
 
 # What a located (not prepared) variant must contain, per format.
 EXPECTED_FILES = {
@@ -92,7 +95,11 @@ class Preparer:
 
     def _content_key(self, path: Path) -> str:
         """SHA-256 of a file, or of a folder's files in name order (memoised by size and mtime)."""
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(DERIVED))
+            if path.is_dir()
+            else [path]
+        )
         digest = hashlib.sha256()
         for file in files:
             stat = file.stat()

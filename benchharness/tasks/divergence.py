@@ -36,12 +36,18 @@ class PerToken:
     same_top: npt.NDArray[np.bool_]
 
 
-def per_token(variant: FloatArray, reference: FloatArray, targets: npt.NDArray[np.int64]) -> PerToken:
-    """From log-probability rows (positions x vocabulary) of both models and the true next tokens."""
+def per_token(variant: npt.NDArray[Any], reference: npt.NDArray[Any], targets: npt.NDArray[np.int64]) -> PerToken:
+    """From log-probability rows (positions x vocabulary) of both models and the true next tokens.
+
+    Element-wise work stays in the inputs' precision (float32 from the task, as llama.cpp computes);
+    every sum is accumulated in float64.
+    """
     rows = np.arange(len(targets))
     kept = reference > LOG_PROB_FLOOR
-    kld = np.where(kept, np.exp(reference) * (reference - variant), 0.0).sum(axis=1)
-    nll, nll_reference = -variant[rows, targets], -reference[rows, targets]
+    weights = np.exp(reference, where=kept, out=np.zeros_like(reference))
+    kld = (weights * (reference - variant)).sum(axis=1, dtype=np.float64)
+    nll = -variant[rows, targets].astype(np.float64)
+    nll_reference = -reference[rows, targets].astype(np.float64)
     return PerToken(
         kld=kld,
         delta_p=np.exp(-nll) - np.exp(-nll_reference),
