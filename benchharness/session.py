@@ -102,7 +102,11 @@ class BenchSession:
 
     def workload_key(self, case: Case | None = None) -> dict[str, Any]:
         workload, accuracy = self.workload(case) if case else (self.settings.workload, self.settings.accuracy)
-        return {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
+        key = {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
+        # In JSON's own form (a tuple such as depths becomes a list), so a key read back from a stored
+        # baseline compares equal to the same settings now.
+        normal: dict[str, Any] = json.loads(json.dumps(key))
+        return normal
 
     # -- trials ---------------------------------------------------------------------------------
     def _variant(self, case: Case, label: str) -> Variant:
