@@ -467,6 +467,8 @@ class Options:
     compare_baseline: bool = True
     baseline_any_machine: bool = False
     time_budget_s: float | None = None
+    report: Path | None = None  # the HTML report to write (None: results_dir/report-<time>.html)
+    history: str | None = None  # history store URL or path; None: results_dir/history.sqlite; "off": none
 
 
 def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:

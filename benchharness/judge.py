@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from benchharness import stats
+from benchharness import stats, units
 from benchharness.baselines import BaselineEntry
 from benchharness.config import BaselineSettings
 from benchharness.gates import GateRule
@@ -27,6 +27,7 @@ from benchharness.readings import Measurement, metric_spec
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
+Direction = Literal["regressed", "improved", "same"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Verdict:
     rule: str = ""
     known_breach: bool = False  # the suite declared this gate a known breach for this variant
     confirmation: str | None = None  # how a failure was confirmed: by a re-run, or as deterministic
+    direction: Direction | None = None  # baseline and ratio checks: which way the figure moved, past the noise
 
     @property
     def unexpected_pass(self) -> bool:
@@ -236,11 +238,7 @@ def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Ver
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 2**20:.1f} MiB"
-    if unit == "fraction":
-        return f"{value:.2%}"
-    return f"{value:.4g} {unit}".strip()
+    return units.show(value, unit)
 
 
 def _samples(m: Measurement, metric: str) -> list[float]:
@@ -304,6 +302,7 @@ def judge_baseline(
             verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: stored baseline unusable ({e})"))
             continue
         direction = "regressed" if shift.regressed else ("improved" if shift.improved else "within noise")
+        moved_to: Direction = "regressed" if shift.regressed else ("improved" if shift.improved else "same")
         status: Status = "fail" if shift.regressed else "pass"
         moved = (reference_moves or {}).get(name)
         if shift.regressed and moved is not None and _moved_as_much(shift.change, moved, policy.min_effect):
@@ -323,6 +322,7 @@ def judge_baseline(
                 threshold=policy.min_effect,
                 n=len(new),
                 rule=shift.reason,
+                direction=moved_to,
             )
         )
     return verdicts
@@ -352,14 +352,25 @@ def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: Base
         if v.kind != "gate" or old is None or v.estimate is None or v.high is None:
             continue
         floor = _times_better(v.name, old.estimate) * (1 - policy.min_effect)
+        ceiling = _times_better(v.name, old.estimate) * (1 + policy.min_effect)
         regressed = _times_better(v.name, v.high) < floor
+        improved = v.low is not None and _times_better(v.name, v.low) > ceiling
         text = (
             f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs baseline {old.estimate:.3g}: "
-            f"{'regressed' if regressed else 'steady'} (min effect {policy.min_effect:.0%})"
+            f"{'regressed' if regressed else ('improved' if improved else 'steady')} (min effect {policy.min_effect:.0%})"
         )
         verdicts.append(
             Verdict(
-                "ratio", v.name, "fail" if regressed else "pass", text, v.estimate, v.low, v.high, old.estimate, v.n
+                "ratio",
+                v.name,
+                "fail" if regressed else "pass",
+                text,
+                v.estimate,
+                v.low,
+                v.high,
+                old.estimate,
+                v.n,
+                direction="regressed" if regressed else ("improved" if improved else "same"),
             )
         )
     return verdicts

@@ -15,6 +15,7 @@ import pytest
 from benchharness.config import Filters, Options, load_settings, parse_duration, parse_gate_overrides, parse_list
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError
+from benchharness.history.store import resolve_url
 from benchharness.matrix import Case
 from benchharness.report.terminal import policy_lines, table
 from benchharness.session import BenchSession
@@ -51,6 +52,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-baseline", action="store_true", help="do not compare with the stored baseline")
     group.addoption(
         "--baseline-any-machine", action="store_true", help="compare with a baseline recorded on a different machine"
+    )
+    group.addoption(
+        "--report",
+        default=None,
+        metavar="PATH",
+        help="write the HTML report here (default: reports/report-<time>.html, and reports/latest.html)",
+    )
+    group.addoption(
+        "--history",
+        default=None,
+        metavar="URL",
+        help="append the run to this history store: sqlite:///PATH, postgresql://USER@HOST/DB, a file, or off "
+        "(default: reports/history.sqlite)",
     )
     group.addoption(
         "--bench-config", default=None, metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]"
@@ -104,7 +118,10 @@ def pytest_configure(config: pytest.Config) -> None:
             compare_baseline=not config.getoption("no_baseline"),
             baseline_any_machine=config.getoption("baseline_any_machine"),
             time_budget_s=parse_duration("--time-budget", config.getoption("time_budget")),
+            report=Path(config.getoption("report")) if config.getoption("report") else None,
+            history=config.getoption("history"),
         )
+        resolve_url(options.history, settings.results_dir)  # a bad --history fails now, not after the run
         config.stash[SESSION_KEY] = BenchSession(settings, options, _progress(config))
     except (BenchHarnessError, ValueError) as e:
         raise pytest.UsageError(f"benchharness: {e}") from None

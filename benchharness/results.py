@@ -7,23 +7,28 @@ stores and notebooks want. The same run is also written in pytest-benchmark's JS
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from benchharness.baselines import StoredRatio
+from benchharness.config import BaselineSettings
+from benchharness.errors import StoreError
 from benchharness.judge import Verdict
 from benchharness.matrix import Case
-from benchharness.protocol import PairedTiming, encode
+from benchharness.protocol import PairedTiming, ProtocolError, decode, encode
 from benchharness.readings import Measurement
 from benchharness.storage import read_versioned, write_json_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KIND = "results"
 
 
@@ -43,6 +48,8 @@ class CaseRecord:
     message: str | None = None
     test_name: str = "test_generation"  # the suite's test function, for pytest-benchmark's names
     nodeid: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # the workload settings that define the figures
+    baseline_policy: BaselineSettings = field(default_factory=BaselineSettings)  # noise rule used to compare
 
     def stored_ratios(self) -> dict[str, StoredRatio]:
         """Gate ratios with their intervals, as a baseline keeps them."""
@@ -75,6 +82,8 @@ class CaseRecord:
             "confirm_pairs": [encode(p) for p in self.confirm_pairs],
             "ratios": self.ratios,
             "verdicts": [asdict(v) for v in self.verdicts],
+            "settings": self.settings,
+            "baseline_policy": asdict(self.baseline_policy),
         }
 
 
@@ -100,8 +109,189 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2}
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 kept the workload settings once per run, not per case, and no noise rule."""
+    run_settings = data.get("run", {}).get("settings", {})
+    for case in data.get("cases", []):
+        case.setdefault("settings", run_settings)
+        case.setdefault("baseline_policy", asdict(BaselineSettings()))
+        for pair in (*case.get("pairs", []), *case.get("confirm_pairs", [])):
+            pair.setdefault("timed_s", 0.0)  # early version-2 files did not account the child's time
+    return {**data, "schema_version": 3}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
 def load_results(path: Path) -> dict[str, Any]:
-    return read_versioned(Path(path), KIND, SCHEMA_VERSION, migrations={1: _v1_to_v2})
+    return read_versioned(Path(path), KIND, SCHEMA_VERSION, migrations=MIGRATIONS)
+
+
+# -- typed results, as compare, merge, history and the report read them --------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of a stored run, read back: what the session's CaseRecord was when it was written."""
+
+    case: Case
+    outcome: str
+    message: str | None
+    measurement: Measurement | None
+    confirmations: tuple[Measurement, ...]
+    pairs: tuple[PairedTiming, ...]
+    confirm_pairs: tuple[PairedTiming, ...]
+    ratios: dict[str, float]
+    verdicts: tuple[Verdict, ...]
+    settings: dict[str, Any]
+    baseline_policy: BaselineSettings
+
+    @property
+    def key(self) -> str:
+        return self.case.key
+
+    def verdict(self, kind: str, name: str) -> Verdict | None:
+        return next((v for v in self.verdicts if v.kind == kind and v.name == name), None)
+
+    def gate_verdicts(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.kind == "gate"]
+
+    def passes_every_gate(self) -> bool:
+        """Every declared gate judged and passed (a variant with no gate at all does not qualify)."""
+        gates = self.gate_verdicts()
+        return bool(gates) and all(v.status == "pass" for v in gates)
+
+    def value(self, metric: str) -> float | None:
+        return None if self.measurement is None else self.measurement.value(metric)
+
+    def pair_log_ratios(self) -> list[float]:
+        """ln(variant / reference) for every pair the speed gate was judged on (empty without pairs)."""
+        return [
+            math.log(v / r) for p in self.pairs for v, r in zip(p.variant, p.reference, strict=True) if v > 0 and r > 0
+        ]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> CaseResult:
+        try:
+            case = Case(
+                suite=str(data["suite"]),
+                model=str(data["model"]),
+                quant=str(data["quant"]),
+                backend=str(data["backend"]),
+                device=str(data["device"]),
+                reference=str(data["reference"]),
+                kind=str(data.get("kind") or "causal-lm"),
+            )
+            readings = data.get("readings") or {}
+            measurement = (
+                None
+                if not readings
+                else Measurement.from_dict(
+                    {
+                        "case_id": case.id,
+                        "readings": readings,
+                        "info": data.get("info"),
+                        "warnings": data.get("warnings"),
+                        "round_samples": data.get("round_samples"),
+                    }
+                )
+            )
+            return cls(
+                case=case,
+                outcome=str(data["outcome"]),
+                message=data.get("message"),
+                measurement=measurement,
+                confirmations=tuple(Measurement.from_dict(m) for m in data.get("confirmations", [])),
+                pairs=tuple(decode(PairedTiming, p, f"{where}.pairs") for p in data.get("pairs", [])),
+                confirm_pairs=tuple(
+                    decode(PairedTiming, p, f"{where}.confirm_pairs") for p in data.get("confirm_pairs", [])
+                ),
+                ratios={str(k): float(v) for k, v in (data.get("ratios") or {}).items()},
+                verdicts=tuple(Verdict(**v) for v in data.get("verdicts", [])),
+                settings=dict(data.get("settings") or {}),
+                baseline_policy=BaselineSettings(**(data.get("baseline_policy") or {})),
+            )
+        except (KeyError, TypeError, ValueError, ProtocolError) as e:
+            raise StoreError(
+                f"{where} is not a readable benchharness case ({type(e).__name__}: {e}); re-record it"
+            ) from None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One session's results, read back from results JSON or from the data embedded in an HTML report."""
+
+    source: str
+    machine: dict[str, Any]
+    started: str
+    finished: str
+    packages: dict[str, str]
+    git_commit: str | None
+    run: dict[str, Any]  # the whole run block (threads, settings, trials, cost), for the environment table
+    cases: tuple[CaseResult, ...]
+    data: dict[str, Any]  # the document as stored, to embed again
+
+    @property
+    def machine_id(self) -> str:
+        return str(self.machine.get("id", "unknown-machine"))
+
+    @property
+    def label(self) -> str:
+        """How a reader tells runs apart: the machine, the commit and the day."""
+        commit = (self.git_commit or "no commit")[:10]
+        return f"{self.machine_id} @ {commit} ({self.started[:16]})"
+
+    def case(self, key: str) -> CaseResult | None:
+        return next((c for c in self.cases if c.key == key), None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str) -> RunResult:
+        run = data.get("run")
+        if not isinstance(run, dict) or not isinstance(run.get("machine"), dict):
+            raise StoreError(f"results {source} has no run.machine block; it is not a benchharness results file")
+        return cls(
+            source=source,
+            machine=dict(run["machine"]),
+            started=str(run.get("started", "")),
+            finished=str(run.get("finished", "")),
+            packages={str(k): str(v) for k, v in (run.get("packages") or {}).items()},
+            git_commit=run.get("git_commit"),
+            run=run,
+            cases=tuple(
+                CaseResult.from_dict(c, f"{source} case {c.get('key', i)}") for i, c in enumerate(data.get("cases", []))
+            ),
+            data=data,
+        )
+
+
+REPORT_DATA_ID = "benchharness-results"
+
+
+def _migrated(data: Any, source: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise StoreError(
+            f"{source} holds no benchharness results (no schema_version); pass a results JSON or an HTML report"
+        )
+    version = data["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{source} has results schema_version {version}, newer than this benchharness reads ({SCHEMA_VERSION}); upgrade benchharness"
+        )
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data
+
+
+def load_runs(path: str | Path) -> list[RunResult]:
+    """Every run in a results JSON (one) or an HTML report (one, or one per machine for a lab report)."""
+    path = Path(path)
+    if path.suffix.lower() in (".html", ".htm"):
+        from benchharness.report.embed import extract_embedded
+
+        documents = extract_embedded(path, REPORT_DATA_ID)
+        return [RunResult.from_dict(_migrated(d, f"{path} run {i}"), f"{path}") for i, d in enumerate(documents)]
+    return [RunResult.from_dict(load_results(path), str(path))]
 
 
 def load_dataframe(path: str | Path) -> pd.DataFrame:
@@ -134,7 +324,7 @@ def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord]) ->
     Each round contributes one sample: seconds per decoded token (causal LMs) or per item at batch
     32 (encoders, classifiers), so `ops` is decode tok/s or items/s.
     """
-    from pytest_benchmark.stats import Stats
+    from pytest_benchmark.stats import Metadata
 
     benchmarks = []
     for record in records:
@@ -142,28 +332,22 @@ def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord]) ->
         series = next((m.round_samples[k] for k in PYTEST_BENCHMARK_SERIES if m and m.round_samples.get(k)), None)
         if m is None or series is None:
             continue
-        stats = Stats()
-        for per_second in series:
-            stats.update(1.0 / per_second)
-        fields = stats.as_dict()
-        fields["data"] = list(stats.data)
-        benchmarks.append(
-            {
-                "group": record.case.suite,
-                "name": f"{record.test_name}[{record.case.id}]",
-                "fullname": record.nodeid or f"suites::{record.test_name}[{record.case.id}]",
-                "params": {"case": record.case.id},
-                "param": record.case.id,
-                "extra_info": {k: r.value for k, r in m.readings.items() if r.available},
-                "options": {
-                    "timer": "perf_counter",
-                    "min_rounds": len(stats.data),
-                    "warmup": True,
-                    "disable_gc": False,
-                },
-                "stats": fields,
-            }
+        # pytest-benchmark's own Metadata writes the entry, so every field its `compare` and
+        # github-action-benchmark read (iterations, ops, stddev, ...) is there, spelt its way.
+        fixture = SimpleNamespace(
+            name=f"{record.test_name}[{record.case.id}]",
+            fullname=record.nodeid or f"suites::{record.test_name}[{record.case.id}]",
+            group=record.case.suite,
+            param=record.case.id,
+            params={"case": record.case.id},
+            extra_info={k: r.value for k, r in m.readings.items() if r.available},
+            cprofile_stats=None,
         )
+        options = {"timer": "perf_counter", "min_rounds": len(series), "warmup": True, "disable_gc": False}
+        metadata = Metadata(fixture, iterations=1, options=options)
+        for per_second in series:
+            metadata.update(1.0 / per_second)
+        benchmarks.append(metadata.as_dict(include_data=True))
     return {
         "machine_info": {
             "node": run["machine"]["id"],

@@ -22,6 +22,7 @@ from benchharness.config import AccuracySettings, BaselineSettings, Options, Set
 from benchharness.cost import CostLedger
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import GateRule, override_minimums
+from benchharness.history import store as history_store
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions
@@ -30,7 +31,8 @@ from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
 from benchharness.readings import Measurement
-from benchharness.results import CaseRecord, pytest_benchmark_document, write_results
+from benchharness.report import html
+from benchharness.results import CaseRecord, load_runs, pytest_benchmark_document, write_results
 from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
@@ -405,6 +407,7 @@ class BenchSession:
             "packages": package_versions(),
             "git_commit": git_commit(self.settings.root),
             "threads": self.threads,
+            "devices": list(self.options.devices),
             "settings": self.workload_key(),
             "trials": asdict(self.settings.trials),
             "time_budget_s": self.options.time_budget_s,
@@ -418,6 +421,9 @@ class BenchSession:
         if not records:
             return lines
         run = self.run_info()
+        for record in self.records.values():
+            record.settings = self.workload_key(record.case)
+            record.baseline_policy = self.suite(record.case.suite).baseline or self.settings.baseline
         lines.append(self.cost.line())
         try:
             path = write_results(self.settings.results_dir, run, list(self.records.values()))
@@ -426,8 +432,40 @@ class BenchSession:
             lines.append(f"results: {path} (pytest-benchmark format: {bench_path.name})")
         except BenchHarnessError as e:
             lines.append(f"results NOT written: {e}")
+            return lines
+        lines += self._history_and_report(path)
         if self.options.save_baseline:
             lines.append(self._save_baselines(list(self.records.values()), run))
+        return lines
+
+    def _history_and_report(self, results: Path) -> list[str]:
+        """Append the run to the history store, then write the HTML report (with the history's trends)."""
+        lines = []
+        run = load_runs(results)[0]
+        store = None
+        try:
+            url = history_store.resolve_url(self.options.history, self.settings.results_dir)
+            if url is not None:
+                store = history_store.HistoryStore(url)
+                store.append(run)
+                lines.append(
+                    f"history: {store.run_count(run.machine_id)} run(s) of this machine in {history_store.display(url)}"
+                )
+        except BenchHarnessError as e:
+            lines.append(f"history NOT appended: {e}")
+            store = None
+        stamp = results.stem.removeprefix("results-")
+        path = self.options.report or self.settings.results_dir / f"report-{stamp}.html"
+        try:
+            html.write_report(path, [run], store)
+            if self.options.report is None:
+                shutil.copyfile(path, self.settings.results_dir / "latest.html")
+            lines.append(f"report: {path}")
+        except (BenchHarnessError, OSError) as e:
+            lines.append(f"report NOT written: {e}")
+        finally:
+            if store is not None:
+                store.close()
         return lines
 
     def _save_baselines(self, records: list[CaseRecord], run: dict[str, Any]) -> str:

@@ -122,8 +122,10 @@ class Interval:
             raise ValueError(f"interval low {self.low!r} is above high {self.high!r}")
 
 
-def _bootstrap(samples: tuple[Sequence[float], ...], statistic: Any, confidence: float) -> tuple[float, float]:
-    """Percentile bootstrap CI with scipy, resampling the paired samples jointly; degenerate data gives a point."""
+def _bootstrap(
+    samples: tuple[Sequence[float], ...], statistic: Any, confidence: float, paired: bool = True
+) -> tuple[float, float]:
+    """Percentile bootstrap CI with scipy (paired: the samples resampled jointly); degenerate data gives a point."""
     from scipy import stats as scipy_stats
 
     arrays = [np.asarray(s, dtype=np.float64) for s in samples]
@@ -133,7 +135,7 @@ def _bootstrap(samples: tuple[Sequence[float], ...], statistic: Any, confidence:
     result = scipy_stats.bootstrap(
         tuple(arrays),
         statistic,
-        paired=True,
+        paired=paired,
         vectorized=False,
         confidence_level=confidence,
         n_resamples=BOOTSTRAP_RESAMPLES,
@@ -186,6 +188,57 @@ def retention_interval(variant: Sequence[float], reference: Sequence[float], con
     low, high = _bootstrap((v, r), retained, confidence)
     method = f"paired bootstrap over {len(v)} items (percentile {confidence:.0%})"
     return Interval(estimate, low, high, len(v), confidence, method)
+
+
+def change_interval(old: Sequence[float], new: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Relative change of the median, median(new) / median(old) - 1, with a bootstrap CI over both runs' rounds.
+
+    The two runs are independent (different sessions), so each side is resampled on its own.
+    """
+    _check_confidence(confidence)
+    a, b = _checked(old), _checked(new)
+    base = float(np.median(a))
+    if base == 0:
+        raise ValueError("the old median is 0: a relative change cannot be computed")
+
+    def relative(x: Any, y: Any) -> float:
+        return float(np.median(y)) / float(np.median(x)) - 1.0
+
+    estimate = relative(np.asarray(a), np.asarray(b))
+    if len(a) < 2 or len(b) < 2:
+        return Interval(
+            estimate, estimate, estimate, min(len(a), len(b)), confidence, "one sample on a side: no interval"
+        )
+    low, high = _bootstrap((a, b), relative, confidence, paired=False)
+    low, high = min(low, estimate), max(high, estimate)
+    method = f"bootstrap of the median ratio over {len(a)} old and {len(b)} new rounds (percentile {confidence:.0%})"
+    return Interval(estimate, low, high, min(len(a), len(b)), confidence, method)
+
+
+def ratio_of_ratios_interval(
+    old_log_ratios: Sequence[float], new_log_ratios: Sequence[float], confidence: float = 0.95
+) -> Interval:
+    """How a paired ratio (e.g. speedup) moved between two runs: geomean(new) / geomean(old), with a CI.
+
+    Each side is the per-pair ln(variant / reference) of its own session; the sessions are
+    independent, so each is resampled on its own. 1.0 means the gate ratio did not move.
+    """
+    _check_confidence(confidence)
+    a, b = _checked(old_log_ratios), _checked(new_log_ratios)
+
+    def moved(x: Any, y: Any) -> float:
+        return float(np.mean(y) - np.mean(x))
+
+    estimate = moved(np.asarray(a), np.asarray(b))
+    if len(a) < 2 or len(b) < 2:
+        point = math.exp(estimate)
+        return Interval(point, point, point, min(len(a), len(b)), confidence, "one pair on a side: no interval")
+    low, high = _bootstrap((a, b), moved, confidence, paired=False)
+    low, high = min(low, estimate), max(high, estimate)
+    method = (
+        f"bootstrap over {len(a)} old and {len(b)} new pairs (ratio of geometric means, percentile {confidence:.0%})"
+    )
+    return Interval(math.exp(estimate), math.exp(low), math.exp(high), min(len(a), len(b)), confidence, method)
 
 
 def decide(interval: Interval, minimum: float) -> Decision:

@@ -29,6 +29,15 @@ def lock_for(path: Path) -> FileLock:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` (sorted, indented JSON) or leave the old file untouched."""
     try:
+        text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except ValueError as e:
+        raise StoreError(f"cannot write {path} ({e}); nothing was changed") from None
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` (written, fsynced, renamed) or leave the old file untouched."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
@@ -37,8 +46,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -78,7 +78,7 @@ def depth_tokens(corpus: np.ndarray[Any, Any], depth: int, prompt_tokens: int) -
     """The context (the corpus's first `depth` tokens) and the prompt that follows it."""
     if len(corpus) < depth + prompt_tokens:
         raise ModelError(f"depth {depth} + prompt_tokens={prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
-    return corpus[:depth].tolist(), corpus[depth : depth + prompt_tokens].tolist()
+    return [int(t) for t in corpus[:depth]], [int(t) for t in corpus[depth : depth + prompt_tokens]]
 
 
 SHARED_TOKENS = "shared: the model's own tokenizer (llama.cpp, from its GGUF), prepared once"

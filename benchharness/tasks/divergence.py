@@ -104,7 +104,7 @@ def summarize(tokens: PerToken) -> KlStatistics:
     if n < 2:
         raise ValueError(f"KL statistics need at least 2 scored positions, got {n}")
     same = float(tokens.same_top.mean())
-    squared = tokens.delta_p * tokens.delta_p
+    squared = np.square(tokens.delta_p, dtype=np.float64)
     mse = mean_and_uncertainty(squared)
     rms = math.sqrt(mse.value)
     nll, nll_ref = mean_and_uncertainty(tokens.nll), mean_and_uncertainty(tokens.nll_reference)

@@ -117,7 +117,7 @@ def evaluate(
     results: list[ScoredWindow] = []
     for index, start in enumerate(starts):
         window = tokens[start : start + n_ctx]
-        logprobs = log_softmax(model.score(window.tolist(), first))
+        logprobs = log_softmax(model.score([int(t) for t in window], first))
         if not np.isfinite(logprobs).all():
             raise CaseFailed(f"non-finite logits in accuracy window {index}; the variant is numerically broken")
         rows = slice(index * rows_per_window, (index + 1) * rows_per_window)

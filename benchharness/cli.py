@@ -1,0 +1,159 @@
+"""`benchharness compare | merge | report | history`: the commands that work on stored results.
+
+Every input may be a results JSON or an HTML report written by benchharness (the report embeds its
+results). Bad input is a one-line error on stderr and exit status 2; `--fail-on-regression` makes
+a regression exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchharness.errors import BenchHarnessError
+
+EXIT_REGRESSION = 1
+EXIT_BAD_INPUT = 2
+
+
+def _load(paths: Sequence[str]) -> list:  # type: ignore[type-arg]
+    from benchharness.results import load_runs
+
+    runs = []
+    for p in paths:
+        runs += load_runs(Path(p))
+    return runs
+
+
+def _history(url: str | None, results_dir: Path) -> object | None:
+    from benchharness.history.store import HistoryStore, resolve_url
+
+    resolved = resolve_url(url, results_dir)
+    return None if resolved is None else HistoryStore(resolved)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchharness.compare import compare_runs
+    from benchharness.report.compare_view import terminal_summary, write_compare
+
+    old, new = _load([args.old]), _load([args.new])
+    comparison = compare_runs(old, new)
+    for line in terminal_summary(comparison):
+        print(line)
+    if args.html:
+        print(f"compare report: {write_compare(Path(args.html), comparison, old, new)}")
+    if args.fail_on_regression and comparison.regressions:
+        print(f"{len(comparison.regressions)} regression(s): failing (--fail-on-regression)", file=sys.stderr)
+        return EXIT_REGRESSION
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from benchharness.report.html import write_report
+    from benchharness.report.merge import merge_runs
+
+    runs, notes = merge_runs(_load(args.results))
+    for note in notes:
+        print(f"note: {note}")
+    history = _history(args.history, Path(args.out).parent) if args.history else None
+    path = write_report(Path(args.out), runs, history, title=args.title)  # type: ignore[arg-type]
+    print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchharness.report.html import write_report
+
+    runs = _load([args.results])
+    history = _history(args.history, Path(args.results).parent) if args.history else None
+    print(f"report: {write_report(Path(args.out), runs, history, title=args.title)}")  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from benchharness.history.changepoints import detect
+    from benchharness.history.store import HistoryStore, resolve_url
+
+    url = resolve_url(args.history, Path("reports"))
+    if url is None:
+        raise BenchHarnessError("--history off leaves no store to use; pass a URL or a file path")
+    store = HistoryStore(url)
+    if args.action == "append":
+        for run in _load(args.results):
+            added = store.append(run)
+            print(
+                f"{run.source}: {'appended' if added else 'already in the history'} ({run.machine_id}, {run.started})"
+            )
+        return 0
+    if not (args.machine and args.case and args.metric):
+        raise BenchHarnessError(
+            "history show needs --machine ID --case SUITE::CASE --metric NAME (e.g. decode_tok_per_s or gate:speedup)"
+        )
+    points = store.series(args.machine, args.case, args.metric, args.last)
+    if not points:
+        print(f"no history for {args.metric} of {args.case} on {args.machine}")
+        return 0
+    found = detect([p.value for p in points])
+    starts = {cp.index: cp for cp in found.points}
+    for i, p in enumerate(points):
+        mark = f"  <- change point ({starts[i].change:+.1%}, p={starts[i].p_value:.2g})" if i in starts else ""
+        print(f"{p.started}  {p.value:.6g}  {(p.git_commit or '')[:10]}{mark}")
+    if found.unavailable_reason:
+        print(f"change points: {found.unavailable_reason}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="benchharness", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compare", help="what changed between two runs (results JSON or HTML reports)")
+    c.add_argument("old")
+    c.add_argument("new")
+    c.add_argument("--html", metavar="PATH", help="also write an HTML diff report here")
+    c.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any figure regressed past the noise")
+    c.set_defaults(func=cmd_compare)
+
+    m = sub.add_parser("merge", help="results of several machines into one lab report")
+    m.add_argument("results", nargs="+")
+    m.add_argument("--out", required=True, metavar="PATH", help="the lab report to write (HTML)")
+    m.add_argument(
+        "--history", metavar="URL", help="show trends from this history store (sqlite:///..., postgresql://...)"
+    )
+    m.add_argument("--title", default=None)
+    m.set_defaults(func=cmd_merge)
+
+    r = sub.add_parser("report", help="write the HTML report of a results file")
+    r.add_argument("results")
+    r.add_argument("--out", required=True, metavar="PATH")
+    r.add_argument("--history", metavar="URL", help="show trends from this history store")
+    r.add_argument("--title", default=None)
+    r.set_defaults(func=cmd_report)
+
+    h = sub.add_parser("history", help="append runs to the history store, or show one figure's series")
+    h.add_argument("action", choices=["append", "show"])
+    h.add_argument("results", nargs="*", help="results JSON or HTML reports (append)")
+    h.add_argument(
+        "--history", metavar="URL", default=None, help="database URL or SQLite path (default reports/history.sqlite)"
+    )
+    h.add_argument("--machine")
+    h.add_argument("--case", help="suite::case id")
+    h.add_argument("--metric", help="a metric, or gate:<name> for a gate ratio")
+    h.add_argument("--last", type=int, default=30)
+    h.set_defaults(func=cmd_history)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BenchHarnessError as e:
+        print(f"benchharness {args.command}: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Two runs side by side: what changed past the noise, per machine, case and metric. Pure: runs in, a Comparison out.
+
+The decision is the baseline check's own (`judge.judge_baseline` and `judge.judge_ratios`): the
+old run plays the stored baseline, the new run the current measurement, so `compare` and the
+regression gate can never disagree about what counts as a regression. On top of that decision
+each change gets a confidence interval: a bootstrap of the median's relative change over both
+runs' rounds, and for the speed gate an interval on the ratio of ratios (how far the speedup
+itself moved), from the per-pair ratios each run kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from benchharness import baselines, judge, stats
+from benchharness.baselines import StoredRatio
+from benchharness.readings import metric_spec
+from benchharness.results import CaseResult, RunResult
+
+ChangeStatus = Literal["regressed", "improved", "same", "not compared"]
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of one case: old and new figure, the relative change with its interval, and the decision."""
+
+    machine: str
+    key: str
+    metric: str
+    unit: str
+    old: float | None
+    new: float | None
+    change: float | None
+    low: float | None
+    high: float | None
+    status: ChangeStatus
+    message: str
+
+
+@dataclass(frozen=True)
+class RatioChange:
+    """A gate ratio (speedup, accuracy retained, memory cut) in both runs, and how far it moved."""
+
+    machine: str
+    key: str
+    gate: str
+    old: float
+    new: float
+    moved: float  # new / old on the gate's own scale (speedup: ratio of ratios)
+    low: float | None
+    high: float | None
+    status: ChangeStatus
+    message: str
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """A gate, limit or outcome whose status differs between the runs."""
+
+    machine: str
+    key: str
+    name: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    old_label: str
+    new_label: str
+    metrics: tuple[MetricChange, ...]
+    ratios: tuple[RatioChange, ...]
+    verdicts: tuple[VerdictChange, ...]
+    added: tuple[str, ...]  # "machine: suite::case" present only in the new run
+    removed: tuple[str, ...]
+    notes: tuple[str, ...]  # e.g. runs on different machines, settings that differ
+
+    @property
+    def regressions(self) -> list[MetricChange | RatioChange]:
+        changes: list[MetricChange | RatioChange] = [*self.metrics, *self.ratios]
+        return [c for c in changes if c.status == "regressed"]
+
+    @property
+    def improvements(self) -> list[MetricChange | RatioChange]:
+        changes: list[MetricChange | RatioChange] = [*self.metrics, *self.ratios]
+        return [c for c in changes if c.status == "improved"]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.regressions or self.improvements or self.verdicts or self.added or self.removed)
+
+
+def _metric_changes(machine: str, old: CaseResult, new: CaseResult) -> list[MetricChange]:
+    assert old.measurement is not None and new.measurement is not None
+    stored = baselines.BaselineEntry.from_dict(baselines.entry(old.measurement, old.settings, {}, {}))
+    verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy)
+    changes = []
+    for v in verdicts:
+        spec = metric_spec(v.name)
+        if spec is None:  # the settings differ: one verdict for the whole case
+            changes.append(
+                MetricChange(machine, new.key, v.name, "", None, None, None, None, None, "not compared", v.message)
+            )
+            continue
+        before, after = old.value(v.name), new.value(v.name)
+        low = high = None
+        old_samples = old.measurement.round_samples.get(v.name) or []
+        new_samples = new.measurement.round_samples.get(v.name) or []
+        if len(old_samples) >= 2 and len(new_samples) >= 2:
+            try:
+                interval = stats.change_interval(old_samples, new_samples, CONFIDENCE)
+                low, high = interval.low, interval.high
+            except ValueError:
+                pass
+        status: ChangeStatus = "not compared" if v.status == "unavailable" else (v.direction or "same")
+        changes.append(
+            MetricChange(machine, new.key, v.name, spec.unit, before, after, v.estimate, low, high, status, v.message)
+        )
+    return changes
+
+
+def _ratio_changes(machine: str, old: CaseResult, new: CaseResult) -> list[RatioChange]:
+    stored_ratios = {
+        v.name: StoredRatio(v.estimate, v.low, v.high, v.n or 0)
+        for v in old.gate_verdicts()
+        if v.estimate is not None and v.low is not None and v.high is not None
+    }
+    if not stored_ratios:
+        return []
+    stored = baselines.BaselineEntry(metrics={}, ratios=stored_ratios, settings=new.settings, recorded={})
+    changes = []
+    for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy):
+        assert v.estimate is not None and v.threshold is not None
+        low = high = None
+        moved = v.estimate / v.threshold if v.threshold else float("nan")
+        old_logs, new_logs = old.pair_log_ratios(), new.pair_log_ratios()
+        if v.name == "speedup" and old_logs and new_logs:
+            interval = stats.ratio_of_ratios_interval(old_logs, new_logs, CONFIDENCE)
+            moved, low, high = interval.estimate, interval.low, interval.high
+        changes.append(
+            RatioChange(
+                machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, v.direction or "same", v.message
+            )
+        )
+    return changes
+
+
+def _verdict_changes(machine: str, old: CaseResult, new: CaseResult) -> list[VerdictChange]:
+    changes = []
+    if old.outcome != new.outcome:
+        changes.append(VerdictChange(machine, new.key, "outcome", old.outcome, new.outcome))
+    for v in new.verdicts:
+        if v.kind not in ("gate", "limit"):
+            continue
+        before = old.verdict(v.kind, v.name)
+        if before is not None and before.status != v.status:
+            changes.append(VerdictChange(machine, new.key, f"{v.kind} {v.name}", before.status, v.status))
+    return changes
+
+
+def _pair_runs(old: list[RunResult], new: list[RunResult]) -> tuple[list[tuple[str, RunResult, RunResult]], list[str]]:
+    """Runs matched by machine id; one run on each side is compared even across machines (with a note)."""
+    notes = []
+    if len(old) == 1 and len(new) == 1:
+        a, b = old[0], new[0]
+        if a.machine_id != b.machine_id:
+            notes.append(
+                f"different machines ({a.machine_id} vs {b.machine_id}): changes include the machine's own speed"
+            )
+        return [(b.machine_id, a, b)], notes
+    by_machine = {r.machine_id: r for r in old}
+    pairs = [(r.machine_id, by_machine[r.machine_id], r) for r in new if r.machine_id in by_machine]
+    for r in new:
+        if r.machine_id not in by_machine:
+            notes.append(f"machine {r.machine_id} is only in the new results")
+    for machine in sorted(set(by_machine) - {r.machine_id for r in new}):
+        notes.append(f"machine {machine} is only in the old results")
+    return pairs, notes
+
+
+def _label(runs: list[RunResult]) -> str:
+    return runs[0].label if len(runs) == 1 else f"lab of {len(runs)} machines ({runs[0].started[:10]})"
+
+
+def compare_runs(old: list[RunResult], new: list[RunResult]) -> Comparison:
+    """Every measured case present in both: metric changes, gate-ratio changes, verdict changes."""
+    metrics: list[MetricChange] = []
+    ratios: list[RatioChange] = []
+    verdicts: list[VerdictChange] = []
+    added: list[str] = []
+    removed: list[str] = []
+    pairs, notes = _pair_runs(old, new)
+    for machine, old_run, new_run in pairs:
+        old_cases = {c.key: c for c in old_run.cases}
+        new_cases = {c.key: c for c in new_run.cases}
+        added += [f"{machine}: {k}" for k in new_cases if k not in old_cases and new_cases[k].measurement]
+        removed += [f"{machine}: {k}" for k in old_cases if k not in new_cases and old_cases[k].measurement]
+        for key, after in new_cases.items():
+            before = old_cases.get(key)
+            if before is None:
+                continue
+            verdicts += _verdict_changes(machine, before, after)
+            if before.measurement is None or after.measurement is None:
+                continue
+            metrics += _metric_changes(machine, before, after)
+            ratios += _ratio_changes(machine, before, after)
+    return Comparison(
+        _label(old),
+        _label(new),
+        tuple(metrics),
+        tuple(ratios),
+        tuple(verdicts),
+        tuple(added),
+        tuple(removed),
+        tuple(notes),
+    )

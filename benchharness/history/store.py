@@ -1,0 +1,230 @@
+"""The history store: an SQLite file by default, a PostgreSQL database for a lab, both through SQLAlchemy.
+
+One row per run and one row per (run, case, figure). A run is appended in one transaction, so a
+reader never sees half a run and two lab machines appending at once lose nothing (SQLite waits for
+the other writer's lock; PostgreSQL serialises the inserts itself). A run appended twice is kept once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchharness.errors import ConfigError, StoreError
+from benchharness.readings import metric_spec
+from benchharness.results import RunResult
+
+DEFAULT_FILE = "history.sqlite"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run's value of one figure."""
+
+    started: str
+    value: float
+    git_commit: str | None
+
+
+def resolve_url(option: str | None, results_dir: Path) -> str | None:
+    """`--history` as a database URL: unset -> an SQLite file beside the results; `off` -> no history."""
+    if option is None:
+        return f"sqlite:///{(results_dir / DEFAULT_FILE).resolve()}"
+    if option.lower() in ("off", "none", "no"):
+        return None
+    if option.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
+        return option
+    if "://" in option:
+        raise ConfigError(
+            f"--history {option!r}: unsupported database URL scheme; use sqlite:///PATH, postgresql://USER@HOST/DB, a file path, or off"
+        )
+    return f"sqlite:///{Path(option).resolve()}"
+
+
+def _engine_url(url: str) -> str:
+    """PostgreSQL through psycopg 3 (SQLAlchemy's bare `postgresql://` means psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def display(url: str) -> str:
+    """The URL as shown to people: without its password."""
+    return _safe(url)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def run_uid(run: RunResult) -> str:
+    """What identifies a run across files: its machine, start time and commit."""
+    return f"{run.machine_id}|{run.started}|{run.git_commit or ''}"
+
+
+def figures(run: RunResult) -> list[dict[str, Any]]:
+    """The rows a run contributes: every tracked reading and every judged gate ratio of every case."""
+    rows = []
+    for c in run.cases:
+        if c.measurement is None:
+            continue
+        base = {"case_key": c.key, "suite": c.case.suite, "outcome": c.outcome}
+        for name, reading in sorted(c.measurement.readings.items()):
+            spec = metric_spec(name)
+            if reading.value is None or spec is None or not spec.tracked:
+                continue
+            rows.append(
+                {
+                    **base,
+                    "figure": name,
+                    "value": reading.value,
+                    "stdev": reading.stdev,
+                    "n": reading.n,
+                    "unit": reading.unit,
+                    "status": None,
+                }
+            )
+        for v in c.gate_verdicts():
+            if v.estimate is not None:
+                rows.append(
+                    {
+                        **base,
+                        "figure": f"gate:{v.name}",
+                        "value": v.estimate,
+                        "stdev": 0.0,
+                        "n": v.n or 0,
+                        "unit": "x" if v.name == "speedup" else "fraction",
+                        "status": v.status,
+                    }
+                )
+    return rows
+
+
+class HistoryStore:
+    """Append runs; read a figure's series for one machine and case."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self.url = url
+        connect_args = {"timeout": 120} if url.startswith("sqlite") else {}
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # No pool: a run or a command opens a connection per transaction and closes it, so
+            # nothing is left open between nightly runs (or in a test's warnings).
+            self.engine = sa.create_engine(_engine_url(url), connect_args=connect_args, poolclass=sa.pool.NullPool)
+        except Exception as e:  # a malformed URL or a missing driver
+            raise ConfigError(f"--history {_safe(url)}: cannot use this database ({e}); check the URL") from None
+        self.meta = sa.MetaData()
+        self.runs = sa.Table(
+            "bench_runs",
+            self.meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("uid", sa.String(400), nullable=False, unique=True),
+            sa.Column("machine_id", sa.String(200), nullable=False, index=True),
+            sa.Column("started", sa.String(40), nullable=False),
+            sa.Column("git_commit", sa.String(64)),
+            sa.Column("machine", sa.Text, nullable=False),
+            sa.Column("packages", sa.Text, nullable=False),
+        )
+        self.figures = sa.Table(
+            "bench_figures",
+            self.meta,
+            sa.Column("run_id", sa.Integer, sa.ForeignKey("bench_runs.id"), nullable=False, index=True),
+            sa.Column("machine_id", sa.String(200), nullable=False),
+            sa.Column("suite", sa.String(200), nullable=False),
+            sa.Column("case_key", sa.String(400), nullable=False),
+            sa.Column("figure", sa.String(200), nullable=False),
+            sa.Column("value", sa.Float, nullable=False),
+            sa.Column("stdev", sa.Float, nullable=False),
+            sa.Column("n", sa.Integer, nullable=False),
+            sa.Column("unit", sa.String(40), nullable=False),
+            sa.Column("status", sa.String(20)),
+            sa.Column("outcome", sa.String(40), nullable=False),
+            sa.Index("ix_bench_figures_series", "machine_id", "case_key", "figure"),
+        )
+        try:
+            self.meta.create_all(self.engine, checkfirst=True)
+        except sa.exc.IntegrityError:
+            pass  # another writer created the tables at the same moment
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(
+                f"history {_safe(url)} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0]}); check the URL and that the server is running"
+            ) from None
+
+    def append(self, run: RunResult) -> bool:
+        """Add `run` in one transaction; False if it was already there (nothing is written twice)."""
+        import sqlalchemy as sa
+
+        uid = run_uid(run)
+        row = {
+            "uid": uid,
+            "machine_id": run.machine_id,
+            "started": run.started,
+            "git_commit": run.git_commit,
+            "machine": json.dumps(run.machine, sort_keys=True),
+            "packages": json.dumps(run.packages, sort_keys=True),
+        }
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(self.runs.c.id).where(self.runs.c.uid == uid)).first() is not None:
+                    return False
+                inserted = conn.execute(sa.insert(self.runs).values(**row)).inserted_primary_key
+                assert inserted is not None
+                run_id = inserted[0]
+                rows = [{**f, "run_id": run_id, "machine_id": run.machine_id} for f in figures(run)]
+                if rows:
+                    conn.execute(sa.insert(self.figures), rows)
+        except sa.exc.IntegrityError:
+            return False  # the same run, appended by a concurrent writer first
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(
+                f"history {_safe(self.url)}: run not appended ({type(e).__name__}: {str(e).splitlines()[0]}); nothing was written"
+            ) from None
+        return True
+
+    def series(self, machine_id: str, case_key: str, figure: str, last: int = 30) -> list[Point]:
+        """The figure's value in the last `last` runs of this machine, oldest first."""
+        import sqlalchemy as sa
+
+        query = (
+            sa.select(self.runs.c.started, self.figures.c.value, self.runs.c.git_commit)
+            .join(self.runs, self.runs.c.id == self.figures.c.run_id)
+            .where(
+                self.figures.c.machine_id == machine_id,
+                self.figures.c.case_key == case_key,
+                self.figures.c.figure == figure,
+            )
+            .order_by(self.runs.c.started.desc(), self.runs.c.id.desc())
+            .limit(last)
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(
+                f"history {_safe(self.url)} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
+            ) from None
+        return [Point(r.started, float(r.value), r.git_commit) for r in reversed(rows)]
+
+    def run_count(self, machine_id: str | None = None) -> int:
+        import sqlalchemy as sa
+
+        query = sa.select(sa.func.count()).select_from(self.runs)
+        if machine_id is not None:
+            query = query.where(self.runs.c.machine_id == machine_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,75 @@
+"""A Comparison shown two ways: a terminal summary listing only what changed, and an HTML diff report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchharness.compare import Comparison, MetricChange, RatioChange
+from benchharness.report.embed import embedded_json
+from benchharness.report.html import _environment_template
+from benchharness.results import REPORT_DATA_ID, RunResult
+from benchharness.storage import write_text_atomic
+from benchharness.units import show
+
+
+def _interval(low: float | None, high: float | None, as_ratio: bool = False) -> str:
+    if low is None or high is None:
+        return "no interval (a side without round samples)"
+    return f"[{low:.3f}x, {high:.3f}x]" if as_ratio else f"[{low:+.1%}, {high:+.1%}]"
+
+
+def describe(change: MetricChange | RatioChange) -> str:
+    """One line: where, what, old -> new, the change with its interval."""
+    if isinstance(change, RatioChange):
+        return (
+            f"{change.machine}: {change.key} gate {change.gate} {change.old:.3g} -> {change.new:.3g} "
+            f"(moved {change.moved:.3f}x {_interval(change.low, change.high, as_ratio=True)}): {change.status}"
+        )
+    return (
+        f"{change.machine}: {change.key} {change.metric} {show(change.old, change.unit)} -> {show(change.new, change.unit)} "
+        f"({(change.change or 0):+.1%} {_interval(change.low, change.high)}): {change.status}"
+    )
+
+
+def terminal_summary(comparison: Comparison) -> list[str]:
+    """Only what changed: regressions, improvements, verdicts that flipped, cases added or removed."""
+    lines = [f"compare: {comparison.old_label} -> {comparison.new_label}"]
+    lines += [f"note: {n}" for n in comparison.notes]
+    for title, items in (("regressed", comparison.regressions), ("improved", comparison.improvements)):
+        if items:
+            lines.append(f"{len(items)} {title} past the noise:")
+            lines += [f"  {describe(c)}" for c in items]
+    if comparison.verdicts:
+        lines.append(f"{len(comparison.verdicts)} verdict(s) changed:")
+        lines += [f"  {v.machine}: {v.key} {v.name}: {v.old} -> {v.new}" for v in comparison.verdicts]
+    if comparison.added:
+        lines.append(f"{len(comparison.added)} case(s) added: " + ", ".join(comparison.added))
+    if comparison.removed:
+        lines.append(f"{len(comparison.removed)} case(s) removed: " + ", ".join(comparison.removed))
+    compared = len(comparison.metrics) + len(comparison.ratios)
+    if not comparison.changed:
+        lines.append(f"no change past the noise in {compared} compared figure(s)")
+    else:
+        lines.append(f"{compared} figure(s) compared; the rest are within the noise")
+    return lines
+
+
+def render_compare(comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult]) -> str:
+    template = _environment_template().get_template("compare.html.j2")
+    return template.render(
+        title=f"benchharness compare: {comparison.old_label} -> {comparison.new_label}",
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        c=comparison,
+        describe=describe,
+        show=show,
+        interval=_interval,
+        old_data=embedded_json([r.data for r in old], REPORT_DATA_ID + "-old"),
+        new_data=embedded_json([r.data for r in new], REPORT_DATA_ID),
+    )
+
+
+def write_compare(path: Path, comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult]) -> Path:
+    write_text_atomic(path, render_compare(comparison, old, new))
+    return path

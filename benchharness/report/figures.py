@@ -1,0 +1,185 @@
+"""The report's figures, drawn by matplotlib as static SVG text (no script, nothing fetched when opened).
+
+Each function takes typed results and returns one `<svg>` element as a string. Text stays text
+(`svg.fonttype = none`), so the figures are small and searchable, and the page's font is used.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchharness.readings import metric_spec
+from benchharness.report.recommend import Candidate, pareto_front
+from benchharness.results import CaseResult
+
+GATE_LABELS = {
+    "speedup": "speedup vs reference (x)",
+    "accuracy_retained": "accuracy retained",
+    "memory_reduction": "memory cut",
+}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    _pyplot().close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _label(case: CaseResult) -> str:
+    return f"{case.case.quant} {case.case.backend}"
+
+
+def pareto_figure(found: Sequence[Candidate], speed_metric: str, accuracy_metric: str, title: str) -> str | None:
+    """Accuracy vs speed, one point per variant; the Pareto front (nothing both faster and more accurate) joined."""
+    points = [c for c in found if c.accuracy is not None]
+    if len(points) < 2:
+        return None
+    plt = _pyplot()
+    front = pareto_front([(c.speed, c.accuracy or 0.0) for c in points])
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    backends = sorted({c.case.case.backend for c in points})
+    colors = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(backends)}
+    for c, on_front in zip(points, front, strict=True):
+        ax.scatter(
+            c.speed,
+            c.accuracy,
+            s=60 if on_front else 30,
+            color=colors[c.case.case.backend],
+            edgecolors="black" if on_front else "none",
+            linewidths=1.2,
+            zorder=3,
+        )
+        ax.annotate(
+            c.case.case.quant, (c.speed, c.accuracy or 0.0), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
+    line = sorted((c.speed, c.accuracy or 0.0) for c, f in zip(points, front, strict=True) if f)
+    ax.plot(
+        [p[0] for p in line],
+        [p[1] for p in line],
+        color="black",
+        linewidth=1,
+        linestyle="--",
+        zorder=2,
+        label="Pareto front",
+    )
+    for b in backends:
+        ax.scatter([], [], color=colors[b], label=b)
+    speed_spec, acc_spec = metric_spec(speed_metric), metric_spec(accuracy_metric)
+    ax.set_xlabel(f"{speed_spec.label if speed_spec else speed_metric} ({speed_spec.unit if speed_spec else ''})")
+    ax.set_ylabel(acc_spec.label if acc_spec else accuracy_metric)
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    return _svg(fig)
+
+
+@dataclass(frozen=True)
+class GateBar:
+    label: str
+    estimate: float
+    low: float | None
+    high: float | None
+    threshold: float
+    status: str
+
+
+STATUS_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00", "unavailable": "#9e9e9e"}
+
+
+def gate_bars(cases: Sequence[CaseResult]) -> dict[str, list[GateBar]]:
+    """Per gate, one bar per variant judged on it (unavailable ones have no estimate to draw)."""
+    bars: dict[str, list[GateBar]] = {}
+    for c in cases:
+        for v in c.gate_verdicts():
+            if v.estimate is None or v.threshold is None:
+                continue
+            bars.setdefault(v.name, []).append(GateBar(_label(c), v.estimate, v.low, v.high, v.threshold, v.status))
+    return bars
+
+
+def gates_figure(cases: Sequence[CaseResult], title: str) -> str | None:
+    """Each gate's ratio per variant with its interval, against the gate's line."""
+    bars = gate_bars(cases)
+    if not bars:
+        return None
+    plt = _pyplot()
+    names = [n for n in GATE_LABELS if n in bars]
+    height = max(len(b) for b in bars.values()) * 0.32 + 1.0
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), height), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = bars[name]
+        y = list(range(len(rows)))
+        values = [b.estimate for b in rows]
+        errors = [
+            [b.estimate - (b.low if b.low is not None else b.estimate) for b in rows],
+            [(b.high if b.high is not None else b.estimate) - b.estimate for b in rows],
+        ]
+        ax.barh(
+            y, values, xerr=errors, color=[STATUS_COLORS.get(b.status, "#9e9e9e") for b in rows], capsize=2, height=0.6
+        )
+        ax.axvline(rows[0].threshold, color="black", linestyle="--", linewidth=1)
+        ax.set_yticks(y, [b.label for b in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{GATE_LABELS[name]} (gate {rows[0].threshold:g})", fontsize=9)
+    axes[0][0].set_ylabel(title, fontsize=8)
+    return _svg(fig)
+
+
+def distribution_figure(cases: Sequence[CaseResult], series: str, title: str) -> str | None:
+    """Box plots of one per-round or per-token series (e.g. every decode step's time) per variant."""
+    rows = [(c, c.measurement.round_samples.get(series)) for c in cases if c.measurement is not None]
+    rows = [(c, s) for c, s in rows if s]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(rows) + 1.2))
+    ax.boxplot([s for _, s in rows], orientation="horizontal", showfliers=True, flierprops={"markersize": 2})
+    ax.set_yticks(range(1, len(rows) + 1), [_label(c) for c, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    spec = metric_spec(series)
+    unit = spec.unit if spec else ("ms" if series.endswith("_ms") else "")
+    ax.set_xlabel(f"{series} ({unit})" if unit else series)
+    ax.set_title(title)
+    return _svg(fig)
+
+
+def trend_figure(
+    lines: Mapping[str, Sequence[tuple[str, float]]], change_points: Mapping[str, Sequence[int]], title: str, unit: str
+) -> str | None:
+    """One figure over the last runs of one machine, a line per variant; change points marked with a red ring."""
+    lines = {k: v for k, v in lines.items() if len(v) >= 2}
+    if not lines:
+        return None
+    plt = _pyplot()
+    runs = sorted({started for points in lines.values() for started, _ in points})
+    position = {started: i for i, started in enumerate(runs)}
+    fig, ax = plt.subplots(figsize=(7.0, 2.6))
+    scale = 2**20 if unit == "B" else 1.0
+    unit = "MiB" if unit == "B" else unit
+    for label, points in lines.items():
+        x = [position[s] for s, _ in points]
+        y = [v / scale for _, v in points]
+        ax.plot(x, y, marker="o", markersize=3, linewidth=1, label=label)
+        for index in change_points.get(label, ()):
+            ax.scatter([x[index]], [y[index]], s=90, facecolors="none", edgecolors="#c62828", linewidths=1.5, zorder=4)
+    step = max(1, math.ceil(len(runs) / 6))
+    ax.set_xticks(range(0, len(runs), step), [r[:16].replace("T", " ") for r in runs][::step], fontsize=7)
+    ax.set_ylabel(unit)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _svg(fig)

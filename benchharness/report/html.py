@@ -1,0 +1,294 @@
+"""The HTML report: one self-contained file per run (or per lab of merged runs), written by jinja2 templates.
+
+Nothing in it is fetched when it is opened: styles are inline, figures are inline SVG, there is no
+script to run, and a Content-Security-Policy forbids any network load. The results themselves are
+embedded, so `benchharness compare` can read an old report as it reads a results JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchharness import kinds
+from benchharness.history.changepoints import detect
+from benchharness.history.store import HistoryStore
+from benchharness.readings import METRICS, metric_spec
+from benchharness.report import figures
+from benchharness.report.embed import embedded_json
+from benchharness.report.recommend import Recommendation, accuracy_metric, candidates, recommend, speed_metric
+from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
+from benchharness.storage import write_text_atomic
+from benchharness.units import show
+
+TREND_RUNS = 30
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    status: str = ""  # css class: pass / fail / inconclusive / unavailable / regressed / improved
+    title: str = ""  # the full message, shown on hover
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """Rows are metrics, columns are the suite's variants: every figure with its spread and unit."""
+
+    columns: list[str]
+    rows: list[tuple[str, str, list[Cell]]]  # (metric, label, cells)
+
+
+@dataclass
+class SuiteView:
+    name: str
+    kind: str
+    cases: list[CaseResult]
+    skipped: list[tuple[str, str]]  # (case id, reason)
+    metrics: MetricTable
+    verdicts: list[tuple[str, str, list[Cell]]]  # (case id, outcome, verdict cells)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, svg)
+    change_points: list[str] = field(default_factory=list)
+    history_note: str | None = None
+
+
+@dataclass
+class RunView:
+    run: RunResult
+    environment: list[tuple[str, str]]
+    recommendations: list[Recommendation]
+    suites: list[SuiteView]
+
+
+def _environment(run: RunResult) -> list[tuple[str, str]]:
+    m = run.machine
+    rows = [
+        ("machine id", run.machine_id),
+        (
+            "CPU",
+            f"{m.get('cpu')} (family {m.get('cpu_family')}, model {m.get('cpu_model_number')}, stepping {m.get('cpu_stepping')})",
+        ),
+        ("ISA", " ".join(m.get("isa") or []) or "—"),
+        (
+            "cores / memory",
+            f"{m.get('physical_cores')} physical, {m.get('logical_cores')} logical / {m.get('memory_gib')} GiB",
+        ),
+        ("accelerators", ", ".join(m.get("gpus") or []) or "none"),
+        ("NVIDIA driver", str(m.get("nvidia_driver") or "—")),
+        ("system", f"{m.get('system')} {m.get('arch')}, Python {m.get('python')}"),
+        ("devices", ", ".join(run.run.get("devices") or []) or "—"),
+        ("commit", str(run.git_commit or "—")),
+        ("started / finished", f"{run.started} / {run.finished}"),
+        ("threads", str(run.run.get("threads", "—"))),
+        ("packages", ", ".join(f"{k} {v}" for k, v in sorted(run.packages.items()))),
+        ("workload", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("settings") or {}).items()))),
+        ("trials", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("trials") or {}).items()))),
+    ]
+    cost = run.run.get("cost") or {}
+    if cost:
+        rows.append(
+            (
+                "cost",
+                f"{cost.get('wall_s')} s wall: {cost.get('timed_s')} s timed, {cost.get('accuracy_s')} s accuracy, "
+                f"{cost.get('other_s')} s elsewhere ({cost.get('children')} children)",
+            )
+        )
+    return rows
+
+
+def _metric_order(name: str) -> tuple[int, str]:
+    base = name.split("@d", 1)[0]
+    order = list(METRICS)
+    return (order.index(base) if base in order else len(order), name)
+
+
+def _metric_table(cases: list[CaseResult]) -> MetricTable:
+    names = sorted({n for c in cases if c.measurement for n in c.measurement.readings}, key=_metric_order)
+    rows = []
+    for name in names:
+        spec = metric_spec(name)
+        cells = []
+        for c in cases:
+            reading = c.measurement.readings.get(name) if c.measurement else None
+            if reading is None:
+                cells.append(Cell("—"))
+            elif reading.value is None:
+                cells.append(Cell("unavailable", "unavailable", reading.unavailable_reason or ""))
+            else:
+                spread = f" ± {show(reading.stdev, reading.unit)}" if reading.stdev else ""
+                cells.append(Cell(show(reading.value, reading.unit) + spread, "", f"n={reading.n}; {reading.source}"))
+        rows.append((name, spec.label if spec else name, cells))
+    return MetricTable([f"{c.case.quant} {c.case.backend}" for c in cases], rows)
+
+
+def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
+    rows = []
+    for c in cases:
+        cells = [
+            Cell(f"{v.kind} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
+            for v in c.verdicts
+        ]
+        rows.append((c.case.id, c.outcome, cells))
+    return rows
+
+
+def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> None:
+    kind = kinds.kind(view.kind)
+    names = [*kind.gate_metrics.values(), *(f"gate:{g}" for g in kind.gate_metrics)]
+    for name in dict.fromkeys(names):
+        lines: dict[str, list[tuple[str, float]]] = {}
+        changes: dict[str, list[int]] = {}
+        for c in view.cases:
+            points = history.series(run.machine_id, c.key, name, TREND_RUNS)
+            if len(points) < 2:
+                continue
+            label = f"{c.case.quant} {c.case.backend}"
+            lines[label] = [(p.started, p.value) for p in points]
+            found = detect([p.value for p in points])
+            changes[label] = [cp.index for cp in found.points]
+            for cp in found.points:
+                view.change_points.append(
+                    f"{name} of {label}: level changed at the run of {points[cp.index].started} "
+                    f"({cp.mean_before:.4g} -> {cp.mean_after:.4g}, {cp.change:+.1%}, p={cp.p_value:.2g})"
+                )
+            if found.unavailable_reason and view.history_note is None:
+                view.history_note = f"change points: {found.unavailable_reason}"
+        spec = metric_spec(name)
+        unit = spec.unit if spec else ("x" if name == "gate:speedup" else "fraction")
+        title = f"history on {run.machine_id}: {spec.label if spec else name.replace('gate:', 'gate ')}"
+        svg = figures.trend_figure(lines, changes, title, unit)
+        if svg:
+            view.figures.append(
+                (f"Trend of {name} over the last {TREND_RUNS} runs of this machine (red rings: change points)", svg)
+            )
+    if not any(caption.startswith("Trend") for caption, _ in view.figures):
+        view.history_note = view.history_note or "history: fewer than 2 runs of this machine recorded; no trend yet"
+
+
+def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: HistoryStore | None) -> SuiteView:
+    measured = [c for c in cases if c.measurement is not None]
+    skipped = [(c.case.id, c.message or "skipped") for c in cases if c.measurement is None]
+    kind = measured[0].case.kind if measured else cases[0].case.kind
+    view = SuiteView(name, kind, measured, skipped, _metric_table(measured), _verdict_rows(measured))
+    if not measured:
+        return view
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for c in measured:
+        groups.setdefault((c.case.model, c.case.device), []).append(c)
+    for (model, device), group in groups.items():
+        speed, accuracy = speed_metric(group[0]), accuracy_metric(group[0])
+        svg = figures.pareto_figure(candidates(group), speed, accuracy, f"{model} on {device}: accuracy vs speed")
+        if svg:
+            view.figures.append((f"{accuracy} vs {speed}; the dashed line joins the Pareto front (ringed points)", svg))
+    svg = figures.gates_figure(measured, f"{name}: gate ratios with their intervals")
+    if svg:
+        view.figures.append(
+            ("Each gate's ratio per variant (bars: estimate, whiskers: interval; dashed: the gate's line)", svg)
+        )
+    series = "decode_step_ms" if kind == "causal-lm" else "batch1_latency_ms"
+    svg = figures.distribution_figure(measured, series, f"{name}: {series} distribution")
+    if svg:
+        view.figures.append((f"Distribution of {series} (every decode step / every round)", svg))
+    if history is not None:
+        _trend_figures(view, run, history)
+    else:
+        view.history_note = "history: off for this report (--history off)"
+    return view
+
+
+def run_view(run: RunResult, history: HistoryStore | None) -> RunView:
+    suites: dict[str, list[CaseResult]] = {}
+    for c in run.cases:
+        suites.setdefault(c.case.suite, []).append(c)
+    return RunView(
+        run,
+        _environment(run),
+        recommend(run),
+        [_suite_view(run, name, cases, history) for name, cases in suites.items()],
+    )
+
+
+@dataclass(frozen=True)
+class LabRow:
+    suite: str
+    variant: str  # model quant backend
+    cells: list[Cell]  # per machine/device: speed, accuracy, memory, outcome
+
+
+def lab_table(runs: Sequence[RunResult]) -> tuple[list[str], list[LabRow]]:
+    """The merged view: one row per (suite, variant), a column group per machine and device."""
+    groups = sorted({(r.machine_id, c.case.device) for r in runs for c in r.cases if c.measurement})
+    rows: dict[tuple[str, str], dict[tuple[str, str], CaseResult]] = {}
+    for r in runs:
+        for c in r.cases:
+            if c.measurement is not None:
+                variant = f"{c.case.model} {c.case.quant} {c.case.backend}"
+                rows.setdefault((c.case.suite, variant), {})[(r.machine_id, c.case.device)] = c
+    out = []
+    for (suite, variant), found in rows.items():
+        cells = []
+        for group in groups:
+            if group not in found:
+                cells += [Cell("—")] * 4
+                continue
+            c = found[group]
+            s, a = speed_metric(c), accuracy_metric(c)
+            memory = kinds.kind(c.case.kind).gate_metrics["memory_reduction"]
+            unit = lambda m: spec.unit if (spec := metric_spec(m)) else ""  # noqa: E731
+            status = (
+                "pass"
+                if c.outcome in ("passed", "measured as reference")
+                else ("fail" if c.outcome in ("failed", "error") else "inconclusive")
+            )
+            cells += [
+                Cell(show(c.value(s), unit(s))),
+                Cell(show(c.value(a), unit(a))),
+                Cell(show(c.value(memory), unit(memory))),
+                Cell(c.outcome, status, c.message or ""),
+            ]
+        out.append(LabRow(suite, variant, cells))
+    return [f"{m} ({d})" for m, d in groups], out
+
+
+def _environment_template() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("benchharness.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report(runs: Sequence[RunResult], history: HistoryStore | None = None, title: str | None = None) -> str:
+    """The whole report as one HTML string: one run, or a lab of several merged runs."""
+    if not runs:
+        raise ValueError("render_report needs at least one run")
+    views = [run_view(r, history) for r in runs]
+    groups, lab_rows = lab_table(runs) if len(runs) > 1 else ([], [])
+    template = _environment_template().get_template("report.html.j2")
+    return template.render(
+        title=title
+        or (
+            f"benchharness lab report: {len(runs)} machines"
+            if len(runs) > 1
+            else f"benchharness report: {runs[0].label}"
+        ),
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        views=views,
+        lab_groups=groups,
+        lab_rows=lab_rows,
+        data_block=embedded_json([r.data for r in runs], REPORT_DATA_ID),
+    )
+
+
+def write_report(
+    path: Path, runs: Sequence[RunResult], history: HistoryStore | None = None, title: str | None = None
+) -> Path:
+    write_text_atomic(path, render_report(runs, history, title))
+    return path

@@ -1,0 +1,123 @@
+"""Results documents built in memory, for unit tests of compare, recommend, history and the report.
+
+They go through the same `RunResult.from_dict` as files on disk; only the figures are made up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def reading(name: str, unit: str, value: float | None, stdev: float = 0.0, n: int = 6) -> dict[str, Any]:
+    return {
+        "name": name,
+        "unit": unit,
+        "value": value,
+        "stdev": stdev,
+        "n": n,
+        "source": "test",
+        "unavailable_reason": None if value is not None else "not measured here",
+    }
+
+
+def case(
+    quant: str,
+    decode: float,
+    *,
+    backend: str = "llamacpp",
+    accuracy: float = 0.49,
+    rss: float = 300 * 2**20,
+    size: float = 100 * 2**20,
+    gates: dict[str, tuple[str, float, float, float]] | None = None,
+    pair_ratio: float | None = None,
+    seed: int = 0,
+    outcome: str = "passed",
+) -> dict[str, Any]:
+    """One causal-LM case with 6 decode rounds around `decode` tok/s (1% noise)."""
+    rng = np.random.default_rng(seed)
+    rounds = [float(x) for x in decode * (1 + 0.01 * rng.standard_normal(6))]
+    verdicts = [
+        {
+            "kind": "gate",
+            "name": name,
+            "status": status,
+            "message": f"{name} {estimate}",
+            "estimate": estimate,
+            "low": low,
+            "high": high,
+            "threshold": {"speedup": 2.0, "accuracy_retained": 0.95, "memory_reduction": 0.5}[name],
+            "n": 6,
+            "rule": "",
+            "known_breach": False,
+            "confirmation": None,
+        }
+        for name, (status, estimate, low, high) in (gates or {}).items()
+    ]
+    pairs = []
+    if pair_ratio is not None:
+        reference = [float(x) for x in 50 * (1 + 0.01 * rng.standard_normal(6))]
+        variant = [r * pair_ratio * (1 + 0.01 * e) for r, e in zip(reference, rng.standard_normal(6), strict=True)]
+        pairs.append(
+            {
+                "case_id": f"smollm2-135m-{quant}-{backend}-cpu",
+                "metric": "decode_tok_per_s",
+                "variant": variant,
+                "reference": reference,
+                "order": ["VR", "RV"] * 3,
+                "guard_start": {},
+                "guard_end": {},
+                "timed_s": 1.0,
+            }
+        )
+    return {
+        "id": f"smollm2-135m-{quant}-{backend}-cpu",
+        "key": f"llm::smollm2-135m-{quant}-{backend}-cpu",
+        "suite": "llm",
+        "model": "smollm2-135m",
+        "quant": quant,
+        "backend": backend,
+        "device": "cpu",
+        "kind": "causal-lm",
+        "reference": "f32",
+        "outcome": outcome,
+        "message": None,
+        "readings": {
+            "decode_tok_per_s": reading("decode_tok_per_s", "tok/s", float(np.mean(rounds)), float(np.std(rounds))),
+            "top1_accuracy": reading("top1_accuracy", "fraction", accuracy, 0.0, 2040),
+            "peak_rss_bytes": reading("peak_rss_bytes", "B", rss, 0.0, 1),
+            "model_file_bytes": reading("model_file_bytes", "B", size, 0.0, 1),
+        },
+        "info": {},
+        "warnings": [],
+        "round_samples": {"decode_tok_per_s": rounds},
+        "confirmations": [],
+        "pairs": pairs,
+        "confirm_pairs": [],
+        "ratios": {},
+        "verdicts": verdicts,
+        "settings": {"gen_tokens": 64},
+        "baseline_policy": {"min_effect": 0.05, "alpha": 0.002},
+    }
+
+
+def run(
+    cases: list[dict[str, Any]], machine: str = "lab-a", started: str = "2026-11-24T10:00:00+00:00"
+) -> dict[str, Any]:
+    return {
+        "schema_version": 3,
+        "run": {
+            "started": started,
+            "finished": started,
+            "machine": {"id": machine, "cpu": "Test CPU", "isa": ["avx2"], "gpus": []},
+            "packages": {"benchharness": "0.1.0"},
+            "git_commit": "0123456789abcdef",
+            "threads": 2,
+            "devices": ["cpu"],
+            "settings": {"gen_tokens": 64},
+            "trials": {},
+            "cost": {},
+        },
+        "cases": cases,
+    }
