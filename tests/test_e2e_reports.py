@@ -1,0 +1,222 @@
+"""Reports as people use them, on real runs: SmolLM2 through llama.cpp, three short sessions.
+
+Run A (lab machine "lab-x86-a", 2 threads) and run B (the same machine restricted to 1 thread)
+give `compare` a real difference; run C (a second lab machine, "lab-x86-b") gives `merge` two
+machines. Every run appends to one SQLite history, so B's report has a trend. Each report is opened
+in headless Chromium (Debian's `chromium`), which must find the tables, figures and recommendation
+and fetch nothing; pytest-benchmark's own `compare` reads the pytest-benchmark JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchharness.results import load_runs
+
+pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+
+SUITE = """
+import pytest
+pytestmark = pytest.mark.benchsuite("e2e")
+
+def test_generation(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness]
+threads = 2
+[tool.benchharness.workload]
+prompt_tokens = 32
+gen_tokens = 32
+warmup_rounds = 1
+min_rounds = 6
+min_time_s = 0.5
+[tool.benchharness.accuracy]
+n_ctx = 128
+windows = 2
+[tool.benchharness.trials]
+pairs = 6
+max_pairs = 6
+[tool.benchharness.suites.e2e]
+models = ["smollm2-135m"]
+backends = ["llamacpp"]
+quants = ["f32", "q4_0"]
+[tool.benchharness.suites.e2e.gates.speedup]
+min = 1.2
+[tool.benchharness.suites.e2e.gates.accuracy_retained]
+min = 0.8
+[tool.benchharness.suites.e2e.gates.memory_reduction]
+min = 0.3
+"""
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _run(root: Path, machine: str, *args: str) -> tuple[Path, Path]:
+    """One real session in `root`; returns its results JSON and its HTML report."""
+    env = {**os.environ, "BENCHHARNESS_MACHINE": machine}
+    before = set((root / "reports").glob("results-*[0-9].json")) if (root / "reports").exists() else set()
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", "-q", *args]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    (results,) = set((root / "reports").glob("results-*[0-9].json")) - before
+    report = results.with_name("report-" + results.stem.removeprefix("results-") + ".html")
+    assert report.exists(), done.stdout[-2000:]
+    return results, report
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    (root / "test_e2e_suite.py").write_text(SUITE)
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    a = _run(root, "lab-x86-a")
+    b = _run(root, "lab-x86-a", "--bench-set=threads=1")
+    c = _run(root, "lab-x86-b", "--bench-set=threads=1")
+    return root, a, b, c
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchharness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_every_run_writes_a_self_contained_report_that_reads_back(lab):
+    root, (results, report), _, (_, last_report) = lab
+    page = report.read_text()
+    assert report.stat().st_size < 5 * 2**20
+    # Nothing to fetch: no script, no external stylesheet, image or font; a CSP forbids loads anyway.
+    assert "<script src" not in page and "<link" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "default-src 'none'" in page
+    assert 'class="recommendation"' in page and 'class="metrics"' in page and page.count("<svg") >= 3
+    # The embedded results are the run itself: the report alone is enough to compare later.
+    (from_html,) = load_runs(report)
+    (from_json,) = load_runs(results)
+    assert from_html.data == from_json.data
+    assert (root / "reports" / "latest.html").read_text() == last_report.read_text()
+
+
+def test_compare_finds_the_one_thread_slowdown_with_intervals(lab):
+    root, (a_results, a_report), (b_results, _), _ = lab
+    done = cli("compare", str(a_report), str(b_results), "--html", "diff.html", "--fail-on-regression", cwd=root)
+    assert done.returncode == 1, done.stdout + done.stderr  # a regression past the noise fails CI
+    out = done.stdout
+    assert out.startswith("compare: lab-x86-a @ ")
+    # Halving the threads slows prefill of both variants past the 5% + Mann-Whitney rule.
+    assert re.search(
+        r"e2e::smollm2-135m-f32-llamacpp-cpu prefill_tok_per_s .* \(-\d+\.\d% \[-\d+\.\d%, -\d+\.\d%\]\): regressed",
+        out,
+    ), out
+    assert "regression(s): failing (--fail-on-regression)" in done.stderr
+    diff = (root / "diff.html").read_text()
+    assert 'class="metric-changes"' in diff and 'class="ratio-changes"' in diff
+    # The speed gate's ratio moved or not, it carries an interval on the ratio of ratios.
+    assert re.search(r"<td class=\"num\">\[\d\.\d{3}x, \d\.\d{3}x\]</td>", diff)
+    # Unchanged inputs: no change, exit 0 even with --fail-on-regression.
+    same = cli("compare", str(a_results), str(a_report), "--fail-on-regression", cwd=root)
+    assert same.returncode == 0 and "no change past the noise" in same.stdout
+
+
+def test_merge_puts_two_machines_in_one_lab_report(lab):
+    root, (a_results, _), _, (c_results, _) = lab
+    done = cli(
+        "merge", str(a_results), str(c_results), "--out", "lab.html", "--history", "reports/history.sqlite", cwd=root
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 machine(s): lab-x86-a, lab-x86-b" in done.stdout
+    page = (root / "lab.html").read_text()
+    assert '<th colspan="4">lab-x86-a (cpu)</th>' in page and '<th colspan="4">lab-x86-b (cpu)</th>' in page
+    assert page.count('class="recommendation"') == 2  # one per machine and device
+    assert [r.machine_id for r in load_runs(root / "lab.html")] == ["lab-x86-a", "lab-x86-b"]
+
+
+def test_history_holds_every_run_and_the_second_report_shows_the_trend(lab):
+    root, _, (_, b_report), _ = lab
+    done = cli(
+        "history", "show", "--history", "reports/history.sqlite", "--machine", "lab-x86-a",
+        "--case", "e2e::smollm2-135m-q4_0-llamacpp-cpu", "--metric", "gate:speedup", cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0 and len(done.stdout.strip().splitlines()) >= 2, done.stdout + done.stderr
+    assert "Trend of decode_tok_per_s" in b_report.read_text()
+
+
+def test_bad_input_is_one_line_and_exit_2(lab):
+    root = lab[0]
+    (root / "not-results.json").write_text("{}")
+    done = cli("compare", "not-results.json", "missing.json", cwd=root)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no integer schema_version" in done.stderr
+
+
+def test_pytest_benchmark_reads_the_pytest_benchmark_json(lab):
+    root, (results, _), _, _ = lab
+    document = results.with_name(results.stem + ".pytest-benchmark.json")
+    done = subprocess.run(["pytest-benchmark", "compare", str(document)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "test_generation[smollm2-135m-q4_0-llamacpp-cpu]" in done.stdout
+    # github-action-benchmark's `pytest` input reads fullname, stats.ops, stats.stddev, stats.mean, stats.rounds.
+    for bench in json.loads(document.read_text())["benchmarks"]:
+        stats = bench["stats"]
+        assert isinstance(bench["fullname"], str) and stats["rounds"] >= 6 and stats["iterations"] == 1
+        assert stats["ops"] > 0 and stats["mean"] > 0 and stats["stddev"] >= 0
+
+
+def chromium(url: str, workdir: Path, *extra: str) -> tuple[str, list[str]]:
+    """Open `url` headless; return the rendered DOM and every URL the page asked the network for.
+
+    Chromium's network log records each request's initiator: the browser's own background traffic
+    (update checks, clock sync) has none ("not an origin"), anything the page loads has the page's.
+    """
+    netlog = workdir / f"netlog-{len(list(workdir.glob('netlog-*')))}.json"
+    command = [
+        CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={workdir / 'profile'}", f"--log-net-log={netlog}", "--net-log-capture-mode=Everything",
+        *extra, url,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = netlog.read_text().rstrip().rstrip(",")
+    log = json.loads(text if text.endswith("}") else text + "]}")  # a log cut at exit lacks its closing
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    jobs = [e.get("params", {}) for e in log.get("events", []) if e.get("type") == start_job]
+    urls = [str(p["url"]) for p in jobs if "url" in p and p.get("initiator") != "not an origin"]
+    return done.stdout, urls
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed: apt-get install chromium")
+def test_reports_render_in_headless_chromium_and_fetch_nothing(lab, tmp_path):
+    root, (a_results, a_report), (b_results, _), _ = lab
+    cli("compare", str(a_results), str(b_results), "--html", "diff.html", cwd=root)
+    # The check can fail: a page that loads an image over HTTP shows up in the network log.
+    control = tmp_path / "control.html"
+    control.write_text('<html><body><img src="http://127.0.0.1:9/probe.png"></body></html>')
+    _, control_urls = chromium(control.as_uri(), tmp_path, "--dump-dom")
+    assert any(u.startswith("http://127.0.0.1:9/") for u in control_urls)
+
+    for page, expected in (
+        (a_report, ['class="recommendation"', 'class="metrics"', 'class="verdicts"', "<svg", "Pareto front"]),
+        (root / "diff.html", ['class="metric-changes"', 'class="ratio-changes"', "regression(s)"]),
+    ):
+        dom, urls = chromium(page.as_uri(), tmp_path, "--dump-dom")
+        for marker in expected:
+            assert marker in dom, f"{marker!r} missing from the rendered {page.name}"
+        assert [u for u in urls if not u.startswith("file://")] == [], f"{page.name} fetched {urls}"
+    shot = tmp_path / "report.png"
+    chromium(a_report.as_uri(), tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    low, high = image.getextrema()
+    assert image.size == (1280, 2000) and high - low > 100  # drawn text and figures, not a blank page
