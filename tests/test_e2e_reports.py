@@ -160,7 +160,7 @@ def test_bad_input_is_one_line_and_exit_2(lab):
 
 
 def test_pytest_benchmark_reads_the_pytest_benchmark_json(lab):
-    root, (results, _), _, _ = lab
+    _, (results, _), _, _ = lab
     document = results.with_name(results.stem + ".pytest-benchmark.json")
     done = subprocess.run(["pytest-benchmark", "compare", str(document)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
