@@ -6,7 +6,7 @@ State lives in `config.stash`; all the work is done by BenchSession.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case
+from benchharness.report import progress
 from benchharness.report.terminal import policy_lines, table
 from benchharness.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 SUMMARY_KEY = pytest.StashKey[list[str]]()
+PROGRESS_KEY = pytest.StashKey["progress.ProgressDisplay"]()
 XDIST_REASON = (
     "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
 )
@@ -80,21 +82,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _progress(config: pytest.Config) -> Callable[[str], None]:
-    def write(line: str) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        capture = config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None:
-            return
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                reporter.write_line(f"benchharness: {line}")
-        else:
-            reporter.write_line(f"benchharness: {line}")
-
-    return write
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "benchsuite(name): the [tool.benchharness.suites.NAME] this test's cases come from"
@@ -122,7 +109,9 @@ def pytest_configure(config: pytest.Config) -> None:
             history=config.getoption("history"),
         )
         resolve_url(options.history, settings.results_dir)  # a bad --history fails now, not after the run
-        config.stash[SESSION_KEY] = BenchSession(settings, options, _progress(config))
+        display = progress.PytestProgress(config)
+        config.stash[PROGRESS_KEY] = display
+        config.stash[SESSION_KEY] = BenchSession(settings, options, display)
     except (BenchHarnessError, ValueError) as e:
         raise pytest.UsageError(f"benchharness: {e}") from None
 
@@ -170,14 +159,18 @@ class KnownBreach(Exception):
 class CaseChecker:
     """What a suite's test calls: measure the case, judge it, and turn verdicts into an outcome."""
 
-    def __init__(self, session: BenchSession) -> None:
+    def __init__(self, session: BenchSession, display: progress.ProgressDisplay | None = None) -> None:
         self.session = session
+        self.display = display
 
     def check(self, case: Case) -> None:
         try:
             record = self.session.run(case)
         except BenchHarnessError as e:
             pytest.fail(str(e), pytrace=False)
+        finally:
+            if self.display is not None:
+                self.display.clear()  # pytest writes the case's result next, on a clean line
         policy = self.session.suite(case.suite).inconclusive
         failing = ("fail", "inconclusive") if policy == "fail" else ("fail",)
         failures = [v.message for v in record.verdicts if v.status in failing and not v.known_breach]
@@ -197,7 +190,7 @@ class CaseChecker:
 @pytest.fixture
 def bench(request: pytest.FixtureRequest) -> CaseChecker:
     """The session's case checker: `bench.check(bench_case)` measures, gates and compares one case."""
-    return CaseChecker(request.config.stash[SESSION_KEY])
+    return CaseChecker(request.config.stash[SESSION_KEY], request.config.stash.get(PROGRESS_KEY, None))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -150,6 +150,7 @@ class BenchSession:
         if self.settings.trials.cooldown_s:
             time.sleep(self.settings.trials.cooldown_s)
         self._scratch.mkdir(parents=True, exist_ok=True)
+        self.progress(f"measuring {label}")
         started = time.perf_counter()
         data = run_job(request, timeout_s=self.settings.case_timeout_s, label=label)
         info = data.get("info", {}) if isinstance(request, MeasureRequest) else data

@@ -141,7 +141,7 @@ def test_clean_run_passes_and_writes_results(project, pytester):
     result = project(["ref", "ok"])
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*benchharness*", "case *decode tok/s*", "toy-ok-fake-cpu * none *passed", "results: *"]
+        ["*benchharness*", "toy (causal-lm)", "variant *decode tok/s*", "ok fake cpu * none *passed", "results: *"]
     )
     outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
     assert outcomes == {"toy-ref-fake-cpu": "passed", "toy-ok-fake-cpu": "passed"}
@@ -292,7 +292,7 @@ def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(project,
     result = project(["ref", "near"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*toy-near-fake-cpu*INCONCL*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
+        ["near fake cpu*INCONCL*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
     )
     result.stdout.fnmatch_lines(["1 inconclusive verdict(s)*toy-near-fake-cpu"])
 

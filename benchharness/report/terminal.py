@@ -77,25 +77,40 @@ def _column_cell(column: Column) -> Callable[[CaseRecord], str]:
     return lambda record: _cell(record, column)
 
 
+TABLE_WIDTH = 120  # what a terminal shows without wrapping
+
+
+def _variant(record: CaseRecord) -> str:
+    """The row label under a model's heading: what differs between its rows."""
+    return f"{record.case.quant} {record.case.backend} {record.case.device}"
+
+
 def _render(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
-    rows = [["case"] + [header for header, _ in columns]]
-    rows += [[r.case.id] + [cell(r) for _, cell in columns] for r in records]
+    rows = [["variant"] + [header for header, _ in columns]]
+    rows += [[_variant(r)] + [cell(r) for _, cell in columns] for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(1, "-" * max(len(line) for line in lines))
     return lines
 
 
+def _fitted(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
+    """The figures and the verdict marks in one table, or in two stacked ones when one is wider than the terminal."""
+    together = _render(records, columns + VERDICT_COLUMNS)
+    if max(len(line) for line in together) <= TABLE_WIDTH:
+        return together
+    return [*_render(records, columns), "", *_render(records, VERDICT_COLUMNS)]
+
+
 def table(records: Iterable[CaseRecord]) -> list[str]:
-    """One table per model kind, with that kind's own columns (every backend's rows side by side), then the verdicts."""
+    """Per model kind and model, a table with that kind's own columns (every backend's rows side by side), then the verdicts."""
     shown = [r for r in records if r.outcome != "skipped"]
     lines: list[str] = []
     for kind_name, kind in kinds.KINDS.items():
-        group = [r for r in shown if r.case.kind == kind_name]
-        if not group:
-            continue
         columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind.columns]
-        lines += ([""] if lines else []) + _render(group, columns + VERDICT_COLUMNS)
+        for model in dict.fromkeys(r.case.model for r in shown if r.case.kind == kind_name):
+            group = [r for r in shown if r.case.kind == kind_name and r.case.model == model]
+            lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, columns)
     evidence = verdict_lines(shown)
     if evidence:
         lines += ["", "verdicts (estimate [95% interval] (threshold, evidence): outcome):", *evidence]

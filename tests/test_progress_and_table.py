@@ -1,0 +1,76 @@
+"""The terminal: a progress status that leaves pytest's line as it was, and a table that fits 120 columns."""
+
+from run_documents import case, run
+
+from benchharness.report.progress import ProgressDisplay
+from benchharness.report.terminal import TABLE_WIDTH, table
+from benchharness.results import CaseRecord, RunResult
+
+
+class Screen:
+    """A terminal line: text written with backspaces, as a terminal shows it."""
+
+    def __init__(self) -> None:
+        self.cells: list[str] = []
+        self.cursor = 0
+        self.lines: list[str] = []
+
+    def write(self, content: str, *, flush: bool = False, **markup: bool) -> None:
+        for ch in content:
+            if ch == "\b":
+                self.cursor = max(0, self.cursor - 1)
+            elif self.cursor < len(self.cells):
+                self.cells[self.cursor] = ch
+                self.cursor += 1
+            else:
+                self.cells.append(ch)
+                self.cursor += 1
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.lines.append(line)
+
+    @property
+    def shown(self) -> str:
+        return "".join(self.cells[: self.cursor]).rstrip() + "".join(self.cells[self.cursor :]).rstrip()
+
+
+def test_the_status_is_erased_before_pytest_writes_the_result():
+    screen = Screen()
+    display = ProgressDisplay(screen, interactive=True, verbose=False, width=120)
+    screen.write("suites/test_llm.py ..")
+    display("prepare smollm2-135m q4_0: llama.cpp quantize ...")
+    assert screen.shown == "suites/test_llm.py .. [prepare smollm2-135m q4_0: llama.cpp quantize ...]"
+    display("measuring smollm2-135m-q4_0-llamacpp-cpu")
+    assert screen.shown == "suites/test_llm.py .. [measuring smollm2-135m-q4_0-llamacpp-cpu]"
+    display.clear()
+    screen.write(".")  # pytest's result character lands right after the previous one
+    assert "".join(screen.cells[: screen.cursor]) == "suites/test_llm.py ..."
+
+
+def test_a_long_status_is_cut_to_the_terminal():
+    screen = Screen()
+    ProgressDisplay(screen, interactive=True, verbose=False, width=80)("x" * 200)
+    assert len(screen.shown) == 40 and screen.shown.endswith("…]")
+
+
+def test_a_log_gets_lines_only_with_verbose():
+    quiet, verbose = Screen(), Screen()
+    ProgressDisplay(quiet, interactive=False, verbose=False)("measuring x")
+    ProgressDisplay(verbose, interactive=False, verbose=True)("measuring x")
+    assert quiet.lines == [] and quiet.cells == []
+    assert verbose.lines == ["benchharness: measuring x"]
+
+
+def test_the_final_table_fits_120_columns():
+    gates = {"speedup": ("pass", 2.6, 2.5, 2.7), "accuracy_retained": ("inconclusive", 0.956, 0.94, 0.97)}
+    cases = [
+        case(q, 100.0, backend=b, gates=gates)
+        for q in ("fp32", "int8", "int4")
+        for b in ("onnxruntime-genai", "openvino-genai")
+    ]
+    result = RunResult.from_dict(run(cases), "r.json")
+    records = [CaseRecord(c.case, c.outcome, c.measurement, verdicts=list(c.verdicts)) for c in result.cases]
+    lines = table(records)
+    tables = [line for line in lines if not line.startswith("  ")]  # verdict evidence lines are prose
+    assert max(len(line) for line in tables) <= TABLE_WIDTH
+    assert "smollm2-135m (causal-lm)" in lines and any(line.startswith("int4 openvino-genai cpu") for line in lines)
