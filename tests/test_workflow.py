@@ -1,0 +1,39 @@
+"""The nightly lab workflow: a matrix over the lab's machine kinds, a merge job, and commands our CLI accepts."""
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from benchharness.cli import parser
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "nightly-lab.yml"
+
+
+def test_the_matrix_covers_the_lab_and_each_machine_names_itself():
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    rows = jobs["bench"]["strategy"]["matrix"]["include"]
+    assert {r["machine"] for r in rows} == {"x86-avx512", "nvidia-gpu", "apple-silicon", "intel-npu"}
+    assert all("self-hosted" in r["labels"] for r in rows)
+    assert jobs["bench"]["env"]["BENCHHARNESS_MACHINE"] == "${{ matrix.machine }}"
+    assert jobs["bench"]["strategy"]["fail-fast"] is False
+    run = " ".join(s.get("run", "") for s in jobs["bench"]["steps"])
+    assert "pytest suites/ --device=auto" in run and "--junitxml=" in run and "--report=" in run
+    assert jobs["lab-report"]["needs"] == "bench" and jobs["lab-report"]["if"] == "always()"
+
+
+def test_the_lab_job_calls_benchharness_as_its_cli_parses_it():
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["lab-report"]["steps"]
+    commands = [
+        line.strip().rstrip("\\").strip()
+        for s in steps
+        for line in re.sub(r"\\\n\s*", " ", s.get("run", "")).splitlines()
+        if line.strip().startswith("benchharness ")
+    ]
+    assert {c.split()[1] for c in commands} == {"merge", "compare"}
+    for command in commands:
+        words = shlex.split(command.split("|")[0].replace('${BENCH_HISTORY_URL:+--history "$BENCH_HISTORY_URL"}', ""))
+        args = parser().parse_args(words[1:])  # exits (fails the test) on an option the CLI does not have
+        if args.command == "compare":
+            assert args.fail_on_regression and args.html == "lab-compare.html"
