@@ -11,23 +11,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchharness.errors import BenchHarnessError
+
+if TYPE_CHECKING:
+    from benchharness.history.store import HistoryStore
+    from benchharness.results import RunResult
 
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
 
 
-def _load(paths: Sequence[str]) -> list:  # type: ignore[type-arg]
+def _load(paths: Sequence[str]) -> list[RunResult]:
     from benchharness.results import load_runs
 
-    runs = []
+    runs: list[RunResult] = []
     for p in paths:
         runs += load_runs(Path(p))
     return runs
 
 
-def _history(url: str | None, results_dir: Path) -> object | None:
+def _history(url: str | None, results_dir: Path) -> HistoryStore | None:
     from benchharness.history.store import HistoryStore, resolve_url
 
     resolved = resolve_url(url, results_dir)
@@ -58,7 +63,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     history = _history(args.history, Path(args.out).parent) if args.history else None
-    path = write_report(Path(args.out), runs, history, title=args.title)  # type: ignore[arg-type]
+    path = write_report(Path(args.out), runs, history, title=args.title)
     print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)})")
     return 0
 
@@ -68,18 +73,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     runs = _load([args.results])
     history = _history(args.history, Path(args.results).parent) if args.history else None
-    print(f"report: {write_report(Path(args.out), runs, history, title=args.title)}")  # type: ignore[arg-type]
+    print(f"report: {write_report(Path(args.out), runs, history, title=args.title)}")
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     from benchharness.history.changepoints import detect
-    from benchharness.history.store import HistoryStore, resolve_url
 
-    url = resolve_url(args.history, Path("reports"))
-    if url is None:
+    store = _history(args.history, Path("reports"))
+    if store is None:
         raise BenchHarnessError("--history off leaves no store to use; pass a URL or a file path")
-    store = HistoryStore(url)
     if args.action == "append":
         for run in _load(args.results):
             added = store.append(run)

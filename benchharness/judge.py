@@ -237,10 +237,6 @@ def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Ver
 # Regressions against the stored baseline
 
 
-def _fmt(value: float, unit: str) -> str:
-    return units.show(value, unit)
-
-
 def _samples(m: Measurement, metric: str) -> list[float]:
     samples = m.round_samples.get(metric)
     if samples:
@@ -310,7 +306,7 @@ def judge_baseline(
             status = "pass"
         message = (
             f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}), "
-            f"{_fmt(shift.current, spec.unit)} vs baseline {_fmt(shift.baseline, spec.unit)}"
+            f"{units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
         )
         verdicts.append(
             Verdict(

@@ -23,7 +23,7 @@ from benchharness.judge import Verdict
 from benchharness.matrix import Case
 from benchharness.protocol import PairedTiming, ProtocolError, decode, encode
 from benchharness.readings import Measurement
-from benchharness.storage import read_versioned, write_json_atomic
+from benchharness.storage import migrate, read_versioned, write_json_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,22 +267,6 @@ class RunResult:
 REPORT_DATA_ID = "benchharness-results"
 
 
-def _migrated(data: Any, source: str) -> dict[str, Any]:
-    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
-        raise StoreError(
-            f"{source} holds no benchharness results (no schema_version); pass a results JSON or an HTML report"
-        )
-    version = data["schema_version"]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{source} has results schema_version {version}, newer than this benchharness reads ({SCHEMA_VERSION}); upgrade benchharness"
-        )
-    while version < SCHEMA_VERSION:
-        data = MIGRATIONS[version](data)
-        version = data["schema_version"]
-    return data
-
-
 def load_runs(path: str | Path) -> list[RunResult]:
     """Every run in a results JSON (one) or an HTML report (one, or one per machine for a lab report)."""
     path = Path(path)
@@ -290,7 +274,10 @@ def load_runs(path: str | Path) -> list[RunResult]:
         from benchharness.report.embed import extract_embedded
 
         documents = extract_embedded(path, REPORT_DATA_ID)
-        return [RunResult.from_dict(_migrated(d, f"{path} run {i}"), f"{path}") for i, d in enumerate(documents)]
+        return [
+            RunResult.from_dict(migrate(d, KIND, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
+            for i, d in enumerate(documents)
+        ]
     return [RunResult.from_dict(load_results(path), str(path))]
 
 

@@ -72,16 +72,23 @@ def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Mi
         ) from None
     except OSError as e:
         raise StoreError(f"cannot read {kind} file {path} ({e.strerror})") from None
+    return migrate(data, kind, str(path), current, migrations)
+
+
+def migrate(data: Any, kind: str, source: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
+    """A `kind` document read from `source` (a file, or data embedded in one), migrated to version `current`."""
     if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
-        raise StoreError(f"{kind} file {path} has no integer schema_version; it is not a benchharness {kind} file")
+        raise StoreError(f"{kind} file {source} has no integer schema_version; it is not a benchharness {kind} file")
     version = data["schema_version"]
     if version > current:
         raise StoreError(
-            f"{kind} file {path} has schema_version {version}, newer than this benchharness reads ({current}); upgrade benchharness"
+            f"{kind} file {source} has schema_version {version}, newer than this benchharness reads ({current}); upgrade benchharness"
         )
     while version < current:
         if version not in migrations:
-            raise StoreError(f"{kind} file {path} has schema_version {version}, which cannot be migrated; re-record it")
+            raise StoreError(
+                f"{kind} file {source} has schema_version {version}, which cannot be migrated; re-record it"
+            )
         data = migrations[version](data)
         version = data["schema_version"]
     return data

@@ -23,13 +23,7 @@ from benchharness.results import load_runs
 
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
-SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("e2e")
-
-def test_generation(bench_case, bench):
-    bench.check(bench_case)
-"""
+from test_e2e_llamacpp import SUITE
 
 PYPROJECT = """
 [tool.benchharness]

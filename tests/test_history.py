@@ -40,16 +40,21 @@ def _append_nights(url: str, machine: str) -> None:
         store.append(nightly(night, 100.0 + night, machine))
 
 
-def test_concurrent_writers_lose_nothing_on_sqlite(tmp_path):
-    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
-    HistoryStore(url)  # tables exist before the race, as after the first nightly run
+def race(url: str, machines: list[str]) -> list[int | None]:
+    """Each machine appends its five nights from its own process, all at once; their exit codes."""
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_append_nights, args=(url, f"lab-{i}")) for i in range(4)]
+    writers = [context.Process(target=_append_nights, args=(url, m)) for m in machines]
     for w in writers:
         w.start()
     for w in writers:
         w.join(120)
-    assert [w.exitcode for w in writers] == [0] * 4
+    return [w.exitcode for w in writers]
+
+
+def test_concurrent_writers_lose_nothing_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    HistoryStore(url)  # tables exist before the race, as after the first nightly run
+    assert race(url, [f"lab-{i}" for i in range(4)]) == [0] * 4
     assert HistoryStore(url).run_count() == 20
 
 
@@ -75,13 +80,7 @@ def postgresql_url():
 def test_postgresql_history_with_concurrent_writers(postgresql_url):
     """A real server started by the test: the lab's store, three machines writing at once."""
     exercise(HistoryStore(postgresql_url))
-    context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_append_nights, args=(postgresql_url, f"pg-lab-{i}")) for i in range(3)]
-    for w in writers:
-        w.start()
-    for w in writers:
-        w.join(120)
-    assert [w.exitcode for w in writers] == [0] * 3
+    assert race(postgresql_url, [f"pg-lab-{i}" for i in range(3)]) == [0] * 3
     assert HistoryStore(postgresql_url).run_count() == 7 + 15
 
 

@@ -52,12 +52,7 @@ def _engine_url(url: str) -> str:
 
 
 def display(url: str) -> str:
-    """The URL as shown to people: without its password."""
-    return _safe(url)
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL as shown to people and in messages: without its password."""
     from sqlalchemy.engine import make_url
 
     try:
@@ -124,7 +119,7 @@ class HistoryStore:
             # nothing is left open between nightly runs (or in a test's warnings).
             self.engine = sa.create_engine(_engine_url(url), connect_args=connect_args, poolclass=sa.pool.NullPool)
         except Exception as e:  # a malformed URL or a missing driver
-            raise ConfigError(f"--history {_safe(url)}: cannot use this database ({e}); check the URL") from None
+            raise ConfigError(f"--history {display(url)}: cannot use this database ({e}); check the URL") from None
         self.meta = sa.MetaData()
         self.runs = sa.Table(
             "bench_runs",
@@ -159,7 +154,7 @@ class HistoryStore:
             pass  # another writer created the tables at the same moment
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"history {_safe(url)} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0]}); check the URL and that the server is running"
+                f"history {display(url)} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0]}); check the URL and that the server is running"
             ) from None
 
     def append(self, run: RunResult) -> bool:
@@ -189,7 +184,7 @@ class HistoryStore:
             return False  # the same run, appended by a concurrent writer first
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"history {_safe(self.url)}: run not appended ({type(e).__name__}: {str(e).splitlines()[0]}); nothing was written"
+                f"history {display(self.url)}: run not appended ({type(e).__name__}: {str(e).splitlines()[0]}); nothing was written"
             ) from None
         return True
 
@@ -213,7 +208,7 @@ class HistoryStore:
                 rows = conn.execute(query).all()
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"history {_safe(self.url)} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
+                f"history {display(self.url)} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
             ) from None
         return [Point(r.started, float(r.value), r.git_commit) for r in reversed(rows)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchharness.compare import Comparison, MetricChange, RatioChange
 from benchharness.report.embed import embedded_json
-from benchharness.report.html import _environment_template
+from benchharness.report.html import templates
 from benchharness.results import REPORT_DATA_ID, RunResult
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
@@ -57,7 +57,7 @@ def terminal_summary(comparison: Comparison) -> list[str]:
 
 
 def render_compare(comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult]) -> str:
-    template = _environment_template().get_template("compare.html.j2")
+    template = templates().get_template("compare.html.j2")
     return template.render(
         title=f"benchharness compare: {comparison.old_label} -> {comparison.new_label}",
         generated=datetime.now(UTC).isoformat(timespec="seconds"),

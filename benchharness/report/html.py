@@ -253,7 +253,8 @@ def lab_table(runs: Sequence[RunResult]) -> tuple[list[str], list[LabRow]]:
     return [f"{m} ({d})" for m, d in groups], out
 
 
-def _environment_template() -> Any:
+def templates() -> Any:
+    """The jinja2 environment over this package's templates (report and compare share `_style.html.j2`)."""
     import jinja2
 
     return jinja2.Environment(
@@ -271,7 +272,7 @@ def render_report(runs: Sequence[RunResult], history: HistoryStore | None = None
         raise ValueError("render_report needs at least one run")
     views = [run_view(r, history) for r in runs]
     groups, lab_rows = lab_table(runs) if len(runs) > 1 else ([], [])
-    template = _environment_template().get_template("report.html.j2")
+    template = templates().get_template("report.html.j2")
     return template.render(
         title=title
         or (
