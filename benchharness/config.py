@@ -19,6 +19,7 @@ from typing import Any
 
 from benchharness.errors import ConfigError
 from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, GateRule
+from benchharness.readings import METRICS
 
 FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
 INCONCLUSIVE_POLICIES = ("warn", "fail")
@@ -55,10 +56,16 @@ class BaselineSettings:
     """Regression = worse than the baseline by more than `min_effect` (relative) *and* significant.
 
     Significance is a one-sided Mann-Whitney U test on the round samples at `alpha` (asv uses 0.002).
+    `metrics` names the figures compared (None: every tracked one); a suite on a noisy host can gate
+    decode throughput and memory and leave a 30 ms TTFT, which drifts by a third there, out.
     """
 
     min_effect: float = 0.05
     alpha: float = 0.002
+    metrics: tuple[str, ...] | None = None
+
+    def compares(self, metric: str) -> bool:
+        return self.metrics is None or metric.split("@d", 1)[0] in self.metrics
 
 
 @dataclass(frozen=True)
@@ -261,12 +268,23 @@ def _parse_baseline(t: _Table, base: BaselineSettings) -> BaselineSettings:
             f"{t.where}.noise_k is no longer a setting: regressions are decided by min_effect and a "
             "Mann-Whitney test at alpha (default 0.002); delete the key"
         )
+    metrics = _names(t, "metrics")
     b = BaselineSettings(
-        min_effect=t.take("min_effect", float, base.min_effect), alpha=t.take("alpha", float, base.alpha)
+        min_effect=t.take("min_effect", float, base.min_effect),
+        alpha=t.take("alpha", float, base.alpha),
+        metrics=base.metrics if metrics is None else metrics,
     )
     t.finish()
     _in_range(f"{t.where}.min_effect", b.min_effect, 0.0, 10.0)
     _in_range(f"{t.where}.alpha", b.alpha, 1e-9, 0.5)
+    tracked = sorted(name for name, spec in METRICS.items() if spec.tracked and spec.better != "neither")
+    for name in metrics or ():
+        if name not in tracked:
+            raise ConfigError(f"{t.where}.metrics names {name!r}, not a tracked metric; valid: {', '.join(tracked)}")
+    if metrics == ():
+        raise ConfigError(
+            f"{t.where}.metrics = [] compares nothing; list metrics, or use --no-baseline to compare none"
+        )
     return b
 
 

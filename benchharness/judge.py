@@ -271,7 +271,7 @@ def judge_baseline(
     verdicts: list[Verdict] = []
     for name, old in sorted(stored.metrics.items()):
         spec = metric_spec(name)
-        if spec is None or not spec.tracked or spec.better == "neither":
+        if spec is None or not spec.tracked or spec.better == "neither" or not policy.compares(name):
             continue
         new = _samples(current, name)
         if not new:
@@ -325,8 +325,14 @@ def judge_baseline(
 
 
 def _moved_as_much(change: float, reference_change: float, min_effect: float) -> bool:
-    """The variant's change is within `min_effect` of its reference's, in the same direction."""
-    return change * reference_change > 0 and abs(change - reference_change) <= min_effect
+    """The variant moved the same way as its reference, and relative to it by no more than `min_effect`.
+
+    Relative, not a difference of percentages: a variant at -53% whose reference went -28% lost 35% against
+    it, a regression of its own, even though the two percentages differ by only 25 points.
+    """
+    if change * reference_change <= 0 or reference_change <= -1:
+        return False
+    return abs((1 + change) / (1 + reference_change) - 1) <= min_effect
 
 
 def _times_better(gate: str, ratio: float) -> float:

@@ -209,12 +209,21 @@ class CaseResult:
                 ratios={str(k): float(v) for k, v in (data.get("ratios") or {}).items()},
                 verdicts=tuple(Verdict(**v) for v in data.get("verdicts", [])),
                 settings=dict(data.get("settings") or {}),
-                baseline_policy=BaselineSettings(**(data.get("baseline_policy") or {})),
+                baseline_policy=_baseline_policy(data.get("baseline_policy") or {}),
             )
         except (KeyError, TypeError, ValueError, ProtocolError) as e:
             raise StoreError(
                 f"{where} is not a readable benchharness case ({type(e).__name__}: {e}); re-record it"
             ) from None
+
+
+def _baseline_policy(data: dict[str, Any]) -> BaselineSettings:
+    metrics = data.get("metrics")
+    return BaselineSettings(
+        min_effect=float(data.get("min_effect", BaselineSettings.min_effect)),
+        alpha=float(data.get("alpha", BaselineSettings.alpha)),
+        metrics=None if metrics is None else tuple(str(m) for m in metrics),
+    )
 
 
 @dataclass(frozen=True)

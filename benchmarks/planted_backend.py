@@ -4,7 +4,8 @@ Registered as backend `llamacpp-planted`: the real llama.cpp model and weights, 
 PLANTED_DELAY_S seconds in every decode step. A sleep, not a busy-wait: on a 2-core machine a Python
 busy-wait competes with llama.cpp's own spinning worker thread, and a planted 3% became a measured 33%.
 The sleep overshoots by tens of microseconds, so the benchmark reports the slowdown it measured next to
-the one it planted. PLANTED_DELAY_S=0 is plain llama.cpp.
+the one it planted. PLANTED_DELAY_S=0 is plain llama.cpp. PLANTED_ONLY (e.g. "q4_0") plants the delay only in
+model files whose name starts with it, so the reference stays as it was and the variant alone regresses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from benchharness.backends.llamacpp import LlamaCppBackend, LlamaCppModel
 class PlantedModel(LlamaCppModel):
     def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
         super().__init__(path, device, options)
-        self.delay_s = float(os.environ.get("PLANTED_DELAY_S", "0"))
+        only = os.environ.get("PLANTED_ONLY", "")
+        planted = path.name.lower().startswith(only.lower())
+        self.delay_s = float(os.environ.get("PLANTED_DELAY_S", "0")) if planted else 0.0
 
     def decode(self, token: int) -> int:
         if self.delay_s:

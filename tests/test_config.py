@@ -143,3 +143,10 @@ def test_a_suite_states_its_own_baseline_sensitivity():
     assert settings.suites["t"].baseline is None
     with pytest.raises(ConfigError, match=r"suites.s.baseline.min_effect = nan is out of range"):
         parse_settings({"suites": {"s": {"baseline": {"min_effect": float("nan")}}}}, Path("."))
+    decode = parse_settings({"baseline": {"metrics": ["decode_tok_per_s"]}, "suites": {"s": {}}}, Path("."))
+    assert decode.baseline.metrics == ("decode_tok_per_s",) and decode.baseline.compares("decode_tok_per_s@d512")
+    assert not decode.baseline.compares("ttft_ms")
+    with pytest.raises(ConfigError, match=r"baseline.metrics names 'decode_tok_s', not a tracked metric; valid: "):
+        parse_settings({"baseline": {"metrics": ["decode_tok_s"]}}, Path("."))
+    with pytest.raises(ConfigError, match=r"baseline.metrics = \[\] compares nothing"):
+        parse_settings({"baseline": {"metrics": []}}, Path("."))

@@ -150,10 +150,23 @@ def test_regression_needs_effect_and_significance():
     assert v.status == "pass"
 
 
+def test_a_policy_compares_only_the_metrics_it_names():
+    halved = measurement(REF_HITS, samples=[x / 2 for x in BASE])
+    decode_only = BaselineSettings(min_effect=0.05, alpha=0.002, metrics=("decode_tok_per_s",))
+    (v,) = judge.judge_baseline(halved, entry(BASE), {"gen_tokens": 64}, decode_only)
+    assert v.status == "fail"
+    ttft_only = BaselineSettings(min_effect=0.05, alpha=0.002, metrics=("ttft_ms",))
+    assert judge.judge_baseline(halved, entry(BASE), {"gen_tokens": 64}, ttft_only) == []
+
+
 def test_machine_moved_when_the_reference_moved_as_much():
     slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
     (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, {"decode_tok_per_s": -0.19})
     assert v.status == "pass" and "machine moved" in v.message
+    halved = measurement(REF_HITS, samples=[x * 0.47 for x in BASE])
+    policy = BaselineSettings(min_effect=0.25, alpha=0.002)
+    (v,) = judge.judge_baseline(halved, entry(BASE), {"gen_tokens": 64}, policy, {"decode_tok_per_s": -0.28})
+    assert v.status == "fail", "lost 35% against its reference: its own regression, not the machine's"
 
 
 def test_changed_workload_is_not_compared():
