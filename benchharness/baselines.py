@@ -8,6 +8,7 @@ and replaces it atomically; nothing writes a baseline unless the user asked for 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from benchharness.storage import locked, read_versioned, write_json_atomic
 SCHEMA_VERSION = 2
 KIND = "baseline"
 NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no stored figures for
+# Verdict names that say the whole baseline was not compared (none, another machine, other settings).
+WHOLE_BASELINE = (NO_BASELINE, "baseline", "settings")
 
 
 def baseline_path(directory: Path, machine_id: str) -> Path:
@@ -36,8 +39,15 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_for_machine(directory: Path, machine: dict[str, Any], any_machine: bool = False) -> dict[str, Any] | None:
-    """This machine's baseline file, None if there is none, MachineMismatch if it was recorded elsewhere."""
+def load_for_machine(
+    directory: Path, machine: dict[str, Any], any_machine: bool = False, file: Path | None = None
+) -> dict[str, Any] | None:
+    """This machine's baseline file (or the one named), None if there is none, MachineMismatch if it was
+    recorded elsewhere. A named file is compared whatever machine recorded it: the user chose it."""
+    if file is not None:
+        if not file.is_file():
+            raise StoreError(f"--baseline-file {file} is not a file; name a baselines/<machine>.json")
+        return load(file)
     path = baseline_path(directory, machine["id"])
     if not path.is_file():
         return None
@@ -138,5 +148,22 @@ def save(directory: Path, machine: dict[str, Any], entries: dict[str, dict[str, 
         data["machine"] = machine
         data["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
         data["cases"] = {**data["cases"], **entries}
+        for key, entry in data["cases"].items():
+            if (where := _non_finite(entry)) is not None:
+                raise StoreError(
+                    f"{path}: entry {key!r} holds a non-finite number at {where}; nothing was saved. "
+                    "Delete that entry from the file (or the file) and re-record"
+                )
         write_json_atomic(path, data)
     return path
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN or infinity inside `value` (JSON cannot store one), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "."
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        if (found := _non_finite(v, f"{where}.{k}" if where else str(k))) is not None:
+            return found
+    return None

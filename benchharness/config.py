@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
 from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, GateRule
 from benchharness.readings import METRICS
@@ -186,13 +187,25 @@ def _in_range(where: str, value: float, low: float, high: float | None = None) -
         raise ConfigError(f"{where} = {value!r} is out of range; it must be {bounds}")
 
 
-def _names(table: _Table, key: str) -> tuple[str, ...] | None:
+def _names(table: _Table, key: str, empty_ok: bool = False) -> tuple[str, ...] | None:
+    """A list of names. One rule for `[]`: it names nothing, so where nothing would run or be gated it is
+    refused (leave the key out to mean all); only `known_breaches = []` (no breach declared) accepts it."""
     value = table.take(key, list)
     if value is None:
         return None
     if not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{table.where}.{key} = {value!r} must be a list of strings")
+    if not value and not empty_ok:
+        raise ConfigError(f"{table.where}.{key} = [] names nothing; leave the key out to mean all, or list names")
     return tuple(value)
+
+
+def _suite_devices(t: _Table) -> tuple[str, ...] | None:
+    devices = _names(t, "devices")
+    for device in devices or ():
+        if device not in DEVICES:
+            raise ConfigError(f"{t.where}.devices names {device!r}, not a device kind; valid: {', '.join(DEVICES)}")
+    return devices
 
 
 def _parse_workload(t: _Table, base: Workload) -> Workload:
@@ -249,7 +262,7 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
         g = _Table(spec, f"{t.where}.{name}")
         minimum = g.take("min", float, DEFAULT_GATES[[r.name for r in DEFAULT_GATES].index(name)].minimum)
         quants = _names(g, "quants")
-        known = _names(g, "known_breaches") or ()
+        known = _names(g, "known_breaches", empty_ok=True) or ()
         if "borderline" in g.data:
             raise ConfigError(
                 f"{g.where}.borderline is no longer a setting: each gate now reports an interval and says "
@@ -268,7 +281,7 @@ def _parse_baseline(t: _Table, base: BaselineSettings) -> BaselineSettings:
             f"{t.where}.noise_k is no longer a setting: regressions are decided by min_effect and a "
             "Mann-Whitney test at alpha (default 0.002); delete the key"
         )
-    metrics = _names(t, "metrics")
+    metrics = _names(t, "metrics", empty_ok=True)
     b = BaselineSettings(
         min_effect=t.take("min_effect", float, base.min_effect),
         alpha=t.take("alpha", float, base.alpha),
@@ -346,7 +359,7 @@ def _parse_suites(
             models=_names(s, "models"),
             backends=_names(s, "backends"),
             quants=_names(s, "quants"),
-            devices=_names(s, "devices"),
+            devices=_suite_devices(s),
             gates=_parse_gates(s.sub("gates")),
             workload=suite_workload if own_workload else None,
             accuracy=suite_accuracy if own_accuracy else None,
@@ -392,7 +405,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
     settings = Settings(
         root=root,
         threads=threads,
-        cache_dir=Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
+        cache_dir=root / Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),  # like results_dir
         results_dir=root / t.take("results_dir", str, "reports"),
         baselines_dir=root / t.take("baselines_dir", str, "baselines"),
         case_timeout_s=timeout,
@@ -409,13 +422,23 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict, with a one-line error for a missing or malformed file."""
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; name a .toml file")
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check the path") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} is not readable; check its permissions") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML ({e}); fix the syntax") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read ({e.strerror}); check the path") from None
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -454,11 +477,18 @@ def load_settings(root: Path, extra_file: Path | None = None, assignments: tuple
         data = read_toml(pyproject).get("tool", {}).get("benchharness", {})
         where = f"{pyproject.name} [tool.benchharness]"
     if extra_file is not None:
-        data = deep_merge(data, read_toml(extra_file))
+        extra = read_toml(extra_file)
+        # The same keys as [tool.benchharness]; a table copied from pyproject.toml keeps its header.
+        if set(extra) == {"tool"} and isinstance(extra["tool"], Mapping) and set(extra["tool"]) == {"benchharness"}:
+            extra = extra["tool"]["benchharness"]
+        data = deep_merge(data, extra)
         where = f"{where} + {extra_file.name}"
+    settings = parse_settings(data, root, where)
+    if not assignments:
+        return settings
     for text in assignments:
         data = deep_merge(data, parse_assignment(text))
-    return parse_settings(data, root, where)
+    return parse_settings(data, root, "--bench-set")  # the files parsed cleanly: the error is in an assignment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,6 +514,7 @@ class Options:
     save_baseline: bool = False
     compare_baseline: bool = True
     baseline_any_machine: bool = False
+    baseline_file: Path | None = None  # compare with this file instead of baselines/<this machine>.json
     time_budget_s: float | None = None
     report: Path | None = None  # the HTML report to write (None: results_dir/report-<time>.html)
     history: str | None = None  # history store URL or path; None: results_dir/history.sqlite; "off": none
@@ -501,6 +532,9 @@ def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:
 def parse_gate_overrides(values: list[str]) -> dict[str, float]:
     """`--gate speedup=2.5` (repeatable, or comma-separated) into {name: minimum}."""
     overrides: dict[str, float] = {}
+    for value in values:
+        if not value.strip(" ,"):
+            raise ConfigError(f"--gate={value!r} names nothing; write NAME=MIN, e.g. --gate speedup=1.5")
     for item in (part for value in values for part in value.split(",") if part.strip()):
         name, sep, raw = item.partition("=")
         name = name.strip()

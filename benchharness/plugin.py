@@ -56,6 +56,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--baseline-any-machine", action="store_true", help="compare with a baseline recorded on a different machine"
     )
     group.addoption(
+        "--baseline-file",
+        default=None,
+        metavar="PATH",
+        help="compare with this baseline file (e.g. another lab machine's baselines/<id>.json), whoever recorded it",
+    )
+    group.addoption(
         "--report",
         default=None,
         metavar="PATH",
@@ -87,6 +93,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "benchsuite(name): the [tool.benchharness.suites.NAME] this test's cases come from"
     )
     try:
+        if config.getoption("save_baseline") and config.getoption("no_baseline"):
+            raise BenchHarnessError(
+                "--save-baseline and --no-baseline contradict each other; --save-baseline already skips the comparison"
+            )
         extra = config.getoption("bench_config")
         settings = load_settings(
             config.rootpath,
@@ -104,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
             save_baseline=config.getoption("save_baseline"),
             compare_baseline=not config.getoption("no_baseline"),
             baseline_any_machine=config.getoption("baseline_any_machine"),
+            baseline_file=Path(config.getoption("baseline_file")) if config.getoption("baseline_file") else None,
             time_budget_s=parse_duration("--time-budget", config.getoption("time_budget")),
             report=Path(config.getoption("report")) if config.getoption("report") else None,
             history=config.getoption("history"),
@@ -222,6 +233,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     bench = session.config.stash.get(SESSION_KEY, None)
     if bench is not None:
         session.config.stash[SUMMARY_KEY] = bench.finish()
+        if bench.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file the user asked for was not written
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

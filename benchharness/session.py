@@ -59,7 +59,23 @@ class BenchSession:
         self._scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}"
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
+        self.unwritten: list[str] = []  # files the user asked for that could not be written: the run fails
         self._validate_filters()
+        for suite in settings.suites.values():
+            self._validate_suite(suite)
+
+    def _validate_suite(self, suite: SuiteConfig) -> None:
+        """Every name a suite uses must exist, checked at start-up: a typo in a gate's variant list would
+        otherwise gate nothing, and every later green run would be a lie."""
+        where = f"[tool.benchharness.suites.{suite.name}]"
+        check_known(f"{where} models", suite.models, list(self.models))
+        check_known(f"{where} backends", suite.backends, list(self.backends))
+        models = [self.models[m] for m in suite.models or self.models]
+        labels = sorted({label for m in models for _, label in m.variants})
+        check_known(f"{where} quants", suite.quants, labels)
+        for rule in suite.gates:
+            check_known(f"{where} gates.{rule.name}.quants", rule.quants, labels)
+            check_known(f"{where} gates.{rule.name}.known_breaches", rule.known_breaches, labels)
 
     def _validate_filters(self) -> None:
         f = self.options.filters
@@ -79,9 +95,6 @@ class BenchSession:
 
     def cases(self, suite_name: str) -> list[Case]:
         suite = self.suite(suite_name)
-        for quant in suite.quants or ():
-            if not any(quant == label for m in self.models.values() for _, label in m.variants):
-                raise ConfigError(f"suite {suite_name}: quant {quant!r} is not a variant of any model")
         cases = expand(suite, self.models, self.backends, self.options.devices, self.options.filters)
         for case in cases:
             self.records.setdefault(case.key, CaseRecord(case))
@@ -317,13 +330,19 @@ class BenchSession:
             self._baseline_loaded = True
             try:
                 self._baseline = baselines.load_for_machine(
-                    self.settings.baselines_dir, self.machine, self.options.baseline_any_machine
+                    self.settings.baselines_dir,
+                    self.machine,
+                    self.options.baseline_any_machine,
+                    self.options.baseline_file,
                 )
             except BenchHarnessError as e:
                 self._baseline = e
         if isinstance(self._baseline, BenchHarnessError):
             raise self._baseline
         return self._baseline
+
+    def _baseline_file(self) -> Path:
+        return self.options.baseline_file or baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
 
     def _entry(self, case: Case) -> baselines.BaselineEntry | None:
         stored = self._stored_baseline()
@@ -357,8 +376,13 @@ class BenchSession:
         except MachineMismatch as e:
             return [Verdict("baseline", "baseline", "unavailable", str(e))]
         if entry is None:
-            where = baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
+            where = self._baseline_file()
             message = f"no baseline for {case.key} in {where}; record one with --save-baseline"
+            if self.options.baseline_any_machine and not where.is_file():
+                others = sorted(p.name for p in self.settings.baselines_dir.glob("*.json"))
+                message += (
+                    f", or name another machine's file with --baseline-file (here: {', '.join(others) or 'none'})"
+                )
             return [Verdict("baseline", baselines.NO_BASELINE, "unavailable", message)]
         assert record.measurement is not None
         settings = self.workload_key(case)
@@ -433,10 +457,35 @@ class BenchSession:
             lines.append(f"results: {path} (pytest-benchmark format: {bench_path.name})")
         except BenchHarnessError as e:
             lines.append(f"results NOT written: {e}")
+            self.unwritten.append("results")
             return lines
+        lines += self._baseline_lines()
         lines += self._history_and_report(path)
         if self.options.save_baseline:
-            lines.append(self._save_baselines(list(self.records.values()), run))
+            saved = self._save_baselines(list(self.records.values()), run)
+            lines.append(saved)
+            if saved.startswith("baselines NOT saved"):
+                self.unwritten.append("baselines")
+        return lines
+
+    def _baseline_lines(self) -> list[str]:
+        """Why a baseline was not compared, said in the terminal too (not only in the JSON), once per reason."""
+        reasons: dict[str, list[str]] = {}
+        compared = 0
+        if self.options.save_baseline:
+            return []
+        for record in self.records.values():
+            verdicts = [v for v in record.verdicts if v.kind == "baseline"]
+            whole = [v for v in verdicts if v.status == "unavailable" and v.name in baselines.WHOLE_BASELINE]
+            if whole:
+                reasons.setdefault(whole[0].message, []).append(record.case.id)
+            elif verdicts:
+                compared += 1
+        lines = [f"baseline: compared {compared} case(s) with {self._baseline_file()}"] if compared else []
+        for message, ids in reasons.items():
+            lines.append(
+                f"baseline not compared for {len(ids)} case(s) ({ids[0]}{', ...' if len(ids) > 1 else ''}): {message}"
+            )
         return lines
 
     def _history_and_report(self, results: Path) -> list[str]:
@@ -454,6 +503,8 @@ class BenchSession:
                 )
         except BenchHarnessError as e:
             lines.append(f"history NOT appended: {e}")
+            if self.options.history is not None:  # asked for by name; the default store is best effort
+                self.unwritten.append("history")
             store = None
         stamp = results.stem.removeprefix("results-")
         path = self.options.report or self.settings.results_dir / f"report-{stamp}.html"
@@ -464,6 +515,7 @@ class BenchSession:
             lines.append(f"report: {path}")
         except (BenchHarnessError, OSError) as e:
             lines.append(f"report NOT written: {e}")
+            self.unwritten.append("report")
         finally:
             if store is not None:
                 store.close()

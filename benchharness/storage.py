@@ -37,6 +37,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` (written, fsynced, renamed) or leave the old file untouched."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StoreError(
+            f"cannot write {path}: {path.parent} is a file, not a folder; move it or point the setting elsewhere"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -45,6 +49,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f"cannot write {path} ({e.strerror}); make {path.parent} writable or point the setting elsewhere"
         ) from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a stored file gets the user's usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -58,6 +63,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     except (OSError, ValueError) as e:
         Path(tmp).unlink(missing_ok=True)
         raise StoreError(f"cannot write {path} ({e}); nothing was changed") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
@@ -98,6 +109,8 @@ def migrate(data: Any, kind: str, source: str, current: int, migrations: dict[in
 def locked(path: Path) -> Iterator[None]:
     """Hold the lock guarding read-modify-write of `path`, with a clear error if it cannot be taken."""
     lock = lock_for(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StoreError(f"{path.parent} is a file, not a folder; move it away or point the setting elsewhere")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
