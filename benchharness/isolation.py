@@ -7,6 +7,7 @@ child printed, while the session goes on to the next case and still writes its r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,7 +39,14 @@ def _child_env() -> dict[str, str]:
     paths = [p for p in sys.path if p and Path(p).exists()]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONUNBUFFERED"] = "1"
+    env["BENCHHARNESS_PARENT_PID"] = str(os.getpid())  # the worker dies with this process
     return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _signal_name(returncode: int) -> str:
@@ -48,13 +56,21 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def run_job(request: Request, *, timeout_s: float, label: str) -> dict[str, Any]:
+def run_job(request: Request, *, timeout_s: float, label: str, work_dir: Path) -> dict[str, Any]:
     """Run `benchharness.worker` on a typed request; return its result data or raise a harness error.
 
     Errors the worker raised on purpose (a BenchHarnessError subclass) come back as the same class
-    with the same message; anything else becomes CaseFailed with the output's tail.
+    with the same message; anything else becomes CaseFailed with the output's tail. The job's files live
+    in `work_dir/<pid>-*` (under the cache, never /tmp), so a killed run's leftovers can be swept.
+    An interrupt (Ctrl-C) kills the child's whole process group before it propagates.
     """
-    with tempfile.TemporaryDirectory(prefix="benchharness-job-") as tmp:
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise errors.PrepareError(
+            f"cannot create {work_dir} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix=f"{os.getpid()}-", dir=work_dir) as tmp:
         request_path = Path(tmp) / "request.json"
         result = Path(tmp) / "result.json"
         log_path = Path(tmp) / "output.log"
@@ -72,12 +88,14 @@ def run_job(request: Request, *, timeout_s: float, label: str) -> dict[str, Any]
             try:
                 returncode = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 raise errors.CaseFailed(
                     f"{label}: timed out after {timeout_s:g} s and was killed; raise case_timeout_s if it "
                     f"is just slow. Last output: {_tail(log_path) or '(none)'}"
                 ) from None
+            except BaseException:  # KeyboardInterrupt, SystemExit: the child must not outlive the run
+                _kill_group(proc)
+                raise
         if returncode < 0:
             raise errors.CaseFailed(
                 f"{label}: child process died from {_signal_name(returncode)}. Last output: {_tail(log_path) or '(none)'}"

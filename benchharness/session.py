@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import backends, baselines, judge, kinds
+from benchharness import backends, baselines, judge, kinds, leftovers
 from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
@@ -56,7 +57,11 @@ class BenchSession:
         self._solo: dict[str, Measurement | BenchHarnessError] = {}
         self._tokens: dict[str, str | None] = {}
         self.cost = CostLedger()
-        self._scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}"
+        # Named by pid, so the next run can sweep it if this one is killed (benchharness.leftovers).
+        self._scratch = (
+            settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}-{os.getpid()}"
+        )
+        self.swept = leftovers.sweep(settings.cache_dir)
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
         self.unwritten: list[str] = []  # files the user asked for that could not be written: the run fails
@@ -165,7 +170,9 @@ class BenchSession:
         self._scratch.mkdir(parents=True, exist_ok=True)
         self.progress(f"measuring {label}")
         started = time.perf_counter()
-        data = run_job(request, timeout_s=self.settings.case_timeout_s, label=label)
+        data = run_job(
+            request, timeout_s=self.settings.case_timeout_s, label=label, work_dir=self.settings.cache_dir / "jobs"
+        )
         info = data.get("info", {}) if isinstance(request, MeasureRequest) else data
         self.cost.add_child(
             time.perf_counter() - started, float(info.get("timed_s", 0.0)), float(info.get("accuracy_s", 0.0))
@@ -442,6 +449,10 @@ class BenchSession:
     def finish(self) -> list[str]:
         """Write results (when something was measured) and baselines (only if asked and nothing failed)."""
         lines: list[str] = []
+        if self.swept[0]:
+            lines.append(
+                f"swept {self.swept[0]} leftover(s) of killed runs from the cache ({self.swept[1] / 2**20:.0f} MiB)"
+            )
         records = [r for r in self.records.values() if r.measurement is not None or r.outcome in ("failed", "error")]
         if not records:
             return lines
@@ -477,7 +488,12 @@ class BenchSession:
         for record in self.records.values():
             verdicts = [v for v in record.verdicts if v.kind == "baseline"]
             whole = [v for v in verdicts if v.status == "unavailable" and v.name in baselines.WHOLE_BASELINE]
-            if whole:
+            if whole and whole[0].name == baselines.NO_BASELINE:
+                where = self._baseline_file()
+                reasons.setdefault(f"none stored in {where}; record one with --save-baseline", []).append(
+                    record.case.id
+                )
+            elif whole:
                 reasons.setdefault(whole[0].message, []).append(record.case.id)
             elif verdicts:
                 compared += 1

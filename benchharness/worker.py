@@ -8,9 +8,14 @@ parent can re-raise it; anything else, status 4 with the traceback on stderr (wh
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
+import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +60,39 @@ def preload_runtimes(request: object) -> None:
             importlib.import_module(spec.runtime_module)
 
 
+def _die_with_parent() -> None:
+    """End this job (and anything it started) when the pytest process that started it dies.
+
+    The child runs in its own session, so a Ctrl-C at the terminal does not reach it (the parent kills it
+    instead); a `kill -9` of the parent runs no code at all. Linux delivers SIGTERM on the parent's death
+    (PR_SET_PDEATHSIG); elsewhere a thread polls the parent's pid every half second.
+    """
+    parent = int(os.environ.get("BENCHHARNESS_PARENT_PID", "0"))
+    if not parent:
+        return
+
+    def end(*_: object) -> None:
+        os.killpg(0, signal.SIGKILL)  # this worker leads its process group: tools it started go too
+
+    signal.signal(signal.SIGTERM, end)
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before the request was registered
+                end()
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        end()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     task, request_path, result_path = argv
+    _die_with_parent()
     request = decode(TASKS[task], json.loads(Path(request_path).read_text()))
     preload_runtimes(request)
     try:

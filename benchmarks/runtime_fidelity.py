@@ -83,7 +83,9 @@ def harness(backend: str, path: Path, tokens: Path, threads: int, prompt: int, g
         reference_role="none",
         corpus_tokens=str(tokens),
     )
-    readings = Measurement.from_dict(run_job(request, timeout_s=900, label=request.case_id)).readings
+    readings = Measurement.from_dict(
+        run_job(request, timeout_s=900, label=request.case_id, work_dir=default_cache_dir() / "jobs")
+    ).readings
     return {name: float(readings[name].value or 0) for name in ("prefill_tok_per_s", "decode_tok_per_s")}
 
 

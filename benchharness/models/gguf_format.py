@@ -37,6 +37,8 @@ def check_gguf(path: Path) -> None:
 
     Truncation deeper in the file is caught by llama.cpp's own bounds checks at load time.
     """
+    if path.is_dir():
+        raise ModelError(f"model file {path} is a directory, not a GGUF file; point the config at the .gguf file")
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; run the prepare step or fix the path")
     with path.open("rb") as f:

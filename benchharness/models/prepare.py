@@ -21,13 +21,14 @@ from pathlib import Path
 from filelock import FileLock
 
 from benchharness.backends.onnx_last_logits import SUFFIX as LAST_LOGITS_SUFFIX
-from benchharness.errors import ModelError, PrepareError
+from benchharness.errors import BenchHarnessError, ModelError, PrepareError
 from benchharness.isolation import run_job
 from benchharness.models import onnx_format, openvino_format, ortgenai_format
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.protocol import BuildRequest
+from benchharness.storage import write_text_atomic
 
 Progress = Callable[[str], None]
 # Written beside a graph by a backend at load time: not part of the weights' identity.
@@ -80,6 +81,27 @@ def check_located(fmt: str, path: Path) -> None:
     expected = EXPECTED_FILES.get(fmt)
     if path.is_dir() and expected and not (path / expected).is_file():
         raise ModelError(f"{path} is not a {fmt} model folder (no {expected}); point the config at the model's folder")
+
+
+def _files(path: Path) -> list[Path]:
+    """The variant's own files (not the ones backends derive from it later, such as a last-logits graph)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p for p in path.rglob("*") if p.is_file() and not p.name.endswith(DERIVED) and ".partial-" not in p.name
+    )
+
+
+def _file_table(path: Path) -> dict[str, int]:
+    """Each built file's size, by name within the variant: what `_intact` checks a cached variant against."""
+    return {(str(f.relative_to(path)) if path.is_dir() else f.name): f.stat().st_size for f in _files(path)}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class Preparer:
@@ -139,6 +161,25 @@ class Preparer:
             self._done[memo] = self._prepare_recipe(model, definition, reference="")
         return self._done[memo]
 
+    def _intact(self, path: Path, manifest_path: Path, name: str, quiet: bool = False) -> bool:
+        """A cached variant matches the files its manifest lists (a truncated or half-deleted one does not).
+
+        A variant built before manifests listed files gets its table now, from what is there.
+        """
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            listed = manifest.get("files")
+            if listed is None:
+                manifest["files"] = _file_table(path)
+                write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                return True
+            intact = bool(_file_table(path) == listed)
+        except (OSError, ValueError, AttributeError, BenchHarnessError):
+            intact = False
+        if not intact and not quiet:
+            self.progress(f"prepare {name}: the cached copy does not match its manifest; rebuilding it")
+        return intact
+
     def _prepare_recipe(self, model: ModelDef, definition: VariantDef, reference: str) -> Variant:
         how = recipe(str(definition.recipe))
         missing = how.missing_tools()
@@ -156,7 +197,8 @@ class Preparer:
         return Variant(model.name, definition.label, definition.format, path, key, reference)
 
     def _build(self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str) -> None:
-        if path.exists():
+        manifest_path = path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
+        if path.exists() and self._intact(path, manifest_path, name, quiet=True):
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +207,9 @@ class Preparer:
                 f"cannot create cache folder {path.parent} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder"
             ) from None
         with FileLock(str(path) + ".lock"):
-            if path.exists():  # another session finished it while we waited
+            if path.exists() and self._intact(path, manifest_path, name):  # another session finished it
                 return
+            _remove(path)
             partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
             source = f" from {base.format} {base.label}" if base else ""
             self.progress(f"prepare {name}: {how.name}{source} ...")
@@ -182,6 +225,7 @@ class Preparer:
                     ),
                     timeout_s=self.timeout_s,
                     label=f"prepare {name}",
+                    work_dir=self.cache_dir / "jobs",
                 )
                 if not partial.exists():
                     raise PrepareError(f"prepare {name}: {how.name} finished but wrote nothing; see its output")
@@ -197,8 +241,8 @@ class Preparer:
                 "recipe": how.name,
                 "params": params,
                 "tools": how.tool_versions(),
+                "files": _file_table(path),
             }
-            manifest_path = path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
-            manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
             size_mib = disk_bytes(path) / 2**20
             self.progress(f"prepare {name}: done in {time.perf_counter() - started:.1f} s ({size_mib:.0f} MiB)")

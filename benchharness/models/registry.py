@@ -255,6 +255,12 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                     description="declared in config",
                 )
             variants[variant.key] = variant
+        labels = sorted({label for _, label in variants})
+        if cfg.reference and cfg.reference not in labels:
+            raise ConfigError(
+                f"{where}: reference = {cfg.reference!r} is not one of its variants ({', '.join(labels) or 'none'}); "
+                "name one of them, or declare it under [models.NAME.variants]"
+            )
         if cfg.reference:
             for fmt in {f for f, label in variants if label == cfg.reference}:
                 if existing and existing.references.get(fmt, cfg.reference) != cfg.reference:
