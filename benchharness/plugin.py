@@ -120,6 +120,10 @@ def pytest_configure(config: pytest.Config) -> None:
             history=config.getoption("history"),
         )
         resolve_url(options.history, settings.results_dir)  # a bad --history fails now, not after the run
+        if options.baseline_file is not None and not options.baseline_file.is_file():
+            raise BenchHarnessError(
+                f"--baseline-file {options.baseline_file} is not a file; name a baselines/<machine>.json"
+            )
         display = progress.PytestProgress(config)
         config.stash[PROGRESS_KEY] = display
         config.stash[SESSION_KEY] = BenchSession(settings, options, display)

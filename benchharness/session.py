@@ -348,6 +348,13 @@ class BenchSession:
             raise self._baseline
         return self._baseline
 
+    def _no_baseline_fix(self) -> str:
+        fix = "; record one with --save-baseline"
+        if self.options.baseline_any_machine and not self._baseline_file().is_file():
+            others = sorted(p.name for p in self.settings.baselines_dir.glob("*.json"))
+            fix += f", or name another machine's file with --baseline-file (here: {', '.join(others) or 'none'})"
+        return fix
+
     def _baseline_file(self) -> Path:
         return self.options.baseline_file or baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
 
@@ -384,12 +391,7 @@ class BenchSession:
             return [Verdict("baseline", "baseline", "unavailable", str(e))]
         if entry is None:
             where = self._baseline_file()
-            message = f"no baseline for {case.key} in {where}; record one with --save-baseline"
-            if self.options.baseline_any_machine and not where.is_file():
-                others = sorted(p.name for p in self.settings.baselines_dir.glob("*.json"))
-                message += (
-                    f", or name another machine's file with --baseline-file (here: {', '.join(others) or 'none'})"
-                )
+            message = f"no baseline for {case.key} in {where}{self._no_baseline_fix()}"
             return [Verdict("baseline", baselines.NO_BASELINE, "unavailable", message)]
         assert record.measurement is not None
         settings = self.workload_key(case)
@@ -453,6 +455,11 @@ class BenchSession:
             lines.append(
                 f"swept {self.swept[0]} leftover(s) of killed runs from the cache ({self.swept[1] / 2**20:.0f} MiB)"
             )
+        if self.preparer.rebuilt:
+            lines.append(
+                f"cache: rebuilt {len(self.preparer.rebuilt)} variant(s) whose cached copy did not match its "
+                f"manifest (truncated or changed): {', '.join(self.preparer.rebuilt)}"
+            )
         records = [r for r in self.records.values() if r.measurement is not None or r.outcome in ("failed", "error")]
         if not records:
             return lines
@@ -489,10 +496,8 @@ class BenchSession:
             verdicts = [v for v in record.verdicts if v.kind == "baseline"]
             whole = [v for v in verdicts if v.status == "unavailable" and v.name in baselines.WHOLE_BASELINE]
             if whole and whole[0].name == baselines.NO_BASELINE:
-                where = self._baseline_file()
-                reasons.setdefault(f"none stored in {where}; record one with --save-baseline", []).append(
-                    record.case.id
-                )
+                message = f"none stored in {self._baseline_file()}{self._no_baseline_fix()}"
+                reasons.setdefault(message, []).append(record.case.id)
             elif whole:
                 reasons.setdefault(whole[0].message, []).append(record.case.id)
             elif verdicts:

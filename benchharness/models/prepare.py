@@ -114,6 +114,7 @@ class Preparer:
         self.progress = progress
         self._done: dict[tuple[str, str, str], Variant] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self.rebuilt: list[str] = []  # cached variants that did not match their manifest (said in the summary)
 
     def _content_key(self, path: Path) -> str:
         """SHA-256 of a file, or of a folder's files in name order (memoised by size and mtime)."""
@@ -177,6 +178,7 @@ class Preparer:
         except (OSError, ValueError, AttributeError, BenchHarnessError):
             intact = False
         if not intact and not quiet:
+            self.rebuilt.append(name)
             self.progress(f"prepare {name}: the cached copy does not match its manifest; rebuilding it")
         return intact
 

@@ -1,0 +1,495 @@
+"""Bad inputs and faults, tried from outside as a new user (or an unattended lab) would meet them.
+
+Every case runs pytest (or the CLI) in a subprocess on a fresh project and asserts the exit status and
+the one line that says what was wrong, the value and the fix. Start-up errors exit 4 (pytest's usage
+error) before anything is measured; a fault found while running fails the run (exit 1) with its reason.
+The project is the digits suite on ONNX Runtime: real measurements in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+
+SUITE = """
+import pytest
+pytestmark = pytest.mark.benchsuite("d")
+
+def test_classification(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness.workload]
+min_rounds = 6
+min_time_s = 0.2
+[tool.benchharness.suites.d]
+models = ["digits-mlp"]
+backends = ["onnxruntime"]
+EXTRA
+[tool.benchharness.suites.d.gates]
+speedup = false
+memory_reduction = false
+"""
+
+MACHINE = "hardening-test-host"  # a fixed lab name, so the baseline file's name is known
+
+
+def project(tmp_path: Path, extra: str = "", files: dict[str, str | bytes] | None = None) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "test_d.py").write_text(SUITE)
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace("EXTRA", extra))
+    for name, content in (files or {}).items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return tmp_path
+
+
+def pytest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", *args]
+
+
+def run(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    done = subprocess.run(
+        pytest_command(*args),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCHHARNESS_MACHINE": MACHINE, **(env or {})},
+        timeout=600,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def one_line(output: str, pattern: str) -> str:
+    """The single output line matching `pattern` (a regex), so each message is asserted whole."""
+    lines = [line for line in output.splitlines() if re.search(pattern, line)]
+    assert lines, f"no line matches {pattern!r} in:\n{output[-3000:]}"
+    return lines[0]
+
+
+# (what is wrong, pyproject extra, command-line args, environment, the one-line message as a regex)
+STARTUP_ERRORS = [
+    (
+        "NaN min_time_s",
+        "",
+        ["--bench-set=workload.min_time_s=nan"],
+        {},
+        r"--bench-set\.workload\.min_time_s = nan is out of range; it must be in 0\.0\.\.3600\.0",
+    ),
+    ("infinite confidence", "", ["--bench-set=trials.confidence=inf"], {}, r"trials\.confidence = inf is out of range"),
+    ("NaN min_effect", "", ["--bench-set=baseline.min_effect=nan"], {}, r"baseline\.min_effect = nan is out of range"),
+    (
+        "removed noise_k",
+        "",
+        ["--bench-set=baseline.noise_k=nan"],
+        {},
+        r"baseline\.noise_k is no longer a setting: .*delete the key",
+    ),
+    (
+        "negative infinite timeout",
+        "",
+        ["--bench-set=case_timeout_s=-inf"],
+        {},
+        r"case_timeout_s = -inf is out of range",
+    ),
+    (
+        "NaN gate minimum",
+        "[tool.benchharness.suites.d.gates.accuracy_retained]\nmin = nan",
+        [],
+        {},
+        r"pyproject\.toml .*gates\.accuracy_retained\.min = nan is out of range; it must be in 0\.0\.\.1\.0",
+    ),
+    (
+        "gate quants typo",
+        '[tool.benchharness.suites.d.gates.accuracy_retained]\nquants = ["int_8"]',
+        [],
+        {},
+        r"suites\.d\] gates\.accuracy_retained\.quants: unknown value 'int_8'; valid: fp32, int8",
+    ),
+    (
+        "known_breaches case typo",
+        '[tool.benchharness.suites.d.gates.accuracy_retained]\nknown_breaches = ["INT8"]',
+        [],
+        {},
+        r"gates\.accuracy_retained\.known_breaches: unknown value 'INT8'; valid: fp32, int8",
+    ),
+    (
+        "suite device tpu",
+        'devices = ["tpu"]',
+        [],
+        {},
+        r"suites\.d\.devices names 'tpu', not a device kind; valid: cpu, cuda, metal, gpu, npu",
+    ),
+    ("empty quants", "quants = []", [], {}, r"suites\.d\.quants = \[\] names nothing; leave the key out to mean all"),
+    ("empty models", "[tool.benchharness.suites.e]\nmodels = []", [], {}, r"suites\.e\.models = \[\] names nothing"),
+    ("empty devices", "devices = []", [], {}, r"suites\.d\.devices = \[\] names nothing"),
+    (
+        "empty gate quants",
+        "[tool.benchharness.suites.d.gates.accuracy_retained]\nquants = []",
+        [],
+        {},
+        r"gates\.accuracy_retained\.quants = \[\] names nothing",
+    ),
+    (
+        "suite model typo",
+        '[tool.benchharness.suites.e]\nmodels = ["digits"]',
+        [],
+        {},
+        r"suites\.e\] models: unknown value 'digits'; valid: digits-mlp, minilm-l6, smollm2-135m",
+    ),
+    (
+        "suite backend typo",
+        '[tool.benchharness.suites.e]\nbackends = ["onnx-runtime"]',
+        [],
+        {},
+        r"suites\.e\] backends: unknown value 'onnx-runtime'; valid: .*onnxruntime",
+    ),
+    (
+        "suite quant typo",
+        'quants = ["fp32", "int9"]',
+        [],
+        {},
+        r"suites\.d\] quants: unknown value 'int9'; valid: fp32, int8",
+    ),
+    (
+        "baseline metric typo",
+        '[tool.benchharness.baseline]\nmetrics = ["decode_tok_s"]',
+        [],
+        {},
+        r"baseline\.metrics names 'decode_tok_s', not a tracked metric; valid: ",
+    ),
+    ("unknown --device", "", ["--device=tpu"], {}, r"unknown device 'tpu'; valid: auto, cpu, cuda, metal, gpu, npu"),
+    ("unknown --quant", "", ["--quant=int_8"], {}, r"--quant: unknown value 'int_8'; valid: "),
+    ("unknown --model", "", ["--model=digits"], {}, r"--model: unknown value 'digits'; valid: digits-mlp"),
+    ("empty --backend", "", ["--backend=,"], {}, r"--backend=',' names nothing; give a comma-separated list"),
+    ("empty --gate", "", ["--gate="], {}, r"--gate='' names nothing; write NAME=MIN, e\.g\. --gate speedup=1\.5"),
+    ("--gate not a number", "", ["--gate=speedup=fast"], {}, r"--gate 'speedup=fast': 'fast' is not a number"),
+    (
+        "--gate unknown name",
+        "",
+        ["--gate=speed=2"],
+        {},
+        r"--gate 'speed=2': expected NAME=MIN with NAME one of accuracy_retained, speedup, memory_reduction",
+    ),
+    (
+        "--gate out of range",
+        "",
+        ["--gate=accuracy_retained=1.5"],
+        {},
+        r"--gate accuracy_retained = 1\.5 is out of range; it must be in 0\.0\.\.1\.0",
+    ),
+    (
+        "save and no-baseline",
+        "",
+        ["--save-baseline", "--no-baseline"],
+        {},
+        r"--save-baseline and --no-baseline contradict each other",
+    ),
+    (
+        "bad --time-budget",
+        "",
+        ["--time-budget=soon"],
+        {},
+        r"--time-budget='soon' is not a duration; write e\.g\. 30m, 90s or 1h",
+    ),
+    ("--bench-config is a folder", "", ["--bench-config=."], {}, r"config file \. is a directory; name a \.toml file"),
+    (
+        "--bench-config missing",
+        "",
+        ["--bench-config=missing.toml"],
+        {},
+        r"config file missing\.toml does not exist; check the path",
+    ),
+    (
+        "--bench-config not UTF-8",
+        "",
+        ["--bench-config=latin1.toml"],
+        {},
+        r"config file latin1\.toml is not UTF-8 text \(invalid start byte at byte 5\); save it as UTF-8",
+    ),
+    (
+        "--bench-config not TOML",
+        "",
+        ["--bench-config=broken.toml"],
+        {},
+        r"config file broken\.toml is not valid TOML \(.*\); fix the syntax",
+    ),
+    (
+        "--bench-set without =",
+        "",
+        ["--bench-set=threads"],
+        {},
+        r"--bench-set 'threads' must look like section\.key=value",
+    ),
+    (
+        "--bench-set unknown key",
+        "",
+        ["--bench-set=workload.rounds=3"],
+        {},
+        r"--bench-set\.workload: unknown key 'rounds'; valid keys: ",
+    ),
+    (
+        "--bench-set wrong type",
+        "",
+        ['--bench-set=workload.min_rounds="six"'],
+        {},
+        r"--bench-set\.workload\.min_rounds = 'six' must be int; fix it in your config",
+    ),
+    (
+        "negative threads",
+        "",
+        ["--bench-set=threads=-1"],
+        {},
+        r"--bench-set\.threads = -1 is out of range; it must be in 0\.\.1024",
+    ),
+    (
+        "machine id escaping its folder",
+        "",
+        [],
+        {"BENCHHARNESS_MACHINE": "../../escaped"},
+        r"BENCHHARNESS_MACHINE='\.\./\.\./escaped' is not a valid machine id",
+    ),
+    (
+        "reference naming no variant",
+        "",
+        ["--bench-config=reference.toml"],
+        {},
+        r"models\.digits-mlp: reference = 'fp64' is not one of its variants \(fp32, int8\)",
+    ),
+    (
+        "variant with path and quantize",
+        "",
+        ["--bench-config=both.toml"],
+        {},
+        r"variants\.mine: give exactly one of path = 'file\.gguf' or quantize = 'Q4_0'",
+    ),
+    (
+        "unsupported --history",
+        "",
+        ["--history=mysql://host/db"],
+        {},
+        r"--history 'mysql://host/db': unsupported database URL scheme",
+    ),
+    (
+        "--baseline-file missing",
+        "",
+        ["--baseline-file=other.json"],
+        {},
+        r"--baseline-file other\.json is not a file; name a baselines/<machine>\.json",
+    ),
+    (
+        "inconclusive policy typo",
+        'inconclusive = "ignore"',
+        [],
+        {},
+        r"suites\.d\.inconclusive = 'ignore' is unknown; valid: ",
+    ),
+]
+
+CONFIG_FILES: dict[str, str | bytes] = {
+    "latin1.toml": b'a = "\xff"\n',
+    "broken.toml": "[workload\n",
+    "reference.toml": '[models.digits-mlp]\nreference = "fp64"\n',
+    "both.toml": '[models.smollm2-135m.variants]\nmine = { path = "m.gguf", quantize = "Q4_0" }\n',
+}
+
+
+@pytest.mark.parametrize("extra,args,env,message", [pytest.param(*c[1:], id=c[0]) for c in STARTUP_ERRORS])
+def test_refused_at_start_up_in_one_line(tmp_path, extra, args, env, message):
+    root = project(tmp_path, extra, CONFIG_FILES)
+    code, output = run(root, *args, env=env)
+    assert code == 4, output[-2000:]
+    errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and "Traceback" not in output and "INTERNALERROR" not in output, output[-2000:]
+    assert re.search(message, errors[0]), errors[0]
+    assert not (root / "reports").exists() and not (root / "baselines").exists()  # nothing written
+
+
+def test_the_readme_spelling_works_inside_a_bench_config_file(tmp_path):
+    # A table copied from pyproject.toml keeps its [tool.benchharness...] header: both spellings are read.
+    root = project(tmp_path, files={"x.toml": "[tool.benchharness.workload]\nmin_rounds = 0\n"})
+    code, output = run(root, "--bench-config=x.toml")
+    assert code == 4 and "x.toml.workload.min_rounds = 0 is out of range" in one_line(output, "^ERROR")
+
+
+def test_a_requested_baseline_that_cannot_be_saved_fails_the_run(tmp_path):
+    root = project(tmp_path, files={"baselines": "a file where the folder should be"})
+    code, output = run(root, "--save-baseline")
+    assert code == 1, output[-2000:]
+    line = one_line(output, "baselines NOT saved")
+    assert "baselines is a file, not a folder; move it away or point the setting elsewhere" in line
+    assert (root / "baselines").read_text() == "a file where the folder should be"  # nothing stored is lost
+
+
+def test_a_nan_in_a_stored_baseline_is_named_and_nothing_is_overwritten(tmp_path):
+    stored = {
+        "schema_version": 2,
+        "machine": {"id": MACHINE},
+        "cases": {"d::old-case": {"metrics": {"batch1_latency_ms": {"value": float("nan")}}}},
+    }
+    text = json.dumps(stored)  # Python writes NaN, as a hand edit or another tool might
+    root = project(tmp_path, files={f"baselines/{MACHINE}.json": text})
+    code, output = run(root, "--save-baseline")
+    assert code == 1, output[-2000:]
+    line = one_line(output, "baselines NOT saved")
+    assert "entry 'd::old-case' holds a non-finite number at metrics.batch1_latency_ms.value; nothing was saved" in line
+    assert (root / "baselines" / f"{MACHINE}.json").read_text() == text
+
+
+def test_a_report_that_cannot_be_written_fails_the_run(tmp_path):
+    root = project(tmp_path, files={"blocked": "a file"})
+    code, output = run(root, "--report=blocked/report.html")
+    assert code == 1, output[-2000:]
+    assert "blocked is a file, not a folder" in one_line(output, "report NOT written")
+
+
+def test_a_baseline_not_compared_says_why_in_the_terminal(tmp_path):
+    root = project(tmp_path)
+    code, output = run(root)
+    assert code == 0, output[-2000:]
+    line = one_line(output, "baseline not compared")
+    assert "for 2 case(s)" in line and f"none stored in {root / 'baselines' / MACHINE}.json" in line
+    (root / "baselines" / "other-lab-host.json").parent.mkdir()
+    code, output = run(root, "--baseline-any-machine")
+    assert "or name another machine's file with --baseline-file (here: none)" in one_line(output, "not compared")
+
+
+def test_a_model_path_that_is_a_folder_fails_its_case_with_the_fix(tmp_path):
+    variant = '[models.digits-mlp.variants]\nmine = { path = "m", format = "onnx" }\n'
+    root = project(tmp_path, files={"x.toml": variant, "m/readme.txt": "not a model"})
+    code, output = run(root, "--bench-config=x.toml", "--quant=mine", "-rA")
+    assert code == 1
+    assert "m is not a onnx model folder (no model.onnx); point the config at the model's folder" in output
+
+
+def test_runs_that_measure_nothing_leave_the_last_results_alone(tmp_path):
+    root = project(tmp_path)
+    code, output = run(root)
+    assert code == 0, output[-2000:]
+    latest = (root / "reports" / "latest.json").read_text()
+    written = sorted(p.name for p in (root / "reports").iterdir())
+    assert run(root, "--collect-only")[0] == 0
+    pytest.importorskip("xdist")
+    code, output = run(root, "-n", "2")
+    assert code == 0 and "2 skipped" in output, output[-2000:]
+    assert (root / "reports" / "latest.json").read_text() == latest
+    assert sorted(p.name for p in (root / "reports").iterdir()) == written
+
+
+def test_result_names_cannot_collide(tmp_path):
+    # Two runs started in the same second: each name carries microseconds and the process id.
+    root = project(tmp_path)
+    runs = [subprocess.Popen(pytest_command("--no-baseline"), cwd=root, stdout=subprocess.DEVNULL) for _ in range(2)]
+    assert [p.wait(timeout=600) for p in runs] == [0, 0]
+    assert len(list((root / "reports").glob("results-*Z-*[0-9].json"))) == 2
+
+
+def test_the_cli_refuses_bad_files_in_one_line(tmp_path):
+    (tmp_path / "broken.json").write_text("{")
+    for args, message in (
+        (["compare", "missing.json", "broken.json"], "results file missing.json does not exist"),
+        (["compare", "broken.json", "broken.json"], "results file broken.json is not valid JSON"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "benchharness.cli", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+        assert message in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupts: a real run, a real signal, and nothing left behind.
+
+
+def _workers(pid: int) -> list[psutil.Process]:
+    try:
+        return [
+            p for p in psutil.Process(pid).children(recursive=True) if "benchharness.worker" in " ".join(p.cmdline())
+        ]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _start_and_wait_for_a_worker(
+    root: Path, cache: Path, task: str
+) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+    env = {**os.environ, "BENCHHARNESS_MACHINE": MACHINE, "BENCHHARNESS_CACHE": str(cache)}
+    proc = subprocess.Popen(pytest_command("--no-baseline"), cwd=root, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        workers = [w for w in _workers(proc.pid) if task in w.cmdline()]
+        if workers:
+            return proc, workers
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no {task} worker started within 120 s")
+
+
+def _alive(processes: list[psutil.Process]) -> list[int]:
+    time.sleep(1.0)  # the kernel delivers the parent-death signal asynchronously
+    return [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _leftovers(cache: Path) -> list[str]:
+    found = [
+        *cache.glob("jobs/*"),
+        *cache.glob("sessions/*"),
+        *cache.glob("*/*/*.partial-*"),
+        *cache.glob("*/*/*/*.partial-*"),
+    ]
+    return sorted(str(p.relative_to(cache)) for p in found)
+
+
+def test_ctrl_c_stops_the_child_and_removes_its_files(tmp_path):
+    root = project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    proc, workers = _start_and_wait_for_a_worker(root, cache, "build")  # an empty cache: preparing first
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 2  # pytest's "interrupted"
+    assert _alive(workers) == []
+    assert _leftovers(cache) == []
+
+
+def test_kill_9_orphans_nothing_and_the_next_run_sweeps_what_it_left(tmp_path):
+    root = project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    proc, workers = _start_and_wait_for_a_worker(root, cache, "build")
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert _alive(workers) == [], "the worker outlived a kill -9 of pytest"
+    left = _leftovers(cache)
+    assert any(p.startswith("jobs/") for p in left), left  # what a killed run leaves, until the next run
+    code, output = run(root, "--collect-only", env={"BENCHHARNESS_CACHE": str(cache)})
+    assert code == 0
+    assert re.search(rf"swept {len(left)} leftover\(s\) of killed runs from the cache", output), output[-2000:]
+    assert _leftovers(cache) == []
+
+
+def test_a_truncated_variant_in_the_cache_is_rebuilt(tmp_path):
+    root = project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    env = {"BENCHHARNESS_CACHE": str(cache)}
+    assert run(root, env=env)[0] == 0
+    (graph,) = cache.glob("onnx/digits-mlp/int8-*/model.onnx")
+    graph.write_bytes(graph.read_bytes()[:100])
+    code, output = run(root, env=env)
+    assert code == 0, output[-2000:]
+    assert "cache: rebuilt 1 variant(s) whose cached copy did not match its manifest (truncated or changed): " in output
+    assert graph.stat().st_size > 100
