@@ -150,3 +150,8 @@ def test_a_suite_states_its_own_baseline_sensitivity():
         parse_settings({"baseline": {"metrics": ["decode_tok_s"]}}, Path("."))
     with pytest.raises(ConfigError, match=r"baseline.metrics = \[\] compares nothing"):
         parse_settings({"baseline": {"metrics": []}}, Path("."))
+
+
+def test_relative_folders_resolve_from_the_project_root(tmp_path):
+    settings = parse_settings({"cache_dir": "cache", "results_dir": "out"}, tmp_path)
+    assert settings.cache_dir == tmp_path / "cache" and settings.results_dir == tmp_path / "out"

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from benchharness import baselines
 from benchharness.errors import StoreError
 from benchharness.results import load_results
+from benchharness.storage import write_text_atomic
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=10),
@@ -58,3 +60,15 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert p.exitcode == 0
     data = baselines.load(tmp_path / "box.json")
     assert len(data["cases"]) == 40
+
+
+def test_stored_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.json", "{}")
+        os.umask(0o077)
+        write_text_atomic(tmp_path / "b.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
