@@ -18,7 +18,7 @@ from benchharness.errors import BenchHarnessError
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case
 from benchharness.report import progress
-from benchharness.report.terminal import policy_lines, table
+from benchharness.report.terminal import flag_lines, policy_lines, table
 from benchharness.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -259,6 +259,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{len(inconclusive)} inconclusive verdict(s) (the interval straddles the threshold after the pair budget): "
             + ", ".join(dict.fromkeys(inconclusive))
         )
+    for line in flag_lines(bench.records.values()):
+        terminalreporter.write_line(line)
     for line in policy_lines(bench.records.values()):
         terminalreporter.write_line(line)
     for line in config.stash.get(SUMMARY_KEY, []):

@@ -33,6 +33,8 @@ METRICS: dict[str, MetricSpec] = {
     "peak_rss_bytes": MetricSpec("B", "lower", "peak resident memory"),
     "model_file_bytes": MetricSpec("B", "lower", "model file size"),
     "energy_j": MetricSpec("J", "lower", "energy per round"),
+    # How busy the case kept the CPU (a context figure for the flags; it moves with the machine, not the model).
+    "cpu_utilisation": MetricSpec("fraction", "neither", "CPU utilisation of the timed region", tracked=False),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.
     "load_ms": MetricSpec("ms", "lower", "model load time", tracked=False),
     "first_inference_ms": MetricSpec("ms", "lower", "first call after load", tracked=False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.guards import read_guards, throttled
 from benchharness.meters.resources import Energy
+from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming
 from benchharness.readings import Measurement, Reading
 
@@ -96,6 +98,14 @@ def measure_case(request: MeasureRequest) -> Measurement:
         "accuracy_scored": request.score_accuracy,
     }
     info["timed_s"] = float(info.get("timed_s", 0.0)) + first_s  # the cold first call is a timed region too
+    by_name = {r.name: r for r in readings}
+    flags = bottleneck_flags(
+        _value(by_name.get("cpu_utilisation")),
+        _value(by_name.get("peak_rss_bytes")),
+        info.get("memory_available_bytes"),
+        by_name.get(kind.paired_metric),
+    )
+    info["flags"] = [asdict(f) for f in flags]
     return Measurement(
         case_id=request.case_id,
         readings={r.name: r for r in readings},
@@ -103,6 +113,10 @@ def measure_case(request: MeasureRequest) -> Measurement:
         warnings=tuple(warnings),
         round_samples=samples,
     )
+
+
+def _value(reading: Reading | None) -> float | None:
+    return reading.value if reading is not None and reading.available else None
 
 
 def measure_pairs(request: PairedRequest) -> PairedTiming:

@@ -8,6 +8,7 @@ accuracy gates are the suites' own.
 """
 
 import json
+import os
 
 import pytest
 
@@ -133,6 +134,13 @@ def test_every_backend_measures_real_figures(pytester):
         assert cases[cid]["readings"]["batch32_items_per_s"]["value"] > 0
     for cid in ("digits-mlp-int8-onnxruntime-cpu", "digits-mlp-int8-openvino-cpu"):
         assert cases[cid]["readings"]["heldout_accuracy"]["value"] > 0.9
+    # Every case says how busy it kept the CPU in its timed region, per core too, and which flags that raised.
+    for cid, case in cases.items():
+        utilisation = case["readings"]["cpu_utilisation"]
+        assert 0.0 < utilisation["value"] <= 1.05 and "usable cores" in utilisation["source"], cid
+        assert len(case["info"]["cpu_per_core"]) == os.cpu_count(), cid
+        assert all(flag["name"] in ("cpu_bound", "memory_bound", "inconsistent") for flag in case["info"]["flags"])
+        assert ("cpu_bound" in {f["name"] for f in case["info"]["flags"]}) == (utilisation["value"] > 0.8), cid
 
 
 @pytest.mark.parametrize("backend_name", ["onnxruntime", "openvino", "onnxruntime-genai"])

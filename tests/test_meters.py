@@ -1,5 +1,11 @@
+import time
+
+import psutil
+
 from benchharness.meters.energy import RaplMeter, energy_meter, rapl_package_zones
 from benchharness.meters.memory import peak_rss
+from benchharness.meters.utilisation import CpuWindow, bottleneck_flags, usable_cores
+from benchharness.readings import Reading
 
 
 def make_zone(root, name, energy, max_range=1000):
@@ -52,3 +58,29 @@ def test_peak_memory_is_the_childs_own_not_the_parents(tmp_path):
     )
     child_peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert child_peak < 300 * 2**20
+
+
+def test_cpu_window_reads_this_process_busy_and_each_core():
+    window = CpuWindow()
+    window.start()
+    deadline = time.perf_counter() + 0.3
+    while time.perf_counter() < deadline:  # one busy thread
+        pass
+    reading, per_core = window.stop()
+    cores = usable_cores()
+    assert reading.unit == "fraction" and "usable cores" in reading.source
+    assert 0.5 / cores < reading.value <= 1.0 / cores + 0.05
+    assert len(per_core) == psutil.cpu_count() and all(0.0 <= c <= 1.0 for c in per_core)
+    assert window.available_at_start > 0 and window.rss_at_start > 0
+
+
+def test_bottleneck_flags_name_the_figure_that_raised_them():
+    steady = Reading("decode_tok_per_s", "tok/s", 100.0, stdev=5.0, n=8)
+    assert bottleneck_flags(0.5, 100 * 2**20, 10 * 2**30, steady) == []
+    shaky = Reading("decode_tok_per_s", "tok/s", 100.0, stdev=30.0, n=8)
+    flags = bottleneck_flags(0.97, 9.5 * 2**30, 10 * 2**30, shaky)
+    assert [f.name for f in flags] == ["cpu_bound", "memory_bound", "inconsistent"]
+    assert "CPU utilisation 97%" in flags[0].figure and "peak RSS 9728 MiB of 10240 MiB" in flags[1].figure
+    assert "decode_tok_per_s varies 30% over 8 rounds" in flags[2].figure
+    one_round = Reading("decode_tok_per_s", "tok/s", 100.0, stdev=50.0, n=1)
+    assert bottleneck_flags(None, None, None, one_round) == []

@@ -16,6 +16,7 @@ from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.resources import resource_readings, summary_reading
+from benchharness.meters.utilisation import CpuWindow
 from benchharness.readings import Reading, depth_suffix
 from benchharness.tasks import next_token
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
@@ -140,6 +141,8 @@ class CausalLM:
         samples: dict[str, list[float]] = {}
         depths: dict[str, str] = {}
         headline: list[RoundTiming] = []
+        cpu = CpuWindow()  # utilisation of the timed region, not of loading or scoring
+        cpu.start()
         timing_started = time.perf_counter()
         for index, depth in enumerate(workload.depths):
             suffix = depth_suffix(depth, headline=index == 0)
@@ -161,6 +164,8 @@ class CausalLM:
             samples |= round_samples(rounds, workload.prompt_tokens, workload.gen_tokens, suffix)
             headline = headline or rounds
         timed_s = time.perf_counter() - timing_started
+        cpu_reading, per_core = cpu.stop()
+        readings.append(cpu_reading)
         readings += resource_readings(context.energy, [r.energy_j for r in headline], context.model_file_bytes)
         kl_statistics: dict[str, Any] | None = None
         accuracy_started = time.perf_counter()
@@ -180,6 +185,8 @@ class CausalLM:
         info = {
             # Where the child's time went (warm-up rounds count as timed: they are the measurement's own).
             "timed_s": timed_s,
+            "cpu_per_core": per_core,  # each core's busy share over the timed region, system-wide
+            "memory_available_bytes": cpu.available_at_start + cpu.rss_at_start,
             "accuracy_s": time.perf_counter() - accuracy_started,
             "kl_statistics": kl_statistics,
             "n_ctx": accuracy.n_ctx,

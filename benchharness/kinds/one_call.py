@@ -13,6 +13,7 @@ from benchharness.backends.base import Backend, LoadOptions, TensorModel
 from benchharness.config import AccuracySettings, Workload
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.resources import resource_readings, summary_reading
+from benchharness.meters.utilisation import CpuWindow
 from benchharness.readings import Reading
 from benchharness.tasks.base import TensorTask
 from benchharness.tasks.classification import ClassificationTask
@@ -80,12 +81,16 @@ class OneCallKind:
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
         task = self.task(context.variant_path)
         calls: dict[int, Calls] = {}
+        cpu = CpuWindow()  # utilisation of the timed region, not of loading or scoring
+        cpu.start()
         timing_started = time.perf_counter()
         for size in BATCH_SIZES:
             call = functools.partial(model.run, task.timing_feeds(model, size))
             calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
         timed_s = time.perf_counter() - timing_started
+        cpu_reading, per_core = cpu.stop()
         readings, warnings = batch_timing_readings(calls)
+        readings.append(cpu_reading)
         readings += resource_readings(context.energy, calls[GATED_BATCH].joules, context.model_file_bytes)
         samples: dict[str, list[float]] = {}
         for size, timed in calls.items():
@@ -100,6 +105,8 @@ class OneCallKind:
             "batch_sizes": list(BATCH_SIZES),
             "calls": {str(k): len(v.seconds) for k, v in calls.items()},
             "timed_s": timed_s,
+            "cpu_per_core": per_core,  # each core's busy share over the timed region, system-wide
+            "memory_available_bytes": cpu.available_at_start + cpu.rss_at_start,
             "accuracy_s": time.perf_counter() - accuracy_started,
         }
         return readings, warnings, samples, info

@@ -131,6 +131,8 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
             Cell(f"{v.kind} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
             for v in c.verdicts
         ]
+        flags = (c.measurement.info.get("flags") or []) if c.measurement else []
+        cells += [Cell(f"flag {f['name']}", "inconclusive", str(f["figure"])) for f in flags]
         rows.append((c.case.id, c.outcome, cells))
     return rows
 

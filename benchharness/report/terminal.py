@@ -140,3 +140,12 @@ def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
         for v in r.verdicts
         if v.unexpected_pass
     ]
+
+
+def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
+    """One line per bottleneck flag raised (cpu_bound, memory_bound, inconsistent), each case with its figure."""
+    raised: dict[str, list[str]] = {}
+    for r in records:
+        for flag in (r.measurement.info.get("flags") or []) if r.measurement else []:
+            raised.setdefault(str(flag["name"]), []).append(f"{r.case.id} ({flag['figure']})")
+    return [f"flag {name} on {len(cases)} case(s): " + "; ".join(cases) for name, cases in raised.items()]

@@ -1,0 +1,121 @@
+"""CPU utilisation of a measured region, and the bottleneck flags a reader should see next to the figures.
+
+Utilisation is the case's own process: CPU seconds (user + system, all threads) over wall seconds times
+the cores it may run on, so 1.0 means every usable core was busy for the whole region. Each core's
+busy share over the same region (system-wide: what else ran shows up here) goes with it, as psutil
+reads /proc/stat. A GPU's utilisation needs NVML and is not read here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from benchharness.readings import Reading
+
+# The thresholds of the seeds' bottleneck flags.
+CPU_BOUND = 0.80  # the process kept more than 80% of its usable cores busy
+MEMORY_BOUND = 0.90  # its peak resident memory reached 90% of the memory it could have
+INCONSISTENT = 0.20  # the headline figure's coefficient of variation over rounds
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity masks
+        return os.cpu_count() or 1
+
+
+@dataclass
+class CpuWindow:
+    """CPU time of this process and each core's busy share between `start()` and `stop()`."""
+
+    _wall: float = 0.0
+    _process: float = 0.0
+    _cores: list[tuple[float, float]] | None = None
+    available_at_start: float = 0.0
+    rss_at_start: float = 0.0
+
+    def start(self) -> None:
+        me = psutil.Process()
+        times = me.cpu_times()
+        self._process = times.user + times.system
+        self._cores = [_busy_total(c) for c in psutil.cpu_times(percpu=True)]
+        memory = psutil.virtual_memory()
+        self.available_at_start = float(memory.available)
+        self.rss_at_start = float(me.memory_info().rss)
+        self._wall = time.perf_counter()
+
+    def stop(self) -> tuple[Reading, list[float]]:
+        """The process's utilisation as a Reading, and each core's busy share (system-wide)."""
+        wall = time.perf_counter() - self._wall
+        times = psutil.Process().cpu_times()
+        used = times.user + times.system - self._process
+        cores = usable_cores()
+        per_core = []
+        for (busy0, total0), now in zip(self._cores or [], psutil.cpu_times(percpu=True), strict=False):
+            busy1, total1 = _busy_total(now)
+            per_core.append(round((busy1 - busy0) / (total1 - total0), 4) if total1 > total0 else 0.0)
+        if wall <= 0:
+            reading = Reading.unavailable("cpu_utilisation", "fraction", "the measured region took no time")
+        else:
+            reading = Reading(
+                "cpu_utilisation",
+                "fraction",
+                used / (wall * cores),
+                source=f"psutil: the case's process CPU seconds / (wall seconds x {cores} usable cores), timed region",
+            )
+        return reading, per_core
+
+
+def _busy_total(times: object) -> tuple[float, float]:
+    total = sum(getattr(times, f) for f in getattr(times, "_fields", ()))
+    idle = getattr(times, "idle", 0.0) + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A bottleneck flag with the figure that raised it."""
+
+    name: str  # cpu_bound, memory_bound, inconsistent
+    figure: str
+
+
+def bottleneck_flags(
+    utilisation: float | None,
+    peak_rss: float | None,
+    memory_available: float | None,
+    headline: Reading | None,
+) -> list[Flag]:
+    """The seeds' three flags: > 80% CPU, > 90% of the memory available, a CV over 20% on the headline figure.
+
+    `memory_available` is what the process could have had: available memory when the region began plus
+    what it already held.
+    """
+    flags = []
+    if utilisation is not None and utilisation > CPU_BOUND:
+        flags.append(
+            Flag("cpu_bound", f"CPU utilisation {utilisation:.0%} of {usable_cores()} usable cores (> {CPU_BOUND:.0%})")
+        )
+    if peak_rss is not None and memory_available and peak_rss > MEMORY_BOUND * memory_available:
+        flags.append(
+            Flag(
+                "memory_bound",
+                f"peak RSS {peak_rss / 2**20:.0f} MiB of {memory_available / 2**20:.0f} MiB available (> {MEMORY_BOUND:.0%})",
+            )
+        )
+    if headline is not None and headline.available and headline.value and headline.n > 1:
+        cv = headline.stdev / abs(headline.value)
+        if cv > INCONSISTENT:
+            flags.append(
+                Flag(
+                    "inconsistent",
+                    f"{headline.name} varies {cv:.0%} over {headline.n} rounds (CV > {INCONSISTENT:.0%})",
+                )
+            )
+    return flags
