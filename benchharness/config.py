@@ -19,7 +19,7 @@ from typing import Any
 
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
-from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, GateRule
+from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, MEMORY_FIGURES, GateRule
 from benchharness.readings import METRICS
 
 FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
@@ -263,6 +263,9 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
         minimum = g.take("min", float, DEFAULT_GATES[[r.name for r in DEFAULT_GATES].index(name)].minimum)
         quants = _names(g, "quants")
         known = _names(g, "known_breaches", empty_ok=True) or ()
+        figure = g.take("figure", str) if name == "memory_reduction" else None
+        if figure is not None and figure not in MEMORY_FIGURES:
+            raise ConfigError(f"{g.where}.figure = {figure!r} is unknown; valid: {', '.join(MEMORY_FIGURES)}")
         if "borderline" in g.data:
             raise ConfigError(
                 f"{g.where}.borderline is no longer a setting: each gate now reports an interval and says "
@@ -270,7 +273,7 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
             )
         g.finish()
         _in_range(f"{g.where}.min", minimum, 0.0, GATE_UPPER_BOUNDS[name])
-        rules[name] = GateRule(name, minimum, quants, known)
+        rules[name] = GateRule(name, minimum, quants, known, MEMORY_FIGURES[figure] if figure else None)
     t.finish()
     return tuple(rules.values())
 

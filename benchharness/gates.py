@@ -23,6 +23,7 @@ class GateRule:
     minimum: float
     quants: tuple[str, ...] | None = None  # None: every non-reference variant
     known_breaches: tuple[str, ...] = ()
+    metric: str | None = None  # None: the kind's own figure for this gate (memory: the model's own memory)
 
     def applies_to(self, quant: str) -> bool:
         return self.quants is None or quant in self.quants
@@ -30,6 +31,10 @@ class GateRule:
 
 GATES: tuple[str, ...] = ("accuracy_retained", "speedup", "memory_reduction")
 GATE_UPPER_BOUNDS: dict[str, float] = {"accuracy_retained": 1.0, "speedup": 1000.0, "memory_reduction": 1.0}
+
+# What `figure = ...` in a memory_reduction table may name: the model's own memory (the default), or the
+# whole process's high-water mark (Python and the runtime included).
+MEMORY_FIGURES: dict[str, str] = {"model": "model_memory_bytes", "process": "peak_rss_bytes"}
 
 DEFAULT_GATES: tuple[GateRule, ...] = (
     GateRule("accuracy_retained", 0.95),

@@ -80,6 +80,7 @@ SHORT_NAMES = {
     "decode_tok_per_s": "decode",
     "batch32_items_per_s": "batch-32 throughput",
     "peak_rss_bytes": "peak RSS",
+    "model_memory_bytes": "model memory",
 }
 
 
@@ -185,7 +186,7 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
 
 
 def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = e.kind.gate_metrics[rule.name]
+    metric = rule.metric or e.kind.gate_metrics[rule.name]
     v = [m.value(metric) for m in e.variant]
     r = [m.value(metric) for m in e.reference]
     v_ok = [x for x in v if x is not None]

@@ -31,8 +31,15 @@ METRICS: dict[str, MetricSpec] = {
     "decode_latency_p90_ms": MetricSpec("ms", "lower", "decode latency p90"),
     "decode_latency_p99_ms": MetricSpec("ms", "lower", "decode latency p99", tracked=False),
     "peak_rss_bytes": MetricSpec("B", "lower", "peak resident memory"),
+    "model_memory_bytes": MetricSpec("B", "lower", "model memory (timed-region peak RSS minus RSS before load)"),
+    "region_peak_rss_bytes": MetricSpec("B", "lower", "peak RSS sampled in the timed region", tracked=False),
+    "load_memory_bytes": MetricSpec("B", "lower", "RSS added by loading the model", tracked=False),
     "model_file_bytes": MetricSpec("B", "lower", "model file size"),
     "energy_j": MetricSpec("J", "lower", "energy per round"),
+    "energy_per_token_j": MetricSpec("J", "lower", "energy per generated token (its round's prefill included)"),
+    "tokens_per_j": MetricSpec("tokens/J", "higher", "generated tokens per joule", tracked=False),
+    "energy_per_item_j": MetricSpec("J", "lower", "energy per item (batch of 32)"),
+    "items_per_j": MetricSpec("items/J", "higher", "items per joule", tracked=False),
     # How busy the case kept the CPU (a context figure for the flags; it moves with the machine, not the model).
     "cpu_utilisation": MetricSpec("fraction", "neither", "CPU utilisation of the timed region", tracked=False),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.

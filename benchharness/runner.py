@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from benchharness.backends.base import Backend
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.guards import read_guards, throttled
+from benchharness.meters.memory import current_rss
 from benchharness.meters.resources import Energy
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming
@@ -70,7 +71,10 @@ def measure_case(request: MeasureRequest) -> Measurement:
         score=request.score_accuracy,
     )
     guard_start = read_guards()
+    rss_before_load = current_rss()
     model, load_s, backend = _load(request.model, kind, request.threads, request)
+    load_memory = current_rss() - rss_before_load
+    context = replace(context, rss_before_load=rss_before_load)
     try:
         first_call = kind.first_call(model, context)
         started = time.perf_counter()
@@ -85,6 +89,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
     cold = "harness clock (perf_counter), once per child"
     readings += [
         Reading("load_ms", "ms", load_s * 1000, source=cold),
+        Reading("load_memory_bytes", "B", load_memory, source="RSS right after load minus right before (psutil)"),
         Reading("first_inference_ms", "ms", first_s * 1000, source=cold + ", the first call after load"),
     ]
     info |= {

@@ -17,7 +17,8 @@ NO_GUARD = {"cpu_mhz": None, "on_ac_power": None}
 
 def measurement(hits, rss=100.0 * 2**20, decode=100.0, samples=None, **info):
     readings = {
-        "peak_rss_bytes": Reading("peak_rss_bytes", "B", rss),
+        "peak_rss_bytes": Reading("peak_rss_bytes", "B", rss + 200 * 2**20),  # Python and the runtime too
+        "model_memory_bytes": Reading("model_memory_bytes", "B", rss),
         "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", decode, 1.0, 6),
         "top1_accuracy": Reading("top1_accuracy", "fraction", sum(hits) / len(hits), 0.0, len(hits)),
     }
@@ -87,10 +88,20 @@ def test_accuracy_retention_is_paired_over_items():
 
 def test_missing_figure_is_unavailable_never_a_pass():
     ref = measurement(REF_HITS)
-    var = Measurement("case", {"peak_rss_bytes": Reading.unavailable("peak_rss_bytes", "B", "meter broke")})
+    var = Measurement("case", {"model_memory_bytes": Reading.unavailable("model_memory_bytes", "B", "meter broke")})
     verdicts = judge.judge_gates(RULES, evidence(var, ref), 0.95)
     assert [v.status for v in verdicts] == ["unavailable"] * 3
     assert "no paired trials" in verdicts[1].message and "meter broke" in verdicts[2].message
+
+
+def test_the_memory_gate_compares_the_models_own_memory_unless_told_otherwise():
+    small = measurement(REF_HITS, rss=40.0 * 2**20)  # process peaks: 240 vs 300 MiB; the models': 40 vs 100
+    big = measurement(REF_HITS, rss=100.0 * 2**20)
+    (model,) = judge.judge_gates([GateRule("memory_reduction", 0.5)], evidence(small, big), 0.95)
+    assert model.status == "pass" and "model memory 40 MiB vs reference f32 100 MiB" in model.message
+    process_rule = GateRule("memory_reduction", 0.5, metric="peak_rss_bytes")
+    (process,) = judge.judge_gates([process_rule], evidence(small, big), 0.95)
+    assert process.status == "fail" and "peak RSS 240 MiB vs reference f32 300 MiB" in process.message
 
 
 def test_known_breach_and_unexpected_pass():

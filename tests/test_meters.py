@@ -1,9 +1,13 @@
 import time
+from pathlib import Path
+from unittest.mock import patch
 
+import numpy as np
 import psutil
 
-from benchharness.meters.energy import RaplMeter, energy_meter, rapl_package_zones
-from benchharness.meters.memory import peak_rss
+from benchharness.meters.energy import RaplMeter, energy_meter, nvml_meter, rapl_package_zones, rapl_zones
+from benchharness.meters.memory import RssSampler, current_rss, peak_rss
+from benchharness.meters.resources import Energy, energy_readings
 from benchharness.meters.utilisation import CpuWindow, bottleneck_flags, usable_cores
 from benchharness.readings import Reading
 
@@ -33,9 +37,103 @@ def test_rapl_energy_with_counter_wraparound(tmp_path):
     assert meter.stop() == (1000 - 900 + 100) / 1e6
 
 
-def test_non_cpu_devices_say_why_there_is_no_meter():
-    meter, reason = energy_meter("cuda")
-    assert meter is None and "cuda" in reason
+def test_devices_without_a_counter_say_why():
+    meter, reason = energy_meter("npu")
+    assert meter is None and "no energy counter for device 'npu'" in reason
+    meter, reason = energy_meter("metal")
+    assert meter is None and "powermetrics needs sudo" in reason
+
+
+def test_dram_is_added_to_the_package_and_a_root_only_counter_says_how_to_grant_it(tmp_path):
+    make_zone(tmp_path, "intel-rapl:0", 10)
+    dram = make_zone(tmp_path, "intel-rapl:0:1", 20)
+    (dram / "name").write_text("dram\n")
+    zones, reason = rapl_zones(tmp_path)
+    assert reason is None and [z.name for z in zones] == ["intel-rapl:0:package-0", "intel-rapl:0:1:dram"]
+    locked = tmp_path / "locked"
+    make_zone(locked, "intel-rapl:0", 10)
+    with patch.object(Path, "read_text", side_effect=PermissionError("denied")):
+        zones, reason = rapl_zones(locked)
+    assert zones == [] and "readable only by root" in reason and "chmod o+r" in reason
+
+
+class FakeNvml:
+    """NVML as a recorded trace: each call returns the next recorded counter value (or raises)."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, energy_mj, power_mw=(60_000,), init_error=None, energy_error=None):
+        self.energy = iter(energy_mj)
+        self.power = list(power_mw)
+        self.init_error, self.energy_error = init_error, energy_error
+
+    def nvmlInit(self):
+        if self.init_error:
+            raise self.NVMLError(self.init_error)
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetName(self, handle):
+        return b"NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        if self.energy_error:
+            raise self.NVMLError(self.energy_error)
+        return next(self.energy)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return self.power.pop(0) if len(self.power) > 1 else self.power[0]
+
+
+def test_nvml_energy_with_idle_draw_from_a_recorded_trace():
+    meter, reason = nvml_meter(0, FakeNvml([5_000_000, 5_000_000, 5_012_500, 5_012_500, 5_025_000]))
+    assert reason is None and meter is not None
+    assert "NVIDIA H100 80GB HBM3" in meter.source and "idle draw 60.0 W" in meter.source
+    meter.start()
+    assert meter.stop() == 12.5
+    meter.start()
+    assert meter.stop() == 12.5
+    assert meter.unusable_reason([12.5, 12.5]) is None
+
+
+def test_nvml_absent_driver_no_permission_no_counter_and_a_stuck_counter():
+    meter, reason = nvml_meter(0, FakeNvml([], init_error="Driver Not Loaded"))
+    assert meter is None and "Driver Not Loaded" in reason and "no NVIDIA driver" in reason
+    meter, reason = nvml_meter(0, FakeNvml([], energy_error="Insufficient Permissions"))
+    assert meter is None and "Insufficient Permissions" in reason
+    meter, reason = nvml_meter(0, FakeNvml([], energy_error="Not Supported"))
+    assert meter is None and "needs Volta or newer" in reason
+    stuck, _ = nvml_meter(0, FakeNvml([7_000] * 5))
+    stuck.start()
+    assert stuck.stop() == 0.0
+    assert "did not move during 2 timed runs" in stuck.unusable_reason([0.0, 0.0])
+
+
+def test_this_machine_reports_energy_unavailable_with_the_reason_or_a_real_figure():
+    meter, reason = energy_meter("cpu")
+    if meter is None:
+        assert reason and ("RAPL" in reason or "powercap" in reason)
+    else:
+        meter.start()
+        time.sleep(0.1)
+        assert meter.stop() >= 0.0
+
+
+def test_energy_per_token_follows_the_runs_or_is_unavailable_with_one_reason():
+    class Counter:
+        source = "trace"
+
+        def unusable_reason(self, joules):
+            return None
+
+    readings = energy_readings(Energy(Counter(), None), [6.4, 6.4, 6.4], 64, "token")
+    by_name = {r.name: r for r in readings}
+    assert by_name["energy_per_token_j"].value == 0.1 and by_name["tokens_per_j"].value == 10.0
+    none = energy_readings(Energy(None, "no RAPL counters: absent"), [None], 64, "token")
+    assert [r.name for r in none] == ["energy_j", "energy_per_token_j", "tokens_per_j"]
+    assert all(not r.available and r.unavailable_reason == "no RAPL counters: absent" for r in none)
 
 
 def test_peak_rss_is_a_real_positive_reading():
@@ -84,3 +182,21 @@ def test_bottleneck_flags_name_the_figure_that_raised_them():
     assert "decode_tok_per_s varies 30% over 8 rounds" in flags[2].figure
     one_round = Reading("decode_tok_per_s", "tok/s", 100.0, stdev=50.0, n=1)
     assert bottleneck_flags(None, None, None, one_round) == []
+
+
+def test_model_memory_is_what_the_region_held_beyond_the_rss_before_load():
+    before = current_rss()
+    sampler = RssSampler(before, interval_s=0.005)
+    sampler.start()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB made resident inside the region, as a loaded model's weights are
+    time.sleep(0.05)
+    readings = {r.name: r for r in sampler.stop()}
+    del block
+    model = readings["model_memory_bytes"]
+    assert 60 * 2**20 < model.value < 200 * 2**20 and "minus the RSS before the model was loaded" in model.source
+    assert readings["region_peak_rss_bytes"].value >= before + model.value - 1
+    assert len(sampler.samples) >= 3
+    blind = RssSampler(None)
+    blind.start()
+    (_, unknown) = blind.stop()
+    assert not unknown.available and "RSS before load was not read" in unknown.unavailable_reason

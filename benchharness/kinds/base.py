@@ -43,6 +43,7 @@ class ChildContext:
     score_accuracy: bool
     energy: Energy
     corpus_tokens: Path | None = None  # shared token ids of the accuracy corpus (causal LMs)
+    rss_before_load: float | None = None  # the child's RSS just before the model was loaded
 
 
 class ModelKind(Protocol):

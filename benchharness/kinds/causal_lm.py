@@ -15,8 +15,8 @@ from benchharness.backends.base import Backend, LoadedModel, LoadOptions
 from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
 from benchharness.kinds.base import ChildContext, Column, Measured
+from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
-from benchharness.meters.utilisation import CpuWindow
 from benchharness.readings import Reading, depth_suffix
 from benchharness.tasks import next_token
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
@@ -105,7 +105,7 @@ class CausalLM:
         default_factory=lambda: {
             "accuracy_retained": "top1_accuracy",
             "speedup": "decode_tok_per_s",
-            "memory_reduction": "peak_rss_bytes",
+            "memory_reduction": "model_memory_bytes",
         }
     )
     paired_metric: str = "decode_tok_per_s"
@@ -115,6 +115,7 @@ class CausalLM:
         Column("prefill tok/s", "prefill_tok_per_s", ".0f", with_cv=True),
         Column("TTFT ms", "ttft_ms", ".1f"),
         Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
+        Column("model MiB", "model_memory_bytes", ".0f", 1 / 2**20),
         Column("top-1", "top1_accuracy", ".2%"),
         Column("KL", "mean_kl_vs_reference", ".4f"),
     )
@@ -141,8 +142,8 @@ class CausalLM:
         samples: dict[str, list[float]] = {}
         depths: dict[str, str] = {}
         headline: list[RoundTiming] = []
-        cpu = CpuWindow()  # utilisation of the timed region, not of loading or scoring
-        cpu.start()
+        region = RegionMeters.default(context.rss_before_load)  # the timed region, not loading or scoring
+        region.start()
         timing_started = time.perf_counter()
         for index, depth in enumerate(workload.depths):
             suffix = depth_suffix(depth, headline=index == 0)
@@ -164,9 +165,11 @@ class CausalLM:
             samples |= round_samples(rounds, workload.prompt_tokens, workload.gen_tokens, suffix)
             headline = headline or rounds
         timed_s = time.perf_counter() - timing_started
-        cpu_reading, per_core = cpu.stop()
-        readings.append(cpu_reading)
-        readings += resource_readings(context.energy, [r.energy_j for r in headline], context.model_file_bytes)
+        region_readings, region_info = region.stop()
+        readings += region_readings
+        readings += resource_readings(
+            context.energy, [r.energy_j for r in headline], context.model_file_bytes, workload.gen_tokens, "token"
+        )  # a round's energy covers its prefill too: per generated token is per token served, prompt included
         kl_statistics: dict[str, Any] | None = None
         accuracy_started = time.perf_counter()
         if context.score_accuracy:
@@ -185,8 +188,7 @@ class CausalLM:
         info = {
             # Where the child's time went (warm-up rounds count as timed: they are the measurement's own).
             "timed_s": timed_s,
-            "cpu_per_core": per_core,  # each core's busy share over the timed region, system-wide
-            "memory_available_bytes": cpu.available_at_start + cpu.rss_at_start,
+            **region_info,
             "accuracy_s": time.perf_counter() - accuracy_started,
             "kl_statistics": kl_statistics,
             "n_ctx": accuracy.n_ctx,

@@ -12,8 +12,8 @@ from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
 from benchharness.config import AccuracySettings, Workload
 from benchharness.kinds.base import ChildContext, Column, Measured
+from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
-from benchharness.meters.utilisation import CpuWindow
 from benchharness.readings import Reading
 from benchharness.tasks.base import TensorTask
 from benchharness.tasks.classification import ClassificationTask
@@ -56,12 +56,13 @@ class OneCallKind:
         gates = {
             "accuracy_retained": self.accuracy_metric,
             "speedup": self.paired_metric,
-            "memory_reduction": "peak_rss_bytes",
+            "memory_reduction": "model_memory_bytes",
         }
         columns = (
             Column("b1 ms", "batch1_latency_ms", ".2f"),
             Column("b32 items/s", self.paired_metric, ".1f", with_cv=True),
             Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
+            Column("model MiB", "model_memory_bytes", ".0f", 1 / 2**20),
             Column("accuracy", self.accuracy_metric, ".2%"),
             Column("fidelity", self.fidelity_metric, ".4f"),
         )
@@ -81,17 +82,19 @@ class OneCallKind:
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
         task = self.task(context.variant_path)
         calls: dict[int, Calls] = {}
-        cpu = CpuWindow()  # utilisation of the timed region, not of loading or scoring
-        cpu.start()
+        region = RegionMeters.default(context.rss_before_load)  # the timed region, not loading or scoring
+        region.start()
         timing_started = time.perf_counter()
         for size in BATCH_SIZES:
             call = functools.partial(model.run, task.timing_feeds(model, size))
             calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
         timed_s = time.perf_counter() - timing_started
-        cpu_reading, per_core = cpu.stop()
+        region_readings, region_info = region.stop()
         readings, warnings = batch_timing_readings(calls)
-        readings.append(cpu_reading)
-        readings += resource_readings(context.energy, calls[GATED_BATCH].joules, context.model_file_bytes)
+        readings += region_readings
+        readings += resource_readings(
+            context.energy, calls[GATED_BATCH].joules, context.model_file_bytes, GATED_BATCH, "item"
+        )
         samples: dict[str, list[float]] = {}
         for size, timed in calls.items():
             samples[f"batch{size}_items_per_s"] = [size / s for s in timed.seconds]
@@ -105,8 +108,7 @@ class OneCallKind:
             "batch_sizes": list(BATCH_SIZES),
             "calls": {str(k): len(v.seconds) for k, v in calls.items()},
             "timed_s": timed_s,
-            "cpu_per_core": per_core,  # each core's busy share over the timed region, system-wide
-            "memory_available_bytes": cpu.available_at_start + cpu.rss_at_start,
+            **region_info,
             "accuracy_s": time.perf_counter() - accuracy_started,
         }
         return readings, warnings, samples, info

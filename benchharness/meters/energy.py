@@ -1,15 +1,41 @@
-"""Energy from hardware counters: RAPL through Linux powercap (what pyRAPL reads).
+"""Energy from hardware counters: RAPL through Linux powercap (what pyRAPL reads) and NVIDIA's NVML.
 
-A counter that is absent or unreadable gives an 'unavailable' reading with the reason; the harness
-never estimates energy from time and a nominal power.
+Every meter is read around each timed round (start / stop -> joules), so energy has a spread like every
+other figure. A counter that is absent or unreadable gives an 'unavailable' reading with the reason; the
+harness never estimates energy from time and a nominal power.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 POWERCAP = Path("/sys/class/powercap")
+
+
+class EnergyMeter(Protocol):
+    """A hardware energy counter read around one timed run."""
+
+    source: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float:
+        """Joules since start()."""
+        ...
+
+    def unusable_reason(self, joules: list[float]) -> str | None:
+        """Why these readings cannot be trusted (a counter that never moved), or None."""
+        ...
+
+
+def _stuck(joules: list[float], source: str) -> str | None:
+    if joules and all(j == 0 for j in joules):
+        return f"{source} did not move during {len(joules)} timed runs (a stuck or unsupported counter)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -19,30 +45,40 @@ class RaplZone:
     max_range_uj: int
 
 
-def rapl_package_zones(root: Path = POWERCAP) -> tuple[list[RaplZone], str | None]:
-    """The package-level RAPL zones, or a reason why none can be read."""
+def rapl_zones(root: Path = POWERCAP) -> tuple[list[RaplZone], str | None]:
+    """The package-level RAPL zones and their DRAM sub-zones, or a reason why none can be read.
+
+    Core and uncore sub-zones are already inside their package's figure; DRAM is not, so it is added.
+    """
     if not root.is_dir():
         return [], f"no RAPL counters: {root} is absent (virtual machine or non-Linux host)"
     zones: list[RaplZone] = []
     for zone in sorted(root.glob("intel-rapl:[0-9]*")):
-        if zone.name.count(":") != 1:
-            continue  # sub-zones (core, uncore, dram) are already inside the package figure
         try:
             name = (zone / "name").read_text().strip()
+            if zone.name.count(":") != 1 and name != "dram":
+                continue
             max_range = int((zone / "max_energy_range_uj").read_text())
             int((zone / "energy_uj").read_text())
+        except PermissionError:
+            return [], (
+                f"RAPL counter {zone}/energy_uj is readable only by root (since Linux 5.10); run as root or "
+                f"grant read access: sudo chmod o+r {root}/intel-rapl:*/energy_uj"
+            )
         except (OSError, ValueError) as e:
-            return [], f"RAPL counter {zone}/energy_uj is not readable ({e}); run as root or grant read access"
+            return [], f"RAPL counter {zone}/energy_uj is not readable ({e})"
         zones.append(RaplZone(f"{zone.name}:{name}", zone / "energy_uj", max_range))
     if not zones:
         return [], f"no RAPL package zones under {root} (this CPU or VM exposes no energy counters)"
     return zones, None
 
 
-class RaplMeter:
-    """Energy between start() and stop(), summed over CPU packages, with counter wrap-around handled."""
+# The name the rest of the code and the tests knew it by.
+rapl_package_zones = rapl_zones
 
-    unit = "J"
+
+class RaplMeter:
+    """Energy between start() and stop(), summed over CPU packages (and DRAM), with counter wrap-around handled."""
 
     def __init__(self, zones: list[RaplZone]) -> None:
         self.zones = zones
@@ -61,10 +97,83 @@ class RaplMeter:
             total_uj += after - before if after >= before else after + zone.max_range_uj - before
         return total_uj / 1e6
 
+    def unusable_reason(self, joules: list[float]) -> str | None:
+        return _stuck(joules, self.source)
 
-def energy_meter(device: str) -> tuple[RaplMeter | None, str | None]:
+
+class NvmlMeter:
+    """An NVIDIA board's total energy counter (NVML, millijoules since the driver loaded).
+
+    The board's idle draw is measured before the case (power readings over `idle_s`) and named in the
+    source, so a reader can tell gross energy (what the counter says) from what the work added.
+    """
+
+    def __init__(
+        self,
+        read_mj: Callable[[], int],
+        read_mw: Callable[[], int],
+        name: str,
+        idle_s: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._read_mj = read_mj
+        self._start = 0
+        powers = []
+        deadline = clock() + idle_s
+        while True:
+            powers.append(read_mw())
+            if clock() >= deadline:
+                break
+            time.sleep(0.05)
+        self.idle_w = sum(powers) / len(powers) / 1000
+        self.source = f"NVML total energy of {name} (whole board, gross; idle draw {self.idle_w:.1f} W before the case)"
+
+    def start(self) -> None:
+        self._start = self._read_mj()
+
+    def stop(self) -> float:
+        return (self._read_mj() - self._start) / 1000
+
+    def unusable_reason(self, joules: list[float]) -> str | None:
+        return _stuck(joules, self.source)
+
+
+def nvml_meter(index: int = 0, nvml: Any = None) -> tuple[NvmlMeter | None, str | None]:
+    """The NVML meter of GPU `index`, or why there is none (no library, no driver, no permission, no counter)."""
+    if nvml is None:
+        try:
+            import pynvml as nvml  # nvidia-ml-py
+        except ImportError:
+            return None, "no NVML: nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+    try:
+        nvml.nvmlInit()
+    except Exception as e:  # NVMLError subclasses: library not found, driver not loaded, ...
+        return None, f"no NVML: {e} (no NVIDIA driver loaded on this machine)"
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        name = nvml.nvmlDeviceGetName(handle)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        meter = NvmlMeter(
+            lambda: int(nvml.nvmlDeviceGetTotalEnergyConsumption(handle)),
+            lambda: int(nvml.nvmlDeviceGetPowerUsage(handle)),
+            f"GPU {index} ({name})",
+        )
+    except Exception as e:
+        text = str(e)
+        if "Insufficient Permissions" in text or "No permission" in text:
+            return None, f"NVML energy counter of GPU {index}: {text}; run with access to the GPU's counters"
+        return None, f"NVML energy counter of GPU {index} is not available ({text}; needs Volta or newer)"
+    return meter, None
+
+
+def energy_meter(device: str) -> tuple[EnergyMeter | None, str | None]:
     """The meter for `device`, or why energy cannot be measured for it on this machine."""
+    if device == "cuda":
+        return nvml_meter()
+    if device == "metal":
+        return None, ("no energy meter on Apple silicon without root: powermetrics needs sudo; not read by the harness")
     if device != "cpu":
-        return None, f"no energy meter for device {device!r} yet (NVML and powermetrics meters are planned)"
-    zones, reason = rapl_package_zones()
+        return None, f"no energy counter for device {device!r} (RAPL covers the CPU, NVML NVIDIA GPUs)"
+    zones, reason = rapl_zones()
     return (RaplMeter(zones), None) if zones else (None, reason)

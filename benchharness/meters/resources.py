@@ -1,11 +1,11 @@
-"""Readings taken right after a timed region: energy per timed run, peak memory and file size."""
+"""Readings taken right after a timed region: energy per timed run and per token or item, peak memory, file size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from benchharness import stats
-from benchharness.meters.energy import RaplMeter, energy_meter
+from benchharness.meters.energy import EnergyMeter, energy_meter
 from benchharness.meters.memory import peak_rss
 from benchharness.readings import Reading
 
@@ -20,7 +20,7 @@ def summary_reading(name: str, unit: str, samples: list[float], source: str) -> 
 class Energy:
     """The energy meter for the case's device, or why there is none."""
 
-    meter: RaplMeter | None
+    meter: EnergyMeter | None
     reason: str | None
 
     @classmethod
@@ -29,15 +29,33 @@ class Energy:
         return cls(meter, reason)
 
 
-def resource_readings(energy: Energy, joules: list[float | None], model_file_bytes: int) -> list[Reading]:
-    """Energy per timed run, peak memory and file size: taken after the timed runs, before any accuracy work."""
+def energy_readings(energy: Energy, joules: list[float | None], per_run: float, unit: str) -> list[Reading]:
+    """Energy per timed run, per `unit` (token or item: `per_run` of them in a run) and `unit`s per joule.
+
+    Where there is no counter, all three are unavailable with the same reason: never estimated here.
+    """
+    names = ("energy_j", f"energy_per_{unit}_j", f"{unit}s_per_j")
     values = [j for j in joules if j is not None]
-    if energy.reason is not None or energy.meter is None or not values:
-        energy_reading = Reading.unavailable("energy_j", "J", energy.reason or "meter returned no values")
-    else:
-        energy_reading = summary_reading("energy_j", "J", values, energy.meter.source)
+    why = energy.reason or (energy.meter.unusable_reason(values) if energy.meter else "no meter")
+    if why is not None or energy.meter is None:
+        reason = why or "meter returned no values"
+        return [Reading.unavailable(n, "J" if n.endswith("_j") else f"{unit}s/J", reason) for n in names]
+    source = energy.meter.source
     return [
-        energy_reading,
+        summary_reading(names[0], "J", values, source),
+        summary_reading(names[1], "J", [j / per_run for j in values], f"{source}; per run / {per_run:g} {unit}s"),
+        summary_reading(
+            names[2], f"{unit}s/J", [per_run / j for j in values], f"{source}; {per_run:g} {unit}s / per run"
+        ),
+    ]
+
+
+def resource_readings(
+    energy: Energy, joules: list[float | None], model_file_bytes: int, per_run: float, unit: str
+) -> list[Reading]:
+    """Energy, peak memory and file size: taken after the timed runs, before any accuracy work."""
+    return [
+        *energy_readings(energy, joules, per_run, unit),
         peak_rss(),
         Reading("model_file_bytes", "B", float(model_file_bytes), source="size on disk"),
     ]
