@@ -142,9 +142,10 @@ def nvml_meter(index: int = 0, nvml: Any = None) -> tuple[NvmlMeter | None, str 
     """The NVML meter of GPU `index`, or why there is none (no library, no driver, no permission, no counter)."""
     if nvml is None:
         try:
-            import pynvml as nvml  # nvidia-ml-py
+            import pynvml  # nvidia-ml-py
         except ImportError:
             return None, "no NVML: nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+        nvml = pynvml
     try:
         nvml.nvmlInit()
     except Exception as e:  # NVMLError subclasses: library not found, driver not loaded, ...
