@@ -139,6 +139,7 @@ class Settings:
     trials: TrialSettings = TrialSettings()
     models: tuple[ModelConfig, ...] = ()
     suites: dict[str, SuiteConfig] = field(default_factory=dict)
+    estimate_cpu_tdp_w: float | None = None  # [energy] estimate_cpu_tdp_w: an estimate where no counter exists
 
 
 def default_cache_dir() -> Path:
@@ -403,6 +404,11 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
     _in_range(f"{trials_t.where}.confidence", trials.confidence, 0.5, 0.999)
     _in_range(f"{trials_t.where}.confirm", trials.confirm, 0, 10)
     _in_range(f"{trials_t.where}.cooldown_s", trials.cooldown_s, 0.0, 3600.0)
+    energy_t = t.sub("energy")
+    tdp = energy_t.take("estimate_cpu_tdp_w", float)
+    energy_t.finish()
+    if tdp is not None:
+        _in_range(f"{energy_t.where}.estimate_cpu_tdp_w", tdp, 1.0, 2000.0)
     workload = _parse_workload(t.sub("workload"), Workload())
     accuracy = _parse_accuracy(t.sub("accuracy"), AccuracySettings())
     settings = Settings(
@@ -418,6 +424,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         trials=trials,
         models=_parse_models(t.sub("models"), root),
         suites=_parse_suites(t.sub("suites"), workload, accuracy, baseline),
+        estimate_cpu_tdp_w=tdp,
     )
     t.finish()
     return settings

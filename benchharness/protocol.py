@@ -65,6 +65,7 @@ class MeasureRequest:
     reference_outputs: str | None
     reference_role: ReferenceRole
     corpus_tokens: str | None  # the model's shared tokenization of the corpus (.npy), or None: the backend's own
+    estimate_cpu_tdp_w: float | None = None  # asked-for energy estimate where no counter exists (never gated)
 
 
 @dataclass(frozen=True)

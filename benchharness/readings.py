@@ -40,6 +40,12 @@ METRICS: dict[str, MetricSpec] = {
     "tokens_per_j": MetricSpec("tokens/J", "higher", "generated tokens per joule", tracked=False),
     "energy_per_item_j": MetricSpec("J", "lower", "energy per item (batch of 32)"),
     "items_per_j": MetricSpec("items/J", "higher", "items per joule", tracked=False),
+    # Asked-for estimates where no counter exists: shown, never gated, never compared with a baseline.
+    "estimated_energy_j": MetricSpec("J", "lower", "ESTIMATED energy per round", tracked=False),
+    "estimated_energy_per_token_j": MetricSpec("J", "lower", "ESTIMATED energy per token", tracked=False),
+    "estimated_tokens_per_j": MetricSpec("tokens/J", "higher", "ESTIMATED tokens per joule", tracked=False),
+    "estimated_energy_per_item_j": MetricSpec("J", "lower", "ESTIMATED energy per item", tracked=False),
+    "estimated_items_per_j": MetricSpec("items/J", "higher", "ESTIMATED items per joule", tracked=False),
     # How busy the case kept the CPU (a context figure for the flags; it moves with the machine, not the model).
     "cpu_utilisation": MetricSpec("fraction", "neither", "CPU utilisation of the timed region", tracked=False),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.

@@ -54,7 +54,9 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
         write_reference=reference.get("write"),
         read_reference=reference.get("read"),
         score_accuracy=bool(reference.get("score", False)),
-        energy=Energy.for_device(spec.device),
+        energy=Energy.for_device(
+            spec.device, request.estimate_cpu_tdp_w if isinstance(request, MeasureRequest) else None
+        ),
         corpus_tokens=Path(request.corpus_tokens) if request.corpus_tokens else None,
     )
 

@@ -200,6 +200,7 @@ class BenchSession:
             reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
             reference_role=("write" if case.is_reference else "read") if accuracy else "none",
             corpus_tokens=self.corpus_tokens(case),
+            estimate_cpu_tdp_w=self.settings.estimate_cpu_tdp_w,
         )
         try:
             measurement = Measurement.from_dict(self._run_child(request, case.id))

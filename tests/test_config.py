@@ -155,3 +155,10 @@ def test_a_suite_states_its_own_baseline_sensitivity():
 def test_relative_folders_resolve_from_the_project_root(tmp_path):
     settings = parse_settings({"cache_dir": "cache", "results_dir": "out"}, tmp_path)
     assert settings.cache_dir == tmp_path / "cache" and settings.results_dir == tmp_path / "out"
+
+
+def test_an_energy_estimate_is_asked_for_with_a_tdp():
+    assert parse_settings({}, Path(".")).estimate_cpu_tdp_w is None
+    assert parse_settings({"energy": {"estimate_cpu_tdp_w": 65}}, Path(".")).estimate_cpu_tdp_w == 65.0
+    with pytest.raises(ConfigError, match=r"energy.estimate_cpu_tdp_w = nan is out of range"):
+        parse_settings({"energy": {"estimate_cpu_tdp_w": float("nan")}}, Path("."))

@@ -4,6 +4,7 @@ from unittest.mock import patch
 
 import numpy as np
 import psutil
+import pytest
 
 from benchharness.meters.energy import RaplMeter, energy_meter, nvml_meter, rapl_package_zones, rapl_zones
 from benchharness.meters.memory import RssSampler, current_rss, peak_rss
@@ -200,3 +201,22 @@ def test_model_memory_is_what_the_region_held_beyond_the_rss_before_load():
     blind.start()
     (_, unknown) = blind.stop()
     assert not unknown.available and "RSS before load was not read" in unknown.unavailable_reason
+
+
+def test_an_asked_for_estimate_is_labelled_and_kept_apart_from_measured_energy():
+    energy = Energy.for_device("cpu", estimate_cpu_tdp_w=65.0)
+    if energy.meter is not None:
+        pytest.skip("this machine has a real energy counter; the estimate is only for machines without one")
+    assert energy.round_meter is energy.estimate
+    joules = []
+    for _ in range(3):
+        energy.round_meter.start()
+        deadline = time.perf_counter() + 0.05
+        while time.perf_counter() < deadline:
+            pass
+        joules.append(energy.round_meter.stop())
+    readings = {r.name: r for r in energy_readings(energy, joules, 64, "token")}
+    assert not readings["energy_j"].available and readings["energy_j"].unavailable_reason == energy.reason
+    estimated = readings["estimated_energy_per_token_j"]
+    assert estimated.value > 0 and estimated.source.startswith("ESTIMATED, not measured: TDP 65 W")
+    assert Energy.for_device("cpu").estimate is None  # never without being asked

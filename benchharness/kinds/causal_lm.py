@@ -150,7 +150,9 @@ class CausalLM:
             depths[suffix or "headline"] = depth_label(depth, workload.prompt_tokens, workload.gen_tokens)
             fill, prompt = depth_tokens(corpus, depth, workload.prompt_tokens)
             try:
-                rounds = run_rounds(model, prompt, workload, context.energy.meter if index == 0 else None, context=fill)
+                rounds = run_rounds(
+                    model, prompt, workload, context.energy.round_meter if index == 0 else None, context=fill
+                )
             except DepthUnsupported as e:
                 if index == 0:
                     raise ModelError(f"the headline depth {depth} cannot be measured: {e}") from None

@@ -87,7 +87,7 @@ class OneCallKind:
         timing_started = time.perf_counter()
         for size in BATCH_SIZES:
             call = functools.partial(model.run, task.timing_feeds(model, size))
-            calls[size] = run_calls(call, context.workload, context.energy.meter if size == GATED_BATCH else None)
+            calls[size] = run_calls(call, context.workload, context.energy.round_meter if size == GATED_BATCH else None)
         timed_s = time.perf_counter() - timing_started
         region_readings, region_info = region.stop()
         readings, warnings = batch_timing_readings(calls)

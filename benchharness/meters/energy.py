@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
+
 POWERCAP = Path("/sys/class/powercap")
 
 
@@ -166,6 +168,33 @@ def nvml_meter(index: int = 0, nvml: Any = None) -> tuple[NvmlMeter | None, str 
             return None, f"NVML energy counter of GPU {index}: {text}; run with access to the GPU's counters"
         return None, f"NVML energy counter of GPU {index} is not available ({text}; needs Volta or newer)"
     return meter, None
+
+
+class CpuTdpEstimate:
+    """An estimate, only when asked for (`[energy] estimate_cpu_tdp_w`): TDP x the process's share of the CPU.
+
+    codecarbon's fallback: no counter is read, so the figure is labelled estimated, goes into its own
+    `estimated_*` readings and is never gated or compared with a baseline.
+    """
+
+    def __init__(self, tdp_w: float) -> None:
+        self.tdp_w = tdp_w
+        self.cores = psutil.cpu_count() or 1
+        self._cpu_s = 0.0
+        self.source = f"ESTIMATED, not measured: TDP {tdp_w:g} W x the case's CPU seconds / {self.cores} cores (codecarbon's fallback)"
+
+    def _read(self) -> float:
+        times = psutil.Process().cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        self._cpu_s = self._read()
+
+    def stop(self) -> float:
+        return self.tdp_w * (self._read() - self._cpu_s) / self.cores
+
+    def unusable_reason(self, joules: list[float]) -> str | None:
+        return None
 
 
 def energy_meter(device: str) -> tuple[EnergyMeter | None, str | None]:

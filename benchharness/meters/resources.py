@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchharness import stats
-from benchharness.meters.energy import EnergyMeter, energy_meter
+from benchharness.meters.energy import CpuTdpEstimate, EnergyMeter, energy_meter
 from benchharness.meters.memory import peak_rss
 from benchharness.readings import Reading
 
@@ -22,31 +22,47 @@ class Energy:
 
     meter: EnergyMeter | None
     reason: str | None
+    estimate: CpuTdpEstimate | None = None  # only where there is no counter, and only when asked for
 
     @classmethod
-    def for_device(cls, device: str) -> Energy:
+    def for_device(cls, device: str, estimate_cpu_tdp_w: float | None = None) -> Energy:
         meter, reason = energy_meter(device)
-        return cls(meter, reason)
+        estimate = (
+            CpuTdpEstimate(estimate_cpu_tdp_w) if meter is None and estimate_cpu_tdp_w and device == "cpu" else None
+        )
+        return cls(meter, reason, estimate)
+
+    @property
+    def round_meter(self) -> EnergyMeter | None:
+        """What the round loop reads around each round: the counter, else the asked-for estimate."""
+        return self.meter or self.estimate
 
 
 def energy_readings(energy: Energy, joules: list[float | None], per_run: float, unit: str) -> list[Reading]:
     """Energy per timed run, per `unit` (token or item: `per_run` of them in a run) and `unit`s per joule.
 
-    Where there is no counter, all three are unavailable with the same reason: never estimated here.
+    Where there is no counter, all three are unavailable with the same reason; an estimate the user asked
+    for goes into separate `estimated_*` readings next to them, labelled in its source.
     """
     names = ("energy_j", f"energy_per_{unit}_j", f"{unit}s_per_j")
     values = [j for j in joules if j is not None]
     why = energy.reason or (energy.meter.unusable_reason(values) if energy.meter else "no meter")
-    if why is not None or energy.meter is None:
-        reason = why or "meter returned no values"
-        return [Reading.unavailable(n, "J" if n.endswith("_j") else f"{unit}s/J", reason) for n in names]
-    source = energy.meter.source
+    if why is None and energy.meter is not None and values:
+        return _per_run(names, values, per_run, unit, energy.meter.source)
+    reason = why or "meter returned no values"
+    readings = [Reading.unavailable(n, "J" if n.endswith("_j") else f"{unit}s/J", reason) for n in names]
+    if energy.estimate is not None and values and all(j > 0 for j in values):
+        estimated = tuple(f"estimated_{n}" for n in names)
+        readings += _per_run(estimated, values, per_run, unit, energy.estimate.source)
+    return readings
+
+
+def _per_run(names: tuple[str, ...], joules: list[float], per_run: float, unit: str, source: str) -> list[Reading]:
+    per_unit = f"{source}; per run / {per_run:g} {unit}s"
     return [
-        summary_reading(names[0], "J", values, source),
-        summary_reading(names[1], "J", [j / per_run for j in values], f"{source}; per run / {per_run:g} {unit}s"),
-        summary_reading(
-            names[2], f"{unit}s/J", [per_run / j for j in values], f"{source}; {per_run:g} {unit}s / per run"
-        ),
+        summary_reading(names[0], "J", joules, source),
+        summary_reading(names[1], "J", [j / per_run for j in joules], per_unit),
+        summary_reading(names[2], f"{unit}s/J", [per_run / j for j in joules], f"{source}; {per_run:g} {unit}s / J"),
     ]
 
 
