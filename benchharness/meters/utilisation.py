@@ -82,7 +82,15 @@ class Flag:
     """A bottleneck flag with the figure that raised it."""
 
     name: str  # cpu_bound, memory_bound, inconsistent
-    figure: str
+    figure: str  # the whole sentence
+    value: str  # the figure alone, for a compact list of cases
+
+
+RULES = {
+    "cpu_bound": f"CPU utilisation over {CPU_BOUND:.0%} of the usable cores",
+    "memory_bound": f"peak RSS over {MEMORY_BOUND:.0%} of the memory available",
+    "inconsistent": f"headline figure's CV over {INCONSISTENT:.0%}",
+}
 
 
 def bottleneck_flags(
@@ -99,13 +107,18 @@ def bottleneck_flags(
     flags = []
     if utilisation is not None and utilisation > CPU_BOUND:
         flags.append(
-            Flag("cpu_bound", f"CPU utilisation {utilisation:.0%} of {usable_cores()} usable cores (> {CPU_BOUND:.0%})")
+            Flag(
+                "cpu_bound",
+                f"CPU utilisation {utilisation:.0%} of {usable_cores()} usable cores (> {CPU_BOUND:.0%})",
+                f"{utilisation:.0%}",
+            )
         )
     if peak_rss is not None and memory_available and peak_rss > MEMORY_BOUND * memory_available:
         flags.append(
             Flag(
                 "memory_bound",
                 f"peak RSS {peak_rss / 2**20:.0f} MiB of {memory_available / 2**20:.0f} MiB available (> {MEMORY_BOUND:.0%})",
+                f"{peak_rss / memory_available:.0%}",
             )
         )
     if headline is not None and headline.available and headline.value and headline.n > 1:
@@ -115,6 +128,7 @@ def bottleneck_flags(
                 Flag(
                     "inconsistent",
                     f"{headline.name} varies {cv:.0%} over {headline.n} rounds (CV > {INCONSISTENT:.0%})",
+                    f"CV {cv:.0%}",
                 )
             )
     return flags

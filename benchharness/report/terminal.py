@@ -13,6 +13,7 @@ from benchharness import kinds
 from benchharness.baselines import NO_BASELINE
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
+from benchharness.meters.utilisation import RULES
 from benchharness.readings import Reading
 from benchharness.results import CaseRecord
 
@@ -143,9 +144,12 @@ def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
 
 
 def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
-    """One line per bottleneck flag raised (cpu_bound, memory_bound, inconsistent), each case with its figure."""
+    """One line per bottleneck flag raised (cpu_bound, memory_bound, inconsistent): its rule, then each case's figure."""
     raised: dict[str, list[str]] = {}
     for r in records:
         for flag in (r.measurement.info.get("flags") or []) if r.measurement else []:
-            raised.setdefault(str(flag["name"]), []).append(f"{r.case.id} ({flag['figure']})")
-    return [f"flag {name} on {len(cases)} case(s): " + "; ".join(cases) for name, cases in raised.items()]
+            raised.setdefault(str(flag["name"]), []).append(f"{r.case.id} {flag.get('value') or flag['figure']}")
+    return [
+        f"flag {name} ({RULES.get(name, name)}) on {len(cases)} case(s): " + ", ".join(cases)
+        for name, cases in raised.items()
+    ]
