@@ -19,7 +19,14 @@ from typing import Any
 
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
-from benchharness.gates import DEFAULT_GATES, GATE_UPPER_BOUNDS, GATES, MEMORY_FIGURES, GateRule
+from benchharness.gates import (
+    DEFAULT_GATES,
+    GATE_DEFAULT_MINIMUMS,
+    GATE_UPPER_BOUNDS,
+    GATES,
+    MEMORY_FIGURES,
+    GateRule,
+)
 from benchharness.readings import METRICS
 
 FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
@@ -261,7 +268,7 @@ def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
             rules.pop(name, None)
             continue
         g = _Table(spec, f"{t.where}.{name}")
-        minimum = g.take("min", float, DEFAULT_GATES[[r.name for r in DEFAULT_GATES].index(name)].minimum)
+        minimum = g.take("min", float, GATE_DEFAULT_MINIMUMS[name])
         quants = _names(g, "quants")
         known = _names(g, "known_breaches", empty_ok=True) or ()
         figure = g.take("figure", str) if name == "memory_reduction" else None

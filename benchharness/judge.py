@@ -207,7 +207,36 @@ def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     return replace(verdict, message=verdict.message + detail)
 
 
-GATE_JUDGES = {"accuracy_retained": _accuracy, "speedup": _speedup, "memory_reduction": _memory}
+def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    """1 - variant energy per token (item) / reference's, from each side's solo children; only a counter counts.
+
+    An asked-for estimate lives in `estimated_*` readings, so it can never stand in here.
+    """
+    metric = e.kind.gate_metrics[rule.name]
+    v = [x for m in e.variant if (x := m.value(metric)) is not None]
+    r = [x for m in e.reference if (x := m.value(metric)) is not None and x > 0]
+    if not v or not r:
+        return _unavailable(rule, metric, _why_missing(e.variant if not v else e.reference, metric))
+    v_mean, r_mean = math.fsum(v) / len(v), math.fsum(r) / len(r)
+    interval = stats.Interval(
+        1 - v_mean / r_mean,
+        1 - max(v) / min(r),
+        1 - min(v) / max(r),
+        min(len(v), len(r)),
+        confidence,
+        f"range over {len(v)} variant and {len(r)} reference children",
+    )
+    verdict = _verdict(rule, interval, ".0%", "", "children", e.quant)
+    detail = f"; {metric} {v_mean:.4g} J vs reference {e.reference_label} {r_mean:.4g} J"
+    return replace(verdict, message=verdict.message + detail)
+
+
+GATE_JUDGES = {
+    "accuracy_retained": _accuracy,
+    "speedup": _speedup,
+    "memory_reduction": _memory,
+    "energy_reduction": _energy,
+}
 
 
 def judge_gates(rules: Sequence[GateRule], evidence: GateEvidence, confidence: float) -> list[Verdict]:
@@ -342,7 +371,7 @@ def _times_better(gate: str, ratio: float) -> float:
     Speedup and accuracy retained already are; a memory reduction x is compared as how many times smaller
     the variant is, 1 / (1 - x): 0.306 -> 0.288 is 2.6% on that scale, not 6% of a fraction.
     """
-    if gate == "memory_reduction":
+    if gate in ("memory_reduction", "energy_reduction"):
         return 1.0 / max(1.0 - ratio, 1e-9)
     return ratio
 

@@ -38,7 +38,11 @@ from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
 Progress = Callable[[str], None]
-CONFIRMABLE = ("speedup", "memory_reduction")  # accuracy is deterministic: a re-run gives the same figure
+CONFIRMABLE = (
+    "speedup",
+    "memory_reduction",
+    "energy_reduction",
+)  # accuracy is deterministic: a re-run gives the same figure
 
 
 class BenchSession:

@@ -162,3 +162,13 @@ def test_an_energy_estimate_is_asked_for_with_a_tdp():
     assert parse_settings({"energy": {"estimate_cpu_tdp_w": 65}}, Path(".")).estimate_cpu_tdp_w == 65.0
     with pytest.raises(ConfigError, match=r"energy.estimate_cpu_tdp_w = nan is out of range"):
         parse_settings({"energy": {"estimate_cpu_tdp_w": float("nan")}}, Path("."))
+
+
+def test_the_energy_gate_is_off_until_a_suite_names_it():
+    plain = parse_settings({"suites": {"s": {}}}, Path("."))
+    assert "energy_reduction" not in {r.name for r in plain.suites["s"].gates}
+    named = parse_settings({"suites": {"s": {"gates": {"energy_reduction": {"min": 0.3}}}}}, Path("."))
+    (rule,) = [r for r in named.suites["s"].gates if r.name == "energy_reduction"]
+    assert rule.minimum == 0.3
+    with pytest.raises(ConfigError, match=r"gates.energy_reduction: unknown key 'figure'"):
+        parse_settings({"suites": {"s": {"gates": {"energy_reduction": {"figure": "model"}}}}}, Path("."))

@@ -186,7 +186,7 @@ STARTUP_ERRORS = [
         "",
         ["--gate=speed=2"],
         {},
-        r"--gate 'speed=2': expected NAME=MIN with NAME one of accuracy_retained, speedup, memory_reduction",
+        r"--gate 'speed=2': expected NAME=MIN with NAME one of accuracy_retained, speedup, memory_reduction, energy_reduction",
     ),
     (
         "--gate out of range",

@@ -210,3 +210,26 @@ def test_memory_ratio_is_compared_as_times_smaller():
     halved = judge.Verdict("gate", "memory_reduction", "fail", "", 0.10, 0.10, 0.10, 0.5, 1)
     (v,) = judge.judge_ratios([halved], stored, POLICY)
     assert v.status == "fail"
+
+
+def test_the_optional_energy_gate_uses_counted_energy_per_token_and_never_an_estimate():
+    rule = GateRule("energy_reduction", 0.3)
+
+    def with_energy(per_token, estimated=None):
+        m = measurement(REF_HITS)
+        readings = dict(m.readings)
+        if per_token is None:
+            readings["energy_per_token_j"] = Reading.unavailable("energy_per_token_j", "J", "no RAPL counters: absent")
+        else:
+            readings["energy_per_token_j"] = Reading("energy_per_token_j", "J", per_token, source="RAPL")
+        if estimated is not None:
+            readings["estimated_energy_per_token_j"] = Reading("estimated_energy_per_token_j", "J", estimated)
+        return Measurement("case", readings, info={}, round_samples=m.round_samples)
+
+    (v,) = judge.judge_gates([rule], evidence(with_energy(0.05), with_energy(0.1)), 0.95)
+    assert v.status == "pass" and v.estimate == 0.5 and "energy_per_token_j 0.05 J vs reference f32 0.1 J" in v.message
+    (v,) = judge.judge_gates([rule], evidence(with_energy(0.09), with_energy(0.1)), 0.95)
+    assert v.status == "fail"
+    (v,) = judge.judge_gates([rule], evidence(with_energy(None, 0.01), with_energy(None, 0.1)), 0.95)
+    assert v.status == "unavailable" and "no RAPL counters" in v.message
+    assert "energy_reduction" not in {r.name for r in RULES}  # off unless a suite names it

@@ -106,6 +106,7 @@ class CausalLM:
             "accuracy_retained": "top1_accuracy",
             "speedup": "decode_tok_per_s",
             "memory_reduction": "model_memory_bytes",
+            "energy_reduction": "energy_per_token_j",
         }
     )
     paired_metric: str = "decode_tok_per_s"

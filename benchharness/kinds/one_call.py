@@ -57,6 +57,7 @@ class OneCallKind:
             "accuracy_retained": self.accuracy_metric,
             "speedup": self.paired_metric,
             "memory_reduction": "model_memory_bytes",
+            "energy_reduction": "energy_per_item_j",
         }
         columns = (
             Column("b1 ms", "batch1_latency_ms", ".2f"),

@@ -20,6 +20,7 @@ GATE_LABELS = {
     "speedup": "speedup vs reference (x)",
     "accuracy_retained": "accuracy retained",
     "memory_reduction": "memory cut",
+    "energy_reduction": "energy per token (item) cut",
 }
 
 
