@@ -48,6 +48,8 @@ METRICS: dict[str, MetricSpec] = {
     "estimated_items_per_j": MetricSpec("items/J", "higher", "ESTIMATED items per joule", tracked=False),
     # How busy the case kept the CPU (a context figure for the flags; it moves with the machine, not the model).
     "cpu_utilisation": MetricSpec("fraction", "neither", "CPU utilisation of the timed region", tracked=False),
+    "gpu_utilisation": MetricSpec("fraction", "neither", "GPU utilisation of the timed region (NVML)", tracked=False),
+    "gpu_memory_bytes": MetricSpec("B", "lower", "this process's GPU memory, peak over the timed region (NVML)"),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.
     "load_ms": MetricSpec("ms", "lower", "model load time", tracked=False),
     "first_inference_ms": MetricSpec("ms", "lower", "first call after load", tracked=False),

@@ -58,6 +58,7 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
             spec.device, request.estimate_cpu_tdp_w if isinstance(request, MeasureRequest) else None
         ),
         corpus_tokens=Path(request.corpus_tokens) if request.corpus_tokens else None,
+        device=spec.device,
     )
 
 

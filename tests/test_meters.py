@@ -1,3 +1,4 @@
+import os
 import time
 from pathlib import Path
 from unittest.mock import patch
@@ -220,3 +221,42 @@ def test_an_asked_for_estimate_is_labelled_and_kept_apart_from_measured_energy()
     estimated = readings["estimated_energy_per_token_j"]
     assert estimated.value > 0 and estimated.source.startswith("ESTIMATED, not measured: TDP 65 W")
     assert Energy.for_device("cpu").estimate is None  # never without being asked
+
+
+def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
+    from types import SimpleNamespace
+
+    from benchharness.meters.region import RegionMeters, gpu_meter
+
+    class Trace(FakeNvml):
+        def __init__(self):
+            super().__init__([])
+            self.memory = iter([100, 300, 250] + [250] * 1000)
+            self.rates = iter([50, 90, 70] + [70] * 1000)
+
+        def nvmlDeviceGetComputeRunningProcesses(self, handle):
+            return [
+                SimpleNamespace(pid=os.getpid(), usedGpuMemory=next(self.memory) * 2**20),
+                SimpleNamespace(pid=1, usedGpuMemory=5000 * 2**20),  # another process on the board: not ours
+            ]
+
+        def nvmlDeviceGetUtilizationRates(self, handle):
+            return SimpleNamespace(gpu=next(self.rates))
+
+    meter, unavailable = gpu_meter("cuda", Trace())
+    assert unavailable == [] and meter is not None
+    meter.interval_s = 10.0  # no side samples: the trace's start and stop samples only
+    meter.start()
+    readings, _ = meter.stop()
+    by_name = {r.name: r for r in readings}
+    assert by_name["gpu_memory_bytes"].value == 300 * 2**20  # the peak of this pid's samples (100, 300)
+    assert 0.5 <= by_name["gpu_utilisation"].value <= 0.9 and "NVML" in by_name["gpu_utilisation"].source
+    assert gpu_meter("cpu") == (None, [])
+    _, why = gpu_meter("cuda", FakeNvml([], init_error="Driver Not Loaded"))
+    assert [r.name for r in why] == ["gpu_memory_bytes", "gpu_utilisation"] and "Driver Not Loaded" in why[
+        0
+    ].unavailable_reason
+    region = RegionMeters.default(current_rss(), "cpu")
+    region.start()
+    names = {r.name for r in region.stop()[0]}
+    assert names == {"cpu_utilisation", "region_peak_rss_bytes", "model_memory_bytes"}

@@ -44,6 +44,7 @@ class ChildContext:
     energy: Energy
     corpus_tokens: Path | None = None  # shared token ids of the accuracy corpus (causal LMs)
     rss_before_load: float | None = None  # the child's RSS just before the model was loaded
+    device: str = "cpu"  # the case's device kind (GPU meters run only for cuda)
 
 
 class ModelKind(Protocol):

@@ -143,7 +143,9 @@ class CausalLM:
         samples: dict[str, list[float]] = {}
         depths: dict[str, str] = {}
         headline: list[RoundTiming] = []
-        region = RegionMeters.default(context.rss_before_load)  # the timed region, not loading or scoring
+        region = RegionMeters.default(
+            context.rss_before_load, context.device
+        )  # the timed region, not loading or scoring
         region.start()
         timing_started = time.perf_counter()
         for index, depth in enumerate(workload.depths):

@@ -83,7 +83,9 @@ class OneCallKind:
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
         task = self.task(context.variant_path)
         calls: dict[int, Calls] = {}
-        region = RegionMeters.default(context.rss_before_load)  # the timed region, not loading or scoring
+        region = RegionMeters.default(
+            context.rss_before_load, context.device
+        )  # the timed region, not loading or scoring
         region.start()
         timing_started = time.perf_counter()
         for size in BATCH_SIZES:
