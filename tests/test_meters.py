@@ -260,3 +260,19 @@ def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
     region.start()
     names = {r.name for r in region.stop()[0]}
     assert names == {"cpu_utilisation", "region_peak_rss_bytes", "model_memory_bytes"}
+
+
+def test_the_sampler_counts_processes_the_case_started():
+    import subprocess
+    import sys
+
+    before = current_rss()
+    sampler = RssSampler(before, interval_s=0.01)
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = b'x' * (96 * 2**20); time.sleep(1.5)"])
+    try:
+        sampler.start()
+        time.sleep(1.0)  # the child allocates, the sampler lists it and reads its RSS
+        readings = {r.name: r for r in sampler.stop()}
+    finally:
+        child.wait()
+    assert readings["model_memory_bytes"].value > 90 * 2**20 and "process tree" in readings["model_memory_bytes"].source

@@ -49,12 +49,30 @@ def peak_rss() -> Reading:
 
 
 def current_rss() -> float:
-    """Resident memory of this process now (psutil)."""
-    return float(psutil.Process().memory_info().rss)
+    """Resident memory of this process and any processes it started (psutil)."""
+    me = psutil.Process()
+    return float(me.memory_info().rss) + _rss_of(_children(me))
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _rss_of(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # it ended between the listing and the reading
+            continue
+    return total
 
 
 class RssSampler:
-    """Resident memory of this process, sampled by a side thread every `interval_s` over a measured region.
+    """Resident memory of this process tree, sampled by a side thread every `interval_s` over a measured region.
 
     VmHWM is a lifetime high-water mark: it includes loading and whatever Python and the runtime hold.
     The samples say what the region itself held, so the model's own cost is the region's peak minus the
@@ -71,8 +89,13 @@ class RssSampler:
 
     def _run(self) -> None:
         me = psutil.Process()
+        children: list[psutil.Process] = []
+        tick = 0
         while not self._stop.is_set():
-            self.samples.append(float(me.memory_info().rss))
+            if tick % 10 == 0:  # listing children scans /proc: every 10th sample, their RSS every sample
+                children = _children(me)
+            self.samples.append(float(me.memory_info().rss) + _rss_of(children))
+            tick += 1
             self._stop.wait(self.interval_s)
 
     def start(self) -> None:
@@ -87,7 +110,10 @@ class RssSampler:
             self._thread.join()
         self.samples.append(current_rss())
         peak = max(self.samples)
-        source = f"peak of {len(self.samples)} RSS samples every {self.interval_s * 1000:.0f} ms in the timed region (psutil)"
+        source = (
+            f"peak of {len(self.samples)} RSS samples of the case's process tree every "
+            f"{self.interval_s * 1000:.0f} ms in the timed region (psutil)"
+        )
         if self.rss_before_load is None:
             model = Reading.unavailable("model_memory_bytes", "B", "the RSS before load was not read")
         else:
