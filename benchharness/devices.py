@@ -1,7 +1,10 @@
 """What this machine has, so `--device=auto` can pick it and skip the rest with a reason.
 
-Detection reads the operating system (driver files, platform) rather than importing runtimes:
-whether a given *backend* can use a device is the backend's question, asked separately.
+Detection reads the operating system (driver files, platform) and NVML rather than importing
+runtimes: whether a given *backend* can use a device is the backend's question, asked separately.
+
+A device name is a kind (`DEVICES`), and for NVIDIA GPUs on a machine with several, an index:
+`cuda:0`, `cuda:1` (gpus.py). `auto` is every kind, with this machine's GPUs in place of `cuda`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import platform
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from benchharness.gpus import cuda_device_names, gpus_here, split_device
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "metal", "gpu", "npu")
 DEVICE_CHOICES: tuple[str, ...] = ("auto", *DEVICES)
@@ -40,11 +45,8 @@ def _detect(name: str) -> DeviceStatus:
     system = platform.system()
     if name == "cpu":
         return DeviceStatus("cpu", True, f"{platform.machine()} {platform.processor() or ''}".strip())
-    if name == "cuda":
-        gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*"))
-        if gpus:
-            return DeviceStatus("cuda", True, f"{len(gpus)} NVIDIA GPU(s) with a loaded driver")
-        return DeviceStatus("cuda", False, "no NVIDIA GPU with a loaded driver (/proc/driver/nvidia/gpus is empty)")
+    if name.startswith("cuda"):
+        return _detect_cuda(name)
     if name == "metal":
         if system == "Darwin" and platform.machine() == "arm64":
             return DeviceStatus("metal", True, "Apple silicon")
@@ -62,22 +64,63 @@ def _detect(name: str) -> DeviceStatus:
     raise ValueError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
 
 
+def _driver_boards() -> list[Path]:
+    """The boards NVIDIA's kernel driver lists: the fallback where NVML itself cannot be loaded."""
+    return sorted(Path("/proc/driver/nvidia/gpus").glob("*"))
+
+
+def _detect_cuda(name: str) -> DeviceStatus:
+    """`cuda` or `cuda:N`: present when NVML (or, without NVML, the driver's files) lists that board."""
+    _, index = split_device(name)
+    gpus, nvml_reason = gpus_here()
+    if gpus:
+        if index >= len(gpus):
+            return DeviceStatus(
+                name, False, f"no GPU {index}: this machine has {len(gpus)} NVIDIA GPU(s), cuda:0..cuda:{len(gpus) - 1}"
+            )
+        gpu = gpus[index]
+        return DeviceStatus(name, True, f"GPU {index}: {gpu.describe()}, driver {gpu.driver_version}")
+    boards = _driver_boards()
+    if index < len(boards):
+        return DeviceStatus(name, True, f"NVIDIA GPU {index} of {len(boards)} with a loaded driver ({nvml_reason})")
+    if boards:
+        return DeviceStatus(name, False, f"no GPU {index}: this machine has {len(boards)} NVIDIA GPU(s)")
+    return DeviceStatus(name, False, "no NVIDIA GPU with a loaded driver (/proc/driver/nvidia/gpus is empty)")
+
+
+def cuda_devices_here() -> tuple[str, ...]:
+    """This machine's cuda device names: one per GPU (`cuda` alone, or `cuda:0`, ...); `cuda` where none."""
+    gpus, _ = gpus_here()
+    count = len(gpus) or len(_driver_boards())
+    return cuda_device_names(count)
+
+
+def check_device_name(name: str) -> str:
+    """`name` if it is a device kind or `cuda:N`; otherwise a ValueError saying what is valid."""
+    kind, _ = split_device(name) if ":" in name else (name, 0)
+    if kind not in DEVICE_CHOICES or (":" in name and kind != "cuda"):
+        raise ValueError(
+            f"unknown device {name!r}; valid: {', '.join(DEVICE_CHOICES)}, or cuda:N for one of several GPUs"
+        )
+    return name
+
+
 @cache
 def detect(name: str) -> DeviceStatus:
-    """The status of one device kind (cached: hardware does not change during a session)."""
+    """The status of one device (a kind, or `cuda:N`; cached: hardware does not change during a session)."""
     return _detect(name)
 
 
 def resolve_devices(requested: str) -> tuple[str, ...]:
-    """Device kinds a session parametrizes over; `auto` means all, absent ones become skips.
+    """Device names a session parametrizes over; `auto` is every kind (one cuda name per GPU here).
 
+    Absent devices become skips.
     Keeping absent devices as skipped cases (instead of dropping them) lets a lab's merged report
     show which machine could not run what, and why.
     """
-    names = [d.strip() for d in requested.split(",") if d.strip()]
-    unknown = [d for d in names if d not in DEVICE_CHOICES]
-    if unknown or not names:
-        raise ValueError(f"unknown device {(unknown or [requested])[0]!r}; valid: {', '.join(DEVICE_CHOICES)}")
+    names = [check_device_name(d.strip()) for d in requested.split(",") if d.strip()]
+    if not names:
+        raise ValueError(f"unknown device {requested!r}; valid: {', '.join(DEVICE_CHOICES)}")
     if "auto" in names:
-        return DEVICES
+        return tuple(name for kind in DEVICES for name in (cuda_devices_here() if kind == "cuda" else (kind,)))
     return tuple(dict.fromkeys(names))

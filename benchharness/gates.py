@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 class GateRule:
     """One gate as a suite declares it: threshold, the variants it applies to, known breaches.
 
-    `known_breaches` are decisive breaches the suite keeps for information (shown as XFAIL). One that
+    `known_breaches` are decisive breaches the suite keeps for information (shown as XFAIL), for a variant
+    everywhere (`q4_0`) or on one device kind (`q4_0@cuda`). One that
     stops happening is an unexpected pass (XPASS) and a policy to update. There is no 'borderline'
     list: a figure near the line gets an interval that straddles it, and the verdict says so.
     """
@@ -27,6 +28,15 @@ class GateRule:
 
     def applies_to(self, quant: str) -> bool:
         return self.quants is None or quant in self.quants
+
+    def known_breach(self, quant: str, device: str) -> bool:
+        """Whether the suite declares this variant's breach: everywhere (`q4_0`) or on one device kind (`q4_0@cuda`).
+
+        A device-kind entry states intent about a class of hardware (on a GPU a 135M model is not
+        bandwidth-bound, so 4-bit weights buy no decode speed), never one machine's figures.
+        """
+        kind = device.partition(":")[0]
+        return quant in self.known_breaches or f"{quant}@{kind}" in self.known_breaches
 
 
 GATES: tuple[str, ...] = ("accuracy_retained", "speedup", "memory_reduction", "energy_reduction")
@@ -45,9 +55,10 @@ GATE_DEFAULT_MINIMUMS: dict[str, float] = {
     "energy_reduction": 0.5,
 }
 
-# What `figure = ...` in a memory_reduction table may name: the model's own memory (the default), or the
-# whole process's high-water mark (Python and the runtime included).
-MEMORY_FIGURES: dict[str, str] = {"model": "model_memory_bytes", "process": "peak_rss_bytes"}
+# What `figure = ...` in a memory_reduction table may name: the model's own memory where it lives (the
+# default, None: its share of resident memory, or on a CUDA case its process's memory on the board), the
+# whole process's resident high-water mark (Python and the runtime included), or the GPU memory always.
+MEMORY_FIGURES: dict[str, str | None] = {"model": None, "process": "peak_rss_bytes", "gpu": "gpu_memory_bytes"}
 
 DEFAULT_GATES: tuple[GateRule, ...] = (
     GateRule("accuracy_retained", 0.95),

@@ -20,6 +20,7 @@ from benchharness import stats, units
 from benchharness.baselines import BaselineEntry
 from benchharness.config import BaselineSettings
 from benchharness.gates import GateRule
+from benchharness.gpus import split_device
 from benchharness.kinds.base import ModelKind
 from benchharness.meters.guards import throttled
 from benchharness.protocol import PairedTiming
@@ -71,6 +72,7 @@ class GateEvidence:
     variant: Sequence[Measurement]  # its own children; the first also scored accuracy
     reference: Sequence[Measurement]
     pairs: Sequence[PairedTiming] = ()
+    device: str = "cpu"  # the case's device: a CUDA case's memory gate compares its memory on the board
 
 
 SHORT_NAMES = {
@@ -81,7 +83,21 @@ SHORT_NAMES = {
     "batch32_items_per_s": "batch-32 throughput",
     "peak_rss_bytes": "peak RSS",
     "model_memory_bytes": "model memory",
+    "gpu_memory_bytes": "GPU memory (process)",
 }
+
+
+def memory_gate_metric(rule: GateRule, e: GateEvidence) -> str:
+    """The figure a memory gate compares: the suite's `figure`, else the model's own memory where it lives.
+
+    On a CUDA case the weights, KV cache and workspace are on the board, so the default is this process's
+    GPU memory (NVML); on every other device it is the model's share of resident memory.
+    """
+    if rule.metric is not None:
+        return rule.metric
+    if split_device(e.device)[0] == "cuda":
+        return "gpu_memory_bytes"
+    return e.kind.gate_metrics[rule.name]
 
 
 def _unavailable(rule: GateRule, metric: str, why: str) -> Verdict:
@@ -98,9 +114,9 @@ def _why_missing(measurements: Sequence[Measurement], metric: str) -> str:
     return "not measured"
 
 
-def _verdict(rule: GateRule, interval: stats.Interval, fmt: str, unit: str, detail: str, quant: str) -> Verdict:
+def _verdict(rule: GateRule, interval: stats.Interval, fmt: str, unit: str, detail: str, e: GateEvidence) -> Verdict:
     decision = stats.decide(interval, rule.minimum)
-    known = quant in rule.known_breaches
+    known = rule.known_breach(e.quant, e.device)
     label = rule.name.replace("_", " ")
 
     def show(x: float) -> str:
@@ -149,7 +165,7 @@ def _accuracy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         return _unavailable(rule, metric, str(err))
     v_value, r_value = sum(v_items) / len(v_items), sum(r_items) / len(r_items)
     name = SHORT_NAMES.get(metric, metric)
-    verdict = _verdict(rule, interval, ".1%", "", "items", e.quant)
+    verdict = _verdict(rule, interval, ".1%", "", "items", e)
     detail = f"; {name} {v_value:.2%} vs reference {e.reference_label} {r_value:.2%}"
     return replace(verdict, message=verdict.message + detail)
 
@@ -175,7 +191,7 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     except ValueError as err:
         return _unavailable(rule, metric, str(err))
     unit = spec.unit if (spec := metric_spec(metric)) else ""
-    verdict = _verdict(rule, interval, ".2f", "x", "pairs", e.quant)
+    verdict = _verdict(rule, interval, ".2f", "x", "pairs", e)
     v_mid, r_mid = stats.summarize(v).median, stats.summarize(r).median
     detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mid:.1f} vs reference {e.reference_label} {r_mid:.1f} {unit} (medians of the pairs)"
     verdict = replace(verdict, message=verdict.message + detail)
@@ -186,7 +202,7 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
 
 
 def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = rule.metric or e.kind.gate_metrics[rule.name]
+    metric = memory_gate_metric(rule, e)
     v = [m.value(metric) for m in e.variant]
     r = [m.value(metric) for m in e.reference]
     v_ok = [x for x in v if x is not None]
@@ -202,7 +218,7 @@ def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         confidence,
         f"range over {len(v_ok)} variant and {len(r_ok)} reference children",
     )
-    verdict = _verdict(rule, interval, ".0%", "", "children", e.quant)
+    verdict = _verdict(rule, interval, ".0%", "", "children", e)
     detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mean / 2**20:.0f} MiB vs reference {e.reference_label} {r_mean / 2**20:.0f} MiB"
     return replace(verdict, message=verdict.message + detail)
 
@@ -226,7 +242,7 @@ def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         confidence,
         f"range over {len(v)} variant and {len(r)} reference children",
     )
-    verdict = _verdict(rule, interval, ".0%", "", "children", e.quant)
+    verdict = _verdict(rule, interval, ".0%", "", "children", e)
     detail = f"; {metric} {v_mean:.4g} J vs reference {e.reference_label} {r_mean:.4g} J"
     return replace(verdict, message=verdict.message + detail)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import psutil
 
+from benchharness.gpus import gpus_here
+
 PACKAGES = ("benchharness", "llama-cpp-python", "numpy", "pytest", "pytest-benchmark", "onnxruntime", "openvino", "mlx")
 
 
@@ -58,7 +60,13 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def _gpus() -> list[str]:
-    """NVIDIA GPUs the driver reports (model names), read from the driver's files, no library needed."""
+    """NVIDIA GPUs: model, memory and compute capability from NVML, else model names from the driver's files.
+
+    Memory is named because one model name can ship with different memory (and so different KV room).
+    """
+    gpus, _ = gpus_here()
+    if gpus:
+        return [gpu.describe() for gpu in gpus]
     names = []
     for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
         try:
@@ -71,6 +79,9 @@ def _gpus() -> list[str]:
 
 
 def _nvidia_driver() -> str | None:
+    gpus, _ = gpus_here()
+    if gpus:
+        return gpus[0].driver_version
     try:
         text = Path("/proc/driver/nvidia/version").read_text()
     except OSError:

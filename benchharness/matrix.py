@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from benchharness.backends.base import Backend
 from benchharness.config import Filters, SuiteConfig
 from benchharness.errors import ConfigError
+from benchharness.gpus import split_device
 from benchharness.models.recipes import missing_tools_for
 from benchharness.models.registry import ModelDef
 
@@ -79,7 +80,7 @@ def expand(
     for name in suite.backends or ():
         if name not in backends:
             raise ConfigError(f"suite {suite.name}: unknown backend {name!r}; registered: {', '.join(backends)}")
-    suite_devices = [d for d in devices if suite.devices is None or d in suite.devices]
+    suite_devices = [d for d in devices if suite.devices is None or split_device(d)[0] in suite.devices]
     cases: list[Case] = []
     for model_name in suite.models or list(models):
         if filters.models is not None and model_name not in filters.models:

@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--device",
         default="auto",
-        help=f"device kinds to run: {'|'.join(DEVICE_CHOICES)} or a comma list (default: auto = all, absent ones skipped)",
+        help=f"devices to run: {'|'.join(DEVICE_CHOICES)}, cuda:N, or a comma list (default: auto = every kind, one cuda:N per GPU; absent ones skipped)",
     )
     group.addoption("--backend", default=None, help="only these backends (comma list)")
     group.addoption("--model", default=None, help="only these models (comma list)")

@@ -21,6 +21,7 @@ from benchharness import backends, baselines, judge, kinds, leftovers
 from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
+from benchharness.devices import DEVICES
 from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
 from benchharness.gates import GateRule, override_minimums
 from benchharness.history import store as history_store
@@ -84,7 +85,14 @@ class BenchSession:
         check_known(f"{where} quants", suite.quants, labels)
         for rule in suite.gates:
             check_known(f"{where} gates.{rule.name}.quants", rule.quants, labels)
-            check_known(f"{where} gates.{rule.name}.known_breaches", rule.known_breaches, labels)
+            check_known(
+                f"{where} gates.{rule.name}.known_breaches", [k.partition("@")[0] for k in rule.known_breaches], labels
+            )
+            check_known(
+                f"{where} gates.{rule.name}.known_breaches (after @)",
+                [k.partition("@")[2] for k in rule.known_breaches if "@" in k],
+                list(DEVICES),
+            )
 
     def _validate_filters(self) -> None:
         f = self.options.filters
@@ -117,7 +125,11 @@ class BenchSession:
         """Gates the suite declares as known breaches for this case (pytest marks it xfail)."""
         if case.is_reference:
             return []
-        return [r.name for r in self.gate_rules(case) if r.applies_to(case.quant) and case.quant in r.known_breaches]
+        return [
+            r.name
+            for r in self.gate_rules(case)
+            if r.applies_to(case.quant) and r.known_breach(case.quant, case.device)
+        ]
 
     def workload(self, case: Case) -> tuple[Workload, AccuracySettings]:
         """The suite's own workload and accuracy settings, or the global ones."""
@@ -279,6 +291,7 @@ class BenchSession:
             variant=tuple(record.measurements),
             reference=tuple(record.reference_measurements),
             pairs=tuple(pairs),
+            device=case.device,
         )
 
     def _judge_gates(self, case: Case, record: CaseRecord) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.devices import detect
+from benchharness.gpus import split_device
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,19 @@ class Backend:
     devices: ClassVar[tuple[str, ...]]  # device kinds it can target at all
 
     def unavailable_reason(self, device: str) -> str | None:
-        """Why this backend cannot run on `device` here, or None when it can. Cheap: no model loads."""
+        """Why this backend cannot run on `device` (a kind, or `cuda:N`) here, or None. Cheap: no model loads."""
+        kind, _ = split_device(device)
+        if kind not in self.devices:
+            return f"{self.name} does not target device {kind!r} (it targets {', '.join(self.devices)})"
         if importlib.util.find_spec(self.runtime_module) is None:
             return f"{self.name}: runtime module {self.runtime_module!r} not installed (pip install 'benchharness[{self.extra}]')"
-        if device not in self.devices:
-            return f"{self.name} does not target device {device!r} (it targets {', '.join(self.devices)})"
         status = detect(device)
         if not status.present:
             return f"device {device} absent: {status.detail}"
-        return self.device_support_reason(device)
+        return self.device_support_reason(kind)
 
-    def device_support_reason(self, device: str) -> str | None:
-        """Hook for builds that lack a device (e.g. a CPU-only wheel on a CUDA machine)."""
+    def device_support_reason(self, kind: str) -> str | None:
+        """Hook for builds that lack a device kind (e.g. a CPU-only wheel on a CUDA machine)."""
         return None
 
     def runtime_version(self) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.errors import ModelError
+from benchharness.gpus import split_device
 
 GPU_DEVICES = ("cuda", "metal")
 
@@ -32,6 +33,19 @@ def _quiet_logs() -> None:
     logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
 
 
+def gpu_model_params(ll: Any, params: Any, device: str) -> Any:
+    """`params` with every layer offloaded on a GPU device, onto the case's own board for `cuda:N`.
+
+    llama.cpp's default splits the layers over every GPU it sees; a case measures one board.
+    """
+    kind, index = split_device(device)
+    params.n_gpu_layers = 999 if kind in GPU_DEVICES else 0
+    if kind == "cuda":
+        params.split_mode = ll.LLAMA_SPLIT_MODE_NONE
+        params.main_gpu = index
+    return params
+
+
 class LlamaCppModel:
     """A GGUF model and one context; sequence 0 holds the running generation."""
 
@@ -41,8 +55,8 @@ class LlamaCppModel:
         self._ll = ll
         _quiet_logs()
         ll.llama_backend_init()
-        model_params = ll.llama_model_default_params()
-        model_params.n_gpu_layers = 999 if device in GPU_DEVICES else 0
+        model_params = gpu_model_params(ll, ll.llama_model_default_params(), device)
+        self._device = device
         self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
             raise ModelError(
@@ -72,6 +86,7 @@ class LlamaCppModel:
         return {
             "threads": str(self._threads),
             "n_batch": str(self._capacity),
+            "gpu_layers": "all" if split_device(self._device)[0] in GPU_DEVICES else "none",
             "kv_cache": "llama.cpp default (f16)",
             "prefill_logits": "last position only",
         }
@@ -119,6 +134,9 @@ class LlamaCppModel:
     def fill(self, tokens: Sequence[int]) -> None:
         self._clear()
         self._decode(tokens, output_from=len(tokens))  # no logits: nothing is predicted from the context
+        # On a GPU llama_decode may return with work still queued; the timed call after this must not
+        # inherit it. (Timed calls end by reading logits, which waits for the queue.)
+        self._ll.llama_synchronize(self._ctx)
 
     def extend(self, tokens: Sequence[int]) -> int:
         self._decode(tokens, output_from=len(tokens) - 1)
@@ -154,13 +172,17 @@ class LlamaCppBackend(Backend):
     formats: ClassVar[tuple[str, ...]] = ("gguf",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "metal")
 
-    def device_support_reason(self, device: str) -> str | None:
-        if device == "cpu":
+    def device_support_reason(self, kind: str) -> str | None:
+        if kind == "cpu":
             return None
         import llama_cpp
 
         if not llama_cpp.llama_supports_gpu_offload():
-            return f"this llama-cpp-python build has no GPU offload; rebuild it for {device} (CMAKE_ARGS=-DGGML_CUDA=on or -DGGML_METAL=on)"
+            flag = "-DGGML_CUDA=on" if kind == "cuda" else "-DGGML_METAL=on"
+            return (
+                f"this llama-cpp-python build has no GPU offload; rebuild it for {kind}: "
+                f'CMAKE_ARGS="{flag}" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+            )
         return None
 
     def runtime_version(self) -> str:

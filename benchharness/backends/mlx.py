@@ -68,12 +68,12 @@ class MlxBackend(Backend):
     formats: ClassVar[tuple[str, ...]] = ("mlx",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "metal")
 
-    def device_support_reason(self, device: str) -> str | None:
+    def device_support_reason(self, kind: str) -> str | None:
         import importlib.util
 
         if importlib.util.find_spec("mlx.core") is None:
             return "mlx-lm is installed but mlx.core is not; pip install 'mlx[cpu]' (Linux) or mlx (macOS)"
-        if device == "metal":
+        if kind == "metal":
             import mlx.core as mx
 
             if not mx.metal.is_available():

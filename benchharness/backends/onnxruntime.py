@@ -6,7 +6,9 @@ this onnxruntime build is a skip reason naming the package that has it.
 
 The KV cache stays in onnxruntime's own buffers between decode steps (IO binding of each step's
 `present.*` outputs as the next step's `past_key_values.*` inputs), so a step costs one run, not
-a copy of the whole cache through numpy.
+a copy of the whole cache through numpy. On CUDA those buffers are in the board's memory: only the
+token ids go in and only the logits asked for come back across PCIe, and every run ends with the
+binding's outputs synchronised, so nothing is still queued on the GPU when the harness's clock stops.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
 from benchharness.backends.onnx_last_logits import NOT_A_CAUSAL_LM, last_logits_graph
 from benchharness.errors import ModelError
+from benchharness.gpus import split_device
 from benchharness.models.onnx_format import model_file
 
 PROVIDERS = {
@@ -31,6 +34,17 @@ PROVIDERS = {
     "gpu": ("OpenVINOExecutionProvider", "onnxruntime-openvino"),
     "npu": ("OpenVINOExecutionProvider", "onnxruntime-openvino"),
 }
+
+
+def provider_for(device: str) -> tuple[str, dict[str, str]]:
+    """The execution provider for a device name, with the options that pin it to that device."""
+    kind, index = split_device(device)
+    provider = PROVIDERS[kind][0]
+    if provider == "OpenVINOExecutionProvider":
+        return provider, {"device_type": kind.upper()}
+    if provider == "CUDAExecutionProvider":
+        return provider, {"device_id": str(index)}
+    return provider, {}
 
 
 def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> Any:
@@ -49,10 +63,7 @@ def open_session(path: Path, device: str, threads: int, last_logits: bool = Fals
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    provider = PROVIDERS[device][0]
-    provider_options: dict[str, str] = (
-        {"device_type": device.upper()} if provider == "OpenVINOExecutionProvider" else {}
-    )
+    provider, provider_options = provider_for(device)
     try:
         source = last_logits_graph(graph) if last_logits else graph
         return ort.InferenceSession(str(source), options, providers=[(provider, provider_options)])
@@ -98,10 +109,18 @@ class OrtCausalLM(LogitsCausalLM):
         self._past: dict[str, Any] = {}
         self._length = 0
         self._threads = options.threads
+        # Where the KV cache lives between steps: the board's memory on CUDA, host memory otherwise.
+        kind, index = split_device(device)
+        self._kv_device: tuple[str, int] = ("cuda", index) if kind == "cuda" else ("cpu", 0)
 
     @property
     def runtime_settings(self) -> dict[str, str]:
-        return {"threads": str(self._threads), "graph_optimization": "all", "prefill_logits": "last position only"}
+        return {
+            "threads": str(self._threads),
+            "graph_optimization": "all",
+            "prefill_logits": "last position only",
+            "kv_cache": f"IO-bound, in {self._kv_device[0]} memory between steps",
+        }
 
     def _run(self, tokens: Sequence[int], fresh: bool, logits_from: int) -> npt.NDArray[np.float32]:
         """Feed `tokens` after the cached sequence (or into an empty one); logits of fed positions logits_from.."""
@@ -109,7 +128,7 @@ class OrtCausalLM(LogitsCausalLM):
 
         if fresh:
             empty = np.zeros((1, self._kv_heads, 0, self._head_dim), self._kv_type)
-            self._past = {name: ort.OrtValue.ortvalue_from_numpy(empty) for name in self._past_names}
+            self._past = {name: ort.OrtValue.ortvalue_from_numpy(empty, *self._kv_device) for name in self._past_names}
             self._length = 0
         n = len(tokens)
         total = self._length + n
@@ -122,8 +141,13 @@ class OrtCausalLM(LogitsCausalLM):
         for name, value in self._past.items():
             binding.bind_ortvalue_input(name, value)
         for name in self._output_names:
-            binding.bind_output(name)
+            if name in self._next_past:
+                binding.bind_output(name, *self._kv_device)  # the next step's past, left where it was made
+            else:
+                binding.bind_output(name, "cpu")  # the logits: argmax and scoring read them on the host
         self._session.run_with_iobinding(binding)
+        if self._kv_device[0] != "cpu":
+            binding.synchronize_outputs()  # nothing left queued on the GPU when the clock stops
         values = dict(zip(self._output_names, binding.get_outputs(), strict=True))
         self._past = {past: values[present] for present, past in self._next_past.items()}
         self._length = total
@@ -159,12 +183,13 @@ class OnnxRuntimeBackend(Backend):
     kinds: ClassVar[frozenset[str]] = frozenset({"causal-lm", "encoder", "classifier"})
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "metal", "gpu", "npu")
 
-    def device_support_reason(self, device: str) -> str | None:
+    def device_support_reason(self, kind: str) -> str | None:
         import onnxruntime as ort
 
-        provider, package = PROVIDERS[device]
+        provider, package = PROVIDERS[kind]
         if provider not in ort.get_available_providers():
-            return f"this onnxruntime build has no {provider}; install {package} for {device}"
+            hint = " (pip uninstall onnxruntime first: both install the onnxruntime module)" if kind == "cuda" else ""
+            return f"this onnxruntime build has no {provider}; install {package} for {kind}{hint}"
         return None
 
     def runtime_version(self) -> str:

@@ -117,12 +117,12 @@ class OpenVinoGenAiBackend(Backend):
     formats: ClassVar[tuple[str, ...]] = ("openvino",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "gpu", "npu")
 
-    def device_support_reason(self, device: str) -> str | None:
+    def device_support_reason(self, kind: str) -> str | None:
         import openvino as ov
 
         available = ov.Core().available_devices
-        if not any(d.split(".")[0] == OV_DEVICES[device] for d in available):
-            return f"OpenVINO sees no {OV_DEVICES[device]} device here (available: {', '.join(available)})"
+        if not any(d.split(".")[0] == OV_DEVICES[kind] for d in available):
+            return f"OpenVINO sees no {OV_DEVICES[kind]} device here (available: {', '.join(available)})"
         return None
 
     def runtime_version(self) -> str:

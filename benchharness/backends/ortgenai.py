@@ -30,6 +30,7 @@ from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
 from benchharness.backends.onnxruntime import OrtCausalLM
 from benchharness.errors import ModelError
+from benchharness.gpus import split_device
 from benchharness.models.ortgenai_format import model_file, read_config
 
 PROVIDERS = {"cpu": None, "cuda": "cuda"}
@@ -50,8 +51,12 @@ class OrtGenAiCausalLM:
         self._path, self._device, self._options = path, device, options
         config = og.Config(str(path))
         config.clear_providers()
-        if PROVIDERS[device] is not None:
-            config.append_provider(PROVIDERS[device])
+        kind, index = split_device(device)
+        provider = PROVIDERS[kind]
+        if provider is not None:
+            config.append_provider(provider)
+            if provider == "cuda":
+                config.set_provider_option(provider, "device_id", str(index))
         config.overlay(
             json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": options.threads}}}})
         )
@@ -105,7 +110,7 @@ class OrtGenAiCausalLM:
     def runtime_settings(self) -> dict[str, str]:
         return {
             "threads": str(self._options.threads),
-            "execution_provider": PROVIDERS[self._device] or "cpu",
+            "execution_provider": PROVIDERS[split_device(self._device)[0]] or "cpu",
             "max_length": str(self._options.n_ctx),
             "kv_cache": "generator's own (past/present shared buffer)",
             "accuracy": "plain onnxruntime over the same model files",
@@ -125,8 +130,8 @@ class OrtGenAiBackend(Backend):
     formats: ClassVar[tuple[str, ...]] = ("ortgenai",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
 
-    def device_support_reason(self, device: str) -> str | None:
-        if device == "cuda":
+    def device_support_reason(self, kind: str) -> str | None:
+        if kind == "cuda":
             import onnxruntime_genai as og
 
             if not og.is_cuda_available():

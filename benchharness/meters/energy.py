@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from benchharness.gpus import split_device
+
 POWERCAP = Path("/sys/class/powercap")
 
 
@@ -198,9 +200,10 @@ class CpuTdpEstimate:
 
 
 def energy_meter(device: str) -> tuple[EnergyMeter | None, str | None]:
-    """The meter for `device`, or why energy cannot be measured for it on this machine."""
-    if device == "cuda":
-        return nvml_meter()
+    """The meter for `device` (a kind, or `cuda:N`), or why energy cannot be measured for it here."""
+    kind, index = split_device(device)
+    if kind == "cuda":
+        return nvml_meter(index)
     if device == "metal":
         return None, ("no energy meter on Apple silicon without root: powermetrics needs sudo; not read by the harness")
     if device != "cpu":

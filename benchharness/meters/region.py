@@ -11,6 +11,7 @@ import os
 import threading
 from typing import Any, Protocol
 
+from benchharness.gpus import split_device
 from benchharness.meters.memory import RssSampler
 from benchharness.meters.utilisation import CpuWindow
 from benchharness.readings import Reading
@@ -132,8 +133,12 @@ class NvmlGpuMeter:
 
 
 def gpu_meter(device: str, nvml: Any = None) -> tuple[NvmlGpuMeter | None, list[Reading]]:
-    """The GPU region meter for a CUDA case, or unavailable GPU readings with the reason (none for CPU cases)."""
-    if device != "cuda":
+    """The GPU region meter for a CUDA case (`cuda`, `cuda:N`), or unavailable GPU readings with the reason.
+
+    CPU cases get neither: a figure that does not apply is left out, not reported unavailable.
+    """
+    kind, index = split_device(device)
+    if kind != "cuda":
         return None, []
     try:
         if nvml is None:
@@ -141,7 +146,7 @@ def gpu_meter(device: str, nvml: Any = None) -> tuple[NvmlGpuMeter | None, list[
 
             nvml = pynvml
         nvml.nvmlInit()
-        return NvmlGpuMeter(nvml, nvml.nvmlDeviceGetHandleByIndex(0)), []
+        return NvmlGpuMeter(nvml, nvml.nvmlDeviceGetHandleByIndex(index)), []
     except Exception as e:  # ImportError, NVMLError: no library, no driver
         why = f"no NVML ({e})"
         return None, [

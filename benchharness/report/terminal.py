@@ -136,7 +136,8 @@ def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
     """Declared known breaches that passed: the suite's policy to update (pytest shows them as XPASS)."""
     return [
         f"policy to update: {r.case.suite}: {v.name} is declared a known breach for {r.case.quant} but passed "
-        f"({v.message.split(':')[0]}); remove {r.case.quant!r} from known_breaches"
+        f"({v.message.split(':')[0]}) on {r.case.device}; remove its entry ({r.case.quant!r} or "
+        f"'{r.case.quant}@{r.case.device.partition(':')[0]}') from known_breaches"
         for r in records
         for v in r.verdicts
         if v.unexpected_pass
