@@ -9,6 +9,8 @@ GPU, is left to a session with a lent machine; everything the harness itself dec
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -337,3 +339,56 @@ def test_a_known_breach_can_be_declared_for_one_device_kind():
     on_cpu = GateEvidence("q4_0", "f32", lm, [none], [none], [slow], device="cpu")
     (verdict,) = judge.judge_gates([rule], on_cpu, 0.95)
     assert verdict.status == "fail" and not verdict.known_breach
+
+
+def test_nvml_energy_and_process_memory_replayed_from_the_h100_trace():
+    """The board's own counter, power and per-process answers over idle, a bf16 matmul load, and idle again."""
+    from benchharness.meters.energy import nvml_meter
+
+    samples = json.loads((Path(__file__).parent / "data" / "nvml_h100_trace.json").read_text())["samples"]
+    idle = [s for s in samples if s["phase"] == "idle-before"]
+    load = [s for s in samples if s["phase"] == "load"]
+
+    class Replay(RecordedNvml):
+        def __init__(self) -> None:
+            super().__init__()
+            self.power = iter(s["power_mw"] for s in idle)
+            # the meter's probe, then the timed region's start and end
+            self.energy = iter([idle[-1]["energy_mj"], load[0]["energy_mj"], load[-1]["energy_mj"]])
+            self.load = iter(load)
+            self.replayed = 0
+
+        def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+            return next(self.power)
+
+        def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
+            return next(self.energy)
+
+        def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
+            self.replayed += 1
+            sample = next(self.load, load[-1])
+            return [SimpleNamespace(pid=os.getpid(), usedGpuMemory=p["used_gpu_memory"]) for p in sample["processes"]]
+
+        def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+            return SimpleNamespace(gpu=100)
+
+    meter, reason = nvml_meter(0, Replay())
+    assert reason is None and meter is not None
+    assert 70 < meter.idle_w < 76  # the board's idle draw, ~73 W on this H100
+    meter.start()
+    joules = meter.stop()
+    seconds = load[-1]["t"] - load[0]["t"]
+    assert joules == (load[-1]["energy_mj"] - load[0]["energy_mj"]) / 1000  # 2074.6 J over 3.1 s
+    assert 600 < joules / seconds < 720  # ~670 W under load, below the board's 700 W limit
+    board = Replay()
+    gpu, _ = gpu_meter("cuda", board)
+    assert gpu is not None
+    gpu.interval_s = 0.001  # the side thread replays every recorded sample
+    gpu.start()
+    deadline = time.monotonic() + 30
+    while board.replayed < len(load) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    readings, _ = gpu.stop()
+    peak = max(p["used_gpu_memory"] for s in load for p in s["processes"])
+    memory = next(r for r in readings if r.name == "gpu_memory_bytes")
+    assert memory.value == peak == 1050673152  # the recorded process's peak on the board (CUDA context included)
