@@ -12,7 +12,7 @@ interval, how many pairs or items, the rule applied):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -201,34 +201,15 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     return verdict
 
 
-def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = memory_gate_metric(rule, e)
-    v = [m.value(metric) for m in e.variant]
-    r = [m.value(metric) for m in e.reference]
-    v_ok = [x for x in v if x is not None]
-    r_ok = [x for x in r if x is not None and x > 0]
-    if not v_ok or not r_ok:
-        return _unavailable(rule, metric, _why_missing(e.variant if not v_ok else e.reference, metric))
-    v_mean, r_mean = math.fsum(v_ok) / len(v_ok), math.fsum(r_ok) / len(r_ok)
-    interval = stats.Interval(
-        1 - v_mean / r_mean,
-        1 - max(v_ok) / min(r_ok),
-        1 - min(v_ok) / max(r_ok),
-        min(len(v_ok), len(r_ok)),
-        confidence,
-        f"range over {len(v_ok)} variant and {len(r_ok)} reference children",
-    )
-    verdict = _verdict(rule, interval, ".0%", "", "children", e)
-    detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mean / 2**20:.0f} MiB vs reference {e.reference_label} {r_mean / 2**20:.0f} MiB"
-    return replace(verdict, message=verdict.message + detail)
+def _reduction(
+    rule: GateRule, e: GateEvidence, metric: str, confidence: float, describe: Callable[[float, float], str]
+) -> Verdict:
+    """1 - variant / reference for a figure each side's solo children read (memory, energy per token).
 
-
-def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    """1 - variant energy per token (item) / reference's, from each side's solo children; only a counter counts.
-
-    An asked-for estimate lives in `estimated_*` readings, so it can never stand in here.
+    The estimate is the ratio of the means; the interval is the range over the children measured, from
+    the most pessimistic pairing to the most optimistic. `describe(variant_mean, reference_mean)` words
+    the figures behind it for the message.
     """
-    metric = e.kind.gate_metrics[rule.name]
     v = [x for m in e.variant if (x := m.value(metric)) is not None]
     r = [x for m in e.reference if (x := m.value(metric)) is not None and x > 0]
     if not v or not r:
@@ -243,8 +224,30 @@ def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         f"range over {len(v)} variant and {len(r)} reference children",
     )
     verdict = _verdict(rule, interval, ".0%", "", "children", e)
-    detail = f"; {metric} {v_mean:.4g} J vs reference {e.reference_label} {r_mean:.4g} J"
-    return replace(verdict, message=verdict.message + detail)
+    return replace(verdict, message=verdict.message + describe(v_mean, r_mean))
+
+
+def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    metric = memory_gate_metric(rule, e)
+    name = SHORT_NAMES.get(metric, metric)
+    return _reduction(
+        rule,
+        e,
+        metric,
+        confidence,
+        lambda v, r: f"; {name} {v / 2**20:.0f} MiB vs reference {e.reference_label} {r / 2**20:.0f} MiB",
+    )
+
+
+def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
+    """1 - variant energy per token (item) / reference's, from each side's solo children; only a counter counts.
+
+    An asked-for estimate lives in `estimated_*` readings, so it can never stand in here.
+    """
+    metric = e.kind.gate_metrics[rule.name]
+    return _reduction(
+        rule, e, metric, confidence, lambda v, r: f"; {metric} {v:.4g} J vs reference {e.reference_label} {r:.4g} J"
+    )
 
 
 GATE_JUDGES = {
