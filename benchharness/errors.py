@@ -8,12 +8,18 @@
      ├── StoreError            a malformed, wrong-version or unwritable baseline or results file
      │    └── MachineMismatch  a baseline recorded on another machine
      └── CaseFailed            a case's child process crashed, hung, or produced unusable figures
+          └── ChildCrashed     the child died from a signal (SIGILL, SIGSEGV, SIGKILL, ...)
 
 Each message says what was wrong, the offending value, and what to do next, on one line, because
 these errors end up in pytest's short summary where a traceback would only hide them.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchharness.crashes import Crash
 
 
 class BenchHarnessError(Exception):
@@ -45,4 +51,21 @@ class MachineMismatch(StoreError):
 
 
 class CaseFailed(BenchHarnessError):
-    """A case whose measurement did not complete (crash, signal, timeout, non-finite figure)."""
+    """A case whose measurement did not complete (crash, signal, timeout, non-finite figure).
+
+    `log_tail` keeps the child's last output lines whole, beside the one-line message, so the results
+    and the report can show them without cutting the message (or a line) in the middle.
+    """
+
+    def __init__(self, message: str, log_tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+class ChildCrashed(CaseFailed):
+    """A child process killed by a signal; `crash` says which, what it means and where it happened."""
+
+    def __init__(self, message: str, crash: Crash, log_tail: tuple[str, ...], label: str) -> None:
+        super().__init__(message, log_tail)
+        self.crash = crash
+        self.label = label  # the case or job the child ran, for a message re-worded with another fix

@@ -23,6 +23,14 @@ def _dead(match: re.Match[str] | None) -> bool:
     return match is not None and not psutil.pid_exists(int(match.group(1)))
 
 
+def _worker_alive(job: Path) -> bool:
+    """A job folder's worker (its pid in `worker.pid`) still runs: an orphan outliving its run owns the files."""
+    try:
+        return psutil.pid_exists(int((job / "worker.pid").read_text()))
+    except (OSError, ValueError):
+        return False
+
+
 def _size(path: Path) -> int:
     try:
         if path.is_dir():
@@ -45,7 +53,9 @@ def sweep(cache_dir: Path) -> tuple[int, int]:
     """Remove leftovers of dead processes under `cache_dir`; returns (how many, bytes freed)."""
     found: list[Path] = []
     for folder, pattern in (("jobs", JOB_DIR), ("sessions", SESSION_DIR)):
-        found += [p for p in sorted((cache_dir / folder).glob("*")) if _dead(pattern.search(p.name))]
+        found += [
+            p for p in sorted((cache_dir / folder).glob("*")) if _dead(pattern.search(p.name)) and not _worker_alive(p)
+        ]
     for depth in ("*/*/*.partial-*", "*/*/*/*.partial-*"):  # a variant file, or a file inside a variant folder
         found += [p for p in sorted(cache_dir.glob(depth)) if _dead(PARTIAL.search(p.name))]
     return len(found), sum(_remove(p) for p in found)

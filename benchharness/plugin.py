@@ -6,6 +6,7 @@ State lives in `config.stash`; all the work is done by BenchSession.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,15 @@ def pytest_configure(config: pytest.Config) -> None:
         display = progress.PytestProgress(config)
         config.stash[PROGRESS_KEY] = display
         config.stash[SESSION_KEY] = BenchSession(settings, options, display)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # never replace a handler someone else set
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
     except (BenchHarnessError, ValueError) as e:
         raise pytest.UsageError(f"benchharness: {e}") from None
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (timeout, a CI runner's cancel) ends the run as Ctrl-C does: children killed, results written."""
+    raise KeyboardInterrupt(f"benchharness: stopped by {signal.Signals(signum).name}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -179,13 +187,20 @@ class CaseChecker:
         self.display = display
 
     def check(self, case: Case) -> None:
+        error: str | None = None
         try:
             record = self.session.run(case)
         except BenchHarnessError as e:
-            pytest.fail(str(e), pytrace=False)
+            failed = self.session.records[case.key]
+            failed.message = str(e)  # the cause, once: the results and the report show it as the terminal does
+            failed.log_tail = list(getattr(e, "log_tail", ()))
+            shown = "".join(f"\n    {line}" for line in failed.log_tail)
+            error = f"{e}\n  last output of the child:{shown}" if shown else str(e)
         finally:
             if self.display is not None:
                 self.display.clear()  # pytest writes the case's result next, on a clean line
+        if error is not None:
+            pytest.fail(error, pytrace=False)  # outside the except block: no chained exception to print
         policy = self.session.suite(case.suite).inconclusive
         failing = ("fail", "inconclusive") if policy == "fail" else ("fail",)
         failures = [v.message for v in record.verdicts if v.status in failing and not v.known_breach]
@@ -228,9 +243,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             record.message = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else None
         else:
             record.outcome = report.outcome
-            if report.failed:
-                record.message = str(report.longrepr)[-2000:]
+            if report.failed and record.message is None:
+                record.message = failure_cause(report)
     return report
+
+
+def failure_cause(report: pytest.TestReport) -> str:
+    """The failure's own message, whole: pytest.fail's text, or the exception line of a traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return str(crash.message) if crash is not None else str(report.longrepr)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

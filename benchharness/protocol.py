@@ -45,6 +45,7 @@ class ModelSpec:
     kind: str  # a name in benchharness.kinds
     path: str
     file_bytes: int
+    safe_mode: bool = False  # load with the backend's safe mode (its fast path died of SIGILL here)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from benchharness.storage import migrate, read_versioned, write_json_atomic
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 KIND = "results"
 
 
@@ -46,6 +46,7 @@ class CaseRecord:
     ratios: dict[str, float] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     message: str | None = None
+    log_tail: list[str] = field(default_factory=list)  # a failed child's last output lines, whole
     test_name: str = "test_generation"  # the suite's test function, for pytest-benchmark's names
     nodeid: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # the workload settings that define the figures
@@ -73,6 +74,7 @@ class CaseRecord:
             "reference": self.case.reference,
             "outcome": self.outcome,
             "message": self.message,
+            "log_tail": self.log_tail,
             "readings": {} if m is None else {k: r.to_dict() for k, r in sorted(m.readings.items())},
             "info": {} if m is None else m.info,
             "warnings": [] if m is None else list(m.warnings),
@@ -120,7 +122,14 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 3}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 kept a failure as the last 2,000 characters of pytest's report, with no separate output tail."""
+    for case in data.get("cases", []):
+        case.setdefault("log_tail", [])
+    return {**data, "schema_version": 4}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -137,6 +146,7 @@ class CaseResult:
     case: Case
     outcome: str
     message: str | None
+    log_tail: tuple[str, ...]
     measurement: Measurement | None
     confirmations: tuple[Measurement, ...]
     pairs: tuple[PairedTiming, ...]
@@ -200,6 +210,7 @@ class CaseResult:
                 case=case,
                 outcome=str(data["outcome"]),
                 message=data.get("message"),
+                log_tail=tuple(str(line) for line in data.get("log_tail", [])),
                 measurement=measurement,
                 confirmations=tuple(Measurement.from_dict(m) for m in data.get("confirmations", [])),
                 pairs=tuple(decode(PairedTiming, p, f"{where}.pairs") for p in data.get("pairs", [])),

@@ -39,7 +39,7 @@ def _load(
     if not path.exists():
         raise ModelError(f"variant file {path} does not exist; run the prepare step again")
     backend = import_backend(spec.backend)
-    options = kind.load_options(threads, request.workload, request.accuracy)
+    options = replace(kind.load_options(threads, request.workload, request.accuracy), safe_mode=spec.safe_mode)
     started = time.perf_counter()
     model = kind.load(backend, path, spec.device, options)
     return model, time.perf_counter() - started, backend

@@ -22,7 +22,8 @@ from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
 from benchharness.devices import DEVICES
-from benchharness.errors import BenchHarnessError, CaseFailed, ConfigError, MachineMismatch
+from benchharness.errors import BenchHarnessError, CaseFailed, ChildCrashed, ConfigError, MachineMismatch
+from benchharness.faults import FaultedPath, faulted_path
 from benchharness.gates import GateRule, override_minimums
 from benchharness.history import store as history_store
 from benchharness.isolation import run_job
@@ -70,6 +71,8 @@ class BenchSession:
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
         self.unwritten: list[str] = []  # files the user asked for that could not be written: the run fails
+        # (backend, device) whose default path died of SIGILL here: later children load in safe mode
+        self.faulted: dict[tuple[str, str], FaultedPath] = {}
         self._validate_filters()
         for suite in settings.suites.values():
             self._validate_suite(suite)
@@ -156,7 +159,30 @@ class BenchSession:
             kind=case.kind,
             path=str(variant.path),
             file_bytes=variant.file_bytes,
+            safe_mode=(case.backend, case.device) in self.faulted,
         )
+
+    def _falling_back(self, case: Case, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run a child; if it dies of SIGILL on a backend that has a safe mode, run it again in safe mode.
+
+        A runtime's fastest path may use an instruction the CPU (or VM) advertises but traps: llama.cpp's
+        AMX repacking on a Xeon VM that lists AMX in its flags. The fault is found once per backend and
+        device; every later child of that backend loads in safe mode, and each row so measured says so.
+        A crash that safe mode does not cure fails the case with the fix: a portable reinstall.
+        """
+        try:
+            return attempt()
+        except ChildCrashed as e:
+            backend = self.backends[case.backend]
+            key = (case.backend, case.device)
+            if e.crash.signal != "SIGILL":
+                raise
+            if backend.safe_mode is None or key in self.faulted:
+                fix = f"{e.crash.fix}: {backend.portable_install}" if backend.portable_install else None
+                raise ChildCrashed(e.crash.message(e.label, fix), e.crash, e.log_tail, e.label) from None
+            self.faulted[key] = faulted_path(case.backend, case.device, case.id, backend.safe_mode, e.crash)
+            self.progress(f"{case.id}: {backend.name} died of SIGILL; measuring again with {backend.safe_mode}")
+            return self._falling_back(case, attempt)
 
     def corpus_tokens(self, case: Case) -> str | None:
         """The model's shared corpus tokens, or None (the backend tokenizes) where they cannot be made here."""
@@ -205,25 +231,35 @@ class BenchSession:
                 raise cached
             return cached
         workload, accuracy_settings = self.workload(case)
-        request = MeasureRequest(
-            case_id=case.id,
-            measurement_key=key,
-            model=self._spec(case, variant),
-            threads=self.threads,
-            workload=workload,
-            accuracy=accuracy_settings,
-            score_accuracy=accuracy,
-            reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
-            reference_role=("write" if case.is_reference else "read") if accuracy else "none",
-            corpus_tokens=self.corpus_tokens(case),
-            estimate_cpu_tdp_w=self.settings.estimate_cpu_tdp_w,
-        )
+
+        def attempt() -> dict[str, Any]:
+            request = MeasureRequest(
+                case_id=case.id,
+                measurement_key=key,
+                model=self._spec(case, variant),
+                threads=self.threads,
+                workload=workload,
+                accuracy=accuracy_settings,
+                score_accuracy=accuracy,
+                reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
+                reference_role=("write" if case.is_reference else "read") if accuracy else "none",
+                corpus_tokens=self.corpus_tokens(case),
+                estimate_cpu_tdp_w=self.settings.estimate_cpu_tdp_w,
+            )
+            return self._run_child(request, case.id)
+
         try:
-            measurement = Measurement.from_dict(self._run_child(request, case.id))
+            measurement = Measurement.from_dict(self._falling_back(case, attempt))
         except BenchHarnessError as e:
             if accuracy:
                 self._solo[key] = e
             raise
+        fault = self.faulted.get((case.backend, case.device))
+        if fault is not None:
+            features = measurement.info.get("runtime_settings", {}).get("cpu_features")
+            if features and not fault.build_features:
+                fault = self.faulted[(case.backend, case.device)] = fault.with_build(str(features))
+            measurement = replace(measurement, warnings=(fault.warning(), *measurement.warnings))
         measurement.info["variant_key"] = variant.key
         measurement.info["variant_file"] = str(variant.path)
         if accuracy:
@@ -236,10 +272,15 @@ class BenchSession:
         try:
             measurement = self.solo(reference)
         except BenchHarnessError as e:
-            raise CaseFailed(f"reference {reference.id} could not be measured, so no gate can be judged: {e}") from None
-        if reference.key not in self.records:
-            self.records[reference.key] = CaseRecord(reference, "measured as reference", measurement)
-        record = self.records[reference.key]
+            raise CaseFailed(
+                f"reference {reference.id} could not be measured, so no gate can be judged: {e}",
+                getattr(e, "log_tail", ()),
+            ) from None
+        record = self.records.setdefault(reference.key, CaseRecord(reference))
+        if record.measurement is None:  # deselected (-k, --quant): measured only as the gates' yardstick
+            record.measurement = measurement
+            record.outcome = "measured as reference"
+            record.message = f"measured as the reference of {case.quant}"
         if not record.measurements:
             record.measurements.append(measurement)
         return measurement
@@ -248,18 +289,22 @@ class BenchSession:
         """One child alternating `pairs` rounds of the variant and its reference."""
         workload, accuracy = self.workload(case)
         reference = replace(case, quant=case.reference)
-        request = PairedRequest(
-            case_id=case.id,
-            variant=self._spec(case, self._variant(case, case.quant)),
-            reference=self._spec(reference, self._variant(reference, case.reference)),
-            threads=self.threads,
-            workload=workload,
-            accuracy=accuracy,
-            pairs=pairs,
-            first=first_side(block),
-            corpus_tokens=self.corpus_tokens(case),
-        )
-        return decode(PairedTiming, self._run_child(request, f"{case.id} (pairs, block {block + 1})"))
+
+        def attempt() -> dict[str, Any]:
+            request = PairedRequest(
+                case_id=case.id,
+                variant=self._spec(case, self._variant(case, case.quant)),
+                reference=self._spec(reference, self._variant(reference, case.reference)),
+                threads=self.threads,
+                workload=workload,
+                accuracy=accuracy,
+                pairs=pairs,
+                first=first_side(block),
+                corpus_tokens=self.corpus_tokens(case),
+            )
+            return self._run_child(request, f"{case.id} (pairs, block {block + 1})")
+
+        return decode(PairedTiming, self._falling_back(case, attempt))
 
     # -- one case -------------------------------------------------------------------------------
     def run(self, case: Case) -> CaseRecord:
@@ -452,10 +497,13 @@ class BenchSession:
 
     # -- end of session -------------------------------------------------------------------------
     def run_info(self) -> dict[str, Any]:
+        machine = dict(self.machine)
+        if self.faulted:  # what this machine advertises but could not run, so a lab tells its hosts apart
+            machine["faulted_paths"] = [asdict(f) for f in self.faulted.values()]
         return {
             "started": self.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": self.machine,
+            "machine": machine,
             "packages": package_versions(),
             "git_commit": git_commit(self.settings.root),
             "threads": self.threads,

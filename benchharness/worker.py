@@ -65,7 +65,10 @@ def _die_with_parent() -> None:
 
     The child runs in its own session, so a Ctrl-C at the terminal does not reach it (the parent kills it
     instead); a `kill -9` of the parent runs no code at all. Linux delivers SIGTERM on the parent's death
-    (PR_SET_PDEATHSIG); elsewhere a thread polls the parent's pid every half second.
+    (PR_SET_PDEATHSIG), but a Python handler runs only between bytecodes of the main thread, never while
+    a runtime's native call holds it (seen: ONNX Runtime's Run with 1000 threads ignored SIGTERM), so a
+    watcher thread also polls the parent's pid and kills this process group itself; native runtimes release
+    the GIL while they compute, so the thread runs. SIGKILL of the whole group leaves no grace to ignore.
     """
     parent = int(os.environ.get("BENCHHARNESS_PARENT_PID", "0"))
     if not parent:
@@ -78,16 +81,15 @@ def _die_with_parent() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent died before the request was registered
-                end()
-            return
+    if os.getppid() != parent:  # the parent died before the request was registered
+        end()
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
         end()
 
-    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 FAKE_BACKEND = """
-import os, resource, time
+import os, resource, signal, time
 import numpy as np
 from benchharness.backends import register
 from benchharness.backends.base import Backend
@@ -58,6 +58,7 @@ class FakeBackend(Backend):
     extra = "fake"
     formats = ("gguf",)
     devices = ("cpu",)
+    safe_mode = "the fake's repacking off"
 
     def runtime_version(self):
         return "fake 1"
@@ -66,6 +67,16 @@ class FakeBackend(Backend):
         mode = path.read_bytes()[24:].decode()
         if mode == "abort":
             os.abort()
+        signals = {"sigill": signal.SIGILL, "sigsegv": signal.SIGSEGV, "sigkill": signal.SIGKILL}
+        if mode in signals:
+            os.kill(os.getpid(), signals[mode])
+        if mode == "repack" and not options.safe_mode:  # a fast path this machine traps, as AMX on some VMs
+            os.kill(os.getpid(), signal.SIGILL)
+        if mode == "chained":
+            try:
+                raise KeyError("inner cause")
+            except KeyError:
+                raise RuntimeError("outer failure while handling the inner one")
         if mode == "hang":
             time.sleep(3600)
         if mode == "hog":
@@ -87,7 +98,8 @@ def test_generation(bench_case, bench):
 """
 
 
-MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad"]
+MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad", "sigill", "sigsegv", "sigkill"]
+MODES += ["repack", "chained"]
 NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
 
 

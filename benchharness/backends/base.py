@@ -30,6 +30,7 @@ class LoadOptions:
     threads: int
     n_ctx: int  # longest sequence the context must hold
     n_batch: int  # most tokens fed in one prefill call
+    safe_mode: bool = False  # the backend's `safe_mode` path: its fast path died of SIGILL on this machine
 
 
 @runtime_checkable
@@ -110,6 +111,11 @@ class Backend:
     formats: ClassVar[tuple[str, ...]]  # variant formats it loads, preferred first
     kinds: ClassVar[frozenset[str]] = frozenset({"causal-lm"})  # model kinds it can run
     devices: ClassVar[tuple[str, ...]]  # device kinds it can target at all
+    # What the backend turns off in safe mode (LoadOptions.safe_mode), retried after its child died of an
+    # illegal instruction; None where it has no slower path to fall back to.
+    safe_mode: ClassVar[str | None] = None
+    # How to reinstall the runtime for any CPU, the fix named when it dies of an illegal instruction.
+    portable_install: ClassVar[str | None] = None
 
     def unavailable_reason(self, device: str) -> str | None:
         """Why this backend cannot run on `device` (a kind, or `cuda:N`) here, or None. Cheap: no model loads."""

@@ -46,6 +46,19 @@ def gpu_model_params(ll: Any, params: Any, device: str) -> Any:
     return params
 
 
+def cpu_features(ll: Any) -> str:
+    """The CPU features this llama.cpp build compiled in and uses, from `llama_print_system_info()`.
+
+    E.g. "SSE3 AVX AVX2 F16C FMA BMI2 LLAMAFILE OPENMP REPACK": what the row was measured with, which is
+    the build's choice, not the CPU's flags (a portable build leaves AVX-512 and AMX out).
+    """
+    info = ll.llama_print_system_info().decode("utf-8", "replace")
+    cpu = info.split("CPU :", 1)[-1]
+    return " ".join(
+        name.strip() for name, _, value in (p.partition("=") for p in cpu.split("|")) if value.strip() == "1"
+    )
+
+
 class LlamaCppModel:
     """A GGUF model and one context; sequence 0 holds the running generation."""
 
@@ -56,6 +69,10 @@ class LlamaCppModel:
         _quiet_logs()
         ll.llama_backend_init()
         model_params = gpu_model_params(ll, ll.llama_model_default_params(), device)
+        # Extra buffer types repack quantized weights for the CPU's best kernels (AMX, AVX-512 tiles);
+        # on a VM that advertises AMX but traps it, that path dies of SIGILL (llama-bench's --repack 0).
+        model_params.use_extra_bufts = not options.safe_mode
+        self._safe_mode = options.safe_mode
         self._device = device
         self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
@@ -89,6 +106,8 @@ class LlamaCppModel:
             "gpu_layers": "all" if split_device(self._device)[0] in GPU_DEVICES else "none",
             "kv_cache": "llama.cpp default (f16)",
             "prefill_logits": "last position only",
+            "extra_buffer_types": "off (safe mode: use_extra_bufts = False)" if self._safe_mode else "on (default)",
+            "cpu_features": cpu_features(self._ll),
         }
 
     def tokenize(self, text: str) -> list[int]:
@@ -171,6 +190,12 @@ class LlamaCppBackend(Backend):
     extra: ClassVar[str] = "llamacpp"
     formats: ClassVar[tuple[str, ...]] = ("gguf",)
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "metal")
+    safe_mode: ClassVar[str | None] = (
+        "llama.cpp's extra buffer types (weight repacking, AMX) off: use_extra_bufts = False"
+    )
+    portable_install: ClassVar[str | None] = (
+        'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36'
+    )
 
     def device_support_reason(self, kind: str) -> str | None:
         if kind == "cpu":

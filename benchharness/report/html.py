@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import kinds
+from benchharness.faults import FaultedPath
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
 from benchharness.readings import METRICS, metric_spec
@@ -42,12 +43,34 @@ class MetricTable:
     rows: list[tuple[str, str, list[Cell]]]  # (metric, label, cells)
 
 
+FAILED = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A case that failed: crashed, errored or breached a gate, with its cause and the child's last output."""
+
+    case_id: str
+    outcome: str
+    message: str
+    log_tail: tuple[str, ...]
+
+
+def failures(run: RunResult) -> list[Failure]:
+    """Every failed case of `run`, in the order the cases ran: what the report shows first."""
+    return [
+        Failure(c.case.id, c.outcome, c.message or "(no message recorded)", c.log_tail)
+        for c in run.cases
+        if c.outcome in FAILED
+    ]
+
+
 @dataclass
 class SuiteView:
     name: str
     kind: str
-    cases: list[CaseResult]
-    skipped: list[tuple[str, str]]  # (case id, reason)
+    cases: list[CaseResult]  # measured or failed: each is a column of the tables
+    skipped: list[tuple[str, str]]  # (case id, reason): skipped or deselected, never a failure
     metrics: MetricTable
     verdicts: list[tuple[str, str, list[Cell]]]  # (case id, outcome, verdict cells)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, svg)
@@ -58,6 +81,7 @@ class SuiteView:
 @dataclass
 class RunView:
     run: RunResult
+    failures: list[Failure]
     environment: list[tuple[str, str]]
     recommendations: list[Recommendation]
     suites: list[SuiteView]
@@ -77,6 +101,10 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
             f"{m.get('physical_cores')} physical, {m.get('logical_cores')} logical / {m.get('memory_gib')} GiB",
         ),
         ("accelerators", ", ".join(m.get("gpus") or []) or "none"),
+        *(
+            ("faulted path", f"{f.get('backend')} on {f.get('device')}: {FaultedPath(**f).warning()}")
+            for f in m.get("faulted_paths") or []
+        ),
         ("NVIDIA driver", str(m.get("nvidia_driver") or "—")),
         ("system", f"{m.get('system')} {m.get('arch')}, Python {m.get('python')}"),
         ("devices", ", ".join(run.run.get("devices") or []) or "—"),
@@ -113,7 +141,9 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
         cells = []
         for c in cases:
             reading = c.measurement.readings.get(name) if c.measurement else None
-            if reading is None:
+            if c.measurement is None:  # a failed case is a column that says so, not a missing one
+                cells.append(Cell(c.outcome, "fail", c.message or ""))
+            elif reading is None:
                 cells.append(Cell("—"))
             elif reading.value is None:
                 cells.append(Cell("unavailable", "unavailable", reading.unavailable_reason or ""))
@@ -133,6 +163,10 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
         ]
         flags = (c.measurement.info.get("flags") or []) if c.measurement else []
         cells += [Cell(f"flag {f['name']}", "inconclusive", str(f["figure"])) for f in flags]
+        if c.outcome in FAILED and not any(v.status == "fail" for v in c.verdicts):
+            cells.insert(0, Cell(c.outcome, "fail", c.message or ""))
+        warnings = c.measurement.warnings if c.measurement else ()
+        cells += [Cell("warning", "inconclusive", w) for w in warnings if w.startswith("measured with ")]
         rows.append((c.case.id, c.outcome, cells))
     return rows
 
@@ -172,9 +206,10 @@ def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> No
 
 def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: HistoryStore | None) -> SuiteView:
     measured = [c for c in cases if c.measurement is not None]
-    skipped = [(c.case.id, c.message or "skipped") for c in cases if c.measurement is None]
+    shown = [c for c in cases if c.measurement is not None or c.outcome in FAILED]
+    skipped = [(c.case.id, c.message or c.outcome) for c in cases if c not in shown]
     kind = measured[0].case.kind if measured else cases[0].case.kind
-    view = SuiteView(name, kind, measured, skipped, _metric_table(measured), _verdict_rows(measured))
+    view = SuiteView(name, kind, shown, skipped, _metric_table(shown), _verdict_rows(shown))
     if not measured:
         return view
     groups: dict[tuple[str, str], list[CaseResult]] = {}
@@ -207,6 +242,7 @@ def run_view(run: RunResult, history: HistoryStore | None) -> RunView:
         suites.setdefault(c.case.suite, []).append(c)
     return RunView(
         run,
+        failures(run),
         _environment(run),
         recommend(run),
         [_suite_view(run, name, cases, history) for name, cases in suites.items()],

@@ -91,15 +91,41 @@ def _speed_text(c: Candidate) -> str:
     return f"{units.show(c.speed, spec.unit if spec else '')} {spec.label if spec else metric}"
 
 
+def not_judged(cases: Sequence[CaseResult]) -> str:
+    """What could not be judged and why, per backend: "llamacpp: 4 variant(s) crashed on this machine (q8_0, ...)"."""
+    by_backend: dict[str, list[CaseResult]] = {}
+    for c in cases:
+        if c.outcome in ("failed", "error") and c.measurement is None:
+            by_backend.setdefault(c.case.backend, []).append(c)
+    parts = []
+    for backend, failed in by_backend.items():
+        crashed = all("died from " in (c.message or "") for c in failed)
+        quants = ", ".join(c.case.quant for c in failed)
+        parts.append(
+            f"{backend}: {len(failed)} variant(s) {'crashed' if crashed else 'failed'} on this machine ({quants})"
+        )
+    return "; ".join(parts)
+
+
 def recommend(run: RunResult) -> list[Recommendation]:
-    """One recommendation per (model, device) measured in `run`, in the order the cases ran."""
+    """One recommendation per (model, device) measured in `run`, in the order the cases ran.
+
+    Variants that crashed or errored are named as not judged, so a missing backend is never mistaken
+    for one that was not installed.
+    """
     groups: dict[tuple[str, str], list[CaseResult]] = {}
     for c in run.cases:
         groups.setdefault((c.case.model, c.case.device), []).append(c)
     recommendations = []
     for (model, device), cases in groups.items():
         found = candidates(cases)
+        unjudged = not_judged(cases)
+        unjudged_note = f" Not judged: {unjudged} (see Failed)." if unjudged else ""
         if not found:
+            if unjudged:
+                sentence = f"{model} on {device} ({run.machine_id}): nothing measured to recommend.{unjudged_note}"
+                metric = speed_metric(cases[0])
+                recommendations.append(Recommendation(run.machine_id, model, device, None, None, 0, metric, sentence))
             continue
         passing = [c for c in found if c.case.passes_every_gate()]
         metric = speed_metric(found[0].case)
@@ -109,6 +135,7 @@ def recommend(run: RunResult) -> list[Recommendation]:
             fallback = max(references, key=lambda c: c.speed) if references else None
             tail = f"; ship the reference {fallback.name} ({_speed_text(fallback)}) or relax a gate" if fallback else ""
             sentence = f"{where}: no optimized variant passes every gate among {len(found)} measured{tail}."
+            sentence += unjudged_note
             recommendations.append(
                 Recommendation(run.machine_id, model, device, None, None, len(found), metric, sentence)
             )
@@ -125,6 +152,8 @@ def recommend(run: RunResult) -> list[Recommendation]:
         elif smallest is not None:
             sentence += f"; it is also the smallest that passes ({units.show(smallest.size_bytes, 'B')} file)"
         recommendations.append(
-            Recommendation(run.machine_id, model, device, fastest, smallest, len(found), metric, sentence + ".")
+            Recommendation(
+                run.machine_id, model, device, fastest, smallest, len(found), metric, sentence + "." + unjudged_note
+            )
         )
     return recommendations
