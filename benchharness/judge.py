@@ -24,7 +24,7 @@ from benchharness.gpus import split_device
 from benchharness.kinds.base import ModelKind
 from benchharness.meters.guards import throttled
 from benchharness.protocol import PairedTiming
-from benchharness.readings import Measurement, metric_spec
+from benchharness.readings import RETIRED, Measurement, metric_spec
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
@@ -319,6 +319,10 @@ def judge_baseline(
         ]
     verdicts: list[Verdict] = []
     for name, old in sorted(stored.metrics.items()):
+        if name in RETIRED:
+            message = f"{RETIRED[name]}; not compared. Re-record with --save-baseline"
+            verdicts.append(Verdict("baseline", name, "unavailable", message))
+            continue
         spec = metric_spec(name)
         if spec is None or not spec.tracked or spec.better == "neither" or not policy.compares(name):
             continue

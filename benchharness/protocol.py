@@ -44,7 +44,7 @@ class ModelSpec:
     device: str
     kind: str  # a name in benchharness.kinds
     path: str
-    file_bytes: int
+    file_bytes: int  # the weights the runtime loads (Variant.file_bytes; models/sizes.py says what counts)
     safe_mode: bool = False  # load with the backend's safe mode (its fast path died of SIGILL here)
 
 

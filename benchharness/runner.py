@@ -21,6 +21,7 @@ from benchharness.meters.guards import read_guards, throttled
 from benchharness.meters.memory import current_rss
 from benchharness.meters.resources import Energy
 from benchharness.meters.utilisation import bottleneck_flags
+from benchharness.models.sizes import file_sizes
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming
 from benchharness.readings import Measurement, Reading
 
@@ -50,7 +51,8 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
         workload=request.workload,
         accuracy=request.accuracy,
         variant_path=Path(spec.path),
-        model_file_bytes=spec.file_bytes,
+        weights_file_bytes=spec.file_bytes,
+        tokenizer_file_bytes=file_sizes(Path(spec.path)).tokenizer_bytes,
         write_reference=reference.get("write"),
         read_reference=reference.get("read"),
         score_accuracy=bool(reference.get("score", False)),

@@ -88,7 +88,7 @@ def case(
             "top1_accuracy": reading("top1_accuracy", "fraction", accuracy, 0.0, 2040),
             "peak_rss_bytes": reading("peak_rss_bytes", "B", rss, 0.0, 1),
             "model_memory_bytes": reading("model_memory_bytes", "B", rss - 150 * 2**20, 0.0, 1),
-            "model_file_bytes": reading("model_file_bytes", "B", size, 0.0, 1),
+            "weights_file_bytes": reading("weights_file_bytes", "B", size, 0.0, 1),
         },
         "info": {},
         "warnings": [],

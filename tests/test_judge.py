@@ -233,3 +233,13 @@ def test_the_optional_energy_gate_uses_counted_energy_per_token_and_never_an_est
     (v,) = judge.judge_gates([rule], evidence(with_energy(None, 0.01), with_energy(None, 0.1)), 0.95)
     assert v.status == "unavailable" and "no RAPL counters" in v.message
     assert "energy_reduction" not in {r.name for r in RULES}  # off unless a suite names it
+
+
+def test_a_retired_metric_in_a_baseline_is_named_not_compared():
+    """model_file_bytes changed meaning (weights + tokenizer + a load-time graph copy): never compared with the new."""
+    old = StoredMetric(1.1 * 2**30, 0.0, 1, "B", ())
+    stored = BaselineEntry({"model_file_bytes": old}, {}, {"gen_tokens": 64}, {})
+    now = Measurement("c", {"weights_file_bytes": Reading("weights_file_bytes", "B", 611.5 * 2**20)})
+    (v,) = judge.judge_baseline(now, stored, {"gen_tokens": 64}, POLICY)
+    assert v.status == "unavailable" and v.name == "model_file_bytes"
+    assert "now weights_file_bytes and tokenizer_file_bytes; not compared. Re-record with --save-baseline" in v.message

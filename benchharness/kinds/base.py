@@ -37,7 +37,8 @@ class ChildContext:
     workload: Workload
     accuracy: AccuracySettings
     variant_path: Path
-    model_file_bytes: int
+    weights_file_bytes: int  # models/sizes.py: the weights the runtime loads
+    tokenizer_file_bytes: int | None  # None: no separate tokenizer files (a GGUF holds its own)
     write_reference: Path | None
     read_reference: Path | None
     score_accuracy: bool

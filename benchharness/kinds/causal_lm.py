@@ -173,7 +173,11 @@ class CausalLM:
         region_readings, region_info = region.stop()
         readings += region_readings
         readings += resource_readings(
-            context.energy, [r.energy_j for r in headline], context.model_file_bytes, workload.gen_tokens, "token"
+            context.energy,
+            [r.energy_j for r in headline],
+            (context.weights_file_bytes, context.tokenizer_file_bytes),
+            workload.gen_tokens,
+            "token",
         )  # a round's energy covers its prefill too: per generated token is per token served, prompt included
         kl_statistics: dict[str, Any] | None = None
         accuracy_started = time.perf_counter()

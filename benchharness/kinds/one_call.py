@@ -96,7 +96,11 @@ class OneCallKind:
         readings, warnings = batch_timing_readings(calls)
         readings += region_readings
         readings += resource_readings(
-            context.energy, calls[GATED_BATCH].joules, context.model_file_bytes, GATED_BATCH, "item"
+            context.energy,
+            calls[GATED_BATCH].joules,
+            (context.weights_file_bytes, context.tokenizer_file_bytes),
+            GATED_BATCH,
+            "item",
         )
         samples: dict[str, list[float]] = {}
         for size, timed in calls.items():

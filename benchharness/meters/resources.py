@@ -67,11 +67,22 @@ def _per_run(names: tuple[str, ...], joules: list[float], per_run: float, unit: 
 
 
 def resource_readings(
-    energy: Energy, joules: list[float | None], model_file_bytes: int, per_run: float, unit: str
+    energy: Energy, joules: list[float | None], file_bytes: tuple[int, int | None], per_run: float, unit: str
 ) -> list[Reading]:
-    """Energy, peak memory and file size: taken after the timed runs, before any accuracy work."""
+    """Energy, peak memory and file sizes (weights, tokenizer: models/sizes.py), after the timed runs."""
+    weights, tokenizer = file_bytes
     return [
         *energy_readings(energy, joules, per_run, unit),
         peak_rss(),
-        Reading("model_file_bytes", "B", float(model_file_bytes), source="size on disk"),
+        Reading(
+            "weights_file_bytes",
+            "B",
+            float(weights),
+            source="size on disk of the graph and weight files (no tokenizer)",
+        ),
+        Reading("tokenizer_file_bytes", "B", float(tokenizer), source="size on disk of the tokenizer files")
+        if tokenizer is not None
+        else Reading.unavailable(
+            "tokenizer_file_bytes", "B", "no separate tokenizer files (a GGUF or a single-file variant holds none)"
+        ),
     ]

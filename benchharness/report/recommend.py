@@ -68,7 +68,7 @@ def candidates(cases: Sequence[CaseResult]) -> list[Candidate]:
         speed = c.value(speed_metric(c))
         if speed is None:
             continue
-        found.append(Candidate(c, speed, c.value(accuracy_metric(c)), c.value("model_file_bytes")))
+        found.append(Candidate(c, speed, c.value(accuracy_metric(c)), c.value("weights_file_bytes")))
     return found
 
 
