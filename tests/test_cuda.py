@@ -265,7 +265,7 @@ def test_onnxruntime_keeps_the_kv_cache_on_the_gpu_between_steps(monkeypatch):
         def ortvalue_from_numpy(array, device_type="cpu", device_id=0):
             return SimpleNamespace(device=(device_type, str(device_id)))
 
-    monkeypatch.setattr(onnxruntime, "open_session", lambda *args, **kwargs: Session())
+    monkeypatch.setattr(onnxruntime, "open_session", lambda *args, **kwargs: (Session(), None))
     monkeypatch.setattr(logits_lm, "VariantTokenizer", lambda path: None)
     monkeypatch.setattr(ort, "OrtValue", OrtValue)
     model = onnxruntime.OrtCausalLM(Path("unused"), "cuda:1", LoadOptions(threads=2, n_ctx=64, n_batch=64))

@@ -13,6 +13,7 @@ binding's outputs synchronised, so nothing is still queued on the GPU when the h
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
-from benchharness.backends.onnx_last_logits import NOT_A_CAUSAL_LM, last_logits_graph
+from benchharness.backends.onnx_last_logits import NOT_A_CAUSAL_LM, graph_for
 from benchharness.errors import ModelError
 from benchharness.gpus import split_device
 from benchharness.models.onnx_format import model_file
@@ -47,11 +48,13 @@ def provider_for(device: str) -> tuple[str, dict[str, str]]:
     return provider, {}
 
 
-def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> Any:
-    """An InferenceSession on the device's provider; a file onnxruntime cannot read is a ModelError.
+def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> tuple[Any, Path | None]:
+    """An InferenceSession on the device's provider, and a scratch folder to remove when it closes (or None).
 
-    `last_logits` loads the graph with a `logits_from` input in front of the LM head (logits_lm.py),
-    written once beside the variant's graph (onnx_last_logits.py) and sharing its weight files.
+    A file onnxruntime cannot read is a ModelError. `last_logits` loads the graph with a
+    `logits_from` input in front of the LM head (logits_lm.py): prepare's copy beside the variant,
+    or, for a located variant, one made now into a scratch folder (onnx_last_logits.py). Nothing
+    is ever written into the variant's own folder.
     """
     import onnxruntime as ort
 
@@ -64,16 +67,20 @@ def open_session(path: Path, device: str, threads: int, last_logits: bool = Fals
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     provider, provider_options = provider_for(device)
+    source, scratch = graph_for(path) if last_logits else (graph, None)
     try:
-        source = last_logits_graph(graph) if last_logits else graph
-        return ort.InferenceSession(str(source), options, providers=[(provider, provider_options)])
-    except ModelError:
-        raise
+        return ort.InferenceSession(str(source), options, providers=[(provider, provider_options)]), scratch
     except Exception as e:  # onnx and onnxruntime raise their own exception types for bad files
+        remove_scratch(scratch)
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(
             f"onnxruntime cannot load {graph}: {first_line[:300]}; re-prepare or replace the file"
         ) from None
+
+
+def remove_scratch(scratch: Path | None) -> None:
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class OrtCausalLM(LogitsCausalLM):
@@ -81,7 +88,7 @@ class OrtCausalLM(LogitsCausalLM):
 
     def __init__(self, path: Path, device: str, options: LoadOptions, head_dim: int | None = None) -> None:
         """`head_dim` is for graphs whose KV inputs leave it symbolic (onnxruntime-genai's builder)."""
-        self._session = open_session(path, device, options.threads, last_logits=True)
+        self._session, self._scratch = open_session(path, device, options.threads, last_logits=True)
         inputs = {i.name: i for i in self._session.get_inputs()}
         self._past_names = [name for name in inputs if name.startswith("past_key_values.")]
         if "input_ids" not in inputs or not self._past_names:
@@ -157,13 +164,14 @@ class OrtCausalLM(LogitsCausalLM):
     def close(self) -> None:
         self._past = {}
         self._session = None
+        remove_scratch(self._scratch)
 
 
 class OrtTensorModel:
     """An encoder or classifier graph: named inputs in, named outputs out."""
 
     def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
-        self._session = open_session(path, device, options.threads)
+        self._session, _ = open_session(path, device, options.threads)
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self._output_names = [o.name for o in self._session.get_outputs()]
 

@@ -5,6 +5,15 @@ and the versions of the tools it uses, so a changed source or a new converter ma
 instead of reusing a stale one. Output is written under a temporary name and renamed into place,
 and a file lock stops two sessions preparing the same variant at once: an interrupted prepare
 leaves no half-written file or folder behind.
+
+A prepared variant never changes after its manifest is written. What a backend needs in another
+shape (onnxruntime's last-logits graph) is a derived artifact, made here by its own recipe into
+its own folder beside the variant, under its own key and manifest, and checked like any variant
+(models/derived.py). The check compares every file, so a backend that writes into a variant's
+folder shows up as "does not match its manifest" on the next run instead of as a size change.
+Variant folders are not made read-only: on a root-run CI machine that would catch nothing, and for
+everyone else it would make `rm -rf` of the cache fail; the check and an outside test (a variant
+folder hashed before and after a real run) are what catch a writer.
 """
 
 from __future__ import annotations
@@ -20,19 +29,28 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from benchharness.backends.onnx_last_logits import SUFFIX as LAST_LOGITS_SUFFIX
 from benchharness.errors import BenchHarnessError, ModelError, PrepareError
 from benchharness.isolation import run_job
 from benchharness.models import onnx_format, openvino_format, ortgenai_format
+from benchharness.models.derived import derived_path
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
+from benchharness.models.sizes import file_sizes
 from benchharness.protocol import BuildRequest
 from benchharness.storage import write_text_atomic
 
 Progress = Callable[[str], None]
-# Written beside a graph by a backend at load time: not part of the weights' identity.
-DERIVED = LAST_LOGITS_SUFFIX
+# What earlier versions' onnxruntime backend wrote into a variant's folder at load time (a second copy
+# of the graph): removed from cached variants on sight, and never part of a located variant's identity.
+LEGACY_DERIVED = (".last-logits.onnx", ".last-logits.onnx.partial-")
+# Artifacts a backend loads in place of a variant's own files, made in prepare:
+# (format, kind) -> (folder name beside the variant, recipe) pairs.
+LAST_LOGITS = ("last-logits", "onnx-last-logits")  # backends/onnx_last_logits.py reads it as NAME
+DERIVED_ARTIFACTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("onnx", "causal-lm"): (LAST_LOGITS,),
+    ("ortgenai", "causal-lm"): (LAST_LOGITS,),  # its accuracy scorer is plain onnxruntime
+}
 
 # What a located (not prepared) variant must contain, per format.
 EXPECTED_FILES = {
@@ -61,7 +79,8 @@ class Variant:
 
     @property
     def file_bytes(self) -> int:
-        return disk_bytes(self.path)
+        """The weights the runtime loads (reading `weights_file_bytes`; tokenizer and config files excluded)."""
+        return file_sizes(self.path).weights_bytes
 
 
 def disk_bytes(path: Path) -> int:
@@ -83,13 +102,23 @@ def check_located(fmt: str, path: Path) -> None:
         raise ModelError(f"{path} is not a {fmt} model folder (no {expected}); point the config at the model's folder")
 
 
+def _legacy(path: Path) -> bool:
+    return any(marker in path.name for marker in LEGACY_DERIVED)
+
+
 def _files(path: Path) -> list[Path]:
-    """The variant's own files (not the ones backends derive from it later, such as a last-logits graph)."""
+    """Every file of the variant: anything written into it after its manifest makes it fail its check."""
     if not path.is_dir():
         return [path]
-    return sorted(
-        p for p in path.rglob("*") if p.is_file() and not p.name.endswith(DERIVED) and ".partial-" not in p.name
-    )
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def _drop_legacy(path: Path, progress: Progress) -> None:
+    """Remove the last-logits graphs earlier versions wrote into a cached variant at load time."""
+    if path.is_dir():
+        for stale in sorted(p for p in path.rglob("*") if p.is_file() and _legacy(p)):
+            progress(f"removing {stale}: a load-time copy written by an earlier version (now made beside the variant)")
+            stale.unlink(missing_ok=True)
 
 
 def _file_table(path: Path) -> dict[str, int]:
@@ -118,11 +147,7 @@ class Preparer:
 
     def _content_key(self, path: Path) -> str:
         """SHA-256 of a file, or of a folder's files in name order (memoised by size and mtime)."""
-        files = (
-            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(DERIVED))
-            if path.is_dir()
-            else [path]
-        )
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not _legacy(p)) if path.is_dir() else [path]
         digest = hashlib.sha256()
         for file in files:
             stat = file.stat()
@@ -149,8 +174,23 @@ class Preparer:
             variant = Variant(model.name, label, fmt, path, self._content_key(path), reference)
         else:
             variant = self._prepare_recipe(model, definition, reference)
+            self._derive(model, variant)
         self._done[memo] = variant
         return variant
+
+    def _derive(self, model: ModelDef, variant: Variant) -> None:
+        """Make the artifacts backends load in place of this variant, each in its own folder beside it.
+
+        Only for variants in the cache: a located variant is the user's, so nothing is written beside
+        it; its backend makes what it needs at load time into a scratch folder.
+        """
+        for folder, name in DERIVED_ARTIFACTS.get((variant.format, model.kind), ()):
+            how = recipe(name)
+            if missing := how.missing_tools():
+                raise PrepareError(f"{model.name} {variant.format} {variant.label}: {missing}")
+            path = derived_path(variant.path, folder)
+            key = hashlib.sha256(f"{variant.key}|{how.name}|{how.tool_versions()}".encode()).hexdigest()[:16]
+            self._build(path, how, variant, {}, f"{model.name} {variant.format} {variant.label} {name}", key)
 
     def corpus_tokens(self, model: ModelDef) -> Variant | None:
         """The model's shared tokenization of the accuracy corpus (None if the model has none)."""
@@ -162,19 +202,20 @@ class Preparer:
             self._done[memo] = self._prepare_recipe(model, definition, reference="")
         return self._done[memo]
 
-    def _intact(self, path: Path, manifest_path: Path, name: str, quiet: bool = False) -> bool:
-        """A cached variant matches the files its manifest lists (a truncated or half-deleted one does not).
-
-        A variant built before manifests listed files gets its table now, from what is there.
+    def _intact(self, path: Path, manifest_path: Path, name: str, key: str, quiet: bool = False) -> bool:
+        """A cached variant matches its manifest's key and every file it lists (a truncated, half-deleted
+        or since-written-to one does not). A manifest from before keys or file tables gets them now.
         """
         try:
             manifest = json.loads(manifest_path.read_text())
+            _drop_legacy(path, self.progress)
             listed = manifest.get("files")
-            if listed is None:
-                manifest["files"] = _file_table(path)
+            if listed is None or "key" not in manifest:
+                manifest.setdefault("files", _file_table(path))
+                manifest.setdefault("key", key)
                 write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-                return True
-            intact = bool(_file_table(path) == listed)
+                listed = manifest["files"]
+            intact = manifest["key"] == key and bool(_file_table(path) == listed)
         except (OSError, ValueError, AttributeError, BenchHarnessError):
             intact = False
         if not intact and not quiet:
@@ -195,12 +236,14 @@ class Preparer:
         )
         key = hashlib.sha256(recipe_text.encode()).hexdigest()[:16]
         path = self.cache_dir / definition.format / model.name / f"{definition.label}-{key}{how.suffix}"
-        self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}")
+        self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}", key)
         return Variant(model.name, definition.label, definition.format, path, key, reference)
 
-    def _build(self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str) -> None:
+    def _build(
+        self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str, key: str
+    ) -> None:
         manifest_path = path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
-        if path.exists() and self._intact(path, manifest_path, name, quiet=True):
+        if path.exists() and self._intact(path, manifest_path, name, key, quiet=True):
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +252,7 @@ class Preparer:
                 f"cannot create cache folder {path.parent} ({e.strerror}); set BENCHHARNESS_CACHE to a writable folder"
             ) from None
         with FileLock(str(path) + ".lock"):
-            if path.exists() and self._intact(path, manifest_path, name):  # another session finished it
+            if path.exists() and self._intact(path, manifest_path, name, key):  # another session finished it
                 return
             _remove(path)
             partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
@@ -238,6 +281,7 @@ class Preparer:
                 else:
                     partial.unlink(missing_ok=True)
             manifest = {
+                "key": key,
                 "base": f"{base.format} {base.label}" if base else None,
                 "base_key": base.key if base else None,
                 "recipe": how.name,

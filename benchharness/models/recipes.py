@@ -153,6 +153,8 @@ RECIPES: dict[str, Recipe] = {
             check=f"{_M}.ortgenai_format:check_params",
         ),
         Recipe("mlx-convert", f"{_M}.mlx_format:convert", ("mlx-lm", "mlx"), "dir", "", "mlx"),
+        # A derived artifact, not a variant: made beside a prepared variant (prepare.DERIVED_ARTIFACTS).
+        Recipe("onnx-last-logits", "benchharness.backends.onnx_last_logits:make", ("onnx",), "dir", "", "onnx"),
     )
 }
 
