@@ -26,6 +26,20 @@ NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no store
 WHOLE_BASELINE = (NO_BASELINE, "baseline", "settings")
 
 
+# Workload settings that set only how much evidence a run gathers, not what it measures: more rounds
+# or a longer minimum time narrow the spread of the same figure, so a baseline recorded with other values
+# is still compared (the Mann-Whitney test weighs the samples each side has). Everything else in a case's
+# settings defines the figure and discards a baseline that differs: prompt and generated tokens, depths,
+# n_ctx, windows (which tokens are scored), and warmup_rounds (with none, the first timed round carries the
+# cold caches and allocations, so the figure itself moves).
+EVIDENCE_SETTINGS = frozenset({"min_rounds", "max_rounds", "min_time_s"})
+
+
+def defining_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that define what a case measures (all but EVIDENCE_SETTINGS)."""
+    return {k: v for k, v in settings.items() if k not in EVIDENCE_SETTINGS}
+
+
 def baseline_path(directory: Path, machine_id: str) -> Path:
     return directory / f"{machine_id}.json"
 

@@ -66,11 +66,19 @@ class BaselineSettings:
     Significance is a one-sided Mann-Whitney U test on the round samples at `alpha` (asv uses 0.002).
     `metrics` names the figures compared (None: every tracked one); a suite on a noisy host can gate
     decode throughput and memory and leave a 30 ms TTFT, which drifts by a third there, out.
+
+    Deterministic figures (accuracy, KL, file size: a re-run reproduces them) have no rounds to test:
+    they regress when worse by more than `deterministic_tolerance` (relative) and by more than twice
+    their own standard error where they carry one. `max_outside_load` is the share of the machine's CPUs
+    that work the case did not cause may keep busy in its timed region before a saved baseline is
+    flagged as recorded under load.
     """
 
     min_effect: float = 0.05
     alpha: float = 0.002
     metrics: tuple[str, ...] | None = None
+    deterministic_tolerance: float = 0.05
+    max_outside_load: float = 0.20
 
     def compares(self, metric: str) -> bool:
         return self.metrics is None or metric.split("@d", 1)[0] in self.metrics
@@ -297,9 +305,13 @@ def _parse_baseline(t: _Table, base: BaselineSettings) -> BaselineSettings:
         min_effect=t.take("min_effect", float, base.min_effect),
         alpha=t.take("alpha", float, base.alpha),
         metrics=base.metrics if metrics is None else metrics,
+        deterministic_tolerance=t.take("deterministic_tolerance", float, base.deterministic_tolerance),
+        max_outside_load=t.take("max_outside_load", float, base.max_outside_load),
     )
     t.finish()
     _in_range(f"{t.where}.min_effect", b.min_effect, 0.0, 10.0)
+    _in_range(f"{t.where}.deterministic_tolerance", b.deterministic_tolerance, 0.0, 10.0)
+    _in_range(f"{t.where}.max_outside_load", b.max_outside_load, 0.0, 1.0)
     _in_range(f"{t.where}.alpha", b.alpha, 1e-9, 0.5)
     tracked = sorted(name for name, spec in METRICS.items() if spec.tracked and spec.better != "neither")
     for name in metrics or ():

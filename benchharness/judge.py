@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from benchharness import stats, units
-from benchharness.baselines import BaselineEntry
+from benchharness.baselines import BaselineEntry, StoredMetric, defining_settings
 from benchharness.config import BaselineSettings
 from benchharness.gates import GateRule
 from benchharness.gpus import split_device
@@ -306,8 +306,9 @@ def judge_baseline(
     `reference_moves` holds, per metric, how far the variant's reference moved against its own
     baseline in this session; a variant that moved no more than its reference says 'machine moved'.
     """
-    if stored.settings != settings:
-        changed = sorted(k for k in set(settings) | set(stored.settings) if settings.get(k) != stored.settings.get(k))
+    defining, stored_defining = defining_settings(settings), defining_settings(stored.settings)
+    if stored_defining != defining:
+        changed = sorted(k for k in set(defining) | set(stored_defining) if defining.get(k) != stored_defining.get(k))
         return [
             Verdict(
                 "baseline",
@@ -318,6 +319,7 @@ def judge_baseline(
             )
         ]
     verdicts: list[Verdict] = []
+    loaded = _recorded_under_load(stored, policy)
     for name, old in sorted(stored.metrics.items()):
         if name in RETIRED:
             message = f"{RETIRED[name]}; not compared. Re-record with --save-baseline"
@@ -332,6 +334,9 @@ def judge_baseline(
             verdicts.append(
                 Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
             )
+            continue
+        if spec.deterministic:
+            verdicts.append(_deterministic(name, old, current, spec.better == "higher", spec.unit, policy))
             continue
         old_samples = list(old.samples) or [old.value]
         noisy = old.stdev > 0 or len(new) > 1 or (current.readings.get(name) and current.readings[name].stdev > 0)
@@ -360,7 +365,7 @@ def judge_baseline(
         message = (
             f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}), "
             f"{units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
-        )
+        ) + loaded
         verdicts.append(
             Verdict(
                 "baseline",
@@ -375,6 +380,61 @@ def judge_baseline(
             )
         )
     return verdicts
+
+
+def _recorded_under_load(stored: BaselineEntry, policy: BaselineSettings) -> str:
+    """A note for figures that move with the machine, when the baseline was measured under outside load."""
+    load = stored.recorded.get("outside_cpu_load")
+    if not isinstance(load, (int, float)) or load <= policy.max_outside_load:
+        return ""
+    return (
+        f"; the baseline was recorded under {load:.0%} outside CPU load (max_outside_load {policy.max_outside_load:.0%}): "
+        "re-record it on a quiet machine"
+    )
+
+
+def _standard_error(stdev: float, n: int) -> float:
+    """A figure's own standard error from its spread over `n` items (stdev / sqrt(n - 1), llama-perplexity's ±)."""
+    return stdev / math.sqrt(n - 1) if n > 1 and stdev > 0 else 0.0
+
+
+def _deterministic(
+    name: str, old: StoredMetric, current: Measurement, higher_is_better: bool, unit: str, policy: BaselineSettings
+) -> Verdict:
+    """A figure a re-run reproduces (accuracy, KL, file size) against its stored value, by effect size.
+
+    Not Mann-Whitney over rounds: it has one value per run, and its stdev (KL over tokens) is a spread over
+    items that no re-record changes. The standard error used is the larger of the two sides'.
+    """
+    reading = current.readings[name]
+    assert reading.value is not None
+    se = max(_standard_error(old.stdev, old.n), _standard_error(reading.stdev, reading.n))
+    try:
+        shift = stats.effect_size_shift(
+            old.value,
+            reading.value,
+            higher_is_better=higher_is_better,
+            tolerance=policy.deterministic_tolerance,
+            standard_error=se,
+        )
+    except ValueError as e:
+        return Verdict("baseline", name, "unavailable", f"{name}: stored baseline unusable ({e})")
+    direction = "regressed" if shift.regressed else ("improved" if shift.improved else "unchanged")
+    message = (
+        f"{name} {direction}: {shift.change:+.1%} ({shift.reason}), "
+        f"{units.show(shift.current, unit)} vs baseline {units.show(shift.baseline, unit)}"
+    )
+    return Verdict(
+        "baseline",
+        name,
+        "fail" if shift.regressed else "pass",
+        message,
+        estimate=shift.change,
+        threshold=policy.deterministic_tolerance,
+        n=1,
+        rule=shift.reason,
+        direction="regressed" if shift.regressed else ("improved" if shift.improved else "same"),
+    )
 
 
 def _moved_as_much(change: float, reference_change: float, min_effect: float) -> bool:

@@ -21,6 +21,10 @@ class MetricSpec:
     better: Better
     label: str
     tracked: bool = True  # compared with the stored baseline
+    # A re-run on the same machine and build reproduces it exactly (an accuracy task's output, a file's
+    # size): compared with the baseline by effect size alone, never by a test over rounds it does not have.
+    # Its stdev, where it has one, is a spread over items (tokens, queries), not over runs.
+    deterministic: bool = False
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -34,8 +38,10 @@ METRICS: dict[str, MetricSpec] = {
     "model_memory_bytes": MetricSpec("B", "lower", "model memory (timed-region peak RSS minus RSS before load)"),
     "region_peak_rss_bytes": MetricSpec("B", "lower", "peak RSS sampled in the timed region", tracked=False),
     "load_memory_bytes": MetricSpec("B", "lower", "RSS added by loading the model", tracked=False),
-    "weights_file_bytes": MetricSpec("B", "lower", "weights the runtime loads, on disk (tokenizer and configs apart)"),
-    "tokenizer_file_bytes": MetricSpec("B", "lower", "tokenizer files on disk"),
+    "weights_file_bytes": MetricSpec(
+        "B", "lower", "weights the runtime loads, on disk (tokenizer and configs apart)", deterministic=True
+    ),
+    "tokenizer_file_bytes": MetricSpec("B", "lower", "tokenizer files on disk", deterministic=True),
     "energy_j": MetricSpec("J", "lower", "energy per round"),
     "energy_per_token_j": MetricSpec("J", "lower", "energy per generated token (its round's prefill included)"),
     "tokens_per_j": MetricSpec("tokens/J", "higher", "generated tokens per joule", tracked=False),
@@ -49,18 +55,26 @@ METRICS: dict[str, MetricSpec] = {
     "estimated_items_per_j": MetricSpec("items/J", "higher", "ESTIMATED items per joule", tracked=False),
     # How busy the case kept the CPU (a context figure for the flags; it moves with the machine, not the model).
     "cpu_utilisation": MetricSpec("fraction", "neither", "CPU utilisation of the timed region", tracked=False),
+    # How much of the machine's CPU time in the timed region went to work the case did not cause.
+    "outside_cpu_load": MetricSpec("fraction", "neither", "outside CPU load in the timed region", tracked=False),
     "gpu_utilisation": MetricSpec("fraction", "neither", "GPU utilisation of the timed region (NVML)", tracked=False),
     "gpu_memory_bytes": MetricSpec("B", "lower", "this process's GPU memory, peak over the timed region (NVML)"),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.
     "load_ms": MetricSpec("ms", "lower", "model load time", tracked=False),
     "first_inference_ms": MetricSpec("ms", "lower", "first call after load", tracked=False),
-    "top1_accuracy": MetricSpec("fraction", "higher", "next-token top-1 accuracy"),
-    "perplexity": MetricSpec("", "lower", "perplexity"),
-    "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference"),
-    "mean_kl_vs_reference": MetricSpec("nats", "lower", "mean KL divergence from reference"),
-    "kl_p99_vs_reference": MetricSpec("nats", "lower", "99th percentile KL divergence from reference"),
-    "delta_p_rms_vs_reference": MetricSpec("fraction", "lower", "RMS change in the true token's probability"),
-    "ln_ppl_ratio_vs_reference": MetricSpec("nats", "lower", "mean ln(PPL(variant) / PPL(reference))"),
+    "top1_accuracy": MetricSpec("fraction", "higher", "next-token top-1 accuracy", deterministic=True),
+    "perplexity": MetricSpec("", "lower", "perplexity", deterministic=True),
+    "same_top1_vs_reference": MetricSpec("fraction", "higher", "same top-1 as reference", deterministic=True),
+    "mean_kl_vs_reference": MetricSpec("nats", "lower", "mean KL divergence from reference", deterministic=True),
+    "kl_p99_vs_reference": MetricSpec(
+        "nats", "lower", "99th percentile KL divergence from reference", deterministic=True
+    ),
+    "delta_p_rms_vs_reference": MetricSpec(
+        "fraction", "lower", "RMS change in the true token's probability", deterministic=True
+    ),
+    "ln_ppl_ratio_vs_reference": MetricSpec(
+        "nats", "lower", "mean ln(PPL(variant) / PPL(reference))", deterministic=True
+    ),
     # One-call models (encoders, classifiers), timed at batch 1 and batch 32.
     "batch1_latency_ms": MetricSpec("ms", "lower", "batch-1 latency"),
     "batch1_latency_p90_ms": MetricSpec("ms", "lower", "batch-1 latency p90", tracked=False),
@@ -68,10 +82,12 @@ METRICS: dict[str, MetricSpec] = {
     "batch32_latency_ms": MetricSpec("ms", "lower", "batch-32 latency"),
     "batch32_latency_p90_ms": MetricSpec("ms", "lower", "batch-32 latency p90", tracked=False),
     "batch32_items_per_s": MetricSpec("items/s", "higher", "batch-32 throughput"),
-    "retrieval_top1": MetricSpec("fraction", "higher", "retrieval top-1 (pydoc titles -> topics)"),
-    "cosine_vs_reference": MetricSpec("cosine", "higher", "embedding cosine to reference"),
-    "heldout_accuracy": MetricSpec("fraction", "higher", "held-out accuracy (digits)"),
-    "same_prediction_vs_reference": MetricSpec("fraction", "higher", "same prediction as reference"),
+    "retrieval_top1": MetricSpec("fraction", "higher", "retrieval top-1 (pydoc titles -> topics)", deterministic=True),
+    "cosine_vs_reference": MetricSpec("cosine", "higher", "embedding cosine to reference", deterministic=True),
+    "heldout_accuracy": MetricSpec("fraction", "higher", "held-out accuracy (digits)", deterministic=True),
+    "same_prediction_vs_reference": MetricSpec(
+        "fraction", "higher", "same prediction as reference", deterministic=True
+    ),
 }
 
 

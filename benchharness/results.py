@@ -234,6 +234,8 @@ def _baseline_policy(data: dict[str, Any]) -> BaselineSettings:
         min_effect=float(data.get("min_effect", BaselineSettings.min_effect)),
         alpha=float(data.get("alpha", BaselineSettings.alpha)),
         metrics=None if metrics is None else tuple(str(m) for m in metrics),
+        deterministic_tolerance=float(data.get("deterministic_tolerance", BaselineSettings.deterministic_tolerance)),
+        max_outside_load=float(data.get("max_outside_load", BaselineSettings.max_outside_load)),
     )
 
 

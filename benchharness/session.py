@@ -609,22 +609,44 @@ class BenchSession:
         return lines
 
     def _save_baselines(self, records: list[CaseRecord], run: dict[str, Any]) -> str:
+        """Save the measured cases; say, naming the figure, which were measured under load they did not cause.
+
+        Saved with a warning rather than refused: an unattended nightly must still get its baseline, and
+        the outside load is stored with each entry, so every later comparison against it says so too.
+        """
         failed = [r.case.id for r in records if r.outcome in ("failed", "error")]
         if failed:
             return f"baselines NOT saved: {len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
         recorded = {k: run[k] for k in ("git_commit", "packages", "threads")} | {"date": run["finished"]}
-        entries = {
-            r.case.key: baselines.entry(r.measurement, self.workload_key(r.case), recorded, r.stored_ratios())
+        kept = [
+            r
             for r in records
             if r.measurement is not None and r.outcome in ("passed", "xfailed", "xpassed", "measured as reference")
-        }
+        ]
+        entries = {}
+        loaded: list[str] = []
+        for r in kept:
+            assert r.measurement is not None
+            load = r.measurement.value("outside_cpu_load")
+            limit = (self.suite(r.case.suite).baseline or self.settings.baseline).max_outside_load
+            if load is not None and load > limit:
+                loaded.append(f"{r.case.id} {load:.0%} > {limit:.0%}")
+            stamp = recorded | {"outside_cpu_load": load, "max_outside_load": limit}
+            entries[r.case.key] = baselines.entry(r.measurement, self.workload_key(r.case), stamp, r.stored_ratios())
         if not entries:
             return "baselines NOT saved: no case was measured"
         try:
             path = baselines.save(self.settings.baselines_dir, self.machine, entries)
         except BenchHarnessError as e:
             return f"baselines NOT saved: {e}"
-        return f"baselines: saved {len(entries)} case(s) to {path}"
+        line = f"baselines: saved {len(entries)} case(s) to {path}"
+        if loaded:
+            line += (
+                f"; WARNING: {len(loaded)} measured under outside CPU load they did not cause (share of the "
+                f"machine's CPUs busy with other work, over baseline.max_outside_load): {', '.join(loaded[:3])}"
+                f"{', ...' if len(loaded) > 3 else ''}; their figures may read slow: re-record on a quiet machine"
+            )
+        return line
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)

@@ -265,6 +265,40 @@ class Shift:
     reason: str  # which rule decided, for the message
 
 
+UNCERTAINTY_Z = 2.0  # a deterministic figure's change must also exceed this many of its own standard errors
+
+
+def effect_size_shift(
+    baseline: float,
+    current: float,
+    *,
+    higher_is_better: bool,
+    tolerance: float,
+    standard_error: float = 0.0,
+) -> Shift:
+    """A deterministic figure (accuracy, KL, file size) against its stored value: effect size, no test.
+
+    A re-run on the same machine reproduces such a figure exactly, so there are no rounds to test and
+    re-recording adds no evidence. It has moved when the relative change exceeds `tolerance` *and*, where
+    the figure carries a standard error over its items (KL over tokens: llama-perplexity's ±), the change
+    exceeds UNCERTAINTY_Z of them: ln(PPL ratio) going from 0.0005 to 0.0010 nats is +100% yet well inside
+    a ± of 0.002, which is what a different corpus sample would do to it, not a different model.
+    """
+    old, new = _checked([baseline])[0], _checked([current])[0]
+    if not (math.isfinite(tolerance) and tolerance >= 0) or not (math.isfinite(standard_error) and standard_error >= 0):
+        raise ValueError(f"tolerance={tolerance!r} and standard_error={standard_error!r} must be finite and >= 0")
+    if old == 0:
+        raise ValueError("baseline value is 0: a relative change cannot be computed")
+    change = (new - old) / abs(old)
+    worse = -change if higher_is_better else change
+    past_noise = abs(new - old) > UNCERTAINTY_Z * standard_error
+    big = abs(worse) > tolerance and past_noise
+    reason = f"deterministic: effect size only, tolerance {tolerance:.0%}"
+    if standard_error > 0:
+        reason += f" and {UNCERTAINTY_Z:g} x its standard error {standard_error:.2g}"
+    return Shift(old, new, change, None, big and worse > 0, big and worse < 0, reason)
+
+
 def mann_whitney_shift(
     baseline: Sequence[float],
     current: Sequence[float],

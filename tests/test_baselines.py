@@ -81,3 +81,28 @@ def test_unwritable_folder(tmp_path):
     blocker.write_text("")
     with pytest.raises(StoreError, match=r"make .* writable|cannot"):
         baselines.save(blocker / "sub", MACHINE, {"a": baselines.entry(meas(), SETTINGS, {}, {})})
+
+
+def test_evidence_settings_are_split_from_the_ones_that_define_the_figure():
+    settings = {
+        "prompt_tokens": 128,
+        "gen_tokens": 64,
+        "depths": [0],
+        "warmup_rounds": 1,
+        "min_rounds": 5,
+        "max_rounds": 50,
+        "min_time_s": 3.0,
+        "accuracy_n_ctx": 512,
+        "accuracy_windows": 12,
+    }
+    defining = baselines.defining_settings(settings)
+    assert set(settings) - set(defining) == {"min_rounds", "max_rounds", "min_time_s"}
+    assert defining == baselines.defining_settings({**settings, "min_rounds": 20, "min_time_s": 0.5})
+    assert defining != baselines.defining_settings({**settings, "accuracy_windows": 2})
+
+
+def test_the_outside_load_a_baseline_was_recorded_under_is_stored_and_read_back(tmp_path):
+    recorded = {"date": "2025-01-01", "outside_cpu_load": 0.43, "max_outside_load": 0.2}
+    baselines.save(tmp_path, MACHINE, {"a": baselines.entry(meas(), SETTINGS, recorded, {})})
+    stored = baselines.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])
+    assert stored.recorded["outside_cpu_load"] == 0.43

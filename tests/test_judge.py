@@ -243,3 +243,78 @@ def test_a_retired_metric_in_a_baseline_is_named_not_compared():
     (v,) = judge.judge_baseline(now, stored, {"gen_tokens": 64}, POLICY)
     assert v.status == "unavailable" and v.name == "model_file_bytes"
     assert "now weights_file_bytes and tokenizer_file_bytes; not compared. Re-record with --save-baseline" in v.message
+
+
+def test_only_settings_that_define_the_figure_discard_a_baseline():
+    """min_rounds, max_rounds and min_time_s set how much evidence there is, not what is measured."""
+    stored = BaselineEntry(
+        {"decode_tok_per_s": StoredMetric(100.0, 0.6, 7, "tok/s", tuple(BASE))},
+        {},
+        {"gen_tokens": 64, "min_rounds": 5, "max_rounds": 50, "min_time_s": 3.0, "warmup_rounds": 1},
+        {},
+    )
+    halved = measurement(REF_HITS, samples=[x / 2 for x in BASE])
+    more_evidence = {"gen_tokens": 64, "min_rounds": 20, "max_rounds": 80, "min_time_s": 10.0, "warmup_rounds": 1}
+    (v,) = judge.judge_baseline(halved, stored, more_evidence, POLICY)
+    assert v.name == "decode_tok_per_s" and v.status == "fail"
+    cold = {**more_evidence, "warmup_rounds": 0}  # the first timed round now carries the cold start
+    (v,) = judge.judge_baseline(halved, stored, cold, POLICY)
+    assert v.name == "settings" and v.status == "unavailable"
+    assert "(warmup_rounds)" in v.message and "min_rounds" not in v.message
+
+
+def kl_measurement(mean_kl, se=0.0002, n=1500):
+    """A variant's KL figures as the next-token task reports them: one value a run, a spread over tokens."""
+    stdev = se * (n - 1) ** 0.5
+    readings = {
+        "mean_kl_vs_reference": Reading("mean_kl_vs_reference", "nats", mean_kl, stdev, n),
+        "ln_ppl_ratio_vs_reference": Reading("ln_ppl_ratio_vs_reference", "nats", 0.0005, 0.002 * (n - 1) ** 0.5, n),
+    }
+    return Measurement("case", readings, info={}, round_samples={})
+
+
+def kl_entry(mean_kl, se=0.0002, n=1500):
+    m = kl_measurement(mean_kl, se, n)
+    metrics = {k: StoredMetric(r.value, r.stdev, r.n, r.unit, ()) for k, r in m.readings.items()}
+    return BaselineEntry(metrics, {}, {"gen_tokens": 64}, {})
+
+
+def test_kl_figures_are_compared_by_effect_size_not_left_unavailable():
+    stored = kl_entry(0.0040)
+    same = judge.judge_baseline(kl_measurement(0.0040), stored, {"gen_tokens": 64}, POLICY)
+    assert [v.status for v in same] == ["pass", "pass"]
+    assert all("Re-record" not in v.message and "deterministic: effect size only" in v.message for v in same)
+    doubled = {v.name: v for v in judge.judge_baseline(kl_measurement(0.0080), stored, {"gen_tokens": 64}, POLICY)}
+    assert doubled["mean_kl_vs_reference"].status == "fail"
+    assert "mean_kl_vs_reference regressed: +100.0%" in doubled["mean_kl_vs_reference"].message
+    assert doubled["mean_kl_vs_reference"].direction == "regressed"
+    halved = {v.name: v for v in judge.judge_baseline(kl_measurement(0.0020), stored, {"gen_tokens": 64}, POLICY)}
+    assert halved["mean_kl_vs_reference"].status == "pass" and halved["mean_kl_vs_reference"].direction == "improved"
+
+
+def test_a_kl_change_inside_its_own_standard_error_or_the_tolerance_is_not_a_regression():
+    def kl(current, stored, policy=POLICY):
+        verdicts = judge.judge_baseline(current, stored, {"gen_tokens": 64}, policy)
+        return next(v for v in verdicts if v.name == "mean_kl_vs_reference")
+
+    v = kl(kl_measurement(0.0048, se=0.0005), kl_entry(0.0040, se=0.0005))
+    assert v.status == "pass" and v.direction == "same", "+20% but under 2 standard errors (0.001)"
+    loose = BaselineSettings(min_effect=0.05, alpha=0.002, deterministic_tolerance=1.5)
+    v = kl(kl_measurement(0.0080, se=0.0), kl_entry(0.0040, se=0.0), loose)
+    assert v.status == "pass", "+100% is inside a stated tolerance of 150%"
+    v = kl(kl_measurement(0.0080, se=0.0), kl_entry(0.0040, se=0.0))
+    assert v.status == "fail" and v.threshold == POLICY.deterministic_tolerance
+
+
+def test_comparisons_with_a_baseline_recorded_under_load_say_so():
+    recorded = BaselineEntry(
+        {"decode_tok_per_s": StoredMetric(100.0, 0.6, 7, "tok/s", tuple(BASE))},
+        {},
+        {"gen_tokens": 64},
+        {"outside_cpu_load": 0.43},
+    )
+    (v,) = judge.judge_baseline(measurement(REF_HITS, samples=BASE), recorded, {"gen_tokens": 64}, POLICY)
+    assert "the baseline was recorded under 43% outside CPU load (max_outside_load 20%)" in v.message
+    quiet = BaselineEntry(recorded.metrics, {}, {"gen_tokens": 64}, {"outside_cpu_load": 0.03})
+    (v,) = judge.judge_baseline(measurement(REF_HITS, samples=BASE), quiet, {"gen_tokens": 64}, POLICY)
+    assert "outside CPU load" not in v.message

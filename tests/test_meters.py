@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest.mock import patch
@@ -10,7 +12,7 @@ import pytest
 from benchharness.meters.energy import RaplMeter, energy_meter, nvml_meter, rapl_package_zones, rapl_zones
 from benchharness.meters.memory import RssSampler, current_rss, peak_rss
 from benchharness.meters.resources import Energy, energy_readings
-from benchharness.meters.utilisation import CpuWindow, bottleneck_flags, usable_cores
+from benchharness.meters.utilisation import CpuWindow, bottleneck_flags, outside_load, usable_cores
 from benchharness.readings import Reading
 
 
@@ -166,12 +168,47 @@ def test_cpu_window_reads_this_process_busy_and_each_core():
     deadline = time.perf_counter() + 0.3
     while time.perf_counter() < deadline:  # one busy thread
         pass
-    reading, per_core = window.stop()
+    region = window.stop()
+    reading, per_core = region.utilisation, region.per_core
     cores = usable_cores()
     assert reading.unit == "fraction" and "usable cores" in reading.source
     assert 0.5 / cores < reading.value <= 1.0 / cores + 0.05
     assert len(per_core) == psutil.cpu_count() and all(0.0 <= c <= 1.0 for c in per_core)
     assert window.available_at_start > 0 and window.rss_at_start > 0
+
+
+def test_outside_load_is_the_machine_busy_time_the_case_did_not_use():
+    reading = outside_load(machine_busy_s=3.0, machine_total_s=4.0, own_s=1.2, cores=2)
+    assert reading.name == "outside_cpu_load" and reading.value == pytest.approx(0.45)
+    assert "minus the case's own process tree" in reading.source
+    assert outside_load(1.0, 4.0, 1.05, 2).value == 0.0  # tick rounding never reads negative
+    assert not outside_load(0.0, 0.0, 0.0, 2).available
+
+
+def test_cpu_window_counts_a_busy_process_it_did_not_start_as_outside_load():
+    """A busy loop in an unrelated process is outside load, at least the CPU time that process used."""
+    # Started through a parent that exits at once, so the loop is nobody's child here (like other work).
+    spawn = (
+        "import subprocess, sys\n"
+        "loop = 'import time\\nt = time.time() + 4\\nwhile time.time() < t: pass'\n"
+        "print(subprocess.Popen([sys.executable, '-c', loop]).pid)"
+    )
+    pid = int(subprocess.run([sys.executable, "-c", spawn], capture_output=True, text=True, check=True).stdout)
+    loop = psutil.Process(pid)
+    try:
+        time.sleep(0.3)
+        before = sum(loop.cpu_times()[:2])
+        window = CpuWindow()
+        window.start()
+        time.sleep(1.0)
+        region = window.stop()
+        used = sum(loop.cpu_times()[:2]) - before
+    finally:
+        loop.kill()
+    all_cores = psutil.cpu_count() * 1.0
+    assert used > 0.3  # the loop got CPU time (it had at least a third of a core)
+    assert region.outside_load.value is not None
+    assert region.outside_load.value >= 0.8 * used / all_cores - 0.02
 
 
 def test_bottleneck_flags_name_the_figure_that_raised_them():

@@ -142,6 +142,28 @@ def test_deterministic_figures_use_the_effect_size():
     assert not stats.mann_whitney_shift([0.5], [0.49], higher_is_better=True, min_effect=0.05, alpha=0.002).regressed
 
 
+@settings(deadline=None, max_examples=60)
+@given(positive, spread, st.floats(0.0, 0.5), st.booleans())
+def test_effect_size_shift_calls_nothing_inside_the_tolerance_or_the_standard_error(old, se, rel, higher):
+    new = old * (1 + rel)
+    tolerance = rel * 1.001 + 1e-9
+    shift = stats.effect_size_shift(old, new, higher_is_better=higher, tolerance=tolerance, standard_error=se)
+    assert not shift.regressed and not shift.improved  # within the tolerance: not past it
+    far = stats.effect_size_shift(old, old * 3, higher_is_better=higher, tolerance=0.05, standard_error=0.0)
+    assert (far.regressed, far.improved) == ((False, True) if higher else (True, False))
+    hidden = stats.effect_size_shift(
+        old, old * 3, higher_is_better=higher, tolerance=0.05, standard_error=old * 1.01
+    )  # the change (2 x old) is under 2 standard errors
+    assert not hidden.regressed and not hidden.improved and "standard error" in hidden.reason
+
+
+def test_effect_size_shift_refuses_what_it_cannot_compare():
+    with pytest.raises(ValueError, match="baseline value is 0"):
+        stats.effect_size_shift(0.0, 0.1, higher_is_better=False, tolerance=0.05)
+    with pytest.raises(ValueError, match="must be finite"):
+        stats.effect_size_shift(1.0, 1.1, higher_is_better=False, tolerance=math.nan)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0, math.nan])
 def test_shift_refuses_bad_policy(alpha):
     with pytest.raises(ValueError):

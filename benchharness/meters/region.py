@@ -24,7 +24,7 @@ class RegionMeter(Protocol):
 
 
 class CpuMeter:
-    """CPU utilisation of the region (the case's process), each core's busy share, the memory available."""
+    """CPU utilisation of the region (the case's process), the outside load, each core's busy share, the memory available."""
 
     def __init__(self) -> None:
         self.window = CpuWindow()
@@ -33,12 +33,12 @@ class CpuMeter:
         self.window.start()
 
     def stop(self) -> tuple[list[Reading], dict[str, Any]]:
-        reading, per_core = self.window.stop()
+        region = self.window.stop()
         info = {
-            "cpu_per_core": per_core,  # each core's busy share over the timed region, system-wide
+            "cpu_per_core": region.per_core,  # each core's busy share over the timed region, system-wide
             "memory_available_bytes": self.window.available_at_start + self.window.rss_at_start,
         }
-        return [reading], info
+        return [region.utilisation, region.outside_load], info
 
 
 class MemoryMeter:

@@ -5,6 +5,11 @@ clock, nanosecond resolution: /proc's 10 ms ticks read 121% over a 25 ms region)
 the cores it may run on, so 1.0 means every usable core was busy for the whole region. Each core's
 busy share over the same region (system-wide, in /proc/stat's 10 ms ticks: what else ran shows up here)
 goes with it. A GPU's utilisation needs NVML and is not read here.
+
+Outside load is what the case did not cause: the machine's busy CPU time over the region (every core,
+/proc/stat) minus the CPU time of the case's own process tree, as a share of all cores' time. A baseline
+recorded while something else kept the machine busy (a 39 tok/s decode where the quiet machine gives 83)
+says so when it is saved.
 """
 
 from __future__ import annotations
@@ -31,12 +36,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class CpuRegion:
+    """What the CPU did over a timed region: the case's share, the share nobody in the case caused, each core."""
+
+    utilisation: Reading
+    outside_load: Reading
+    per_core: list[float]
+
+
 @dataclass
 class CpuWindow:
-    """CPU time of this process and each core's busy share between `start()` and `stop()`."""
+    """CPU time of this process (and its children) and each core's busy share between `start()` and `stop()`."""
 
     _wall: float = 0.0
     _process: float = 0.0
+    _children: float = 0.0
     _cores: list[tuple[float, float]] | None = None
     available_at_start: float = 0.0
     rss_at_start: float = 0.0
@@ -44,20 +59,24 @@ class CpuWindow:
     def start(self) -> None:
         me = psutil.Process()
         self._process = time.process_time()
+        self._children = _children_cpu(me)
         self._cores = [_busy_total(c) for c in psutil.cpu_times(percpu=True)]
         memory = psutil.virtual_memory()
         self.available_at_start = float(memory.available)
         self.rss_at_start = float(me.memory_info().rss)
         self._wall = time.perf_counter()
 
-    def stop(self) -> tuple[Reading, list[float]]:
-        """The process's utilisation as a Reading, and each core's busy share (system-wide)."""
+    def stop(self) -> CpuRegion:
+        """The process's utilisation and the outside load as Readings, and each core's busy share (system-wide)."""
         wall = time.perf_counter() - self._wall
         used = time.process_time() - self._process
+        children = max(_children_cpu(psutil.Process()) - self._children, 0.0)
         cores = usable_cores()
         per_core = []
+        busy = total = 0.0
         for (busy0, total0), now in zip(self._cores or [], psutil.cpu_times(percpu=True), strict=False):
             busy1, total1 = _busy_total(now)
+            busy, total = busy + busy1 - busy0, total + total1 - total0
             per_core.append(round((busy1 - busy0) / (total1 - total0), 4) if total1 > total0 else 0.0)
         if wall <= 0:
             reading = Reading.unavailable("cpu_utilisation", "fraction", "the measured region took no time")
@@ -68,7 +87,40 @@ class CpuWindow:
                 used / (wall * cores),
                 source=f"the case's process CPU time (all threads) / (wall seconds x {cores} usable cores), timed region",
             )
-        return reading, per_core
+        return CpuRegion(reading, outside_load(busy, total, used + children, len(per_core)), per_core)
+
+
+def outside_load(machine_busy_s: float, machine_total_s: float, own_s: float, cores: int) -> Reading:
+    """The share of all cores' time over a region that was busy with work the case's own processes did not do.
+
+    Clamped at 0: the machine counts in 10 ms ticks and the process clock in nanoseconds, so a quiet
+    machine can read a few ticks below the case's own time.
+    """
+    if machine_total_s <= 0:
+        return Reading.unavailable(
+            "outside_cpu_load", "fraction", "the region was shorter than one tick of the machine's CPU counters"
+        )
+    share = min(max(machine_busy_s - own_s, 0.0) / machine_total_s, 1.0)
+    return Reading(
+        "outside_cpu_load",
+        "fraction",
+        share,
+        source=f"machine-wide busy CPU time ({cores} cores, psutil.cpu_times) minus the case's own process tree's, "
+        "over all cores' time in the timed region",
+    )
+
+
+def _children_cpu(process: psutil.Process) -> float:
+    """CPU seconds of `process`'s children: those alive now and those it has waited for."""
+    times = process.cpu_times()
+    total = times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # it ended between listing and reading
+            continue
+    return total
 
 
 def _busy_total(times: object) -> tuple[float, float]:
