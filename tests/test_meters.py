@@ -191,7 +191,8 @@ def test_cpu_window_counts_a_busy_process_it_did_not_start_as_outside_load():
     spawn = (
         "import subprocess, sys\n"
         "loop = 'import time\\nt = time.time() + 4\\nwhile time.time() < t: pass'\n"
-        "print(subprocess.Popen([sys.executable, '-c', loop]).pid)"
+        "quiet = {'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL}\n"
+        "print(subprocess.Popen([sys.executable, '-c', loop], **quiet).pid)"
     )
     pid = int(subprocess.run([sys.executable, "-c", spawn], capture_output=True, text=True, check=True).stdout)
     loop = psutil.Process(pid)
@@ -296,7 +297,7 @@ def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
     region = RegionMeters.default(current_rss(), "cpu")
     region.start()
     names = {r.name for r in region.stop()[0]}
-    assert names == {"cpu_utilisation", "region_peak_rss_bytes", "model_memory_bytes"}
+    assert names == {"cpu_utilisation", "outside_cpu_load", "region_peak_rss_bytes", "model_memory_bytes"}
 
 
 def test_the_sampler_counts_processes_the_case_started():
