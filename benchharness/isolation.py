@@ -131,8 +131,8 @@ def run_job(request: Request, *, timeout_s: float, label: str, work_dir: Path) -
                 env=_child_env(),
                 start_new_session=True,
             )
-            (Path(tmp) / WORKER_PID_FILE).write_text(str(proc.pid))
             try:
+                (Path(tmp) / WORKER_PID_FILE).write_text(str(proc.pid))
                 returncode, watch = _wait(proc, timeout_s)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)

@@ -8,11 +8,18 @@ AMX and traps it. The pure parts (diagnosis, tails, the faulted-path record) are
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
-from test_plugin import latest, project  # noqa: F401  (the fixture is used by name)
+from test_plugin import FAKE_BACKEND, MODES, SUITE, latest, project, pyproject  # noqa: F401  (fixture by name)
 
 from benchharness import crashes
 from benchharness.crashes import Crash
@@ -166,3 +173,69 @@ def test_results_of_schema_3_load_with_an_empty_tail(tmp_path: Path):
     path.write_text(json.dumps(document))
     (run,) = load_runs(path)
     assert all(c.log_tail == () for c in run.cases)
+
+
+# ---------------------------------------------------------------------------------------------
+# A stuck worker dies with its run, however the run ends.
+
+
+def _stuck_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], psutil.Process, Path]:
+    """pytest on the fake backend in a subprocess, once its "stuck" child sits in native code ignoring SIGTERM."""
+    (tmp_path / "fakebackend.py").write_text(FAKE_BACKEND)
+    (tmp_path / "conftest.py").write_text("import fakebackend\n")
+    (tmp_path / "test_toy.py").write_text(SUITE)
+    (tmp_path / "pyproject.toml").write_text(pyproject(["ref", "stuck"], timeout=600))
+    header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
+    for mode in MODES:
+        (tmp_path / f"{mode}.gguf").write_bytes(header + mode.encode())
+    cache = tmp_path / "cache"
+    env = {**os.environ, "BENCHHARNESS_CACHE": str(cache), "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                command = child.cmdline()
+            except psutil.Error:  # a worker that just ended
+                continue
+            request = Path(command[-2])
+            if "benchharness.worker" in command and request.is_file() and "stuck.gguf" in request.read_text():
+                time.sleep(1.0)  # let it reach the native call
+                return proc, child, cache
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the stuck case's worker did not start within 120 s")
+
+
+def _gone_within(process: psutil.Process, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_deaf_to_sigterm_dies_within_seconds_of_a_kill_9_of_its_run(tmp_path):
+    proc, worker, cache = _stuck_run(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    try:
+        assert _gone_within(worker, 5.0), "the worker outlived its run by more than 5 s"
+    finally:
+        if worker.is_running():
+            worker.kill()
+    assert (cache / "jobs").is_dir()  # the next run sweeps what the killed one left (test_hardening)
+
+
+def test_sigterm_stops_the_run_like_ctrl_c_and_the_stuck_worker_goes_with_it(tmp_path):
+    proc, worker, cache = _stuck_run(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 2  # pytest's "interrupted"
+        assert _gone_within(worker, 5.0)
+    finally:
+        if worker.is_running():
+            worker.kill()
+    assert list((cache / "jobs").glob("*")) == []

@@ -72,6 +72,10 @@ class FakeBackend(Backend):
             os.kill(os.getpid(), signals[mode])
         if mode == "repack" and not options.safe_mode:  # a fast path this machine traps, as AMX on some VMs
             os.kill(os.getpid(), signal.SIGILL)
+        if mode == "stuck":  # native code holding the main thread, deaf to SIGTERM (seen: ONNX Runtime's Run)
+            import ctypes
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            ctypes.CDLL(None).sleep(3600)
         if mode == "chained":
             try:
                 raise KeyError("inner cause")
@@ -99,7 +103,7 @@ def test_generation(bench_case, bench):
 
 
 MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad", "sigill", "sigsegv", "sigkill"]
-MODES += ["repack", "chained"]
+MODES += ["repack", "chained", "stuck"]
 NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
 
 
