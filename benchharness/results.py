@@ -89,13 +89,22 @@ class CaseRecord:
         }
 
 
-def write_results(directory: Path, run: dict[str, Any], records: list[CaseRecord]) -> Path:
-    """Write `results-<UTC time>-<pid>.json` and refresh `latest.json`; returns the timestamped path."""
+def results_path(directory: Path) -> Path:
+    """Where this run's results go: `results-<UTC time>-<pid>.json`, a name no other run can take."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    data = {"schema_version": SCHEMA_VERSION, "run": run, "cases": [r.to_dict() for r in records]}
-    path = directory / f"results-{stamp}-{os.getpid()}.json"
+    return directory / f"results-{stamp}-{os.getpid()}.json"
+
+
+def results_document(run: dict[str, Any], records: list[CaseRecord]) -> dict[str, Any]:
+    """The results JSON as a dict: what is written, and what the report and history read back."""
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "run": run, "cases": [r.to_dict() for r in records]}
+    return data
+
+
+def write_results(path: Path, data: dict[str, Any]) -> Path:
+    """Write the results to `path` and refresh `latest.json` beside it; returns `path`."""
     write_json_atomic(path, data)
-    write_json_atomic(directory / "latest.json", data)
+    write_json_atomic(path.with_name("latest.json"), data)
     return path
 
 

@@ -6,6 +6,7 @@ runs next and keeps what came back, keyed by what defines each measurement.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
 from benchharness.devices import DEVICES
-from benchharness.errors import BenchHarnessError, CaseFailed, ChildCrashed, ConfigError, MachineMismatch
+from benchharness.errors import BenchHarnessError, CaseFailed, ChildCrashed, ConfigError, MachineMismatch, StoreError
 from benchharness.faults import FaultedPath, faulted_path
 from benchharness.gates import GateRule, override_minimums
 from benchharness.history import store as history_store
@@ -35,7 +36,14 @@ from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
 from benchharness.readings import Measurement
 from benchharness.report import html
-from benchharness.results import CaseRecord, load_runs, pytest_benchmark_document, write_results
+from benchharness.results import (
+    CaseRecord,
+    RunResult,
+    pytest_benchmark_document,
+    results_document,
+    results_path,
+    write_results,
+)
 from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
@@ -515,7 +523,12 @@ class BenchSession:
         }
 
     def finish(self) -> list[str]:
-        """Write results (when something was measured) and baselines (only if asked and nothing failed)."""
+        """Write what the run produced: results, pytest-benchmark JSON, history, report and baselines.
+
+        Each step fails alone, in one line, and the others still happen: an unwritable history store
+        or a full results folder never costs the report of an hour's measurements. A step that fails is
+        listed in `unwritten`, which fails the run (exit 1); baselines are saved only if asked and no case failed.
+        """
         lines: list[str] = []
         if self.swept[0]:
             lines.append(
@@ -534,23 +547,48 @@ class BenchSession:
             record.settings = self.workload_key(record.case)
             record.baseline_policy = self.suite(record.case.suite).baseline or self.settings.baseline
         lines.append(self.cost.line())
-        try:
-            path = write_results(self.settings.results_dir, run, list(self.records.values()))
-            bench_path = path.with_name(path.stem + ".pytest-benchmark.json")
-            write_json_atomic(bench_path, pytest_benchmark_document(run, list(self.records.values())))
-            lines.append(f"results: {path} (pytest-benchmark format: {bench_path.name})")
-        except BenchHarnessError as e:
-            lines.append(f"results NOT written: {e}")
-            self.unwritten.append("results")
-            return lines
+        cases = list(self.records.values())
+        path = results_path(self.settings.results_dir)
+        bench_path = path.with_name(path.stem + ".pytest-benchmark.json")
+        document = results_document(run, cases)
+        written = self._step("results", "NOT written", lambda: f"results: {write_results(path, document)}")
+
+        def write_benchmark() -> str:
+            write_json_atomic(bench_path, pytest_benchmark_document(run, cases))
+            return f"pytest-benchmark format: {bench_path.name}"
+
+        benchmark = self._step("pytest-benchmark JSON", "NOT written", write_benchmark)
+        both_written = not {"results", "pytest-benchmark JSON"} & set(self.unwritten)
+        lines += [f"{written} ({benchmark})"] if both_written else [written, benchmark]
         lines += self._baseline_lines()
-        lines += self._history_and_report(path)
+        lines += self._history_and_report(path, document)
         if self.options.save_baseline:
-            saved = self._save_baselines(list(self.records.values()), run)
-            lines.append(saved)
-            if saved.startswith("baselines NOT saved"):
-                self.unwritten.append("baselines")
+            lines.append(self._step("baselines", "NOT saved", lambda: self._save_baselines(cases, run)))
         return lines
+
+    def _step(self, name: str, failed: str, action: Callable[[], str], asked: bool = True) -> str:
+        """One end-of-run step: its line, or one line saying why it failed (never a traceback).
+
+        A failed step the user `asked` for lands in `unwritten` (the run fails); a best-effort one only says so.
+        """
+        try:
+            return action()
+        except BenchHarnessError as e:
+            why = str(e)
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            fix = (
+                "free space on that disk"
+                if e.errno == errno.ENOSPC
+                else "make it writable or point the setting elsewhere"
+            )
+            why = f"{where}{e.strerror or e}; {fix}"
+        except Exception as e:  # the end of a run must never crash: the line names the fault instead
+            first = (str(e).splitlines() or [""])[0]
+            why = f"unexpected {type(e).__name__}: {first} (a benchharness bug; please report it)"
+        if asked:
+            self.unwritten.append(name)
+        return f"{name} {failed}: {why}"
 
     def _baseline_lines(self) -> list[str]:
         """Why a baseline was not compared, said in the terminal too (not only in the JSON), once per reason."""
@@ -575,48 +613,58 @@ class BenchSession:
             )
         return lines
 
-    def _history_and_report(self, results: Path) -> list[str]:
-        """Append the run to the history store, then write the HTML report (with the history's trends)."""
+    def _history_and_report(self, results: Path, document: dict[str, Any]) -> list[str]:
+        """Append the run to the history store, then write the HTML report (with the history's trends).
+
+        Both read the run from memory, not from the results file, so they still happen when it was not written.
+        """
         lines = []
-        run = load_runs(results)[0]
-        store = None
-        try:
+        # In JSON's own form (tuples become lists), exactly as a reader of the results file would see it.
+        run = RunResult.from_dict(json.loads(json.dumps(document)), str(results))
+        stores: list[history_store.HistoryStore] = []
+
+        def append_history() -> str:
             url = history_store.resolve_url(self.options.history, self.settings.results_dir)
-            if url is not None:
-                store = history_store.HistoryStore(url)
-                store.append(run)
-                lines.append(
-                    f"history: {store.run_count(run.machine_id)} run(s) of this machine in {history_store.display(url)}"
-                )
-        except BenchHarnessError as e:
-            lines.append(f"history NOT appended: {e}")
-            if self.options.history is not None:  # asked for by name; the default store is best effort
-                self.unwritten.append("history")
-            store = None
+            if url is None:
+                return ""
+            stores.append(history_store.HistoryStore(url))
+            stores[0].append(run)
+            count = stores[0].run_count(run.machine_id)
+            return f"history: {count} run(s) of this machine in {history_store.display(url)}"
+
+        # The default store is best effort; one asked for by name fails the run.
+        line = self._step("history", "NOT appended", append_history, asked=self.options.history is not None)
+        if line:
+            lines.append(line)
+        store = stores[0] if stores and not line.startswith("history NOT") else None
         stamp = results.stem.removeprefix("results-")
         path = self.options.report or self.settings.results_dir / f"report-{stamp}.html"
-        try:
+
+        def write_report() -> str:
             html.write_report(path, [run], store)
             if self.options.report is None:
                 shutil.copyfile(path, self.settings.results_dir / "latest.html")
-            lines.append(f"report: {path}")
-        except (BenchHarnessError, OSError) as e:
-            lines.append(f"report NOT written: {e}")
-            self.unwritten.append("report")
+            return f"report: {path}"
+
+        try:
+            lines.append(self._step("report", "NOT written", write_report))
         finally:
-            if store is not None:
-                store.close()
+            for opened in stores:
+                opened.close()
         return lines
 
     def _save_baselines(self, records: list[CaseRecord], run: dict[str, Any]) -> str:
-        """Save the measured cases; say, naming the figure, which were measured under load they did not cause.
+        """Record the run as this machine's baseline; StoreError (one line) when it must not or cannot be.
 
-        Saved with a warning rather than refused: an unattended nightly must still get its baseline, and
-        the outside load is stored with each entry, so every later comparison against it says so too.
+        Cases measured under load they did not cause are saved with a warning that names the figure, not
+        refused: an unattended nightly must still get its baseline, and the outside load is stored with each
+        entry, so every later comparison against it says so too.
         """
         failed = [r.case.id for r in records if r.outcome in ("failed", "error")]
         if failed:
-            return f"baselines NOT saved: {len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
+            raise StoreError(
+                f"{len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
+            )
         recorded = {k: run[k] for k in ("git_commit", "packages", "threads")} | {"date": run["finished"]}
         kept = [
             r
@@ -634,11 +682,8 @@ class BenchSession:
             stamp = recorded | {"outside_cpu_load": load, "max_outside_load": limit}
             entries[r.case.key] = baselines.entry(r.measurement, self.workload_key(r.case), stamp, r.stored_ratios())
         if not entries:
-            return "baselines NOT saved: no case was measured"
-        try:
-            path = baselines.save(self.settings.baselines_dir, self.machine, entries)
-        except BenchHarnessError as e:
-            return f"baselines NOT saved: {e}"
+            raise StoreError("no case was measured")
+        path = baselines.save(self.settings.baselines_dir, self.machine, entries)
         line = f"baselines: saved {len(entries)} case(s) to {path}"
         if loaded:
             line += (

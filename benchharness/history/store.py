@@ -17,6 +17,7 @@ from benchharness.readings import metric_spec
 from benchharness.results import RunResult
 
 DEFAULT_FILE = "history.sqlite"
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,48 @@ def resolve_url(option: str | None, results_dir: Path) -> str | None:
     if option.lower() in ("off", "none", "no"):
         return None
     if option.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
+        check_sqlite_file(option, f"--history {option!r}")
         return option
     if "://" in option:
         raise ConfigError(
             f"--history {option!r}: unsupported database URL scheme; use sqlite:///PATH, postgresql://USER@HOST/DB, a file path, or off"
         )
-    return f"sqlite:///{Path(option).resolve()}"
+    url = f"sqlite:///{Path(option).resolve()}"
+    check_sqlite_file(url, f"--history {option!r}")
+    return url
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind an `sqlite:///PATH` URL (None for other databases and for an in-memory one)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?")[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def check_sqlite_file(url: str, name: str) -> None:
+    """Refuse, before the run, a history that names an existing file or folder that is no SQLite database.
+
+    SQLite only finds out when it first reads the file, at the end of the run, and says "file is not a
+    database"; a results JSON or a report given to --history by mistake is better named at start-up.
+    """
+    path = sqlite_file(url)
+    if path is None or not path.exists():
+        return
+    if path.is_dir():
+        raise ConfigError(f"{name} is a folder; name a file in it (e.g. {path / DEFAULT_FILE}), or off")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise ConfigError(
+            f"{name}: cannot read {path} ({e.strerror}); make it readable, or name another file"
+        ) from None
+    if head and head != SQLITE_MAGIC:
+        raise ConfigError(
+            f"{name}: {path} is not an SQLite database (it starts with {head[:8]!r}); "
+            f"name a history file benchharness wrote, a new file, or off"
+        )
 
 
 def _engine_url(url: str) -> str:
@@ -111,9 +148,10 @@ class HistoryStore:
         import sqlalchemy as sa
 
         self.url = url
+        self.file = sqlite_file(url)
         connect_args = {"timeout": 120} if url.startswith("sqlite") else {}
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        if self.file is not None:
+            self._make_folder(self.file.parent)
         try:
             # No pool: a run or a command opens a connection per transaction and closes it, so
             # nothing is left open between nightly runs (or in a test's warnings).
@@ -153,9 +191,36 @@ class HistoryStore:
         except sa.exc.IntegrityError:
             pass  # another writer created the tables at the same moment
         except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"history {display(url)} cannot be opened ({self._cause(e)}); {self._fix(e)}") from None
+
+    def _make_folder(self, folder: Path) -> None:
+        """The SQLite file's folder, made now: SQLite itself only says "unable to open database file"."""
+        if folder.exists() and not folder.is_dir():
             raise StoreError(
-                f"history {display(url)} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0]}); check the URL and that the server is running"
+                f"history {display(self.url)} cannot be opened: {folder} is a file, not a folder; "
+                "move it away, name another file with --history, or --history off"
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"history {display(self.url)} cannot be opened: cannot create the folder {folder} ({e.strerror}); "
+                "make it writable, name another file with --history, or --history off"
             ) from None
+
+    @staticmethod
+    def _cause(e: Exception) -> str:
+        """The driver's own words, on one line (SQLAlchemy appends the SQL and a link on later lines)."""
+        orig = getattr(e, "orig", None) or e
+        return f"{type(orig).__name__}: {(str(orig).splitlines() or [''])[0]}"
+
+    def _fix(self, e: Exception) -> str:
+        """What to do, for the database at hand: an SQLite file has no server to check."""
+        if self.file is None:
+            return "check the URL and that the server is running"
+        if "not a database" in str(e) or "malformed" in str(e):
+            return f"{self.file} is not an SQLite database; name a history file benchharness wrote, a new file, or off"
+        return f"check that {self.file} and its folder are writable and the disk is not full"
 
     def append(self, run: RunResult) -> bool:
         """Add `run` in one transaction; False if it was already there (nothing is written twice)."""
@@ -184,7 +249,7 @@ class HistoryStore:
             return False  # the same run, appended by a concurrent writer first
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(
-                f"history {display(self.url)}: run not appended ({type(e).__name__}: {str(e).splitlines()[0]}); nothing was written"
+                f"history {display(self.url)}: run not appended ({self._cause(e)}); nothing was written; {self._fix(e)}"
             ) from None
         return True
 
@@ -207,9 +272,7 @@ class HistoryStore:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
         except sa.exc.SQLAlchemyError as e:
-            raise StoreError(
-                f"history {display(self.url)} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
-            ) from None
+            raise StoreError(f"history {display(self.url)} cannot be read ({self._cause(e)}); {self._fix(e)}") from None
         return [Point(r.started, float(r.value), r.git_commit) for r in reversed(rows)]
 
     def run_count(self, machine_id: str | None = None) -> int:
@@ -218,8 +281,11 @@ class HistoryStore:
         query = sa.select(sa.func.count()).select_from(self.runs)
         if machine_id is not None:
             query = query.where(self.runs.c.machine_id == machine_id)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(f"history {display(self.url)} cannot be read ({self._cause(e)}); {self._fix(e)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
