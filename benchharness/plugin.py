@@ -15,7 +15,7 @@ import pytest
 
 from benchharness.config import Filters, Options, load_settings, parse_duration, parse_gate_overrides, parse_list
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
-from benchharness.errors import BenchHarnessError
+from benchharness.errors import BenchHarnessError, ConfigError
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case
 from benchharness.report import progress
@@ -25,6 +25,7 @@ from benchharness.session import BenchSession
 SESSION_KEY = pytest.StashKey[BenchSession]()
 SUMMARY_KEY = pytest.StashKey[list[str]]()
 PROGRESS_KEY = pytest.StashKey["progress.ProgressDisplay"]()
+REFUSED_KEY = pytest.StashKey[list[str]]()  # usage errors found while parametrizing, raised after collection
 XDIST_REASON = (
     "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
 )
@@ -148,16 +149,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" not in metafunc.fixturenames:
         return
-    marker = metafunc.definition.get_closest_marker("benchsuite")
-    if marker is None or not marker.args:
-        raise pytest.UsageError(
-            f"{metafunc.definition.nodeid}: uses bench_case but has no @pytest.mark.benchsuite('NAME')"
-        )
-    session = metafunc.config.stash[SESSION_KEY]
     try:
-        cases = session.cases(str(marker.args[0]))
+        cases = _suite_cases(metafunc)
     except BenchHarnessError as e:
-        raise pytest.UsageError(f"benchharness: {e}") from None
+        # Raised here, pytest would file it as a collection error with a traceback; it is a usage error,
+        # raised once collection is over (pytest_collection_modifyitems), in one line, exit 4.
+        metafunc.config.stash.setdefault(REFUSED_KEY, []).append(f"benchharness: {e}")
+        return
+    session = metafunc.config.stash[SESSION_KEY]
     under_xdist = hasattr(metafunc.config, "workerinput")
     params = []
     for case in cases:
@@ -172,10 +171,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("bench_case", params)
 
 
-class KnownBreach(Exception):
-    """Raised when only breaches the suite declared happened; the case's xfail mark expects exactly this.
+def _suite_cases(metafunc: pytest.Metafunc) -> list[Case]:
+    """The cases of the suite a test function names, or the reason this command line cannot run them."""
+    marker = metafunc.definition.get_closest_marker("benchsuite")
+    if marker is None or not marker.args:
+        raise ConfigError(f"{metafunc.definition.nodeid}: uses bench_case but has no @pytest.mark.benchsuite('NAME')")
+    if metafunc.config.getoption("benchmark_only", False):
+        raise ConfigError(
+            "--benchmark-only is pytest-benchmark's option: it skips every test without its `benchmark` "
+            "fixture, so every benchharness case, and nothing would be measured; drop it "
+            "(benchharness suites measure through `bench`)"
+        )
+    return metafunc.config.stash[SESSION_KEY].cases(str(marker.args[0]))
 
-    Any other failure (a crash, an undeclared breach) is a different exception, so it still fails.
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    refused = config.stash.get(REFUSED_KEY, [])
+    if refused:
+        raise pytest.UsageError(refused[0])
+
+
+class KnownBreach(Exception):
+    """What a known-breach case's xfail mark accepts (`raises=`), so a crash or an undeclared breach still fails.
+
+    The harness itself xfails such a case imperatively (pytest.xfail), because only that reason reaches
+    the terminal and JUnit XML: it carries each verdict with its interval, not only the gate names.
     """
 
 
@@ -214,7 +235,7 @@ class CaseChecker:
             pytest.fail("\n".join(failures), pytrace=False)
         known = [v.message for v in record.verdicts if v.known_failure]
         if known:
-            raise KnownBreach("; ".join(known))
+            pytest.xfail("; ".join(known))
 
 
 @pytest.fixture
