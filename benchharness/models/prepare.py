@@ -52,6 +52,11 @@ DERIVED_ARTIFACTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("ortgenai", "causal-lm"): (LAST_LOGITS,),  # its accuracy scorer is plain onnxruntime
 }
 
+# Room a build needs beyond its output: its job files and log, and the measurements that follow it.
+HEADROOM_BYTES = 32 * 2**20
+# Below this, a failed build is taken to have met a full disk, whatever the tool printed.
+FULL_BYTES = 2**20
+
 # What a located (not prepared) variant must contain, per format.
 EXPECTED_FILES = {
     "onnx": onnx_format.MODEL_FILE,
@@ -124,6 +129,44 @@ def _drop_legacy(path: Path, progress: Progress) -> None:
 def _file_table(path: Path) -> dict[str, int]:
     """Each built file's size, by name within the variant: what `_intact` checks a cached variant against."""
     return {(str(f.relative_to(path)) if path.is_dir() else f.name): f.stat().st_size for f in _files(path)}
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space for this user on the disk holding `folder`."""
+    return shutil.disk_usage(folder).free
+
+
+def check_space(folder: Path, name: str, how: Recipe, base: Variant | None) -> None:
+    """Refuse a build the cache's disk has no room for, before it starts.
+
+    A converter that meets a full disk dies with its own output (llama.cpp starts with a page of
+    model metadata), where "no space left on device" is hard to find; this says it first, with the fix.
+    """
+    base_bytes = base.file_bytes if base else 0
+    need = int(base_bytes * how.size_factor) + HEADROOM_BYTES
+    free = free_bytes(folder)
+    if free < need:
+        made_from = f"{_mib(base_bytes)} of {base.format} {base.label} x {how.size_factor:g}, plus " if base else ""
+        raise PrepareError(
+            f"prepare {name}: no room in the cache: {folder} has {_mib(free)} free and {how.name} needs about "
+            f"{_mib(need)} ({made_from}{_mib(HEADROOM_BYTES)} headroom); free space on that disk or set "
+            "BENCHHARNESS_CACHE to a folder on a disk with room"
+        )
+
+
+def _disk_full(error: Exception, folder: Path) -> bool:
+    """Whether a failed build met a full disk: the tool said so, or the disk is (nearly) full now."""
+    text = str(error)
+    if "No space left on device" in text or "ENOSPC" in text or "Errno 28" in text:
+        return True
+    try:
+        return free_bytes(folder) < FULL_BYTES
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:
@@ -255,6 +298,7 @@ class Preparer:
             if path.exists() and self._intact(path, manifest_path, name, key):  # another session finished it
                 return
             _remove(path)
+            check_space(path.parent, name, how, base)
             partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
             source = f" from {base.format} {base.label}" if base else ""
             self.progress(f"prepare {name}: {how.name}{source} ...")
@@ -275,6 +319,15 @@ class Preparer:
                 if not partial.exists():
                     raise PrepareError(f"prepare {name}: {how.name} finished but wrote nothing; see its output")
                 os.replace(partial, path)
+            except BenchHarnessError as e:
+                # Judged before the partial output is removed, while the disk is still as the build left it.
+                if _disk_full(e, path.parent):
+                    raise PrepareError(
+                        f"prepare {name}: no space left on device in {path.parent} ({_mib(free_bytes(path.parent))} "
+                        f"free after {how.name} wrote {_mib(disk_bytes(partial) if partial.exists() else 0)}); "
+                        "free space on that disk or set BENCHHARNESS_CACHE to a folder on a disk with room"
+                    ) from None
+                raise
             finally:
                 if partial.is_dir():
                     shutil.rmtree(partial, ignore_errors=True)

@@ -31,6 +31,9 @@ class Recipe:
     suffix: str = ""
     extra: str = ""  # pip extra that installs the tools
     check: str = ""  # "module:function" that rejects bad params before any work, if the recipe has one
+    # At most how large the output is against its base, for the free-space check before a build
+    # (a dequantizing conversion such as GGUF Q8_0 -> float32 weights grows about fourfold).
+    size_factor: float = 1.0
 
     def tool_versions(self) -> str:
         versions = []
@@ -99,6 +102,7 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "onnx",
+            size_factor=4.0,
         ),
         Recipe(
             "optimum-onnx-export",
