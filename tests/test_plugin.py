@@ -292,7 +292,8 @@ def case(pytester, case_id):
 def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(project, pytester):
     result = project(["ref", "fast", "slow"], policy=SPEED_ONLY)
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*toy-slow-fake-cpu*speedup 1.0*x [[]*]* (min 2.00x, * pairs): fail*"])
+    # slow sleeps as long as ref (~1.0x); a busy shared machine moves the estimate, never past 2x.
+    result.stdout.fnmatch_lines(["*toy-slow-fake-cpu*speedup 1.*x [[]*]* (min 2.00x, * pairs): fail*"])
     result.stdout.fnmatch_lines(["*FAIL*toy-slow-fake-cpu: speedup*[[]confirmed by re-run: speedup*"])
     fast, slow = case(pytester, "toy-fast-fake-cpu"), case(pytester, "toy-slow-fake-cpu")
     speed = next(v for v in fast["verdicts"] if v["name"] == "speedup")
