@@ -244,12 +244,30 @@ def bench(request: pytest.FixtureRequest) -> CaseChecker:
     return CaseChecker(request.config.stash[SESSION_KEY], request.config.stash.get(PROGRESS_KEY, None))
 
 
+def _case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("bench_case") if callspec else None
+    return case if isinstance(case, Case) else None
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Cases left out by -k, -m or node ids say so (a reference measured anyway says why, see session)."""
+    if not items:
+        return
+    bench = items[0].config.stash.get(SESSION_KEY, None)
+    for item in items:
+        case = _case_of(item)
+        record = bench.records.get(case.key) if bench is not None and case is not None else None
+        if record is not None and record.outcome == "pending":
+            record.outcome = "deselected"
+            record.message = "deselected (-k, -m or node ids)"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    callspec = getattr(item, "callspec", None)
-    case = callspec.params.get("bench_case") if callspec else None
-    if not isinstance(case, Case):
+    case = _case_of(item)
+    if case is None:
         return report
     record = item.config.stash[SESSION_KEY].records.get(case.key)
     if record is None:

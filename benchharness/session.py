@@ -289,6 +289,10 @@ class BenchSession:
             record.measurement = measurement
             record.outcome = "measured as reference"
             record.message = f"measured as the reference of {case.quant}"
+        elif record.outcome == "measured as reference":
+            named = (record.message or "").removeprefix("measured as the reference of ").split(", ")
+            if case.quant not in named:
+                record.message = f"{record.message}, {case.quant}"
         if not record.measurements:
             record.measurements.append(measurement)
         return measurement
@@ -544,6 +548,8 @@ class BenchSession:
             return lines
         run = self.run_info()
         for record in self.records.values():
+            if record.outcome == "pending":  # selected, never reached: an interrupt, -x, a time limit
+                record.outcome, record.message = "not run", "the run ended before this case"
             record.settings = self.workload_key(record.case)
             record.baseline_policy = self.suite(record.case.suite).baseline or self.settings.baseline
         lines.append(self.cost.line())

@@ -252,6 +252,17 @@ def test_reference_is_measured_even_when_filtered_out(project, pytester):
     assert outcomes == {"toy-ok-fake-cpu": "passed", "toy-ref-fake-cpu": "measured as reference"}
 
 
+def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(project, pytester):
+    result = project(["ref", "ok", "fast"], "-k", "ok")
+    result.assert_outcomes(passed=1)
+    cases = {c["id"]: c for c in latest(pytester)["cases"]}
+    ref = cases["toy-ref-fake-cpu"]
+    assert ref["outcome"] == "measured as reference" and ref["message"] == "measured as the reference of ok"
+    assert ref["readings"]["decode_tok_per_s"]["value"] > 0  # compare, history and the report see it
+    assert cases["toy-fast-fake-cpu"]["outcome"] == "deselected"
+    assert cases["toy-fast-fake-cpu"]["message"] == "deselected (-k, -m or node ids)"
+
+
 def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester):
     project(["ref", "ok"]).assert_outcomes(passed=2)
     (path,) = (pytester.path / "reports").glob("*.pytest-benchmark.json")
