@@ -12,7 +12,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -481,6 +481,46 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
+PATH_KEYS = ("cache_dir", "results_dir", "baselines_dir")
+
+
+def rebase_paths(data: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """A settings file's relative paths made absolute against the file's own folder.
+
+    A `--bench-config` file kept in another folder names its model files as seen from there; read
+    against the project root they would point elsewhere and be found missing only at run time.
+    Values of the wrong type are left alone for `parse_settings` to refuse with the key's name.
+    """
+    folder = folder.expanduser().absolute()
+
+    def rebase(value: Any) -> Any:
+        if isinstance(value, str) and value:
+            return str(folder / Path(value).expanduser())
+        return value
+
+    rebased = dict(data)
+    for key in PATH_KEYS:
+        if key in rebased:
+            rebased[key] = rebase(rebased[key])
+    models = rebased.get("models")
+    if isinstance(models, Mapping):
+        rebased["models"] = {name: _rebase_model(model, rebase) for name, model in models.items()}
+    return rebased
+
+
+def _rebase_model(model: Any, rebase: Callable[[Any], Any]) -> Any:
+    if not isinstance(model, Mapping) or not isinstance(model.get("variants"), Mapping):
+        return model
+    variants = {}
+    for label, spec in model["variants"].items():
+        if isinstance(spec, str):
+            spec = rebase(spec)
+        elif isinstance(spec, Mapping) and "path" in spec:
+            spec = {**spec, "path": rebase(spec["path"])}
+        variants[label] = spec
+    return {**model, "variants": variants}
+
+
 def parse_assignment(text: str) -> dict[str, Any]:
     """`workload.gen_tokens=16` as a nested dict; the value is read as a TOML value when it parses."""
     key, sep, raw = text.partition("=")
@@ -510,13 +550,19 @@ def load_settings(root: Path, extra_file: Path | None = None, assignments: tuple
         # The same keys as [tool.benchharness]; a table copied from pyproject.toml keeps its header.
         if set(extra) == {"tool"} and isinstance(extra["tool"], Mapping) and set(extra["tool"]) == {"benchharness"}:
             extra = extra["tool"]["benchharness"]
-        data = deep_merge(data, extra)
+        data = deep_merge(data, rebase_paths(extra, extra_file.parent))
         where = f"{where} + {extra_file.name}"
     settings = parse_settings(data, root, where)
     if not assignments:
         return settings
+    given: dict[str, str] = {}
     for text in assignments:
-        data = deep_merge(data, parse_assignment(text))
+        nested = parse_assignment(text)
+        key = text.partition("=")[0].strip()
+        if key in given:
+            raise ConfigError(f"--bench-set {key} is given twice ({given[key]!r} and {text!r}); give each setting once")
+        given[key] = text
+        data = deep_merge(data, nested)
     return parse_settings(data, root, "--bench-set")  # the files parsed cleanly: the error is in an assignment
 
 
@@ -559,7 +605,11 @@ def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:
 
 
 def parse_gate_overrides(values: list[str]) -> dict[str, float]:
-    """`--gate speedup=2.5` (repeatable, or comma-separated) into {name: minimum}."""
+    """`--gate speedup=2.5` (repeatable, or comma-separated) into {name: minimum}.
+
+    A gate named twice is refused: with last-wins, `--gate speedup=2 --gate speedup=3` in a script
+    that appends options would gate on whichever came last, and nobody would see which.
+    """
     overrides: dict[str, float] = {}
     for value in values:
         if not value.strip(" ,"):
@@ -574,6 +624,10 @@ def parse_gate_overrides(values: list[str]) -> dict[str, float]:
         except ValueError:
             raise ConfigError(f"--gate {item!r}: {raw!r} is not a number") from None
         _in_range(f"--gate {name}", minimum, 0.0, GATE_UPPER_BOUNDS[name])
+        if name in overrides:
+            raise ConfigError(
+                f"--gate {name} is given twice ({overrides[name]:g} and {minimum:g}); give each gate once"
+            )
         overrides[name] = minimum
     return overrides
 
@@ -582,10 +636,17 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
 def parse_duration(option: str, raw: str | None) -> float | None:
-    """`30m`, `90s`, `1.5h` or plain seconds, as seconds."""
+    """`30m`, `90s` or `1.5h`, as seconds.
+
+    The unit is required: a bare `10` read as seconds ends a run meant for ten minutes almost at
+    once, and nothing says why.
+    """
     if raw is None:
         return None
     match = _DURATION.match(raw)
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"{option}={raw!r} is not a duration; write e.g. 30m, 90s or 1h")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not match.group(2):
+        number = match.group(1)
+        raise ConfigError(f"{option}={raw!r} has no unit; write {number}s, {number}m or {number}h")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]

@@ -117,14 +117,45 @@ def test_declared_variant_formats(tmp_path):
 def test_command_line_values():
     from benchharness.config import parse_duration, parse_gate_overrides
 
-    assert parse_duration("--time-budget", "30m") == 1800 and parse_duration("--time-budget", "90") == 90
+    assert parse_duration("--time-budget", "30m") == 1800 and parse_duration("--time-budget", "90s") == 90
     assert parse_duration("--time-budget", None) is None
+    with pytest.raises(ConfigError, match=r"--time-budget='10' has no unit; write 10s, 10m or 10h"):
+        parse_duration("--time-budget", "10")
     for bad in ("soon", "-5m", "0"):
         with pytest.raises(ConfigError, match=r"is not a duration; write e.g. 30m"):
             parse_duration("--time-budget", bad)
     assert parse_gate_overrides(["speedup=1.5"]) == {"speedup": 1.5}
     with pytest.raises(ConfigError, match="--gate speedup = nan is out of range"):
         parse_gate_overrides(["speedup=nan"])
+    for twice in (["speedup=2", "speedup=3"], ["speedup=2,speedup=3"]):
+        with pytest.raises(ConfigError, match=r"--gate speedup is given twice \(2 and 3\); give each gate once"):
+            parse_gate_overrides(twice)
+    assert parse_gate_overrides(["speedup=2", "memory_reduction=0.4"]) == {"speedup": 2.0, "memory_reduction": 0.4}
+
+
+def test_a_setting_given_twice_on_the_command_line_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"--bench-set threads is given twice \('threads=1' and 'threads=2'\)"):
+        load_settings(tmp_path, None, ("threads=1", "threads=2"))
+    assert load_settings(tmp_path, None, ("threads=1", "workload.gen_tokens=8")).threads == 1
+
+
+def test_paths_in_a_bench_config_file_are_read_from_its_own_folder(tmp_path):
+    from benchharness.config import rebase_paths
+
+    (tmp_path / "configs").mkdir()
+    extra = tmp_path / "configs" / "mine.toml"
+    extra.write_text(
+        'results_dir = "out"\n[models.m]\nreference = "a"\n'
+        '[models.m.variants]\na = "a.gguf"\nb = { path = "/abs/b.gguf" }\nc = { quantize = "Q4_0" }\n'
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.benchharness]\nbaselines_dir = "base"\n')
+    settings = load_settings(tmp_path, extra)
+    variants = settings.models[0].variants
+    assert variants["a"].path == tmp_path / "configs" / "a.gguf"
+    assert variants["b"].path == Path("/abs/b.gguf") and variants["c"].path is None
+    assert settings.results_dir == tmp_path / "configs" / "out"
+    assert settings.baselines_dir == tmp_path / "base"  # pyproject's paths stay relative to the project root
+    assert rebase_paths({"results_dir": 3}, tmp_path) == {"results_dir": 3}  # left for parse_settings to refuse
 
 
 def test_unknown_model_kind_is_refused_by_the_registry():
@@ -172,3 +203,22 @@ def test_the_energy_gate_is_off_until_a_suite_names_it():
     assert rule.minimum == 0.3
     with pytest.raises(ConfigError, match=r"gates.energy_reduction: unknown key 'figure'"):
         parse_settings({"suites": {"s": {"gates": {"energy_reduction": {"figure": "model"}}}}}, Path("."))
+
+
+def test_a_quantize_variant_needs_a_gguf_base_and_a_known_type(tmp_path):
+    from benchharness.config import ModelConfig, VariantSource
+    from benchharness.models.registry import build_registry
+
+    onnx = VariantSource(path=tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match=r"but reference 'fp32' is a onnx variant; llama.cpp's quantizer reads GGUF"):
+        build_registry([ModelConfig("mine", "fp32", {"fp32": onnx, "q": VariantSource(quantize="Q4_0")})])
+    with pytest.raises(ConfigError, match=r"but from 'fp32' is a onnx variant"):
+        build_registry([ModelConfig("m", None, {"fp32": onnx, "q": VariantSource(quantize="Q4_0", base="fp32")})])
+    with pytest.raises(ConfigError, match=r"from = 'f64' is not a GGUF variant of smollm2-135m; GGUF variants: f16"):
+        build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_0", base="f64")})])
+    with pytest.raises(ConfigError, match=r"quantize = 'Q4_7' is not a llama.cpp quantization type; valid: F32"):
+        build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_7")})])
+    with pytest.raises(ConfigError, match=r"which writes GGUF, not format = 'onnx'"):
+        build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_0", format="onnx")})])
+    extended = build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="q2_k")})])
+    assert extended["smollm2-135m"].variant("gguf", "q").base == ("gguf", "f32")
