@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from benchharness.config import ModelConfig
+from benchharness.config import ModelConfig, VariantSource
 from benchharness.errors import ConfigError, ModelError
+from benchharness.models.gguf_format import FTYPES
 
 FileLocator = Callable[[], Path]
 
@@ -233,6 +234,47 @@ def format_of(path: Path, declared: str | None, where: str) -> str:
     )
 
 
+def _quantize_format(source: VariantSource, where: str) -> str:
+    """`quantize = ...` is llama.cpp's quantizer: GGUF in, GGUF out, with a type it knows (checked now, not at prepare)."""
+    if source.format not in (None, "gguf"):
+        raise ConfigError(
+            f"{where}: quantize = {source.quantize!r} runs llama.cpp's quantizer, which writes GGUF, not "
+            f"format = {source.format!r}; remove format, or declare the {source.format} file with path = '...'"
+        )
+    if str(source.quantize).upper() not in FTYPES:
+        raise ConfigError(
+            f"{where}: quantize = {source.quantize!r} is not a llama.cpp quantization type; valid: {', '.join(FTYPES)}"
+        )
+    return "gguf"
+
+
+def _check_quantize_bases(where: str, cfg: ModelConfig, variants: dict[tuple[str, str], VariantDef]) -> None:
+    """Each quantize variant starts from a GGUF variant; say so when the label it names is another format's.
+
+    Checked before the reference checks: otherwise the fault reads 'no reference for its gguf
+    variants; set reference', blaming a `reference` that is set (to a non-GGUF variant).
+    """
+    for label, source in cfg.variants.items():
+        if source.quantize is None:
+            continue
+        base = variants[("gguf", label)].base
+        if base is None or base in variants:
+            continue
+        formats = sorted(f for f, other in variants if other == base[1])
+        named = "from" if source.base else "reference"
+        if formats:
+            raise ConfigError(
+                f"{where}.variants.{label}: quantize = {source.quantize!r} needs a GGUF variant to start from, but "
+                f"{named} {base[1]!r} is a {'/'.join(formats)} variant; llama.cpp's quantizer reads GGUF only: "
+                "declare a GGUF variant and set from = '<its label>'"
+            )
+        gguf = sorted(other for f, other in variants if f == "gguf") or ["none"]
+        raise ConfigError(
+            f"{where}.variants.{label}: from = {base[1]!r} is not a GGUF variant of {cfg.name}; "
+            f"GGUF variants: {', '.join(gguf)}"
+        )
+
+
 def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
     """Built-in models extended or joined by config-declared ones, validated for dangling references."""
     models = builtin_models()
@@ -246,7 +288,7 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                 fmt = format_of(source.path, source.format, f"{where}.variants.{label}")
                 variant = VariantDef(label, fmt, locate=_fixed_path(source.path), description="declared in config")
             else:
-                fmt = source.format or "gguf"
+                fmt = _quantize_format(source, f"{where}.variants.{label}")
                 base_label = source.base or references.get(fmt) or cfg.reference
                 if base_label is None:
                     raise ConfigError(f"{where}.variants.{label}: set from = '<label>' (the variant to quantize)")
@@ -255,6 +297,7 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                     description="declared in config",
                 )
             variants[variant.key] = variant
+        _check_quantize_bases(where, cfg, variants)
         labels = sorted({label for _, label in variants})
         if cfg.reference and cfg.reference not in labels:
             raise ConfigError(
