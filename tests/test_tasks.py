@@ -48,3 +48,43 @@ def test_digits_split_is_fixed_and_disjoint():
     assert np.array_equal(x_test, again[1]) and np.array_equal(y_train, again[2])
     assert len(x_train) + len(x_test) == 1797 and len(x_test) == 450
     assert x_train.min() >= 0.0 and x_train.max() <= 1.0
+
+
+class _Scorer:
+    """A causal LM of `n_vocab` tokens whose log-probabilities favour each next token (score calls counted)."""
+
+    def __init__(self, n_vocab: int) -> None:
+        self.n_vocab = n_vocab
+        self.calls = 0
+
+    def score(self, tokens: list[int], first: int) -> np.ndarray:
+        self.calls += 1
+        logits = np.zeros((len(tokens) - 1 - first, self.n_vocab), np.float32)
+        logits[np.arange(len(logits)), np.asarray(tokens[first + 1 :]) % self.n_vocab] = 5.0
+        return logits
+
+
+def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy_is_unavailable(tmp_path):
+    tokens = np.arange(400, dtype=np.int64) % 40
+    reference = tmp_path / "reference.npy"
+    readings, _, _ = next_token.evaluate(_Scorer(48), tokens, n_ctx=32, windows=4, write_reference=reference)
+    assert {r.name: r.value for r in readings}["top1_accuracy"] == 1.0
+    variant = _Scorer(64)
+    readings, samples, divergence = next_token.evaluate(variant, tokens, n_ctx=32, windows=4, read_reference=reference)
+    assert variant.calls == 0 and samples == {} and divergence is None  # compared before scoring
+    assert {r.name for r in readings} == {name for name, _ in next_token.ACCURACY_METRICS}
+    assert all(r.value is None for r in readings)
+    assert "vocabulary has 64 tokens and its reference's 48" in readings[0].unavailable_reason
+    same = _Scorer(48)
+    readings, _, divergence = next_token.evaluate(same, tokens, n_ctx=32, windows=4, read_reference=reference)
+    assert same.calls == 4 and divergence is not None
+
+
+def test_outputs_of_another_shape_make_only_the_comparison_unavailable(tmp_path):
+    from benchharness.tasks.base import Incomparable, exchange_reference
+
+    stored = tmp_path / "reference.npy"
+    assert exchange_reference(np.zeros((3, 4)), stored, None, "embeddings") is None
+    assert exchange_reference(np.ones((3, 4)), None, stored, "embeddings").shape == (3, 4)
+    with pytest.raises(Incomparable, match=r"embeddings \(3, 8\) differ in shape from the reference's \(3, 4\)"):
+        exchange_reference(np.ones((3, 8)), None, stored, "embeddings")

@@ -13,7 +13,6 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import TensorModel
-from benchharness.errors import CaseFailed
 from benchharness.readings import Reading
 
 Feeds = dict[str, npt.NDArray[np.generic]]
@@ -32,17 +31,29 @@ class TensorTask(Protocol):
         ...
 
 
+class Incomparable(Exception):
+    """A variant's outputs that cannot be set against its reference's; the message is the reason shown."""
+
+
 def exchange_reference(
     outputs: Outputs, write_reference: Path | None, read_reference: Path | None, what: str
 ) -> Outputs | None:
-    """Save the reference variant's outputs, or load them for a variant to compare with (None: nothing to compare)."""
+    """Save the reference variant's outputs, or load them for a variant to compare with (None: nothing to compare).
+
+    Outputs of another shape (another embedding width, another number of classes) raise Incomparable:
+    the comparison becomes unavailable with that reason, while the variant's own accuracy and its
+    speed figures stand.
+    """
     if write_reference is not None:
         np.save(write_reference, outputs)
     if read_reference is None:
         return None
     reference: Outputs = np.load(read_reference)
     if reference.shape != outputs.shape:
-        raise CaseFailed(f"{what} {outputs.shape} differ in shape from the reference's {reference.shape}")
+        raise Incomparable(
+            f"{what} {outputs.shape} differ in shape from the reference's {reference.shape}, so they cannot be "
+            "compared; check the variant was made from the same model"
+        )
     return reference
 
 

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from benchharness.backends.base import TensorModel
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.readings import Reading
-from benchharness.tasks.base import Feeds, exchange_reference, select_inputs
+from benchharness.tasks.base import Feeds, Incomparable, exchange_reference, select_inputs
 
 SOURCE = "scikit-learn digits (UCI handwritten digits), held-out 25%"
 
@@ -56,9 +56,12 @@ class ClassificationTask:
         correct = predicted == self.y_test
         n = len(correct)
         readings = [Reading("heldout_accuracy", "fraction", float(correct.mean()), 0.0, n, SOURCE)]
-        reference = exchange_reference(predicted, write_reference, read_reference, "predictions")
+        why = "this is the reference variant (agreement is measured against it)"
+        try:
+            reference = exchange_reference(predicted, write_reference, read_reference, "predictions")
+        except Incomparable as e:
+            reference, why = None, str(e)
         if reference is None:
-            why = "this is the reference variant (agreement is measured against it)"
             readings.append(Reading.unavailable("same_prediction_vs_reference", "fraction", why))
         else:
             same = predicted == reference

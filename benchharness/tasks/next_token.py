@@ -108,6 +108,13 @@ def evaluate(
                 "cannot be compared; check the variant belongs to the same model"
             )
         reference_rows = np.load(read_reference, mmap_mode="r")
+        if reference_rows.shape[1] != model.n_vocab:  # before scoring: the rows could not be set side by side
+            why = (
+                f"this variant's vocabulary has {model.n_vocab} tokens and its reference's {reference_rows.shape[1]}, "
+                "so their predictions cannot be compared; check the variant was made from the same model "
+                "(its speed figures stand)"
+            )
+            return [Reading.unavailable(name, unit, why) for name, unit in ACCURACY_METRICS], {}, None
     writer = None
     if write_reference is not None:
         writer = np.lib.format.open_memmap(
@@ -145,6 +152,7 @@ DIVERGENCE_METRICS = (
     ("delta_p_rms_vs_reference", "fraction"),
     ("ln_ppl_ratio_vs_reference", "nats"),
 )
+ACCURACY_METRICS = (("top1_accuracy", "fraction"), ("perplexity", ""), *DIVERGENCE_METRICS)
 
 
 def _readings(results: list[ScoredWindow], divergence: KlStatistics | None) -> list[Reading]:

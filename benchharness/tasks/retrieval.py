@@ -18,7 +18,7 @@ from benchharness.backends.base import TensorModel
 from benchharness.backends.hf_tokenizer import load_tokenizer
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.readings import Reading
-from benchharness.tasks.base import Feeds, exchange_reference, select_inputs
+from benchharness.tasks.base import Feeds, Incomparable, exchange_reference, select_inputs
 
 SOURCE = "pydoc_data.topics: 79 titles -> topic texts (CPython documentation)"
 MAX_TOKENS = 128  # timing and document length; all-MiniLM-L6-v2 was trained on up to 128 tokens
@@ -96,9 +96,12 @@ class RetrievalTask:
         n = len(self.queries)
         hits = top1(embeddings[:n], embeddings[n:])
         readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, SOURCE)]
-        reference = exchange_reference(embeddings, write_reference, read_reference, "embeddings")
+        why = "this is the reference variant (fidelity is measured against it)"
+        try:
+            reference = exchange_reference(embeddings, write_reference, read_reference, "embeddings")
+        except Incomparable as e:
+            reference, why = None, str(e)
         if reference is None:
-            why = "this is the reference variant (fidelity is measured against it)"
             readings.append(Reading.unavailable("cosine_vs_reference", "cosine", why))
         else:
             cosine = (embeddings * reference).sum(axis=1)
