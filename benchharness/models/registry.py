@@ -261,18 +261,13 @@ def _check_quantize_bases(where: str, cfg: ModelConfig, variants: dict[tuple[str
         if base is None or base in variants:
             continue
         formats = sorted(f for f, other in variants if other == base[1])
-        named = "from" if source.base else "reference"
-        if formats:
+        if formats:  # a label no format has is _validate's to name, with the labels there are
+            named = "from" if source.base else "reference"
             raise ConfigError(
                 f"{where}.variants.{label}: quantize = {source.quantize!r} needs a GGUF variant to start from, but "
                 f"{named} {base[1]!r} is a {'/'.join(formats)} variant; llama.cpp's quantizer reads GGUF only: "
                 "declare a GGUF variant and set from = '<its label>'"
             )
-        gguf = sorted(other for f, other in variants if f == "gguf") or ["none"]
-        raise ConfigError(
-            f"{where}.variants.{label}: from = {base[1]!r} is not a GGUF variant of {cfg.name}; "
-            f"GGUF variants: {', '.join(gguf)}"
-        )
 
 
 def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
