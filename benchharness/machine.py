@@ -179,6 +179,17 @@ def git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (a container's or taskset's share), not the host's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity call (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
-    """One thread per physical core, as llama-bench does."""
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    """One thread per physical core, as llama-bench does, but never more than the CPUs this process may use.
+
+    On a 2-CPU container of a 64-core host the physical count alone would start 32 threads on 2 CPUs.
+    """
+    return max(1, min(psutil.cpu_count(logical=False) or os.cpu_count() or 1, usable_cpus()))

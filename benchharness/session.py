@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import backends, baselines, judge, kinds, leftovers
+from benchharness import backends, baselines, judge, kinds, leftovers, preflight
 from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
@@ -29,8 +29,8 @@ from benchharness.gates import GateRule, override_minimums
 from benchharness.history import store as history_store
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
-from benchharness.machine import default_threads, fingerprint, git_commit, package_versions
-from benchharness.matrix import Case, check_known, expand
+from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
+from benchharness.matrix import Case, check_known, expand, family_for
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
@@ -62,6 +62,7 @@ class BenchSession:
         self.progress = progress
         self.models: dict[str, ModelDef] = build_registry(settings.models)
         self.backends: dict[str, Backend] = {name: cls() for name, cls in backends.registry().items()}
+        preflight.check_threads(settings.threads, usable_cpus())
         self.threads = settings.threads or default_threads()
         self.machine = fingerprint()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -81,9 +82,11 @@ class BenchSession:
         self.unwritten: list[str] = []  # files the user asked for that could not be written: the run fails
         # (backend, device) whose default path died of SIGILL here: later children load in safe mode
         self.faulted: dict[tuple[str, str], FaultedPath] = {}
+        self._context = preflight.ContextCheck()
         self._validate_filters()
         for suite in settings.suites.values():
             self._validate_suite(suite)
+            self._validate_context(suite)
 
     def _validate_suite(self, suite: SuiteConfig) -> None:
         """Every name a suite uses must exist, checked at start-up: a typo in a gate's variant list would
@@ -105,12 +108,39 @@ class BenchSession:
                 list(DEVICES),
             )
 
+    def _models_in_use(self) -> set[str]:
+        wanted = self.options.filters.models
+        used = {m for suite in self.settings.suites.values() for m in suite.models or self.models}
+        return {m for m in used if wanted is None or m in wanted}
+
+    def _validate_context(self, suite: SuiteConfig) -> None:
+        """The suite's workload against each variant's (and its reference's) context, where the source tells.
+
+        Every variant the suite names, whether or not its runtime is installed here: a workload
+        longer than the model is wrong for the model on any machine.
+        """
+        workload = suite.workload or self.settings.workload
+        accuracy = suite.accuracy or self.settings.accuracy
+        f = self.options.filters
+        for model in (self.models[m] for m in suite.models or self.models):
+            if f.models is not None and model.name not in f.models:
+                continue
+            for name in suite.backends or self.backends:
+                fmt = family_for(model, self.backends[name])
+                if fmt is None or (f.backends is not None and name not in f.backends):
+                    continue
+                labels = [q for q in model.labels(fmt) if suite.quants is None or q in suite.quants]
+                for label in dict.fromkeys([model.references[fmt], *labels]):
+                    where = f"[tool.benchharness.suites.{suite.name}]"
+                    self._context.before_prepare(where, model, kinds.kind(model.kind), fmt, label, workload, accuracy)
+
     def _validate_filters(self) -> None:
         f = self.options.filters
         check_known("--model", f.models, list(self.models))
         check_known("--backend", f.backends, list(self.backends))
         all_quants = sorted({label for m in self.models.values() for _, label in m.variants})
         check_known("--quant", f.quants, all_quants)
+        preflight.check_declared_files(self.settings.models, self._models_in_use())
 
     # -- matrix ---------------------------------------------------------------------------------
     def suite(self, name: str) -> SuiteConfig:
@@ -157,7 +187,19 @@ class BenchSession:
 
     # -- trials ---------------------------------------------------------------------------------
     def _variant(self, case: Case, label: str) -> Variant:
-        return self.preparer.prepare(self.models[case.model], case.format, label)
+        variant = self.preparer.prepare(self.models[case.model], case.format, label)
+        workload, accuracy = self.workload(case)
+        self._context.after_prepare(  # where the source did not tell: before any child measures it
+            f"[tool.benchharness.suites.{case.suite}]",
+            self.models[case.model],
+            kinds.kind(case.kind),
+            case.format,
+            label,
+            variant.path,
+            workload,
+            accuracy,
+        )
+        return variant
 
     def _spec(self, case: Case, variant: Variant) -> ModelSpec:
         return ModelSpec(

@@ -78,6 +78,14 @@ class ModelKind(Protocol):
 
     def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions: ...
 
+    def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:
+        """What in these settings asks `model` for more than its `context` tokens, with the fix; None if nothing.
+
+        Checked before any child starts, so an oversized workload is one line at start-up rather
+        than the runtime's own error in every case.
+        """
+        ...
+
     def first_call(self, model: Any, context: ChildContext) -> Callable[[], object]:
         """The call whose first (cold) run is timed as first-inference latency."""
         ...

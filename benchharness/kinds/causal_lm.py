@@ -131,6 +131,30 @@ class CausalLM:
             n_batch=max(workload.prompt_tokens, accuracy.n_ctx),
         )
 
+    def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:
+        """The first setting whose tokens (as load_options asks the runtime for them) exceed `context`."""
+        prompt, gen = workload.prompt_tokens, workload.gen_tokens
+        exceeds = f"exceeds {model}'s {context}-token context"
+        if prompt + gen + 1 > context:  # load_options asks for one token to spare
+            fix = (
+                f"lower workload.prompt_tokens to at most {context - gen - 1}"
+                if context - gen - 1 >= 1
+                else f"lower workload.gen_tokens and prompt_tokens to at most {context - 1} together"
+            )
+            return f"workload.prompt_tokens = {prompt}: prompt {prompt} + {gen} generated {exceeds}; {fix}"
+        deepest = max(workload.depths)
+        if deepest + prompt + gen + 1 > context:
+            return (
+                f"workload.depths = {list(workload.depths)}: depth {deepest} + prompt {prompt} + {gen} generated "
+                f"{exceeds}; lower the deepest depth to at most {context - prompt - gen - 1}"
+            )
+        if accuracy.n_ctx > context:
+            return (
+                f"accuracy.n_ctx = {accuracy.n_ctx}: a scoring window of {accuracy.n_ctx} tokens {exceeds}; "
+                f"lower accuracy.n_ctx to at most {context}"
+            )
+        return None
+
     def first_call(self, model: LoadedModel, context: ChildContext) -> Callable[[], object]:
         _, prompt = prompt_tokens(model, context)
         return lambda: run_round(model, prompt, 1)

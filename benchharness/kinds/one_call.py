@@ -76,6 +76,10 @@ class OneCallKind:
     def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions:
         return LoadOptions(threads=threads, n_ctx=accuracy.n_ctx, n_batch=GATED_BATCH)
 
+    def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:
+        """Never: the task's inputs are fixed-size items (sentences, images), not the workload's tokens."""
+        return None
+
     def first_call(self, model: TensorModel, context: ChildContext) -> Callable[[], object]:
         feeds = self.task(context.variant_path).timing_feeds(model, BATCH_SIZES[0])
         return functools.partial(model.run, feeds)
