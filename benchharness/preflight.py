@@ -9,14 +9,14 @@ the prepared files do, instead of as a runtime's traceback from every case minut
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from benchharness.config import AccuracySettings, ModelConfig, Workload
 from benchharness.errors import ConfigError
 from benchharness.kinds.base import ModelKind
 from benchharness.models.context import ContextLength, context_length, known_context
-from benchharness.models.registry import ModelDef
+from benchharness.models.registry import ModelDef, format_of
 
 
 def check_threads(threads: int, usable: int) -> None:
@@ -33,17 +33,29 @@ def check_threads(threads: int, usable: int) -> None:
         )
 
 
-def check_declared_files(models: Iterable[ModelConfig], in_use: Collection[str]) -> None:
-    """Every file a declared variant of a model in use names exists (its contents are checked when prepared)."""
-    for model in models:
-        if model.name not in in_use:
-            continue
-        for label, source in model.variants.items():
-            if source.path is not None and not source.path.exists():
-                raise ConfigError(
-                    f"models.{model.name}.variants.{label}: {source.path} does not exist; fix the path "
-                    "(a relative path is read from the folder of the file that names it) or create the file"
-                )
+def declared_files(models: Iterable[ModelConfig]) -> dict[tuple[str, str, str], Path]:
+    """Every file the configuration names, by (model, format, label)."""
+    return {
+        (model.name, format_of(source.path, source.format, f"models.{model.name}.variants.{label}"), label): source.path
+        for model in models
+        for label, source in model.variants.items()
+        if source.path is not None
+    }
+
+
+def check_declared_files(model: ModelDef, fmt: str, label: str, declared: Mapping[tuple[str, str, str], Path]) -> None:
+    """The files a variant is made from, where the configuration names them, exist (contents: checked when prepared).
+
+    Only for variants a suite runs: a lab's pyproject may declare a model whose file is on the lab's
+    machines only, and a run that does not use it should not stop for it.
+    """
+    for step_format, step_label in model.recipe_chain(fmt, label):
+        path = declared.get((model.name, step_format, step_label))
+        if path is not None and not path.exists():
+            raise ConfigError(
+                f"models.{model.name}.variants.{step_label}: {path} does not exist; fix the path "
+                "(a relative path is read from the folder of the file that names it) or create the file"
+            )
 
 
 class ContextCheck:

@@ -83,10 +83,11 @@ class BenchSession:
         # (backend, device) whose default path died of SIGILL here: later children load in safe mode
         self.faulted: dict[tuple[str, str], FaultedPath] = {}
         self._context = preflight.ContextCheck()
+        self._declared = preflight.declared_files(settings.models)
         self._validate_filters()
         for suite in settings.suites.values():
             self._validate_suite(suite)
-            self._validate_context(suite)
+            self._validate_variants(suite)
 
     def _validate_suite(self, suite: SuiteConfig) -> None:
         """Every name a suite uses must exist, checked at start-up: a typo in a gate's variant list would
@@ -108,19 +109,16 @@ class BenchSession:
                 list(DEVICES),
             )
 
-    def _models_in_use(self) -> set[str]:
-        wanted = self.options.filters.models
-        used = {m for suite in self.settings.suites.values() for m in suite.models or self.models}
-        return {m for m in used if wanted is None or m in wanted}
-
-    def _validate_context(self, suite: SuiteConfig) -> None:
-        """The suite's workload against each variant's (and its reference's) context, where the source tells.
+    def _validate_variants(self, suite: SuiteConfig) -> None:
+        """Each variant the suite runs (and its reference): declared files exist, and the workload fits the
+        context where the source tells it.
 
         Every variant the suite names, whether or not its runtime is installed here: a workload
         longer than the model is wrong for the model on any machine.
         """
         workload = suite.workload or self.settings.workload
         accuracy = suite.accuracy or self.settings.accuracy
+        where = f"[tool.benchharness.suites.{suite.name}]"
         f = self.options.filters
         for model in (self.models[m] for m in suite.models or self.models):
             if f.models is not None and model.name not in f.models:
@@ -129,9 +127,10 @@ class BenchSession:
                 fmt = family_for(model, self.backends[name])
                 if fmt is None or (f.backends is not None and name not in f.backends):
                     continue
-                labels = [q for q in model.labels(fmt) if suite.quants is None or q in suite.quants]
+                wanted = [q for q in model.labels(fmt) if suite.quants is None or q in suite.quants]
+                labels = [q for q in wanted if f.quants is None or q in f.quants]
                 for label in dict.fromkeys([model.references[fmt], *labels]):
-                    where = f"[tool.benchharness.suites.{suite.name}]"
+                    preflight.check_declared_files(model, fmt, label, self._declared)
                     self._context.before_prepare(where, model, kinds.kind(model.kind), fmt, label, workload, accuracy)
 
     def _validate_filters(self) -> None:
@@ -140,7 +139,6 @@ class BenchSession:
         check_known("--backend", f.backends, list(self.backends))
         all_quants = sorted({label for m in self.models.values() for _, label in m.variants})
         check_known("--quant", f.quants, all_quants)
-        preflight.check_declared_files(self.settings.models, self._models_in_use())
 
     # -- matrix ---------------------------------------------------------------------------------
     def suite(self, name: str) -> SuiteConfig:

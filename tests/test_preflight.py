@@ -12,7 +12,7 @@ from benchharness.errors import ConfigError
 from benchharness.kinds import KINDS
 from benchharness.machine import default_threads, usable_cpus
 from benchharness.models.context import context_length
-from benchharness.preflight import check_declared_files, check_threads
+from benchharness.preflight import check_declared_files, check_threads, declared_files
 
 LM = KINDS["causal-lm"]
 
@@ -77,10 +77,14 @@ def test_threads_beyond_the_usable_cpus_are_refused():
     assert 1 <= default_threads() <= usable_cpus()
 
 
-def test_a_declared_file_of_a_model_in_use_must_exist(tmp_path):
-    models = [ModelConfig("m", "a", {"a": VariantSource(path=tmp_path / "a.gguf")})]
-    check_declared_files(models, in_use={"other"})
+def test_a_declared_file_a_variant_is_made_from_must_exist(tmp_path):
+    from benchharness.models.registry import build_registry
+
+    config = ModelConfig("m", "a", {"a": VariantSource(path=tmp_path / "a.gguf"), "q": VariantSource(quantize="Q4_0")})
+    model = build_registry([config])["m"]
+    declared = declared_files([config])
+    assert declared == {("m", "gguf", "a"): tmp_path / "a.gguf"}
     with pytest.raises(ConfigError, match=r"models\.m\.variants\.a: .*a\.gguf does not exist; fix the path"):
-        check_declared_files(models, in_use={"m"})
+        check_declared_files(model, "gguf", "q", declared)  # the file it is quantized from
     (tmp_path / "a.gguf").write_text("x")
-    check_declared_files(models, in_use={"m"})
+    check_declared_files(model, "gguf", "q", declared)
