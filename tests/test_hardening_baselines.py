@@ -107,7 +107,10 @@ def test_deterministic_figures_compare_by_effect_size_without_advising_a_re_reco
     root = project(tmp_path)
     code, output = run(root, "--save-baseline")
     assert code == 0, output[-2000:]
-    code, output = run(root)
+    # Only the deterministic figures are compared: timings of a 20 us model move between runs on a busy
+    # machine (issue 21's between-run noise), which is not what this test is about.
+    deterministic = '--bench-set=baseline.metrics=["heldout_accuracy", "same_prediction_vs_reference"]'
+    code, output = run(root, deterministic)
     assert code == 0, output[-2000:]
     verdicts = [v for c in latest(root).values() for v in c["verdicts"] if v["kind"] == "baseline"]
     accuracy = [v for v in verdicts if v["name"] in ("heldout_accuracy", "same_prediction_vs_reference")]
