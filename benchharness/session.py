@@ -310,6 +310,10 @@ class BenchSession:
             measurement = replace(measurement, warnings=(fault.warning(), *measurement.warnings))
         measurement.info["variant_key"] = variant.key
         measurement.info["variant_file"] = str(variant.path)
+        if variant.weights is not None:  # what the recipe made, by type (models/composition.py)
+            measurement.info["weights"] = variant.weights.to_dict()
+            if (label := variant.weights.warning()) is not None:
+                measurement = replace(measurement, warnings=(*measurement.warnings, label))
         if accuracy:
             self._solo[key] = measurement
         return measurement

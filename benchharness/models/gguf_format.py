@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Mapping
 from pathlib import Path
 
 from benchharness.errors import ModelError, PrepareError
+from benchharness.models.composition import WeightComposition, composition
 
 GGUF_MAGIC = b"GGUF"
 
@@ -51,6 +53,42 @@ def check_gguf(path: Path) -> None:
     version = struct.unpack("<I", header[4:8])[0]
     if version not in (2, 3):
         raise ModelError(f"{path} has GGUF version {version}; this harness reads versions 2 and 3")
+
+
+def requested_types(ftype: str) -> tuple[str, ...]:
+    """The tensor type a llama.cpp file type is named for: Q4_K for Q4_K_M / Q4_K_S, Q8_0 for Q8_0.
+
+    A K-quant mix (_S, _M, _L) also uses a wider type on a few tensors by design (Q6_K in
+    Q4_K_M); those are the minority, so the named type alone is what "mostly" is measured by.
+    Empty where the name is not a tensor type even without its suffix (IQ2_M, ...): no warning then.
+    """
+    import gguf
+
+    known = set(gguf.GGMLQuantizationType.__members__)
+    for name in (ftype, re.sub(r"_(S|M|L)$", "", ftype)):
+        if name in known:
+            return (name,)
+    return ()
+
+
+def weight_composition(path: Path) -> WeightComposition:
+    """Parameters per tensor type, bytes (GGML_QUANT_SIZES per block) and the file's own type (general.file_type)."""
+    import gguf
+
+    reader = gguf.GGUFReader(path)
+    counts: dict[str, int] = {}
+    stored = 0
+    for tensor in reader.tensors:
+        kind = gguf.GGMLQuantizationType(int(tensor.tensor_type))
+        block, type_bytes = gguf.GGML_QUANT_SIZES[kind]
+        counts[kind.name] = counts.get(kind.name, 0) + int(tensor.n_elements)
+        stored += int(tensor.n_elements) // block * type_bytes
+    field = reader.get_field("general.file_type")
+    requested = None
+    if field is not None:
+        name = gguf.LlamaFileType(int(field.parts[field.data[0]][0])).name
+        requested = re.sub(r"^(ALL|MOSTLY)_", "", name)
+    return composition(counts, stored, requested, requested_types(requested) if requested else ())
 
 
 def ftype_of(name: str) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchharness.errors import PrepareError
+from benchharness.models.composition import WeightComposition, composition
 
 MODEL_FILE = "model.onnx"
 
@@ -64,6 +65,81 @@ def int4_weight_only(source: Path | None, destination: Path, params: Mapping[str
     )
     quantizer.process()
     quantizer.model.save_model_to_file(str(destination / MODEL_FILE), use_external_data_format=False)
+
+
+# Stored bits per element of the ONNX data types a weight or its scales can have.
+_BITS = {
+    "FLOAT": 32, "FLOAT16": 16, "BFLOAT16": 16, "DOUBLE": 64, "INT8": 8, "UINT8": 8, "INT4": 4, "UINT4": 4,
+    "INT16": 16, "UINT16": 16, "INT32": 32, "UINT32": 32, "INT64": 64, "UINT64": 64, "BOOL": 8,
+    "FLOAT8E4M3FN": 8, "FLOAT8E4M3FNUZ": 8, "FLOAT8E5M2": 8, "FLOAT8E5M2FNUZ": 8,
+}  # fmt: skip
+_FLOATS = {"FLOAT": "FP32", "FLOAT16": "FP16", "BFLOAT16": "BF16", "DOUBLE": "FP64"}
+# Inputs that hold a quantized weight, and inputs that hold its scales / zero points (not parameters).
+_QUANTIZED_INPUT = {"DequantizeLinear": 0, "MatMulNBits": 1, "GatherBlockQuantized": 0, "MatMulInteger": 1,
+                    "QLinearMatMul": 3, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1,
+                    "ConvInteger": 1, "QLinearConv": 3}  # fmt: skip
+_METADATA_INPUTS = {"DequantizeLinear": {1, 2}, "QuantizeLinear": {1, 2}, "MatMulNBits": {2, 3, 4},
+                    "GatherBlockQuantized": {2, 3}, "MatMulInteger": {2, 3}, "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+                    "DynamicQuantizeMatMul": {2, 3}, "MatMulIntegerToFloat": {2, 3, 4, 5}, "ConvInteger": {2, 3},
+                    "QLinearConv": {1, 2, 4, 5, 6, 7}}  # fmt: skip
+
+
+def _integer(data_type: str) -> str:
+    """INT8 for INT8 and UINT8: a weight's width, whatever its zero point."""
+    return data_type.removeprefix("U") if data_type.startswith("UINT") else data_type
+
+
+def weight_composition(model_path: Path, requested: str | None) -> WeightComposition:
+    """Parameters per precision from the graph's initializers, without reading external weight data.
+
+    A quantized weight is an initializer at a quantized op's weight input (DequantizeLinear, MatMulNBits,
+    MatMulInteger, ...); its scales and zero points are counted in the bytes only, as is onnxruntime's
+    dynamic weight scale (a Mul beside DynamicQuantizeLinear's scale). Other floating initializers are
+    unquantized weights; integer ones elsewhere are shapes and indices, not weights.
+    """
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    uses: dict[str, list[tuple[Any, int]]] = {}
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node, index))
+
+    def dynamic_scale(node: Any) -> bool:
+        return node.op_type == "Mul" and any(
+            (p := producers.get(i)) is not None and p.op_type == "DynamicQuantizeLinear" for i in node.input
+        )
+
+    counts: dict[str, int] = {}
+    stored = 0.0
+    for tensor in graph.initializer:
+        data_type = onnx.TensorProto.DataType.Name(tensor.data_type)
+        elements = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
+        consumers = uses.get(tensor.name, [])
+        quantized = [node for node, i in consumers if _QUANTIZED_INPUT.get(node.op_type) == i]
+        metadata = any(i in _METADATA_INPUTS.get(node.op_type, ()) or dynamic_scale(node) for node, i in consumers)
+        if quantized:
+            node = quantized[0]
+            attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "MatMulNBits":
+                kind, params = f"INT{attributes.get('bits', 4)}", int(attributes["K"]) * int(attributes["N"])
+            elif node.op_type == "GatherBlockQuantized" and data_type == "UINT8":
+                bits = int(attributes.get("bits", 4))
+                kind, params = f"INT{bits}", elements * 8 // bits
+            else:
+                kind, params = _integer(data_type), elements
+        elif data_type in _FLOATS and not metadata:
+            kind, params = _FLOATS[data_type], elements
+        elif metadata:
+            stored += elements * _BITS.get(data_type, 32) / 8
+            continue
+        else:
+            continue  # shapes, axes, indices
+        counts[kind] = counts.get(kind, 0) + params
+        stored += elements * _BITS.get(data_type, 32) / 8
+    return composition(counts, round(stored), requested, (requested,) if requested else ())
 
 
 def _mlp_graph(weights: list[Any], biases: list[Any]) -> Any:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from benchharness.errors import PrepareError
+from benchharness.models.composition import WeightComposition, composition
 from benchharness.models.onnx_format import copy_sidecar_files
 
 MODEL_FILE = "openvino_model.xml"
@@ -70,3 +74,74 @@ def compress_weights(source: Path | None, destination: Path, params: Mapping[str
     compressed = nncf.compress_weights(model, **options)  # type: ignore[arg-type]
     _copy_sidecars(source, destination)
     ov.save_model(compressed, destination / MODEL_FILE, compress_to_fp16=False)
+
+
+_OV_FLOATS = {"f32": "FP32", "f16": "FP16", "bf16": "BF16", "f64": "FP64"}
+
+
+def _decompression_scale(constant: Any) -> bool:
+    """A float constant multiplied into a decompressed weight (NNCF's scale): bytes, not parameters."""
+    for target in constant.output(0).get_target_inputs():
+        node = target.get_node()
+        if node.get_type_name() == "Convert":  # an f16 scale converted to f32 first
+            return any(_decompression_scale_at(t) for t in node.output(0).get_target_inputs())
+        if _decompression_scale_at(target):
+            return True
+    return False
+
+
+def _decompression_scale_at(target: Any) -> bool:
+    node = target.get_node()
+    if node.get_type_name() != "Multiply":
+        return False
+    other = node.input_value(1 - target.get_index()).get_node()
+    return other.get_type_name() in ("Convert", "Subtract")
+
+
+def _zero_point(constant: Any) -> bool:
+    """A low-bit integer constant subtracted from a weight (NNCF's zero point), possibly after a Convert."""
+    for target in constant.output(0).get_target_inputs():
+        node = target.get_node()
+        if node.get_type_name() == "Convert":
+            targets = list(node.output(0).get_target_inputs())
+            if any(t.get_node().get_type_name() == "Subtract" and t.get_index() == 1 for t in targets):
+                return True
+        elif node.get_type_name() == "Subtract" and target.get_index() == 1:
+            return True
+    return False
+
+
+def weight_composition(model_path: Path, requested: str | None) -> WeightComposition:
+    """Parameters per precision from the IR's Constant nodes (OpenVINO reads the graph; weights stay mapped).
+
+    Low-bit integer constants are compressed weights (INT8, INT4: NNCF stores u8/u4 with a zero point),
+    their zero points and scales count in the bytes only; other floating constants are weights kept
+    at their precision (f16 ones are FP16 weights decompressed at load). Integer constants wider than
+    8 bits are shapes and axes, not weights.
+    """
+    import openvino as ov
+
+    counts: dict[str, int] = {}
+    stored = 0.0
+    for op in ov.Core().read_model(model_path).get_ops():
+        if op.get_type_name() != "Constant":
+            continue
+        element = op.get_output_element_type(0)
+        name = element.get_type_name()
+        elements = int(np.prod(list(op.get_output_shape(0)), dtype=np.int64))
+        size = elements * element.bitwidth / 8
+        if name in _OV_FLOATS:
+            if _decompression_scale(op):
+                stored += size
+                continue
+            kind = _OV_FLOATS[name]
+        elif element.is_integral() and element.bitwidth <= 8 and name != "boolean":
+            if _zero_point(op):
+                stored += size
+                continue
+            kind = f"INT{element.bitwidth}"
+        else:
+            continue
+        counts[kind] = counts.get(kind, 0) + elements
+        stored += size
+    return composition(counts, round(stored), requested, (requested,) if requested else ())

@@ -32,6 +32,7 @@ from filelock import FileLock
 from benchharness.errors import BenchHarnessError, ModelError, PrepareError
 from benchharness.isolation import run_job
 from benchharness.models import onnx_format, openvino_format, ortgenai_format
+from benchharness.models.composition import WeightComposition, read_composition
 from benchharness.models.derived import derived_path
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipes import Recipe, recipe
@@ -77,6 +78,8 @@ class Variant:
     path: Path
     key: str  # content key (sha256 prefix) identifying exactly these weights
     reference: str  # the label of its format's reference variant
+    # Parameters per stored type, read once at prepare (None for formats not read: hf, mlx).
+    weights: WeightComposition | None = None
 
     @property
     def is_reference(self) -> bool:
@@ -176,6 +179,10 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _manifest_path(path: Path, how: Recipe) -> Path:
+    return path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
+
+
 class Preparer:
     """Turns (model, format, label) into a Variant, preparing missing ones (and their bases) through the cache."""
 
@@ -214,7 +221,8 @@ class Preparer:
         if definition.locate is not None:
             path = definition.locate()
             check_located(fmt, path)
-            variant = Variant(model.name, label, fmt, path, self._content_key(path), reference)
+            weights = read_composition(fmt, path, None, {})
+            variant = Variant(model.name, label, fmt, path, self._content_key(path), reference, weights)
         else:
             variant = self._prepare_recipe(model, definition, reference)
             self._derive(model, variant)
@@ -280,12 +288,24 @@ class Preparer:
         key = hashlib.sha256(recipe_text.encode()).hexdigest()[:16]
         path = self.cache_dir / definition.format / model.name / f"{definition.label}-{key}{how.suffix}"
         self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}", key)
-        return Variant(model.name, definition.label, definition.format, path, key, reference)
+        weights = self._composition(path, _manifest_path(path, how), definition)
+        return Variant(model.name, definition.label, definition.format, path, key, reference, weights)
+
+    def _composition(self, path: Path, manifest_path: Path, definition: VariantDef) -> WeightComposition | None:
+        """The variant's weight types, from its manifest; read from its files once and kept there if absent."""
+        manifest = json.loads(manifest_path.read_text())
+        if "weights" in manifest:
+            kept = manifest["weights"]
+            return None if kept is None else WeightComposition.from_dict(kept)
+        weights = read_composition(definition.format, path, definition.recipe, dict(definition.params))
+        manifest["weights"] = None if weights is None else weights.to_dict()
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return weights
 
     def _build(
         self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str, key: str
     ) -> None:
-        manifest_path = path.with_name(path.name + ".json") if how.output == "dir" else path.with_suffix(".json")
+        manifest_path = _manifest_path(path, how)
         if path.exists() and self._intact(path, manifest_path, name, key, quiet=True):
             return
         try:

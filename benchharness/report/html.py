@@ -17,6 +17,7 @@ from benchharness import kinds
 from benchharness.faults import FaultedPath
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
+from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, metric_spec
 from benchharness.report import figures
 from benchharness.report.embed import embedded_json
@@ -151,7 +152,35 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
                 spread = f" ± {show(reading.stdev, reading.unit)}" if reading.stdev else ""
                 cells.append(Cell(show(reading.value, reading.unit) + spread, "", f"n={reading.n}; {reading.source}"))
         rows.append((name, spec.label if spec else name, cells))
+    rows += _weights_rows(cases)
     return MetricTable([f"{c.case.quant} {c.case.backend}" for c in cases], rows)
+
+
+def _weights(case: CaseResult) -> WeightComposition | None:
+    data = case.measurement.info.get("weights") if case.measurement else None
+    return WeightComposition.from_dict(data) if data else None
+
+
+def _weights_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
+    """What each variant's weights are stored as, and their bits per weight (models/composition.py)."""
+    found = [_weights(c) for c in cases]
+    if not any(found):
+        return []
+    types, bits = [], []
+    for weights in found:
+        if weights is None:
+            types.append(Cell("—"))
+            bits.append(Cell("—"))
+            continue
+        share = weights.requested_share
+        note = f"requested {weights.requested or 'type not known'}" + (
+            "" if share is None else f": {share:.0%} of the parameters"
+        )
+        types.append(Cell(weights.summary(), "inconclusive" if weights.warning() else "", note))
+        value = weights.bits_per_weight
+        how = f"8 x {weights.weight_bytes} bytes / {weights.total} parameters (scales and zero points included)"
+        bits.append(Cell("—" if value is None else f"{value:.2f}", "", how))
+    return [("weights", "weights (types by parameters)", types), ("bits_per_weight", "bits per weight", bits)]
 
 
 def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
@@ -166,7 +195,7 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
         if c.outcome in FAILED and not any(v.status == "fail" for v in c.verdicts):
             cells.insert(0, Cell(c.outcome, "fail", c.message or ""))
         warnings = c.measurement.warnings if c.measurement else ()
-        cells += [Cell("warning", "inconclusive", w) for w in warnings if w.startswith("measured with ")]
+        cells += [Cell("warning", "inconclusive", w) for w in warnings if w.startswith(("measured with ", "weights: "))]
         rows.append((c.case.id, c.outcome, cells))
     return rows
 

@@ -14,6 +14,7 @@ from benchharness.baselines import NO_BASELINE
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
 from benchharness.meters.utilisation import RULES
+from benchharness.models.composition import WeightComposition
 from benchharness.readings import Reading
 from benchharness.results import CaseRecord
 
@@ -65,6 +66,17 @@ def _baseline(record: CaseRecord) -> str:
 
 Cell = tuple[str, Callable[[CaseRecord], str]]
 
+
+def _bits_per_weight(record: CaseRecord) -> str:
+    """The variant's bits per weight as stored (8 x bytes / parameters), '!' where its label overstates it."""
+    data = record.measurement.info.get("weights") if record.measurement else None
+    if not data:
+        return "-"
+    weights = WeightComposition.from_dict(data)
+    bits = weights.bits_per_weight
+    return "-" if bits is None else f"{bits:.2f}" + ("!" if weights.warning() else "")
+
+
 VERDICT_COLUMNS: list[Cell] = [
     ("speedup", lambda r: _ratio(r, "speedup", ".2f")),
     ("acc kept", lambda r: _ratio(r, "accuracy_retained", ".1%")),
@@ -108,7 +120,7 @@ def table(records: Iterable[CaseRecord]) -> list[str]:
     shown = [r for r in records if r.outcome != "skipped"]
     lines: list[str] = []
     for kind_name, kind in kinds.KINDS.items():
-        columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind.columns]
+        columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind.columns] + [("bits/w", _bits_per_weight)]
         for model in dict.fromkeys(r.case.model for r in shown if r.case.kind == kind_name):
             group = [r for r in shown if r.case.kind == kind_name and r.case.model == model]
             lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, columns)
