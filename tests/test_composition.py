@@ -8,6 +8,7 @@ OpenVINO and NNCF make from it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,25 @@ def test_openvino_composition_reads_compressed_constants(digits, tmp_path):
     int4 = weight_composition(tmp_path / "int4.xml", "INT4")
     assert int4.parameters == (("INT4", 49152), ("INT8", 1280), ("FP32", 394))
     assert int4.warning() is None and 4.5 < (int4.bits_per_weight or 0) < 4.8
+
+
+def test_results_report_and_terminal_carry_each_variants_composition(tmp_path):
+    # From outside: the digits suite on ONNX Runtime, as a user runs it.
+    from test_hardening import project, run
+
+    root = project(tmp_path)
+    here = str(Path(__file__).resolve().parents[1])  # this checkout's benchharness, not another installed one
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    code, output = run(root, "--no-baseline", "--report=reports/report.html", env=env)
+    assert code == 0, output[-3000:]
+    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    assert cases["fp32"]["info"]["weights"]["types"] == {"FP32": 1.0}
+    int8 = cases["int8"]["info"]["weights"]
+    assert (int8["types"], int8["requested"], int8["requested_share"]) == ({"INT8": 1.0}, "INT8", 1.0)
+    assert 8.0 < int8["bits_per_weight"] < 8.5
+    assert not any(w.startswith("weights: ") for c in cases.values() for w in c["warnings"])
+    html = (root / "reports" / "report.html").read_text()
+    assert "weights (types by parameters)" in html and "bits per weight" in html
+    header = next(line for line in output.splitlines() if line.startswith("variant ") and "bits/w" in line)
+    assert header
+    assert any(line.startswith("int8 onnxruntime") and " 8.3" in line for line in output.splitlines())

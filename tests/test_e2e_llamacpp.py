@@ -140,3 +140,8 @@ def test_degraded_variant_fails_the_accuracy_gate(run, pytester):
             "accuracy retained *% [[]*%, *%] (min 95.0%, * items): fail; top-1 *% vs reference f32 *%*",
         ]
     )
+    # llama.cpp cannot store 576-wide rows as Q2_K: the label is called out, with what was made instead.
+    result.stdout.fnmatch_lines(["warning: *q2_k*: weights: requested Q2_K covers only *% of the parameters*"])
+    weights = readings(pytester, "smollm2-135m-q2_k-llamacpp-cpu")["info"]["weights"]
+    assert weights["requested"] == "Q2_K" and weights["requested_share"] < 0.5
+    assert abs(sum(weights["types"].values()) - 1) < 1e-3 and weights["bits_per_weight"] > 3
