@@ -17,12 +17,11 @@ from benchharness.backends.base import Backend
 
 
 class FakeModel:
-    n_vocab = 256
-
-    def __init__(self, nan=False, delay=0.001, wrong_every=0):
+    def __init__(self, nan=False, delay=0.001, wrong_every=0, n_vocab=256):
         self.nan = nan
         self.delay = delay
         self.wrong_every = wrong_every
+        self.n_vocab = n_vocab
 
     def tokenize(self, text):
         return list(text.encode()[:40000])
@@ -38,7 +37,7 @@ class FakeModel:
     def score(self, tokens, first):
         # Predicts the true next token, except every `wrong_every`-th position: a known accuracy.
         rows = len(tokens) - 1 - first
-        logits = np.zeros((rows, 256), np.float32)
+        logits = np.zeros((rows, self.n_vocab), np.float32)
         targets = np.asarray(tokens[first + 1 :])
         if self.wrong_every:
             targets = np.where(np.arange(rows) % self.wrong_every == 0, (targets + 1) % 256, targets)
@@ -90,7 +89,8 @@ class FakeBackend(Backend):
                 hog.append(bytearray(2**26))
         speeds = {"fast": 0.0005, "slow": 0.002, "ref": 0.002}
         wrong = {"near": 20, "bad": 2}
-        return FakeModel(nan=mode == "nan", delay=speeds.get(mode, 0.001), wrong_every=wrong.get(mode, 0))
+        vocab = 300 if mode == "widevocab" else 256  # a variant made from another model's tokenizer
+        return FakeModel(nan=mode == "nan", delay=speeds.get(mode, 0.001), wrong_every=wrong.get(mode, 0), n_vocab=vocab)
 """
 
 SUITE = """
@@ -103,7 +103,7 @@ def test_generation(bench_case, bench):
 
 
 MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad", "sigill", "sigsegv", "sigkill"]
-MODES += ["repack", "chained", "stuck"]
+MODES += ["repack", "chained", "stuck", "widevocab"]
 NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
 
 
@@ -260,6 +260,17 @@ def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(project
     assert ref["readings"]["decode_tok_per_s"]["value"] > 0  # compare, history and the report see it
     assert cases["toy-fast-fake-cpu"]["outcome"] == "deselected"
     assert cases["toy-fast-fake-cpu"]["message"] == "deselected (-k, -m or node ids)"
+
+
+def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy_is_unavailable(project, pytester):
+    result = project(["ref", "widevocab"], policy=ACCURACY_ONLY)
+    result.assert_outcomes(passed=1, failed=1)  # a declared gate that cannot be judged is not a pass
+    result.stdout.fnmatch_lines(["*not judged:*vocabulary has 300 tokens and its reference's 256*"])
+    assert "could not be broadcast" not in result.stdout.str()
+    wide = case(pytester, "toy-widevocab-fake-cpu")
+    assert wide["readings"]["decode_tok_per_s"]["value"] > 0  # the speed figures stand
+    top1 = wide["readings"]["top1_accuracy"]
+    assert top1["value"] is None and "300 tokens and its reference's 256" in top1["unavailable_reason"]
 
 
 def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester):
