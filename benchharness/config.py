@@ -111,13 +111,29 @@ class VariantSource:
 
 
 @dataclass(frozen=True)
+class DataSource:
+    """A team's own evaluation data for one model (`[tool.benchharness.models.NAME.data]`), paths resolved.
+
+    Empty: the built-in data (CPython's pydoc topics). The files are read, checked and hashed at
+    start-up by benchharness/evaldata.py, so a bad file stops the session before anything is built.
+    """
+
+    text: tuple[Path, ...] = ()  # prose for next-token top-1, perplexity and KL (causal LMs)
+    retrieval: Path | None = None  # JSONL of {"query": ..., "positive": ...} lines (encoders)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A model declared (or extended) in configuration instead of Python."""
 
     name: str
     reference: str | None
     variants: dict[str, VariantSource]
-    kind: str = "causal-lm"  # what the model does: causal-lm, encoder or classifier
+    # What the model does: causal-lm, encoder or classifier. None: read off a checkpoint source's
+    # config.json (architectures), else causal-lm.
+    kind: str | None = None
+    source: Path | None = None  # a Hugging Face checkpoint folder every format's variants are made from
+    data: DataSource = DataSource()
 
 
 @dataclass(frozen=True)
@@ -357,12 +373,45 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
                 raise ConfigError(f"{where}.format = {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
             if (path is None) == (quantize is None):
                 raise ConfigError(f"{where}: give exactly one of path = 'file.gguf' or quantize = 'Q4_0'")
-            resolved = (root / Path(path).expanduser()) if path else None
+            resolved = _path(root, path) if path else None
             variants[label] = VariantSource(path=resolved, quantize=quantize, base=base, format=fmt)
-        kind = m.take("kind", str, "causal-lm")  # checked against benchharness.kinds by the registry
+        kind = m.take("kind", str)  # checked against benchharness.kinds by the registry
+        source = m.take("source", str)
+        data = _parse_data(m.sub("data"), root)
         m.finish()
-        models.append(ModelConfig(name=name, reference=reference, variants=variants, kind=kind))
+        models.append(
+            ModelConfig(
+                name=name,
+                reference=reference,
+                variants=variants,
+                kind=kind,
+                source=_path(root, source) if source is not None else None,
+                data=data,
+            )
+        )
     return tuple(models)
+
+
+def _path(root: Path, text: str) -> Path:
+    """A path as written in a config file, relative to the folder of the file that declares it."""
+    return root / Path(text).expanduser()
+
+
+def _parse_data(t: _Table, root: Path) -> DataSource:
+    """`[models.NAME.data]`: `text` (a file or a list of files) and `retrieval` (a JSONL file)."""
+    declared = "text" in t.data
+    raw_text = t.take("text", object, [])
+    text = [raw_text] if isinstance(raw_text, str) else raw_text
+    if declared and (not isinstance(text, list) or not text or not all(isinstance(v, str) and v for v in text)):
+        raise ConfigError(
+            f"{t.where}.text = {raw_text!r} must name a text file or a non-empty list of them, e.g. 'eval/corpus.txt'"
+        )
+    retrieval = t.take("retrieval", str)
+    t.finish()
+    return DataSource(
+        text=tuple(_path(root, v) for v in text),
+        retrieval=_path(root, retrieval) if retrieval is not None else None,
+    )
 
 
 def _parse_suites(
@@ -495,7 +544,9 @@ def rebase_paths(data: Mapping[str, Any], folder: Path) -> dict[str, Any]:
 
     def rebase(value: Any) -> Any:
         if isinstance(value, str) and value:
-            return str(folder / Path(value).expanduser())
+            return str(folder / Path(value).expanduser())  # an absolute path stays as it is
+        if isinstance(value, list):  # e.g. data.text = ["a.txt", "b.txt"]
+            return [rebase(v) for v in value]
         return value
 
     rebased = dict(data)
@@ -509,16 +560,24 @@ def rebase_paths(data: Mapping[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _rebase_model(model: Any, rebase: Callable[[Any], Any]) -> Any:
-    if not isinstance(model, Mapping) or not isinstance(model.get("variants"), Mapping):
+    """A model table's paths: its checkpoint `source`, its `data` files and its variant files."""
+    if not isinstance(model, Mapping):
         return model
-    variants = {}
-    for label, spec in model["variants"].items():
-        if isinstance(spec, str):
-            spec = rebase(spec)
-        elif isinstance(spec, Mapping) and "path" in spec:
-            spec = {**spec, "path": rebase(spec["path"])}
-        variants[label] = spec
-    return {**model, "variants": variants}
+    rebased = dict(model)
+    if "source" in rebased:
+        rebased["source"] = rebase(rebased["source"])
+    if isinstance(rebased.get("data"), Mapping):
+        rebased["data"] = {key: rebase(value) for key, value in rebased["data"].items()}
+    if isinstance(rebased.get("variants"), Mapping):
+        variants = {}
+        for label, spec in rebased["variants"].items():
+            if isinstance(spec, str):
+                spec = rebase(spec)
+            elif isinstance(spec, Mapping) and "path" in spec:
+                spec = {**spec, "path": rebase(spec["path"])}
+            variants[label] = spec
+        rebased["variants"] = variants
+    return rebased
 
 
 def parse_assignment(text: str) -> dict[str, Any]:

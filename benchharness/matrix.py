@@ -66,6 +66,32 @@ def family_for(model: ModelDef, backend: Backend) -> str | None:
     return next((fmt for fmt in backend.formats if fmt in model.formats), None)
 
 
+def check_loadable(
+    where: str, suite: SuiteConfig, models: Mapping[str, ModelDef], backends: Mapping[str, Backend]
+) -> None:
+    """A model a suite names that none of its backends can load is a start-up error, not an empty matrix.
+
+    Without this the suite collects nothing and pytest exits 0 with 'got empty parameter set'.
+    """
+    named = suite.backends or list(backends)
+    for name in suite.models or ():
+        model = models[name]
+        if any(family_for(model, backends[b]) for b in named if b in backends):
+            continue
+        able = sorted(b for b, backend in backends.items() if family_for(model, backend))
+        why = ""
+        if model.source is not None and any("gguf" in backends[b].formats for b in named if b in backends):
+            why = (
+                " (a GGUF cannot be made from a checkpoint folder here: that needs llama.cpp's convert_hf_to_gguf.py,"
+                " which the llama-cpp-python wheel does not ship; declare a .gguf file of it under"
+                f" [tool.benchharness.models.{name}.variants] to run it on llama.cpp)"
+            )
+        raise ConfigError(
+            f"{where}: no backend in {', '.join(named)} can load model {name!r} ({model.kind}; formats: "
+            f"{', '.join(model.formats)}){why}; backends that can: {', '.join(able) or 'none'}"
+        )
+
+
 def expand(
     suite: SuiteConfig,
     models: Mapping[str, ModelDef],

@@ -30,7 +30,7 @@ from benchharness.history import store as history_store
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
-from benchharness.matrix import Case, check_known, expand, family_for
+from benchharness.matrix import Case, check_known, check_loadable, expand, family_for
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
@@ -95,6 +95,7 @@ class BenchSession:
         where = f"[tool.benchharness.suites.{suite.name}]"
         check_known(f"{where} models", suite.models, list(self.models))
         check_known(f"{where} backends", suite.backends, list(self.backends))
+        check_loadable(where, suite, self.models, self.backends)
         models = [self.models[m] for m in suite.models or self.models]
         labels = sorted({label for m in models for _, label in m.variants})
         check_known(f"{where} quants", suite.quants, labels)

