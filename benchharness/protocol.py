@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from benchharness.config import AccuracySettings, Workload
+from benchharness.evaldata import EvalData
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ class MeasureRequest:
     reference_outputs: str | None
     reference_role: ReferenceRole
     corpus_tokens: str | None  # the model's shared tokenization of the corpus (.npy), or None: the backend's own
+    data: EvalData  # the model's evaluation data (empty: the built-in data), as checked and hashed at start-up
     estimate_cpu_tdp_w: float | None = None  # asked-for energy estimate where no counter exists (never gated)
 
 
@@ -86,6 +88,7 @@ class PairedRequest:
     pairs: int
     first: Literal["variant", "reference"]
     corpus_tokens: str | None
+    data: EvalData  # the timed prompts come from the model's own data, as in the solo measurement
 
 
 @dataclass(frozen=True)

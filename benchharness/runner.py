@@ -61,6 +61,7 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
         ),
         corpus_tokens=Path(request.corpus_tokens) if request.corpus_tokens else None,
         device=spec.device,
+        data=request.data,
     )
 
 
@@ -106,6 +107,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         "guard_end": guard_end,
         "throttled": throttled(guard_start, guard_end),
         "accuracy_scored": request.score_accuracy,
+        "eval_data": request.data.info(),  # each file scored and timed on: path, size, SHA-256, items
     }
     info["timed_s"] = float(info.get("timed_s", 0.0)) + first_s  # the cold first call is a timed region too
     by_name = {r.name: r for r in readings}

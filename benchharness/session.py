@@ -247,6 +247,7 @@ class BenchSession:
     def measurement_key(self, case: Case, variant: Variant) -> str:
         """Everything that defines a measurement: suite, case, workload, threads, the variant's content, the tokens."""
         parts = [case.suite, case.id, self.workload_key(case), self.threads, variant.key, self.corpus_tokens(case)]
+        parts.append(self.models[case.model].data.digest)  # the evaluation data scored and timed on
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
     def _reference_outputs(self, case: Case) -> Path:
@@ -293,6 +294,7 @@ class BenchSession:
                 reference_outputs=str(self._reference_outputs(case)) if accuracy else None,
                 reference_role=("write" if case.is_reference else "read") if accuracy else "none",
                 corpus_tokens=self.corpus_tokens(case),
+                data=self.models[case.model].data,
                 estimate_cpu_tdp_w=self.settings.estimate_cpu_tdp_w,
             )
             return self._run_child(request, case.id)
@@ -358,6 +360,7 @@ class BenchSession:
                 pairs=pairs,
                 first=first_side(block),
                 corpus_tokens=self.corpus_tokens(case),
+                data=self.models[case.model].data,
             )
             return self._run_child(request, f"{case.id} (pairs, block {block + 1})")
 

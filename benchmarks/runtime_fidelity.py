@@ -34,6 +34,7 @@ from pathlib import Path
 
 from benchharness.backends import import_path, registry
 from benchharness.config import AccuracySettings, Workload, default_cache_dir
+from benchharness.evaldata import EvalData
 from benchharness.isolation import run_job
 from benchharness.machine import fingerprint
 from benchharness.models.prepare import Preparer
@@ -82,6 +83,7 @@ def harness(backend: str, path: Path, tokens: Path, threads: int, prompt: int, g
         reference_outputs=None,
         reference_role="none",
         corpus_tokens=str(tokens),
+        data=EvalData(),  # the built-in corpus the tokens were made from
     )
     readings = Measurement.from_dict(
         run_job(request, timeout_s=900, label=request.case_id, work_dir=default_cache_dir() / "jobs")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from benchharness.config import AccuracySettings, Workload
+from benchharness.evaldata import DataFile, EvalData
 from benchharness.protocol import (
     MeasureRequest,
     ModelSpec,
@@ -17,7 +18,10 @@ from benchharness.protocol import (
 )
 
 SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "llama_cpp", "cpu", "causal-lm", "/m.gguf", 1000)
-REQUEST = MeasureRequest("c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write", "/tokens.npy")
+DATA = EvalData(retrieval=DataFile("/eval/pairs.jsonl", 2048, "ab" * 32, 40, "pair"))
+REQUEST = MeasureRequest(
+    "c", "k", SPEC, 2, Workload(), AccuracySettings(), True, "/x.npy", "write", "/tokens.npy", DATA
+)
 
 
 def roundtrip(value):
@@ -26,7 +30,7 @@ def roundtrip(value):
 
 def test_requests_and_responses_roundtrip_through_json():
     assert roundtrip(REQUEST) == REQUEST
-    paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference", None)
+    paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference", None, EvalData())
     assert roundtrip(paired) == paired
     timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {}, 0.5)
     assert roundtrip(timing) == timing

@@ -8,8 +8,12 @@ from benchharness.tasks import next_token, retrieval
 
 
 def test_empty_or_short_corpus_is_a_clear_error():
-    with pytest.raises(ModelError, match=r"accuracy corpus has 0 tokens, fewer than 12 windows of 512; lower"):
+    with pytest.raises(
+        ModelError, match=r"accuracy corpus \(pydoc_data.topics .*\) has 0 tokens, fewer than 12 windows"
+    ):
         next_token.window_starts(0, 512, 12)
+    with pytest.raises(ModelError, match=r"accuracy corpus \(eval/c.txt\) has 9 tokens.*add text, or lower"):
+        next_token.window_starts(9, 512, 12, "eval/c.txt")
     assert next_token.window_starts(1000, 100, 4) == [0, 250, 500, 750]
 
 

@@ -125,3 +125,105 @@ def test_paths_in_a_bench_config_file_are_relative_to_that_file(tmp_path: Path) 
     assert by_name["team"].variants["q"].path == tmp_path / "ml" / "q.gguf"
     assert by_name["team"].data.text == (tmp_path / "ml" / "a.txt",)
     assert by_name["other"].source == tmp_path / "ckpt"  # pyproject.toml's paths: relative to its own folder
+
+
+# -- the team's own evaluation data ------------------------------------------------------------
+
+
+def real_pairs(n: int) -> list[dict[str, str]]:
+    """(query, positive) pairs from real prose: a pydoc topic's first sentence asks for the rest of its text."""
+    from pydoc_data.topics import topics
+
+    pairs = []
+    for key in sorted(topics):
+        text = " ".join(topics[key].split())
+        first, dot, rest = text.partition(". ")
+        if dot and len(first) > 20 and len(rest) > 200:
+            pairs.append({"query": first + ".", "positive": rest[:600]})
+        if len(pairs) == n:
+            return pairs
+    raise AssertionError(f"pydoc_data.topics gave only {len(pairs)} pairs")
+
+
+def write_pairs(path: Path, pairs: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return path
+
+
+def test_declared_data_are_hashed_counted_and_keyed(tmp_path: Path) -> None:
+    import hashlib
+
+    team_checkpoint(tmp_path)
+    pairs = write_pairs(tmp_path / "eval" / "pairs.jsonl", real_pairs(40))
+    models = {"team": {"source": "checkpoints/encoder", "data": {"retrieval": "eval/pairs.jsonl"}}}
+    team = registry(models, tmp_path)["team"]
+    data = team.data  # type: ignore[attr-defined]
+    assert data.retrieval.path == str(pairs) and data.retrieval.items == 40 and data.retrieval.item == "pair"
+    assert data.retrieval.sha256 == hashlib.sha256(pairs.read_bytes()).hexdigest()
+    assert data.retrieval.size_bytes == pairs.stat().st_size
+    assert data.info() == {"retrieval": data.retrieval.__dict__}
+    write_pairs(pairs, real_pairs(41))
+    assert registry(models, tmp_path)["team"].data.digest != data.digest  # type: ignore[attr-defined]
+    assert builtin_models()["minilm-l6"].data.digest == "builtin"
+
+
+def test_declared_text_replaces_the_corpus_the_shared_tokens_are_made_from(tmp_path: Path) -> None:
+    from benchharness.evaldata import EvalData
+    from benchharness.protocol import decode
+    from benchharness.tasks.next_token import corpus_digest, corpus_text
+
+    (tmp_path / "a.txt").write_text("The team's own prose, first file.\n")
+    (tmp_path / "b.txt").write_text("And a second file of it.\n")
+    smollm2 = registry({"smollm2-135m": {"data": {"text": ["a.txt", "b.txt"]}}}, tmp_path)["smollm2-135m"]
+    tokens = smollm2.corpus_tokens  # type: ignore[attr-defined]
+    params = dict(tokens.params)
+    shipped = dict(builtin_models()["smollm2-135m"].corpus_tokens.params)  # type: ignore[union-attr]
+    assert params["corpus"] != shipped["corpus"]
+    declared = decode(EvalData, json.loads(params["data"]))
+    assert corpus_text(declared) == "The team's own prose, first file.\n\n\nAnd a second file of it.\n"
+    assert corpus_digest(corpus_text(declared)) == params["corpus"]
+    (tmp_path / "b.txt").write_text("edited after start-up\n")
+    with pytest.raises(Exception, match=r"b.txt changed during the session \(SHA-256 no longer"):
+        corpus_text(declared)
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "expected"),
+    [
+        ({"retrieval": "eval/none.jsonl"}, {}, r"data\.retrieval = '.*eval/none\.jsonl' does not exist; fix the path"),
+        ({"retrieval": "eval/p.jsonl"}, {"eval/p.jsonl": ""}, r"has 0 query/document pairs; top-1 retrieval needs at"),
+        ({"retrieval": "eval/p.jsonl"}, {"eval/p.jsonl": "PAIRS3"}, r"has 3 query/document pairs;.*at least 10"),
+        ({"retrieval": "eval/p.jsonl"}, {"eval/p.jsonl": "PAIRS+{oops\n"}, r"p\.jsonl' line 41 is not JSON"),
+        (
+            {"retrieval": "eval/p.jsonl"},
+            {"eval/p.jsonl": 'PAIRS+{"query": "q", "negative": "d"}\n'},
+            r"line 41: unknown key 'negative'; each line holds",
+        ),
+        (
+            {"retrieval": "eval/p.jsonl"},
+            {"eval/p.jsonl": 'PAIRS+{"query": "q", "positive": ""}\n'},
+            r"line 41: 'positive' is missing or not a non-empty string",
+        ),
+        ({"retrieval": "eval/p.jsonl"}, {"eval/p.jsonl": b"\xff\xfe"}, r"is not UTF-8 text"),
+        ({"text": "eval/c.txt"}, {"eval/c.txt": "x"}, r"data\.text is not scored for kind = 'encoder'; use"),
+        ({"text": []}, {}, r"data\.text = \[\] must name a text file or a non-empty list of them"),
+        ({"texts": "c.txt"}, {}, r"data: unknown key 'texts'; valid keys: retrieval, text"),
+    ],
+)
+def test_bad_data_is_one_line_naming_the_file_and_the_fix(
+    tmp_path: Path, data: dict[str, object], files: dict[str, str | bytes], expected: str
+) -> None:
+    team_checkpoint(tmp_path)
+    lines = "".join(json.dumps(p) + "\n" for p in real_pairs(40))
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            content = content.replace("PAIRS3", "".join(lines.splitlines(True)[:3])).replace("PAIRS+", lines)
+            path.write_text(content)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        registry({"team": {"source": "checkpoints/encoder", "data": data}}, tmp_path)
+    assert "\n" not in str(caught.value)

@@ -7,12 +7,13 @@ one object: adding one is a module and a line in `kinds/__init__.py`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.config import AccuracySettings, Workload
+from benchharness.evaldata import EvalData
 from benchharness.meters.resources import Energy
 from benchharness.readings import Reading
 
@@ -46,6 +47,7 @@ class ChildContext:
     corpus_tokens: Path | None = None  # shared token ids of the accuracy corpus (causal LMs)
     rss_before_load: float | None = None  # the child's RSS just before the model was loaded
     device: str = "cpu"  # the case's device kind (GPU meters run only for cuda)
+    data: EvalData = field(default_factory=EvalData)  # the model's evaluation data (empty: the built-in data)
 
 
 class ModelKind(Protocol):

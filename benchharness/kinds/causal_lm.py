@@ -92,7 +92,7 @@ def prompt_tokens(model: LoadedModel, context: ChildContext) -> tuple[np.ndarray
     if context.corpus_tokens is not None:
         corpus = np.load(context.corpus_tokens).astype(np.int64)
     else:
-        corpus = np.asarray(model.tokenize(next_token.corpus_text()), dtype=np.int64)
+        corpus = np.asarray(model.tokenize(next_token.corpus_text(context.data)), dtype=np.int64)
     if len(corpus) < workload.prompt_tokens:
         raise ModelError(f"prompt_tokens={workload.prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
     return corpus, corpus[: workload.prompt_tokens].tolist()
@@ -213,6 +213,7 @@ class CausalLM:
                 windows=accuracy.windows,
                 write_reference=context.write_reference,
                 read_reference=context.read_reference,
+                source=next_token.corpus_source(context.data),
             )
             readings += accuracy_readings
             samples |= per_item

@@ -11,6 +11,7 @@ from pathlib import Path
 from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
 from benchharness.config import AccuracySettings, Workload
+from benchharness.evaldata import EvalData
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
@@ -44,7 +45,7 @@ def batch_timing_readings(calls: dict[int, Calls]) -> tuple[list[Reading], list[
 @dataclass(frozen=True)
 class OneCallKind:
     name: str
-    task: Callable[[Path], TensorTask]
+    task: Callable[[Path, EvalData], TensorTask]  # (variant folder, the model's evaluation data)
     accuracy_metric: str
     fidelity_metric: str
     per_item_outcomes: str
@@ -81,11 +82,11 @@ class OneCallKind:
         return None
 
     def first_call(self, model: TensorModel, context: ChildContext) -> Callable[[], object]:
-        feeds = self.task(context.variant_path).timing_feeds(model, BATCH_SIZES[0])
+        feeds = self.task(context.variant_path, context.data).timing_feeds(model, BATCH_SIZES[0])
         return functools.partial(model.run, feeds)
 
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
-        task = self.task(context.variant_path)
+        task = self.task(context.variant_path, context.data)
         calls: dict[int, Calls] = {}
         region = RegionMeters.default(
             context.rss_before_load, context.device
@@ -125,7 +126,7 @@ class OneCallKind:
         return readings, warnings, samples, info
 
     def paired_round(self, model: TensorModel, context: ChildContext) -> Callable[[], float]:
-        feeds = self.task(context.variant_path).timing_feeds(model, GATED_BATCH)
+        feeds = self.task(context.variant_path, context.data).timing_feeds(model, GATED_BATCH)
         return lambda: GATED_BATCH / time_call(functools.partial(model.run, feeds))
 
 

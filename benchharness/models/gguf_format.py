@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from collections.abc import Mapping
@@ -137,10 +138,14 @@ def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str,
     import llama_cpp as ll
     import numpy as np
 
+    from benchharness.evaldata import EvalData
+    from benchharness.protocol import decode
     from benchharness.tasks.next_token import corpus_digest, corpus_text
 
     assert source is not None
-    text = corpus_text()
+    # The model's declared text files (their start-up hashes re-checked), or the built-in corpus.
+    declared = decode(EvalData, json.loads(params["data"])) if "data" in params else None
+    text = corpus_text(declared)
     if corpus_digest(text) != params["corpus"]:
         raise PrepareError("the accuracy corpus changed while preparing; run the session again")
     model_params = ll.llama_model_default_params()

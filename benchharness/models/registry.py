@@ -10,12 +10,15 @@ models/recipes.py for the recipes.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from benchharness import evaldata, protocol
 from benchharness.config import ModelConfig, VariantSource
 from benchharness.errors import ConfigError, ModelError
+from benchharness.evaldata import EvalData
 from benchharness.models.gguf_format import FTYPES
 
 FileLocator = Callable[[], Path]
@@ -55,6 +58,7 @@ class ModelDef:
     # The accuracy corpus as token ids, made once per model and read by every backend (causal LMs).
     corpus_tokens: VariantDef | None = None
     source: Path | None = None  # the checkpoint folder a user's model is made from (None: built-in or files)
+    data: EvalData = field(default_factory=EvalData)  # the team's evaluation data (empty: the built-in data)
 
     def missing_requirement(self) -> str | None:
         if self.requirement and importlib.util.find_spec(self.requirement) is None:
@@ -373,6 +377,7 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                 references[fmt] = cfg.reference
         if not references:
             raise ConfigError(f"{where}: set reference = '<label>' to the full-precision variant")
+        data = evaldata.load(cfg.data, kind, f"{where}.data")
         model = ModelDef(
             name=cfg.name,
             kind=kind,
@@ -380,12 +385,24 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
             variants=variants,
             requirement=existing.requirement if existing else None,
             install_hint=existing.install_hint if existing else "",
-            corpus_tokens=existing.corpus_tokens if existing else None,
+            corpus_tokens=_tokens_of(existing.corpus_tokens, data) if existing else None,
             source=cfg.source,
+            data=data if (data.text or data.retrieval) else (existing.data if existing else data),
         )
         _validate(model)
         models[cfg.name] = model
     return models
+
+
+def _tokens_of(tokens: VariantDef | None, data: EvalData) -> VariantDef | None:
+    """A model's shared corpus tokens made from its declared text instead of the built-in corpus."""
+    if tokens is None or not data.text:
+        return tokens
+    from benchharness.tasks.next_token import corpus_digest, corpus_text
+
+    params = {**dict(tokens.params), "corpus": corpus_digest(corpus_text(data))}
+    params["data"] = json.dumps(protocol.encode(data), sort_keys=True)  # the recipe reads and re-checks the files
+    return replace(tokens, label="text", params=tuple(sorted(params.items())))
 
 
 def _validate(model: ModelDef) -> None:

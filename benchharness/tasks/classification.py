@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from benchharness.backends.base import TensorModel
 from benchharness.errors import CaseFailed, ModelError
+from benchharness.evaldata import EvalData
 from benchharness.readings import Reading
 from benchharness.tasks.base import Feeds, Incomparable, exchange_reference, select_inputs
 
@@ -36,7 +37,7 @@ def digits_split() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], np
 
 
 class ClassificationTask:
-    def __init__(self, variant: Path) -> None:
+    def __init__(self, variant: Path, data: EvalData) -> None:  # scored on the digits split only
         _, self.x_test, _, self.y_test = digits_split()
 
     def timing_feeds(self, model: TensorModel, batch_size: int) -> Feeds:

@@ -1,4 +1,4 @@
-"""Next-token prediction on CPython's own English prose (`pydoc_data.topics`).
+"""Next-token prediction on the team's own text (`[models.NAME.data] text`), or CPython's prose (`pydoc_data.topics`).
 
 Scored the way llama.cpp's perplexity tool scores: windows of n_ctx tokens, the first half only
 context, each later position predicting the next token. Against the reference variant it also
@@ -22,17 +22,25 @@ import numpy.typing as npt
 
 from benchharness.backends.base import LoadedModel
 from benchharness.errors import CaseFailed, ModelError
+from benchharness.evaldata import EvalData, read_text
 from benchharness.readings import Reading
 from benchharness.tasks.divergence import KlStatistics, PerToken, concatenate, per_token, summarize
 
 SOURCE = "pydoc_data.topics (CPython documentation prose)"
 
 
-def corpus_text() -> str:
-    """The prose of every pydoc topic, in a stable order."""
+def corpus_text(data: EvalData | None = None) -> str:
+    """The model's declared text files (re-checked against their start-up hashes), else every pydoc topic in order."""
+    if data is not None and data.text:
+        return read_text(data)
     from pydoc_data.topics import topics
 
     return "\n\n".join(topics[key] for key in sorted(topics))
+
+
+def corpus_source(data: EvalData) -> str:
+    """What the accuracy figures were scored on, for each reading's source."""
+    return "; ".join(f.describe() for f in data.text) if data.text else SOURCE
 
 
 def corpus_digest(text: str | None = None) -> str:
@@ -40,12 +48,12 @@ def corpus_digest(text: str | None = None) -> str:
     return hashlib.sha256((corpus_text() if text is None else text).encode()).hexdigest()[:16]
 
 
-def window_starts(n_tokens: int, n_ctx: int, windows: int) -> list[int]:
+def window_starts(n_tokens: int, n_ctx: int, windows: int, source: str = SOURCE) -> list[int]:
     """Evenly spread, non-overlapping window starts over the corpus."""
     if n_tokens < n_ctx * windows:
         raise ModelError(
-            f"accuracy corpus has {n_tokens} tokens, fewer than {windows} windows of {n_ctx}; "
-            "lower accuracy.windows or accuracy.n_ctx"
+            f"accuracy corpus ({source}) has {n_tokens} tokens, fewer than {windows} windows of {n_ctx}; "
+            "add text, or lower accuracy.windows or accuracy.n_ctx"
         )
     stride = n_tokens // windows
     return [i * stride for i in range(windows)]
@@ -89,12 +97,13 @@ def evaluate(
     windows: int,
     write_reference: Path | None = None,
     read_reference: Path | None = None,
+    source: str = SOURCE,
 ) -> tuple[list[Reading], dict[str, list[float]], KlStatistics | None]:
     """Accuracy readings for `model` on the tokenized corpus, writing or comparing reference log-probs.
 
     Also returns llama-perplexity's full KL statistics against the reference (None for the reference).
     """
-    starts = window_starts(len(tokens), n_ctx, windows)
+    starts = window_starts(len(tokens), n_ctx, windows, source)
     first = n_ctx // 2
     rows_per_window = n_ctx - 1 - first
     fingerprint = hashlib.sha256(tokens.tobytes()).hexdigest()[:16] + f"-{n_ctx}-{windows}"
@@ -142,7 +151,7 @@ def evaluate(
     if all(w.divergence is not None for w in results):
         divergence = summarize(concatenate([w.divergence for w in results if w.divergence is not None]))
     samples = {"top1_accuracy_per_window": [w.correct / w.scored for w in results], "top1_correct_per_token": hits}
-    return _readings(results, divergence), samples, divergence
+    return _readings(results, divergence, source), samples, divergence
 
 
 DIVERGENCE_METRICS = (
@@ -155,11 +164,11 @@ DIVERGENCE_METRICS = (
 ACCURACY_METRICS = (("top1_accuracy", "fraction"), ("perplexity", ""), *DIVERGENCE_METRICS)
 
 
-def _readings(results: list[ScoredWindow], divergence: KlStatistics | None) -> list[Reading]:
+def _readings(results: list[ScoredWindow], divergence: KlStatistics | None, corpus: str) -> list[Reading]:
     scored = sum(w.scored for w in results)
     correct = sum(w.correct for w in results)
     accuracy = correct / scored
-    source = f"{SOURCE}, {scored} scored tokens"
+    source = f"{corpus}, {scored} scored tokens"
     readings = [
         # Deterministic for a given build and machine: no run-to-run spread to record.
         Reading("top1_accuracy", "fraction", accuracy, 0.0, scored, source),

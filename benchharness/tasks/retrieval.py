@@ -1,9 +1,11 @@
-"""Retrieval on CPython's own documentation: find each `pydoc_data.topics` entry from its title.
+"""Retrieval: each query must rank its own document first among all the documents.
 
-Query "attribute references" must rank the topic text filed under 'attribute-references' first
-among all 79 topics, by cosine similarity of mean-pooled sentence embeddings (how
-sentence-transformers pools all-MiniLM-L6-v2). Against the reference variant it also reports the
-mean cosine similarity of each embedding to the reference's embedding of the same text.
+On the team's own (query, positive document) pairs (`[models.NAME.data] retrieval`, a JSONL file),
+or by default on CPython's own documentation: query "attribute references" must rank the topic text
+filed under 'attribute-references' first among all 79 topics. Similarity is the cosine of
+mean-pooled sentence embeddings (how sentence-transformers pools all-MiniLM-L6-v2). Against the
+reference variant it also reports the mean cosine similarity of each embedding to the reference's
+embedding of the same text. The timed batches are made of the same documents.
 """
 
 from __future__ import annotations
@@ -17,12 +19,25 @@ import numpy.typing as npt
 from benchharness.backends.base import TensorModel
 from benchharness.backends.hf_tokenizer import load_tokenizer
 from benchharness.errors import CaseFailed, ModelError
+from benchharness.evaldata import EvalData, read_pairs
 from benchharness.readings import Reading
 from benchharness.tasks.base import Feeds, Incomparable, exchange_reference, select_inputs
 
 SOURCE = "pydoc_data.topics: 79 titles -> topic texts (CPython documentation)"
 MAX_TOKENS = 128  # timing and document length; all-MiniLM-L6-v2 was trained on up to 128 tokens
 EVAL_BATCH = 32
+
+
+def user_pairs(data: EvalData) -> tuple[list[str], list[str], list[int]]:
+    """(queries, distinct documents, each query's document index) from the declared JSONL."""
+    assert data.retrieval is not None
+    queries: list[str] = []
+    documents: dict[str, int] = {}
+    targets: list[int] = []
+    for query, positive in read_pairs(data.retrieval):
+        queries.append(query)
+        targets.append(documents.setdefault(positive, len(documents)))
+    return queries, list(documents), targets
 
 
 def topics() -> tuple[list[str], list[str]]:
@@ -49,16 +64,25 @@ def mean_pool(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.generic]) ->
     return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def top1(queries: npt.NDArray[np.float32], documents: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-    """Per query: is its own document (same index) the most similar one?"""
+def top1(
+    queries: npt.NDArray[np.float32], documents: npt.NDArray[np.float32], targets: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.bool_]:
+    """Per query: is its own document (`targets`; default: the same index) the most similar one?"""
     best = (queries @ documents.T).argmax(axis=1)
-    return np.asarray(best == np.arange(len(queries)))
+    return np.asarray(best == (np.arange(len(queries)) if targets is None else targets))
 
 
 class RetrievalTask:
-    def __init__(self, variant: Path) -> None:
+    def __init__(self, variant: Path, data: EvalData) -> None:
         self.tokenizer = _tokenizer(variant)
-        self.queries, self.documents = topics()
+        if data.retrieval is not None:
+            self.queries, self.documents, targets = user_pairs(data)
+            self.targets = np.asarray(targets, dtype=np.int64)
+            self.source = data.retrieval.describe()
+        else:
+            self.queries, self.documents = topics()
+            self.targets = np.arange(len(self.queries), dtype=np.int64)
+            self.source = SOURCE
 
     def _feeds(self, texts: list[str], pad_to: int | None) -> Feeds:
         if pad_to:
@@ -94,8 +118,8 @@ class RetrievalTask:
     ) -> tuple[list[Reading], dict[str, list[float]]]:
         embeddings = self.embed(model, self.queries + self.documents)
         n = len(self.queries)
-        hits = top1(embeddings[:n], embeddings[n:])
-        readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, SOURCE)]
+        hits = top1(embeddings[:n], embeddings[n:], self.targets)
+        readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, self.source)]
         why = "this is the reference variant (fidelity is measured against it)"
         try:
             reference = exchange_reference(embeddings, write_reference, read_reference, "embeddings")
@@ -106,6 +130,8 @@ class RetrievalTask:
         else:
             cosine = (embeddings * reference).sum(axis=1)
             readings.append(
-                Reading("cosine_vs_reference", "cosine", float(cosine.mean()), float(cosine.std()), len(cosine), SOURCE)
+                Reading(
+                    "cosine_vs_reference", "cosine", float(cosine.mean()), float(cosine.std()), len(cosine), self.source
+                )
             )
         return readings, {"retrieval_hit_per_query": [float(h) for h in hits]}
