@@ -82,7 +82,12 @@ METRICS: dict[str, MetricSpec] = {
     "batch32_latency_ms": MetricSpec("ms", "lower", "batch-32 latency"),
     "batch32_latency_p90_ms": MetricSpec("ms", "lower", "batch-32 latency p90", tracked=False),
     "batch32_items_per_s": MetricSpec("items/s", "higher", "batch-32 throughput"),
-    "retrieval_top1": MetricSpec("fraction", "higher", "retrieval top-1 (pydoc titles -> topics)", deterministic=True),
+    "retrieval_top1": MetricSpec(
+        "fraction",
+        "higher",
+        "retrieval top-1 (queries whose own document ranks first; the reading says on which data)",
+        deterministic=True,
+    ),
     "cosine_vs_reference": MetricSpec("cosine", "higher", "embedding cosine to reference", deterministic=True),
     "heldout_accuracy": MetricSpec("fraction", "higher", "held-out accuracy (digits)", deterministic=True),
     "same_prediction_vs_reference": MetricSpec(

@@ -227,3 +227,155 @@ def test_bad_data_is_one_line_naming_the_file_and_the_fix(
     with pytest.raises(ConfigError, match=expected) as caught:
         registry({"team": {"source": "checkpoints/encoder", "data": data}}, tmp_path)
     assert "\n" not in str(caught.value)
+
+
+# -- from outside: a team's project folder, a suite file and a pyproject, no Python of theirs ---------
+
+SUITE = """
+import pytest
+
+pytestmark = pytest.mark.benchsuite("team-encoder")
+
+
+def test_encoder(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness.workload]
+min_rounds = 3
+max_rounds = 3
+min_time_s = 0.1
+
+[tool.benchharness.models.team-encoder]
+source = "checkpoints/encoder"
+
+[tool.benchharness.models.team-encoder.data]
+retrieval = "eval/pairs.jsonl"
+
+[tool.benchharness.suites.team-encoder]
+models = ["team-encoder"]
+backends = BACKENDS
+
+[tool.benchharness.suites.team-encoder.gates]
+speedup = false
+memory_reduction = false
+energy_reduction = false
+
+[tool.benchharness.suites.team-encoder.gates.accuracy_retained]
+min = 0.8
+"""
+
+
+def team_project(root: Path, backends: str = '["onnxruntime", "openvino"]', pairs: int = 48) -> Path:
+    team_checkpoint(root)
+    write_pairs(root / "eval" / "pairs.jsonl", real_pairs(pairs))
+    (root / "test_team.py").write_text(SUITE)
+    (root / "pyproject.toml").write_text(PYPROJECT.replace("BACKENDS", backends))
+    return root
+
+
+def run_pytest(root: Path, *args: str) -> tuple[int, str]:
+    """pytest in the team's folder, importing this checkout's benchharness (not the installed one)."""
+    import os
+    import subprocess
+    import sys
+
+    here = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=1500)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_teams_checkpoint_and_pairs_run_through_onnxruntime_and_openvino(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+    pytest.importorskip("openvino", reason="pip install 'benchharness[openvino]'")
+    root = team_project(tmp_path / "team-repo")
+    code, output = run_pytest(root, "-rA")
+    assert code == 0, output[-4000:]
+    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    assert set(cases) == {
+        f"team-encoder-{quant}-{backend}-cpu" for quant in ("fp32", "int8") for backend in ("onnxruntime", "openvino")
+    }
+    pairs = root / "eval" / "pairs.jsonl"
+    import hashlib
+
+    recorded = {
+        "path": str(pairs),
+        "size_bytes": pairs.stat().st_size,
+        "sha256": hashlib.sha256(pairs.read_bytes()).hexdigest(),
+        "items": 48,
+        "item": "pair",
+    }
+    for case_id, case in cases.items():
+        assert case["outcome"] == "passed", (case_id, case["message"])
+        assert case["info"]["eval_data"] == {"retrieval": recorded}
+        top1 = case["readings"]["retrieval_top1"]
+        assert top1["n"] == 48 and str(pairs) in top1["source"] and 0.5 < top1["value"] <= 1.0
+        assert case["readings"]["batch32_items_per_s"]["value"] > 0
+        if case["quant"] == "int8":
+            (gate,) = [v for v in case["verdicts"] if v["name"] == "accuracy_retained"]
+            assert gate["status"] == "pass" and gate["n"] == 48 and gate["low"] > 0.8, gate  # on the 48 pairs
+            assert case["readings"]["cosine_vs_reference"]["n"] == 48 + len({p["positive"] for p in real_pairs(48)})
+    assert "4 passed" in output
+
+
+def _unlink(*names: str) -> object:
+    return lambda root: [(root / "checkpoints" / "encoder" / n).unlink() for n in names]
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda root: shutil.rmtree(root / "checkpoints"),
+            r"models\.team-encoder\.source = '.*/checkpoints/encoder' does not exist; point source at the folder",
+        ),
+        (_unlink("config.json"), r"has no config\.json, so it is not a Hugging Face checkpoint"),
+        (
+            _unlink("model.safetensors"),
+            r"has no weights \(model\.safetensors or pytorch_model\.bin\); copy the weights",
+        ),
+        (
+            lambda root: (root / "pyproject.toml").write_text(
+                (root / "pyproject.toml").read_text().replace('source = "', 'kind = "classifier"\nsource = "')
+            ),
+            r"kind = 'classifier' cannot be made from the checkpoint folder .*set kind = 'encoder'",
+        ),
+        (
+            lambda root: (root / "pyproject.toml").write_text(
+                (root / "pyproject.toml").read_text().replace('backends = ["onnxruntime"]', 'backends = ["llamacpp"]')
+            ),
+            r"no backend in llamacpp can load model 'team-encoder' .*convert_hf_to_gguf\.py.*backends that can: "
+            r"onnxruntime, openvino",
+        ),
+        (
+            lambda root: (root / "eval" / "pairs.jsonl").unlink(),
+            r"models\.team-encoder\.data\.retrieval = '.*/eval/pairs\.jsonl' does not exist; fix the path",
+        ),
+        (
+            lambda root: (root / "eval" / "pairs.jsonl").write_text(
+                (root / "eval" / "pairs.jsonl").read_text() + '{"query": "q", "positive": "d"\n'
+            ),
+            r"pairs\.jsonl' line 49 is not JSON .*; write one \{\"query\": \"\.\.\.\", \"positive\": \"\.\.\.\"\} per",
+        ),
+        (
+            lambda root: write_pairs(root / "eval" / "pairs.jsonl", real_pairs(4)),
+            r"pairs\.jsonl' has 4 query/document pairs; top-1 retrieval needs at least 10 .*; add pairs",
+        ),
+    ],
+)
+def test_each_bad_declaration_stops_pytest_at_start_up_with_one_line(
+    tmp_path: Path, damage: object, expected: str
+) -> None:
+    import re
+
+    root = team_project(tmp_path / "team-repo", backends='["onnxruntime"]')
+    damage(root)  # type: ignore[operator]
+    code, output = run_pytest(root)
+    assert code == 4, output[-3000:]
+    lines = [line for line in output.splitlines() if re.search(expected, line)]
+    assert len(lines) == 1, output[-3000:]
+    assert lines[0].startswith("ERROR: benchharness: "), lines[0]
+    assert "Traceback" not in output and not (root / "reports").exists()  # nothing measured, nothing written
