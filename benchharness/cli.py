@@ -1,4 +1,7 @@
-"""`benchharness compare | merge | report | history`: the commands that work on stored results.
+"""`benchharness compare | merge | report | history | init`: the commands around a run.
+
+compare, merge, report and history work on stored results; init writes a suite file and a commented
+configuration for a team's own checkpoint folder (benchharness/scaffold.py).
 
 Every input may be a results JSON or an HTML report written by benchharness (the report embeds its
 results). Bad input is a one-line error on stderr and exit status 2; `--fail-on-regression` makes
@@ -108,6 +111,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from benchharness import scaffold
+
+    plan = scaffold.scaffold(Path(args.checkpoint), Path.cwd(), args.name, args.kind, args.config)
+    scaffold.write(plan)
+    for path in plan.files:
+        print(f"wrote {path.name}")
+    print(f"next: add your evaluation data (see the commented [data] table), then run: {plan.next_step}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="benchharness", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = top.add_subparsers(dest="command", required=True)
@@ -146,6 +160,13 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--metric", help="a metric, or gate:<name> for a gate ratio")
     h.add_argument("--last", type=int, default=30)
     h.set_defaults(func=cmd_history)
+
+    i = sub.add_parser("init", help="write a suite file and a commented configuration for a checkpoint folder")
+    i.add_argument("checkpoint", help="a Hugging Face checkpoint folder (config.json, weights, tokenizer)")
+    i.add_argument("--name", help="the model's name (default: the folder's name)")
+    i.add_argument("--kind", choices=["causal-lm", "encoder"], help="default: read off config.json's architectures")
+    i.add_argument("--config", default="pyproject.toml", help="the configuration file to write (default: %(default)s)")
+    i.set_defaults(func=cmd_init)
     return top
 
 

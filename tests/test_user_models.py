@@ -379,3 +379,55 @@ def test_each_bad_declaration_stops_pytest_at_start_up_with_one_line(
     assert len(lines) == 1, output[-3000:]
     assert lines[0].startswith("ERROR: benchharness: "), lines[0]
     assert "Traceback" not in output and not (root / "reports").exists()  # nothing measured, nothing written
+
+
+# -- benchharness init -------------------------------------------------------------------------
+
+
+def run_cli(root: Path, *args: str) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    here = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "benchharness.cli", *args]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_init_writes_a_project_pytest_collects_and_never_overwrites(tmp_path: Path) -> None:
+    import tomllib
+
+    root = tmp_path / "team-repo"
+    team_checkpoint(root)
+    code, output = run_cli(root, "init", "checkpoints/encoder")
+    assert code == 0, output
+    assert "wrote pyproject.toml" in output and "run: pytest --device=auto" in output
+    settings = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["benchharness"]
+    assert settings["models"]["encoder"] == {"source": "checkpoints/encoder", "kind": "encoder"}  # from BertModel
+    code, output = run_pytest(root, "--collect-only")
+    assert code == 0, output[-3000:]
+    assert all(
+        f"test_encoder[encoder-{q}-{b}-cpu]" in output for q in ("fp32", "int8") for b in ("onnxruntime", "openvino")
+    )
+
+    before = (root / "pyproject.toml").read_text()
+    code, output = run_cli(root, "init", "checkpoints/encoder")
+    assert (
+        code == 2 and "pyproject.toml already exists and is not overwritten; pass --config benchharness.toml" in output
+    )
+    assert (root / "pyproject.toml").read_text() == before
+    (root / "test_encoder.py").unlink()
+    code, output = run_cli(root, "init", "checkpoints/encoder", "--name", "team-encoder", "--config", "bench.toml")
+    assert code == 0 and "run: pytest --device=auto --bench-config bench.toml" in output, output
+    code, output = run_pytest(root, "--collect-only", "--bench-config", "bench.toml", "test_team_encoder.py")
+    assert code == 0 and "test_team_encoder[team-encoder-int8-openvino-cpu]" in output, output[-3000:]
+
+
+def test_init_on_a_folder_that_is_no_checkpoint_says_what_is_missing(tmp_path: Path) -> None:
+    folder = team_checkpoint(tmp_path)
+    (folder / "model.safetensors").unlink()
+    code, output = run_cli(tmp_path, "init", str(folder))
+    assert code == 2 and output.startswith("benchharness init: models.encoder.source = ") and "has no weights" in output
+    assert not (tmp_path / "pyproject.toml").exists()
