@@ -179,6 +179,10 @@ class BenchSession:
     def workload_key(self, case: Case | None = None) -> dict[str, Any]:
         workload, accuracy = self.workload(case) if case else (self.settings.workload, self.settings.accuracy)
         key = {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
+        if case is not None and (data := self.models[case.model].data.digest) != "builtin":
+            key["eval_data"] = (
+                data  # the team's own data define the figures: a baseline on other data is not comparable
+            )
         # In JSON's own form (a tuple such as depths becomes a list), so a key read back from a stored
         # baseline compares equal to the same settings now.
         normal: dict[str, Any] = json.loads(json.dumps(key))
@@ -247,7 +251,6 @@ class BenchSession:
     def measurement_key(self, case: Case, variant: Variant) -> str:
         """Everything that defines a measurement: suite, case, workload, threads, the variant's content, the tokens."""
         parts = [case.suite, case.id, self.workload_key(case), self.threads, variant.key, self.corpus_tokens(case)]
-        parts.append(self.models[case.model].data.digest)  # the evaluation data scored and timed on
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
     def _reference_outputs(self, case: Case) -> Path:

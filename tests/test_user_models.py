@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.config import SuiteConfig, parse_settings
-from benchharness.errors import ConfigError
+from benchharness.errors import CaseFailed, ConfigError
 from benchharness.matrix import check_loadable
 from benchharness.models.registry import build_registry, builtin_models
 
@@ -184,7 +184,7 @@ def test_declared_text_replaces_the_corpus_the_shared_tokens_are_made_from(tmp_p
     assert corpus_text(declared) == "The team's own prose, first file.\n\n\nAnd a second file of it.\n"
     assert corpus_digest(corpus_text(declared)) == params["corpus"]
     (tmp_path / "b.txt").write_text("edited after start-up\n")
-    with pytest.raises(Exception, match=r"b.txt changed during the session \(SHA-256 no longer"):
+    with pytest.raises(CaseFailed, match=r"b\.txt changed during the session \(SHA-256 no longer"):
         corpus_text(declared)
 
 
@@ -275,7 +275,7 @@ def team_project(root: Path, backends: str = '["onnxruntime", "openvino"]', pair
     return root
 
 
-def run_pytest(root: Path, *args: str) -> tuple[int, str]:
+def run_pytest(root: Path, *args: str, baseline: bool = False) -> tuple[int, str]:
     """pytest in the team's folder, importing this checkout's benchharness (not the installed one)."""
     import os
     import subprocess
@@ -283,7 +283,9 @@ def run_pytest(root: Path, *args: str) -> tuple[int, str]:
 
     here = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", *args]
+    if not baseline:
+        command.append("--no-baseline")
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=1500)
     return done.returncode, done.stdout + done.stderr
 
@@ -470,7 +472,7 @@ def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -
     (root / "eval" / "second.txt").write_text(topics["try"])
     (root / "pyproject.toml").write_text(LM_PYPROJECT.replace("GGUF", str(gguf)))
     (root / "test_lm.py").write_text(SUITE.replace("team-encoder", "team-lm"))
-    code, output = run_pytest(root)
+    code, output = run_pytest(root, "--save-baseline", baseline=True)
     assert code == 0, output[-3000:]
     (case,) = json.loads((root / "reports" / "latest.json").read_text())["cases"]
     recorded = case["info"]["eval_data"]["text"]
@@ -479,3 +481,30 @@ def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -
     top1 = case["readings"]["top1_accuracy"]
     assert top1["n"] == 4 * (64 - 1 - 32) and "eval/first.txt" in top1["source"] and 0 < top1["value"] < 1
     assert case["readings"]["decode_tok_per_s"]["value"] > 0
+
+    # Other data define other figures: the baseline saved on the first text is not compared with the second.
+    (root / "eval" / "second.txt").write_text(topics["for"])
+    code, output = run_pytest(root, "-rA", baseline=True)
+    assert code == 0, output[-3000:]
+    (case,) = json.loads((root / "reports" / "latest.json").read_text())["cases"]
+    (verdict,) = [v for v in case["verdicts"] if v["name"] == "settings"]
+    assert verdict["message"].startswith("baseline recorded with different workload settings (eval_data); not compared")
+
+
+def test_the_shared_tokens_of_a_builtin_lm_are_made_from_the_declared_text(tmp_path: Path) -> None:
+    """llama.cpp's tokenizer (vocabulary only, from the shipped GGUF) over the team's text, not pydoc's."""
+    import numpy as np
+
+    pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+    from benchharness.models.gguf_format import tokenize_corpus
+    from benchharness.models.registry import _smollm2_gguf
+
+    (tmp_path / "a.txt").write_text("Hello world, hello team.")
+    smollm2 = registry({"smollm2-135m": {"data": {"text": "a.txt"}}}, tmp_path)["smollm2-135m"]
+    params = dict(smollm2.corpus_tokens.params)  # type: ignore[attr-defined]
+    tokenize_corpus(_smollm2_gguf(), tmp_path / "tokens.npy", params, 1)
+    tokens = np.load(tmp_path / "tokens.npy")
+    assert 4 <= len(tokens) <= 12  # a sentence, not the ~100k tokens of the pydoc topics
+    (tmp_path / "a.txt").write_text("Edited.")
+    with pytest.raises(CaseFailed, match=r"a\.txt changed during the session"):
+        tokenize_corpus(_smollm2_gguf(), tmp_path / "again.npy", params, 1)
