@@ -24,10 +24,15 @@ def _dead(match: re.Match[str] | None) -> bool:
 
 
 def _worker_alive(job: Path) -> bool:
-    """A job folder's worker (its pid in `worker.pid`) still runs: an orphan outliving its run owns the files."""
+    """A job folder's worker (its pid in `worker.pid`) still runs: an orphan outliving its run owns the files.
+
+    A zombie (dead, not yet reaped by whoever inherited it) owns nothing, and a pid reused by another
+    program is not the worker: only a live `benchharness.worker` process counts.
+    """
     try:
-        return psutil.pid_exists(int((job / "worker.pid").read_text()))
-    except (OSError, ValueError):
+        process = psutil.Process(int((job / "worker.pid").read_text()))
+        return process.status() != psutil.STATUS_ZOMBIE and "benchharness.worker" in process.cmdline()
+    except (OSError, ValueError, psutil.Error):
         return False
 
 

@@ -239,3 +239,25 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_the_stuck_worker_goes_with_it(tmp
         if worker.is_running():
             worker.kill()
     assert list((cache / "jobs").glob("*")) == []
+
+
+def test_the_sweep_keeps_a_live_workers_job_and_removes_a_dead_or_zombie_ones(tmp_path):
+    from benchharness import leftovers
+
+    dead_run = 2**22 + 7  # no process has this pid (above the default pid_max of 2**22)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "benchharness.worker"])
+    zombie = subprocess.Popen([sys.executable, "-c", "pass", "benchharness.worker"])
+    try:
+        while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE:  # exited, not yet reaped
+            time.sleep(0.05)
+        for name, worker in (("live", live.pid), ("zombie", zombie.pid), ("reused", os.getpid())):
+            job = tmp_path / "jobs" / f"{dead_run}-{name}"
+            job.mkdir(parents=True)
+            (job / "worker.pid").write_text(str(worker))  # "reused": a pid now held by another program
+        count, _ = leftovers.sweep(tmp_path)
+        assert count == 2
+        assert [p.name for p in (tmp_path / "jobs").iterdir()] == [f"{dead_run}-live"]
+    finally:
+        live.kill()
+        live.wait()
+        zombie.wait()
