@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+
+
+def child_env() -> dict[str, str]:
+    """The children import this checkout's package, not whichever one is installed (checked in `package`)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def package_imported() -> str:
+    """Where a child with `child_env()` imports benchharness from, recorded with the results."""
+    probe = [sys.executable, "-c", "import benchharness; print(benchharness.__file__)"]
+    return subprocess.run(probe, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True).stdout.strip()
 
 
 def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
@@ -43,7 +55,7 @@ def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
         *extra,
     ]
     started = time.monotonic()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     (scratch / f"run{index}.log").write_text(proc.stdout + proc.stderr)
     data = json.loads((results_dir / "latest.json").read_text())
@@ -86,6 +98,7 @@ def main() -> int:
     parser.add_argument(
         "--from-results", nargs="+", type=Path, help="analyse saved latest.json files instead of running"
     )
+    parser.add_argument("--keep", type=Path, help="keep each run's results, log and the scratch baseline in this folder")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     if args.from_results:
@@ -93,7 +106,12 @@ def main() -> int:
             {"index": i, "exit": None, "wall_s": float("nan"), "data": json.loads(p.read_text())}
             for i, p in enumerate(args.from_results, 1)
         ]
+    elif args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        print(f"children import benchharness from {package_imported()}", flush=True)
+        runs = [run_suite(i, args.keep, args.pytest_args) for i in range(1, args.runs + 1)]
     else:
+        print(f"children import benchharness from {package_imported()}", flush=True)
         with tempfile.TemporaryDirectory(prefix="benchharness-aa-") as tmp:
             runs = [run_suite(i, Path(tmp), args.pytest_args) for i in range(1, args.runs + 1)]
     return write_summary(args.runs if not args.from_results else len(runs), runs)
