@@ -47,7 +47,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchharness.report.compare_view import terminal_summary, write_compare
 
     old, new = _load([args.old]), _load([args.new])
-    comparison = compare_runs(old, new)
+    history = None
+    if args.history is not None:
+        history = _history(args.history, Path(args.new).parent)
+    elif (Path(args.new).parent / "history.sqlite").is_file():
+        history = _history(None, Path(args.new).parent)
+    comparison = compare_runs(old, new, history)
     for line in terminal_summary(comparison):
         print(line)
     if args.html:
@@ -131,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("new")
     c.add_argument("--html", metavar="PATH", help="also write an HTML diff report here")
     c.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any figure regressed past the noise")
+    c.add_argument(
+        "--history",
+        metavar="URL",
+        help="the machines' other runs (history store URL or SQLite path; default: history.sqlite beside NEW if "
+        "there, 'off' for none): how far each figure moves between runs of unchanged code",
+    )
     c.set_defaults(func=cmd_compare)
 
     m = sub.add_parser("merge", help="results of several machines into one lab report")

@@ -6,20 +6,41 @@ regression gate can never disagree about what counts as a regression. On top of 
 each change gets a confidence interval: a bootstrap of the median's relative change over both
 runs' rounds, and for the speed gate an interval on the ratio of ratios (how far the speedup
 itself moved), from the per-pair ratios each run kept.
+
+Those intervals are over rounds and pairs of one child per run, so they never decide alone: the
+between-run half of the rule (`judge.between_runs`) learns how far each figure moves between runs of
+unchanged code from the same machine's other runs in the history store and from any extra children
+(confirmations) either run holds. Where that is unknown, a move under the policy's `run_factor` is
+"unknown" (not decided), not "regressed".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from benchharness import baselines, judge, stats
 from benchharness.baselines import StoredRatio
 from benchharness.readings import metric_spec
 from benchharness.results import CaseResult, RunResult
 
-ChangeStatus = Literal["regressed", "improved", "same", "not compared"]
+ChangeStatus = Literal["regressed", "improved", "same", "unknown", "not compared"]
 CONFIDENCE = 0.95
+HISTORY_RUNS = 20  # the latest runs of the machine a figure's between-run spread is learnt from
+
+
+class Point(Protocol):
+    @property
+    def started(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+
+
+class History(Protocol):
+    """What compare reads from a history store: one machine's series of one case's figure."""
+
+    def series(self, machine_id: str, case_key: str, figure: str, last: int = ...) -> Sequence[Point]: ...
 
 
 @dataclass(frozen=True)
@@ -88,14 +109,38 @@ class Comparison:
         return [c for c in changes if c.status == "improved"]
 
     @property
+    def undecided(self) -> list[MetricChange | RatioChange]:
+        """Moves past the rounds' noise whose between-run spread could not be known: not called either way."""
+        changes: list[MetricChange | RatioChange] = [*self.metrics, *self.ratios]
+        return [c for c in changes if c.status == "unknown"]
+
+    @property
     def changed(self) -> bool:
         return bool(self.regressions or self.improvements or self.verdicts or self.added or self.removed)
 
 
-def _metric_changes(machine: str, old: CaseResult, new: CaseResult) -> list[MetricChange]:
+def _replicates(
+    machine: str, old_run: RunResult, new_run: RunResult, old: CaseResult, new: CaseResult, history: History | None
+) -> judge.Replicates:
+    """Other runs (history, without the two compared) and extra children of every figure, for `between_runs`."""
+    assert old.measurement is not None
+    names = [n for n in old.measurement.readings if metric_spec(n) is not None]
+    names += [f"gate:{v.name}" for v in old.gate_verdicts() if v.estimate is not None]
+    compared = {old_run.started, new_run.started}
+    before: dict[str, list[float]] = {}
+    after: dict[str, list[float]] = {}
+    for name in names:
+        earlier = [] if history is None else history.series(machine, new.key, name, HISTORY_RUNS)
+        before[name] = [p.value for p in earlier if p.started not in compared and p.value > 0]
+        before[name] += [x for m in old.confirmations if (x := m.value(name)) is not None and x > 0]
+        after[name] = [x for m in new.confirmations if (x := m.value(name)) is not None and x > 0]
+    return judge.Replicates(before, after)
+
+
+def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: judge.Replicates) -> list[MetricChange]:
     assert old.measurement is not None and new.measurement is not None
     stored = baselines.BaselineEntry.from_dict(baselines.entry(old.measurement, old.settings, {}, {}))
-    verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy)
+    verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy, None, replicates)
     changes = []
     for v in verdicts:
         spec = metric_spec(v.name)
@@ -121,7 +166,7 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult) -> list[Metr
     return changes
 
 
-def _ratio_changes(machine: str, old: CaseResult, new: CaseResult) -> list[RatioChange]:
+def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: judge.Replicates) -> list[RatioChange]:
     stored_ratios = {
         v.name: StoredRatio(v.estimate, v.low, v.high, v.n or 0)
         for v in old.gate_verdicts()
@@ -131,7 +176,7 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult) -> list[Ratio
         return []
     stored = baselines.BaselineEntry(metrics={}, ratios=stored_ratios, settings=new.settings, recorded={})
     changes = []
-    for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy):
+    for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy, replicates):
         assert v.estimate is not None and v.threshold is not None
         low = high = None
         moved = v.estimate / v.threshold if v.threshold else float("nan")
@@ -184,8 +229,11 @@ def _label(runs: list[RunResult]) -> str:
     return runs[0].label if len(runs) == 1 else f"lab of {len(runs)} machines ({runs[0].started[:10]})"
 
 
-def compare_runs(old: list[RunResult], new: list[RunResult]) -> Comparison:
-    """Every measured case present in both: metric changes, gate-ratio changes, verdict changes."""
+def compare_runs(old: list[RunResult], new: list[RunResult], history: History | None = None) -> Comparison:
+    """Every measured case present in both: metric changes, gate-ratio changes, verdict changes.
+
+    `history` (a history store) holds the machines' other runs: the between-run spread of each figure.
+    """
     metrics: list[MetricChange] = []
     ratios: list[RatioChange] = []
     verdicts: list[VerdictChange] = []
@@ -204,8 +252,9 @@ def compare_runs(old: list[RunResult], new: list[RunResult]) -> Comparison:
             verdicts += _verdict_changes(machine, before, after)
             if before.measurement is None or after.measurement is None:
                 continue
-            metrics += _metric_changes(machine, before, after)
-            ratios += _ratio_changes(machine, before, after)
+            replicates = _replicates(machine, old_run, new_run, before, after, history)
+            metrics += _metric_changes(machine, before, after, replicates)
+            ratios += _ratio_changes(machine, before, after, replicates)
     return Comparison(
         _label(old),
         _label(new),

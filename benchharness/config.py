@@ -72,6 +72,13 @@ class BaselineSettings:
     their own standard error where they carry one. `max_outside_load` is the share of the machine's CPUs
     that work the case did not cause may keep busy in its timed region before a saved baseline is
     flagged as recorded under load.
+
+    Rounds share one child, so passing that test says the two children differ, not the two runs. The
+    run is the unit of replication between runs: a change is called only when the same machine's other
+    runs of the figure (its history, more children) show it is past the between-run spread too
+    (stats.run_shift). Where fewer than stats.MIN_REPLICATES runs are known, only a figure that moved
+    by more than `run_factor` times (throughput -33%, latency +50% at 1.5) is called; a smaller move is
+    "not decided".
     """
 
     min_effect: float = 0.05
@@ -79,6 +86,7 @@ class BaselineSettings:
     metrics: tuple[str, ...] | None = None
     deterministic_tolerance: float = 0.05
     max_outside_load: float = 0.20
+    run_factor: float = 1.5
 
     def compares(self, metric: str) -> bool:
         return self.metrics is None or metric.split("@d", 1)[0] in self.metrics
@@ -323,12 +331,14 @@ def _parse_baseline(t: _Table, base: BaselineSettings) -> BaselineSettings:
         metrics=base.metrics if metrics is None else metrics,
         deterministic_tolerance=t.take("deterministic_tolerance", float, base.deterministic_tolerance),
         max_outside_load=t.take("max_outside_load", float, base.max_outside_load),
+        run_factor=t.take("run_factor", float, base.run_factor),
     )
     t.finish()
     _in_range(f"{t.where}.min_effect", b.min_effect, 0.0, 10.0)
     _in_range(f"{t.where}.deterministic_tolerance", b.deterministic_tolerance, 0.0, 10.0)
     _in_range(f"{t.where}.max_outside_load", b.max_outside_load, 0.0, 1.0)
     _in_range(f"{t.where}.alpha", b.alpha, 1e-9, 0.5)
+    _in_range(f"{t.where}.run_factor", b.run_factor, 1.0, 100.0)
     tracked = sorted(name for name, spec in METRICS.items() if spec.tracked and spec.better != "neither")
     for name in metrics or ():
         if name not in tracked:

@@ -12,8 +12,8 @@ interval, how many pairs or items, the rule applied):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from benchharness import stats, units
@@ -28,7 +28,7 @@ from benchharness.readings import RETIRED, Measurement, metric_spec
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
-Direction = Literal["regressed", "improved", "same"]
+Direction = Literal["regressed", "improved", "same", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,59 @@ def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Ver
 # Regressions against the stored baseline
 
 
+@dataclass(frozen=True)
+class Replicates:
+    """Per figure, the other runs and children beside the two compared: where the between-run spread is learnt.
+
+    `before`: the same machine's other runs of the case (its history) and the old side's other children;
+    `after`: the new side's other children (a confirmation). Gate ratios are keyed `gate:<name>`, as in
+    the history store. Empty: the between-run spread is unknown, and only a move past `run_factor` is called.
+    """
+
+    before: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    after: Mapping[str, Sequence[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    """Whether a change the rounds showed is also past the between-run noise."""
+
+    direction: Direction
+    reason: str
+
+
+def between_runs(
+    name: str, old: float, new: float, replicates: Replicates | None, policy: BaselineSettings, worse_if_lower: bool
+) -> RunDecision:
+    """The between-run half of a regression: the run, not the round, as the unit of replication.
+
+    With stats.MIN_REPLICATES or more runs of the figure known (history, children), a t-test over runs
+    decides (and the change between runs must still pass `min_effect`). With fewer, the spread between runs
+    is unknown: only a move by more than `run_factor` times is called, a smaller one is "unknown".
+    """
+    r = replicates or Replicates()
+    reference = [*r.before.get(name, ()), old]
+    current = [new, *r.after.get(name, ())]
+    shift = stats.run_shift(reference, current, alpha=policy.alpha)
+    worse = (shift.change < 0) == worse_if_lower and shift.change != 0
+    if shift.decided:
+        assert shift.p_value is not None
+        if shift.p_value < policy.alpha and abs(shift.change) > policy.min_effect:
+            return RunDecision("regressed" if worse else "improved", shift.reason)
+        return RunDecision("same", f"within the between-run noise ({shift.reason})")
+    factor = max(new / old, old / new) if old > 0 and new > 0 else math.inf
+    if factor > policy.run_factor:
+        return RunDecision(
+            "regressed" if worse else "improved",
+            f"{shift.reason}; moved {factor:.2f}x, past run_factor {policy.run_factor:g}x",
+        )
+    return RunDecision(
+        "unknown",
+        f"not decided: {shift.reason}, and {factor:.2f}x is under run_factor {policy.run_factor:g}x "
+        "(keep a history of this machine's runs, or re-run to confirm)",
+    )
+
+
 def _samples(m: Measurement, metric: str) -> list[float]:
     samples = m.round_samples.get(metric)
     if samples:
@@ -300,8 +353,11 @@ def judge_baseline(
     settings: dict[str, object],
     policy: BaselineSettings,
     reference_moves: dict[str, float] | None = None,
+    replicates: Replicates | None = None,
 ) -> list[Verdict]:
-    """A verdict per tracked metric: regressed only past both `min_effect` and significance (asv's rule).
+    """A verdict per tracked metric: regressed only past `min_effect`, significance over the rounds (asv's
+    rule) *and* the between-run noise (`between_runs`, from `replicates`), else "unknown" where that
+    noise cannot be known and the move is under `run_factor`.
 
     `reference_moves` holds, per metric, how far the variant's reference moved against its own
     baseline in this session; a variant that moved no more than its reference says 'machine moved'.
@@ -358,12 +414,28 @@ def judge_baseline(
         direction = "regressed" if shift.regressed else ("improved" if shift.improved else "within noise")
         moved_to: Direction = "regressed" if shift.regressed else ("improved" if shift.improved else "same")
         status: Status = "fail" if shift.regressed else "pass"
+        runs = ""
+        value_now = current.value(name)
+        if (shift.regressed or shift.improved) and value_now is not None and old.value > 0 and value_now > 0:
+            decision = between_runs(name, old.value, value_now, replicates, policy, spec.better == "higher")
+            runs = f"; {decision.reason}"
+            if decision.direction != moved_to:
+                moved_to = decision.direction
+                direction = {"unknown": "not decided", "same": "within the between-run noise"}.get(
+                    decision.direction, decision.direction
+                )
+                status = "inconclusive" if decision.direction == "unknown" else "pass"
         moved = (reference_moves or {}).get(name)
-        if shift.regressed and moved is not None and _moved_as_much(shift.change, moved, policy.min_effect):
+        if (
+            shift.regressed
+            and status != "pass"
+            and moved is not None
+            and _moved_as_much(shift.change, moved, policy.min_effect)
+        ):
             direction = f"machine moved (reference moved {moved:+.1%} too)"
             status = "pass"
         message = (
-            f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}), "
+            f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}{runs}), "
             f"{units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
         ) + loaded
         verdicts.append(
@@ -459,8 +531,14 @@ def _times_better(gate: str, ratio: float) -> float:
     return ratio
 
 
-def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: BaselineSettings) -> list[Verdict]:
-    """Gate ratios against the ratios stored with the baseline: a drop past `min_effect` that the interval confirms."""
+def judge_ratios(
+    current: Sequence[Verdict], stored: BaselineEntry, policy: BaselineSettings, replicates: Replicates | None = None
+) -> list[Verdict]:
+    """Gate ratios against the ratios stored with the baseline: a move past `min_effect` that the run's own
+    interval confirms *and* that is past the between-run noise (`between_runs` on the gate's times-better
+    scale, from the other runs' `gate:<name>` figures); "unknown" where that noise cannot be known and
+    the move is under `run_factor`. One block of pairs per run is one replicate, however many pairs it holds.
+    """
     verdicts = []
     for v in current:
         old = stored.ratios.get(v.name)
@@ -470,22 +548,27 @@ def judge_ratios(current: Sequence[Verdict], stored: BaselineEntry, policy: Base
         ceiling = _times_better(v.name, old.estimate) * (1 + policy.min_effect)
         regressed = _times_better(v.name, v.high) < floor
         improved = v.low is not None and _times_better(v.name, v.low) > ceiling
+        direction: Direction = "regressed" if regressed else ("improved" if improved else "same")
+        word = "regressed" if regressed else ("improved" if improved else "steady")
+        runs = ""
+        if regressed or improved:
+            key = f"gate:{v.name}"
+            scaled = Replicates(
+                {key: [_times_better(v.name, x) for x in (replicates or Replicates()).before.get(key, ())]},
+                {key: [_times_better(v.name, x) for x in (replicates or Replicates()).after.get(key, ())]},
+            )
+            old_tb, new_tb = _times_better(v.name, old.estimate), _times_better(v.name, v.estimate)
+            decision = between_runs(key, old_tb, new_tb, scaled, policy, worse_if_lower=True)
+            runs = f"; {decision.reason}"
+            if decision.direction != direction:
+                direction = decision.direction
+                word = {"unknown": "not decided", "same": "within the between-run noise"}.get(direction, direction)
+        status: Status = "fail" if direction == "regressed" else ("inconclusive" if direction == "unknown" else "pass")
         text = (
             f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs baseline {old.estimate:.3g}: "
-            f"{'regressed' if regressed else ('improved' if improved else 'steady')} (min effect {policy.min_effect:.0%})"
+            f"{word} (min effect {policy.min_effect:.0%}{runs})"
         )
         verdicts.append(
-            Verdict(
-                "ratio",
-                v.name,
-                "fail" if regressed else "pass",
-                text,
-                v.estimate,
-                v.low,
-                v.high,
-                old.estimate,
-                v.n,
-                direction="regressed" if regressed else ("improved" if improved else "same"),
-            )
+            Verdict("ratio", v.name, status, text, v.estimate, v.low, v.high, old.estimate, v.n, direction=direction)
         )
     return verdicts

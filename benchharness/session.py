@@ -48,6 +48,7 @@ from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
 Progress = Callable[[str], None]
+HISTORY_RUNS = 20  # the latest runs of this machine a figure's between-run spread is learnt from
 CONFIRMABLE = (
     "speedup",
     "memory_reduction",
@@ -79,6 +80,7 @@ class BenchSession:
         self.swept = leftovers.sweep(settings.cache_dir)
         self._baseline: dict[str, Any] | BenchHarnessError | None = None
         self._baseline_loaded = False
+        self._history_store: history_store.HistoryStore | bool | None = None  # False: none to read
         self.unwritten: list[str] = []  # files the user asked for that could not be written: the run fails
         # (backend, device) whose default path died of SIGILL here: later children load in safe mode
         self.faulted: dict[tuple[str, str], FaultedPath] = {}
@@ -523,10 +525,41 @@ class BenchSession:
         settings = self.workload_key(case)
         policy = self.suite(case.suite).baseline or self.settings.baseline
         moves = self._reference_moves(case)
-        verdicts = judge.judge_baseline(record.measurement, entry, settings, policy, moves)
+        earlier = self._earlier_runs(case, entry)
+        verdicts = judge.judge_baseline(record.measurement, entry, settings, policy, moves, earlier)
         if any(v.status == "fail" for v in verdicts) and self.settings.trials.confirm:
-            verdicts = self._confirm_regressions(case, record, entry, settings, policy, verdicts, moves)
-        return verdicts + judge.judge_ratios(record.verdicts, entry, policy)
+            verdicts = self._confirm_regressions(case, record, entry, settings, policy, verdicts, moves, earlier)
+        return verdicts + judge.judge_ratios(record.verdicts, entry, policy, earlier)
+
+    def _earlier_runs(self, case: Case, entry: baselines.BaselineEntry) -> judge.Replicates:
+        """This machine's other runs of the case from the history store: the between-run spread of each figure.
+
+        The baseline's own run is left out (matched by its start time, or, in a baseline saved before
+        that was stored, by its exact value), since the stored figure itself is the other side. No store,
+        or one that cannot be read: no replicates, and only a move past `run_factor` is called.
+        """
+        if self._history_store is None:
+            url = history_store.resolve_url(self.options.history, self.settings.results_dir)
+            try:
+                self._history_store = history_store.HistoryStore(url) if url else False
+            except BenchHarnessError:
+                self._history_store = False
+        store = self._history_store
+        if not isinstance(store, history_store.HistoryStore):
+            return judge.Replicates()
+        started = entry.recorded.get("started")
+        names = [*entry.metrics, *(f"gate:{g}" for g in entry.ratios)]
+        before: dict[str, list[float]] = {}
+        for name in names:
+            try:
+                points = store.series(self.machine["id"], case.key, name, HISTORY_RUNS)
+            except BenchHarnessError:
+                return judge.Replicates()
+            own = entry.metrics[name].value if name in entry.metrics else entry.ratios[name[5:]].estimate
+            before[name] = [
+                p.value for p in points if p.value > 0 and (p.started != started if started else p.value != own)
+            ]
+        return judge.Replicates(before)
 
     def _confirm_regressions(
         self,
@@ -537,12 +570,20 @@ class BenchSession:
         policy: BaselineSettings,
         verdicts: list[Verdict],
         moves: dict[str, float],
+        earlier: judge.Replicates,
     ) -> list[Verdict]:
-        """A regression stands only if a fresh child regresses too (accuracy: deterministic, no re-run)."""
+        """A regression stands only if a fresh child regresses too (accuracy: deterministic, no re-run).
+
+        The fresh child is judged with the first one beside it, as two children of this run.
+        """
         self.progress(f"{case.id}: regression against the baseline; confirming in a fresh child")
         confirmation = self.solo(case, accuracy=False)
         record.measurements.append(confirmation)
-        again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, policy, moves)}
+        first = record.measurement
+        assert first is not None
+        children = {n: [x] for n in entry.metrics if (x := first.value(n)) is not None and x > 0}
+        both = judge.Replicates(earlier.before, children)
+        again = {v.name: v for v in judge.judge_baseline(confirmation, entry, settings, policy, moves, both)}
         confirmed = []
         for v in verdicts:
             if v.status != "fail":
@@ -722,7 +763,7 @@ class BenchSession:
             raise StoreError(
                 f"{len(failed)} case(s) failed ({', '.join(failed[:3])}); a failing run never touches baselines"
             )
-        recorded = {k: run[k] for k in ("git_commit", "packages", "threads")} | {"date": run["finished"]}
+        recorded = {k: run[k] for k in ("git_commit", "packages", "threads", "started")} | {"date": run["finished"]}
         kept = [
             r
             for r in records

@@ -167,8 +167,11 @@ def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], c
     if len(logs) < 2:
         return Interval(estimate, estimate, estimate, 1, confidence, "single pair: no interval")
     low, high = _bootstrap((logs,), np.mean, confidence)
+    # A percentile of resampled means can land an ulp past the mean itself when all pairs nearly agree.
     method = f"bootstrap over {len(logs)} pairs (geometric mean of per-pair ratios, percentile {confidence:.0%})"
-    return Interval(estimate, math.exp(low), math.exp(high), len(logs), confidence, method)
+    return Interval(
+        estimate, min(math.exp(low), estimate), max(math.exp(high), estimate), len(logs), confidence, method
+    )
 
 
 def retention_interval(variant: Sequence[float], reference: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -186,6 +189,7 @@ def retention_interval(variant: Sequence[float], reference: Sequence[float], con
 
     estimate = retained(np.asarray(v), np.asarray(r))
     low, high = _bootstrap((v, r), retained, confidence)
+    low, high = min(low, estimate), max(high, estimate)
     method = f"paired bootstrap over {len(v)} items (percentile {confidence:.0%})"
     return Interval(estimate, low, high, len(v), confidence, method)
 
@@ -346,3 +350,59 @@ def mann_whitney_shift(
     improved = -worse > min_effect and p_good < alpha
     p = p_bad if worse >= 0 else p_good
     return Shift(base, cur, change, p, regressed, improved, f"Mann-Whitney U one-sided p={p:.2g}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Between runs: the run (a child process) is the unit of replication, not the round.
+
+#: Fewest earlier runs (or children) of a figure before its between-run spread is estimated at all.
+MIN_REPLICATES = 3
+
+
+@dataclass(frozen=True)
+class RunShift:
+    """A figure in one run (or its children) against the same machine's other runs of it.
+
+    `decided` is False when there are too few replicates to know the between-run spread: the caller
+    then says "not decided", never "regressed" (Pinpoint's `unknown`).
+    """
+
+    change: float  # exp(mean ln current - mean ln reference) - 1
+    p_value: float | None  # one-sided, in the direction of the change; None when not decided
+    replicates: int  # reference runs or children the spread was learnt from
+    decided: bool
+    reason: str
+
+
+def run_shift(reference: Sequence[float], current: Sequence[float], *, alpha: float) -> RunShift:
+    """Student's two-sample t-test on ln(value), one value per run or child on each side.
+
+    Rounds inside one child share its process state, placement and the machine's mood of that moment,
+    so they say nothing about how far a figure moves between runs; only other runs do. `reference`
+    holds the same machine's earlier runs of the figure (its history, the old run's children),
+    `current` the new run's children. The logs make the spread relative, so one spread serves a
+    machine whose figures drift as a whole. With fewer than MIN_REPLICATES reference values, or no
+    degrees of freedom, nothing is decided.
+    """
+    from scipy import stats as scipy_stats
+
+    ref, cur = _checked(reference), _checked(current)
+    if not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha={alpha!r} must be in (0, 1)")
+    if min(ref) <= 0 or min(cur) <= 0:
+        raise ValueError("a between-run comparison needs positive figures (a rate, a time, a size), got a value <= 0")
+    a, b = np.log(np.asarray(ref)), np.log(np.asarray(cur))
+    diff = float(b.mean() - a.mean())
+    change = math.expm1(diff)
+    df = len(a) + len(b) - 2
+    if len(a) < MIN_REPLICATES or df < 2:
+        reason = (
+            f"between-run spread unknown: {len(a)} earlier run(s) or child(ren) of this figure, {MIN_REPLICATES} needed"
+        )
+        return RunShift(change, None, len(a), False, reason)
+    pooled = (float(np.sum((a - a.mean()) ** 2)) + float(np.sum((b - b.mean()) ** 2))) / df
+    se = math.sqrt(pooled * (1.0 / len(a) + 1.0 / len(b)))
+    p = (1.0 if diff == 0.0 else 0.0) if se == 0.0 else float(scipy_stats.t.sf(abs(diff) / se, df))
+    spread = math.sqrt(pooled)
+    reason = f"between runs: t-test over {len(a)} earlier and {len(b)} new run(s), spread {spread:.1%}, p={p:.2g}"
+    return RunShift(change, p, len(a), True, reason)

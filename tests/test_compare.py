@@ -3,6 +3,7 @@
 from run_documents import case, run
 
 from benchharness.compare import compare_runs
+from benchharness.history.store import HistoryStore
 from benchharness.report.compare_view import terminal_summary
 from benchharness.results import RunResult
 
@@ -19,10 +20,24 @@ def change(comparison, metric):
     return next(m for m in comparison.metrics if m.metric == metric)
 
 
-def test_a_real_slowdown_is_a_regression_with_an_interval_that_excludes_zero():
-    comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]))
+def history_of(tmp_path, decodes, gates=None):
+    """A real SQLite history store holding earlier runs of the q4_0 case on lab-a."""
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.sqlite'}")
+    for i, decode in enumerate(decodes):
+        store.append(
+            RunResult.from_dict(
+                run([case("q4_0", decode, gates=gates, seed=10 + i)], "lab-a", started=f"2026-11-2{i}T01:00:00+00:00"),
+                "h.json",
+            )
+        )
+    return store
+
+
+def test_a_real_slowdown_is_a_regression_with_an_interval_that_excludes_zero(tmp_path):
+    history = history_of(tmp_path, [149.0, 151.0, 150.5])
+    comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]), history)
     decode = change(comparison, "decode_tok_per_s")
-    assert decode.status == "regressed"
+    assert decode.status == "regressed" and "t-test over 4 earlier" in decode.message
     assert decode.change is not None and -0.22 < decode.change < -0.18
     assert decode.low is not None and decode.high is not None and decode.low <= decode.change <= decode.high < 0
     assert "Mann-Whitney" in decode.message  # the baseline check's own wording: the same rule decided
@@ -36,10 +51,34 @@ def test_noise_is_not_a_change_and_the_summary_lists_only_what_changed():
     assert terminal_summary(comparison)[-1].startswith("no change past the noise")
 
 
-def test_a_gate_ratio_that_moved_gets_a_ratio_of_ratios_interval():
+def test_rounds_of_one_child_per_run_decide_nothing_between_runs(tmp_path):
+    """Issue 21: -20% over the rounds of one child per run, with no other runs known, is "unknown"."""
+    comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]))
+    decode = change(comparison, "decode_tok_per_s")
+    assert decode.status == "unknown" and not comparison.regressions and comparison.undecided
+    assert any(line.startswith("1 not decided") for line in terminal_summary(comparison))
+    noisy = history_of(tmp_path, [118.0, 152.0, 125.0, 149.0])  # the machine moves that much between runs
+    decode = change(
+        compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]), noisy), "decode_tok_per_s"
+    )
+    assert decode.status == "same" and "within the between-run noise" in decode.message
+    halved = change(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 75.0, seed=1)])), "decode_tok_per_s")
+    assert halved.status == "regressed" and "past run_factor" in halved.message
+
+
+def test_a_gate_ratio_that_moved_gets_a_ratio_of_ratios_interval(tmp_path):
+    history = history_of(tmp_path, [150.0, 151.0, 149.0], gates={"speedup": ("pass", 2.62, 2.5, 2.7)})
+    history.append(
+        RunResult.from_dict(
+            run(
+                [case("q4_0", 150.0, gates={"speedup": ("pass", 2.57, 2.5, 2.7)})], started="2026-11-23T02:00:00+00:00"
+            ),
+            "h.json",
+        )
+    )
     old = case("q4_0", 150.0, gates=SPEEDUP_PASS, pair_ratio=3.0)
     new = case("q4_0", 100.0, gates={"speedup": ("pass", 2.0, 1.95, 2.05)}, pair_ratio=2.0, seed=1)
-    comparison = compare_runs(*runs([old], [new]))
+    comparison = compare_runs(*runs([old], [new]), history)
     speedup = next(r for r in comparison.ratios if r.gate == "speedup")
     assert speedup.status == "regressed"
     assert speedup.low is not None and speedup.high is not None
@@ -67,3 +106,20 @@ def test_different_workload_settings_are_not_compared():
 def test_two_single_runs_on_different_machines_are_compared_with_a_note():
     comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 150.0)], new_machine="lab-b"))
     assert comparison.notes and "different machines (lab-a vs lab-b)" in comparison.notes[0]
+
+
+def test_the_cli_learns_the_spread_from_the_history_beside_the_new_results(tmp_path, capsys):
+    import json
+
+    from benchharness import cli
+
+    (tmp_path / "old.json").write_text(json.dumps(run([case("q4_0", 150.0)])))
+    new = run([case("q4_0", 120.0, seed=1)], started="2026-11-25T10:00:00+00:00")
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    args = ["compare", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--fail-on-regression"]
+    assert cli.main(args) == 0, "no other runs known: -20% is not decided, and not a regression"
+    assert "1 not decided" in capsys.readouterr().out
+    history_of(tmp_path, [149.0, 151.0, 150.5])  # history.sqlite beside new.json
+    assert cli.main(args) == 1
+    assert "1 regressed past the noise" in capsys.readouterr().out
+    assert cli.main([*args, "--history", "off"]) == 0

@@ -37,6 +37,7 @@ def test_defaults_without_any_config(tmp_path):
         ({"models": {"m": {"variants": {"a": {"path": "x", "quantize": "Q4_0"}}}}}, "exactly one of"),
         ({"baseline": {"noise_k": 3.0}}, "noise_k is no longer a setting"),
         ({"baseline": {"min_effect": float("nan")}}, "min_effect = nan is out of range"),
+        ({"baseline": {"run_factor": 0.5}}, "run_factor = 0.5 is out of range; it must be in 1.0..100.0"),
         ({"baseline": {"alpha": 0.0}}, "alpha = 0.0 is out of range"),
         ({"workload": {"min_time_s": float("nan")}}, "min_time_s = nan is out of range"),
         ({"suites": {"s": {"gates": {"speedup": {"min": float("nan")}}}}}, "min = nan is out of range"),

@@ -16,6 +16,8 @@ NO_GUARD = {"cpu_mhz": None, "on_ac_power": None}
 
 
 def measurement(hits, rss=100.0 * 2**20, decode=100.0, samples=None, **info):
+    if samples:  # the reading is the mean of its rounds, as timing_readings makes it
+        decode = sum(samples) / len(samples)
     readings = {
         "peak_rss_bytes": Reading("peak_rss_bytes", "B", rss + 200 * 2**20),  # Python and the runtime too
         "model_memory_bytes": Reading("model_memory_bytes", "B", rss),
@@ -170,6 +172,23 @@ def test_a_policy_compares_only_the_metrics_it_names():
     assert judge.judge_baseline(halved, entry(BASE), {"gen_tokens": 64}, ttft_only) == []
 
 
+def test_a_move_the_rounds_call_is_judged_again_between_runs():
+    """Rounds of one child are not evidence of a change between runs (issue 21): the runs decide."""
+    slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])  # -20%, p tiny over rounds
+    (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY)
+    assert (v.status, v.direction) == ("inconclusive", "unknown") and "not decided" in v.message
+    assert "between-run spread unknown: 1 earlier run(s)" in v.message
+    steady = judge.Replicates({"decode_tok_per_s": [99.0, 101.5, 100.4]})
+    (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, steady)
+    assert (v.status, v.direction) == ("fail", "regressed") and "t-test over 4 earlier and 1 new" in v.message
+    drifting = judge.Replicates({"decode_tok_per_s": [82.0, 118.0, 90.0, 112.0]})  # the machine moves 20% run to run
+    (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, drifting)
+    assert (v.status, v.direction) == ("pass", "same") and "within the between-run noise" in v.message
+    children = judge.Replicates({}, {"decode_tok_per_s": [79.0, 81.0]})  # more children of the new run alone
+    (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, children)
+    assert v.direction == "unknown", "one old run: the old side's spread is still unknown"
+
+
 def test_machine_moved_when_the_reference_moved_as_much():
     slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
     (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, {"decode_tok_per_s": -0.19})
@@ -187,10 +206,25 @@ def test_changed_workload_is_not_compared():
 
 def test_gate_ratio_tracked_against_the_baseline():
     now = judge.Verdict("gate", "speedup", "pass", "", 2.2, 2.1, 2.3, 2.0, 12)
-    (v,) = judge.judge_ratios([now], entry(BASE, (3.0, 2.9, 3.1, 12)), POLICY)
-    assert v.status == "fail" and "regressed" in v.message
-    (v,) = judge.judge_ratios([now], entry(BASE, (2.25, 2.2, 2.3, 12)), POLICY)
+    steady = judge.Replicates({"gate:speedup": [2.95, 3.05, 3.02]})
+    (v,) = judge.judge_ratios([now], entry(BASE, (3.0, 2.9, 3.1, 12)), POLICY, steady)
+    assert v.status == "fail" and "regressed" in v.message and "t-test over 4 earlier" in v.message
+    (v,) = judge.judge_ratios([now], entry(BASE, (2.25, 2.2, 2.3, 12)), POLICY, steady)
     assert v.status == "pass"
+
+
+def test_a_gate_ratio_move_from_one_block_of_pairs_per_run_is_not_decided_without_other_runs():
+    """The issue's MiniLM INT8 speedup 1.74 -> 1.51: its interval is over pairs of one child per run."""
+    now = judge.Verdict("gate", "speedup", "pass", "", 1.51, 1.45, 1.57, 1.2, 12)
+    stored = entry(BASE, (1.74, 1.68, 1.80, 12))
+    (v,) = judge.judge_ratios([now], stored, POLICY)
+    assert (v.status, v.direction) == ("inconclusive", "unknown") and "not decided" in v.message
+    noisy = judge.Replicates({"gate:speedup": [1.55, 1.80, 1.62, 1.49]})  # the machine's other runs
+    (v,) = judge.judge_ratios([now], stored, POLICY, noisy)
+    assert (v.status, v.direction) == ("pass", "same") and "within the between-run noise" in v.message
+    halved = judge.Verdict("gate", "speedup", "fail", "", 0.80, 0.75, 0.85, 1.2, 12)
+    (v,) = judge.judge_ratios([halved], stored, POLICY)
+    assert v.status == "fail" and "past run_factor 1.5x" in v.message, "a 2x drop is called without history"
 
 
 def test_a_spread_carrying_figure_without_samples_is_not_judged_by_effect_size():
@@ -209,6 +243,9 @@ def test_memory_ratio_is_compared_as_times_smaller():
     assert v.status == "pass"  # 1/0.712 vs 1/0.694: 2.6% less, under the 5% effect
     halved = judge.Verdict("gate", "memory_reduction", "fail", "", 0.10, 0.10, 0.10, 0.5, 1)
     (v,) = judge.judge_ratios([halved], stored, POLICY)
+    assert v.status == "inconclusive", "1.44x smaller -> 1.11x: under run_factor, and no other runs known"
+    steady = judge.Replicates({"gate:memory_reduction": [0.30, 0.31, 0.305]})
+    (v,) = judge.judge_ratios([halved], stored, POLICY, steady)
     assert v.status == "fail"
 
 

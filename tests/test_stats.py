@@ -196,3 +196,27 @@ def test_any_samples_give_a_summary_or_a_clear_error(samples):
 def test_extreme_spread_is_an_error_not_inf():
     with pytest.raises(ValueError, match="non-finite spread"):
         stats.summarize([-1.7e308, 1.7e308])
+
+
+def test_run_shift_needs_other_runs_before_it_decides():
+    shift = stats.run_shift([100.0, 101.0], [80.0], alpha=0.002)
+    assert not shift.decided and shift.p_value is None and "3 needed" in shift.reason
+    assert shift.change == pytest.approx(80 / math.sqrt(100 * 101) - 1)
+
+
+def test_run_shift_weighs_a_move_against_the_spread_between_runs():
+    steady = stats.run_shift([100.0, 101.0, 99.5, 100.4], [80.0], alpha=0.002)
+    assert steady.decided and steady.p_value is not None and steady.p_value < 0.002
+    drifting = stats.run_shift([82.0, 118.0, 90.0, 112.0], [80.0], alpha=0.002)
+    assert drifting.decided and drifting.p_value is not None and drifting.p_value > 0.05
+
+
+def test_run_shift_is_relative_so_a_unit_does_not_change_it():
+    a = stats.run_shift([100.0, 101.0, 99.5, 100.4], [90.0, 91.0], alpha=0.002)
+    b = stats.run_shift([1.0, 1.01, 0.995, 1.004], [0.90, 0.91], alpha=0.002)
+    assert a.p_value == pytest.approx(b.p_value) and a.change == pytest.approx(b.change)
+
+
+def test_run_shift_refuses_figures_that_are_not_positive():
+    with pytest.raises(ValueError, match="positive"):
+        stats.run_shift([1.0, 0.0, 2.0], [1.0], alpha=0.002)

@@ -37,3 +37,21 @@ def test_the_lab_job_calls_benchharness_as_its_cli_parses_it():
         args = parser().parse_args(words[1:])  # exits (fails the test) on an option the CLI does not have
         if args.command == "compare":
             assert args.fail_on_regression and args.html == "lab-compare.html"
+
+
+def test_a_step_that_pipes_a_benchharness_command_keeps_its_exit_status():
+    """GitHub's default shell is `bash -e` (no pipefail): `compare ... | tee` would never fail the step."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    piped = [
+        s for job in jobs.values() for s in job["steps"] if "benchharness " in s.get("run", "") and "| " in s["run"]
+    ]
+    assert piped, "the compare step pipes into tee"
+    for step in piped:
+        assert step.get("shell") == "bash", f"{step['name']}: set `shell: bash` (-eo pipefail)"
+
+
+def test_compare_reads_the_lab_history_when_there_is_one():
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["lab-report"]["steps"]
+    (step,) = [s for s in steps if "benchharness compare" in s.get("run", "")]
+    assert '${BENCH_HISTORY_URL:+--history "$BENCH_HISTORY_URL"}' in step["run"]
+    assert step["env"]["BENCH_HISTORY_URL"] == "${{ secrets.BENCH_HISTORY_URL }}"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchharness import stats
 from benchharness.compare import Comparison, MetricChange, RatioChange
 from benchharness.report.embed import embedded_json
 from benchharness.report.html import templates
@@ -41,6 +42,13 @@ def terminal_summary(comparison: Comparison) -> list[str]:
         if items:
             lines.append(f"{len(items)} {title} past the noise:")
             lines += [f"  {describe(c)}" for c in items]
+    if undecided := comparison.undecided:
+        lines.append(f"{len(undecided)} not decided (past the rounds' noise; the between-run spread is unknown):")
+        lines += [f"  {describe(c)}" for c in undecided]
+        lines.append(
+            f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
+            "in the history (--history) or extra children; without them only a move past the suite's run_factor is called)"
+        )
     if comparison.verdicts:
         lines.append(f"{len(comparison.verdicts)} verdict(s) changed:")
         lines += [f"  {v.machine}: {v.key} {v.name}: {v.old} -> {v.new}" for v in comparison.verdicts]
