@@ -60,7 +60,49 @@ def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
     (scratch / f"run{index}.log").write_text(proc.stdout + proc.stderr)
     data = json.loads((results_dir / "latest.json").read_text())
     print(f"run {index}: exit {proc.returncode}, {wall:.0f} s", flush=True)
-    return {"index": index, "exit": proc.returncode, "wall_s": wall, "data": data, "tail": proc.stdout[-3000:]}
+    kept = results_dir / "latest.json"
+    return {
+        "index": index,
+        "exit": proc.returncode,
+        "wall_s": wall,
+        "data": data,
+        "path": kept,
+        "tail": proc.stdout[-3000:],
+    }
+
+
+def pairwise(runs: list[dict]) -> list[dict]:
+    """`benchharness compare RUN_i RUN_j --fail-on-regression --history off` for every pair: what the nightly gate says.
+
+    No history: each run's own store holds only itself, and with three runs the other one is too few
+    (stats.MIN_REPLICATES) to learn a between-run spread from, so this is the gate at its weakest evidence.
+    """
+    out = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1 :]:
+            command = [sys.executable, "-m", "benchharness.cli", "compare", str(a["path"]), str(b["path"])]
+            command += ["--fail-on-regression", "--history", "off"]
+            proc = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=False)
+            lines = proc.stdout.splitlines()
+
+            def count(word: str, lines: list[str] = lines) -> int:
+                return next((int(x.split()[0]) for x in lines if x[:1].isdigit() and f" {word}" in x), 0)
+
+            out.append(
+                {
+                    "old": a["index"],
+                    "new": b["index"],
+                    "exit": proc.returncode,
+                    "regressed": count("regressed past"),
+                    "improved": count("improved past"),
+                    "not_decided": count("not decided"),
+                    "verdicts_changed": count("verdict(s) changed"),
+                    "stdout": proc.stdout,
+                    "command": "benchharness compare "
+                    + f"run{a['index']}/latest.json run{b['index']}/latest.json --fail-on-regression --history off",
+                }
+            )
+    return out
 
 
 def analyse(runs: list[dict]) -> dict:
@@ -98,14 +140,24 @@ def main() -> int:
     parser.add_argument(
         "--from-results", nargs="+", type=Path, help="analyse saved latest.json files instead of running"
     )
-    parser.add_argument("--keep", type=Path, help="keep each run's results, log and the scratch baseline in this folder")
+    parser.add_argument(
+        "--keep", type=Path, help="keep each run's results, log and the scratch baseline in this folder"
+    )
+    parser.add_argument(
+        "--meta",
+        type=Path,
+        help="with --from-results: an earlier aa_stability.json whose runs' exit and wall time to keep",
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     if args.from_results:
         runs = [
-            {"index": i, "exit": None, "wall_s": float("nan"), "data": json.loads(p.read_text())}
+            {"index": i, "exit": None, "wall_s": float("nan"), "data": json.loads(p.read_text()), "path": p}
             for i, p in enumerate(args.from_results, 1)
         ]
+        if args.meta:
+            for run, meta in zip(runs, json.loads(args.meta.read_text())["runs"], strict=True):
+                run.update(exit=meta["exit"], wall_s=meta["wall_s"])
     elif args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         print(f"children import benchharness from {package_imported()}", flush=True)
@@ -119,7 +171,9 @@ def main() -> int:
 
 def write_summary(count: int, runs: list[dict]) -> int:
     summary = analyse(runs)
+    summary["pairwise_compare"] = pairwise(runs)
     summary["runs"] = [{k: r[k] for k in ("index", "exit", "wall_s")} for r in runs]
+    summary["git_commit"] = runs[0]["data"]["run"].get("git_commit")
     summary["machine"] = runs[0]["data"]["run"]["machine"]
     summary["command"] = "python benchmarks/aa_stability.py --runs " + str(count)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -140,6 +194,15 @@ def write_summary(count: int, runs: list[dict]) -> int:
         f"- regressions called on a first measurement but not confirmed by the fresh child: {len(summary['unconfirmed_first_calls'])}",
         f"- inconclusive: {summary['inconclusive']} ({(summary['inconclusive_rate'] or 0):.1%} of gate verdicts)",
         "",
+        "`benchharness compare` pairwise (`--fail-on-regression --history off`):",
+        "",
+        "| old -> new | exit | regressed | improved | not decided | verdicts changed |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| run {c['old']} -> run {c['new']} | {c['exit']} | {c['regressed']} | {c['improved']} | {c['not_decided']} | {c['verdicts_changed']} |"
+            for c in summary["pairwise_compare"]
+        ],
+        "",
         "Per gate, the status in each run:",
         "",
         *[f"- {k}: {' / '.join(v)}" for k, v in summary["per_gate"].items()],
@@ -149,6 +212,8 @@ def write_summary(count: int, runs: list[dict]) -> int:
             else []
         ),
     ]
+    for c in summary["pairwise_compare"]:
+        lines += ["", f"`{c['command']}` (exit {c['exit']}):", "", "```", *c["stdout"].splitlines(), "```"]
     (RESULTS / "aa_stability.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
