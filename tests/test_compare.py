@@ -4,7 +4,7 @@ from run_documents import case, run
 
 from benchharness.compare import compare_runs
 from benchharness.history.store import HistoryStore
-from benchharness.report.compare_view import terminal_summary
+from benchharness.report.compare_view import render_compare, terminal_summary
 from benchharness.results import RunResult
 
 SPEEDUP_PASS = {"speedup": ("pass", 2.6, 2.5, 2.7)}
@@ -53,10 +53,13 @@ def test_noise_is_not_a_change_and_the_summary_lists_only_what_changed():
 
 def test_rounds_of_one_child_per_run_decide_nothing_between_runs(tmp_path):
     """Issue 21: -20% over the rounds of one child per run, with no other runs known, is "unknown"."""
-    comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]))
+    old, new = runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])
+    comparison = compare_runs(old, new)
     decode = change(comparison, "decode_tok_per_s")
     assert decode.status == "unknown" and not comparison.regressions and comparison.undecided
     assert any(line.startswith("1 not decided") for line in terminal_summary(comparison))
+    page = render_compare(comparison, old, new)
+    assert "0 regression(s)" in page and "1 not decided" in page and 'class="unknown"' in page
     noisy = history_of(tmp_path, [118.0, 152.0, 125.0, 149.0])  # the machine moves that much between runs
     decode = change(
         compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]), noisy), "decode_tok_per_s"
