@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -71,17 +72,27 @@ def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
     }
 
 
-def pairwise(runs: list[dict]) -> list[dict]:
-    """`benchharness compare RUN_i RUN_j --fail-on-regression --history off` for every pair: what the nightly gate says.
+def combined_history(runs: list[dict], path: Path) -> Path:
+    """Every run in one history store, as a machine's nightly runs would be (`benchharness history append`)."""
+    path.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "benchharness.cli", "history", "append", *(str(r["path"]) for r in runs)]
+    subprocess.run([*command, "--history", str(path)], cwd=ROOT, env=child_env(), check=True, capture_output=True)
+    return path
 
-    No history: each run's own store holds only itself, and with three runs the other one is too few
-    (stats.MIN_REPLICATES) to learn a between-run spread from, so this is the gate at its weakest evidence.
+
+def pairwise(runs: list[dict], history: Path | None) -> list[dict]:
+    """`benchharness compare RUN_i RUN_j --fail-on-regression --history H` for every pair: what the nightly gate says.
+
+    `--history off` (None): no other run is known, so the between-run spread is unknown and only moves past
+    run_factor are called. With `history` holding every run, each pair learns the spread from the others
+    (compare leaves the two compared out), which needs stats.MIN_REPLICATES of them: five runs or more.
     """
     out = []
+    where = "off" if history is None else str(history)
     for i, a in enumerate(runs):
         for b in runs[i + 1 :]:
             command = [sys.executable, "-m", "benchharness.cli", "compare", str(a["path"]), str(b["path"])]
-            command += ["--fail-on-regression", "--history", "off"]
+            command += ["--fail-on-regression", "--history", where]
             proc = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=False)
             lines = proc.stdout.splitlines()
 
@@ -99,7 +110,8 @@ def pairwise(runs: list[dict]) -> list[dict]:
                     "verdicts_changed": count("verdict(s) changed"),
                     "stdout": proc.stdout,
                     "command": "benchharness compare "
-                    + f"run{a['index']}/latest.json run{b['index']}/latest.json --fail-on-regression --history off",
+                    + f"run{a['index']}/latest.json run{b['index']}/latest.json --fail-on-regression --history "
+                    + ("off" if history is None else "all-runs.sqlite"),
                 }
             )
     return out
@@ -148,6 +160,13 @@ def main() -> int:
         type=Path,
         help="with --from-results: an earlier aa_stability.json whose runs' exit and wall time to keep",
     )
+    parser.add_argument(
+        "--history-all",
+        action="store_true",
+        help="compare each pair with every run in one history store (all-runs.sqlite), not --history off",
+    )
+    parser.add_argument("--name", default="aa_stability", help="file stem of the record in benchmarks/results/")
+    parser.add_argument("--ran", help="with --from-results: the command that made the runs, for the record")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     if args.from_results:
@@ -166,22 +185,29 @@ def main() -> int:
         print(f"children import benchharness from {package_imported()}", flush=True)
         with tempfile.TemporaryDirectory(prefix="benchharness-aa-") as tmp:
             runs = [run_suite(i, Path(tmp), args.pytest_args) for i in range(1, args.runs + 1)]
-    return write_summary(args.runs if not args.from_results else len(runs), runs)
+    history = None
+    if args.history_all:
+        history = combined_history(runs, Path(runs[0]["path"]).parent.parent / "all-runs.sqlite")
+    command = "python benchmarks/aa_stability.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return write_summary(args.ran or command, command, runs, history, args.name)
 
 
-def write_summary(count: int, runs: list[dict]) -> int:
+def write_summary(made_by: str, command: str, runs: list[dict], history: Path | None, name: str) -> int:
     summary = analyse(runs)
-    summary["pairwise_compare"] = pairwise(runs)
+    summary["pairwise_compare"] = pairwise(runs, history)
     summary["runs"] = [{k: r[k] for k in ("index", "exit", "wall_s")} for r in runs]
     summary["git_commit"] = runs[0]["data"]["run"].get("git_commit")
     summary["machine"] = runs[0]["data"]["run"]["machine"]
-    summary["command"] = "python benchmarks/aa_stability.py --runs " + str(count)
+    summary["command"] = made_by
+    summary["analysed_by"] = command
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "aa_stability.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    where = "off" if history is None else "all-runs.sqlite (every run of the record)"
     lines = [
-        "# A/A stability: the default suite on unchanged code",
+        "# A/A stability: unchanged code, run after run",
         "",
-        f"Command: `{summary['command']}` (run 1 saves a scratch baseline, runs 2..N compare with it).",
+        f"Runs made by: `{summary['command']}` (run 1 saves a scratch baseline, runs 2..N compare with it)",
+        f"at commit {summary['git_commit']}; analysed by `{command}`.",
         f"Machine: {summary['machine']['id']} ({summary['machine']['cpu']}, ISA {' '.join(summary['machine'].get('isa', []))}).",
         "",
         "| run | exit | wall time |",
@@ -194,7 +220,7 @@ def write_summary(count: int, runs: list[dict]) -> int:
         f"- regressions called on a first measurement but not confirmed by the fresh child: {len(summary['unconfirmed_first_calls'])}",
         f"- inconclusive: {summary['inconclusive']} ({(summary['inconclusive_rate'] or 0):.1%} of gate verdicts)",
         "",
-        "`benchharness compare` pairwise (`--fail-on-regression --history off`):",
+        f"`benchharness compare` pairwise (`--fail-on-regression --history {where}`):",
         "",
         "| old -> new | exit | regressed | improved | not decided | verdicts changed |",
         "|---|---:|---:|---:|---:|---:|",
@@ -214,7 +240,7 @@ def write_summary(count: int, runs: list[dict]) -> int:
     ]
     for c in summary["pairwise_compare"]:
         lines += ["", f"`{c['command']}` (exit {c['exit']}):", "", "```", *c["stdout"].splitlines(), "```"]
-    (RESULTS / "aa_stability.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
