@@ -126,3 +126,14 @@ def test_the_cli_learns_the_spread_from_the_history_beside_the_new_results(tmp_p
     assert cli.main(args) == 1
     assert "1 regressed past the noise" in capsys.readouterr().out
     assert cli.main([*args, "--history", "off"]) == 0
+
+
+def test_every_field_of_a_cases_noise_rule_reads_back():
+    from dataclasses import asdict
+
+    from benchharness.config import BaselineSettings
+
+    policy = BaselineSettings(min_effect=0.25, alpha=0.001, metrics=("decode_tok_per_s",), run_factor=3.0)
+    document = run([{**case("q4_0", 150.0), "baseline_policy": asdict(policy)}])
+    (read,) = RunResult.from_dict(document, "r.json").cases
+    assert read.baseline_policy == policy
