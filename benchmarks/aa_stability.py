@@ -121,6 +121,7 @@ def analyse(runs: list[dict]) -> dict:
     statuses: dict[str, list[str]] = defaultdict(list)
     alarms: list[str] = []
     unconfirmed: list[str] = []  # called on the first measurement, not confirmed by the fresh child
+    undecided: list[str] = []  # past the rounds' noise, the between-run spread unknown (issue 21)
     gate_total = inconclusive = 0
     for run in runs:
         for case in run["data"]["cases"]:
@@ -132,6 +133,8 @@ def analyse(runs: list[dict]) -> dict:
                 if v["kind"] in ("baseline", "ratio") and run["index"] > 1:
                     if v["status"] == "fail":
                         alarms.append(f"run {run['index']}: {case['key']}: {v['message']}")
+                    elif v.get("direction") == "unknown":
+                        undecided.append(f"run {run['index']}: {case['key']}: {v['message']}")
                     elif v["status"] == "inconclusive":
                         unconfirmed.append(f"run {run['index']}: {case['key']}: {v['message']}")
     flips = {k: s for k, s in statuses.items() if "pass" in s and "fail" in s}
@@ -142,6 +145,7 @@ def analyse(runs: list[dict]) -> dict:
         "flips": flips,
         "regression_alarms": alarms,
         "unconfirmed_first_calls": unconfirmed,
+        "not_decided_between_runs": undecided,
         "per_gate": dict(sorted(statuses.items())),
     }
 
@@ -218,6 +222,7 @@ def write_summary(made_by: str, command: str, runs: list[dict], history: Path | 
         f"- **gate-verdict flips (pass <-> fail): {len(summary['flips'])}**",
         f"- **regression alarms after confirmation (runs 2..N): {len(summary['regression_alarms'])}**",
         f"- regressions called on a first measurement but not confirmed by the fresh child: {len(summary['unconfirmed_first_calls'])}",
+        f"- baseline-check moves past the rounds' noise but not decided between runs (spread unknown): {len(summary['not_decided_between_runs'])}",
         f"- inconclusive: {summary['inconclusive']} ({(summary['inconclusive_rate'] or 0):.1%} of gate verdicts)",
         "",
         f"`benchharness compare` pairwise (`--fail-on-regression --history {where}`):",
