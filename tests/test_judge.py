@@ -355,3 +355,11 @@ def test_comparisons_with_a_baseline_recorded_under_load_say_so():
     quiet = BaselineEntry(recorded.metrics, {}, {"gen_tokens": 64}, {"outside_cpu_load": 0.03})
     (v,) = judge.judge_baseline(measurement(REF_HITS, samples=BASE), quiet, {"gen_tokens": 64}, POLICY)
     assert "outside CPU load" not in v.message
+
+
+def test_one_slow_round_does_not_make_a_between_run_factor():
+    """Each run's figure is its rounds' median: a 600 tok/s outlier drags a mean 1.7x, not the run."""
+    with_outlier = [*BASE, 600.0]
+    slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
+    (v,) = judge.judge_baseline(slower, entry(with_outlier), {"gen_tokens": 64}, POLICY)
+    assert v.direction == "unknown" and "1.25x is under run_factor" in v.message, v.message
