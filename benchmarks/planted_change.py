@@ -67,8 +67,13 @@ def run(project: Path, delay_s: float, label: str, *extra: str) -> dict:
     kept = project / "kept" / f"{label}.json"
     kept.parent.mkdir(exist_ok=True)
     shutil.copy(project / "reports" / "latest.json", kept)
+    return read_kept(kept, proc.returncode, round(time.monotonic() - started, 1))
+
+
+def read_kept(kept: Path, exit_status: int | None, wall_s: float | None) -> dict:
+    """One kept run's decode figures and baseline-check verdicts."""
     data = json.loads(kept.read_text())
-    out: dict = {"exit": proc.returncode, "wall_s": round(time.monotonic() - started, 1), "results": str(kept)}
+    out: dict = {"exit": exit_status, "wall_s": wall_s, "results": str(kept)}
     for quant, case_id in CASES.items():
         case = next(c for c in data["cases"] if c["id"] == case_id)
         decode = next(
@@ -104,7 +109,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--clean", type=int, default=3, help="runs with no delay after the baseline, into the history")
+    parser.add_argument(
+        "--from-kept",
+        type=Path,
+        help="re-analyse the scratch project of a run that was stopped (its kept/ results and clean.sqlite)",
+    )
     args = parser.parse_args()
+    if args.from_kept:
+        return from_kept(args.from_kept)
     probe = [sys.executable, "-c", "import benchharness; print(benchharness.__file__)"]
     package = subprocess.run(probe, env=env(), capture_output=True, text=True, check=True, cwd="/").stdout.strip()
     print(f"children import benchharness from {package}", flush=True)
@@ -156,6 +168,31 @@ def main() -> int:
         "rows": rows,
     }
     write(summary)
+    return 0
+
+
+def from_kept(project: Path) -> int:
+    """The record from a stopped run's scratch project: every condition run that finished, compared as above."""
+    kept = project / "kept"
+    baseline = read_kept(kept / "baseline.json", None, None)
+    clean_runs = [read_kept(p, None, None) for p in sorted(kept.glob("clean*.json"))]
+    per_token = 1.0 / baseline["q4_0"]["decode_tok_per_s"]
+    delays = {"none": 0.0, "2x": per_token, "3%": 0.03 * per_token, "threads/2": 0.0}
+    rows = []
+    for repeat in range(1, 10):
+        for name, delay in delays.items():
+            path = kept / f"r{repeat}-{name.replace('/', '_')}.json"
+            if not path.is_file():
+                continue
+            result = read_kept(path, None, None)
+            with_history = compare(project, baseline["results"], result["results"], str(project / "clean.sqlite"))
+            without = compare(project, baseline["results"], result["results"], "off")
+            row = {"repeat": repeat, "condition": name, "delay_ms": delay * 1000, **result}
+            rows.append({**row, "compare_history": with_history, "compare_no_history": without})
+    probe = [sys.executable, "-c", "import benchharness; print(benchharness.__file__)"]
+    package = subprocess.run(probe, env=env(), capture_output=True, text=True, check=True, cwd="/").stdout.strip()
+    command = f"python benchmarks/planted_change.py --from-kept {project}"
+    write({"command": command, "package": package, "baseline": baseline, "clean_runs": clean_runs, "rows": rows})
     return 0
 
 
