@@ -114,9 +114,10 @@ def main() -> int:
         type=Path,
         help="re-analyse the scratch project of a run that was stopped (its kept/ results and clean.sqlite)",
     )
+    parser.add_argument("--name", default="planted_change", help="file stem of the record in benchmarks/results/")
     args = parser.parse_args()
     if args.from_kept:
-        return from_kept(args.from_kept)
+        return from_kept(args.from_kept, args.name)
     probe = [sys.executable, "-c", "import benchharness; print(benchharness.__file__)"]
     package = subprocess.run(probe, env=env(), capture_output=True, text=True, check=True, cwd="/").stdout.strip()
     print(f"children import benchharness from {package}", flush=True)
@@ -171,7 +172,7 @@ def main() -> int:
     return 0
 
 
-def from_kept(project: Path) -> int:
+def from_kept(project: Path, name: str) -> int:
     """The record from a stopped run's scratch project: every condition run that finished, compared as above."""
     kept = project / "kept"
     baseline = read_kept(kept / "baseline.json", None, None)
@@ -180,19 +181,19 @@ def from_kept(project: Path) -> int:
     delays = {"none": 0.0, "2x": per_token, "3%": 0.03 * per_token, "threads/2": 0.0}
     rows = []
     for repeat in range(1, 10):
-        for name, delay in delays.items():
-            path = kept / f"r{repeat}-{name.replace('/', '_')}.json"
+        for condition, delay in delays.items():
+            path = kept / f"r{repeat}-{condition.replace('/', '_')}.json"
             if not path.is_file():
                 continue
             result = read_kept(path, None, None)
             with_history = compare(project, baseline["results"], result["results"], str(project / "clean.sqlite"))
             without = compare(project, baseline["results"], result["results"], "off")
-            row = {"repeat": repeat, "condition": name, "delay_ms": delay * 1000, **result}
+            row = {"repeat": repeat, "condition": condition, "delay_ms": delay * 1000, **result}
             rows.append({**row, "compare_history": with_history, "compare_no_history": without})
     probe = [sys.executable, "-c", "import benchharness; print(benchharness.__file__)"]
     package = subprocess.run(probe, env=env(), capture_output=True, text=True, check=True, cwd="/").stdout.strip()
-    command = f"python benchmarks/planted_change.py --from-kept {project}"
-    write({"command": command, "package": package, "baseline": baseline, "clean_runs": clean_runs, "rows": rows})
+    command = f"python benchmarks/planted_change.py --from-kept {project} --name {name}"
+    write({"command": command, "package": package, "baseline": baseline, "clean_runs": clean_runs, "rows": rows}, name)
     return 0
 
 
@@ -203,10 +204,10 @@ def _verdict(v: dict | None) -> str:
     return f"{v['status']}: {v['message']}{conf}".replace("|", "/")
 
 
-def write(summary: dict) -> None:
+def write(summary: dict, name: str = "planted_change") -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "planted_change.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     base = summary["baseline"]
     lines = [
         "# Planted changes through real llama.cpp (SmolLM2-135M Q4_0 and its F32 reference, pp128 + tg64)",
@@ -238,10 +239,10 @@ def write(summary: dict) -> None:
     for r in summary["rows"]:
         lines.append(f"- {r['repeat']} {r['condition']}:")
         lines += [f"  - history: {d}" for d in r["compare_history"]["decode"]] or [
-            "  - history: within the rounds' noise"
+            "  - history: not listed (same)"
         ]
-        lines += [f"  - none: {d}" for d in r["compare_no_history"]["decode"]] or ["  - none: within the rounds' noise"]
-    (out / "planted_change.md").write_text("\n".join(lines) + "\n")
+        lines += [f"  - none: {d}" for d in r["compare_no_history"]["decode"]] or ["  - none: not listed (same)"]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
