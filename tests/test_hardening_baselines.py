@@ -67,8 +67,9 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
     cases = latest(root)
     assert all(c["readings"]["outside_cpu_load"]["value"] > 0.2 for c in cases.values())
 
-    # Every later comparison against it says what it was recorded under.
-    code, output = run(root)
+    # Every later comparison against it says what it was recorded under. Only the figure read below is
+    # compared: the other 10-20 us timings of this tiny model move past 1.5x between runs of a shared machine.
+    code, output = run(root, '--bench-set=baseline.metrics=["batch1_latency_ms"]')
     assert code == 0, output[-2000:]
     timing = [
         v
@@ -169,23 +170,27 @@ def _scaled(values: list[float], factor: float) -> list[float]:
 
 
 def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_history(tmp_path):
-    """Issue 21: rounds of one child call a -23% move; only the machine's other runs can say it is a change."""
+    """Issue 21: rounds of one child call a -50% move; only the machine's other runs can say it is a change.
+
+    The move is planted large (2x) and the suite's floor set as the real digits suite sets it (3x), so the
+    test does not depend on how much this tiny model's timings drift between runs of a shared machine.
+    """
     from benchharness.history.store import HistoryStore
     from benchharness.results import RunResult
 
     root = project(tmp_path)
     code, output = run(root, "--save-baseline")
     assert code == 0, output[-2000:]
-    # The past as if this machine had been 1.3x faster: the baseline, and three runs of it in the history.
+    # The past as if this machine had been 2x faster: the baseline, and three runs of it in the history.
     path = root / "baselines" / f"{MACHINE}.json"
     data = json.loads(path.read_text())
     for entry in data["cases"].values():
         metric = entry["metrics"]["batch32_items_per_s"]
-        metric["value"], metric["samples"] = metric["value"] * 1.3, _scaled(metric["samples"], 1.3)
+        metric["value"], metric["samples"] = metric["value"] * 2.0, _scaled(metric["samples"], 2.0)
     path.write_text(json.dumps(data))
     results = json.loads((root / "reports" / "latest.json").read_text())
     store = HistoryStore(f"sqlite:///{root / 'past.sqlite'}")
-    for i, factor in enumerate((1.29, 1.30, 1.31)):
+    for i, factor in enumerate((1.98, 2.0, 2.02)):
         past = json.loads(json.dumps(results))
         past["run"]["started"] = f"2026-11-0{i + 1}T02:00:00+00:00"
         for case in past["cases"]:
@@ -194,14 +199,16 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
         assert store.append(RunResult.from_dict(past, f"past{i}.json"))
     store.close()
 
-    code, output = run(root, "--history=off")
-    assert code == 0, output[-2000:]  # 1.3x is under run_factor 1.5x: not decided without other runs
+    # Only the figure planted is compared (the others drift freely), with the digits suite's own floor.
+    only = '--bench-set=baseline={metrics=["batch32_items_per_s"], run_factor=3.0}'
+    code, output = run(root, "--history=off", only)
+    assert code == 0, output[-2000:]  # 2x is under run_factor 3x: not decided without other runs
     verdicts = [v for case in latest(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"]
     assert verdicts and all(v["status"] != "fail" for v in verdicts)
     undecided = [v for v in verdicts if v["direction"] == "unknown"]
     assert undecided and "between-run spread unknown: 1 earlier run(s)" in undecided[0]["message"]
 
-    code, output = run(root, f"--history={root / 'past.sqlite'}")
+    code, output = run(root, f"--history={root / 'past.sqlite'}", only)
     assert code == 1, output[-2000:]
     line = one_line(output, "batch32_items_per_s regressed")
     assert "between runs: t-test over 4 earlier and 1 new run(s)" in line, line
