@@ -238,9 +238,7 @@ def write(summary: dict, name: str = "planted_change") -> None:
     lines += ["", "`benchharness compare BASELINE RUN` on decode (with the clean history / with --history off):", ""]
     for r in summary["rows"]:
         lines.append(f"- {r['repeat']} {r['condition']}:")
-        lines += [f"  - history: {d}" for d in r["compare_history"]["decode"]] or [
-            "  - history: not listed (same)"
-        ]
+        lines += [f"  - history: {d}" for d in r["compare_history"]["decode"]] or ["  - history: not listed (same)"]
         lines += [f"  - none: {d}" for d in r["compare_no_history"]["decode"]] or ["  - none: not listed (same)"]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -68,8 +68,9 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
     assert all(c["readings"]["outside_cpu_load"]["value"] > 0.2 for c in cases.values())
 
     # Every later comparison against it says what it was recorded under. Only the figure read below is
-    # compared: the other 10-20 us timings of this tiny model move past 1.5x between runs of a shared machine.
-    code, output = run(root, '--bench-set=baseline.metrics=["batch1_latency_ms"]')
+    # compared, under a floor no between-run move of this 10-20 us figure reaches (it moved 2.16x in CI):
+    # what is tested is the note, not the verdict.
+    code, output = run(root, '--bench-set=baseline={metrics=["batch1_latency_ms"], run_factor=100.0}')
     assert code == 0, output[-2000:]
     timing = [
         v
@@ -95,7 +96,14 @@ def test_more_rounds_still_compare_and_a_setting_that_defines_the_figure_does_no
     root = project(tmp_path)
     code, output = run(root, "--save-baseline")
     assert code == 0, output[-2000:]
-    code, output = run(root, "--bench-set=workload.min_rounds=9", "--bench-set=workload.min_time_s=0.4")
+    # Compared, not judged: a floor no between-run move of these 10-20 us timings reaches keeps the verdicts
+    # out of the way of what is tested, that other round counts still compare.
+    code, output = run(
+        root,
+        "--bench-set=workload.min_rounds=9",
+        "--bench-set=workload.min_time_s=0.4",
+        "--bench-set=baseline.run_factor=100.0",
+    )
     assert code == 0, output[-2000:]
     assert "baseline: compared 2 case(s)" in output, output[-2000:]
     assert "different workload settings" not in output
