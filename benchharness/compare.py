@@ -139,7 +139,9 @@ def _replicates(
 
 def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: judge.Replicates) -> list[MetricChange]:
     assert old.measurement is not None and new.measurement is not None
-    stored = baselines.BaselineEntry.from_dict(baselines.entry(old.measurement, old.settings, {}, {}))
+    # The old run plays the baseline, its outside load included (judge._outside_load reads both sides').
+    recorded = {"outside_cpu_load": old.measurement.value("outside_cpu_load")}
+    stored = baselines.BaselineEntry.from_dict(baselines.entry(old.measurement, old.settings, recorded, {}))
     verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy, None, replicates)
     changes = []
     for v in verdicts:

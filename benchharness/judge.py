@@ -426,6 +426,12 @@ def judge_baseline(
                     decision.direction, decision.direction
                 )
                 status = "inconclusive" if decision.direction == "unknown" else "pass"
+        if (
+            moved_to in ("regressed", "improved")
+            and spec.unit != "B"
+            and (busy := _outside_load(stored, current, policy))
+        ):
+            moved_to, direction, status = "unknown", f"not decided ({busy})", "inconclusive"
         moved = (reference_moves or {}).get(name)
         if (
             shift.regressed
@@ -453,6 +459,28 @@ def judge_baseline(
             )
         )
     return verdicts
+
+
+def _outside_load(stored: BaselineEntry, current: Measurement, policy: BaselineSettings) -> str:
+    """Why a time figure's move cannot be put down to the code: either side ran beside other work.
+
+    Work the case did not cause takes cores from it (two threads on a 2-core VM lose half their time to
+    one busy neighbour), so a speed or energy figure measured under more than `max_outside_load` moves
+    with the neighbour, not the code; no spread over rounds or runs tells the two apart. Memory figures
+    (bytes) do not move with it and are judged as usual. Empty when neither side was loaded (or unknown).
+    """
+    old = stored.recorded.get("outside_cpu_load")
+    new = current.value("outside_cpu_load")
+    sides = [("baseline", old), ("this run", new)]
+    loaded = [
+        f"{who} {load:.0%}" for who, load in sides if isinstance(load, (int, float)) and load > policy.max_outside_load
+    ]
+    if not loaded:
+        return ""
+    return (
+        f"outside CPU load {', '.join(loaded)} over max_outside_load {policy.max_outside_load:.0%}: "
+        "the machine's other work may have moved it; re-run on a quiet machine"
+    )
 
 
 def _recorded_under_load(stored: BaselineEntry, policy: BaselineSettings) -> str:

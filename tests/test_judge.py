@@ -363,3 +363,29 @@ def test_one_slow_round_does_not_make_a_between_run_factor():
     slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
     (v,) = judge.judge_baseline(slower, entry(with_outlier), {"gen_tokens": 64}, POLICY)
     assert v.direction == "unknown" and "1.25x is under run_factor" in v.message, v.message
+
+
+def test_a_speed_move_measured_beside_other_work_is_not_decided_but_memory_still_is():
+    """Issue 21: an A/A run under 76% outside load called a 30% throughput regression the history's t-test
+    was sure of; a neighbour taking cores moves speed, not the code, so neither side may be loaded."""
+    steady = judge.Replicates({"decode_tok_per_s": [99.0, 101.5, 100.4]})
+    halved = measurement(REF_HITS, samples=[x / 2 for x in BASE], rss=300.0 * 2**20)
+    halved.readings["outside_cpu_load"] = Reading("outside_cpu_load", "fraction", 0.76)
+    stored = BaselineEntry(
+        {
+            "decode_tok_per_s": StoredMetric(100.0, 0.6, 7, "tok/s", tuple(BASE)),
+            "model_memory_bytes": StoredMetric(100.0 * 2**20, 0.0, 1, "B", (100.0 * 2**20,)),
+        },
+        {},
+        {"gen_tokens": 64},
+        {"outside_cpu_load": 0.05},
+    )
+    verdicts = {v.name: v for v in judge.judge_baseline(halved, stored, {"gen_tokens": 64}, POLICY, None, steady)}
+    decode = verdicts["decode_tok_per_s"]
+    assert (decode.status, decode.direction) == ("inconclusive", "unknown")
+    assert "outside CPU load this run 76% over max_outside_load 20%" in decode.message
+    assert verdicts["model_memory_bytes"].direction == "regressed", "bytes do not move with a neighbour's work"
+    quiet = measurement(REF_HITS, samples=[x / 2 for x in BASE])
+    quiet.readings["outside_cpu_load"] = Reading("outside_cpu_load", "fraction", 0.04)
+    (v,) = judge.judge_baseline(quiet, entry(BASE), {"gen_tokens": 64}, POLICY, None, steady)
+    assert (v.status, v.direction) == ("fail", "regressed"), "both quiet: the regression stands"
