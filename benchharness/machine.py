@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from benchharness.cpu_quota import quota_cpus
 from benchharness.gpus import gpus_here
 
 PACKAGES = ("benchharness", "llama-cpp-python", "numpy", "pytest", "pytest-benchmark", "onnxruntime", "openvino", "mlx")
@@ -125,6 +126,7 @@ def fingerprint() -> dict[str, Any]:
         "isa": sorted(f for f in ISA_FLAGS if f in flags),
         "logical_cores": os.cpu_count() or 0,
         "physical_cores": psutil.cpu_count(logical=False) or 0,
+        "usable_cpus": usable_cpus(),
         "memory_gib": memory_gib,
         "gpus": _gpus(),
         "nvidia_driver": _nvidia_driver(),
@@ -132,9 +134,14 @@ def fingerprint() -> dict[str, Any]:
         "arch": platform.machine(),
         "python": platform.python_version(),
     }
-    distinct = json.dumps([info[k] for k in COMPARABLE_KEYS], sort_keys=True)
+    # A process limited to fewer CPUs than the host has (taskset, a container's quota) is another machine for
+    # its figures; an unlimited one keeps the id it had before usable CPUs were recorded.
+    limited = info["usable_cpus"] < info["logical_cores"]
+    keys = [k for k in COMPARABLE_KEYS if limited or k != "usable_cpus"]
+    distinct = json.dumps([info[k] for k in keys], sort_keys=True)
     digest = hashlib.sha256(distinct.encode()).hexdigest()[:8]
-    derived = f"{info['system']}-{info['arch']}-{info['cpu']}-{info['logical_cores']}c-{memory_gib}g-{digest}"
+    cores = f"{info['usable_cpus']}of{info['logical_cores']}c" if limited else f"{info['logical_cores']}c"
+    derived = f"{info['system']}-{info['arch']}-{info['cpu']}-{cores}-{memory_gib}g-{digest}"
     info["id"] = machine_id_from_env() or re.sub(r"[^a-z0-9]+", "-", derived.lower()).strip("-")
     return info
 
@@ -146,6 +153,7 @@ COMPARABLE_KEYS = (
     "cpu_stepping",
     "isa",
     "logical_cores",
+    "usable_cpus",
     "memory_gib",
     "gpus",
     "nvidia_driver",
@@ -155,8 +163,16 @@ COMPARABLE_KEYS = (
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Fields that differ between two fingerprints in ways that change performance."""
+    """Fields that differ between two fingerprints in ways that change performance.
+
+    A fingerprint stored before usable CPUs were recorded was taken without a limit: all its logical cores.
+    """
+    a, b = _with_usable(a), _with_usable(b)
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in COMPARABLE_KEYS if a.get(k) != b.get(k)]
+
+
+def _with_usable(info: dict[str, Any]) -> dict[str, Any]:
+    return info if "usable_cpus" in info else {**info, "usable_cpus": info.get("logical_cores")}
 
 
 def package_versions() -> dict[str, str]:
@@ -180,11 +196,14 @@ def git_commit(root: Path) -> str | None:
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (a container's or taskset's share), not the host's count."""
+    """CPUs this process may use: its affinity mask (taskset's, a cpuset's) and its cgroup's CPU quota
+    (a container's `--cpus`), the smaller; not the host's count."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        affinity = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # no affinity call (macOS, Windows)
-        return os.cpu_count() or 1
+        affinity = os.cpu_count() or 1
+    quota = quota_cpus()
+    return affinity if quota is None else min(affinity, quota)
 
 
 def default_threads() -> int:
