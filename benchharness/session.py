@@ -31,10 +31,11 @@ from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
 from benchharness.matrix import Case, check_known, check_loadable, expand, family_for
+from benchharness.meters.noise import Noise, read_noise
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
-from benchharness.readings import Measurement
+from benchharness.readings import Measurement, metric_spec
 from benchharness.report import html
 from benchharness.results import (
     CaseRecord,
@@ -56,6 +57,23 @@ CONFIRMABLE = (
 )  # accuracy is deterministic: a re-run gives the same figure
 
 
+NOISE_WINDOW_S = 0.5  # idle time read before the first case (meters.noise); 0.5 s resolves steal to ~1%
+
+
+def _with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
+    """Every speed verdict of a run under heavy hypervisor steal says so (memory, accuracy and size do not move)."""
+    if not note:
+        return verdicts
+    return [replace(v, message=f"{v.message}; {note}") if _moves_with_speed(v) else v for v in verdicts]
+
+
+def _moves_with_speed(v: Verdict) -> bool:
+    if v.kind in ("gate", "ratio"):
+        return v.name == "speedup"
+    spec = metric_spec(v.name.split("@d", 1)[0])
+    return spec is not None and spec.unit != "B" and not spec.deterministic
+
+
 class BenchSession:
     def __init__(self, settings: Settings, options: Options, progress: Progress) -> None:
         self.settings = settings
@@ -73,6 +91,7 @@ class BenchSession:
         self._solo: dict[str, Measurement | BenchHarnessError] = {}
         self._tokens: dict[str, str | None] = {}
         self.cost = CostLedger()
+        self.noise: Noise | None = None
         # Named by pid, so the next run can sweep it if this one is killed (benchharness.leftovers).
         self._scratch = (
             settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}-{os.getpid()}"
@@ -375,6 +394,8 @@ class BenchSession:
     def run(self, case: Case) -> CaseRecord:
         """Measure, judge and confirm one case; the record says what happened (the caller decides the outcome)."""
         started = time.monotonic()
+        if self.noise is None:  # before the first case, while nothing of ours runs: what the machine adds
+            self.noise = read_noise(NOISE_WINDOW_S)
         record = self.records.setdefault(case.key, CaseRecord(case))
         record.verdicts = []
         if case.is_reference:
@@ -390,6 +411,7 @@ class BenchSession:
         self.budget.base_seconds.append(time.monotonic() - started)
         record.verdicts += judge.judge_limits(self.suite(case.suite).limits, measurement)
         record.verdicts += self._baseline_verdicts(case, record)
+        record.verdicts = _with_steal_note(record.verdicts, self.noise.heavy_steal() if self.noise else "")
         self.budget.cases_done += 1
         return record
 
@@ -616,6 +638,7 @@ class BenchSession:
             "trials": asdict(self.settings.trials),
             "time_budget_s": self.options.time_budget_s,
             "cost": self.cost.summary(),
+            "noise": None if self.noise is None else self.noise.info(),
         }
 
     def finish(self) -> list[str]:

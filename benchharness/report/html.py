@@ -17,6 +17,7 @@ from benchharness import kinds
 from benchharness.faults import FaultedPath
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
+from benchharness.meters.noise import Noise
 from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, metric_spec
 from benchharness.report import figures
@@ -88,6 +89,16 @@ class RunView:
     suites: list[SuiteView]
 
 
+def _noise(info: object) -> str:
+    if not isinstance(info, dict):
+        return "not read (no case was measured, or a run from before it was recorded)"
+    try:
+        noise = Noise(**info)
+    except TypeError:  # written by another version of the harness
+        return ", ".join(f"{k} {v}" for k, v in sorted(info.items()))
+    return noise.describe() + (f": {warning}" if (warning := noise.heavy_steal()) else "")
+
+
 def _environment(run: RunResult) -> list[tuple[str, str]]:
     m = run.machine
     rows = [
@@ -112,6 +123,7 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
         ("commit", str(run.git_commit or "—")),
         ("started / finished", f"{run.started} / {run.finished}"),
         ("threads", str(run.run.get("threads", "—"))),
+        ("noise before the run", _noise(run.run.get("noise"))),
         ("packages", ", ".join(f"{k} {v}" for k, v in sorted(run.packages.items()))),
         ("workload", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("settings") or {}).items()))),
         ("trials", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("trials") or {}).items()))),
