@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from benchharness import baselines, judge, stats
 from benchharness.baselines import StoredRatio
+from benchharness.machine import comparable
 from benchharness.readings import metric_spec
 from benchharness.results import CaseResult, RunResult
 
@@ -97,6 +98,9 @@ class Comparison:
     added: tuple[str, ...]  # "machine: suite::case" present only in the new run
     removed: tuple[str, ...]
     notes: tuple[str, ...]  # e.g. runs on different machines, settings that differ
+    # What differs between the two runs' environments (packages, CPU, threads, workload, runtime settings),
+    # "machine: what: old -> new": a "regression" that comes with an upgrade says so above the figures.
+    environment: tuple[str, ...] = ()
 
     @property
     def regressions(self) -> list[MetricChange | RatioChange]:
@@ -227,6 +231,50 @@ def _pair_runs(old: list[RunResult], new: list[RunResult]) -> tuple[list[tuple[s
     return pairs, notes
 
 
+RUNTIME_SETTINGS_SHOWN = 5  # cases whose runtime settings differ, named before "... and N more"
+
+
+def environment_differences(machine: str, old: RunResult, new: RunResult) -> list[str]:
+    """Everything but the code that differs between two runs: package versions, the machine's comparable
+    fields (ISA flags, cores, driver), threads, workload settings and each case's runtime settings."""
+    lines = [f"{machine}: {d}" for d in comparable(old.machine, new.machine)]
+    lines += [f"{machine}: package {d}" for d in _dict_changes(old.packages, new.packages)]
+    for field in ("threads", "devices"):
+        if old.run.get(field) != new.run.get(field):
+            lines.append(f"{machine}: {field}: {old.run.get(field)!r} -> {new.run.get(field)!r}")
+    lines += [
+        f"{machine}: workload {d}" for d in _dict_changes(old.run.get("settings") or {}, new.run.get("settings") or {})
+    ]
+    settings = []
+    for after in new.cases:
+        before = old.case(after.key)
+        if before is None or before.measurement is None or after.measurement is None:
+            continue
+        changes = _dict_changes(
+            before.measurement.info.get("runtime_settings") or {}, after.measurement.info.get("runtime_settings") or {}
+        )
+        if changes:
+            settings.append(f"{machine}: runtime settings of {after.key}: {'; '.join(changes)}")
+    lines += settings[:RUNTIME_SETTINGS_SHOWN]
+    if len(settings) > RUNTIME_SETTINGS_SHOWN:
+        lines.append(
+            f"{machine}: ... and {len(settings) - RUNTIME_SETTINGS_SHOWN} more case(s) whose runtime settings differ"
+        )
+    return lines
+
+
+def _dict_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key not in new:
+            changes.append(f"{key} {old[key]} removed")
+        elif key not in old:
+            changes.append(f"{key} {new[key]} added")
+        elif old[key] != new[key]:
+            changes.append(f"{key} {old[key]} -> {new[key]}")
+    return changes
+
+
 def _label(runs: list[RunResult]) -> str:
     return runs[0].label if len(runs) == 1 else f"lab of {len(runs)} machines ({runs[0].started[:10]})"
 
@@ -242,7 +290,9 @@ def compare_runs(old: list[RunResult], new: list[RunResult], history: History | 
     added: list[str] = []
     removed: list[str] = []
     pairs, notes = _pair_runs(old, new)
+    environment: list[str] = []
     for machine, old_run, new_run in pairs:
+        environment += environment_differences(machine, old_run, new_run)
         old_cases = {c.key: c for c in old_run.cases}
         new_cases = {c.key: c for c in new_run.cases}
         added += [f"{machine}: {k}" for k in new_cases if k not in old_cases and new_cases[k].measurement]
@@ -266,4 +316,5 @@ def compare_runs(old: list[RunResult], new: list[RunResult], history: History | 
         tuple(added),
         tuple(removed),
         tuple(notes),
+        tuple(environment),
     )

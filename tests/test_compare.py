@@ -137,3 +137,26 @@ def test_every_field_of_a_cases_noise_rule_reads_back():
     document = run([{**case("q4_0", 150.0), "baseline_policy": asdict(policy)}])
     (read,) = RunResult.from_dict(document, "r.json").cases
     assert read.baseline_policy == policy
+
+
+def test_what_differs_in_the_environment_is_listed_above_the_figures(tmp_path):
+    """Issue 23 part 6: a 'regression' that comes with an upgrade, fewer threads or new runtime settings says so."""
+    old_doc = run([case("q4_0", 100.0)])
+    new_doc = run([case("q4_0", 100.0, seed=1)], started="2026-11-25T10:00:00+00:00")
+    new_doc["run"]["packages"] = {"benchharness": "0.1.0", "llama-cpp-python": "0.3.36"}
+    new_doc["run"]["threads"] = 1
+    new_doc["run"]["machine"]["isa"] = ["avx2", "avx512f"]
+    new_doc["cases"][0]["info"]["runtime_settings"] = {"n_threads": "1"}
+    old = RunResult.from_dict(old_doc, "old.json")
+    new = RunResult.from_dict(new_doc, "new.json")
+    comparison = compare_runs([old], [new])
+    assert comparison.environment == (
+        "lab-a: isa: ['avx2'] vs ['avx2', 'avx512f']",
+        "lab-a: package llama-cpp-python 0.3.36 added",
+        "lab-a: threads: 2 -> 1",
+        f"lab-a: runtime settings of {new.cases[0].key}: n_threads 1 added",
+    )
+    lines = terminal_summary(comparison)
+    assert lines[1] == "4 environment difference(s) (any change below may come from these):"
+    assert "Environment differences" in render_compare(comparison, [old], [new])
+    assert compare_runs([old], [old]).environment == (), "the same run: nothing differs"

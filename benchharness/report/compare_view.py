@@ -38,6 +38,9 @@ def terminal_summary(comparison: Comparison) -> list[str]:
     """Only what changed: regressions, improvements, verdicts that flipped, cases added or removed."""
     lines = [f"compare: {comparison.old_label} -> {comparison.new_label}"]
     lines += [f"note: {n}" for n in comparison.notes]
+    if comparison.environment:
+        lines.append(f"{len(comparison.environment)} environment difference(s) (any change below may come from these):")
+        lines += [f"  {d}" for d in comparison.environment]
     for title, items in (("regressed", comparison.regressions), ("improved", comparison.improvements)):
         if items:
             lines.append(f"{len(items)} {title} past the noise:")
