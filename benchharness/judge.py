@@ -235,8 +235,22 @@ def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
         e,
         metric,
         confidence,
-        lambda v, r: f"; {name} {v / 2**20:.0f} MiB vs reference {e.reference_label} {r / 2**20:.0f} MiB",
+        lambda v, r: (
+            f"; {name} {v / 2**20:.0f} MiB vs reference {e.reference_label} {r / 2**20:.0f} MiB" + _resident_split(e)
+        ),
     )
+
+
+def _resident_split(e: GateEvidence) -> str:
+    """What the judged figure holds: anonymous vs file-backed (mapped, reclaimable) pages of each side."""
+    sides = []
+    for label, measurements in ((e.quant, e.variant), (e.reference_label, e.reference)):
+        anon = measurements[0].value("rss_anon_bytes") if measurements else None
+        file = measurements[0].value("rss_file_bytes") if measurements else None
+        if anon is None or file is None:
+            return ""
+        sides.append(f"{label} {anon / 2**20:.0f} MiB anonymous + {file / 2**20:.0f} MiB file-backed")
+    return f" (resident at the region's end: {'; '.join(sides)}; file-backed pages are mapped weights the kernel can reclaim)"
 
 
 def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:

@@ -38,6 +38,10 @@ METRICS: dict[str, MetricSpec] = {
     "model_memory_bytes": MetricSpec("B", "lower", "model memory (timed-region peak RSS minus RSS before load)"),
     "region_peak_rss_bytes": MetricSpec("B", "lower", "peak RSS sampled in the timed region", tracked=False),
     "load_memory_bytes": MetricSpec("B", "lower", "RSS added by loading the model", tracked=False),
+    "rss_anon_bytes": MetricSpec("B", "lower", "anonymous resident memory at the timed region's end", tracked=False),
+    "rss_file_bytes": MetricSpec(
+        "B", "lower", "file-backed resident memory (mapped weights, reclaimable) at the region's end", tracked=False
+    ),
     "weights_file_bytes": MetricSpec(
         "B", "lower", "weights the runtime loads, on disk (tokenizer and configs apart)", deterministic=True
     ),

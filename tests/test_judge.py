@@ -389,3 +389,13 @@ def test_a_speed_move_measured_beside_other_work_is_not_decided_but_memory_still
     quiet.readings["outside_cpu_load"] = Reading("outside_cpu_load", "fraction", 0.04)
     (v,) = judge.judge_baseline(quiet, entry(BASE), {"gen_tokens": 64}, POLICY, None, steady)
     assert (v.status, v.direction) == ("fail", "regressed"), "both quiet: the regression stands"
+
+
+def test_the_memory_gate_says_what_the_judged_figure_holds():
+    var = measurement(REF_HITS, rss=40.0 * 2**20)
+    ref = measurement(REF_HITS, rss=100.0 * 2**20)
+    for m, anon, file in ((var, 30, 10), (ref, 5, 95)):
+        m.readings["rss_anon_bytes"] = Reading("rss_anon_bytes", "B", anon * 2.0**20)
+        m.readings["rss_file_bytes"] = Reading("rss_file_bytes", "B", file * 2.0**20)
+    (v,) = judge.judge_gates([GateRule("memory_reduction", 0.5)], evidence(var, ref), 0.95)
+    assert "q4 30 MiB anonymous + 10 MiB file-backed; f32 5 MiB anonymous + 95 MiB file-backed" in v.message

@@ -242,7 +242,8 @@ def test_model_memory_is_what_the_region_held_beyond_the_rss_before_load():
     assert len(sampler.samples) >= 3
     blind = RssSampler(None)
     blind.start()
-    (_, unknown) = blind.stop()
+    unknown = {r.name: r for r in blind.stop()}["model_memory_bytes"]
+    assert readings["rss_anon_bytes"].value is None or readings["rss_anon_bytes"].value >= 60 * 2**20
     assert not unknown.available and "RSS before load was not read" in unknown.unavailable_reason
 
 
@@ -301,7 +302,14 @@ def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
     region = RegionMeters.default(current_rss(), "cpu")
     region.start()
     names = {r.name for r in region.stop()[0]}
-    assert names == {"cpu_utilisation", "outside_cpu_load", "region_peak_rss_bytes", "model_memory_bytes"}
+    assert names == {
+        "cpu_utilisation",
+        "outside_cpu_load",
+        "region_peak_rss_bytes",
+        "model_memory_bytes",
+        "rss_anon_bytes",
+        "rss_file_bytes",
+    }
 
 
 def test_the_sampler_counts_processes_the_case_started():
@@ -318,3 +326,22 @@ def test_the_sampler_counts_processes_the_case_started():
     finally:
         child.wait()
     assert readings["model_memory_bytes"].value > 90 * 2**20 and "process tree" in readings["model_memory_bytes"].source
+
+
+def test_resident_memory_splits_into_anonymous_and_file_backed_pages(tmp_path):
+    """Issue 23 part 4: a memory-mapped model is file-backed (reclaimable); repacked weights are anonymous."""
+    from benchharness.meters.memory import resident_split
+
+    status = tmp_path / "status"
+    status.write_text("VmRSS:\t  900 kB\nRssAnon:\t  500 kB\nRssFile:\t  300 kB\nRssShmem:\t  100 kB\n")
+    anon, file = resident_split(status)
+    assert (anon.value, file.value) == (500 * 1024, 400 * 1024)
+    status.write_text("VmRSS: 900 kB\n")
+    assert all(r.value is None and "RssAnon" in (r.unavailable_reason or "") for r in resident_split(status))
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(b"\1" * (32 * 2**20))
+    before = resident_split()[1].value
+    with blob.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert sum(mapped[i] for i in range(0, len(mapped), 4096)) == len(mapped) // 4096  # touch every page
+        after = resident_split()[1].value
+    assert before is not None and after is not None and after - before >= 30 * 2**20, (before, after)

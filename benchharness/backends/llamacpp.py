@@ -105,6 +105,7 @@ class LlamaCppModel:
             "n_batch": str(self._capacity),
             "gpu_layers": "all" if split_device(self._device)[0] in GPU_DEVICES else "none",
             "kv_cache": "llama.cpp default (f16)",
+            "weights": "memory-mapped from the file (use_mmap, llama.cpp's default): file-backed resident pages",
             "prefill_logits": "last position only",
             "extra_buffer_types": "off (safe mode: use_extra_bufts = False)" if self._safe_mode else "on (default)",
             "cpu_features": cpu_features(self._ll),

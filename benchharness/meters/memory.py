@@ -25,6 +25,30 @@ def _vm_hwm_bytes(status: Path = STATUS) -> int | None:
     return None
 
 
+def resident_split(status: Path = STATUS) -> list[Reading]:
+    """Resident memory now, split into anonymous and file-backed pages (RssAnon, RssFile + RssShmem; Linux).
+
+    A model memory-mapped from its file (llama.cpp's default) is resident as file-backed pages the kernel
+    can drop and read again; a runtime that repacks or copies weights (llama.cpp's Q4_0 repacking, ONNX
+    Runtime's prepacking) holds anonymous memory that cannot be dropped. One RSS figure adds the two, so a
+    smaller file can read larger in memory; these say which part is which.
+    """
+    names = {"RssAnon:": "rss_anon_bytes", "RssFile:": "rss_file_bytes", "RssShmem:": "rss_file_bytes"}
+    values: dict[str, float] = {}
+    try:
+        for line in status.read_text().splitlines():
+            field, *rest = line.split()
+            if field in names and rest:
+                values[names[field]] = values.get(names[field], 0.0) + int(rest[0]) * 1024
+    except (OSError, ValueError):
+        values = {}
+    source = "RssAnon / RssFile + RssShmem of the case's child (/proc/self/status) at the end of the timed region"
+    if len(values) < 2:
+        why = "no per-kind resident counts on this OS (/proc/self/status RssAnon, RssFile)"
+        return [Reading.unavailable(n, "B", why) for n in ("rss_anon_bytes", "rss_file_bytes")]
+    return [Reading(n, "B", values[n], source=source) for n in ("rss_anon_bytes", "rss_file_bytes")]
+
+
 def peak_rss() -> Reading:
     """High-water mark of resident memory since the child started (file-backed model pages included).
 
@@ -123,4 +147,4 @@ class RssSampler:
                 max(peak - self.rss_before_load, 0.0),
                 source=source + ", minus the RSS before the model was loaded (runtime already imported)",
             )
-        return [Reading("region_peak_rss_bytes", "B", peak, source=source), model]
+        return [Reading("region_peak_rss_bytes", "B", peak, source=source), model, *resident_split()]
