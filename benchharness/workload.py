@@ -25,6 +25,9 @@ class RoundTiming:
     ttft_s: float
     decode_steps_s: tuple[float, ...]
     energy_j: float | None = None
+    # The greedy tokens the round produced: the prefill's, then each decode step's (gen_tokens + 1 ids),
+    # for the check that the timed tokens are the scored ones (tasks/timed_tokens.py).
+    tokens: tuple[int, ...] = ()
 
     @property
     def decode_s(self) -> float:
@@ -50,8 +53,8 @@ def run_round(
     if context and not isinstance(model, ContextModel):
         raise DepthUnsupported(f"{type(model).__name__} cannot start from a filled context")
     if isinstance(model, SelfTimedModel):
-        ttft_s, steps_s = model.timed_generation(prompt, gen_tokens)
-        return RoundTiming(ttft_s, steps_s)
+        ttft_s, steps_s, generated = model.timed_generation(prompt, gen_tokens)
+        return RoundTiming(ttft_s, steps_s, tokens=generated)
     if context and isinstance(model, ContextModel):
         model.fill(context)
         start = clock()
@@ -61,11 +64,13 @@ def run_round(
         token = model.prefill(prompt)
     first = clock()
     steps: list[float] = []
+    tokens = [token]
     for _ in range(gen_tokens):
         step_start = clock()
         token = model.decode(token)
         steps.append(clock() - step_start)
-    return RoundTiming(first - start, tuple(steps))
+        tokens.append(token)  # after the step's clock: a list append is not the runtime's time
+    return RoundTiming(first - start, tuple(steps), tokens=tuple(tokens))
 
 
 class EnergyCounter(Protocol):

@@ -82,8 +82,11 @@ class SelfTimedModel(Protocol):
     first token and the time of every later token.
     """
 
-    def timed_generation(self, prompt: Sequence[int], gen_tokens: int) -> tuple[float, tuple[float, ...]]:
-        """Prefill `prompt`, then `gen_tokens` greedy steps: (seconds to first token, seconds per later step)."""
+    def timed_generation(
+        self, prompt: Sequence[int], gen_tokens: int
+    ) -> tuple[float, tuple[float, ...], tuple[int, ...]]:
+        """Prefill `prompt`, then `gen_tokens` greedy steps: (seconds to first token, seconds per later step,
+        the gen_tokens + 1 token ids generated)."""
         ...
 
 

@@ -75,8 +75,11 @@ class OvGenAiPipeline:
         inputs = self._og.TokenizedInputs(ov.Tensor(ids), ov.Tensor(np.ones_like(ids)))
         return self._pipeline.generate(inputs, config)
 
-    def timed_generation(self, prompt: Sequence[int], gen_tokens: int) -> tuple[float, tuple[float, ...]]:
-        raw = self._generate(prompt, gen_tokens + 1).perf_metrics.raw_metrics
+    def timed_generation(
+        self, prompt: Sequence[int], gen_tokens: int
+    ) -> tuple[float, tuple[float, ...], tuple[int, ...]]:
+        result = self._generate(prompt, gen_tokens + 1)
+        raw = result.perf_metrics.raw_metrics
         ttft_us = list(raw.m_times_to_first_token)
         steps_us = list(raw.m_durations)
         if len(ttft_us) != 1 or len(steps_us) != gen_tokens:
@@ -84,7 +87,7 @@ class OvGenAiPipeline:
                 f"OpenVINO GenAI reported {len(ttft_us)} first-token times and {len(steps_us)} step times "
                 f"for one generation of {gen_tokens + 1} tokens; this openvino-genai is not supported"
             )
-        return ttft_us[0] / 1e6, tuple(step / 1e6 for step in steps_us)
+        return ttft_us[0] / 1e6, tuple(step / 1e6 for step in steps_us), tuple(int(t) for t in result.tokens[0])
 
     def prefill(self, tokens: Sequence[int]) -> int:
         return int(self._generate(tokens, 1).tokens[0][0])
