@@ -110,12 +110,19 @@ class TrialSettings:
 
 @dataclass(frozen=True)
 class VariantSource:
-    """Where a user-declared variant comes from: a file, or llama.cpp's quantizer applied to another."""
+    """Where a user-declared variant comes from: a file, or a recipe applied to another variant.
+
+    `quantize = "Q4_K_M"` is short for `recipe = "llama-quantize", ftype = "Q4_K_M"`. A recipe's
+    parameters are kept as TOML gave them: the registry checks them against the recipe's declaration
+    (models/recipes.py), which config does not know.
+    """
 
     path: Path | None = None
     quantize: str | None = None
-    base: str | None = None  # label of the variant to quantize from; None: the model's reference
-    format: str | None = None  # None: read off the file's suffix (.gguf, .onnx, .xml), or gguf for quantize
+    base: str | None = None  # label of the variant it is made from; None: the reference of the format it reads
+    format: str | None = None  # None: read off the file's suffix (.gguf, .onnx, .xml), or what the recipe writes
+    recipe: str | None = None
+    params: tuple[tuple[str, object], ...] = ()  # the recipe's parameters as declared
 
 
 @dataclass(frozen=True)
@@ -376,15 +383,37 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
             v = _Table(spec, where)
             path = v.take("path", str)
             quantize = v.take("quantize", str)
+            recipe = v.take("recipe", str)
             base = v.take("from", str)
             fmt = v.take("format", str)
+            params: dict[str, object] = {}
+            if recipe is not None:  # every other key is the recipe's parameter, checked by the registry
+                params, v.data = v.data, {}
             v.finish()
             if fmt is not None and fmt not in FORMATS:
                 raise ConfigError(f"{where}.format = {fmt!r} is unknown; valid: {', '.join(FORMATS)}")
-            if (path is None) == (quantize is None):
-                raise ConfigError(f"{where}: give exactly one of path = 'file.gguf' or quantize = 'Q4_0'")
-            resolved = _path(root, path) if path else None
-            variants[label] = VariantSource(path=resolved, quantize=quantize, base=base, format=fmt)
+            if sum(x is not None for x in (path, quantize, recipe)) != 1:
+                raise ConfigError(
+                    f"{where}: give exactly one of path = 'file.gguf', quantize = 'Q4_0' or "
+                    "recipe = 'nncf-weight-compression' (with its parameters; see the README's recipe table)"
+                )
+            if path is not None and base is not None:
+                raise ConfigError(
+                    f"{where}: from = {base!r} names what a recipe starts from; a file has none, remove it"
+                )
+            for key, value in params.items():
+                if not isinstance(value, str | int | float | bool):
+                    raise ConfigError(
+                        f"{where}.{key} = {value!r} must be a string, number or true/false (a recipe parameter)"
+                    )
+            variants[label] = VariantSource(
+                path=_path(root, path) if path else None,
+                quantize=quantize,
+                base=base,
+                format=fmt,
+                recipe=recipe,
+                params=tuple(params.items()),
+            )
         kind = m.take("kind", str)  # checked against benchharness.kinds by the registry
         source = m.take("source", str)
         data = _parse_data(m.sub("data"), root)

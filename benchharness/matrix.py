@@ -69,9 +69,11 @@ def family_for(model: ModelDef, backend: Backend) -> str | None:
 def check_loadable(
     where: str, suite: SuiteConfig, models: Mapping[str, ModelDef], backends: Mapping[str, Backend]
 ) -> None:
-    """A model a suite names that none of its backends can load is a start-up error, not an empty matrix.
+    """A model or variant a suite names that none of its backends can load is a start-up error, not an
+    empty matrix: each named model, each of its quants (on some named model), and the suite as a whole.
 
-    Without this the suite collects nothing and pytest exits 0 with 'got empty parameter set'.
+    Without this the suite collects nothing (or less than it names) and pytest exits 0 with
+    'got empty parameter set'.
     """
     named = suite.backends or list(backends)
     for name in suite.models or ():
@@ -89,6 +91,25 @@ def check_loadable(
         raise ConfigError(
             f"{where}: no backend in {', '.join(named)} can load model {name!r} ({model.kind}; formats: "
             f"{', '.join(model.formats)}){why}; backends that can: {', '.join(able) or 'none'}"
+        )
+    selected = [models[m] for m in suite.models or models]
+    loaded = [(m, fmt) for m in selected for b in named if b in backends and (fmt := family_for(m, backends[b]))]
+    if not loaded:
+        raise ConfigError(
+            f"{where}: no backend in {', '.join(named)} can load any registered model; name backends that load "
+            f"one ({', '.join(sorted(backends))}), or declare a model in a format they read"
+        )
+    for quant in suite.quants or ():
+        if any(quant in m.labels(fmt) for m, fmt in loaded):
+            continue
+        holders = [(m, fmt) for m in selected for fmt in m.formats if quant in m.labels(fmt)]
+        if not holders:
+            continue  # a label no model has: check_known names it with the labels there are
+        readers = sorted({b for b, backend in backends.items() for m, fmt in holders if family_for(m, backend) == fmt})
+        raise ConfigError(
+            f"{where}: quants names {quant!r}, which no backend in {', '.join(named)} loads: it is "
+            f"{', '.join(f'{m.name} {fmt}' for m, fmt in holders)}, loaded by {', '.join(readers) or 'no backend'}; "
+            f"add one of them to backends, or remove {quant!r} from quants"
         )
 
 

@@ -28,8 +28,10 @@ from benchharness.protocol import TASKS, BuildRequest, ChildError, MeasureReques
 def _build(request: BuildRequest) -> dict[str, Any]:
     from benchharness.models.recipes import recipe
 
+    how = recipe(request.recipe)
     source = Path(request.source) if request.source else None
-    recipe(request.recipe).load()(source, Path(request.destination), request.params, request.threads)
+    # The function reads its parameters typed, defaults filled in, as the recipe declares them.
+    how.load()(source, Path(request.destination), how.values(request.params), request.threads)
     return {}
 
 

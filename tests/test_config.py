@@ -211,15 +211,20 @@ def test_a_quantize_variant_needs_a_gguf_base_and_a_known_type(tmp_path):
     from benchharness.models.registry import build_registry
 
     onnx = VariantSource(path=tmp_path / "m.onnx")
-    with pytest.raises(ConfigError, match=r"but reference 'fp32' is a onnx variant; llama.cpp's quantizer reads GGUF"):
+    with pytest.raises(
+        ConfigError,
+        match=r"\(llama.cpp's quantizer\) reads gguf only, but reference 'fp32' is a onnx variant; model mine has no gguf",
+    ):
         build_registry([ModelConfig("mine", "fp32", {"fp32": onnx, "q": VariantSource(quantize="Q4_0")})])
-    with pytest.raises(ConfigError, match=r"but from 'fp32' is a onnx variant"):
+    with pytest.raises(ConfigError, match=r"reads gguf only, but from 'fp32' is a onnx variant"):
         build_registry([ModelConfig("m", None, {"fp32": onnx, "q": VariantSource(quantize="Q4_0", base="fp32")})])
     with pytest.raises(ConfigError, match=r"variants.q: from = 'f64' is not a gguf variant; variants: "):
         build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_0", base="f64")})])
     with pytest.raises(ConfigError, match=r"quantize = 'Q4_7' is not a llama.cpp quantization type; valid: F32"):
         build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_7")})])
-    with pytest.raises(ConfigError, match=r"which writes GGUF, not format = 'onnx'"):
+    with pytest.raises(
+        ConfigError, match=r"quantize = 'Q4_0' \(llama.cpp's quantizer\) writes gguf, not format = 'onnx'"
+    ):
         build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_0", format="onnx")})])
     extended = build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="q2_k")})])
     assert extended["smollm2-135m"].variant("gguf", "q").base == ("gguf", "f32")

@@ -121,12 +121,14 @@ def test_unknown_quantization_type_fails_before_any_work(tmp_path):
     from benchharness.models.prepare import Preparer
     from benchharness.models.registry import builtin_models
 
-    # Declared in config, the type is refused at start-up; a recipe's own check still guards preparing.
+    # Declared in config, the type is refused at start-up; the recipe's declaration still guards preparing.
     with pytest.raises(ConfigError, match=r"quantize = 'Q9' is not a llama.cpp quantization type; valid: F32"):
         build_registry([ModelConfig("smollm2-135m", None, {"bad": VariantSource(quantize="Q9")})])
     smollm2 = builtin_models()["smollm2-135m"]
     bad = replace(smollm2.variants[("gguf", "q4_0")], params=(("ftype", "Q9"),))
     model = replace(smollm2, variants={**smollm2.variants, bad.key: bad})
-    with pytest.raises(PrepareError, match=r"unknown llama.cpp quantization 'Q9'; valid: F32"):
+    with pytest.raises(
+        PrepareError, match=r"recipe llama-quantize: ftype = 'Q9' is not a llama.cpp quantization type; valid: F32"
+    ):
         Preparer(tmp_path, threads=1, timeout_s=60, progress=print).prepare(model, "gguf", "q4_0")
     assert not any(tmp_path.iterdir())  # not even the F32 base was made

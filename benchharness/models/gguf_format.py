@@ -7,6 +7,7 @@ import re
 import struct
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from benchharness.errors import ModelError, PrepareError
 from benchharness.models.composition import WeightComposition, composition
@@ -99,12 +100,7 @@ def ftype_of(name: str) -> int:
         raise PrepareError(f"unknown llama.cpp quantization {name!r}; valid: {', '.join(FTYPES)}") from None
 
 
-def check_params(params: Mapping[str, str]) -> None:
-    """The llama-quantize recipe's parameters: a type llama.cpp's quantizer knows."""
-    ftype_of(params["ftype"])
-
-
-def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: llama_model_quantize(source -> destination) with requantization allowed.
 
     Requantizing is how the shipped Q4_1 weights become the F32 reference (dequantized exactly),
@@ -127,7 +123,7 @@ def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, 
         )
 
 
-def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: the accuracy corpus as token ids, by the GGUF's own tokenizer (llama.cpp, vocabulary only).
 
     Every backend of the model reads these ids instead of tokenizing the corpus itself, so top-1
@@ -144,7 +140,7 @@ def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str,
 
     assert source is not None
     # The model's declared text files (their start-up hashes re-checked), or the built-in corpus.
-    declared = decode(EvalData, json.loads(params["data"])) if "data" in params else None
+    declared = decode(EvalData, json.loads(params["data"])) if params.get("data") else None
     text = corpus_text(declared)
     if corpus_digest(text) != params["corpus"]:
         raise PrepareError("the accuracy corpus changed while preparing; run the session again")

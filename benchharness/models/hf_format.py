@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from benchharness.errors import ConfigError, PrepareError
 
 
-def hf_from_gguf(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def hf_from_gguf(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: transformers dequantizes a GGUF into an FP32 checkpoint (the same weights llama.cpp's F32 holds)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

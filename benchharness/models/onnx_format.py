@@ -32,7 +32,7 @@ def copy_sidecar_files(source: Path, destination: Path) -> None:
             shutil.copy2(item, destination / item.name)
 
 
-def optimum_export(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def optimum_export(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: optimum's ONNX exporter (what `optimum-cli export onnx` runs), validated against PyTorch."""
     import torch
     from optimum.exporters.onnx import main_export
@@ -44,16 +44,22 @@ def optimum_export(source: Path | None, destination: Path, params: Mapping[str, 
         raise PrepareError(f"optimum wrote no {MODEL_FILE} into {destination}; see the child output")
 
 
-def dynamic_int8(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def dynamic_int8(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: onnxruntime's dynamic quantization (int8 weights, activations quantized at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     assert source is not None
     copy_sidecar_files(source, destination)
-    quantize_dynamic(model_file(source), destination / MODEL_FILE, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        model_file(source),
+        destination / MODEL_FILE,
+        weight_type=QuantType[params["weight_type"]],
+        per_channel=params["per_channel"],
+        reduce_range=params["reduce_range"],
+    )
 
 
-def int4_weight_only(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def int4_weight_only(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: onnxruntime's MatMulNBits quantizer (4-bit blocks, int8 compute on CPU, as onnxruntime-genai builds)."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
@@ -61,7 +67,10 @@ def int4_weight_only(source: Path | None, destination: Path, params: Mapping[str
     assert source is not None
     copy_sidecar_files(source, destination)
     quantizer = MatMulNBitsQuantizer(
-        onnx.load(model_file(source)), block_size=int(params["block_size"]), is_symmetric=True, accuracy_level=4
+        onnx.load(model_file(source)),
+        block_size=params["block_size"],
+        is_symmetric=params["is_symmetric"],
+        accuracy_level=params["accuracy_level"],
     )
     quantizer.process()
     quantizer.model.save_model_to_file(str(destination / MODEL_FILE), use_external_data_format=False)
@@ -172,7 +181,7 @@ def _mlp_graph(weights: list[Any], biases: list[Any]) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="benchharness")
 
 
-def train_digits_mlp(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def train_digits_mlp(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: train an MLP on scikit-learn's bundled digits (fixed seed, so every machine gets the same one)."""
     import onnx
     from sklearn.neural_network import MLPClassifier
@@ -188,7 +197,7 @@ def train_digits_mlp(source: Path | None, destination: Path, params: Mapping[str
     onnx.save(model, destination / MODEL_FILE)
 
 
-def static_int8(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def static_int8(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: onnxruntime's static QDQ quantization, calibrated on the training split (never the test split)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -210,8 +219,8 @@ def static_int8(source: Path | None, destination: Path, params: Mapping[str, str
         model_file(source),
         destination / MODEL_FILE,
         Calibration(),
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
+        quant_format=QuantFormat[params["quant_format"]],
+        activation_type=QuantType[params["activation_type"]],
+        weight_type=QuantType[params["weight_type"]],
+        per_channel=params["per_channel"],
     )

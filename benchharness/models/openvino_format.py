@@ -36,7 +36,7 @@ def _copy_sidecars(source: Path, destination: Path) -> None:
         (destination / name).unlink(missing_ok=True)
 
 
-def optimum_export(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def optimum_export(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: optimum-intel's exporter with FP32 weights (a stateful model: the KV cache lives in the runtime)."""
     import torch
     from optimum.exporters.openvino import main_export
@@ -51,7 +51,7 @@ def optimum_export(source: Path | None, destination: Path, params: Mapping[str, 
         raise PrepareError(f"optimum-intel wrote no {MODEL_FILE} into {destination}; see the child output")
 
 
-def fp16(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def fp16(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: the FP32 IR saved with FP16 weights (OpenVINO's compress_to_fp16)."""
     import openvino as ov
 
@@ -60,16 +60,21 @@ def fp16(source: Path | None, destination: Path, params: Mapping[str, str], thre
     ov.save_model(ov.Core().read_model(model_file(source)), destination / MODEL_FILE, compress_to_fp16=True)
 
 
-def compress_weights(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
-    """Recipe: NNCF weight compression (int8 per channel, or int4 in groups, embeddings and head kept at int8)."""
+def compress_weights(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
+    """Recipe: NNCF weight compression (int8 per channel, or 4-bit groups, embeddings and head kept at int8).
+
+    INT8 modes take no other option (NNCF refuses group_size, ratio and all_layers there; the
+    declaration refuses them at start-up); a 4-bit mode passes ratio and whatever else was declared.
+    """
     import nncf
     import openvino as ov
 
     assert source is not None
     mode = nncf.CompressWeightsMode(params["mode"])
     options: dict[str, object] = {"mode": mode}
-    if "group_size" in params:
-        options |= {"group_size": int(params["group_size"]), "ratio": 1.0}
+    if not params["mode"].startswith("int8"):
+        options["ratio"] = params["ratio"]
+        options |= {k: params[k] for k in ("group_size", "all_layers") if params[k] is not None}
     model = ov.Core().read_model(model_file(source))
     compressed = nncf.compress_weights(model, **options)  # type: ignore[arg-type]
     _copy_sidecars(source, destination)

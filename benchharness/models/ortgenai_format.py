@@ -28,7 +28,6 @@ from benchharness.errors import ModelError, PrepareError
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "genai_config.json"
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 
 
 def model_file(path: Path) -> Path:
@@ -47,14 +46,7 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def check_params(params: Mapping[str, str]) -> None:
-    if params.get("precision") not in PRECISIONS:
-        raise PrepareError(
-            f"ort-genai-builder precision {params.get('precision')!r} is unknown; use one of {', '.join(PRECISIONS)}"
-        )
-
-
-def build(source: Path | None, destination: Path, params: Mapping[str, str], threads: int) -> None:
+def build(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: `python -m onnxruntime_genai.models.builder -i HF_DIR -o OUT -p PRECISION -e EP`, offline."""
     assert source is not None
     with tempfile.TemporaryDirectory(prefix="ortgenai-builder-") as scratch:
@@ -69,7 +61,7 @@ def build(source: Path | None, destination: Path, params: Mapping[str, str], thr
             "-p",
             params["precision"],
             "-e",
-            params.get("execution_provider", "cpu"),
+            params["execution_provider"],
             "-c",
             scratch,
         ]

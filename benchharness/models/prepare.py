@@ -280,7 +280,7 @@ class Preparer:
         if missing:
             raise PrepareError(f"{model.name} {definition.format} {definition.label}: {missing}")
         params = dict(definition.params)
-        how.check_params(params)  # bad parameters fail here, before any work (the base's included)
+        how.values(params, model.kind)  # bad parameters fail here, before any work (the base's included)
         base = self.prepare(model, *definition.base) if definition.base else None
         recipe_text = (
             f"{base.key if base else '-'}|{how.name}|{json.dumps(params, sort_keys=True)}|{how.tool_versions()}"

@@ -2,8 +2,10 @@
 
 Each recipe names a function that runs inside a child process (a converter that crashes or eats
 memory must not take the session down), the packages whose versions go into the cache key (a new
-optimum or NNCF makes a new file instead of reusing a stale one), and whether it writes a file or
-a folder. The functions live next to their format: gguf.py, hf.py, onnx.py, openvino.py, mlx.py.
+optimum or NNCF makes a new file instead of reusing a stale one), whether it writes a file or a
+folder, the format it reads and the format it writes, and its parameters (models/recipe_params.py):
+the one declaration that start-up validation, the cache key, the function's reading and the
+README's recipe table all follow. The functions live next to their format: gguf_format.py, ...
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from benchharness.errors import PrepareError
-from benchharness.models.registry import ModelDef
+from benchharness.errors import ConfigError, PrepareError
+from benchharness.models.gguf_format import FTYPES
+from benchharness.models.recipe_params import Param, declared, names_text, typed
 
-# fn(source, destination, params, threads): source is None for recipes that start from nothing stored.
-RecipeFunction = Callable[[Path | None, Path, Mapping[str, str], int], None]
+if TYPE_CHECKING:
+    from benchharness.models.registry import ModelDef
+
+# fn(source, destination, params, threads): source is None for recipes that start from nothing stored;
+# params are the recipe's declared parameters as typed values, defaults filled in (None: the tool's).
+RecipeFunction = Callable[[Path | None, Path, Mapping[str, Any], int], None]
+# A rule between parameters (values with defaults, the names given, the model's kind): why not, or None.
+Rule = Callable[[Mapping[str, Any], frozenset[str], str], str | None]
 
 
 @dataclass(frozen=True)
@@ -30,10 +39,17 @@ class Recipe:
     output: Literal["file", "dir"]
     suffix: str = ""
     extra: str = ""  # pip extra that installs the tools
-    check: str = ""  # "module:function" that rejects bad params before any work, if the recipe has one
     # At most how large the output is against its base, for the free-space check before a build
     # (a dequantizing conversion such as GGUF Q8_0 -> float32 weights grows about fourfold).
     size_factor: float = 1.0
+    reads: str | None = None  # the format of the variant it starts from (None: it starts from nothing stored)
+    writes: str = ""  # the format of what it makes
+    params: tuple[Param, ...] = ()
+    summary: str = ""  # one line for the README's recipe table
+    kinds: tuple[str, ...] = ()  # the model kinds it makes something usable of (empty: any)
+    rule: Rule | None = None
+    declarable: bool = True  # False: the harness's own (a shared artifact, a built-in model), not for TOML
+    aliases: tuple[str, ...] = ()  # short names a declaration may use instead
 
     def tool_versions(self) -> str:
         versions = []
@@ -54,10 +70,44 @@ class Recipe:
         function: RecipeFunction = _resolve(self.function)
         return function
 
-    def check_params(self, params: Mapping[str, str]) -> None:
-        """Raise the recipe's own error for parameters it cannot use (e.g. an unknown quantization type)."""
-        if self.check:
-            _resolve(self.check)(params)
+    def declare(
+        self, raw: Mapping[str, object], kind: str, where: str, shown: Mapping[str, str] | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """A TOML declaration's parameters, checked, as the canonical text the cache key and the child read.
+
+        Every fault is one ConfigError line naming the value and what would work.
+        """
+        if self.kinds and kind not in self.kinds:
+            raise ConfigError(
+                f"{where}: recipe {self.name!r} makes nothing a {kind} model's backends load "
+                f"(it is for {', '.join(self.kinds)} models); "
+                f"recipes for {kind}: {', '.join(declarable_for(kind, self.reads))}"
+            )
+        try:
+            params = declared(self.params, raw, kind, shown)
+            self._check_rule(dict(params), kind)
+        except ValueError as e:
+            raise ConfigError(f"{where}: recipe {self.name!r}: {e}") from None
+        return params
+
+    def values(self, params: Mapping[str, str], kind: str = "") -> dict[str, Any]:
+        """Stored parameters as typed values with defaults; PrepareError for values the declaration refuses.
+
+        What the child passes the recipe function, and what prepare checks before any work.
+        """
+        try:
+            return self._check_rule(params, kind)
+        except ValueError as e:
+            raise PrepareError(f"recipe {self.name}: {e}") from None
+
+    def _check_rule(self, params: Mapping[str, str], kind: str) -> dict[str, Any]:
+        values = typed(self.params, params)
+        if self.rule is not None and (why := self.rule(values, frozenset(params), kind)):
+            raise ValueError(why)
+        return values
+
+    def parameter_names(self) -> str:
+        return names_text(self.params)
 
 
 def _resolve(path: str) -> Callable[..., None]:
@@ -75,6 +125,45 @@ def _absent(package: str) -> bool:
 
 
 _M = "benchharness.models"
+
+_EXPORT_TASKS = (("causal-lm", "text-generation-with-past"), ("encoder", "feature-extraction"))
+_NNCF_4BIT_ONLY = ("group_size", "ratio", "all_layers")
+_MLX_BITS = (2, 3, 4, 5, 6, 8)
+
+
+def _export_task_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> str | None:
+    """An export's task is the one its model kind's backends load (a causal LM with its KV cache, an encoder's states)."""
+    wanted = dict(_EXPORT_TASKS).get(kind)
+    if wanted is not None and values["task"] != wanted:
+        return f"task = {values['task']!r} does not make a {kind} model the backends load; use task = {wanted!r}"
+    return None
+
+
+def _nncf_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> str | None:
+    """NNCF's INT8 modes compress every layer per channel: group_size, ratio and all_layers are for 4-bit modes."""
+    if str(values["mode"]).startswith("int8") and (named := [n for n in _NNCF_4BIT_ONLY if n in given]):
+        return (
+            f"mode = {values['mode']!r} compresses every weight per channel and takes no {', '.join(named)} "
+            "(NNCF refuses them there): remove them, or set mode = 'int4_asym' (or int4_sym, nf4)"
+        )
+    return None
+
+
+def _mlx_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> str | None:
+    if "q_group_size" in given and values["q_bits"] is None:
+        return "q_group_size applies to a quantized conversion; add q_bits = 4 (or 8, ...) or remove q_group_size"
+    return None
+
+
+def _genai_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> str | None:
+    if values["extra_options"] is not None and any("=" not in o for o in str(values["extra_options"]).split()):
+        return (
+            f"extra_options = {values['extra_options']!r} must be space-separated key=value pairs, "
+            "e.g. 'shared_embeddings=false int4_block_size=64'"
+        )
+    return None
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
@@ -85,7 +174,20 @@ RECIPES: dict[str, Recipe] = {
             "file",
             ".gguf",
             "llamacpp",
-            check=f"{_M}.gguf_format:check_params",
+            reads="gguf",
+            writes="gguf",
+            summary='llama.cpp\'s quantizer (`llama_model_quantize`, requantizing allowed); `quantize = "TYPE"` '
+            "is short for it",
+            params=(
+                Param(
+                    "ftype",
+                    str,
+                    "the llama.cpp file type to write",
+                    choices=tuple(FTYPES),
+                    required=True,
+                    noun="a llama.cpp quantization type",
+                ),
+            ),
         ),
         Recipe(
             "corpus-tokens",
@@ -94,6 +196,16 @@ RECIPES: dict[str, Recipe] = {
             "file",
             ".npy",
             "llamacpp",
+            reads="gguf",
+            writes="tokens",
+            declarable=False,
+            summary="the accuracy text as token ids by the GGUF's own tokenizer (made per model, not a variant)",
+            params=(
+                Param("corpus", str, "the SHA-256 of the text, re-checked when it is read", required=True),
+                Param(
+                    "data", str, "the declared data files (JSON), re-read and re-checked", absent="the built-in text"
+                ),
+            ),
         ),
         Recipe(
             "hf-from-gguf",
@@ -103,6 +215,10 @@ RECIPES: dict[str, Recipe] = {
             "",
             "onnx",
             size_factor=4.0,
+            reads="gguf",
+            writes="hf",
+            kinds=("causal-lm",),
+            summary="transformers dequantizes a GGUF into an FP32 checkpoint folder",
         ),
         Recipe(
             "optimum-onnx-export",
@@ -111,8 +227,38 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "onnx",
+            reads="hf",
+            writes="onnx",
+            kinds=("causal-lm", "encoder"),
+            rule=_export_task_rule,
+            summary="optimum's ONNX exporter (`optimum-cli export onnx`), FP32",
+            params=(
+                Param(
+                    "task",
+                    str,
+                    "optimum's export task",
+                    choices=tuple(t for _, t in _EXPORT_TASKS),
+                    required=True,
+                    by_kind=_EXPORT_TASKS,
+                ),
+            ),
         ),
-        Recipe("ort-dynamic-int8", f"{_M}.onnx_format:dynamic_int8", ("onnxruntime", "onnx"), "dir", "", "onnx"),
+        Recipe(
+            "ort-dynamic-int8",
+            f"{_M}.onnx_format:dynamic_int8",
+            ("onnxruntime", "onnx"),
+            "dir",
+            "",
+            "onnx",
+            reads="onnx",
+            writes="onnx",
+            summary="onnxruntime's `quantize_dynamic`: INT8 weights, activations quantized at run time",
+            params=(
+                Param("weight_type", str, "the weights' integer type", "QInt8", choices=("QInt8", "QUInt8")),
+                Param("per_channel", bool, "one scale per output channel instead of per tensor", False),
+                Param("reduce_range", bool, "7-bit weights (for CPUs without VNNI, where 8 bits can overflow)", False),
+            ),
+        ),
         Recipe(
             "ort-int4-weight-only",
             f"{_M}.onnx_format:int4_weight_only",
@@ -120,8 +266,33 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "onnx",
+            reads="onnx",
+            writes="onnx",
+            summary="onnxruntime's MatMulNBits quantizer: 4-bit weight blocks, as onnxruntime-genai builds",
+            params=(
+                Param("block_size", int, "weights per quantization block", 32, choices=(16, 32, 64, 128, 256)),
+                Param("is_symmetric", bool, "symmetric blocks (no zero point)", True),
+                Param(
+                    "accuracy_level",
+                    int,
+                    "the MatMul's compute type: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8",
+                    4,
+                    choices=(0, 1, 2, 3, 4),
+                ),
+            ),
         ),
-        Recipe("train-digits-mlp", f"{_M}.onnx_format:train_digits_mlp", ("scikit-learn", "onnx"), "dir", "", "onnx"),
+        Recipe(
+            "train-digits-mlp",
+            f"{_M}.onnx_format:train_digits_mlp",
+            ("scikit-learn", "onnx"),
+            "dir",
+            "",
+            "onnx",
+            reads=None,
+            writes="onnx",
+            declarable=False,
+            summary="the built-in digits classifier, trained on scikit-learn's digits",
+        ),
         Recipe(
             "ort-static-int8",
             f"{_M}.onnx_format:static_int8",
@@ -129,6 +300,17 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "onnx",
+            reads="onnx",
+            writes="onnx",
+            kinds=("classifier",),
+            summary="onnxruntime's `quantize_static`, calibrated on the digits training split (never the test split)",
+            params=(
+                Param("calibration", str, "the calibration data", "digits-train", choices=("digits-train",)),
+                Param("quant_format", str, "QDQ pairs or quantized operators", "QDQ", choices=("QDQ", "QOperator")),
+                Param("per_channel", bool, "one weight scale per output channel", True),
+                Param("weight_type", str, "the weights' integer type", "QInt8", choices=("QInt8", "QUInt8")),
+                Param("activation_type", str, "the activations' integer type", "QUInt8", choices=("QUInt8", "QInt8")),
+            ),
         ),
         Recipe(
             "optimum-openvino-export",
@@ -137,8 +319,33 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "openvino",
+            reads="hf",
+            writes="openvino",
+            kinds=("causal-lm", "encoder"),
+            rule=_export_task_rule,
+            summary="optimum-intel's OpenVINO exporter, FP32 weights (a stateful LM: the KV cache in the runtime)",
+            params=(
+                Param(
+                    "task",
+                    str,
+                    "optimum's export task",
+                    choices=tuple(t for _, t in _EXPORT_TASKS),
+                    required=True,
+                    by_kind=_EXPORT_TASKS,
+                ),
+            ),
         ),
-        Recipe("openvino-fp16", f"{_M}.openvino_format:fp16", ("openvino",), "dir", "", "openvino"),
+        Recipe(
+            "openvino-fp16",
+            f"{_M}.openvino_format:fp16",
+            ("openvino",),
+            "dir",
+            "",
+            "openvino",
+            reads="openvino",
+            writes="openvino",
+            summary="the IR saved with FP16 weights (OpenVINO's `compress_to_fp16`)",
+        ),
         Recipe(
             "nncf-weight-compression",
             f"{_M}.openvino_format:compress_weights",
@@ -146,6 +353,41 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "openvino",
+            reads="openvino",
+            writes="openvino",
+            rule=_nncf_rule,
+            aliases=("nncf",),
+            summary="NNCF's data-free `compress_weights`: INT8 per channel, or 4-bit groups",
+            params=(
+                Param(
+                    "mode",
+                    str,
+                    "NNCF's CompressWeightsMode",
+                    "int8_asym",
+                    choices=("int8_asym", "int8_sym", "int4_asym", "int4_sym", "nf4"),
+                ),
+                Param(
+                    "group_size",
+                    int,
+                    "weights per 4-bit group (-1: per channel)",
+                    choices=(-1, 16, 32, 64, 128, 256),
+                    absent="NNCF's (128)",
+                ),
+                Param(
+                    "ratio",
+                    float,
+                    "share of the weights in 4 bits, the rest INT8 (4-bit modes)",
+                    1.0,
+                    low=0.0,
+                    high=1.0,
+                ),
+                Param(
+                    "all_layers",
+                    bool,
+                    "4 bits for the embeddings and last layer too (4-bit modes)",
+                    absent="NNCF's (false)",
+                ),
+            ),
         ),
         Recipe(
             "ort-genai-builder",
@@ -154,13 +396,65 @@ RECIPES: dict[str, Recipe] = {
             "dir",
             "",
             "ortgenai",
-            check=f"{_M}.ortgenai_format:check_params",
+            reads="hf",
+            writes="ortgenai",
+            kinds=("causal-lm",),
+            rule=_genai_rule,
+            summary="onnxruntime-genai's model builder (`python -m onnxruntime_genai.models.builder`), offline",
+            params=(
+                Param(
+                    "precision",
+                    str,
+                    "the builder's -p",
+                    choices=("fp32", "fp16", "bf16", "int8", "int4"),
+                    required=True,
+                    noun="a builder precision",
+                ),
+                Param("execution_provider", str, "the builder's -e", "cpu", choices=("cpu", "cuda")),
+                Param(
+                    "extra_options",
+                    str,
+                    "the builder's --extra_options, space-separated key=value pairs",
+                    absent="none",
+                ),
+            ),
         ),
-        Recipe("mlx-convert", f"{_M}.mlx_format:convert", ("mlx-lm", "mlx"), "dir", "", "mlx"),
+        Recipe(
+            "mlx-convert",
+            f"{_M}.mlx_format:convert",
+            ("mlx-lm", "mlx"),
+            "dir",
+            "",
+            "mlx",
+            reads="hf",
+            writes="mlx",
+            kinds=("causal-lm",),
+            rule=_mlx_rule,
+            summary="mlx-lm's `mlx_lm.convert`: a dtype, and its group quantization when q_bits is set",
+            params=(
+                Param(
+                    "dtype", str, "the unquantized weights' type", "float32", choices=("float32", "float16", "bfloat16")
+                ),
+                Param("q_bits", int, "bits per quantized weight", choices=_MLX_BITS, absent="none: not quantized"),
+                Param("q_group_size", int, "weights per quantization group", 64, choices=(32, 64, 128)),
+            ),
+        ),
         # A derived artifact, not a variant: made beside a prepared variant (prepare.DERIVED_ARTIFACTS).
-        Recipe("onnx-last-logits", "benchharness.backends.onnx_last_logits:make", ("onnx",), "dir", "", "onnx"),
+        Recipe(
+            "onnx-last-logits",
+            "benchharness.backends.onnx_last_logits:make",
+            ("onnx",),
+            "dir",
+            "",
+            "onnx",
+            reads="onnx",
+            writes="onnx",
+            declarable=False,
+            summary="a copy of a causal LM's graph whose head computes only the logits asked for (derived, not a variant)",
+        ),
     )
 }
+ALIASES: dict[str, str] = {alias: r.name for r in RECIPES.values() for alias in r.aliases}
 
 
 def missing_tools_for(model: ModelDef, fmt: str, label: str) -> str | None:
@@ -176,3 +470,40 @@ def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise PrepareError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+def declarable_for(kind: str, reads: str | None = None) -> list[str]:
+    """The recipes a declaration may name for a model of `kind` (reading `reads`, if given)."""
+    return [
+        r.name
+        for r in RECIPES.values()
+        if r.declarable and (not r.kinds or kind in r.kinds) and (reads is None or r.reads == reads)
+    ] or [r.name for r in RECIPES.values() if r.declarable and (not r.kinds or kind in r.kinds)]
+
+
+def declared_recipe(name: str, where: str) -> Recipe:
+    """The recipe a declaration names (or an alias of it), or one ConfigError line listing those it may name."""
+    found = RECIPES.get(ALIASES.get(name, name))
+    if found is None or not found.declarable:
+        why = "is the harness's own (not declarable)" if found else "is unknown"
+        known = [r.name for r in RECIPES.values() if r.declarable]
+        aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
+        raise ConfigError(f"{where}: recipe = {name!r} {why}; recipes: {', '.join(known)} (short names: {aliases})")
+    return found
+
+
+def markdown_table() -> str:
+    """The README's table of declarable recipes and their parameters, made from the declarations themselves."""
+    rows = [
+        "| recipe | reads -> writes | parameter | type / allowed | default | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in RECIPES.values():
+        if not r.declarable:
+            continue
+        name = f"`{r.name}`" + (f" (`{'`, `'.join(r.aliases)}`)" if r.aliases else "")
+        formats = f"{r.reads} -> {r.writes}" + (f" ({', '.join(r.kinds)})" if r.kinds else "")
+        rows.append(f"| {name} | {formats} | | | | {r.summary} |")
+        for p in r.params:
+            rows.append(f"| | | `{p.name}` | {p.allowed_text()} | {p.default_text()} | {p.doc} |")
+    return "\n".join(rows)

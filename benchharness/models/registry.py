@@ -19,7 +19,7 @@ from benchharness import evaldata, protocol
 from benchharness.config import ModelConfig, VariantSource
 from benchharness.errors import ConfigError, ModelError
 from benchharness.evaldata import EvalData
-from benchharness.models.gguf_format import FTYPES
+from benchharness.models.recipes import RECIPES, Recipe, declared_recipe
 
 FileLocator = Callable[[], Path]
 
@@ -263,40 +263,96 @@ def format_of(path: Path, declared: str | None, where: str) -> str:
     )
 
 
-def _quantize_format(source: VariantSource, where: str) -> str:
-    """`quantize = ...` is llama.cpp's quantizer: GGUF in, GGUF out, with a type it knows (checked now, not at prepare)."""
-    if source.format not in (None, "gguf"):
+def _declared_recipe(
+    label: str,
+    source: VariantSource,
+    kind: str,
+    references: dict[str, str],
+    cfg: ModelConfig,
+    variants: dict[tuple[str, str], VariantDef],
+    where: str,
+) -> VariantDef:
+    """A variant a recipe makes, from its declaration: the recipe, its checked parameters and its base.
+
+    `quantize = "TYPE"` is llama-quantize with ftype = TYPE. The base is `from`, else the reference
+    of the format the recipe reads, else the model's declared reference; whether it exists and is of
+    that format is checked once every variant is declared (_check_recipe_bases).
+    """
+    raw: dict[str, object] = dict(source.params)
+    shown: dict[str, str] = {}
+    if source.quantize is not None:
+        how, raw, shown = RECIPES["llama-quantize"], {"ftype": source.quantize}, {"ftype": "quantize"}
+    else:
+        how = declared_recipe(str(source.recipe), where)
+    if source.format not in (None, how.writes):
         raise ConfigError(
-            f"{where}: quantize = {source.quantize!r} runs llama.cpp's quantizer, which writes GGUF, not "
-            f"format = {source.format!r}; remove format, or declare the {source.format} file with path = '...'"
+            f"{where}: {_named(source, how)} writes {how.writes}, not format = {source.format!r}; remove format, "
+            f"or declare the {source.format} file with path = '...'"
         )
-    if str(source.quantize).upper() not in FTYPES:
-        raise ConfigError(
-            f"{where}: quantize = {source.quantize!r} is not a llama.cpp quantization type; valid: {', '.join(FTYPES)}"
+    params = how.declare(raw, kind, where, shown)
+    assert how.reads is not None  # a declarable recipe starts from a variant
+    base_label = source.base or references.get(how.reads) or cfg.reference
+    if base_label is None:
+        readable = [other for f, other in variants if f == how.reads]
+        fix = (
+            f": set from = one of {', '.join(readable)}"
+            if readable
+            else f", but {_none_of(how.reads, cfg.name, variants)}"
         )
-    return "gguf"
+        raise ConfigError(f"{where}: {_named(source, how)} reads {how.reads}{fix}")
+    return VariantDef(
+        label,
+        how.writes,
+        recipe=how.name,
+        params=params,
+        base=(how.reads, base_label),
+        description="declared in config",
+    )
 
 
-def _check_quantize_bases(where: str, cfg: ModelConfig, variants: dict[tuple[str, str], VariantDef]) -> None:
-    """Each quantize variant starts from a GGUF variant; say so when the label it names is another format's.
+def _named(source: VariantSource, how: Recipe) -> str:
+    """How the declaration named its recipe, for messages."""
+    if source.quantize is not None:
+        return f"quantize = {source.quantize!r} (llama.cpp's quantizer)"
+    return f"recipe = {how.name!r}"
+
+
+def _check_recipe_bases(
+    where: str, cfg: ModelConfig, variants: dict[tuple[str, str], VariantDef], made: dict[str, tuple[str, str]]
+) -> None:
+    """Each declared recipe starts from a variant of the format it reads; say which would work when not.
 
     Checked before the reference checks: otherwise the fault reads 'no reference for its gguf
-    variants; set reference', blaming a `reference` that is set (to a non-GGUF variant).
+    variants; set reference', blaming a `reference` that is set (to another format's variant).
+    A label no format has is _validate's to name, with the labels there are.
     """
-    for label, source in cfg.variants.items():
-        if source.quantize is None:
-            continue
-        base = variants[("gguf", label)].base
+    for label, key in made.items():
+        source, variant = cfg.variants[label], variants[key]
+        base = variant.base
         if base is None or base in variants:
             continue
+        how = RECIPES[str(variant.recipe)]
         formats = sorted(f for f, other in variants if other == base[1])
-        if formats:  # a label no format has is _validate's to name, with the labels there are
-            named = "from" if source.base else "reference"
-            raise ConfigError(
-                f"{where}.variants.{label}: quantize = {source.quantize!r} needs a GGUF variant to start from, but "
-                f"{named} {base[1]!r} is a {'/'.join(formats)} variant; llama.cpp's quantizer reads GGUF only: "
-                "declare a GGUF variant and set from = '<its label>'"
-            )
+        if not formats and any(f == base[0] for f, _ in variants):
+            continue
+        named = "from" if source.base else "reference"
+        problem = f"{named} {base[1]!r} is a {'/'.join(formats)} variant" if formats else f"{named} {base[1]!r} is none"
+        if readable := [other for f, other in variants if f == base[0] and other != label]:
+            fix = f"set from = one of its {base[0]} variants: {', '.join(readable)}"
+        else:
+            fix = _none_of(base[0], cfg.name, variants)
+        raise ConfigError(f"{where}.variants.{label}: {_named(source, how)} reads {base[0]} only, but {problem}; {fix}")
+
+
+def _none_of(fmt: str, model: str, variants: dict[tuple[str, str], VariantDef]) -> str:
+    """What would give a model its first variant of `fmt`: a declared file, or a recipe from a format it has."""
+    makers = [
+        f"recipe = {r.name!r} (from {r.reads})"
+        for r in RECIPES.values()
+        if r.declarable and r.writes == fmt and r.reads != fmt and r.reads in {f for f, _ in variants}
+    ]
+    fix = f"model {model} has no {fmt} variant: declare one with path = '...', format = '{fmt}'"
+    return fix + (f", or make one with {' or '.join(makers)}" if makers else "")
 
 
 def _from_source(cfg: ModelConfig, where: str) -> tuple[str, dict[tuple[str, str], VariantDef], dict[str, str]]:
@@ -345,21 +401,16 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
         if cfg.source is not None:
             kind, variants, references = _from_source(cfg, where)
         fixed_references = dict(references)  # a built-in's or a checkpoint's: a declared reference may not move them
+        made: dict[str, tuple[str, str]] = {}  # declared labels a recipe makes -> their variant key
         for label, source in cfg.variants.items():
             if source.path is not None:
                 fmt = format_of(source.path, source.format, f"{where}.variants.{label}")
                 variant = VariantDef(label, fmt, locate=_fixed_path(source.path), description="declared in config")
             else:
-                fmt = _quantize_format(source, f"{where}.variants.{label}")
-                base_label = source.base or references.get(fmt) or cfg.reference
-                if base_label is None:
-                    raise ConfigError(f"{where}.variants.{label}: set from = '<label>' (the variant to quantize)")
-                variant = replace(
-                    _variant(label, fmt, "llama-quantize", (fmt, base_label), ftype=str(source.quantize)),
-                    description="declared in config",
-                )
+                variant = _declared_recipe(label, source, kind, references, cfg, variants, f"{where}.variants.{label}")
+                made[label] = variant.key
             variants[variant.key] = variant
-        _check_quantize_bases(where, cfg, variants)
+        _check_recipe_bases(where, cfg, variants, made)
         labels = sorted({label for _, label in variants})
         if cfg.reference and cfg.reference not in labels:
             raise ConfigError(

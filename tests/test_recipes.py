@@ -1,0 +1,194 @@
+"""Recipes declared once: their parameters, formats and the README's table cannot drift apart.
+
+The fast tests read the declarations (models/recipes.py, models/recipe_params.py) the way the
+registry and the child read them; tests/test_declared_recipes.py tries declarations from outside.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from benchharness.config import parse_settings
+from benchharness.errors import ConfigError, PrepareError
+from benchharness.models.recipes import RECIPES, markdown_table
+from benchharness.models.registry import ModelDef, build_registry, builtin_models
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_table_is_the_declarations_table() -> None:
+    text = README.read_text()
+    match = re.search(r"<!-- recipes:begin -->\n(.*?)\n<!-- recipes:end -->", text, re.S)
+    assert match, "README.md lost its <!-- recipes:begin --> ... <!-- recipes:end --> table"
+    assert match.group(1) == markdown_table(), (
+        "README's recipe table differs from the declarations; paste "
+        "`python -c 'from benchharness.models.recipes import markdown_table; print(markdown_table())'`"
+    )
+    for recipe in RECIPES.values():
+        assert (f"`{recipe.name}`" in match.group(1)) == recipe.declarable, recipe.name
+
+
+def test_each_recipe_function_reads_only_what_its_recipe_declares() -> None:
+    """A parameter read under another name than declared would always be None (or a KeyError in the child)."""
+    for recipe in RECIPES.values():
+        source = inspect.getsource(recipe.load())
+        read = set(re.findall(r"params(?:\[|\.get\()\s*[\"'](\w+)[\"']", source))
+        read |= {name for group in re.findall(r"params\[k\] for k in \(([^)]*)\)", source) for name in
+                 re.findall(r"[\"'](\w+)[\"']", group)}  # fmt: skip
+        declared = {p.name for p in recipe.params}
+        assert read <= declared, (recipe.name, read - declared)
+        assert recipe.writes, recipe.name
+        assert recipe.reads is not None or not recipe.declarable, recipe.name
+
+
+def _recipe_variants(model: ModelDef) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    found = [(str(v.recipe), v.params) for v in model.variants.values() if v.recipe]
+    return found + ([(str(model.corpus_tokens.recipe), model.corpus_tokens.params)] if model.corpus_tokens else [])
+
+
+def test_every_builtin_variant_is_made_with_parameters_its_recipe_declares() -> None:
+    for model in builtin_models().values():
+        for name, params in _recipe_variants(model):
+            RECIPES[name].values(dict(params), model.kind)  # raises on an undeclared or refused value
+            for key, base in model.variants.items():
+                if base.recipe == name and base.base is not None:
+                    assert base.base[0] == RECIPES[name].reads and key[0] == RECIPES[name].writes, (name, key)
+
+
+def declare(variants: dict[str, object], model: str = "smollm2-135m") -> ModelDef:
+    return build_registry(parse_settings({"models": {model: {"variants": variants}}}, Path(".")).models)[model]
+
+
+def test_the_issue_examples_declare_what_the_builtins_would() -> None:
+    model = declare(
+        {
+            "int4g": {"recipe": "nncf-weight-compression", "from": "fp32", "mode": "int4_asym", "group_size": 128,
+                      "ratio": 0.8},
+            "int4s": {"recipe": "nncf", "mode": "int4_sym"},
+            "q4km": {"quantize": "q4_k_m"},
+            "gi4": {"recipe": "ort-genai-builder", "precision": "int4"},
+            "m4": {"recipe": "mlx-convert", "q_bits": 4, "q_group_size": 64},
+            "b128": {"recipe": "ort-int4-weight-only", "block_size": 128, "is_symmetric": False},
+            "f16": {"recipe": "openvino-fp16"},
+            "e": {"recipe": "optimum-onnx-export"},
+        }
+    )  # fmt: skip
+    got = {label: (v.format, v.recipe, dict(v.params), v.base) for (_, label), v in model.variants.items()}
+    assert got["int4g"] == (
+        "openvino", "nncf-weight-compression", {"mode": "int4_asym", "group_size": "128", "ratio": "0.8"},
+        ("openvino", "fp32"),
+    )  # fmt: skip
+    assert got["int4s"][1:3] == ("nncf-weight-compression", {"mode": "int4_sym"})  # the alias is stored by its name
+    assert got["q4km"] == ("gguf", "llama-quantize", {"ftype": "Q4_K_M"}, ("gguf", "f32"))  # spelled as llama.cpp's
+    assert got["gi4"] == ("ortgenai", "ort-genai-builder", {"precision": "int4"}, ("hf", "fp32"))
+    assert got["m4"] == ("mlx", "mlx-convert", {"q_bits": "4", "q_group_size": "64"}, ("hf", "fp32"))
+    assert got["b128"][2:] == ({"block_size": "128", "is_symmetric": "false"}, ("onnx", "fp32"))
+    assert got["e"][2] == {"task": "text-generation-with-past"}  # the kind's task, filled in and keyed
+    # The built-in int4 written in TOML types keys as the built-in itself does (its group_size is the text "64").
+    same = declare({"int4": {"recipe": "nncf", "mode": "int4_asym", "group_size": 64}})
+    assert (
+        same.variants[("openvino", "int4")].params
+        == builtin_models()["smollm2-135m"].variants[("openvino", "int4")].params
+    )
+    typed = RECIPES["nncf-weight-compression"].values(dict(model.variants[("openvino", "int4g")].params))
+    assert typed == {"mode": "int4_asym", "group_size": 128, "ratio": 0.8, "all_layers": None}
+    assert RECIPES["mlx-convert"].values({"dtype": "float16"}) == {
+        "dtype": "float16",
+        "q_bits": None,
+        "q_group_size": 64,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "variants", "expected"),
+    [
+        ("smollm2-135m", {"x": {"recipe": "nncfx"}}, r"recipe = 'nncfx' is unknown; recipes: llama-quantize, "),
+        ("smollm2-135m", {"x": {"recipe": "corpus-tokens"}}, r"'corpus-tokens' is the harness's own .*recipes: "),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "nncf", "group": 64}},
+            r"recipe 'nncf-weight-compression': unknown parameter 'group'; its parameters: mode, group_size, ratio, ",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "openvino-fp16", "mode": "x"}}, r"its parameters: none \(it takes no "),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "nncf", "mode": "int4_asym", "ratio": 1.5}},
+            r"ratio = 1\.5 is out of range; it must be in 0\.\.1",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "nncf", "ratio": "0.8"}}, r"ratio = '0\.8' must be a number; e\.g\. ratio"),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "ort-int4-weight-only", "block_size": 100}},
+            r"block_size = 100 is not a valid block_size; valid: 16, 32, 64, 128, 256",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "ort-dynamic-int8", "per_channel": 1}}, r"per_channel = 1 must be true or"),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "ort-genai-builder"}},
+            r"precision is required \(the builder's -p\); valid: fp32, fp16, bf16, int8, int4",
+        ),
+        ("smollm2-135m", {"x": {"quantize": "Q4_7"}}, r"quantize = 'Q4_7' is not a llama\.cpp quantization type; "),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "nncf", "group_size": 64}},
+            r"mode = 'int8_asym' compresses every weight per channel and takes no group_size \(NNCF refuses",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "mlx-convert", "q_group_size": 32}}, r"add q_bits = 4"),
+        ("smollm2-135m", {"x": {"recipe": "ort-static-int8"}}, r"'ort-static-int8' makes nothing a causal-lm model"),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "optimum-onnx-export", "task": "feature-extraction"}},
+            r"use task = 'text-generation-with-past'",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "nncf", "format": "onnx"}}, r"writes openvino, not format = 'onnx'"),
+        (
+            "smollm2-135m",
+            {"x": {"recipe": "nncf", "from": "q4_0"}},
+            r"reads openvino only, but from 'q4_0' is a gguf variant; set from = one of its openvino variants: fp32",
+        ),
+        (
+            "digits-mlp",
+            {"x": {"recipe": "nncf"}},
+            r"reads openvino, but model digits-mlp has no openvino variant: declare one with path = '\.\.\.', ",
+        ),
+        ("smollm2-135m", {"x": {"recipe": "nncf", "from": "f64"}}, r"from = 'f64' is not a openvino variant"),
+        ("smollm2-135m", {"x": {"recipe": "nncf", "mode": ["int4_asym"]}}, r"must be a string, number or true/false"),
+        ("smollm2-135m", {"x": {"recipe": "nncf", "path": "a.xml"}}, r"give exactly one of path = 'file\.gguf', "),
+    ],
+)
+def test_a_bad_declaration_is_one_line_naming_the_value_and_what_works(
+    model: str, variants: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected) as caught:
+        declare(variants, model)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_gguf_only_model_is_told_which_recipes_would_reach_the_format(tmp_path: Path) -> None:
+    settings = {"reference": "fp32", "variants": {"fp32": "m.gguf", "i4": {"recipe": "nncf", "from": "fp32"}}}
+    with pytest.raises(ConfigError) as caught:
+        build_registry(parse_settings({"models": {"mine": settings}}, tmp_path).models)
+    assert str(caught.value) == (
+        "models.mine.variants.i4: recipe = 'nncf-weight-compression' reads openvino only, but from 'fp32' is a gguf "
+        "variant; model mine has no openvino variant: declare one with path = '...', format = 'openvino'"
+    )
+    hf = {"reference": "f", "variants": {"f": {"path": "ckpt", "format": "hf"}, "i": {"recipe": "openvino-fp16"}}}
+    with pytest.raises(ConfigError, match=r"or make one with recipe = 'optimum-openvino-export' \(from hf\)"):
+        build_registry(parse_settings({"models": {"mine": hf}}, tmp_path).models)
+
+
+def test_prepare_refuses_a_value_the_declaration_refuses_before_any_work(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from benchharness.models.prepare import Preparer
+
+    smollm2 = builtin_models()["smollm2-135m"]
+    bad = replace(smollm2.variants[("openvino", "int4")], params=(("group_size", "100"), ("mode", "int4_asym")))
+    model = replace(smollm2, variants={**smollm2.variants, bad.key: bad})
+    with pytest.raises(PrepareError, match=r"recipe nncf-weight-compression: group_size = 100 is not a valid"):
+        Preparer(tmp_path, threads=1, timeout_s=60, progress=print).prepare(model, "openvino", "int4")
+    assert not any(tmp_path.iterdir())
