@@ -1,0 +1,183 @@
+"""Recipes declared in a project's pyproject.toml, tried from outside as a team would.
+
+Each bad declaration stops pytest at start-up (exit 4) with one line naming the value and what would
+work, never an empty parameter set; a declared recipe with non-default parameters is prepared and
+measured on ONNX Runtime, and what it made shows that the parameters reached onnxruntime's quantizer.
+The project is the digits suite: real measurements in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+
+SUITE = """
+import pytest
+pytestmark = pytest.mark.benchsuite("d")
+
+def test_classification(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness]
+cache_dir = "cache"
+[tool.benchharness.workload]
+min_rounds = 6
+min_time_s = 0.2
+[tool.benchharness.models.digits-mlp.variants]
+VARIANTS
+[tool.benchharness.suites.d]
+models = MODELS
+backends = BACKENDS
+QUANTS
+[tool.benchharness.suites.d.gates]
+speedup = false
+memory_reduction = false
+"""
+
+
+def project(
+    root: Path, variants: str, models: str = '["digits-mlp"]', backends: str = '["onnxruntime"]', quants: str = ""
+) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "test_d.py").write_text(SUITE)
+    text = PYPROJECT.replace("VARIANTS", variants).replace("MODELS", models).replace("BACKENDS", backends)
+    (root / "pyproject.toml").write_text(text.replace("QUANTS", quants))
+    return root
+
+
+def run(root: Path, *args: str) -> tuple[int, str]:
+    """pytest in the project folder, importing this checkout's benchharness (not the installed one)."""
+    here = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("declaration", "expected"),
+    [
+        (
+            {"variants": 'x = { recipe = "nncf-compress" }'},
+            r"variants\.x: recipe = 'nncf-compress' is unknown; recipes: llama-quantize, hf-from-gguf, ",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-dynamic-int8", perchannel = true }'},
+            r"unknown parameter 'perchannel'; its parameters: weight_type, per_channel, reduce_range",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-dynamic-int8", per_channel = "yes" }'},
+            r"per_channel = 'yes' must be true or false; e\.g\. per_channel = false",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-int4-weight-only", block_size = 100 }'},
+            r"block_size = 100 is not a valid block_size; valid: 16, 32, 64, 128, 256",
+        ),
+        (
+            {"variants": 'x = { recipe = "nncf", mode = "int4_asym", ratio = 2 }'},
+            r"recipe 'nncf-weight-compression': ratio = 2\.0 is out of range; it must be in 0\.\.1",
+        ),
+        (
+            {"variants": 'x = { recipe = "nncf", mode = "int4_asym" }'},
+            r"reads openvino, but model digits-mlp has no openvino variant: declare one with path = '\.\.\.', format",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-dynamic-int8", from = "fp64" }'},
+            r"variants\.x: from = 'fp64' is not a onnx variant; variants: fp32, int8, x",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-genai-builder", precision = "int4" }'},
+            r"recipe 'ort-genai-builder' makes nothing a classifier model's backends load",
+        ),
+        (
+            {"variants": 'x = { recipe = "ort-dynamic-int8" }', "backends": '["llamacpp"]'},
+            r"no backend in llamacpp can load model 'digits-mlp' \(classifier; formats: onnx\).*backends that can: ",
+        ),
+        (
+            {
+                "variants": 'x = { recipe = "ort-dynamic-int8" }\n[tool.benchharness.models.minilm-l6.variants]\n'
+                'pc = { recipe = "ort-dynamic-int8", per_channel = true }',
+                "models": '["minilm-l6"]',
+                "backends": '["openvino"]',
+                "quants": 'quants = ["fp32", "pc"]',
+            },
+            r"quants names 'pc', which no backend in openvino loads: it is minilm-l6 onnx, loaded by onnxruntime; add",
+        ),
+    ],
+    ids=[
+        "unknown-recipe",
+        "unknown-parameter",
+        "wrong-type",
+        "not-allowed",
+        "out-of-range",
+        "format-unreachable",
+        "no-such-base",
+        "wrong-kind",
+        "no-backend-loads-the-model",
+        "no-backend-loads-the-quant",
+    ],
+)
+def test_each_bad_recipe_declaration_stops_pytest_at_start_up_with_one_line(
+    tmp_path: Path, declaration: dict[str, str], expected: str
+) -> None:
+    root = project(tmp_path / "project", **declaration)
+    code, output = run(root)
+    assert code == 4, output[-3000:]
+    lines = [line for line in output.splitlines() if re.search(expected, line)]
+    assert len(lines) == 1, output[-3000:]
+    assert lines[0].startswith("ERROR: benchharness: "), lines[0]
+    assert "Traceback" not in output and "empty parameter set" not in output
+    assert not (root / "reports").exists() and not (root / "cache" / "onnx").exists()  # nothing made or measured
+
+
+def _quantized_weights(graph: Path) -> list[tuple[str, tuple[int, ...]]]:
+    """(weight type, its scale's shape) of each MatMul weight onnxruntime's dynamic quantizer wrote."""
+    import onnx
+
+    model = onnx.load(str(graph))
+    initializers = {t.name: t for t in model.graph.initializer}
+    found = []
+    for node in model.graph.node:
+        if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"):
+            weight = initializers[node.input[1]]
+            scale = initializers[weight.name.replace("_quantized", "_scale")]  # feeds a Mul after the MatMul
+            found.append((onnx.TensorProto.DataType.Name(weight.data_type), tuple(scale.dims)))
+    return found
+
+
+def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxruntime(tmp_path: Path) -> None:
+    variants = (
+        'dyn = { recipe = "ort-dynamic-int8" }\n'
+        'dyn-pc = { recipe = "ort-dynamic-int8", per_channel = true, weight_type = "quint8" }'
+    )
+    root = project(tmp_path / "project", variants, quants='quants = ["fp32", "dyn", "dyn-pc"]')
+    code, output = run(root, "-rA")
+    assert code == 0, output[-4000:]
+    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    assert set(cases) == {"fp32", "dyn", "dyn-pc"}
+    assert all(c["outcome"] == "passed" for c in cases.values()), {q: c["message"] for q, c in cases.items()}
+    made = {}
+    for quant in ("dyn", "dyn-pc"):
+        folder = Path(cases[quant]["info"]["variant_file"])
+        assert folder.is_relative_to(root / "cache" / "onnx" / "digits-mlp"), folder
+        manifest = json.loads(folder.with_name(folder.name + ".json").read_text())
+        assert manifest["recipe"] == "ort-dynamic-int8" and manifest["base"] == "onnx fp32"
+        made[quant] = (manifest["params"], _quantized_weights(folder / "model.onnx"))
+        assert cases[quant]["readings"]["heldout_accuracy"]["value"] > 0.9, cases[quant]["readings"]
+    # The defaults (per tensor, signed) against the declared per-channel unsigned weights, in the graphs made.
+    assert made["dyn"][0] == {} and made["dyn-pc"][0] == {"per_channel": "true", "weight_type": "QUInt8"}
+    assert made["dyn"][1] and all(kind == "INT8" and shape in ((), (1,)) for kind, shape in made["dyn"][1])
+    widths = [shape for kind, shape in made["dyn-pc"][1] if kind == "UINT8"]
+    assert len(widths) == len(made["dyn-pc"][1]) and all(shape[-1] > 1 for shape in widths), made["dyn-pc"][1]
+    assert cases["dyn"]["info"]["variant_key"] != cases["dyn-pc"]["info"]["variant_key"]
