@@ -292,7 +292,7 @@ STARTUP_ERRORS = [
         "",
         ["--bench-config=both.toml"],
         {},
-        r"variants\.mine: give exactly one of path = 'file\.gguf' or quantize = 'Q4_0'",
+        r"variants\.mine: give exactly one of path = 'file\.gguf', quantize = 'Q4_0' or recipe = ",
     ),
     (
         "unsupported --history",

@@ -125,13 +125,13 @@ q4 = { quantize = "Q4_0" }
     [
         (
             QUANTIZE_FROM_ONNX,
-            r"models\.mine\.variants\.q4: quantize = 'Q4_0' needs a GGUF variant to start from, but reference "
-            r"'fp32' is a onnx variant; llama\.cpp's quantizer reads GGUF only: declare a GGUF variant",
+            r"models\.mine\.variants\.q4: quantize = 'Q4_0' \(llama\.cpp's quantizer\) reads gguf only, but "
+            r"reference 'fp32' is a onnx variant; model mine has no gguf variant: declare one with path = ",
         ),
         (
             '[models.digits-mlp.variants]\nq4 = { quantize = "Q4_0", format = "onnx" }\n',
-            r"models\.digits-mlp\.variants\.q4: quantize = 'Q4_0' runs llama\.cpp's quantizer, which writes GGUF, "
-            r"not format = 'onnx'",
+            r"models\.digits-mlp\.variants\.q4: quantize = 'Q4_0' \(llama\.cpp's quantizer\) writes gguf, "
+            r"not format = 'onnx'; remove format",
         ),
         (
             '[models.smollm2-135m.variants]\nq4 = { quantize = "Q4_7" }\n',

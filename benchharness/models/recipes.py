@@ -87,7 +87,8 @@ class Recipe:
             params = declared(self.params, raw, kind, shown)
             self._check_rule(dict(params), kind)
         except ValueError as e:
-            raise ConfigError(f"{where}: recipe {self.name!r}: {e}") from None
+            named = "" if shown else f" recipe {self.name!r}:"  # a short form (quantize = ...) names no recipe
+            raise ConfigError(f"{where}:{named} {e}") from None
         return params
 
     def values(self, params: Mapping[str, str], kind: str = "") -> dict[str, Any]:
