@@ -113,6 +113,28 @@ def check_loadable(
         )
 
 
+def nothing_selected(suite: SuiteConfig, devices: Sequence[str], filters: Filters) -> str:
+    """Why a suite expands to no case here, for the one skipped entry that says so.
+
+    The suite's own declaration selects cases (check_loadable refuses one that does not), so what is
+    left is this command line: a --model/--backend/--quant filter meant for another suite, or devices
+    the suite does not run on. Without this, pytest says only 'got empty parameter set'.
+    """
+    if suite.devices is not None and not any(split_device(d)[0] in suite.devices for d in devices):
+        return f"suite {suite.name} runs on {', '.join(suite.devices)}; --device={','.join(devices)} names none of them"
+    named = [
+        f"--{option}={','.join(values)}"
+        for option, values in (("model", filters.models), ("backend", filters.backends), ("quant", filters.quants))
+        if values is not None
+    ]
+    if named:
+        return (
+            f"{' '.join(named)} selects none of suite {suite.name}'s cases; name its models, backends or quants "
+            "to run them"
+        )
+    return f"suite {suite.name} has no case on this machine"
+
+
 def expand(
     suite: SuiteConfig,
     models: Mapping[str, ModelDef],

@@ -17,7 +17,7 @@ from benchharness.config import Filters, Options, load_settings, parse_duration,
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError, ConfigError
 from benchharness.history.store import resolve_url
-from benchharness.matrix import Case
+from benchharness.matrix import Case, nothing_selected
 from benchharness.report import progress
 from benchharness.report.terminal import flag_lines, policy_lines, table
 from benchharness.session import BenchSession
@@ -168,6 +168,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             why = f"declared known breach of {', '.join(known)}"
             marks.append(pytest.mark.xfail(raises=KnownBreach, strict=strict, reason=why))
         params.append(pytest.param(case, id=case.id, marks=marks))
+    marker = metafunc.definition.get_closest_marker("benchsuite")
+    if not params and marker is not None:  # one skipped entry that says why, not 'got empty parameter set'
+        reason = nothing_selected(session.suite(str(marker.args[0])), session.options.devices, session.options.filters)
+        params.append(pytest.param(None, id="nothing-selected", marks=[pytest.mark.skip(reason=reason)]))
     metafunc.parametrize("bench_case", params)
 
 

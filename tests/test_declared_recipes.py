@@ -39,7 +39,7 @@ VARIANTS
 [tool.benchharness.suites.d]
 models = MODELS
 backends = BACKENDS
-QUANTS
+SUITE_LINES
 [tool.benchharness.suites.d.gates]
 speedup = false
 memory_reduction = false
@@ -47,12 +47,12 @@ memory_reduction = false
 
 
 def project(
-    root: Path, variants: str, models: str = '["digits-mlp"]', backends: str = '["onnxruntime"]', quants: str = ""
+    root: Path, variants: str, models: str = '["digits-mlp"]', backends: str = '["onnxruntime"]', suite_lines: str = ""
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "test_d.py").write_text(SUITE)
     text = PYPROJECT.replace("VARIANTS", variants).replace("MODELS", models).replace("BACKENDS", backends)
-    (root / "pyproject.toml").write_text(text.replace("QUANTS", quants))
+    (root / "pyproject.toml").write_text(text.replace("SUITE_LINES", suite_lines))
     return root
 
 
@@ -110,7 +110,7 @@ def run(root: Path, *args: str) -> tuple[int, str]:
                 'pc = { recipe = "ort-dynamic-int8", per_channel = true }',
                 "models": '["minilm-l6"]',
                 "backends": '["openvino"]',
-                "quants": 'quants = ["fp32", "pc"]',
+                "suite_lines": 'quants = ["fp32", "pc"]',
             },
             r"quants names 'pc', which no backend in openvino loads: it is minilm-l6 onnx, loaded by onnxruntime; add",
         ),
@@ -161,7 +161,7 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
         'dyn = { recipe = "ort-dynamic-int8" }\n'
         'dyn-pc = { recipe = "ort-dynamic-int8", per_channel = true, weight_type = "quint8" }'
     )
-    root = project(tmp_path / "project", variants, quants='quants = ["fp32", "dyn", "dyn-pc"]')
+    root = project(tmp_path / "project", variants, suite_lines='quants = ["fp32", "dyn", "dyn-pc"]')
     code, output = run(root, "-rA")
     assert code == 0, output[-4000:]
     cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
@@ -181,3 +181,22 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
     widths = [shape for kind, shape in made["dyn-pc"][1] if kind == "UINT8"]
     assert len(widths) == len(made["dyn-pc"][1]) and all(shape[-1] > 1 for shape in widths), made["dyn-pc"][1]
     assert cases["dyn"]["info"]["variant_key"] != cases["dyn-pc"]["info"]["variant_key"]
+
+
+@pytest.mark.parametrize(
+    ("args", "suite_lines", "reason"),
+    [
+        (["--quant=q8_0"], "", r"--quant=q8_0 selects none of suite d's cases; name its models, backends or quants"),
+        (["--backend=openvino"], "", r"--backend=openvino selects none of suite d's cases"),
+        ([], 'devices = ["cuda"]', r"suite d runs on cuda; --device=cpu names none of them"),
+    ],
+)
+def test_a_command_line_that_selects_no_case_of_a_suite_says_why(
+    tmp_path: Path, args: list[str], suite_lines: str, reason: str
+) -> None:
+    """A filter meant for another suite is no error, but the skip says what left the suite empty."""
+    root = project(tmp_path / "project", 'x = { recipe = "ort-dynamic-int8" }', suite_lines=suite_lines)
+    code, output = run(root, "-rs", *args)
+    assert code == 0, output[-3000:]
+    assert "empty parameter set" not in output and re.search(reason, output), output[-3000:]
+    assert "1 skipped" in output
