@@ -192,3 +192,59 @@ def test_prepare_refuses_a_value_the_declaration_refuses_before_any_work(tmp_pat
     with pytest.raises(PrepareError, match=r"recipe nncf-weight-compression: group_size = 100 is not a valid"):
         Preparer(tmp_path, threads=1, timeout_s=60, progress=print).prepare(model, "openvino", "int4")
     assert not any(tmp_path.iterdir())
+
+
+def _mlp_folder(folder: Path) -> Path:
+    """A small MLP graph (the digits classifier's shape, random weights) to run real quantizers on in seconds."""
+    import numpy as np
+    import onnx
+
+    from benchharness.models.onnx_format import _mlp_graph
+
+    rng = np.random.default_rng(0)
+    sizes = [(64, 256), (256, 128), (128, 64)]
+    folder.mkdir(parents=True)
+    onnx.save(_mlp_graph([rng.normal(size=s) for s in sizes], [np.zeros(s[1]) for s in sizes]), folder / "model.onnx")
+    return folder
+
+
+def _make(name: str, source: Path, destination: Path, **params: str) -> Path:
+    """The recipe as the child runs it: its function, given the declaration's typed values."""
+    recipe = RECIPES[name]
+    recipe.load()(source, destination, recipe.values(params), 1)
+    return destination
+
+
+def test_ort_int4_block_size_and_symmetry_reach_the_quantizer(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+    import onnx
+
+    source = _mlp_folder(tmp_path / "fp32")
+
+    def blocks(folder: Path) -> set[tuple[int, int]]:
+        graph = onnx.load(str(folder / "model.onnx")).graph
+        nodes = [n for n in graph.node if n.op_type == "MatMulNBits"]
+        assert nodes, [n.op_type for n in graph.node]
+        attributes = [{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in nodes]
+        return {
+            (a["block_size"], len(n.input) > 3 and bool(n.input[3])) for a, n in zip(attributes, nodes, strict=True)
+        }
+
+    assert blocks(_make("ort-int4-weight-only", source, tmp_path / "default")) == {
+        (32, False)
+    }  # symmetric: no zero point
+    declared = _make("ort-int4-weight-only", source, tmp_path / "b16", block_size="16", is_symmetric="false")
+    assert blocks(declared) == {(16, True)}
+
+
+def test_nncf_group_size_and_ratio_reach_nncf(tmp_path: Path) -> None:
+    pytest.importorskip("nncf", reason="pip install 'benchharness[openvino]'")
+    from benchharness.models.openvino_format import MODEL_FILE, weight_composition
+
+    source = _mlp_folder(tmp_path / "fp32")  # OpenVINO reads the ONNX graph itself
+    every = _make("nncf-weight-compression", source, tmp_path / "all", mode="int4_sym", group_size="16")
+    half = _make("nncf-weight-compression", source, tmp_path / "half", mode="int4_sym", group_size="16", ratio="0.5")
+    shares = {name: dict(weight_composition(folder / MODEL_FILE, "INT4").shares) for name, folder in
+              (("all", every), ("half", half))}  # fmt: skip
+    # NNCF keeps the first and last layers at INT8 (all_layers unset); ratio 0.5 moves more of the rest to INT8.
+    assert shares["all"]["INT4"] > shares["half"].get("INT4", 0.0) and shares["half"]["INT8"] > shares["all"]["INT8"]
