@@ -248,3 +248,30 @@ def test_nncf_group_size_and_ratio_reach_nncf(tmp_path: Path) -> None:
               (("all", every), ("half", half))}  # fmt: skip
     # NNCF keeps the first and last layers at INT8 (all_layers unset); ratio 0.5 moves more of the rest to INT8.
     assert shares["all"]["INT4"] > shares["half"].get("INT4", 0.0) and shares["half"]["INT8"] > shares["all"]["INT8"]
+
+
+def test_a_chain_across_formats_declared_from_a_gguf_needs_no_from(tmp_path: Path) -> None:
+    """Each conversion into a format is that format's reference, and each recipe starts from its format's reference."""
+    variants = {
+        "q8": "m.gguf",
+        "hf": {"recipe": "hf-from-gguf"},
+        "onnx": {"recipe": "optimum-onnx-export"},
+        "i8": {"recipe": "ort-dynamic-int8"},
+        "ov": {"recipe": "optimum-openvino-export"},
+        "ov4": {"recipe": "nncf", "mode": "int4_asym"},
+        "q4": {"quantize": "Q4_0"},
+    }
+    settings = parse_settings({"models": {"mine": {"reference": "q8", "variants": variants}}}, tmp_path)
+    model = build_registry(settings.models)["mine"]
+    assert model.references == {"gguf": "q8", "hf": "hf", "onnx": "onnx", "openvino": "ov"}
+    assert model.recipe_chain("openvino", "ov4") == [
+        ("gguf", "q8"),
+        ("hf", "hf"),
+        ("openvino", "ov"),
+        ("openvino", "ov4"),
+    ]
+    assert model.variants[("gguf", "q4")].base == ("gguf", "q8")
+    assert model.variants[("onnx", "i8")].base == ("onnx", "onnx")
+    no_such = {"models": {"digits-mlp": {"variants": {"x": {"recipe": "nncf", "from": "zzz"}}}}}
+    with pytest.raises(ConfigError, match=r"from 'zzz' is no variant; model digits-mlp has no openvino variant: "):
+        build_registry(parse_settings(no_such, tmp_path).models)

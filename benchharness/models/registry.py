@@ -275,8 +275,8 @@ def _declared_recipe(
     """A variant a recipe makes, from its declaration: the recipe, its checked parameters and its base.
 
     `quantize = "TYPE"` is llama-quantize with ftype = TYPE. The base is `from`, else the reference
-    of the format the recipe reads, else the model's declared reference; whether it exists and is of
-    that format is checked once every variant is declared (_check_recipe_bases).
+    of the format the recipe reads where that is known now (a built-in's, a checkpoint's); else its
+    label is left empty for _resolve_bases, once every variant and reference is declared.
     """
     raw: dict[str, object] = dict(source.params)
     shown: dict[str, str] = {}
@@ -291,15 +291,7 @@ def _declared_recipe(
         )
     params = how.declare(raw, kind, where, shown)
     assert how.reads is not None  # a declarable recipe starts from a variant
-    base_label = source.base or references.get(how.reads) or cfg.reference
-    if base_label is None:
-        readable = [other for f, other in variants if f == how.reads]
-        fix = (
-            f": set from = one of {', '.join(readable)}"
-            if readable
-            else f", but {_none_of(how.reads, cfg.name, variants)}"
-        )
-        raise ConfigError(f"{where}: {_named(source, how)} reads {how.reads}{fix}")
+    base_label = source.base or references.get(how.reads) or ""
     return VariantDef(
         label,
         how.writes,
@@ -333,15 +325,64 @@ def _check_recipe_bases(
             continue
         how = RECIPES[str(variant.recipe)]
         formats = sorted(f for f, other in variants if other == base[1])
-        if not formats and any(f == base[0] for f, _ in variants):
+        if not formats and any(f == base[0] and other != label for f, other in variants):
             continue
         named = "from" if source.base else "reference"
-        problem = f"{named} {base[1]!r} is a {'/'.join(formats)} variant" if formats else f"{named} {base[1]!r} is none"
+        problem = (
+            f"{named} {base[1]!r} is a {'/'.join(formats)} variant" if formats else f"{named} {base[1]!r} is no variant"
+        )
         if readable := [other for f, other in variants if f == base[0] and other != label]:
             fix = f"set from = one of its {base[0]} variants: {', '.join(readable)}"
         else:
             fix = _none_of(base[0], cfg.name, variants)
         raise ConfigError(f"{where}.variants.{label}: {_named(source, how)} reads {base[0]} only, but {problem}; {fix}")
+
+
+def _resolve_bases(
+    where: str,
+    cfg: ModelConfig,
+    variants: dict[tuple[str, str], VariantDef],
+    references: dict[str, str],
+    made: dict[str, tuple[str, str]],
+) -> None:
+    """Give each declared recipe variant without a `from` its base: the reference of the format it reads
+    (a declared one, or a conversion's, see _converted_references), else the model's `reference` label."""
+    for label, key in made.items():
+        variant = variants[key]
+        if variant.base is None or variant.base[1]:
+            continue
+        reads = variant.base[0]
+        base_label = references.get(reads) or cfg.reference
+        if base_label is None:
+            how = RECIPES[str(variant.recipe)]
+            readable = [other for f, other in variants if f == reads and other != label]
+            fix = (
+                f": set from = one of {', '.join(readable)}"
+                if readable
+                else f", but {_none_of(reads, cfg.name, variants)}"
+            )
+            raise ConfigError(f"{where}.variants.{label}: {_named(cfg.variants[label], how)} reads {reads}{fix}")
+        variants[key] = replace(variant, base=(reads, base_label))
+
+
+def _converted_references(
+    variants: dict[tuple[str, str], VariantDef], references: dict[str, str], made: dict[str, tuple[str, str]]
+) -> dict[str, str]:
+    """A format with no reference whose one declared conversion into it (hf-from-gguf, an exporter) is its reference.
+
+    One `reference` label names the reference of every format that has that label, and TOML keys are
+    unique, so a chain declared across formats (gguf -> hf -> onnx -> int8) could not name the hf or
+    onnx reference otherwise. The conversion is made from another format's variant: it is the new
+    format's full-precision original, as checkpoint_variants makes each format's reference.
+    """
+    found: dict[str, str] = {}
+    for fmt in {key[0] for key in made.values()} - set(references):
+        converted = [
+            key[1] for key in made.values() if key[0] == fmt and (base := variants[key].base) and base[0] != fmt
+        ]
+        if len(converted) == 1:
+            found[fmt] = converted[0]
+    return found
 
 
 def _none_of(fmt: str, model: str, variants: dict[tuple[str, str], VariantDef]) -> str:
@@ -410,7 +451,6 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                 variant = _declared_recipe(label, source, kind, references, cfg, variants, f"{where}.variants.{label}")
                 made[label] = variant.key
             variants[variant.key] = variant
-        _check_recipe_bases(where, cfg, variants, made)
         labels = sorted({label for _, label in variants})
         if cfg.reference and cfg.reference not in labels:
             raise ConfigError(
@@ -426,6 +466,9 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
                         "remove 'reference' or declare a model under a new name"
                     )
                 references[fmt] = cfg.reference
+        references |= _converted_references(variants, references, made)
+        _resolve_bases(where, cfg, variants, references, made)
+        _check_recipe_bases(where, cfg, variants, made)
         if not references:
             raise ConfigError(f"{where}: set reference = '<label>' to the full-precision variant")
         data = evaldata.load(cfg.data, kind, f"{where}.data")
