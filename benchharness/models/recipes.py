@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from benchharness.errors import ConfigError, PrepareError
 from benchharness.models.gguf_format import FTYPES
-from benchharness.models.recipe_params import Param, declared, names_text, typed
+from benchharness.models.recipe_params import Param, declared, typed
 
 if TYPE_CHECKING:
     from benchharness.models.registry import ModelDef
@@ -106,9 +106,6 @@ class Recipe:
         if self.rule is not None and (why := self.rule(values, frozenset(params), kind)):
             raise ValueError(why)
         return values
-
-    def parameter_names(self) -> str:
-        return names_text(self.params)
 
 
 def _resolve(path: str) -> Callable[..., None]:
