@@ -93,6 +93,14 @@ def run(root: Path, *args: str) -> tuple[int, str]:
             r"reads openvino, but model digits-mlp has no openvino variant: declare one with path = '\.\.\.', format",
         ),
         (
+            {
+                "variants": 'x = { recipe = "ort-dynamic-int8" }\n[tool.benchharness.models.smollm2-135m.variants]\n'
+                'ov4 = { recipe = "nncf", mode = "int4_sym", from = "q4_0" }'
+            },
+            r"smollm2-135m\.variants\.ov4: recipe = 'nncf-weight-compression' reads openvino only, but from 'q4_0' is "
+            r"a gguf variant; set from = one of its openvino variants: fp32, fp16, int8, int4$",
+        ),
+        (
             {"variants": 'x = { recipe = "ort-dynamic-int8", from = "fp64" }'},
             r"variants\.x: from = 'fp64' is not a onnx variant; variants: fp32, int8, x",
         ),
@@ -122,6 +130,7 @@ def run(root: Path, *args: str) -> tuple[int, str]:
         "not-allowed",
         "out-of-range",
         "format-unreachable",
+        "base-of-another-format",
         "no-such-base",
         "wrong-kind",
         "no-backend-loads-the-model",
