@@ -35,6 +35,13 @@ KIND_NOTES = {
 }
 
 
+# A commented example of declared recipe variants, per kind (checked by tests/test_recipes.py).
+VARIANT_EXAMPLES = {
+    "encoder": 'int8-pc = { recipe = "ort-dynamic-int8", per_channel = true }',
+    "causal-lm": 'int4-g128 = { recipe = "nncf-weight-compression", mode = "int4_asym", group_size = 128, ratio = 0.8 }',
+}
+
+
 @dataclass(frozen=True)
 class Scaffold:
     """The files `init` writes, by path, and what it tells the user to run next."""
@@ -71,6 +78,10 @@ kind = "{kind}"
 # Your own evaluation data ({data_note}).
 # [{table}.data]
 # {data_key} = "{data_file}"
+
+# More variants, each made by a recipe with its parameters (the README's recipe table lists them all):
+# [{table}.variants]
+# {VARIANT_EXAMPLES[kind]}
 
 [tool.benchharness.suites.{name}]
 models = ["{name}"]

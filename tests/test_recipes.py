@@ -275,3 +275,16 @@ def test_a_chain_across_formats_declared_from_a_gguf_needs_no_from(tmp_path: Pat
     no_such = {"models": {"digits-mlp": {"variants": {"x": {"recipe": "nncf", "from": "zzz"}}}}}
     with pytest.raises(ConfigError, match=r"from 'zzz' is no variant; model digits-mlp has no openvino variant: "):
         build_registry(parse_settings(no_such, tmp_path).models)
+
+
+def test_the_variant_examples_init_writes_are_valid_declarations(tmp_path: Path) -> None:
+    import tomllib
+
+    from benchharness.scaffold import VARIANT_EXAMPLES
+
+    models = {"encoder": "minilm-l6", "causal-lm": "smollm2-135m"}
+    for kind, line in VARIANT_EXAMPLES.items():
+        variants = tomllib.loads(line)
+        model = build_registry(parse_settings({"models": {models[kind]: {"variants": variants}}}, tmp_path).models)
+        (label,) = variants
+        assert any(v.label == label and v.recipe for v in model[models[kind]].variants.values())
