@@ -9,7 +9,7 @@ from benchharness.backends.base import Backend
 from benchharness.config import Filters, SuiteConfig
 from benchharness.errors import ConfigError
 from benchharness.gpus import split_device
-from benchharness.models.recipes import missing_tools_for
+from benchharness.models.recipes import RECIPES, missing_tools_for
 from benchharness.models.registry import ModelDef
 
 
@@ -91,6 +91,7 @@ def check_loadable(
         raise ConfigError(
             f"{where}: no backend in {', '.join(named)} can load model {name!r} ({model.kind}; formats: "
             f"{', '.join(model.formats)}){why}; backends that can: {', '.join(able) or 'none'}"
+            f"{_makers(model, [backends[b] for b in named if b in backends])}"
         )
     selected = [models[m] for m in suite.models or models]
     loaded = [(m, fmt) for m in selected for b in named if b in backends and (fmt := family_for(m, backends[b]))]
@@ -111,6 +112,17 @@ def check_loadable(
             f"{', '.join(f'{m.name} {fmt}' for m, fmt in holders)}, loaded by {', '.join(readers) or 'no backend'}; "
             f"add one of them to backends, or remove {quant!r} from quants"
         )
+
+
+def _makers(model: ModelDef, named: Sequence[Backend]) -> str:
+    """The declarable recipes that would give `model` a variant one of the named backends reads, as a hint."""
+    readable = {fmt for backend in named if model.kind in backend.kinds for fmt in backend.formats}
+    makers = [
+        f"{r.name!r} ({r.reads} -> {r.writes})"
+        for r in RECIPES.values()
+        if r.declarable and r.reads in model.formats and r.writes in readable and (not r.kinds or model.kind in r.kinds)
+    ]
+    return f"; or declare a variant they read with recipe = {' or '.join(makers)}" if makers else ""
 
 
 def nothing_selected(suite: SuiteConfig, devices: Sequence[str], filters: Filters) -> str:

@@ -288,3 +288,20 @@ def test_the_variant_examples_init_writes_are_valid_declarations(tmp_path: Path)
         model = build_registry(parse_settings({"models": {models[kind]: {"variants": variants}}}, tmp_path).models)
         (label,) = variants
         assert any(v.label == label and v.recipe for v in model[models[kind]].variants.values())
+
+
+def test_a_model_no_named_backend_loads_is_told_which_recipes_would_make_one(tmp_path: Path) -> None:
+    from benchharness import backends
+    from benchharness.config import SuiteConfig
+    from benchharness.matrix import check_loadable
+
+    registered = {name: cls() for name, cls in backends.registry().items()}
+    checkpoint = {"kind": "causal-lm", "reference": "f", "variants": {"f": {"path": "ckpt", "format": "hf"}}}
+    models = build_registry(parse_settings({"models": {"mine": checkpoint}}, tmp_path).models)
+    with pytest.raises(ConfigError) as caught:
+        check_loadable("[suites.s]", SuiteConfig("s", models=("mine",), backends=("openvino",)), models, registered)
+    assert str(caught.value) == (
+        "[suites.s]: no backend in openvino can load model 'mine' (causal-lm; formats: hf); backends that can: none; "
+        "or declare a variant they read with recipe = 'optimum-onnx-export' (hf -> onnx) or 'optimum-openvino-export' "
+        "(hf -> openvino)"  # OpenVINO reads ONNX too
+    )
