@@ -7,6 +7,7 @@ registry and the child read them; tests/test_declared_recipes.py tries declarati
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -305,3 +306,26 @@ def test_a_model_no_named_backend_loads_is_told_which_recipes_would_make_one(tmp
         "or declare a variant they read with recipe = 'optimum-onnx-export' (hf -> onnx) or 'optimum-openvino-export' "
         "(hf -> openvino)"  # OpenVINO reads ONNX too
     )
+
+
+def test_a_declared_recipe_is_prepared_through_the_child_with_its_defaults(tmp_path: Path) -> None:
+    """`{ recipe = "nncf" }` alone: the child fills in mode = int8_asym, and the weights record INT8 as asked for."""
+    pytest.importorskip("nncf", reason="pip install 'benchharness[openvino]'")
+    import openvino as ov
+
+    from benchharness.models.prepare import Preparer
+    from benchharness.models.registry import VariantDef
+
+    ir = tmp_path / "ir"
+    ov.save_model(ov.convert_model(_mlp_folder(tmp_path / "mlp") / "model.onnx"), ir / "openvino_model.xml")
+    settings = {"kind": "classifier", "reference": "fp32", "variants": {"fp32": {"path": str(ir), "format": "openvino"},
+                "i8": {"recipe": "nncf"}}}  # fmt: skip
+    model = build_registry(parse_settings({"models": {"mine": settings}}, tmp_path).models)["mine"]
+    assert model.variants[("openvino", "i8")] == VariantDef(
+        "i8", "openvino", recipe="nncf-weight-compression", base=("openvino", "fp32"), description="declared in config"
+    )
+    variant = Preparer(tmp_path / "cache", threads=1, timeout_s=300, progress=print).prepare(model, "openvino", "i8")
+    assert variant.weights is not None and variant.weights.requested == "INT8"
+    assert dict(variant.weights.shares)["INT8"] > 0.9, variant.weights.shares
+    manifest = json.loads(variant.path.with_name(variant.path.name + ".json").read_text())
+    assert manifest["recipe"] == "nncf-weight-compression" and manifest["params"] == {}

@@ -35,6 +35,7 @@ from benchharness.models import onnx_format, openvino_format, ortgenai_format
 from benchharness.models.composition import WeightComposition, read_composition
 from benchharness.models.derived import derived_path
 from benchharness.models.gguf_format import check_gguf
+from benchharness.models.recipe_params import canonical
 from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
@@ -297,7 +298,10 @@ class Preparer:
         if "weights" in manifest:
             kept = manifest["weights"]
             return None if kept is None else WeightComposition.from_dict(kept)
-        weights = read_composition(definition.format, path, definition.recipe, dict(definition.params))
+        # With the recipe's defaults filled in: a declared nncf variant without `mode` asked for INT8 all the same.
+        values = recipe(str(definition.recipe)).values(dict(definition.params)) if definition.recipe else {}
+        asked = {name: canonical(value) for name, value in values.items() if value is not None}
+        weights = read_composition(definition.format, path, definition.recipe, asked)
         manifest["weights"] = None if weights is None else weights.to_dict()
         write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return weights
