@@ -329,3 +329,16 @@ def test_a_declared_recipe_is_prepared_through_the_child_with_its_defaults(tmp_p
     assert dict(variant.weights.shares)["INT8"] > 0.9, variant.weights.shares
     manifest = json.loads(variant.path.with_name(variant.path.name + ".json").read_text())
     assert manifest["recipe"] == "nncf-weight-compression" and manifest["params"] == {}
+
+
+def test_the_readme_declaration_example_is_valid(tmp_path: Path) -> None:
+    """The README's example declarations build (on SmolLM2, which has every format team-lm's checkpoint gives)."""
+    import tomllib
+
+    section = README.read_text().split("**Every recipe, with its parameters.**", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0].replace("team-lm", "smollm2-135m")
+    declared = tomllib.loads(example)["tool"]["benchharness"]
+    models = build_registry(parse_settings(declared, tmp_path).models)
+    for name, model in declared["models"].items():
+        for label in model["variants"]:
+            assert any(v.label == label and v.recipe for v in models[name].variants.values()), (name, label)
