@@ -57,12 +57,18 @@ def test_digits_split_is_fixed_and_disjoint():
 class _Scorer:
     """A causal LM of `n_vocab` tokens whose log-probabilities favour each next token (score calls counted)."""
 
-    def __init__(self, n_vocab: int) -> None:
+    def __init__(self, n_vocab: int, bos: int | None = None) -> None:
         self.n_vocab = n_vocab
         self.calls = 0
+        self.bos = bos
+        self.windows: list[list[int]] = []
+
+    def tokenize(self, text: str) -> list[int]:
+        return ([] if self.bos is None else [self.bos]) + [ord(c) % self.n_vocab for c in text]
 
     def score(self, tokens: list[int], first: int) -> np.ndarray:
         self.calls += 1
+        self.windows.append(list(tokens))
         logits = np.zeros((len(tokens) - 1 - first, self.n_vocab), np.float32)
         logits[np.arange(len(logits)), np.asarray(tokens[first + 1 :]) % self.n_vocab] = 5.0
         return logits
@@ -92,3 +98,31 @@ def test_outputs_of_another_shape_make_only_the_comparison_unavailable(tmp_path)
     assert exchange_reference(np.ones((3, 4)), None, stored, "embeddings").shape == (3, 4)
     with pytest.raises(Incomparable, match=r"embeddings \(3, 8\) differ in shape from the reference's \(3, 4\)"):
         exchange_reference(np.ones((3, 8)), None, stored, "embeddings")
+
+
+@pytest.mark.parametrize("bos", [None, 7])
+def test_every_accuracy_window_starts_with_bos_where_the_vocabulary_adds_it(bos):
+    """llama-perplexity replaces each chunk's first token with BOS when add_bos; not only the corpus's first."""
+    tokens = (np.arange(400, dtype=np.int64) % 37) + 10  # never 7: a BOS seen in a window was put there
+    model = _Scorer(48, bos=bos)
+    readings, _, _ = next_token.evaluate(model, tokens, n_ctx=32, windows=4)
+    assert len(model.windows) == 4
+    stride = len(tokens) // 4
+    for index, window in enumerate(model.windows):
+        expected = tokens[index * stride : index * stride + 32].tolist()
+        if bos is not None:
+            expected[0] = bos
+        assert window == expected
+    # The first token is context, never scored: the figures are those of the same windows' targets.
+    assert {r.name: r.value for r in readings}["top1_accuracy"] == 1.0
+    assert list(tokens[:1]) != [7]
+
+
+def test_a_reference_scored_without_bos_is_not_compared_with_a_variant_that_adds_it(tmp_path):
+    from benchharness.errors import CaseFailed
+
+    tokens = np.arange(400, dtype=np.int64) % 40
+    reference = tmp_path / "reference.npy"
+    next_token.evaluate(_Scorer(48), tokens, n_ctx=32, windows=4, write_reference=reference)
+    with pytest.raises(CaseFailed, match="tokenizes the corpus differently"):
+        next_token.evaluate(_Scorer(48, bos=1), tokens, n_ctx=32, windows=4, read_reference=reference)

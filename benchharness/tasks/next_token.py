@@ -59,6 +59,16 @@ def window_starts(n_tokens: int, n_ctx: int, windows: int, source: str = SOURCE)
     return [i * stride for i in range(windows)]
 
 
+def bos_token(model: LoadedModel) -> int | None:
+    """The token the model's tokenizer puts before any text when its vocabulary adds BOS, else None.
+
+    Read off the tokenizer itself (the empty text tokenizes to that token alone), so llama.cpp's
+    add_bos flag and a Hugging Face tokenizer's post-processor are both honoured.
+    """
+    ids = model.tokenize("")
+    return int(ids[0]) if len(ids) == 1 else None
+
+
 def log_softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Row-wise log-softmax in float32 with a float64 sum, as llama.cpp computes it (half the memory traffic)."""
     shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
@@ -107,6 +117,11 @@ def evaluate(
     first = n_ctx // 2
     rows_per_window = n_ctx - 1 - first
     fingerprint = hashlib.sha256(tokens.tobytes()).hexdigest()[:16] + f"-{n_ctx}-{windows}"
+    # As llama-perplexity does: where the vocabulary adds BOS, every window (not only the corpus's first)
+    # starts with it, in place of the window's first token, which is context and never scored.
+    bos = bos_token(model)
+    if bos is not None:
+        fingerprint += f"-bos{bos}"
 
     reference_rows = None
     if read_reference is not None:
@@ -132,7 +147,9 @@ def evaluate(
 
     results: list[ScoredWindow] = []
     for index, start in enumerate(starts):
-        window = tokens[start : start + n_ctx]
+        window = tokens[start : start + n_ctx].copy()
+        if bos is not None:
+            window[0] = bos
         logprobs = log_softmax(model.score([int(t) for t in window], first))
         if not np.isfinite(logprobs).all():
             raise CaseFailed(f"non-finite logits in accuracy window {index}; the variant is numerically broken")
