@@ -135,6 +135,8 @@ class DataSource:
 
     text: tuple[Path, ...] = ()  # prose for next-token top-1, perplexity and KL (causal LMs)
     retrieval: Path | None = None  # JSONL of {"query": ..., "positive": ...} lines (encoders)
+    prompts: Path | None = None  # JSONL of {"prompt": ..., "answer": ...} lines, greedy exact match (causal LMs)
+    classification: Path | None = None  # CSV or JSONL of feature vectors and integer labels (classifiers)
 
 
 @dataclass(frozen=True)
@@ -437,7 +439,7 @@ def _path(root: Path, text: str) -> Path:
 
 
 def _parse_data(t: _Table, root: Path) -> DataSource:
-    """`[models.NAME.data]`: `text` (a file or a list of files) and `retrieval` (a JSONL file)."""
+    """`[models.NAME.data]`: `text` (a file or a list of files), `retrieval`, `prompts` and `classification` (files)."""
     declared = "text" in t.data
     raw_text = t.take("text", object, [])
     text = [raw_text] if isinstance(raw_text, str) else raw_text
@@ -445,12 +447,10 @@ def _parse_data(t: _Table, root: Path) -> DataSource:
         raise ConfigError(
             f"{t.where}.text = {raw_text!r} must name a text file or a non-empty list of them, e.g. 'eval/corpus.txt'"
         )
-    retrieval = t.take("retrieval", str)
+    files = {key: t.take(key, str) for key in ("retrieval", "prompts", "classification")}
     t.finish()
-    return DataSource(
-        text=tuple(_path(root, v) for v in text),
-        retrieval=_path(root, retrieval) if retrieval is not None else None,
-    )
+    resolved = {key: _path(root, value) if value is not None else None for key, value in files.items()}
+    return DataSource(text=tuple(_path(root, v) for v in text), **resolved)
 
 
 def _parse_suites(

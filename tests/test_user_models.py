@@ -208,7 +208,7 @@ def test_declared_text_replaces_the_corpus_the_shared_tokens_are_made_from(tmp_p
         ({"retrieval": "eval/p.jsonl"}, {"eval/p.jsonl": b"\xff\xfe"}, r"is not UTF-8 text"),
         ({"text": "eval/c.txt"}, {"eval/c.txt": "x"}, r"data\.text is not scored for kind = 'encoder'; use"),
         ({"text": []}, {}, r"data\.text = \[\] must name a text file or a non-empty list of them"),
-        ({"texts": "c.txt"}, {}, r"data: unknown key 'texts'; valid keys: retrieval, text"),
+        ({"texts": "c.txt"}, {}, r"data: unknown key 'texts'; valid keys: classification, prompts, retrieval, text"),
     ],
 )
 def test_bad_data_is_one_line_naming_the_file_and_the_fix(
@@ -508,3 +508,131 @@ def test_the_shared_tokens_of_a_builtin_lm_are_made_from_the_declared_text(tmp_p
     (tmp_path / "a.txt").write_text("Edited.")
     with pytest.raises(CaseFailed, match=r"a\.txt changed during the session"):
         tokenize_corpus(_smollm2_gguf(), tmp_path / "again.npy", params, 1)
+
+
+# -- prompts with answers (causal LMs) and labelled items (classifiers): checked at start-up -------------
+
+PROMPTS = "".join(json.dumps({"prompt": f"Q{i}:", "answer": f"A{i}"}) + "\n" for i in range(12))
+DIGITS_ROWS = "".join(",".join(["0.5"] * 64 + [str(i % 10)]) + "\n" for i in range(12))
+
+
+def test_prompts_and_labelled_items_are_hashed_counted_and_recorded(tmp_path: Path) -> None:
+    import hashlib
+
+    (tmp_path / "p.jsonl").write_text(PROMPTS)
+    (tmp_path / "d.csv").write_text(DIGITS_ROWS)
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"features": [0.25] * 64, "label": i % 10}) + "\n" for i in range(11))
+    )
+    lm = registry({"smollm2-135m": {"data": {"prompts": "p.jsonl"}}}, tmp_path)["smollm2-135m"].data  # type: ignore[attr-defined]
+    assert lm.prompts.items == 12 and lm.prompts.sha256 == hashlib.sha256(PROMPTS.encode()).hexdigest()
+    assert lm.info() == {"prompts": lm.prompts.__dict__} and lm.digest != "builtin"
+    for name, items in (("d.csv", 12), ("d.jsonl", 11)):
+        data = registry({"digits-mlp": {"data": {"classification": name}}}, tmp_path)["digits-mlp"].data  # type: ignore[attr-defined]
+        assert data.classification.items == items and data.classification.item == "example"
+        assert data.info()["classification"]["size_bytes"] == (tmp_path / name).stat().st_size
+    before = lm.digest
+    (tmp_path / "p.jsonl").write_text(PROMPTS.replace("A11", "B11"))
+    assert registry({"smollm2-135m": {"data": {"prompts": "p.jsonl"}}}, tmp_path)["smollm2-135m"].data.digest != before  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "content", "expected"),
+    [
+        (
+            "smollm2-135m",
+            {"prompts": "e/p.jsonl"},
+            "".join(PROMPTS.splitlines(True)[:3]),
+            r"has 3 prompts; exact match needs",
+        ),
+        ("smollm2-135m", {"prompts": "e/p.jsonl"}, PROMPTS + "{nope\n", r"p\.jsonl' line 13 is not JSON"),
+        (
+            "smollm2-135m",
+            {"prompts": "e/p.jsonl"},
+            PROMPTS + '{"question": "q", "answer": "a"}\n',
+            r"line 13: unknown key 'question'; each line holds \{\"prompt\": \"...\", \"answer\": \"...\"\} only",
+        ),
+        (
+            "smollm2-135m",
+            {"prompts": "e/p.jsonl"},
+            PROMPTS + '{"prompt": "q", "answer": 4}\n',
+            r"line 13: 'answer' is 4, not a non-empty string",
+        ),
+        ("smollm2-135m", {"prompts": "e/p.jsonl"}, PROMPTS + '{"prompt": "q"}\n', r"line 13: 'answer' is missing"),
+        ("minilm-l6", {"prompts": "e/p.jsonl"}, PROMPTS, r"data\.prompts is not scored for kind = 'encoder'; use"),
+        (
+            "smollm2-135m",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS,
+            r"data\.classification is not scored for kind = 'causal-lm'; use .*data\.text or .*data\.prompts",
+        ),
+        ("digits-mlp", {"classification": "e/d.txt"}, DIGITS_ROWS, r"d\.txt' is neither \.csv nor \.jsonl"),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            "".join(DIGITS_ROWS.splitlines(True)[:2]),
+            r"has 2 labelled items; accuracy needs at",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            "p0,p1,label\n" + DIGITS_ROWS,
+            r"d\.csv' line 1: feature 'p0' is not a number \(a CSV has no header line\)",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS + "0.5,0.5,3\n",
+            r"d\.csv' line 13 has 2 features, line 1 has 64; give every item the model's input width",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS.replace("0.5", "0.1", 64),
+            r"",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS.replace(",0.5,", ",nan,", 1),
+            r"line 1: feature 'nan' is not finite",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS + ",".join(["0"] * 64 + ["2.5"]) + "\n",
+            r"line 13: label '2\.5' is not a class index; write an integer",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            "".join(",".join(["1"] * 32 + ["1"]) + "\n" for _ in range(12)),
+            r"d\.csv' line 1 has 32 features, but the model takes 64; give every item 64 features",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.csv"},
+            DIGITS_ROWS + ",".join(["0"] * 64 + ["10"]) + "\n",
+            r"line 13: label 10 is not one of the model's 10 classes \(0\.\.9\); fix the label",
+        ),
+        (
+            "digits-mlp",
+            {"classification": "e/d.jsonl"},
+            '{"features": "0,1", "label": 1}\n',
+            r"d\.jsonl' line 1: 'features' is '0,1', not a list of numbers",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 20 else None,
+)
+def test_bad_prompts_or_labelled_items_are_one_line_naming_the_file_line_and_fix(
+    tmp_path: Path, model: str, data: dict[str, str], content: str, expected: str
+) -> None:
+    (path,) = data.values()
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(content)
+    if not expected:  # a control: the same file, well formed, is accepted
+        registry({model: {"data": data}}, tmp_path)
+        return
+    with pytest.raises(ConfigError, match=expected) as caught:
+        registry({model: {"data": data}}, tmp_path)
+    assert "\n" not in str(caught.value)

@@ -472,6 +472,8 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
         if not references:
             raise ConfigError(f"{where}: set reference = '<label>' to the full-precision variant")
         data = evaldata.load(cfg.data, kind, f"{where}.data")
+        if data.classification is not None:
+            _check_labelled(data.classification, existing is not None, variants, references, f"{where}.data")
         model = ModelDef(
             name=cfg.name,
             kind=kind,
@@ -481,11 +483,30 @@ def build_registry(configured: Iterable[ModelConfig]) -> dict[str, ModelDef]:
             install_hint=existing.install_hint if existing else "",
             corpus_tokens=_tokens_of(existing.corpus_tokens, data) if existing else None,
             source=cfg.source,
-            data=data if (data.text or data.retrieval) else (existing.data if existing else data),
+            data=data if data.declared else (existing.data if existing else data),
         )
         _validate(model)
         models[cfg.name] = model
     return models
+
+
+def _check_labelled(
+    file: evaldata.DataFile,
+    builtin: bool,
+    variants: dict[tuple[str, str], VariantDef],
+    references: dict[str, str],
+    where: str,
+) -> None:
+    """A classifier's labelled items against the model's input width and classes, where known at start-up."""
+    from benchharness.tasks.classification import classifier_io
+
+    reference = variants.get(("onnx", references.get("onnx", "")))
+    located = reference.locate() if reference is not None and reference.locate is not None else None
+    width, classes = classifier_io(builtin, located)
+    path = Path(file.path)
+    text = path.read_text(encoding="utf-8")
+    labelled = evaldata.parse_labelled(text, path, f"{where}.classification")
+    evaldata.check_labelled(labelled, width, classes, path, f"{where}.classification")
 
 
 def _tokens_of(tokens: VariantDef | None, data: EvalData) -> VariantDef | None:
