@@ -142,5 +142,7 @@ class ClassificationTask:
             readings.append(Reading.unavailable("same_prediction_vs_reference", "fraction", why))
         else:
             same = predicted == reference
-            readings.append(Reading("same_prediction_vs_reference", "fraction", float(same.mean()), 0.0, n, self.source))
+            readings.append(
+                Reading("same_prediction_vs_reference", "fraction", float(same.mean()), 0.0, n, self.source)
+            )
         return readings, {"correct_per_item": [float(c) for c in correct]}
