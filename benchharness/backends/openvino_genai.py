@@ -92,6 +92,10 @@ class OvGenAiPipeline:
     def prefill(self, tokens: Sequence[int]) -> int:
         return int(self._generate(tokens, 1).tokens[0][0])
 
+    def generate(self, prompt: Sequence[int], new_tokens: int) -> list[int]:
+        """`new_tokens` greedy tokens after `prompt`, in one call (the pipeline cannot be stepped from outside)."""
+        return [int(t) for t in self._generate(prompt, new_tokens).tokens[0]]
+
     def decode(self, token: int) -> int:
         raise ModelError("OpenVINO GenAI generates whole sequences; the harness times it through timed_generation")
 

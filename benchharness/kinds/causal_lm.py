@@ -18,7 +18,7 @@ from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
 from benchharness.readings import Reading, depth_suffix
-from benchharness.tasks import next_token
+from benchharness.tasks import answers, next_token
 from benchharness.tasks.timed_tokens import check_timed_tokens
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
 
@@ -87,16 +87,43 @@ SHARED_TOKENS = "shared: the model's own tokenizer (llama.cpp, from its GGUF), p
 OWN_TOKENS = "this backend's tokenizer (the shared tokenization could not be prepared here)"
 
 
-def prompt_tokens(model: LoadedModel, context: ChildContext) -> tuple[np.ndarray[Any, Any], list[int]]:
-    """The tokenized corpus (shared by every backend where prepared) and the prompt: its first tokens."""
-    workload = context.workload
+def corpus_tokens(model: LoadedModel, context: ChildContext) -> np.ndarray[Any, Any]:
+    """The tokenized accuracy corpus: shared by every backend where prepared, else this backend's own."""
     if context.corpus_tokens is not None:
-        corpus = np.load(context.corpus_tokens).astype(np.int64)
+        return np.load(context.corpus_tokens).astype(np.int64)
+    return np.asarray(model.tokenize(next_token.corpus_text(context.data)), dtype=np.int64)
+
+
+def workload_tokens(
+    model: LoadedModel, context: ChildContext, corpus: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], str]:
+    """The tokens the timed prompts (and each depth's context) are taken from, and what they are.
+
+    With `data.prompts` declared, the team's own prompts: in file order, joined by blank lines,
+    tokenized once and repeated from the start where fewer than the deepest depth + prompt_tokens
+    (the first prompt_tokens of them are the headline prompt). Otherwise the accuracy corpus.
+    """
+    workload = context.workload
+    prompts = context.data.prompts
+    if prompts is None:
+        source = "accuracy corpus: " + next_token.corpus_source(context.data)
+        stream = corpus
     else:
-        corpus = np.asarray(model.tokenize(next_token.corpus_text(context.data)), dtype=np.int64)
-    if len(corpus) < workload.prompt_tokens:
-        raise ModelError(f"prompt_tokens={workload.prompt_tokens} exceeds the corpus ({len(corpus)} tokens)")
-    return corpus, corpus[: workload.prompt_tokens].tolist()
+        stream = np.asarray(model.tokenize(answers.timed_prompt_text(prompts)), dtype=np.int64)
+        needed = max(workload.depths) + workload.prompt_tokens
+        repeats = -(-needed // max(len(stream), 1))
+        source = f"prompts of {prompts.describe()}, joined by blank lines ({len(stream)} tokens"
+        source += f", repeated {repeats} times)" if repeats > 1 else ")"
+        stream = np.tile(stream, max(repeats, 1))
+    if len(stream) < workload.prompt_tokens:
+        raise ModelError(f"prompt_tokens={workload.prompt_tokens} exceeds the {source} ({len(stream)} tokens)")
+    return stream, source
+
+
+def prompt_tokens(model: LoadedModel, context: ChildContext) -> tuple[np.ndarray[Any, Any], list[int]]:
+    """The timed workload's tokens and the headline prompt: their first prompt_tokens."""
+    stream, _ = workload_tokens(model, context, corpus_tokens(model, context))
+    return stream, [int(t) for t in stream[: context.workload.prompt_tokens]]
 
 
 @dataclass(frozen=True)
@@ -162,7 +189,8 @@ class CausalLM:
 
     def measure(self, model: LoadedModel, context: ChildContext) -> Measured:
         workload, accuracy = context.workload, context.accuracy
-        corpus, _ = prompt_tokens(model, context)
+        corpus = corpus_tokens(model, context)
+        stream, stream_source = workload_tokens(model, context, corpus)
         readings: list[Reading] = []
         warnings: list[str] = []
         samples: dict[str, list[float]] = {}
@@ -176,7 +204,7 @@ class CausalLM:
         for index, depth in enumerate(workload.depths):
             suffix = depth_suffix(depth, headline=index == 0)
             depths[suffix or "headline"] = depth_label(depth, workload.prompt_tokens, workload.gen_tokens)
-            fill, prompt = depth_tokens(corpus, depth, workload.prompt_tokens)
+            fill, prompt = depth_tokens(stream, depth, workload.prompt_tokens)
             try:
                 rounds = run_rounds(
                     model, prompt, workload, context.energy.round_meter if index == 0 else None, context=fill
@@ -197,7 +225,7 @@ class CausalLM:
         timed_s = time.perf_counter() - timing_started
         region_readings, region_info = region.stop()
         readings += region_readings
-        fill, prompt = depth_tokens(corpus, workload.depths[0], workload.prompt_tokens)
+        fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
         token_check = (  # outside the timed region: the timed tokens are the scored ones (MLPerf's compliance idea)
             check_timed_tokens(model, fill, prompt, [r.tokens for r in headline])
             if headline and all(r.tokens for r in headline)
@@ -226,6 +254,17 @@ class CausalLM:
             samples |= per_item
             if divergence is not None:
                 kl_statistics = divergence.to_dict()
+        answers_info: dict[str, object] | None = None
+        if context.score_accuracy and context.data.prompts is not None:
+            answer_readings, answer_items, answers_info = answers.evaluate(
+                model,
+                context.data.prompts,
+                longest=accuracy.n_ctx,
+                write_reference=context.write_reference,
+                read_reference=context.read_reference,
+            )
+            readings += answer_readings
+            samples |= answer_items
         info = {
             # Where the child's time went (warm-up rounds count as timed: they are the measurement's own).
             "timed_s": timed_s,
@@ -239,6 +278,9 @@ class CausalLM:
             "depths": depths,
             "tokenization": SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
             "timed_tokens": None if token_check is None else token_check.info(),
+            # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
+            "workload_prompts": stream_source,
+            "answers": answers_info,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
             # measured under these, read after scoring so a lazily compiled scorer is included.
             "runtime_settings": dict(getattr(model, "runtime_settings", {})),

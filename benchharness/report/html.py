@@ -165,7 +165,31 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
                 cells.append(Cell(show(reading.value, reading.unit) + spread, "", f"n={reading.n}; {reading.source}"))
         rows.append((name, spec.label if spec else name, cells))
     rows += _weights_rows(cases)
+    rows += _answers_rows(cases)
     return MetricTable([f"{c.case.quant} {c.case.backend}" for c in cases], rows)
+
+
+def _answers_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
+    """The team's prompts: how many answers each variant changed against its reference, each way, and where
+    the timed prompts came from (tasks/answers.py)."""
+    found = [(c.measurement.info.get("answers") if c.measurement else None) for c in cases]
+    if not any(found):
+        return []
+    flips, timed = [], []
+    for c, answers in zip(cases, found, strict=True):
+        counts = (answers or {}).get("flips")
+        if counts:
+            text = f"-{counts['right_to_wrong']} / +{counts['wrong_to_right']} of {counts['items']}"
+            why = "right in the reference and wrong here / wrong in the reference and right here"
+            flips.append(Cell(text, "inconclusive" if counts["right_to_wrong"] else "", why))
+        else:
+            flips.append(Cell("ref" if c.case.is_reference else "—"))
+        source = c.measurement.info.get("workload_prompts") if c.measurement else None
+        timed.append(Cell("prompts" if source and source.startswith("prompts") else "corpus", "", source or ""))
+    return [
+        ("answer_flips", "answers flipped against the reference (right→wrong / wrong→right)", flips),
+        ("workload_prompts", "timed prompts taken from", timed),
+    ]
 
 
 def _weights(case: CaseResult) -> WeightComposition | None:

@@ -77,6 +77,24 @@ def _bits_per_weight(record: CaseRecord) -> str:
     return "-" if bits is None else f"{bits:.2f}" + ("!" if weights.warning() else "")
 
 
+def _column_cell(column: Column) -> Callable[[CaseRecord], str]:
+    return lambda record: _cell(record, column)
+
+
+def _flips(record: CaseRecord) -> str:
+    """Answers the variant changed against its reference: -right-to-wrong/+wrong-to-right (counts of prompts)."""
+    counts = (record.measurement.info.get("answers") or {}).get("flips") if record.measurement else None
+    if not counts:
+        return "ref" if record.case.is_reference and record.measurement else "-"
+    return f"-{counts['right_to_wrong']}/+{counts['wrong_to_right']}"
+
+
+# Shown for a model whose data declare prompts with answers (tasks/answers.py).
+ANSWER_COLUMNS: list[Cell] = [
+    ("exact", _column_cell(Column("exact", "answer_exact_match", ".1%"))),
+    ("flips", _flips),
+]
+
 VERDICT_COLUMNS: list[Cell] = [
     ("speedup", lambda r: _ratio(r, "speedup", ".2f")),
     ("acc kept", lambda r: _ratio(r, "accuracy_retained", ".1%")),
@@ -84,10 +102,6 @@ VERDICT_COLUMNS: list[Cell] = [
     ("baseline", _baseline),
     ("outcome", lambda r: r.outcome),
 ]
-
-
-def _column_cell(column: Column) -> Callable[[CaseRecord], str]:
-    return lambda record: _cell(record, column)
 
 
 TABLE_WIDTH = 120  # what a terminal shows without wrapping
@@ -123,7 +137,9 @@ def table(records: Iterable[CaseRecord]) -> list[str]:
         columns: list[Cell] = [(c.header, _column_cell(c)) for c in kind.columns] + [("bits/w", _bits_per_weight)]
         for model in dict.fromkeys(r.case.model for r in shown if r.case.kind == kind_name):
             group = [r for r in shown if r.case.kind == kind_name and r.case.model == model]
-            lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, columns)
+            answered = any(_reading(r, "answer_exact_match") for r in group)
+            shown_columns = columns + (ANSWER_COLUMNS if answered else [])
+            lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, shown_columns)
     evidence = verdict_lines(shown)
     if evidence:
         lines += ["", "verdicts (estimate [95% interval] (threshold, evidence): outcome):", *evidence]
