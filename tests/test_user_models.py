@@ -667,13 +667,19 @@ min = 0.05
 
 
 def real_prompts(n: int) -> list[dict[str, str]]:
-    """Next-word questions on real prose: a pydoc topic's first 12 words, and the 13th as the answer."""
+    """Questions on real prose, from a pydoc topic's first 13 words: every other item asks to recall words 7-8
+    after the first 12 and then the first 6 (a 135M model recalls most), the others for word 13 after the first
+    12 (it predicts few), so the accuracy is neither 0 nor 1 and a quantization can flip answers either way."""
     from pydoc_data.topics import topics
 
     items = []
     for key in sorted(topics):
-        words = topics[key].split()
-        if len(words) > 13 and words[12].isalpha():
+        words = topics[key].split()[:13]
+        if len(words) < 13 or not all(w.isalpha() for w in (words[6], words[7], words[12])):
+            continue
+        if len(items) % 2 == 0:
+            items.append({"prompt": " ".join(words[:12]) + "\n" + " ".join(words[:6]), "answer": " ".join(words[6:8])})
+        else:
             items.append({"prompt": " ".join(words[:12]), "answer": words[12]})
         if len(items) == n:
             return items

@@ -280,11 +280,12 @@ class CausalLM:
             "timed_tokens": None if token_check is None else token_check.info(),
             # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
             "workload_prompts": stream_source,
-            "answers": answers_info,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
             # measured under these, read after scoring so a lazily compiled scorer is included.
             "runtime_settings": dict(getattr(model, "runtime_settings", {})),
         }
+        if answers_info is not None:  # the team's prompts: how many, the longest generation, the flips' counts
+            info["answers"] = answers_info
         return readings, warnings, samples, info
 
     def paired_round(self, model: LoadedModel, context: ChildContext) -> Callable[[], float]:
