@@ -709,7 +709,7 @@ def test_prompts_are_scored_by_greedy_exact_match_with_flips_against_the_referen
     root = answers_project(tmp_path / "team-repo")
     code, output = run_pytest(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["case"]["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
     prompts = root / "eval" / "prompts.jsonl"
     for case in cases.values():
         recorded = case["info"]["eval_data"]["prompts"]
@@ -776,7 +776,7 @@ def test_a_classifier_is_scored_on_the_teams_labelled_csv(tmp_path: Path) -> Non
     (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
     code, output = run_pytest(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["case"]["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
     assert set(cases) == {"fp32", "int8"}
     for case in cases.values():
         accuracy = case["readings"]["heldout_accuracy"]
