@@ -28,6 +28,82 @@ def hf_from_gguf(source: Path | None, destination: Path, params: Mapping[str, An
         raise PrepareError(f"transformers could not read {source} as GGUF ({e}); check the file") from None
     model.save_pretrained(destination)
     tokenizer.save_pretrained(destination)
+    # save_pretrained copies the GGUF it read as "tokenizer.model", which no SentencePiece reader can parse
+    # (llama.cpp's converter tries it first and stops there).
+    copied = destination / "tokenizer.model"
+    if copied.is_file() and copied.open("rb").read(4) == b"GGUF":
+        copied.unlink()
+    if params.get("tokenizer") == "gguf":
+        write_gguf_tokenizer(source, destination)
+
+
+# llama.cpp's BPE pre-tokenizer names -> the Hugging Face pre-tokenizers that split text the same way.
+BPE_PRE_TOKENIZERS = ("smollm", "gpt-2")
+
+
+def write_gguf_tokenizer(source: Path, destination: Path) -> None:
+    """The checkpoint's tokenizer rebuilt from the GGUF's own vocabulary, merges, special tokens and flags.
+
+    transformers picks a GGUF's tokenizer class by architecture, so SmolLM2 (architecture llama, a
+    GPT-2 BPE vocabulary) comes out as a Llama tokenizer: byte-fallback decoding, <|im_start|> as
+    both BOS (added to every text) and EOS. llama.cpp's converter then writes it back as a
+    SentencePiece vocabulary that tokenizes text differently from the model's. Rebuilt here as the
+    model's own checkpoint has it (GPT2Tokenizer over a byte-level BPE), llama.cpp's converter
+    recognises the pre-tokenizer by its hash and writes the same vocabulary the GGUF holds.
+    """
+    import gguf
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    reader = gguf.GGUFReader(source)
+
+    def field(name: str) -> Any:
+        found = reader.get_field(name)
+        return None if found is None else found.contents()
+
+    model_type, pre = field("tokenizer.ggml.model"), field("tokenizer.ggml.pre")
+    if model_type != "gpt2" or pre not in BPE_PRE_TOKENIZERS:
+        raise PrepareError(
+            f"{source.name}: tokenizer {model_type}/{pre} cannot be rebuilt as a Hugging Face tokenizer here "
+            f"(BPE pre-tokenizers known: {', '.join(BPE_PRE_TOKENIZERS)}); drop tokenizer = 'gguf' to keep "
+            "transformers' own conversion"
+        )
+    tokens: list[str] = field("tokenizer.ggml.tokens")
+    types: list[int] = field("tokenizer.ggml.token_type")
+    merges = [tuple(m.split(" ", 1)) for m in field("tokenizer.ggml.merges")]
+    bpe = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    splits = [pre_tokenizers.Digits(individual_digits=True)] if pre == "smollm" else []
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([*splits, byte_level])
+    bpe.decoder = decoders.ByteLevel()
+    control = int(gguf.TokenType.CONTROL)
+    bpe.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types, strict=True) if k == control]
+    )
+    ids = {"bos": "bos", "eos": "eos", "unk": "unknown", "pad": "padding"}
+    special = {
+        role: tokens[i] for role, key in ids.items() if (i := field(f"tokenizer.ggml.{key}_token_id")) is not None
+    }
+    add_bos = bool(field("tokenizer.ggml.add_bos_token"))
+    if add_bos and "bos" in special:
+        bos = special["bos"]
+        bpe.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokens.index(bos))]
+        )
+    else:
+        bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    rebuilt = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        chat_template=field("tokenizer.chat_template"),
+        **{f"{role}_token": token for role, token in special.items()},
+    )
+    for stale in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        (destination / stale).unlink(missing_ok=True)
+    rebuilt.save_pretrained(destination)
+    config_path = destination / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config |= {"tokenizer_class": "GPT2Tokenizer", "add_bos_token": add_bos, "add_eos_token": False}
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # What a checkpoint folder holds besides config.json: weights in one of these shapes, and a tokenizer.
