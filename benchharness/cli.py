@@ -1,7 +1,8 @@
-"""`benchharness compare | merge | report | history | init`: the commands around a run.
+"""`benchharness compare | merge | report | history | init | fetch-llama-converter`: the commands around a run.
 
 compare, merge, report and history work on stored results; init writes a suite file and a commented
-configuration for a team's own checkpoint folder (benchharness/scaffold.py).
+configuration for a team's own checkpoint folder (benchharness/scaffold.py); fetch-llama-converter is
+a set-up step (online, once per llama-cpp-python version) that GGUF variants of a checkpoint need.
 
 Every input may be a results JSON or an HTML report written by benchharness (the report embeds its
 results). Bad input is a one-line error on stderr and exit status 2; `--fail-on-regression` makes
@@ -127,6 +128,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_llama_converter(args: argparse.Namespace) -> int:
+    from benchharness.models import llamacpp_converter
+
+    llamacpp_converter.fetch()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="benchharness", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = top.add_subparsers(dest="command", required=True)
@@ -178,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--kind", choices=["causal-lm", "encoder"], help="default: read off config.json's architectures")
     i.add_argument("--config", default="pyproject.toml", help="the configuration file to write (default: %(default)s)")
     i.set_defaults(func=cmd_init)
+    f = sub.add_parser(
+        "fetch-llama-converter",
+        help="set-up, online: llama.cpp's convert_hf_to_gguf.py from the installed llama-cpp-python's sdist "
+        "(GGUF variants of a checkpoint model need it)",
+    )
+    f.set_defaults(func=cmd_fetch_llama_converter)
     return top
 
 

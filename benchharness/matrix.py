@@ -84,9 +84,8 @@ def check_loadable(
         why = ""
         if model.source is not None and any("gguf" in backends[b].formats for b in named if b in backends):
             why = (
-                " (a GGUF cannot be made from a checkpoint folder here: that needs llama.cpp's convert_hf_to_gguf.py,"
-                " which the llama-cpp-python wheel does not ship; declare a .gguf file of it under"
-                f" [tool.benchharness.models.{name}.variants] to run it on llama.cpp)"
+                f" (GGUF variants are made from causal-LM checkpoints only; {name} is kind = '{model.kind}':"
+                " llama.cpp's converter writes no encoder or classifier this harness can score there)"
             )
         raise ConfigError(
             f"{where}: no backend in {', '.join(named)} can load model {name!r} ({model.kind}; formats: "

@@ -30,7 +30,7 @@ KIND_NOTES = {
         "text",
         "eval/corpus.txt",
         "prose (a file or a list of files) for next-token top-1, perplexity and KL; default: CPython's pydoc topics",
-        ("onnxruntime", "onnxruntime-genai", "openvino", "openvino-genai", "mlx"),
+        ("llamacpp", "onnxruntime", "onnxruntime-genai", "openvino", "openvino-genai", "mlx"),
     ),
 }
 

@@ -61,9 +61,15 @@ def test_a_causal_checkpoint_gets_the_builtin_causal_families(tmp_path: Path) ->
     smollm2 = builtin_models()["smollm2-135m"]
     assert team.kind == "causal-lm"
     made = {k: (v.recipe, v.params, v.base) for k, v in team.variants.items() if v.recipe}
-    assert made == {k: (v.recipe, v.params, v.base) for k, v in smollm2.variants.items() if k[0] not in ("gguf", "hf")}
-    assert team.references == {f: "fp32" for f in ("hf", "onnx", "ortgenai", "openvino", "mlx")}
-    assert "gguf" not in team.formats
+    builtin = {k: (v.recipe, v.params, v.base) for k, v in smollm2.variants.items() if v.recipe}
+    # The GGUF F32 reference is llama.cpp's converter's (SmolLM2's is its shipped Q4_1 dequantized); every
+    # type quantized from it, and every other family, is made exactly as the built-in's.
+    assert made.pop(("gguf", "f32")) == ("llama-convert-hf", (("outtype", "f32"),), ("hf", "fp32"))
+    assert builtin.pop(("gguf", "f32")) == ("llama-quantize", (("ftype", "F32"),), ("gguf", "q4_1"))
+    del builtin[("hf", "fp32")]  # SmolLM2's checkpoint is made from its GGUF; the team's is the source
+    assert made == builtin
+    assert team.references == {"gguf": "f32"} | {f: "fp32" for f in ("hf", "onnx", "ortgenai", "openvino", "mlx")}
+    assert team.labels("gguf") == ["f32", "f16", "q8_0", "q4_k_m", "q4_0"]
 
 
 @pytest.mark.parametrize(
@@ -106,7 +112,7 @@ def test_a_gguf_only_suite_on_a_checkpoint_says_why_and_what_works(tmp_path: Pat
         check_loadable("[suites.s]", suite, models, registered)
     message = str(caught.value)
     assert "no backend in llamacpp can load model 'team'" in message
-    assert "convert_hf_to_gguf.py, which the llama-cpp-python wheel does not ship" in message
+    assert "GGUF variants are made from causal-LM checkpoints only; team is kind = 'encoder'" in message
     assert "backends that can: onnxruntime, openvino" in message
     check_loadable("[suites.s]", SuiteConfig("s", models=("team",), backends=("onnxruntime",)), models, registered)
 
@@ -349,7 +355,7 @@ def _unlink(*names: str) -> object:
             lambda root: (root / "pyproject.toml").write_text(
                 (root / "pyproject.toml").read_text().replace('backends = ["onnxruntime"]', 'backends = ["llamacpp"]')
             ),
-            r"no backend in llamacpp can load model 'team-encoder' .*convert_hf_to_gguf\.py.*backends that can: "
+            r"no backend in llamacpp can load model 'team-encoder' .*made from causal-LM checkpoints only.*backends that can: "
             r"onnxruntime, openvino",
         ),
         (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,54 @@ def llama_quantize(source: Path | None, destination: Path, params: Mapping[str, 
             f"llama.cpp's quantizer failed ({status}) turning {source.name} into {quantize}; "
             "check the source file (re-run prepare) and the child output"
         )
+
+
+def convert_hf(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
+    """Recipe: llama.cpp's convert_hf_to_gguf.py writes a checkpoint folder as one GGUF of `outtype` (f32).
+
+    It runs here, in the recipe's child process, from the folder `benchharness fetch-llama-converter`
+    filled for the installed llama-cpp-python, with that sdist's own gguf-py first on the path (the
+    gguf package installed from PyPI may be older or newer than the converter expects).
+    """
+    import runpy
+
+    import torch
+
+    from benchharness.models import llamacpp_converter
+
+    assert source is not None
+    found = llamacpp_converter.status()
+    if found.folder is None:
+        raise PrepareError(str(found.missing))
+    torch.set_num_threads(threads)
+    for name in [m for m in sys.modules if m == "gguf" or m.startswith("gguf.")]:
+        del sys.modules[name]  # this child reads GGUF with the converter's gguf-py from here on
+    sys.path[:0] = [str(found.folder / "gguf-py"), str(found.folder)]
+    sys.argv = [
+        "convert_hf_to_gguf.py",
+        str(source),
+        "--outtype",
+        str(params["outtype"]),
+        "--outfile",
+        str(destination),
+    ]
+    try:
+        runpy.run_path(str(found.folder / "convert_hf_to_gguf.py"), run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise PrepareError(
+                f"llama.cpp's convert_hf_to_gguf.py exited {e.code} on {source}; its output above says why "
+                "(an architecture this llama.cpp does not convert, or an unrecognised tokenizer)"
+            ) from None
+    except (NotImplementedError, ValueError) as e:
+        raise PrepareError(f"llama.cpp's convert_hf_to_gguf.py could not convert {source}: {e}") from None
+    if not destination.is_file():
+        raise PrepareError(f"llama.cpp's convert_hf_to_gguf.py wrote no {destination.name} from {source}")
+    check_gguf(destination)
+
+
+# convert_hf_to_gguf.py --outtype values kept: the full-precision ones a reference is made of.
+CONVERT_OUTTYPES = ("f32", "f16", "bf16")
 
 
 def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:

