@@ -104,7 +104,8 @@ def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_rows_top
         # The built-in scores the shared tokens (its shipped GGUF's tokenizer), the team's model its own
         # converted GGUF's: the same ids, or the windows would differ and so would top-1.
         assert "shared" in builtin["info"]["runtime_settings"]["tokenization"]
-    made = json.loads((default_cache_dir() / "gguf" / "team-lm").glob("f32-*.json").__next__().read_text())
+    manifests = (default_cache_dir() / "gguf" / "team-lm").glob("f32-*.json")
+    made = json.loads(max(manifests, key=lambda p: p.stat().st_mtime).read_text())
     assert made["recipe"] == "llama-convert-hf"
     version = importlib.metadata.version("llama-cpp-python")
     assert f"convert_hf_to_gguf.py of llama-cpp-python {version} sdist sha256 " in made["tools"]

@@ -161,8 +161,11 @@ def convert_hf(source: Path | None, destination: Path, params: Mapping[str, Any]
                 f"llama.cpp's convert_hf_to_gguf.py exited {e.code} on {source}; its output above says why "
                 "(an architecture this llama.cpp does not convert, or an unrecognised tokenizer)"
             ) from None
-    except (NotImplementedError, ValueError) as e:
-        raise PrepareError(f"llama.cpp's convert_hf_to_gguf.py could not convert {source}: {e}") from None
+    except Exception as e:  # the converter's own faults are many (NotImplementedError, sentencepiece's, KeyError)
+        raise PrepareError(
+            f"llama.cpp's convert_hf_to_gguf.py could not convert {source} ({type(e).__name__}: {e}); "
+            "check the checkpoint's tokenizer and architecture, or declare a .gguf file of it as a variant"
+        ) from None
     if not destination.is_file():
         raise PrepareError(f"llama.cpp's convert_hf_to_gguf.py wrote no {destination.name} from {source}")
     check_gguf(destination)
