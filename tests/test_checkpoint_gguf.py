@@ -133,3 +133,56 @@ def test_without_the_converter_a_checkpoints_gguf_cases_skip_naming_the_command(
         for quant in ("f32", "q8_0")
     ], output[-3000:]
     assert not (tmp_path / "empty-cache" / "gguf").exists()  # nothing was converted or prepared
+
+
+def sdist(path: Path, files: dict[str, str]) -> Path:
+    """A llama-cpp-python-shaped sdist: files under llama_cpp_python-X/..., as PyPI's has them."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"llama_cpp_python-0.0.0/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_only_the_converter_its_package_and_its_gguf_py_are_kept(tmp_path: Path) -> None:
+    from benchharness.errors import PrepareError
+
+    archive = sdist(
+        tmp_path / "a.tar.gz",
+        {
+            "vendor/llama.cpp/convert_hf_to_gguf.py": "# converter",
+            "vendor/llama.cpp/conversion/llama.py": "# model classes",
+            "vendor/llama.cpp/gguf-py/gguf/__init__.py": "# gguf-py",
+            "vendor/llama.cpp/ggml/src/ggml.c": "/* not needed */",
+            "vendor/llama.cpp/convert_lora_to_gguf.py": "# not needed",
+            "llama_cpp/llama.py": "# the bindings: not needed",
+        },
+    )
+    llamacpp_converter._unpack(archive, tmp_path / "out")
+    kept = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert kept == ["conversion/llama.py", "convert_hf_to_gguf.py", "gguf-py/gguf/__init__.py"]
+    without = sdist(tmp_path / "b.tar.gz", {"vendor/llama.cpp/gguf-py/gguf/__init__.py": "#"})
+    with pytest.raises(PrepareError, match=r"b\.tar\.gz has no vendor/llama\.cpp/convert_hf_to_gguf\.py"):
+        llamacpp_converter._unpack(without, tmp_path / "none")
+
+
+def test_a_converter_folder_of_another_version_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GGUF must load in the llama.cpp measured: a folder whose SOURCE.json names another version is absent."""
+    pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
+    monkeypatch.setenv("BENCHHARNESS_CACHE", str(tmp_path))
+    version = importlib.metadata.version("llama-cpp-python")
+    folder = llamacpp_converter.converter_folder(version)
+    folder.mkdir(parents=True)
+    (folder / "convert_hf_to_gguf.py").write_text("# converter")
+    record = {"version": "0.0.1", "sha256": "ab" * 32}
+    (folder / "SOURCE.json").write_text(json.dumps(record))
+    assert llamacpp_converter.status().missing is not None
+    (folder / "SOURCE.json").write_text(json.dumps(record | {"version": version}))
+    found = llamacpp_converter.status()
+    assert found.missing is None and found.folder == folder
+    assert found.version == f"convert_hf_to_gguf.py of llama-cpp-python {version} sdist sha256 {'ab' * 8}"
