@@ -70,7 +70,7 @@ def run(root: Path, *args: str) -> tuple[int, str]:
     [
         (
             {"variants": 'x = { recipe = "nncf-compress" }'},
-            r"variants\.x: recipe = 'nncf-compress' is unknown; recipes: llama-quantize, hf-from-gguf, ",
+            r"variants\.x: recipe = 'nncf-compress' is unknown; recipes: llama-quantize, llama-convert-hf, hf-from-gguf, ",
         ),
         (
             {"variants": 'x = { recipe = "ort-dynamic-int8", perchannel = true }'},

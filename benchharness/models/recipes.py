@@ -263,6 +263,17 @@ RECIPES: dict[str, Recipe] = {
             writes="hf",
             kinds=("causal-lm",),
             summary="transformers dequantizes a GGUF into an FP32 checkpoint folder",
+            params=(
+                Param(
+                    "tokenizer",
+                    str,
+                    "whose tokenizer the folder gets: transformers' reading of the GGUF, or one rebuilt from the "
+                    "GGUF's own vocabulary and merges (byte-level BPE models such as SmolLM2, which transformers "
+                    "reads as a Llama tokenizer)",
+                    default="transformers",
+                    choices=("transformers", "gguf"),
+                ),
+            ),
         ),
         Recipe(
             "optimum-onnx-export",
