@@ -123,6 +123,7 @@ class VariantSource:
     format: str | None = None  # None: read off the file's suffix (.gguf, .onnx, .xml), or what the recipe writes
     recipe: str | None = None
     params: tuple[tuple[str, object], ...] = ()  # the recipe's parameters as declared
+    root: Path | None = None  # the folder of the file that declares it: where a file parameter's path starts
 
 
 @dataclass(frozen=True)
@@ -415,6 +416,7 @@ def _parse_models(t: _Table, root: Path) -> tuple[ModelConfig, ...]:
                 format=fmt,
                 recipe=recipe,
                 params=tuple(params.items()),
+                root=root,
             )
         kind = m.take("kind", str)  # checked against benchharness.kinds by the registry
         source = m.take("source", str)

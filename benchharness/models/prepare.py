@@ -24,8 +24,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -36,7 +37,7 @@ from benchharness.models.composition import WeightComposition, read_composition
 from benchharness.models.derived import derived_path
 from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipe_params import canonical
-from benchharness.models.recipes import Recipe, recipe
+from benchharness.models.recipes import PROVENANCE_FILE, Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
 from benchharness.protocol import BuildRequest
@@ -81,6 +82,8 @@ class Variant:
     reference: str  # the label of its format's reference variant
     # Parameters per stored type, read once at prepare (None for formats not read: hf, mlx).
     weights: WeightComposition | None = None
+    # Who made it and how (recipe, tools, and what the recipe itself recorded, e.g. Olive's passes); None if located.
+    provenance: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def is_reference(self) -> bool:
@@ -178,6 +181,20 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def provenance(path: Path, how: Recipe) -> dict[str, Any]:
+    """Who made a prepared variant: the recipe, its maker and tools, plus what the recipe recorded beside the
+    model (PROVENANCE_FILE, e.g. Olive's passes and workflow hash), for the row and the report.
+    """
+    made: dict[str, Any] = {"recipe": how.name, "made_by": how.made_by, "tools": how.tool_versions()}
+    recorded = path / PROVENANCE_FILE
+    if path.is_dir() and recorded.is_file():
+        try:
+            made |= json.loads(recorded.read_text())
+        except ValueError:
+            raise ModelError(f"{recorded} is not valid JSON; delete {path} to re-prepare the variant") from None
+    return made
 
 
 def _manifest_path(path: Path, how: Recipe) -> Path:
@@ -283,14 +300,14 @@ class Preparer:
         params = dict(definition.params)
         how.values(params, model.kind)  # bad parameters fail here, before any work (the base's included)
         base = self.prepare(model, *definition.base) if definition.base else None
-        recipe_text = (
-            f"{base.key if base else '-'}|{how.name}|{json.dumps(params, sort_keys=True)}|{how.tool_versions()}"
-        )
+        keyed = json.dumps(how.key_params(params), sort_keys=True)
+        recipe_text = f"{base.key if base else '-'}|{how.name}|{keyed}|{how.tool_versions()}"
         key = hashlib.sha256(recipe_text.encode()).hexdigest()[:16]
         path = self.cache_dir / definition.format / model.name / f"{definition.label}-{key}{how.suffix}"
         self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}", key)
         weights = self._composition(path, _manifest_path(path, how), definition)
-        return Variant(model.name, definition.label, definition.format, path, key, reference, weights)
+        made = provenance(path, how)
+        return Variant(model.name, definition.label, definition.format, path, key, reference, weights, made)
 
     def _composition(self, path: Path, manifest_path: Path, definition: VariantDef) -> WeightComposition | None:
         """The variant's weight types, from its manifest; read from its files once and kept there if absent."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Value = str | int | float | bool
@@ -48,6 +49,7 @@ class Param:
     by_kind: tuple[tuple[str, str], ...] = ()
     noun: str = ""
     absent: str = "the tool's default"  # what leaving it out means, where `default` is None
+    file: bool = False  # a path, relative to the file that declares it (made absolute at start-up)
 
     def from_toml(self, value: object, shown: str) -> Value:
         """A value as TOML gave it, checked against the type, choices and range; ValueError says why."""
@@ -152,11 +154,16 @@ def names_text(params: tuple[Param, ...]) -> str:
 
 
 def declared(
-    params: tuple[Param, ...], raw: Mapping[str, object], kind: str, shown: Mapping[str, str] | None = None
+    params: tuple[Param, ...],
+    raw: Mapping[str, object],
+    kind: str,
+    shown: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> tuple[tuple[str, str], ...]:
     """A TOML declaration's parameters as sorted canonical text, by-kind defaults filled; ValueError says why.
 
-    `shown` maps a parameter to the key the user wrote (`quantize` for llama-quantize's `ftype`).
+    `shown` maps a parameter to the key the user wrote (`quantize` for llama-quantize's `ftype`); `root` is
+    the folder of the file that declares them, which a file parameter's relative path starts from.
     """
     by_name = {p.name: p for p in params}
     shown = shown or {}
@@ -165,6 +172,8 @@ def declared(
         if name not in by_name:
             raise ValueError(f"unknown parameter {name!r}; its parameters: {names_text(params)}")
         out[name] = canonical(by_name[name].from_toml(value, shown.get(name, name)))
+        if by_name[name].file and root is not None:
+            out[name] = str((root / out[name]).resolve())
     for p in params:
         if p.name not in out and (kind_default := dict(p.by_kind).get(kind)) is not None:
             out[p.name] = kind_default

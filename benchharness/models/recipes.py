@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from benchharness.errors import ConfigError, PrepareError
 from benchharness.models.gguf_format import CONVERT_OUTTYPES, FTYPES
-from benchharness.models.recipe_params import Param, declared, typed
+from benchharness.models.recipe_params import Param, canonical, declared, typed
+
+# What a recipe may leave in its output folder to say how it made it (read by prepare.provenance).
+PROVENANCE_FILE = "provenance.json"
 
 if TYPE_CHECKING:
     from benchharness.models.registry import ModelDef
@@ -63,6 +66,13 @@ class Recipe:
     # "module:function" -> an ExternalTool for a tool that is no package's (llama.cpp's converter, fetched
     # from an sdist): its provenance joins the cache key, and its absence is a missing tool like a package's.
     external: str = ""
+    # Who made the variant, as a report names it ("INT4 by Olive" next to "INT4 by the GenAI builder").
+    maker: str = ""
+    # "module:function" mapping params to what the cache key hashes (e.g. a workflow file by its content).
+    key: str = ""
+    # "module:function" mapping the canonical params to the format written, where it depends on them
+    # (Olive: an ONNX Runtime GenAI folder where a ModelBuilder pass ends the workflow, else ONNX).
+    writes_by: str = ""
 
     def tool_versions(self) -> str:
         versions = []
@@ -93,7 +103,12 @@ class Recipe:
         return function
 
     def declare(
-        self, raw: Mapping[str, object], kind: str, where: str, shown: Mapping[str, str] | None = None
+        self,
+        raw: Mapping[str, object],
+        kind: str,
+        where: str,
+        shown: Mapping[str, str] | None = None,
+        root: Path | None = None,
     ) -> tuple[tuple[str, str], ...]:
         """A TOML declaration's parameters, checked, as the canonical text the cache key and the child read.
 
@@ -106,7 +121,7 @@ class Recipe:
                 f"recipes for {kind}: {', '.join(declarable_for(kind, self.reads))}"
             )
         try:
-            params = declared(self.params, raw, kind, shown)
+            params = declared(self.params, raw, kind, shown, root)
             self._check_rule(dict(params), kind)
         except ValueError as e:
             named = "" if shown else f" recipe {self.name!r}:"  # a short form (quantize = ...) names no recipe
@@ -129,10 +144,28 @@ class Recipe:
             raise ValueError(why)
         return values
 
+    def output_format(self, params: Mapping[str, str]) -> str:
+        """The format this recipe writes with these (canonical) params."""
+        if self.writes_by:
+            fmt: str = _resolve(self.writes_by)(params)
+            return fmt
+        return self.writes
 
-def _resolve(path: str) -> Callable[..., None]:
+    @property
+    def made_by(self) -> str:
+        return self.maker or self.name
+
+    def key_params(self, params: Mapping[str, str]) -> Mapping[str, str]:
+        """The params as the cache key sees them: the recipe's own mapping (files named by content) or as given."""
+        if self.key:
+            keyed: Mapping[str, str] = _resolve(self.key)(params)
+            return keyed
+        return params
+
+
+def _resolve(path: str) -> Callable[..., Any]:
     module, _, name = path.partition(":")
-    function: Callable[..., None] = getattr(importlib.import_module(module), name)
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
     return function
 
 
@@ -181,6 +214,17 @@ def _genai_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> 
             f"extra_options = {values['extra_options']!r} must be space-separated key=value pairs, "
             "e.g. 'shared_embeddings=false int4_block_size=64'"
         )
+    return None
+
+
+def _olive_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> str | None:
+    """Olive's own checks (its argument parser's choices, its workflow schema), on the parameters given."""
+    from benchharness.models.olive_format import check_params
+
+    try:
+        check_params({name: canonical(values[name]) for name in given})
+    except ConfigError as e:
+        return str(e).removeprefix("olive recipe: ")
     return None
 
 
@@ -492,6 +536,58 @@ RECIPES: dict[str, Recipe] = {
                 ),
                 Param("q_bits", int, "bits per quantized weight", choices=_MLX_BITS, absent="none: not quantized"),
                 Param("q_group_size", int, "weights per quantization group", 64, choices=(32, 64, 128)),
+            ),
+            maker="the GenAI builder",
+        ),
+        # Microsoft Olive: a team's workflow file (`config`) or `olive optimize` with its options, offline.
+        Recipe(
+            "olive",
+            f"{_M}.olive_format:run_workflow",
+            ("olive-ai", "onnxruntime-genai", "transformers", "torch", "onnxruntime"),
+            "dir",
+            "",
+            "olive",
+            maker="Olive",
+            key=f"{_M}.olive_format:key_params",
+            reads="hf",
+            writes="ortgenai",
+            writes_by=f"{_M}.olive_format:output_format",
+            kinds=("causal-lm",),
+            rule=_olive_rule,
+            summary="Microsoft Olive, offline: a team's workflow file (`config`), or `olive optimize` with its options; "
+            "writes an ONNX Runtime GenAI folder where a ModelBuilder pass ends the workflow, else ONNX",
+            params=(
+                Param(
+                    "config",
+                    str,
+                    "a team's Olive workflow (JSON or YAML), relative to the file that declares it; set nothing else",
+                    file=True,
+                    absent="none: olive optimize's options",
+                ),
+                Param(
+                    "command", str, "the Olive command run without a config", choices=("optimize",), absent="optimize"
+                ),
+                Param(
+                    "precision", str, "olive optimize --precision (Olive's own parser checks the value)", absent="none"
+                ),
+                Param("provider", str, "--provider, an execution provider", absent="Olive's default"),
+                Param("device", str, "--device (cpu, gpu, npu)", absent="Olive's default"),
+                Param(
+                    "exporter",
+                    str,
+                    "--exporter (model_builder writes an ONNX Runtime GenAI folder)",
+                    absent="model_builder",
+                ),
+                Param(
+                    "block_size",
+                    int,
+                    "--block_size, weights per quantization block (-1: per channel)",
+                    absent="Olive's default",
+                ),
+                Param("act_precision", str, "--act_precision", absent="Olive's default"),
+                Param("use_qdq_format", bool, "--use_qdq_format", absent="false"),
+                Param("extra_mb_options", str, "--extra_mb_options, the model builder's extra options", absent="none"),
+                Param("task", str, "--task", absent="Olive's default"),
             ),
         ),
         # A derived artifact, not a variant: made beside a prepared variant (prepare.DERIVED_ARTIFACTS).

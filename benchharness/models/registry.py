@@ -120,6 +120,8 @@ def _variant(label: str, fmt: str, recipe: str, base: tuple[str, str], **params:
     return VariantDef(label, fmt, recipe=recipe, base=base, params=tuple(sorted(params.items())))
 
 
+# The Olive workflows the package ships (models/olive/): what `olive optimize` writes, run offline.
+OLIVE_WORKFLOWS = Path(__file__).parent / "olive"
 # Kinds whose variants the harness can make from a checkpoint folder (checkpoint_variants).
 CHECKPOINT_KINDS = ("causal-lm", "encoder")
 
@@ -153,6 +155,9 @@ def checkpoint_variants(kind: str, hf: tuple[str, str], gguf: bool = True) -> tu
                 "int8", "ortgenai", "ort-genai-builder", hf, precision="int8", extra_options="shared_embeddings=false"
             ),
             _variant("int4", "ortgenai", "ort-genai-builder", hf, precision="int4"),
+            # Microsoft Olive's workflow driving the same builder (its ModelBuilder pass, Olive's INT4 options):
+            # the row a team that follows Olive's path deploys, next to the builder's own.
+            _variant("int4-olive", "ortgenai", "olive", hf, config=str(OLIVE_WORKFLOWS / "int4.json")),
             _variant("fp32", "openvino", "optimum-openvino-export", hf, task="text-generation-with-past"),
             _variant("fp16", "openvino", "openvino-fp16", ov_ref),
             _variant("int8", "openvino", "nncf-weight-compression", ov_ref, mode="int8_asym"),
@@ -297,17 +302,18 @@ def _declared_recipe(
         how, raw, shown = RECIPES["llama-quantize"], {"ftype": source.quantize}, {"ftype": "quantize"}
     else:
         how = declared_recipe(str(source.recipe), where)
-    if source.format not in (None, how.writes):
+    params = how.declare(raw, kind, where, shown, source.root)
+    writes = how.output_format(dict(params))
+    if source.format not in (None, writes):
         raise ConfigError(
-            f"{where}: {_named(source, how)} writes {how.writes}, not format = {source.format!r}; remove format, "
+            f"{where}: {_named(source, how)} writes {writes}, not format = {source.format!r}; remove format, "
             f"or declare the {source.format} file with path = '...'"
         )
-    params = how.declare(raw, kind, where, shown)
     assert how.reads is not None  # a declarable recipe starts from a variant
     base_label = source.base or references.get(how.reads) or ""
     return VariantDef(
         label,
-        how.writes,
+        writes,
         recipe=how.name,
         params=params,
         base=(how.reads, base_label),

@@ -22,6 +22,7 @@ from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, metric_spec
 from benchharness.report import figures
 from benchharness.report.embed import embedded_json
+from benchharness.report.provenance import describe, provenance_of
 from benchharness.report.recommend import Recommendation, accuracy_metric, candidates, recommend, speed_metric
 from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
 from benchharness.storage import write_text_atomic
@@ -166,6 +167,8 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
         rows.append((name, spec.label if spec else name, cells))
     rows += _weights_rows(cases)
     rows += _answers_rows(cases)
+    if any(provenance_of(c) for c in cases):  # who made each variant: INT4 by Olive vs by the GenAI builder
+        rows.append(("made_by", "made by", [Cell(describe(provenance_of(c)) or "—") for c in cases]))
     return MetricTable([f"{c.case.quant} {c.case.backend}" for c in cases], rows)
 
 

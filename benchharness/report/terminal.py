@@ -16,6 +16,7 @@ from benchharness.kinds.base import Column
 from benchharness.meters.utilisation import RULES
 from benchharness.models.composition import WeightComposition
 from benchharness.readings import Reading
+from benchharness.report.provenance import made_by_lines
 from benchharness.results import CaseRecord
 
 
@@ -140,6 +141,9 @@ def table(records: Iterable[CaseRecord]) -> list[str]:
             answered = any(_reading(r, "answer_exact_match") for r in group)
             shown_columns = columns + (ANSWER_COLUMNS if answered else [])
             lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, shown_columns)
+    made = made_by_lines(shown)
+    if made:  # variants of one format by different tools (INT4 by Olive vs INT4 by the GenAI builder)
+        lines += ["", "made by:", *made]
     evidence = verdict_lines(shown)
     if evidence:
         lines += ["", "verdicts (estimate [95% interval] (threshold, evidence): outcome):", *evidence]

@@ -1,0 +1,59 @@
+"""Who made a row's variant, in words: "int4-olive by Olive 0.13.0 (passes: model_builder (ModelBuilder))".
+
+Two variants of one precision from the same checkpoint can differ only in the tool that made them
+(INT4 by Olive next to INT4 by the GenAI builder); the terminal and the HTML report both say which,
+from the provenance prepare recorded on the measurement (models/prepare.py, `provenance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from benchharness.matrix import Case
+from benchharness.readings import Measurement
+
+
+class _Row(Protocol):
+    """A case with its measurement: the terminal's CaseRecord and the report's CaseResult alike."""
+
+    @property
+    def case(self) -> Case: ...
+
+    @property
+    def measurement(self) -> Measurement | None: ...
+
+
+def describe(provenance: Mapping[str, Any] | None) -> str | None:
+    """'by MAKER' plus what the maker recorded (passes, workflow hash), or None for a variant not made here."""
+    if not provenance:
+        return None
+    text = f"by {provenance.get('made_by') or provenance.get('recipe')}"
+    details = []
+    if passes := provenance.get("passes"):
+        details.append("passes: " + ", ".join(str(p) for p in passes))
+    if command := provenance.get("command"):
+        details.append(str(command))
+    elif workflow := provenance.get("workflow"):
+        details.append(f"workflow {str(workflow).rsplit('/', 1)[-1]}")
+    if digest := provenance.get("workflow_sha256"):
+        details.append(f"sha256 {str(digest)[:12]}")
+    return text + (f" ({'; '.join(details)})" if details else f" ({provenance.get('recipe')})")
+
+
+def provenance_of(record: _Row) -> Mapping[str, Any] | None:
+    found = record.measurement.info.get("provenance") if record.measurement else None
+    return found if isinstance(found, Mapping) else None
+
+
+def made_by_lines(records: Iterable[_Row]) -> list[str]:
+    """One line per row whose format has variants by more than one maker (say which made which), else none."""
+    rows = [(r, made) for r in records if (made := provenance_of(r)) is not None]
+    makers: dict[tuple[str, str], set[str]] = {}
+    for r, made in rows:
+        makers.setdefault((r.case.model, r.case.format), set()).add(str(made.get("made_by")))
+    return [
+        f"  {r.case.model} {r.case.quant} {r.case.backend}: {describe(made)}"
+        for r, made in rows
+        if len(makers[(r.case.model, r.case.format)]) > 1
+    ]
