@@ -130,7 +130,8 @@ def _first_error(error: Exception) -> str:
     if callable(errors):
         first = errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')} (got {first.get('input')!r})"
+        got = repr(first.get("input"))
+        return f"{where}: {first.get('msg')} (got {got if len(got) <= 80 else got[:77] + '...'})"
     return str(error).splitlines()[0]
 
 
@@ -151,6 +152,7 @@ def check_workflow(workflow: Mapping[str, Any], where: str) -> None:
         )
     if not _passes(workflow):
         raise ConfigError(f"{where}: the workflow has no passes; add the passes that make the variant")
+    _check_offline(workflow, where)  # first: Olive's own error for an undeclared data set hides the fix
     checked = copy.deepcopy(dict(workflow))
     checked["input_model"] = {**model, "model_path": "checkpoint"}
     try:
@@ -181,7 +183,6 @@ def check_workflow(workflow: Mapping[str, Any], where: str) -> None:
             pass_class.generate_config(accelerator, options, disable_search=True)
         except Exception as e:  # pydantic's ValidationError names the field and what it accepts
             raise ConfigError(f"{where}: pass {name!r} ({kind}) {_first_error(e)}") from None
-    _check_offline(workflow, where)
 
 
 def _sample(package: Any) -> list[Any]:

@@ -1,0 +1,179 @@
+"""Microsoft Olive as a way to make variants (models/olive_format.py).
+
+The check's one-line errors for each bad declaration (run against Olive's own schema, so they need
+olive-ai installed), the cache key (a workflow by its content), and, end to end, the built-in Olive
+INT4 of SmolLM2 measured and gated on ONNX Runtime GenAI next to the builder's INT4, through the
+shared prepare cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchharness.errors import ConfigError
+
+pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
+
+from benchharness.models.olive_format import check_params, key_params
+from benchharness.models.recipes import recipe
+from benchharness.models.registry import OLIVE_WORKFLOWS, builtin_models
+
+INT4 = OLIVE_WORKFLOWS / "int4.json"
+
+
+def workflow(tmp_path: Path, change: dict[str, object] | None = None, name: str = "flow.json") -> Path:
+    """The shipped INT4 workflow with `change` applied to its model_builder pass (None values delete)."""
+    data = json.loads(INT4.read_text())
+    for key, value in (change or {}).items():
+        if value is None:
+            data["passes"]["model_builder"].pop(key, None)
+        else:
+            data["passes"]["model_builder"][key] = value
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_shipped_workflow_and_the_ready_made_command_pass_the_check() -> None:
+    check_params({"config": str(INT4)})
+    check_params({"precision": "int4", "provider": "CPUExecutionProvider", "device": "cpu", "block_size": "32"})
+    smollm2 = builtin_models()["smollm2-135m"]
+    olive = smollm2.variant("ortgenai", "int4-olive")
+    assert (olive.recipe, dict(olive.params), olive.base) == ("olive", {"config": str(INT4)}, ("hf", "fp32"))
+    assert smollm2.references["ortgenai"] == "fp32"  # gated against the builder's FP32, like the builder's INT4
+    assert recipe("olive").made_by == "Olive" and recipe("ort-genai-builder").made_by == "the GenAI builder"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"precison": "int4"}, "unknown parameter 'precison'; known: config, command, precision"),
+        ({"precision": "int3"}, "precision = 'int3' is not one Olive 0.13.0 accepts; use one of int4, int8"),
+        (
+            {"precision": "int4", "provider": "CPU"},
+            "provider = 'CPU' is not one Olive 0.13.0 accepts; use one of CPUEx",
+        ),
+        (
+            {"precision": "int4", "device": "tpu"},
+            "device = 'tpu' is not one Olive 0.13.0 accepts; use one of cpu, gpu, npu",
+        ),
+        ({"precision": "int4", "block_size": "big"}, "block_size = 'big' is not an integer"),
+        ({"provider": "CPUExecutionProvider"}, "set precision (e.g. 'int4') or config = '<workflow file>'"),
+        ({"command": "auto-opt", "precision": "int4"}, "command = 'auto-opt' is not supported; use one of optimize"),
+    ],
+)
+def test_bad_command_options_are_one_line_naming_the_value_and_what_works(
+    params: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"^olive recipe: ") as caught:
+        check_params(params)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda t: t / "missing.json", "does not exist; give the workflow file's path, relative to the file naming it"),
+        (lambda t: _write(t, "flow.toml", "x = 1"), "is not an Olive workflow file; use a .json / .yaml / .yml file"),
+        (lambda t: _write(t, "flow.json", "{not json"), "does not parse (Expecting property name"),
+        (lambda t: _write(t, "flow.yaml", "passes: [unclosed"), "does not parse ("),
+        (
+            lambda t: _write(t, "flow.json", "[1, 2]"),
+            "is not an Olive workflow (a mapping with input_model and passes)",
+        ),
+        (
+            lambda t: _write(t, "flow.json", json.dumps({"input_model": {"type": "ONNXModel"}, "passes": {}})),
+            "input_model type 'ONNXModel' is not supported; the harness runs the workflow on the model's checkpoint",
+        ),
+        (
+            lambda t: workflow(t, {"type": "ModelBilder"}),
+            "pass 'model_builder' has type 'ModelBilder', which Olive 0.13.0",
+        ),
+        (
+            lambda t: workflow(t, {"int4_blocksize": 32}),
+            "pass 'model_builder' (ModelBuilder) has no option 'int4_blocksize'",
+        ),
+        (
+            lambda t: workflow(t, {"precision": "int3"}),
+            "pass 'model_builder' (ModelBuilder) precision: Input should be",
+        ),
+        (
+            lambda t: _write(
+                t,
+                "flow.json",
+                json.dumps({**json.loads(INT4.read_text()), "passes": {"gptq": {"type": "Gptq", "bits": 4}}}),
+            ),
+            "pass 'gptq' (Gptq) has no data_config, and Olive's default (GPTQ calibrates on wikitext-2) comes from "
+            "the Hugging Face Hub",
+        ),
+        (
+            lambda t: workflow(t, {"data_config": "wikitext2_train"}),
+            "uses data config 'wikitext2_train', which is not in data_configs",
+        ),
+        (
+            lambda t: _write(
+                t,
+                "flow.json",
+                json.dumps(
+                    {
+                        **json.loads(INT4.read_text()),
+                        "data_configs": [
+                            {
+                                "name": "calib",
+                                "type": "HuggingfaceContainer",
+                                "load_dataset_config": {"data_name": "wikitext", "subset": "wikitext-2-raw-v1"},
+                            }
+                        ],
+                    }
+                ),
+            ),
+            "data config 'calib' loads 'wikitext' from the Hugging Face Hub, which the harness does not reach",
+        ),
+        (
+            lambda t: _write(t, "flow.json", json.dumps({**json.loads(INT4.read_text()), "bogus": 1})),
+            "Olive rejects the workflow: engine.bogus: Extra inputs are not permitted (got 1)",
+        ),
+    ],
+)
+def test_a_bad_workflow_file_is_one_line_naming_the_file_the_value_and_the_fix(
+    tmp_path: Path, make: object, expected: str
+) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    with pytest.raises(ConfigError) as caught:
+        check_params({"config": str(path)})
+    message = str(caught.value)
+    assert expected in message and str(path) in message and "\n" not in message, message
+
+
+def test_a_workflow_with_options_beside_it_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a whole workflow, so 'precision' has nothing to set"):
+        check_params({"config": str(INT4), "precision": "int4"})
+
+
+def test_a_yaml_workflow_is_read_like_json(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "flow.yml"
+    path.write_text(yaml.safe_dump(json.loads(INT4.read_text())))
+    check_params({"config": str(path)})
+
+
+def test_the_cache_key_holds_the_workflow_by_content_not_by_path(tmp_path: Path) -> None:
+    first = workflow(tmp_path)
+    moved = tmp_path / "elsewhere.json"
+    shutil.copy(first, moved)
+    assert key_params({"config": str(first)}) == key_params({"config": str(moved)})
+    edited = workflow(tmp_path, {"int4_block_size": 64}, name="edited.json")
+    assert key_params({"config": str(edited)}) != key_params({"config": str(first)})
+    assert recipe("olive").key_params({"config": str(first)})["config"].startswith("sha256:")
+    assert "olive-ai 0.13.0" in recipe("olive").tool_versions()
