@@ -18,7 +18,7 @@ from benchharness.errors import ConfigError
 
 pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
 
-from benchharness.models.olive_format import check_params, key_params
+from benchharness.models.olive_format import check_params, key_params, output_format
 from benchharness.models.recipes import recipe
 from benchharness.models.registry import OLIVE_WORKFLOWS, builtin_models
 
@@ -45,6 +45,8 @@ def test_the_shipped_workflow_and_the_ready_made_command_pass_the_check() -> Non
     olive = smollm2.variant("ortgenai", "int4-olive")
     assert (olive.recipe, dict(olive.params), olive.base) == ("olive", {"config": str(INT4)}, ("hf", "fp32"))
     assert smollm2.references["ortgenai"] == "fp32"  # gated against the builder's FP32, like the builder's INT4
+    assert output_format({"config": str(INT4)}) == output_format({"precision": "int4"}) == "ortgenai"
+    assert output_format({"precision": "int8", "exporter": "optimum_exporter"}) == "onnx"
     assert recipe("olive").made_by == "Olive" and recipe("ort-genai-builder").made_by == "the GenAI builder"
 
 
@@ -177,3 +179,123 @@ def test_the_cache_key_holds_the_workflow_by_content_not_by_path(tmp_path: Path)
     assert key_params({"config": str(edited)}) != key_params({"config": str(first)})
     assert recipe("olive").key_params({"config": str(first)})["config"].startswith("sha256:")
     assert "olive-ai 0.13.0" in recipe("olive").tool_versions()
+
+
+SUITE = """
+import pytest
+
+@pytest.mark.benchsuite("olive")
+def test_generation(bench_case, bench):
+    bench.check(bench_case)
+"""
+
+PYPROJECT = """
+[tool.benchharness]
+threads = 2
+[tool.benchharness.workload]
+prompt_tokens = 16
+gen_tokens = 8
+warmup_rounds = 1
+min_rounds = 3
+min_time_s = 0.0
+[tool.benchharness.accuracy]
+n_ctx = 64
+windows = 4
+[tool.benchharness.suites.olive]
+models = ["smollm2-135m"]
+backends = ["onnxruntime-genai"]
+quants = ["fp32", "int4", "int4-olive"]
+[tool.benchharness.suites.olive.gates.accuracy_retained]
+min = 0.5
+[tool.benchharness.suites.olive.gates.memory_reduction]
+min = 0.3
+[tool.benchharness.suites.olive.gates]
+speedup = false
+"""
+
+
+def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest.Pytester) -> None:
+    """SmolLM2's checkpoint through Olive's INT4 workflow, on ONNX Runtime GenAI, beside the builder's INT4.
+
+    Same workload, same token ids, same gates, the same FP32 reference; each row says who made it.
+    """
+    import hashlib
+
+    from benchharness.kinds.causal_lm import SHARED_TOKENS
+
+    pytest.importorskip("onnxruntime_genai", reason="pip install 'benchharness[ortgenai]'")
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.path.joinpath("pyproject.toml").write_text(PYPROJECT)
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "--no-baseline", timeout=1800)
+    result.assert_outcomes(passed=3)
+    cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
+    olive = cases["smollm2-135m-int4-olive-onnxruntime-genai-cpu"]
+    builder = cases["smollm2-135m-int4-onnxruntime-genai-cpu"]
+    made = olive["info"]["provenance"]
+    assert made["made_by"] == "Olive 0.13.0" and made["recipe"] == "olive" and "olive-ai 0.13.0" in made["tools"]
+    assert made["passes"] == ["model_builder (ModelBuilder)"]
+    assert made["workflow_sha256"] == hashlib.sha256(INT4.read_bytes()).hexdigest()
+    assert builder["info"]["provenance"]["made_by"] == "the GenAI builder"
+    for case in (olive, builder):
+        assert case["info"]["tokenization"] == SHARED_TOKENS  # the same token ids for every row of the model
+        assert case["readings"]["decode_tok_per_s"]["value"] > 0
+        assert 0.2 < case["readings"]["top1_accuracy"]["value"] < 1  # far above chance (1 / 49152)
+        judged = {v["name"]: v for v in case["verdicts"] if v["kind"] == "gate"}
+        assert set(judged) == {"accuracy_retained", "memory_reduction"}
+        assert all(v["estimate"] is not None and v["status"] in ("pass", "inconclusive") for v in judged.values())
+    assert olive["info"]["workload_key"] == builder["info"]["workload_key"]
+    assert olive["info"]["variant_key"] != builder["info"]["variant_key"]
+    output = result.stdout.str()
+    assert "smollm2-135m int4-olive onnxruntime-genai: by Olive 0.13.0 (passes: model_builder (ModelBuilder)" in output
+    assert "smollm2-135m int4 onnxruntime-genai: by the GenAI builder (ort-genai-builder)" in output
+    html = next((pytester.path / "reports").glob("*.html")).read_text()
+    assert "by Olive 0.13.0" in html and "by the GenAI builder" in html
+
+
+def test_the_ready_made_command_is_refused_offline_where_olive_would_download_calibration_data(
+    tmp_path: Path,
+) -> None:
+    """`olive optimize --precision int4` adds GPTQ calibrated on wikitext-2 from the Hub: said before Olive runs."""
+    from benchharness.config import default_cache_dir
+    from benchharness.models.olive_format import run_workflow
+    from benchharness.models.prepare import Preparer
+
+    checkpoint = Preparer(default_cache_dir(), 2, 1800, print).prepare(builtin_models()["smollm2-135m"], "hf", "fp32")
+    with pytest.raises(ConfigError) as caught:
+        run_workflow(checkpoint.path, tmp_path / "out", {"precision": "int4"}, 2)
+    message = str(caught.value)
+    assert message.startswith("the workflow of olive optimize --precision int4: pass 'gptq' (Gptq) has no data_config")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_olive_is_a_skip_reason_naming_the_install_line() -> None:
+    from dataclasses import replace
+
+    absent = replace(recipe("olive"), packages=("olive-ai-absent", "onnxruntime"))
+    assert absent.missing_tools() == "recipe olive needs olive-ai-absent (pip install 'benchharness[olive]')"
+
+
+def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
+    from benchharness.matrix import Case
+    from benchharness.readings import Measurement
+    from benchharness.report.provenance import describe, made_by_lines
+    from benchharness.results import CaseRecord
+
+    olive = {"made_by": "Olive 0.13.0", "recipe": "olive", "passes": ["mb (ModelBuilder)"], "workflow": "/p/int4.json"}
+    olive["workflow_sha256"] = "ab" * 32
+    assert describe(olive) == "by Olive 0.13.0 (passes: mb (ModelBuilder); workflow int4.json; sha256 abababababab)"
+    assert describe({"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}) == (
+        "by the GenAI builder (ort-genai-builder)"
+    )
+    assert describe(None) is None
+
+    def record(quant: str, made: dict[str, object] | None) -> CaseRecord:
+        case = Case("s", "m", quant, "onnxruntime-genai", "cpu", reference="fp32", format="ortgenai")
+        return CaseRecord(case, measurement=Measurement(case.id, {}, info={"provenance": made} if made else {}))
+
+    builder = {"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}
+    assert made_by_lines([record("int4", builder), record("int8", builder)]) == []  # one maker: nothing to tell apart
+    assert made_by_lines([record("int4", builder), record("int4-olive", olive), record("fp32", None)]) == [
+        "  m int4 onnxruntime-genai: by the GenAI builder (ort-genai-builder)",
+        "  m int4-olive onnxruntime-genai: " + str(describe(olive)),
+    ]

@@ -337,6 +337,18 @@ def _generated_workflow(source: Path, params: Mapping[str, str], scratch: Path, 
     return read_workflow(out / "config.json", "olive optimize's workflow")
 
 
+def output_format(params: Mapping[str, str]) -> str:
+    """The format Olive's output will be in: 'ortgenai' where a ModelBuilder pass writes it, else 'onnx'.
+
+    For the declaration layer (the variant's format and the backends that load it, checked at
+    start-up) and for the recipe (the output must be what was promised).
+    """
+    if "config" in params:
+        kinds = [str(c.get("type", "")).lower() for _, c in _passes(read_workflow(Path(params["config"])))]
+        return "ortgenai" if "modelbuilder" in kinds else "onnx"
+    return "ortgenai" if params.get("exporter", "model_builder") == "model_builder" else "onnx"
+
+
 def _model_folder(output: Path) -> Path:
     """Where in Olive's output the model sits: the folder holding genai_config.json, else model.onnx."""
     for marker in ("genai_config.json", "model.onnx"):
@@ -380,7 +392,14 @@ def run_workflow(source: Path | None, destination: Path, values: Mapping[str, An
         config = scratch / "workflow.json"
         config.write_text(json.dumps(run, indent=2))
         _run([sys.executable, "-m", "olive", "run", "--config", str(config)], cwd, threads, "running the workflow")
-        shutil.copytree(_model_folder(scratch / "out"), destination)
+        folder = _model_folder(scratch / "out")
+        fmt = "ortgenai" if (folder / "genai_config.json").is_file() else "onnx"
+        if fmt != output_format(params):
+            raise PrepareError(
+                f"Olive's workflow wrote an {fmt} model where its passes promise {output_format(params)}; "
+                "check the workflow's last pass"
+            )
+        shutil.copytree(folder, destination)
     provenance = {
         "made_by": f"Olive {olive_version()}",
         "olive": olive_version(),
