@@ -325,7 +325,7 @@ def _run(command: list[str], cwd: Path, threads: int, what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     if done.returncode != 0:
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-        errors = [line for line in lines if "Error" in line or "error" in line] or lines
+        errors = [line for line in lines if "Error" in line or "Exception" in line] or lines
         raise PrepareError(f"Olive failed {what} (exit {done.returncode}): {' | '.join(errors[-3:])[:500]}")
 
 
@@ -392,7 +392,8 @@ def run_workflow(source: Path | None, destination: Path, values: Mapping[str, An
                 run["engine"].pop(key, None)
         config = scratch / "workflow.json"
         config.write_text(json.dumps(run, indent=2))
-        _run([sys.executable, "-m", "olive", "run", "--config", str(config)], cwd, threads, "running the workflow")
+        child = str(Path(__file__).with_name("olive_child.py"))  # Olive with the builder bridged (see there)
+        _run([sys.executable, child, str(config)], cwd, threads, "running the workflow")
         folder = _model_folder(scratch / "out")
         fmt = "ortgenai" if (folder / "genai_config.json").is_file() else "onnx"
         if fmt != output_format(params):
