@@ -243,7 +243,7 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
         judged = {v["name"]: v for v in case["verdicts"] if v["kind"] == "gate"}
         assert set(judged) == {"accuracy_retained", "memory_reduction"}
         assert all(v["estimate"] is not None and v["status"] in ("pass", "inconclusive") for v in judged.values())
-    assert olive["info"]["workload_key"] == builder["info"]["workload_key"]
+    assert olive["settings"] == builder["settings"]  # the same workload and accuracy settings
     assert olive["info"]["variant_key"] != builder["info"]["variant_key"]
     output = result.stdout.str()
     assert "smollm2-135m int4-olive onnxruntime-genai: by Olive 0.13.0 (passes: model_builder (ModelBuilder)" in output
