@@ -9,6 +9,7 @@ shared prepare cache.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -204,7 +205,9 @@ windows = 4
 [tool.benchharness.suites.olive]
 models = ["smollm2-135m"]
 backends = ["onnxruntime-genai"]
-quants = ["fp32", "int4", "int4-olive"]
+quants = ["fp32", "int4", "int4-olive", "int4-team"]
+[tool.benchharness.models.smollm2-135m.variants]
+int4-team = { recipe = "olive", config = "olive/int4.json" }   # a team's workflow, relative to this file
 [tool.benchharness.suites.olive.gates.accuracy_retained]
 min = 0.5
 [tool.benchharness.suites.olive.gates.memory_reduction]
@@ -226,8 +229,10 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
     pytest.importorskip("onnxruntime_genai", reason="pip install 'benchharness[ortgenai]'")
     pytester.makepyfile(test_suite=SUITE)
     pytester.path.joinpath("pyproject.toml").write_text(PYPROJECT)
+    pytester.path.joinpath("olive").mkdir()
+    pytester.path.joinpath("olive", "int4.json").write_bytes(INT4.read_bytes())
     result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "--no-baseline", timeout=1800)
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
     olive = cases["smollm2-135m-int4-olive-onnxruntime-genai-cpu"]
     builder = cases["smollm2-135m-int4-onnxruntime-genai-cpu"]
@@ -245,6 +250,9 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
         assert all(v["estimate"] is not None and v["status"] in ("pass", "inconclusive") for v in judged.values())
     assert olive["settings"] == builder["settings"]  # the same workload and accuracy settings
     assert olive["info"]["variant_key"] != builder["info"]["variant_key"]
+    team = cases["smollm2-135m-int4-team-onnxruntime-genai-cpu"]  # declared in TOML: the same workflow, by content
+    assert team["info"]["variant_key"] == olive["info"]["variant_key"], "keyed by the workflow's content, not its path"
+    assert team["info"]["provenance"]["made_by"] == "Olive 0.13.0"
     output = result.stdout.str()
     assert "smollm2-135m int4-olive onnxruntime-genai: by Olive 0.13.0 (passes: model_builder (ModelBuilder)" in output
     assert "smollm2-135m int4 onnxruntime-genai: by the GenAI builder (ort-genai-builder)" in output
@@ -299,3 +307,30 @@ def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
         "  m int4 onnxruntime-genai: by the GenAI builder (ort-genai-builder)",
         "  m int4-olive onnxruntime-genai: " + str(describe(olive)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "expected"),
+    [
+        ('{ recipe = "olive", config = "olive/missing.json" }', r"int4-team: recipe 'olive': .*missing\.json"),
+        (
+            '{ recipe = "olive", precision = "int4", config = "olive/int4.json" }',
+            r"is a whole workflow, so 'precision'",
+        ),
+        ('{ recipe = "olive", precisions = "int4" }', r"unknown parameter 'precisions'; its parameters: config, "),
+    ],
+)
+def test_a_bad_olive_declaration_stops_pytest_at_start_up_in_one_line(
+    pytester: pytest.Pytester, declaration: str, expected: str
+) -> None:
+    pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.path.joinpath("pyproject.toml").write_text(
+        PYPROJECT.replace('int4-team = { recipe = "olive", config = "olive/int4.json" }', f"int4-team = {declaration}")
+    )
+    pytester.path.joinpath("olive").mkdir()
+    pytester.path.joinpath("olive", "int4.json").write_bytes(INT4.read_bytes())
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "--no-baseline", timeout=300)
+    assert result.ret == 4
+    lines = [line for line in result.stderr.lines if line.startswith("ERROR: benchharness:")]
+    assert len(lines) == 1 and re.search(expected, lines[0]), result.stderr.str()[-2000:]
