@@ -517,6 +517,7 @@ RECIPES: dict[str, Recipe] = {
                     absent="none",
                 ),
             ),
+            maker="the GenAI builder",
         ),
         Recipe(
             "mlx-convert",
@@ -537,7 +538,6 @@ RECIPES: dict[str, Recipe] = {
                 Param("q_bits", int, "bits per quantized weight", choices=_MLX_BITS, absent="none: not quantized"),
                 Param("q_group_size", int, "weights per quantization group", 64, choices=(32, 64, 128)),
             ),
-            maker="the GenAI builder",
         ),
         # Microsoft Olive: a team's workflow file (`config`) or `olive optimize` with its options, offline.
         Recipe(
