@@ -43,3 +43,16 @@ def test_without_a_passing_variant_it_says_so_and_names_the_reference():
     (rec,) = recommend(RunResult.from_dict(data, "r.json"))
     assert rec.fastest is None
     assert "no optimized variant passes every gate among 2 measured; ship the reference f32 on llamacpp" in rec.sentence
+
+
+def test_the_front_uses_the_accuracy_the_gate_judges_the_teams_answers_where_declared():
+    from run_documents import reading
+
+    from benchharness.report.recommend import accuracy_metric
+
+    plain, answered = case("q4_0", 100.0), case("q8_0", 80.0)
+    answered["readings"]["answer_exact_match"] = reading("answer_exact_match", "fraction", 0.75, 0.0, 24)
+    runs = RunResult.from_dict(run([plain, answered]), "r.json")
+    by_quant = {c.case.quant: c for c in runs.cases}
+    assert accuracy_metric(by_quant["q4_0"]) == "top1_accuracy"
+    assert accuracy_metric(by_quant["q8_0"]) == "answer_exact_match"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from benchharness import kinds, units
 from benchharness.readings import metric_spec
 from benchharness.results import CaseResult, RunResult
+from benchharness.tasks.answers import METRIC as ANSWERS_METRIC
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
@@ -56,6 +57,9 @@ def speed_metric(case: CaseResult) -> str:
 
 
 def accuracy_metric(case: CaseResult) -> str:
+    """The accuracy the gate judges: the team's exact-match answers where prompts were declared, else the kind's."""
+    if case.value(ANSWERS_METRIC) is not None:
+        return ANSWERS_METRIC
     return kinds.kind(case.case.kind).gate_metrics["accuracy_retained"]
 
 
