@@ -160,3 +160,13 @@ def test_what_differs_in_the_environment_is_listed_above_the_figures(tmp_path):
     assert lines[1] == "4 environment difference(s) (any change below may come from these):"
     assert "Environment differences" in render_compare(comparison, [old], [new])
     assert compare_runs([old], [old]).environment == (), "the same run: nothing differs"
+
+
+def test_figures_print_with_significant_digits_and_a_relative_spread():
+    """Issue 24: no '2.336e+04 items/s ± 9766 items/s', no '0.056 ms ± 0.04306 ms'."""
+    from benchharness.units import show, spread
+
+    assert show(23360.4, "items/s") == "23,360 items/s" and spread(23360.4, 9766.0) == " ± 42%"
+    assert show(0.056, "ms") == "56.00 us" and show(152.71, "tok/s") == "152.7 tok/s"
+    assert show(0.000123, "J") == "0.0001230 J" and "e" not in show(1e-9, "J")
+    assert spread(0.0, 1.0) == "" and spread(5.0, None) == ""

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchharness import kinds
+from benchharness import kinds, units
 from benchharness.faults import FaultedPath
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
@@ -162,7 +162,7 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
             elif reading.value is None:
                 cells.append(Cell("unavailable", "unavailable", reading.unavailable_reason or ""))
             else:
-                spread = f" ± {show(reading.stdev, reading.unit)}" if reading.stdev else ""
+                spread = units.spread(reading.value, reading.stdev)
                 cells.append(Cell(show(reading.value, reading.unit) + spread, "", f"n={reading.n}; {reading.source}"))
         rows.append((name, spec.label if spec else name, cells))
     rows += _weights_rows(cases)
