@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import backends, baselines, judge, kinds, leftovers, preflight
+from benchharness.advice import advise
 from benchharness.backends.base import Backend
 from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
 from benchharness.cost import CostLedger
@@ -410,6 +411,9 @@ class BenchSession:
             record.reference_measurements = [reference]
             self._judge_gates(case, record)
         record.measurement = measurement
+        for flag in measurement.info.get("flags") or []:  # what the flag usually means on this backend, and what helps
+            if isinstance(flag, dict) and (advice := advise(str(flag.get("name")), case.backend)):
+                flag |= {"causes": advice.causes, "actions": advice.actions}
         self.budget.base_seconds.append(time.monotonic() - started)
         record.verdicts += judge.judge_limits(self.suite(case.suite).limits, measurement)
         record.verdicts += self._baseline_verdicts(case, record)

@@ -143,6 +143,8 @@ def test_every_backend_measures_real_figures(pytester):
         assert len(case["info"]["cpu_per_core"]) == os.cpu_count(), cid
         assert all(flag["name"] in ("cpu_bound", "memory_bound", "inconsistent") for flag in case["info"]["flags"])
         assert ("cpu_bound" in {f["name"] for f in case["info"]["flags"]}) == (utilisation["value"] > 0.8), cid
+        for flag in case["info"]["flags"]:  # each raised flag says what it usually means and what helps here
+            assert flag["causes"] and flag["actions"], (cid, flag)
 
 
 @pytest.mark.parametrize("backend_name", ["onnxruntime", "openvino", "onnxruntime-genai"])

@@ -345,3 +345,14 @@ def test_resident_memory_splits_into_anonymous_and_file_backed_pages(tmp_path):
         assert sum(mapped[i] for i in range(0, len(mapped), 4096)) == len(mapped) // 4096  # touch every page
         after = resident_split()[1].value
     assert before is not None and after is not None and after - before >= 30 * 2**20, (before, after)
+
+
+def test_a_flag_carries_its_likely_causes_and_the_backends_actions():
+    from benchharness.advice import advise
+
+    cpu = advise("cpu_bound", "llamacpp")
+    assert cpu is not None and "spin" in cpu.causes and "Q4_0" in cpu.actions
+    assert "allow_spinning" in advise("cpu_bound", "onnxruntime").actions  # type: ignore[union-attr]
+    assert "KV_CACHE_PRECISION" in advise("memory_bound", "openvino-genai").actions  # type: ignore[union-attr]
+    assert "quiet machine" in advise("inconsistent", "openvino").actions  # type: ignore[union-attr]
+    assert advise("made_up", "llamacpp") is None

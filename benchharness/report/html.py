@@ -230,7 +230,14 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
             for v in c.verdicts
         ]
         flags = (c.measurement.info.get("flags") or []) if c.measurement else []
-        cells += [Cell(f"flag {f['name']}", "inconclusive", str(f["figure"])) for f in flags]
+        cells += [
+            Cell(
+                f"flag {f['name']}",
+                "inconclusive",
+                str(f["figure"]) + (f"; likely: {f['causes']}; try: {f['actions']}" if f.get("actions") else ""),
+            )
+            for f in flags
+        ]
         if c.outcome in FAILED and not any(v.status == "fail" for v in c.verdicts):
             cells.insert(0, Cell(c.outcome, "fail", c.message or ""))
         warnings = c.measurement.warnings if c.measurement else ()

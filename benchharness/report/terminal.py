@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from benchharness import kinds
+from benchharness.advice import CAUSES
 from benchharness.baselines import NO_BASELINE
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
@@ -179,10 +180,16 @@ def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
 def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
     """One line per bottleneck flag raised (cpu_bound, memory_bound, inconsistent): its rule, then each case's figure."""
     raised: dict[str, list[str]] = {}
+    actions: dict[str, dict[str, str]] = {}
     for r in records:
         for flag in (r.measurement.info.get("flags") or []) if r.measurement else []:
             raised.setdefault(str(flag["name"]), []).append(f"{r.case.id} {flag.get('value') or flag['figure']}")
-    return [
-        f"flag {name} ({RULES.get(name, name)}) on {len(cases)} case(s): " + ", ".join(cases)
-        for name, cases in raised.items()
-    ]
+            if flag.get("actions"):
+                actions.setdefault(str(flag["name"]), {})[r.case.backend] = str(flag["actions"])
+    lines = []
+    for name, cases in raised.items():
+        lines.append(f"flag {name} ({RULES.get(name, name)}) on {len(cases)} case(s): " + ", ".join(cases))
+        if name in CAUSES:
+            lines.append(f"  likely: {CAUSES[name]}")
+        lines += [f"  try ({backend}): {text}" for backend, text in sorted(actions.get(name, {}).items())]
+    return lines

@@ -1,0 +1,66 @@
+"""What a bottleneck flag usually means, and what usually helps, for the backend that raised it.
+
+A flag that only says "cpu_bound" leaves the reader to guess; the seeds ask for flags that say what
+to do. The causes and actions below are the runtimes' own tuning advice (llama.cpp's README and
+discussions on threads, batch and KV cache types; ONNX Runtime's threading and spinning options;
+OpenVINO's performance hints and KV cache precision), matched to what the flag measured. They are
+advice attached to a measured flag, never a figure: a flag is raised only by its measured rule
+(meters/utilisation.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Advice:
+    causes: str
+    actions: str
+
+
+CAUSES = {
+    "cpu_bound": "the runtime kept the usable cores busy: compute-bound kernels (F32/F16 matmuls, long prompts) "
+    "or worker threads that spin-wait between calls",
+    "memory_bound": "the process came within 10% of the memory available: weights plus a KV cache that grows with "
+    "the context, or weights copied (repacked) beside a memory-mapped file; the next step is paging or the OOM killer",
+    "inconsistent": "the headline figure moved more than 20% between rounds: other work on the machine (see the "
+    "outside CPU load and the noise before the run), frequency scaling or throttling, or too few rounds",
+}
+
+ACTIONS: dict[str, dict[str, str]] = {
+    "cpu_bound": {
+        "llamacpp": "a type with faster kernels on this CPU (Q4_0 and Q8_0 are repacked for AVX2/AVX-512), threads "
+        "= physical cores (not logical), a larger n_batch for long prompts",
+        "onnxruntime": "INT8/INT4 weights (ort-dynamic-int8, ort-int4-weight-only), intra-op threads = physical "
+        "cores, session.intra_op.allow_spinning = 0 where the cores are shared",
+        "onnxruntime-genai": "the builder's int4 (MatMulNBits) weights, fewer intra-op threads where the cores are "
+        "shared (allow_spinning 0 in genai_config's session options)",
+        "openvino": "an INT8/INT4 IR (nncf-weight-compression), INFERENCE_NUM_THREADS = physical cores, "
+        "PERFORMANCE_HINT LATENCY for one stream",
+        "openvino-genai": "an INT4 IR (nncf-weight-compression mode int4_asym), INFERENCE_NUM_THREADS = physical cores",
+        "mlx": "4bit or 8bit weights (mlx-convert q_bits), a GPU device where MLX has one",
+    },
+    "memory_bound": {
+        "llamacpp": "a smaller type (Q4_0, Q4_K_M), a shorter context (n_ctx), an 8-bit KV cache (type_k/type_v "
+        "q8_0), keeping mmap on so the weights stay reclaimable",
+        "onnxruntime": "INT4 weights (ort-int4-weight-only), a shorter context, fewer parallel sessions",
+        "onnxruntime-genai": "the builder's int4, a smaller max_length in genai_config",
+        "openvino": "an INT4 IR, KV_CACHE_PRECISION u8, a shorter context",
+        "openvino-genai": "an INT4 IR, KV_CACHE_PRECISION u8 (its CPU default on AVX-512/AMX), a smaller cache size "
+        "in the scheduler config",
+        "mlx": "4bit weights, a shorter context",
+    },
+    "inconsistent": {
+        "": "run on a quiet machine (baseline.max_outside_load), more rounds (workload.min_rounds, min_time_s), "
+        "threads no more than the usable CPUs; compare with the noise before the run in the report",
+    },
+}
+
+
+def advise(flag: str, backend: str) -> Advice | None:
+    """The flag's likely causes and the actions that usually help on `backend`; None for an unknown flag."""
+    if flag not in CAUSES:
+        return None
+    actions = ACTIONS.get(flag, {})
+    return Advice(CAUSES[flag], actions.get(backend) or actions.get("") or "see the runtime's tuning guide")
