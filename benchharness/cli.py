@@ -1,6 +1,6 @@
-"""`benchharness compare | merge | report | history | init | fetch-llama-converter`: the commands around a run.
+"""`benchharness compare | merge | report | recommend | history | init | fetch-llama-converter`: the commands around a run.
 
-compare, merge, report and history work on stored results; init writes a suite file and a commented
+compare, merge, report, recommend and history work on stored results; init writes a suite file and a commented
 configuration for a team's own checkpoint folder (benchharness/scaffold.py); fetch-llama-converter is
 a set-up step (online, once per llama-cpp-python version) that GGUF variants of a checkpoint need.
 
@@ -86,6 +86,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Each target's answer per machine, model and device, from results files or (lab) reports."""
+    from benchharness.config import parse_targets, read_toml
+    from benchharness.report.targets import target_lines
+
+    config = Path(args.config)
+    data = read_toml(config)
+    table = data.get("tool", {}).get("benchharness", {}) if "tool" in data else data
+    where = f"{config.name} [tool.benchharness.targets]"
+    targets = parse_targets(table.get("targets"), where)
+    if not targets:
+        raise BenchHarnessError(f"{where} defines no target; add one, e.g. [tool.benchharness.targets.phone]")
+    if args.target is not None and args.target not in targets:
+        raise BenchHarnessError(f"no target {args.target!r} in {where}; defined: {', '.join(targets)}")
+    chosen = [targets[args.target]] if args.target else list(targets.values())
+    for line in target_lines(_load(args.results), chosen):
+        print(line)
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from benchharness.history.changepoints import detect
 
@@ -167,6 +187,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--history", metavar="URL", help="show trends from this history store")
     r.add_argument("--title", default=None)
     r.set_defaults(func=cmd_report)
+
+    rc = sub.add_parser("recommend", help="what to ship on each deployment target, from results or reports")
+    rc.add_argument("results", nargs="+", help="results JSON or HTML reports (a lab report: answered per machine)")
+    rc.add_argument("--target", metavar="NAME", help="one [tool.benchharness.targets.NAME] (default: every target)")
+    rc.add_argument("--config", default="pyproject.toml", help="where the targets are declared (default: %(default)s)")
+    rc.set_defaults(func=cmd_recommend)
 
     h = sub.add_parser("history", help="append runs to the history store, or show one figure's series")
     h.add_argument("action", choices=["append", "show"])

@@ -172,6 +172,33 @@ class SuiteConfig:
     baseline: BaselineSettings | None = None  # None: the global [tool.benchharness.baseline]
 
 
+PREFERENCES = ("speed", "size", "accuracy", "energy")
+DEFAULT_PREFERENCE = ("speed", "size", "accuracy")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deployment target (`[tool.benchharness.targets.NAME]`): a team's limits and what it prefers among what fits.
+
+    Every limit is optional; None leaves that figure free. Sizes are bytes (TOML gives an integer or a
+    human size such as "50 MiB"). `min_speed` is in the model kind's own speed metric (decode tok/s for
+    a causal LM, items/s for the others); `min_accuracy_retained` is the accuracy_retained gate's ratio
+    to the reference, `min_accuracy` the absolute accuracy the gate judges. `prefer` orders the choice
+    among the configurations that meet every limit (report/targets.py says how noise breaks ties).
+    """
+
+    name: str
+    max_model_bytes: float | None = None
+    max_memory_bytes: float | None = None
+    min_speed: float | None = None
+    max_ttft_ms: float | None = None
+    min_accuracy_retained: float | None = None
+    min_accuracy: float | None = None
+    backends: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    prefer: tuple[str, ...] = DEFAULT_PREFERENCE
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the plugin needs, resolved and validated once per session."""
@@ -189,6 +216,7 @@ class Settings:
     models: tuple[ModelConfig, ...] = ()
     suites: dict[str, SuiteConfig] = field(default_factory=dict)
     estimate_cpu_tdp_w: float | None = None  # [energy] estimate_cpu_tdp_w: an estimate where no counter exists
+    targets: dict[str, Target] = field(default_factory=dict)  # deployment targets: what to ship where
 
 
 def default_cache_dir() -> Path:
@@ -490,6 +518,80 @@ def _parse_suites(
     return suites
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_FACTORS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(where: str, value: object) -> float:
+    """A byte count: an integer, or a string with its unit ("50 MiB" = 50 x 2**20, "1 GB" = 10**9).
+
+    A bare number in a string is refused: "50" could mean bytes or megabytes, and a phone budget read
+    as 50 bytes rules out everything without saying why.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        _in_range(where, value, 1)
+        return float(value)
+    if isinstance(value, str) and (match := _SIZE.match(value)) and float(match.group(1)) > 0:
+        return float(match.group(1)) * _SIZE_FACTORS[match.group(2).lower()]
+    raise ConfigError(
+        f"{where} = {value!r} is not a size; write a byte count (52428800) or a number with its unit "
+        '("50 MiB", "1 GB"; KiB/MiB/GiB are powers of 2, kB/MB/GB powers of 10)'
+    )
+
+
+def _parse_targets(t: _Table) -> dict[str, Target]:
+    """`[targets.NAME]` tables: each limit checked for its type and range, names of devices and preferences known."""
+    targets: dict[str, Target] = {}
+    for name in list(t.data):
+        g = _Table(t.data.pop(name), f"{t.where}.{name}")
+        sizes = {key: g.take(key, object) for key in ("max_model_bytes", "max_memory_bytes")}
+        figures = {
+            key: g.take(key, float) for key in ("min_speed", "max_ttft_ms", "min_accuracy_retained", "min_accuracy")
+        }
+        backends = _names(g, "backends")
+        devices = _suite_devices(g)
+        prefer = _names(g, "prefer") or DEFAULT_PREFERENCE
+        g.finish()
+        for key in ("min_speed", "max_ttft_ms"):
+            if figures[key] is not None:
+                _in_range(f"{g.where}.{key}", figures[key], 0.0)
+        for key in ("min_accuracy_retained", "min_accuracy"):
+            if figures[key] is not None:
+                _in_range(f"{g.where}.{key}", figures[key], 0.0, 1.0)
+        for wish in prefer:
+            if wish not in PREFERENCES:
+                raise ConfigError(f"{g.where}.prefer names {wish!r}, not a preference; valid: {', '.join(PREFERENCES)}")
+        known = _backend_names()
+        for backend in backends or ():
+            if backend not in known:
+                raise ConfigError(f"{g.where}.backends names {backend!r}, not a backend; valid: {', '.join(known)}")
+        if len(set(prefer)) != len(prefer):
+            raise ConfigError(f"{g.where}.prefer = {list(prefer)!r} lists a preference twice; list each once")
+        targets[name] = Target(
+            name=name,
+            **{key: None if v is None else parse_size(f"{g.where}.{key}", v) for key, v in sizes.items()},
+            **figures,
+            backends=backends,
+            devices=devices,
+            prefer=prefer,
+        )
+    t.finish()
+    return targets
+
+
+def _backend_names() -> list[str]:
+    """The registered backends (built-ins and entry points); imported here, late, as the registry imports models."""
+    from benchharness.backends import registry
+
+    return sorted(registry())
+
+
+def parse_targets(data: Any, where: str = "[tool.benchharness].targets") -> dict[str, Target]:
+    """The `targets` table alone: what `benchharness recommend` reads from a configuration file."""
+    return _parse_targets(_Table({} if data is None else data, where))
+
+
 def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benchharness]") -> Settings:
     """Validate a merged `[tool.benchharness]` table into Settings (paths relative to `root`)."""
     t = _Table(data, where)
@@ -534,6 +636,7 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         models=_parse_models(t.sub("models"), root),
         suites=_parse_suites(t.sub("suites"), workload, accuracy, baseline),
         estimate_cpu_tdp_w=tdp,
+        targets=_parse_targets(t.sub("targets")),
     )
     t.finish()
     return settings
