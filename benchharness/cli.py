@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from benchharness.errors import BenchHarnessError
 
 if TYPE_CHECKING:
+    from benchharness.config import Target
     from benchharness.history.store import HistoryStore
     from benchharness.results import RunResult
 
@@ -72,7 +73,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     history = _history(args.history, Path(args.out).parent) if args.history else None
-    path = write_report(Path(args.out), runs, history, title=args.title)
+    targets = tuple(_targets(args.config)[1].values()) if args.config else ()
+    path = write_report(Path(args.out), runs, history, title=args.title, targets=targets)
     print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)})")
     return 0
 
@@ -82,20 +84,27 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     runs = _load([args.results])
     history = _history(args.history, Path(args.results).parent) if args.history else None
-    print(f"report: {write_report(Path(args.out), runs, history, title=args.title)}")
+    targets = tuple(_targets(args.config)[1].values()) if args.config else ()
+    print(f"report: {write_report(Path(args.out), runs, history, title=args.title, targets=targets)}")
     return 0
+
+
+def _targets(path: str) -> tuple[str, dict[str, Target]]:
+    """The targets a configuration file declares (pyproject.toml's [tool.benchharness], or a bare settings file)."""
+    from benchharness.config import parse_targets, read_toml
+
+    config = Path(path)
+    data = read_toml(config)
+    table = data.get("tool", {}).get("benchharness", {}) if "tool" in data else data
+    where = f"{config.name} [tool.benchharness.targets]"
+    return where, parse_targets(table.get("targets"), where)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Each target's answer per machine, model and device, from results files or (lab) reports."""
-    from benchharness.config import parse_targets, read_toml
     from benchharness.report.targets import target_lines
 
-    config = Path(args.config)
-    data = read_toml(config)
-    table = data.get("tool", {}).get("benchharness", {}) if "tool" in data else data
-    where = f"{config.name} [tool.benchharness.targets]"
-    targets = parse_targets(table.get("targets"), where)
+    where, targets = _targets(args.config)
     if not targets:
         raise BenchHarnessError(f"{where} defines no target; add one, e.g. [tool.benchharness.targets.phone]")
     if args.target is not None and args.target not in targets:
@@ -179,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
         "--history", metavar="URL", help="show trends from this history store (sqlite:///..., postgresql://...)"
     )
     m.add_argument("--title", default=None)
+    m.add_argument("--config", metavar="PATH", help="answer the deployment targets this file declares, per machine")
     m.set_defaults(func=cmd_merge)
 
     r = sub.add_parser("report", help="write the HTML report of a results file")
@@ -186,6 +196,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, metavar="PATH")
     r.add_argument("--history", metavar="URL", help="show trends from this history store")
     r.add_argument("--title", default=None)
+    r.add_argument("--config", metavar="PATH", help="answer the deployment targets this file declares")
     r.set_defaults(func=cmd_report)
 
     rc = sub.add_parser("recommend", help="what to ship on each deployment target, from results or reports")

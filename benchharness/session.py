@@ -38,6 +38,7 @@ from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
 from benchharness.readings import Measurement, metric_spec
 from benchharness.report import html
+from benchharness.report.targets import target_lines
 from benchharness.results import (
     CaseRecord,
     RunResult,
@@ -688,7 +689,17 @@ class BenchSession:
         both_written = not {"results", "pytest-benchmark JSON"} & set(self.unwritten)
         lines += [f"{written} ({benchmark})"] if both_written else [written, benchmark]
         lines += self._baseline_lines()
-        lines += self._history_and_report(path, document)
+        # In JSON's own form (tuples become lists), exactly as a reader of the results file would see it.
+        stored = RunResult.from_dict(json.loads(json.dumps(document)), str(path))
+        answers: list[str] = []
+
+        def answer_targets() -> str:
+            answers.extend(target_lines([stored], list(self.settings.targets.values())))
+            return ""
+
+        failed = self._step("target recommendation", "NOT made", answer_targets, asked=False)
+        lines += [failed] if failed else answers
+        lines += self._history_and_report(path, stored)
         if self.options.save_baseline:
             lines.append(self._step("baselines", "NOT saved", lambda: self._save_baselines(cases, run)))
         return lines
@@ -740,14 +751,12 @@ class BenchSession:
             )
         return lines
 
-    def _history_and_report(self, results: Path, document: dict[str, Any]) -> list[str]:
+    def _history_and_report(self, results: Path, run: RunResult) -> list[str]:
         """Append the run to the history store, then write the HTML report (with the history's trends).
 
         Both read the run from memory, not from the results file, so they still happen when it was not written.
         """
         lines = []
-        # In JSON's own form (tuples become lists), exactly as a reader of the results file would see it.
-        run = RunResult.from_dict(json.loads(json.dumps(document)), str(results))
         stores: list[history_store.HistoryStore] = []
 
         def append_history() -> str:
@@ -768,7 +777,7 @@ class BenchSession:
         path = self.options.report or self.settings.results_dir / f"report-{stamp}.html"
 
         def write_report() -> str:
-            html.write_report(path, [run], store)
+            html.write_report(path, [run], store, targets=tuple(self.settings.targets.values()))
             if self.options.report is None:
                 shutil.copyfile(path, self.settings.results_dir / "latest.html")
             return f"report: {path}"

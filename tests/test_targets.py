@@ -187,3 +187,21 @@ def test_the_recommend_command_answers_from_a_results_file(tmp_path):
     assert unknown.stderr.strip() == (
         "benchharness recommend: no target 'watch' in pyproject.toml [tool.benchharness.targets]; defined: phone, tiny"
     )
+
+
+def test_the_report_has_a_section_per_target_with_the_pick_its_evidence_and_what_ruled_out_the_rest():
+    from benchharness.report.html import render_report
+
+    targets = parse_targets(
+        {"phone": {"max_model_bytes": "100 MiB", "min_accuracy_retained": 0.95}, "tiny": {"max_model_bytes": "60 MiB"}}
+    )
+    page = render_report([lab("lab-a"), lab("lab-b")], targets=tuple(targets.values()))
+    section = page[
+        page.index('<section id="targets">') : page.index("</section>", page.index('<section id="targets">'))
+    ]
+    assert page.index('<section id="recommendations">') < page.index('<section id="targets">')
+    assert section.count('data-target="phone"') == 2 and section.count('data-pick="q4_1 on llamacpp"') == 2
+    assert 'data-machine="lab-b"' in section
+    assert "<li>model file 90.0 MiB &lt;= 100.0 MiB: met</li>" in section
+    assert "<li>max_model_bytes &lt;= 60.0 MiB ruled out q4_0 on llamacpp (70.0 MiB, 10.0 MiB over)" in section
+    assert 'id="targets"' not in render_report([lab()])  # no target declared: no section

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import kinds, units
+from benchharness.config import Target
 from benchharness.faults import FaultedPath
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
@@ -24,6 +25,7 @@ from benchharness.report import figures
 from benchharness.report.embed import embedded_json
 from benchharness.report.provenance import describe, provenance_of
 from benchharness.report.recommend import Recommendation, accuracy_metric, candidates, recommend, speed_metric
+from benchharness.report.targets import TargetPick, pick
 from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
@@ -88,6 +90,7 @@ class RunView:
     environment: list[tuple[str, str]]
     recommendations: list[Recommendation]
     suites: list[SuiteView]
+    target_picks: list[TargetPick] = field(default_factory=list)  # each deployment target's answer
 
 
 def _noise(info: object) -> str:
@@ -311,7 +314,7 @@ def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: His
     return view
 
 
-def run_view(run: RunResult, history: HistoryStore | None) -> RunView:
+def run_view(run: RunResult, history: HistoryStore | None, targets: Sequence[Target] = ()) -> RunView:
     suites: dict[str, list[CaseResult]] = {}
     for c in run.cases:
         suites.setdefault(c.case.suite, []).append(c)
@@ -321,6 +324,7 @@ def run_view(run: RunResult, history: HistoryStore | None) -> RunView:
         _environment(run),
         recommend(run),
         [_suite_view(run, name, cases, history) for name, cases in suites.items()],
+        [answer for target in targets for answer in pick(target, run)],
     )
 
 
@@ -379,11 +383,16 @@ def templates() -> Any:
     )
 
 
-def render_report(runs: Sequence[RunResult], history: HistoryStore | None = None, title: str | None = None) -> str:
-    """The whole report as one HTML string: one run, or a lab of several merged runs."""
+def render_report(
+    runs: Sequence[RunResult],
+    history: HistoryStore | None = None,
+    title: str | None = None,
+    targets: Sequence[Target] = (),
+) -> str:
+    """The whole report as one HTML string: one run, or a lab of several merged runs; each target answered per run."""
     if not runs:
         raise ValueError("render_report needs at least one run")
-    views = [run_view(r, history) for r in runs]
+    views = [run_view(r, history, targets) for r in runs]
     groups, lab_rows = lab_table(runs) if len(runs) > 1 else ([], [])
     template = templates().get_template("report.html.j2")
     return template.render(
@@ -398,11 +407,16 @@ def render_report(runs: Sequence[RunResult], history: HistoryStore | None = None
         lab_groups=groups,
         lab_rows=lab_rows,
         data_block=embedded_json([r.data for r in runs], REPORT_DATA_ID),
+        targets=targets,
     )
 
 
 def write_report(
-    path: Path, runs: Sequence[RunResult], history: HistoryStore | None = None, title: str | None = None
+    path: Path,
+    runs: Sequence[RunResult],
+    history: HistoryStore | None = None,
+    title: str | None = None,
+    targets: Sequence[Target] = (),
 ) -> Path:
-    write_text_atomic(path, render_report(runs, history, title))
+    write_text_atomic(path, render_report(runs, history, title, targets))
     return path
