@@ -205,3 +205,13 @@ def test_the_report_has_a_section_per_target_with_the_pick_its_evidence_and_what
     assert "<li>model file 90.0 MiB &lt;= 100.0 MiB: met</li>" in section
     assert "<li>max_model_bytes &lt;= 60.0 MiB ruled out q4_0 on llamacpp (70.0 MiB, 10.0 MiB over)" in section
     assert 'id="targets"' not in render_report([lab()])  # no target declared: no section
+
+
+def test_the_readmes_example_target_is_a_valid_target():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("**Deployment targets: what to ship where.**", 1)[1].split("```toml\n", 1)[1].split("```")[0]
+    phone = parse_targets(tomllib.loads(block)["tool"]["benchharness"]["targets"])["phone"]
+    assert (phone.max_model_bytes, phone.max_memory_bytes, phone.prefer) == (50 * MIB, 2**30, ("size", "speed"))
