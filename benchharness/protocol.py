@@ -89,6 +89,7 @@ class PairedRequest:
     first: Literal["variant", "reference"]
     corpus_tokens: str | None
     data: EvalData  # the timed prompts come from the model's own data, as in the solo measurement
+    stop_spinning: bool = True  # LoadOptions.stop_spinning; False only to measure what spinning costs (A/A benchmark)
 
 
 @dataclass(frozen=True)

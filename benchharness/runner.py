@@ -41,6 +41,8 @@ def _load(
         raise ModelError(f"variant file {path} does not exist; run the prepare step again")
     backend = import_backend(spec.backend)
     options = replace(kind.load_options(threads, request.workload, request.accuracy), safe_mode=spec.safe_mode)
+    if isinstance(request, PairedRequest):
+        options = replace(options, stop_spinning=request.stop_spinning)
     started = time.perf_counter()
     model = kind.load(backend, path, spec.device, options)
     return model, time.perf_counter() - started, backend

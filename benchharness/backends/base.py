@@ -31,6 +31,9 @@ class LoadOptions:
     n_ctx: int  # longest sequence the context must hold
     n_batch: int  # most tokens fed in one prefill call
     safe_mode: bool = False  # the backend's `safe_mode` path: its fast path died of SIGILL on this machine
+    # Stop the runtime's worker threads busy-waiting once a run returns, where the runtime allows it: in a
+    # paired child the idle side's spinning workers would take a core from the side being timed.
+    stop_spinning: bool = True
 
 
 @runtime_checkable

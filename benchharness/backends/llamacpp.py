@@ -46,6 +46,11 @@ def gpu_model_params(ll: Any, params: Any, device: str) -> Any:
     return params
 
 
+# llama.cpp's CPU threads (an OpenMP build) wait by libgomp's policy; OMP_WAIT_POLICY=passive would stop the
+# spinning between runs but also put every barrier inside a token's graph to sleep, so it is left alone.
+OPENMP_WAIT = "not changed: libgomp's default wait policy (passive would also slow the barriers inside each token)"
+
+
 def cpu_features(ll: Any) -> str:
     """The CPU features this llama.cpp build compiled in and uses, from `llama_print_system_info()`.
 
@@ -109,6 +114,7 @@ class LlamaCppModel:
             "prefill_logits": "last position only",
             "extra_buffer_types": "off (safe mode: use_extra_bufts = False)" if self._safe_mode else "on (default)",
             "cpu_features": cpu_features(self._ll),
+            "spinning": OPENMP_WAIT,
         }
 
     def tokenize(self, text: str) -> list[int]:

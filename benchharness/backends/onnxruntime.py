@@ -48,7 +48,21 @@ def provider_for(device: str) -> tuple[str, dict[str, str]]:
     return provider, {}
 
 
-def open_session(path: Path, device: str, threads: int, last_logits: bool = False) -> tuple[Any, Path | None]:
+# onnxruntime's intra-op workers busy-wait after each run; this session option stops them when the last
+# run returns (they spin again inside the next run, so a run's own speed is kept).
+FORCE_SPINNING_STOP = "session.force_spinning_stop"
+
+
+def spinning_setting(stop_spinning: bool) -> str:
+    """What `runtime_settings` records about the workers' busy-waiting between runs."""
+    if stop_spinning:
+        return f"stopped when each run returns ({FORCE_SPINNING_STOP}=1); workers spin only inside a run"
+    return "onnxruntime's default: workers keep spinning after a run returns"
+
+
+def open_session(
+    path: Path, device: str, threads: int, last_logits: bool = False, stop_spinning: bool = True
+) -> tuple[Any, Path | None]:
     """An InferenceSession on the device's provider, and a scratch folder to remove when it closes (or None).
 
     A file onnxruntime cannot read is a ModelError. `last_logits` loads the graph with a
@@ -66,6 +80,8 @@ def open_session(path: Path, device: str, threads: int, last_logits: bool = Fals
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    if stop_spinning:
+        options.add_session_config_entry(FORCE_SPINNING_STOP, "1")
     provider, provider_options = provider_for(device)
     source, scratch = graph_for(path) if last_logits else (graph, None)
     try:
@@ -88,7 +104,10 @@ class OrtCausalLM(LogitsCausalLM):
 
     def __init__(self, path: Path, device: str, options: LoadOptions, head_dim: int | None = None) -> None:
         """`head_dim` is for graphs whose KV inputs leave it symbolic (onnxruntime-genai's builder)."""
-        self._session, self._scratch = open_session(path, device, options.threads, last_logits=True)
+        self._session, self._scratch = open_session(
+            path, device, options.threads, last_logits=True, stop_spinning=options.stop_spinning
+        )
+        self._stop_spinning = options.stop_spinning
         inputs = {i.name: i for i in self._session.get_inputs()}
         self._past_names = [name for name in inputs if name.startswith("past_key_values.")]
         if "input_ids" not in inputs or not self._past_names:
@@ -127,6 +146,7 @@ class OrtCausalLM(LogitsCausalLM):
             "graph_optimization": "all",
             "prefill_logits": "last position only",
             "kv_cache": f"IO-bound, in {self._kv_device[0]} memory between steps",
+            "spinning": spinning_setting(self._stop_spinning),
         }
 
     def _run(self, tokens: Sequence[int], fresh: bool, logits_from: int) -> npt.NDArray[np.float32]:
@@ -171,7 +191,7 @@ class OrtTensorModel:
     """An encoder or classifier graph: named inputs in, named outputs out."""
 
     def __init__(self, path: Path, device: str, options: LoadOptions) -> None:
-        self._session, _ = open_session(path, device, options.threads)
+        self._session, _ = open_session(path, device, options.threads, stop_spinning=options.stop_spinning)
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self._output_names = [o.name for o in self._session.get_outputs()]
 

@@ -97,6 +97,10 @@ def settings_of(compiled: Any) -> dict[str, str]:
     return settings
 
 
+# OpenVINO's CPU properties (SUPPORTED_PROPERTIES of 2026.x) include no spin or wait policy to set.
+NO_SPIN_PROPERTY = "not set: OpenVINO's CPU plugin has no property for its workers' busy-waiting (TBB's own policy)"
+
+
 def _reason(error: Exception) -> str:
     """OpenVINO's message without its 'Exception from src/...cpp:N:' location lines."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -120,7 +124,7 @@ class OvCausalLM(LogitsCausalLM):
 
     @property
     def runtime_settings(self) -> dict[str, str]:
-        return settings_of(self._compiled) | {"prefill_logits": "last position only"}
+        return settings_of(self._compiled) | {"prefill_logits": "last position only", "spinning": NO_SPIN_PROPERTY}
 
     def _run(self, tokens: Sequence[int], fresh: bool, logits_from: int) -> npt.NDArray[np.float32]:
         if fresh:

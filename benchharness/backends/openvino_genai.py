@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
-from benchharness.backends.openvino import OV_DEVICES, OvCausalLM, _reason
+from benchharness.backends.openvino import NO_SPIN_PROPERTY, OV_DEVICES, OvCausalLM, _reason
 from benchharness.errors import ModelError
 from benchharness.models.openvino_format import model_file
 
@@ -106,7 +106,12 @@ class OvGenAiPipeline:
 
     @property
     def runtime_settings(self) -> dict[str, str]:
-        settings = {"prefix_caching": "off", "threads": str(self._options.threads), "precision": "device defaults"}
+        settings = {
+            "prefix_caching": "off",
+            "threads": str(self._options.threads),
+            "precision": "device defaults",
+            "spinning": NO_SPIN_PROPERTY,
+        }
         if self._scorer is not None:
             settings |= self._scorer.runtime_settings
         return settings

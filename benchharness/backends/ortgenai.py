@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
-from benchharness.backends.onnxruntime import OrtCausalLM
+from benchharness.backends.onnxruntime import FORCE_SPINNING_STOP, OrtCausalLM, spinning_setting
 from benchharness.errors import ModelError
 from benchharness.gpus import split_device
 from benchharness.models.ortgenai_format import model_file, read_config
@@ -57,9 +57,10 @@ class OrtGenAiCausalLM:
             config.append_provider(provider)
             if provider == "cuda":
                 config.set_provider_option(provider, "device_id", str(index))
-        config.overlay(
-            json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": options.threads}}}})
-        )
+        session_options: dict[str, Any] = {"intra_op_num_threads": options.threads}
+        if options.stop_spinning:  # a string-valued key is handed to onnxruntime as a session config entry
+            session_options[FORCE_SPINNING_STOP] = "1"
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": session_options}}}))
         try:
             self._model = og.Model(config)
         except Exception as e:  # onnxruntime-genai raises a bare RuntimeError with the runtime's message
@@ -114,6 +115,7 @@ class OrtGenAiCausalLM:
             "max_length": str(self._options.n_ctx),
             "kv_cache": "generator's own (past/present shared buffer)",
             "accuracy": "plain onnxruntime over the same model files",
+            "spinning": spinning_setting(self._options.stop_spinning),
         }
 
     def close(self) -> None:
