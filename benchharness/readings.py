@@ -42,6 +42,18 @@ METRICS: dict[str, MetricSpec] = {
     "rss_file_bytes": MetricSpec(
         "B", "lower", "file-backed resident memory (mapped weights, reclaimable) at the region's end", tracked=False
     ),
+    # Against the machine's physical limit (roofline.py): what one decoded token reads, and how close to the line.
+    "bytes_per_token": MetricSpec(
+        "B",
+        "lower",
+        "bytes read per decoded token (weights + KV cache at the depth)",
+        tracked=False,
+        deterministic=True,
+    ),
+    "decode_read_gb_per_s": MetricSpec("GB/s", "higher", "decode's effective read rate", tracked=False),
+    "mbu": MetricSpec(
+        "fraction", "neither", "model bandwidth utilisation (of the measured read bandwidth)", tracked=False
+    ),
     "weights_file_bytes": MetricSpec(
         "B", "lower", "weights the runtime loads, on disk (tokenizer and configs apart)", deterministic=True
     ),

@@ -32,11 +32,12 @@ from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
 from benchharness.matrix import Case, check_known, check_loadable, expand, family_for
+from benchharness.meters.bandwidth import Bandwidth, machine_bandwidth
 from benchharness.meters.noise import Noise, read_noise
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
-from benchharness.readings import Measurement, metric_spec
+from benchharness.readings import Measurement, depth_suffix, metric_spec
 from benchharness.report import html
 from benchharness.report.targets import target_lines
 from benchharness.results import (
@@ -47,6 +48,7 @@ from benchharness.results import (
     results_path,
     write_results,
 )
+from benchharness.roofline import ceiling_note, decode_readings, with_ceiling
 from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
@@ -94,6 +96,7 @@ class BenchSession:
         self._tokens: dict[str, str | None] = {}
         self.cost = CostLedger()
         self.noise: Noise | None = None
+        self.bandwidth: Bandwidth | None = None  # read bandwidth at self.threads, before the first decode row
         # Named by pid, so the next run can sweep it if this one is killed (benchharness.leftovers).
         self._scratch = (
             settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}-{os.getpid()}"
@@ -345,9 +348,34 @@ class BenchSession:
             measurement.info["weights"] = variant.weights.to_dict()
             if (label := variant.weights.warning()) is not None:
                 measurement = replace(measurement, warnings=(*measurement.warnings, label))
+        if case.kind == "causal-lm":
+            measurement = self._with_roofline(case, variant, measurement)
         if accuracy:
             self._solo[key] = measurement
         return measurement
+
+    def _with_roofline(self, case: Case, variant: Variant, measurement: Measurement) -> Measurement:
+        """The decode row's bytes per token, effective read rate and MBU at each depth (roofline.py)."""
+        if self.bandwidth is None:  # once per session; cached per machine fingerprint and thread count
+            self.progress(f"measuring this machine's read bandwidth at {self.threads} threads")
+            self.bandwidth = machine_bandwidth(self.settings.cache_dir, fingerprint(), self.threads)
+        workload, _ = self.workload(case)
+        depths = [(depth_suffix(d, headline=i == 0), d) for i, d in enumerate(workload.depths)]
+        missing = (
+            f"the {variant.format} format's files are not read for bytes per token (gguf, onnx, ortgenai, openvino are)"
+        )
+        added = decode_readings(
+            measurement,
+            variant.traffic,
+            missing,
+            self.bandwidth,
+            depths,
+            workload.prompt_tokens,
+            workload.gen_tokens,
+        )
+        if variant.traffic is not None:
+            measurement.info["traffic"] = variant.traffic.to_dict()
+        return replace(measurement, readings={**measurement.readings, **{r.name: r for r in added}})
 
     def reference_measurement(self, case: Case) -> Measurement:
         """The reference variant of `case`, measured first even if the filters deselected it."""
@@ -454,10 +482,24 @@ class BenchSession:
                 )
                 record.pairs.append(self.paired(case, len(record.pairs), trials.pairs))
         verdicts = judge.judge_gates(rules, self._evidence(case, record, record.pairs), confidence)
+        verdicts = [self._with_ceiling(record, v) for v in verdicts]
         record.verdicts += [self._confirm_gate(case, record, rules, v) for v in verdicts]
         for v in record.verdicts:
             if v.kind == "gate" and v.estimate is not None:
                 record.ratios[v.name] = v.estimate
+
+    @staticmethod
+    def _with_ceiling(record: CaseRecord, verdict: Verdict) -> Verdict:
+        """A decode speedup gate says its physical ceiling (bytes per token, reference over variant) and the share reached."""
+        if (
+            verdict.name != "speedup"
+            or not record.measurements
+            or "bytes_per_token" not in record.measurements[0].readings
+        ):
+            return verdict
+        reference = record.reference_measurements[0] if record.reference_measurements else None
+        note = ceiling_note(verdict.estimate, record.measurements[0], reference)
+        return replace(verdict, message=with_ceiling(verdict.message, note))
 
     def _confirm_gate(self, case: Case, record: CaseRecord, rules: tuple[GateRule, ...], verdict: Verdict) -> Verdict:
         """Re-measure a gate failure in fresh children before it fails the case."""
@@ -646,6 +688,7 @@ class BenchSession:
             "time_budget_s": self.options.time_budget_s,
             "cost": self.cost.summary(),
             "noise": None if self.noise is None else self.noise.info(),
+            "bandwidth": None if self.bandwidth is None else self.bandwidth.to_dict(),
         }
 
     def finish(self) -> list[str]:

@@ -143,6 +143,7 @@ class CausalLM:
         Column("decode tok/s", "decode_tok_per_s", ".1f", with_cv=True),
         Column("prefill tok/s", "prefill_tok_per_s", ".0f", with_cv=True),
         Column("TTFT ms", "ttft_ms", ".1f"),
+        Column("MBU", "mbu", ".0%"),
         Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
         Column("model MiB", "model_memory_bytes", ".0f", 1 / 2**20),
         Column("top-1", "top1_accuracy", ".2%"),

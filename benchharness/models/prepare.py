@@ -40,6 +40,7 @@ from benchharness.models.recipe_params import canonical
 from benchharness.models.recipes import PROVENANCE_FILE, Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
+from benchharness.models.traffic import TokenTraffic, read_traffic
 from benchharness.protocol import BuildRequest
 from benchharness.storage import write_text_atomic
 
@@ -82,6 +83,8 @@ class Variant:
     reference: str  # the label of its format's reference variant
     # Parameters per stored type, read once at prepare (None for formats not read: hf, mlx).
     weights: WeightComposition | None = None
+    # Bytes read per decoded token, from the same files (models/traffic.py; None where not read).
+    traffic: TokenTraffic | None = None
     # Who made it and how (recipe, tools, and what the recipe itself recorded, e.g. Olive's passes); None if located.
     provenance: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -240,7 +243,8 @@ class Preparer:
             path = definition.locate()
             check_located(fmt, path)
             weights = read_composition(fmt, path, None, {})
-            variant = Variant(model.name, label, fmt, path, self._content_key(path), reference, weights)
+            traffic = read_traffic(fmt, path)
+            variant = Variant(model.name, label, fmt, path, self._content_key(path), reference, weights, traffic)
         else:
             variant = self._prepare_recipe(model, definition, reference)
             self._derive(model, variant)
@@ -307,7 +311,18 @@ class Preparer:
         self._build(path, how, base, params, f"{model.name} {definition.format} {definition.label}", key)
         weights = self._composition(path, _manifest_path(path, how), definition)
         made = provenance(path, how)
-        return Variant(model.name, definition.label, definition.format, path, key, reference, weights, made)
+        traffic = self._traffic(path, _manifest_path(path, how), definition.format)
+        return Variant(
+            model.name,
+            definition.label,
+            definition.format,
+            path,
+            key,
+            reference,
+            weights,
+            traffic=traffic,
+            provenance=made,
+        )
 
     def _composition(self, path: Path, manifest_path: Path, definition: VariantDef) -> WeightComposition | None:
         """The variant's weight types, from its manifest; read from its files once and kept there if absent."""
@@ -322,6 +337,17 @@ class Preparer:
         manifest["weights"] = None if weights is None else weights.to_dict()
         write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return weights
+
+    def _traffic(self, path: Path, manifest_path: Path, fmt: str) -> TokenTraffic | None:
+        """The variant's bytes per token, from its manifest; read from its files once and kept there if absent."""
+        manifest = json.loads(manifest_path.read_text())
+        if "traffic" in manifest:
+            kept = manifest["traffic"]
+            return None if kept is None else TokenTraffic.from_dict(kept)
+        traffic = read_traffic(fmt, path)
+        manifest["traffic"] = None if traffic is None else traffic.to_dict()
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return traffic
 
     def _build(
         self, path: Path, how: Recipe, base: Variant | None, params: dict[str, str], name: str, key: str

@@ -184,3 +184,34 @@ def trend_figure(
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _svg(fig)
+
+
+def roofline_figure(cases: Sequence[CaseResult], bandwidth_gb_per_s: float | None, title: str) -> str | None:
+    """Achieved read rate (decode tok/s x bytes per token) per variant against the machine's measured bandwidth.
+
+    A roofline's memory-bound side for decode: a bar at the line is a runtime reading every byte as fast
+    as the memory delivers; a bar far below it is held back by compute or per-token overhead.
+    """
+    rows = []
+    for case in cases:
+        rate = case.measurement.readings.get("decode_read_gb_per_s") if case.measurement else None
+        if rate is not None and rate.value is not None:
+            share = case.measurement.readings.get("mbu") if case.measurement else None
+            rows.append((_label(case), rate.value, share.value if share is not None else None))
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(rows) + 1.2))
+    y = list(range(len(rows)))
+    ax.barh(y, [r[1] for r in rows], color="#5c6bc0", height=0.6)
+    for i, (_, value, mbu) in enumerate(rows):
+        if mbu is not None:
+            ax.text(value, i, f" {mbu:.0%}", va="center", fontsize=8)
+    if bandwidth_gb_per_s is not None:
+        ax.axvline(bandwidth_gb_per_s, color="black", linestyle="--", linewidth=1)
+        ax.text(bandwidth_gb_per_s, -0.7, f"measured read bandwidth {bandwidth_gb_per_s:.1f} GB/s", fontsize=8)
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("decode read rate, GB/s (tok/s x bytes per token); label: MBU")
+    ax.set_title(title, fontsize=9)
+    return _svg(fig)

@@ -103,6 +103,22 @@ def _noise(info: object) -> str:
     return noise.describe() + (f": {warning}" if (warning := noise.heavy_steal()) else "")
 
 
+def _bandwidth(info: object) -> float | None:
+    """The run's measured read bandwidth in GB/s (None where not measured or unavailable)."""
+    if not isinstance(info, dict) or info.get("bytes_per_s") is None:
+        return None
+    return float(info["bytes_per_s"]) / 1e9
+
+
+def _bandwidth_text(info: object) -> str:
+    if not isinstance(info, dict):
+        return "not measured (no decode row in this run, or a run from before it was recorded)"
+    if info.get("bytes_per_s") is None:
+        return f"unavailable: {info.get('unavailable_reason')}"
+    passes = ", ".join(f"{v:g}" for v in info.get("passes_gb_per_s") or [])
+    return f"{float(info['bytes_per_s']) / 1e9:.1f} GB/s ({info.get('source')}; passes {passes} GB/s)"
+
+
 def _environment(run: RunResult) -> list[tuple[str, str]]:
     m = run.machine
     rows = [
@@ -128,6 +144,7 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
         ("started / finished", f"{run.started} / {run.finished}"),
         ("threads", str(run.run.get("threads", "—"))),
         ("noise before the run", _noise(run.run.get("noise"))),
+        ("read bandwidth", _bandwidth_text(run.run.get("bandwidth"))),
         ("packages", ", ".join(f"{k} {v}" for k, v in sorted(run.packages.items()))),
         ("workload", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("settings") or {}).items()))),
         ("trials", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("trials") or {}).items()))),
@@ -303,6 +320,17 @@ def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: His
         view.figures.append(
             ("Each gate's ratio per variant (bars: estimate, whiskers: interval; dashed: the gate's line)", svg)
         )
+    if kind == "causal-lm":
+        line = _bandwidth(run.run.get("bandwidth"))
+        svg = figures.roofline_figure(measured, line, f"{name}: decode read rate against the machine's bandwidth")
+        if svg:
+            view.figures.append(
+                (
+                    "Decode against the physical limit: bytes read per second per variant (weights + KV cache "
+                    "x tok/s); dashed: this machine's measured read bandwidth; label: MBU",
+                    svg,
+                )
+            )
     series = "decode_step_ms" if kind == "causal-lm" else "batch1_latency_ms"
     svg = figures.distribution_figure(measured, series, f"{name}: {series} distribution")
     if svg:
