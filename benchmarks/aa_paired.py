@@ -47,12 +47,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODEL = "smollm2-135m"
 # backend -> (format folder in the cache, the variant's name prefix): the cheapest variant of each.
 VARIANTS = {
-    "llamacpp": ("gguf", "q8_0-"),
     "onnxruntime": ("onnx", "int4-"),
     "onnxruntime-genai": ("ortgenai", "int4-"),
+    "llamacpp": ("gguf", "q8_0-"),
     "openvino": ("openvino", "int8-"),
     "openvino-genai": ("openvino", "int8-"),
 }
+# Backends whose spinning the harness can stop (LoadOptions.stop_spinning); on the others the setting
+# changes nothing (runtime_settings.spinning says why), so `--without` pairs only these again.
+SPIN_KNOB = ("onnxruntime", "onnxruntime-genai")
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def paired(pair: Pair, args: argparse.Namespace, stop_spinning: bool, work: Path
             accuracy=AccuracySettings(),
             pairs=args.pairs,
             first="variant" if block % 2 == 0 else "reference",
-            corpus_tokens=str(args.tokens),
+            corpus_tokens=str(args.tokens) if args.tokens else None,
             data=EvalData(),
             stop_spinning=stop_spinning,
         )
@@ -179,7 +182,7 @@ def solo(pair: Pair, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             score_accuracy=False,
             reference_outputs=None,
             reference_role="none",
-            corpus_tokens=str(args.tokens),
+            corpus_tokens=str(args.tokens) if args.tokens else None,
             data=EvalData(),
         )
         data = run_job(request, timeout_s=1800, label=request.case_id, work_dir=work)
@@ -212,7 +215,10 @@ def write(report: dict[str, Any], name: str) -> None:
     ]
     for row in report["backends"]:
         for run in row["paired"]:
-            spinning = "stopped" if run["stop_spinning"] else "runtime default"
+            if row["backend"] not in SPIN_KNOB:
+                spinning = "no setting to change (runtime default)"
+            else:
+                spinning = "stopped" if run["stop_spinning"] else "runtime default"
             lines.append(
                 f"| {row['backend']} | {row['variant']} | {spinning} | {run['ratio']:.3f}x "
                 f"[{run['low']:.3f}, {run['high']:.3f}] | {run['pairs']} | "
@@ -253,7 +259,7 @@ def main() -> None:
         for backend in args.backends.split(","):
             pair = copy_variant(find_variant(args.cache, backend), scratch, backend)
             runs = [paired(pair, args, True, work)]
-            if args.without:
+            if args.without and backend in SPIN_KNOB:
                 runs.append(paired(pair, args, False, work))
             rows.append(
                 {
@@ -265,12 +271,23 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]["paired"][0] | {"backend": backend}, sort_keys=True)[:300], flush=True)
+            write(report(args, rows, started, load_before, busy_before), args.name)  # kept as it goes
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    busy_after = cpu_busy()
+
+
+def report(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    started: float,
+    load_before: tuple[float, float, float],
+    busy_before: tuple[int, int],
+) -> dict[str, Any]:
+    """The record so far: every backend measured, the command, the commit and the machine's load."""
     from benchharness.machine import fingerprint
 
-    report = {
+    busy_after = cpu_busy()
+    return {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
@@ -288,7 +305,6 @@ def main() -> None:
         },
         "backends": rows,
     }
-    write(report, args.name)
 
 
 if __name__ == "__main__":
