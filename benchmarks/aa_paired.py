@@ -131,16 +131,20 @@ def cpu_busy() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def paired(pair: Pair, args: argparse.Namespace, stop_spinning: bool, work: Path) -> dict[str, Any]:
-    """`--blocks` paired children (copy as the variant, original as the reference); the gate's interval."""
+def paired(pair: Pair, args: argparse.Namespace, stop_spinning: bool, work: Path, swap: bool = False) -> dict[str, Any]:
+    """`--blocks` paired children (the copy as the variant, or with `swap` the original); the gate's interval.
+
+    The ratio is always variant side / reference side, as a gate reads it: a bias that follows the role
+    (loaded first, named V) stays on the same side of 1 when swapped; one that follows the file flips.
+    """
     copies: list[float] = []
     originals: list[float] = []
-    settings: dict[str, Any] = {}
+    variant, reference = (pair.original, pair.copy) if swap else (pair.copy, pair.original)
     for block in range(args.blocks):
         request = PairedRequest(
             case_id=f"aa-{pair.backend}",
-            variant=spec(pair.backend, pair.copy),
-            reference=spec(pair.backend, pair.original),
+            variant=spec(pair.backend, variant),
+            reference=spec(pair.backend, reference),
             threads=args.threads,
             workload=args.workload,
             accuracy=AccuracySettings(),
@@ -153,17 +157,17 @@ def paired(pair: Pair, args: argparse.Namespace, stop_spinning: bool, work: Path
         timing = decode(PairedTiming, run_job(request, timeout_s=1800, label=request.case_id, work_dir=work))
         copies += timing.variant
         originals += timing.reference
-    interval = stats.ratio_interval(copies, originals)
-    settings = {"stop_spinning": stop_spinning}
+    interval = stats.ratio_interval(copies, originals)  # variant side / reference side
     return {
-        **settings,
+        "stop_spinning": stop_spinning,
+        "variant_side": "original" if swap else "copy",
         "ratio": round(interval.estimate, 4),
         "low": round(interval.low, 4),
         "high": round(interval.high, 4),
         "pairs": interval.n,
         "contains_1": interval.low <= 1.0 <= interval.high,
-        "copy_tok_per_s": [round(v, 2) for v in copies],
-        "original_tok_per_s": [round(v, 2) for v in originals],
+        "variant_side_tok_per_s": [round(v, 2) for v in copies],
+        "reference_side_tok_per_s": [round(v, 2) for v in originals],
     }
 
 
@@ -209,9 +213,9 @@ def write(report: dict[str, Any], name: str) -> None:
         f"{report['load']['loadavg_before']} before, {report['load']['loadavg_after']} after; all CPUs "
         f"{report['load']['cpu_busy_share']:.0%} busy over the run (ours included).",
         "",
-        "| backend | variant | spinning between sides | paired ratio (copy / original) [95% CI] | pairs | 1.00 inside |"
-        " solo ratio |",
-        "|---|---|---|---|---:|---|---:|",
+        "| backend | variant | spinning between sides | variant side | paired ratio (variant / reference side) [95% CI]"
+        " | pairs | 1.00 inside | solo ratio (copy / original) |",
+        "|---|---|---|---|---|---:|---|---:|",
     ]
     for row in report["backends"]:
         for run in row["paired"]:
@@ -220,7 +224,8 @@ def write(report: dict[str, Any], name: str) -> None:
             else:
                 spinning = "stopped" if run["stop_spinning"] else "runtime default"
             lines.append(
-                f"| {row['backend']} | {row['variant']} | {spinning} | {run['ratio']:.3f}x "
+                f"| {row['backend']} | {row['variant']} | {spinning} | {run.get('variant_side', 'copy')} | "
+                f"{run['ratio']:.3f}x "
                 f"[{run['low']:.3f}, {run['high']:.3f}] | {run['pairs']} | "
                 f"{'yes' if run['contains_1'] else '**no**'} | {row['solo']['ratio']:.3f}x |"
             )
@@ -240,6 +245,7 @@ def main() -> None:
     parser.add_argument("--gen-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--without", action="store_true", help="also pair with the runtime's default spinning")
+    parser.add_argument("--swap", action="store_true", help="also pair with the original as the variant side")
     parser.add_argument("--name", default="aa_paired")
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
     args = parser.parse_args()
@@ -261,6 +267,8 @@ def main() -> None:
             runs = [paired(pair, args, True, work)]
             if args.without and backend in SPIN_KNOB:
                 runs.append(paired(pair, args, False, work))
+            if args.swap:
+                runs.append(paired(pair, args, True, work, swap=True))
             rows.append(
                 {
                     "backend": backend,

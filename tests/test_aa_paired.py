@@ -1,0 +1,86 @@
+"""A/A calibration of the paired method: a variant paired against a byte-identical copy of itself reads 1.00x.
+
+The speedup gate reads the geometric mean of per-pair ratios from one child that alternates the two
+sides' rounds (runner.measure_pairs). Paired with a copy of itself, a variant must read 1.00x inside
+that interval: a bias here (the idle side's spinning workers taking a core, load order, a warm page
+cache on one side) would be in every speedup verdict. The copy is a separate file (its own pages),
+checked byte for byte; the children are the session's own (benchmarks/aa_paired.py, with spinning
+stopped between sides as the session runs them). A small workload: two children of six pairs per
+backend, about a minute for both on a quiet two-core machine (the full record, all five backends
+with and without spinning, is benchmarks/results/aa_paired.md). Like the harness's own between-run rule,
+the test decides nothing beside heavy outside work: over `max_outside_load` (20%) of the CPUs busy with other
+processes during the pairs, it skips and says what it read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from benchharness.config import BaselineSettings, Workload, default_cache_dir
+from benchharness.machine import default_threads
+from benchharness.models.prepare import Preparer
+from benchharness.models.registry import build_registry
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "aa_paired.py"
+
+
+def aa_paired():
+    spec = importlib.util.spec_from_file_location("aa_paired", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["aa_paired"] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def busy_and_ours() -> tuple[float, float, float]:
+    """(busy, all) CPU seconds of the machine and the CPU seconds of this process and its finished children."""
+    times, own = psutil.cpu_times(), os.times()
+    everything = sum(getattr(times, f) for f in times._fields if f not in ("guest", "guest_nice"))
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return everything - idle, everything, own.user + own.system + own.children_user + own.children_system
+
+
+def outside_share(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """The share of all CPUs' time that went to other processes between the two readings."""
+    busy, total, ours = (a - b for a, b in zip(after, before, strict=True))
+    return max(busy - ours, 0.0) / total if total > 0 else 0.0
+
+
+@pytest.mark.parametrize(
+    ("backend", "runtime", "fmt", "label"),
+    [("llamacpp", "llama_cpp", "gguf", "q8_0"), ("onnxruntime", "onnxruntime", "onnx", "int4")],
+)
+def test_a_variant_paired_with_a_byte_identical_copy_reads_one(backend, runtime, fmt, label, tmp_path):
+    if importlib.util.find_spec(runtime) is None:  # by name: the runtime is imported in the children only
+        pytest.skip(f"{runtime} is not installed")
+    aa = aa_paired()
+    model = build_registry([])["smollm2-135m"]
+    variant = Preparer(default_cache_dir(), default_threads(), 1800, print).prepare(model, fmt, label)
+    pair = aa.copy_variant(variant.path, tmp_path / "copies", backend)
+    args = argparse.Namespace(
+        blocks=2,
+        pairs=6,
+        threads=default_threads(),
+        workload=Workload(prompt_tokens=16, gen_tokens=16, min_rounds=1, min_time_s=0),
+        tokens=None,
+    )
+    before = busy_and_ours()
+    run = aa.paired(pair, args, True, tmp_path / "jobs")
+    outside = outside_share(before, busy_and_ours())
+    assert run["pairs"] == 12
+    if outside > BaselineSettings().max_outside_load:  # the harness decides no speed move beside this much other work
+        pytest.skip(
+            f"{outside:.0%} of the CPUs ran other work during the pairs (over max_outside_load "
+            f"{BaselineSettings().max_outside_load:.0%}): {backend} read {run['ratio']}x [{run['low']}, {run['high']}]"
+        )
+    assert run["low"] <= 1.0 <= run["high"], (
+        f"{backend} {label} against a copy of itself: {run['ratio']}x [{run['low']}, {run['high']}]"
+    )
