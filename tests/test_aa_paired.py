@@ -84,3 +84,29 @@ def test_a_variant_paired_with_a_byte_identical_copy_reads_one(backend, runtime,
     assert run["low"] <= 1.0 <= run["high"], (
         f"{backend} {label} against a copy of itself: {run['ratio']}x [{run['low']}, {run['high']}]"
     )
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_onnxruntime_stops_spinning_when_asked_and_says_so(tmp_path, stop):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from benchharness.backends.onnxruntime import FORCE_SPINNING_STOP, open_session, spinning_setting
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
+    session, _ = open_session(tmp_path, "cpu", 1, stop_spinning=stop)
+    entries = session.get_session_options().get_session_config_entry
+    if stop:
+        assert entries(FORCE_SPINNING_STOP) == "1"
+        assert "force_spinning_stop=1" in spinning_setting(True)
+    else:
+        with pytest.raises(Exception, match=FORCE_SPINNING_STOP):
+            entries(FORCE_SPINNING_STOP)  # never set: onnxruntime's default
+        assert "default" in spinning_setting(False)
