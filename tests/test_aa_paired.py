@@ -23,12 +23,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from benchharness import stats
 from benchharness.config import BaselineSettings, Workload, default_cache_dir
 from benchharness.machine import default_threads
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import build_registry
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "aa_paired.py"
+CONFIDENCE = 0.999
 
 
 def aa_paired():
@@ -81,8 +83,12 @@ def test_a_variant_paired_with_a_byte_identical_copy_reads_one(backend, runtime,
             f"{outside:.0%} of the CPUs ran other work during the pairs (over max_outside_load "
             f"{BaselineSettings().max_outside_load:.0%}): {backend} read {run['ratio']}x [{run['low']}, {run['high']}]"
         )
-    assert run["low"] <= 1.0 <= run["high"], (
-        f"{backend} {label} against a copy of itself: {run['ratio']}x [{run['low']}, {run['high']}]"
+    # At 99.9%, not the gate's 95%: an unbiased method misses 1.00 with a 95% interval one run in twenty, which
+    # for two backends would fail one CI run in ten; a bias the gate would feel still shows at 99.9% over 12 pairs.
+    strict = stats.ratio_interval(run["variant_side_tok_per_s"], run["reference_side_tok_per_s"], CONFIDENCE)
+    assert strict.low <= 1.0 <= strict.high, (
+        f"{backend} {label} against a copy of itself: {strict.estimate:.3f}x [{strict.low:.3f}, {strict.high:.3f}] "
+        f"at {CONFIDENCE:.1%} (95%: [{run['low']}, {run['high']}])"
     )
 
 
