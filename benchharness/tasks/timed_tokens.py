@@ -96,7 +96,10 @@ def check_timed_tokens(
         raise ModelError(
             f"the timed rounds generated token {token} at position {position} where the scoring path's greedy "
             f"token is {best}, {margin:.2f} nats more likely: the row would time one pipeline and score another "
-            "(compare the backend's generation and scoring settings: precision, KV cache type, graph)"
+            "(compare the backend's generation and scoring settings: precision, KV cache type, graph; a dynamically "
+            "quantized graph such as ONNX Runtime's dynamic INT8 scales activations per call, so one-token steps and "
+            "a whole-sequence pass compute different logits: score such a variant by generation, or use a "
+            "weight-only quantization such as ort-int4-weight-only)"
         )
     return TokenCheck(token_hash(first), len(first), len(first), "")
 
