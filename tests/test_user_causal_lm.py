@@ -65,10 +65,13 @@ source = "checkpoints/team-qwen2"
 text = "eval/notes.txt"
 prompts = "eval/prompts.jsonl"
 
+[tool.benchharness.models.team-qwen2.variants]
+int4-olive = { recipe = "olive", config = "olive/int4.json" }   # the team's Olive workflow (issue 27)
+
 [tool.benchharness.suites.team-lm]
 models = ["team-qwen2"]
 backends = ["llamacpp", "onnxruntime", "onnxruntime-genai", "openvino-genai"]
-quants = ["f32", "q8_0", "fp32", "int4"]
+quants = ["f32", "q8_0", "fp32", "int4", "int4-olive"]
 
 [tool.benchharness.suites.team-lm.gates]
 speedup = false
@@ -82,6 +85,8 @@ min = 0.75
 BACKENDS = {"llamacpp": ("f32", "q8_0")} | {
     b: ("fp32", "int4") for b in ("onnxruntime", "onnxruntime-genai", "openvino-genai")
 }
+OLIVE_INT4 = Path(__file__).resolve().parents[1] / "benchharness" / "models" / "olive" / "int4.json"
+OLIVE_CASE = "team-qwen2-int4-olive-onnxruntime-genai-cpu"
 FORMATS = {"llamacpp": "gguf", "onnxruntime": "onnx", "onnxruntime-genai": "ortgenai", "openvino-genai": "openvino"}
 
 
@@ -142,6 +147,8 @@ def team_project(root: Path) -> Path:
     (root / "eval").mkdir(parents=True)
     (root / "eval" / "notes.txt").write_text("\n\n".join(topics[k] for k in ("with", "try", "for")))
     (root / "eval" / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in real_prompts(24)))
+    (root / "olive").mkdir()
+    (root / "olive" / "int4.json").write_bytes(OLIVE_INT4.read_bytes())  # Olive's optimize INT4 workflow, as shipped
     (root / "test_team_lm.py").write_text(SUITE)
     (root / "pyproject.toml").write_text(PYPROJECT)
     return root
@@ -190,6 +197,7 @@ def test_a_qwen2_checkpoint_and_the_teams_text_and_prompts_run_through_four_runt
     assert code == 0, output[-6000:]
     cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
     expected = {f"team-qwen2-{q}-{b}-cpu" for b, quants in BACKENDS.items() for q in quants}
+    expected |= {OLIVE_CASE} if importlib.util.find_spec("olive") else set()
     assert set(cases) == expected, sorted(cases)
 
     notes, prompts = root / "eval" / "notes.txt", root / "eval" / "prompts.jsonl"
@@ -215,6 +223,17 @@ def test_a_qwen2_checkpoint_and_the_teams_text_and_prompts_run_through_four_runt
             assert variant["readings"][f"answer_flips_{direction}"]["value"] == pytest.approx(flips[direction] / 24)
         (gate,) = [v for v in variant["verdicts"] if v["name"] == "accuracy_retained"]
         assert gate["status"] == "pass" and gate["n"] == 24 and "exact answers" in gate["message"], gate
+
+    if OLIVE_CASE in cases:  # the team's Olive workflow on a non-SmolLM2 checkpoint, gated like the builder's
+        olive = cases[OLIVE_CASE]
+        assert olive["outcome"] == "passed", olive["message"]
+        assert (
+            olive["readings"]["top1_accuracy"]["value"] > 0.25
+            and olive["readings"]["answer_exact_match"]["value"] > 0.2
+        )
+        assert olive["info"]["provenance"]["made_by"].startswith("Olive ") and olive["info"]["provenance"]["passes"]
+        (gate,) = [v for v in olive["verdicts"] if v["name"] == "accuracy_retained"]
+        assert gate["status"] == "pass" and gate["n"] == 24, gate
 
     # Every conversion kept it a Qwen2 model (none fell back to a Llama path), made by the format's own tool.
     made_by = {"llamacpp": "llama-convert-hf", "onnxruntime": "optimum-onnx-export"}
