@@ -52,3 +52,12 @@ def test_a_near_tie_stops_the_check_there_without_failing():
     check = check_timed_tokens(scorer, [], [2], [(3, 7, 1)])  # type: ignore[arg-type]
     assert check.checked == 1 and check.stopped.startswith("near tie at position 1")
     assert check.info()["matched_by_scoring_path"] == 1
+
+
+def test_non_finite_scores_are_left_to_the_accuracy_task_which_names_the_window():
+    class NanScorer(Scorer):
+        def score(self, tokens: Sequence[int], first: int) -> np.ndarray:
+            return np.full((len(tokens) - 1 - first, VOCAB), np.nan, dtype=np.float32)
+
+    check = check_timed_tokens(NanScorer([3]), [], [2], [(3, 4)])  # type: ignore[arg-type]
+    assert check.checked == 0 and check.stopped == "the scoring path returned non-finite logits"

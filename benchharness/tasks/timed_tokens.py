@@ -80,6 +80,8 @@ def check_timed_tokens(
     logits = np.asarray(model.score(sequence, len(context) + len(prompt) - 1), dtype=np.float64)
     if logits.shape[0] != len(first):
         raise ModelError(f"the scoring path returned {logits.shape[0]} positions for {len(first)} generated tokens")
+    if not np.isfinite(logits).all():  # the accuracy task names this fault with its window; no token claim on NaN
+        return TokenCheck(token_hash(first), len(first), 0, "the scoring path returned non-finite logits")
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     for position, token in enumerate(first):
