@@ -117,24 +117,10 @@ def _text_file(path: Path, where: str) -> DataFile:
 
 def parse_pairs(text: str, path: Path | str, where: str) -> list[tuple[str, str]]:
     """(query, positive document) per non-blank JSONL line; a bad line is a ConfigError naming its number."""
-    pairs: list[tuple[str, str]] = []
     expected = '{"query": "...", "positive": "..."}'
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as e:
-            raise ConfigError(
-                f"{where} = '{path}' line {number} is not JSON ({e}); write one {expected} per line"
-            ) from None
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where} = '{path}' line {number} is {type(item).__name__}, not an object {expected}")
-        unknown = sorted(set(item) - set(PAIR_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"{where} = '{path}' line {number}: unknown key {unknown[0]!r}; each line holds {expected} only"
-            )
+    pairs: list[tuple[str, str]] = []
+    # A missing key is worded with an empty one (the pairs' message from before prompts shared this reader).
+    for number, item in _json_objects(text, path, where, expected, PAIR_KEYS, required=()):
         for key in PAIR_KEYS:
             if not isinstance(item.get(key), str) or not item[key].strip():
                 raise ConfigError(
@@ -156,9 +142,15 @@ def _pairs_file(path: Path, where: str) -> DataFile:
 
 
 def _json_objects(
-    text: str, path: Path | str, where: str, expected: str, keys: tuple[str, ...]
+    text: str,
+    path: Path | str,
+    where: str,
+    expected: str,
+    keys: tuple[str, ...],
+    required: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank JSONL line holding exactly `keys`; a bad line is one ConfigError."""
+    """(line number, object) per non-blank JSONL line holding `keys` only, `required` (default: all of them) present;
+    a bad line is one ConfigError."""
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -175,7 +167,7 @@ def _json_objects(
             raise ConfigError(
                 f"{where} = '{path}' line {number}: unknown key {unknown[0]!r}; each line holds {expected} only"
             )
-        missing = [key for key in keys if key not in item]
+        missing = [key for key in (keys if required is None else required) if key not in item]
         if missing:
             raise ConfigError(f"{where} = '{path}' line {number}: {missing[0]!r} is missing; write {expected}")
         yield number, item
