@@ -231,6 +231,17 @@ def _olive_rule(values: Mapping[str, Any], given: frozenset[str], kind: str) -> 
     return None
 
 
+# optimum's export task, shared by its ONNX and OpenVINO exporters: by default the one the model kind needs.
+_EXPORT_TASK = Param(
+    "task",
+    str,
+    "optimum's export task",
+    choices=tuple(t for _, t in _EXPORT_TASKS),
+    required=True,
+    by_kind=_EXPORT_TASKS,
+)
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
@@ -334,16 +345,7 @@ RECIPES: dict[str, Recipe] = {
             kinds=("causal-lm", "encoder"),
             rule=_export_task_rule,
             summary="optimum's ONNX exporter (`optimum-cli export onnx`), FP32",
-            params=(
-                Param(
-                    "task",
-                    str,
-                    "optimum's export task",
-                    choices=tuple(t for _, t in _EXPORT_TASKS),
-                    required=True,
-                    by_kind=_EXPORT_TASKS,
-                ),
-            ),
+            params=(_EXPORT_TASK,),
         ),
         Recipe(
             "ort-dynamic-int8",
@@ -426,16 +428,7 @@ RECIPES: dict[str, Recipe] = {
             kinds=("causal-lm", "encoder"),
             rule=_export_task_rule,
             summary="optimum-intel's OpenVINO exporter, FP32 weights (a stateful LM: the KV cache in the runtime)",
-            params=(
-                Param(
-                    "task",
-                    str,
-                    "optimum's export task",
-                    choices=tuple(t for _, t in _EXPORT_TASKS),
-                    required=True,
-                    by_kind=_EXPORT_TASKS,
-                ),
-            ),
+            params=(_EXPORT_TASK,),
         ),
         Recipe(
             "openvino-fp16",
