@@ -22,6 +22,7 @@ from benchharness.meters.memory import current_rss
 from benchharness.meters.resources import Energy
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.models.sizes import file_sizes
+from benchharness.page_cache import drop_cached_pages
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming
 from benchharness.readings import Measurement, Reading
 
@@ -35,7 +36,12 @@ def import_backend(path: str) -> Backend:
 
 def _load(
     spec: ModelSpec, kind: ModelKind, threads: int, request: MeasureRequest | PairedRequest
-) -> tuple[Any, float, Backend]:
+) -> tuple[Any, float, Backend, str]:
+    """The loaded model, its load time (s), its backend, and what was done to its files' cached pages.
+
+    The files' cached pages are dropped first (page_cache.drop_cached_pages): a memory-mapped model's
+    speed otherwise depends on how its file was last written or read.
+    """
     path = Path(spec.path)
     if not path.exists():
         raise ModelError(f"variant file {path} does not exist; run the prepare step again")
@@ -43,9 +49,10 @@ def _load(
     options = replace(kind.load_options(threads, request.workload, request.accuracy), safe_mode=spec.safe_mode)
     if isinstance(request, PairedRequest):
         options = replace(options, stop_spinning=request.stop_spinning)
+    page_cache = drop_cached_pages(path)
     started = time.perf_counter()
     model = kind.load(backend, path, spec.device, options)
-    return model, time.perf_counter() - started, backend
+    return model, time.perf_counter() - started, backend, page_cache
 
 
 def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **reference: Any) -> ChildContext:
@@ -80,7 +87,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
     )
     guard_start = read_guards()
     rss_before_load = current_rss()
-    model, load_s, backend = _load(request.model, kind, request.threads, request)
+    model, load_s, backend, page_cache = _load(request.model, kind, request.threads, request)
     load_memory = current_rss() - rss_before_load
     context = replace(context, rss_before_load=rss_before_load)
     try:
@@ -100,7 +107,10 @@ def measure_case(request: MeasureRequest) -> Measurement:
         Reading("load_memory_bytes", "B", load_memory, source="RSS right after load minus right before (psutil)"),
         Reading("first_inference_ms", "ms", first_s * 1000, source=cold + ", the first call after load"),
     ]
+    settings = dict(info.get("runtime_settings", {}))
+    settings["page_cache"] = page_cache
     info |= {
+        "runtime_settings": settings,
         "runtime": backend.runtime_version(),
         "threads": request.threads,
         "kind": kind.name,
@@ -140,9 +150,9 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
     always runs first (warm caches, turbo budget) and drift inside the child cancels pair by pair.
     """
     kind = kinds.kind(request.variant.kind)
-    variant, _, _ = _load(request.variant, kind, request.threads, request)
+    variant, *_ = _load(request.variant, kind, request.threads, request)
     try:
-        reference, _, _ = _load(request.reference, kind, request.threads, request)
+        reference, *_ = _load(request.reference, kind, request.threads, request)
         try:
             rounds = {
                 "V": kind.paired_round(variant, _context(request, request.variant)),

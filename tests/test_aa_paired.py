@@ -3,7 +3,7 @@
 The speedup gate reads the geometric mean of per-pair ratios from one child that alternates the two
 sides' rounds (runner.measure_pairs). Paired with a copy of itself, a variant must read 1.00x inside
 that interval: a bias here (the idle side's spinning workers taking a core, load order, a warm page
-cache on one side) would be in every speedup verdict. The copy is a separate file (its own pages),
+cache on one side, how the page cache holds one file and not the other) would be in every speedup verdict. The copy is a separate file (its own pages),
 checked byte for byte; the children are the session's own (benchmarks/aa_paired.py, with spinning
 stopped between sides as the session runs them). A small workload: two children of six pairs per
 backend, about a minute for both on a quiet two-core machine (the full record, all five backends

@@ -118,6 +118,9 @@ def test_every_backend_measures_real_figures(pytester):
     assert llm["smollm2-135m-fp32-openvino-cpu"]["info"]["runtime_settings"]["inference_precision_hint"] == "f32"
     assert "inference_precision_hint" in llm["smollm2-135m-fp32-openvino-genai-cpu"]["info"]["runtime_settings"]
     assert llm["smollm2-135m-fp32-onnxruntime-genai-cpu"]["info"]["runtime_settings"]["threads"] == "2"
+    # Every load starts cold: the files' cached pages are dropped first (page_cache.py says why).
+    for cid, case in llm.items():
+        assert case["info"]["runtime_settings"]["page_cache"].startswith("dropped before load: "), cid
     for cid in (
         "smollm2-135m-int4-onnxruntime-cpu",
         "smollm2-135m-int4-openvino-cpu",
