@@ -199,7 +199,7 @@ def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
     v = [x for p in e.pairs for x in p.variant]
     r = [x for p in e.pairs for x in p.reference]
     try:
-        interval = stats.ratio_interval(v, r, confidence)
+        interval = stats.ratio_interval(v, r, confidence, children=[len(p.variant) for p in e.pairs])
     except ValueError as err:
         return _unavailable(rule, metric, str(err))
     unit = spec.unit if (spec := metric_spec(metric)) else ""

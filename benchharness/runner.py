@@ -148,27 +148,37 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
 
     Each pair is two adjacent rounds, and the order flips from one pair to the next, so neither side
     always runs first (warm caches, turbo budget) and drift inside the child cancels pair by pair.
+    The side that goes first is also loaded and warmed first: on a quiet 2-core VM the first-loaded side of an
+    A/A pair read 2-4% slow under ONNX Runtime and OpenVINO whichever file it was
+    (benchmarks/results/aa_paired_quiet.md), so blocks that alternate `first` alternate that too.
     """
     kind = kinds.kind(request.variant.kind)
-    variant, *_ = _load(request.variant, kind, request.threads, request)
+    first_spec, second_spec = (
+        (request.variant, request.reference) if request.first == "variant" else (request.reference, request.variant)
+    )
+    first_loaded, *_ = _load(first_spec, kind, request.threads, request)
     try:
-        reference, *_ = _load(request.reference, kind, request.threads, request)
+        second_loaded, *_ = _load(second_spec, kind, request.threads, request)
+        variant, reference = (
+            (first_loaded, second_loaded) if request.first == "variant" else (second_loaded, first_loaded)
+        )
         try:
             rounds = {
                 "V": kind.paired_round(variant, _context(request, request.variant)),
                 "R": kind.paired_round(reference, _context(request, request.reference)),
             }
+            first = "V" if request.first == "variant" else "R"
+            second = "R" if first == "V" else "V"
             timing_started = time.perf_counter()
-            for _ in range(max(request.workload.warmup_rounds, 1)):
-                rounds["V"]()
-                rounds["R"]()
+            for _ in range(max(request.workload.warmup_rounds, 1)):  # in the block's order, as the loads
+                rounds[first]()
+                rounds[second]()
             guard_start = read_guards()
             v_samples: list[float] = []
             r_samples: list[float] = []
             order: list[str] = []
-            first = "V" if request.first == "variant" else "R"
             for i in range(request.pairs):
-                pair = first + ("R" if first == "V" else "V")
+                pair = first + second
                 if i % 2:
                     pair = pair[::-1]
                 values = {side: rounds[side]() for side in pair}
@@ -178,9 +188,9 @@ def measure_pairs(request: PairedRequest) -> PairedTiming:
             guard_end = read_guards()
             timed_s = time.perf_counter() - timing_started
         finally:
-            reference.close()
+            second_loaded.close()
     finally:
-        variant.close()
+        first_loaded.close()
     return PairedTiming(
         case_id=request.case_id,
         metric=kind.paired_metric,

@@ -150,11 +150,26 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence={confidence!r} must be in [0.5, 1)")
 
 
-def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], confidence: float = 0.95) -> Interval:
-    """Geometric mean of per-pair ratios num/den with a bootstrap CI over the pairs.
+def ratio_interval(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    confidence: float = 0.95,
+    children: Sequence[int] | None = None,
+) -> Interval:
+    """Geometric mean of per-pair ratios num/den with a bootstrap CI over the pairs (or the children).
 
     Pairs are what cancels machine drift: each ratio compares two runs taken seconds apart, so a
     machine that slows down by 20% over the session moves both sides of every ratio together.
+
+    `children`: how many consecutive pairs each paired child ran (they sum to the pairs). Pairs of one
+    child share what its loads left behind (where each side's memory landed, which side loaded and ran
+    first), so with two children or more the interval comes from a two-stage bootstrap: children
+    resampled, then pairs within each (Davison & Hinkley 1997, section 3.8). On a quiet 2-core VM the
+    four children of an OpenVINO A/A run read 0.89-1.04x each (benchmarks/results/aa_paired_load_order.md):
+    the spread between children is the larger one, and a bootstrap over pairs alone would call it an
+    effect. With one child that spread is not measured, and the method says so.
+
+    Raises ValueError on unequal lengths, a value <= 0, or `children` that do not sum to the pairs.
     """
     _check_confidence(confidence)
     num, den = _checked(numerators), _checked(denominators)
@@ -162,16 +177,43 @@ def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], c
         raise ValueError(f"paired samples differ in length: {len(num)} vs {len(den)}")
     if min(num) <= 0 or min(den) <= 0:
         raise ValueError("ratios need positive samples (a rate or a time), got a value <= 0")
+    sizes = [len(num)] if children is None else [int(c) for c in children]
+    if sum(sizes) != len(num) or min(sizes) < 1:
+        raise ValueError(f"children {sizes} must be positive pair counts summing to the {len(num)} pairs")
     logs = np.log(np.asarray(num)) - np.log(np.asarray(den))
     estimate = float(np.exp(logs.mean()))
     if len(logs) < 2:
         return Interval(estimate, estimate, estimate, 1, confidence, "single pair: no interval")
-    low, high = _bootstrap((logs,), np.mean, confidence)
+    if len(sizes) >= 2:
+        low, high = _two_stage_bootstrap(logs, sizes, confidence)
+        method = (
+            f"two-stage bootstrap over {len(sizes)} children and {len(logs)} pairs "
+            f"(geometric mean of per-pair ratios, percentile {confidence:.0%})"
+        )
+    else:
+        low, high = _bootstrap((logs,), np.mean, confidence)
+        method = (
+            f"bootstrap over {len(logs)} pairs of one child (geometric mean of per-pair ratios, percentile "
+            f"{confidence:.0%}; the spread between children is not in it)"
+        )
     # A percentile of resampled means can land an ulp past the mean itself when all pairs nearly agree.
-    method = f"bootstrap over {len(logs)} pairs (geometric mean of per-pair ratios, percentile {confidence:.0%})"
     return Interval(
         estimate, min(math.exp(low), estimate), max(math.exp(high), estimate), len(logs), confidence, method
     )
+
+
+def _two_stage_bootstrap(logs: Any, sizes: Sequence[int], confidence: float) -> tuple[float, float]:
+    """Percentile CI of the mean log ratio: resample children with replacement, then pairs within each."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    bounds = np.cumsum([0, *sizes])
+    groups = [logs[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+    means = np.empty(BOOTSTRAP_RESAMPLES)
+    for b in range(BOOTSTRAP_RESAMPLES):
+        picked = rng.integers(0, len(groups), len(groups))
+        drawn = [rng.choice(groups[g], size=len(groups[g]), replace=True) for g in picked]
+        means[b] = np.concatenate(drawn).mean()
+    tail = (1 - confidence) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
 def retention_interval(variant: Sequence[float], reference: Sequence[float], confidence: float = 0.95) -> Interval:

@@ -220,3 +220,23 @@ def test_run_shift_is_relative_so_a_unit_does_not_change_it():
 def test_run_shift_refuses_figures_that_are_not_positive():
     with pytest.raises(ValueError, match="positive"):
         stats.run_shift([1.0, 0.0, 2.0], [1.0], alpha=0.002)
+
+
+def test_children_that_disagree_widen_the_ratio_interval_past_what_their_pairs_alone_say():
+    # Two children of six pairs: one read 1.10x throughout, the other 1.00x (what a load's memory placement
+    # does to a whole child). Pairs alone look like a tight 1.05x; over children it is "somewhere in 1.00-1.10".
+    wobble = [1.0, 1.004, 0.996, 1.002, 0.998, 1.0]
+    v = [1.10 * w for w in wobble] + [1.00 * w for w in wobble[::-1]]
+    r = [1.0] * 12
+    by_pairs = stats.ratio_interval(v, r, 0.95)
+    by_children = stats.ratio_interval(v, r, 0.95, children=[6, 6])
+    assert by_pairs.estimate == pytest.approx(by_children.estimate)
+    assert by_pairs.low > 1.01  # the pairs alone would call a 5% effect
+    assert by_children.low <= 1.001 and by_children.high >= 1.099
+    assert "two-stage bootstrap over 2 children and 12 pairs" in by_children.method
+    assert "spread between children is not in it" in stats.ratio_interval(v, r, 0.95, children=[12]).method
+
+
+def test_children_must_account_for_every_pair():
+    with pytest.raises(ValueError, match=r"children \[6, 5\] must be positive pair counts summing to the 12 pairs"):
+        stats.ratio_interval([1.0] * 12, [1.0] * 12, children=[6, 5])
