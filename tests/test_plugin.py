@@ -17,8 +17,10 @@ from benchharness.backends.base import Backend
 
 
 class FakeModel:
-    def __init__(self, nan=False, delay=0.001, wrong_every=0, n_vocab=256):
+    def __init__(self, nan=False, delay=0.001, wrong_every=0, n_vocab=256, two_paths=False):
         self.nan = nan
+        self.step = 2 if two_paths else 1  # two_paths: generation steps by 2, its scoring predicts prev + 1
+        self.two_paths = two_paths
         self.delay = delay
         self.wrong_every = wrong_every
         self.n_vocab = n_vocab
@@ -28,19 +30,25 @@ class FakeModel:
 
     def prefill(self, tokens):
         time.sleep(self.delay)
-        return (tokens[-1] + 1) % 256
+        return (tokens[-1] + self.step) % 256
 
     def decode(self, token):
         time.sleep(self.delay)
-        return (token + 1) % 256
+        return (token + self.step) % 256
 
     def score(self, tokens, first):
         # Predicts the true next token, except every `wrong_every`-th position: a known accuracy.
         rows = len(tokens) - 1 - first
         logits = np.zeros((rows, self.n_vocab), np.float32)
         targets = np.asarray(tokens[first + 1 :])
+        if self.two_paths:
+            targets = (np.asarray(tokens[first:-1]) + 1) % 256
         if self.wrong_every:
-            targets = np.where(np.arange(rows) % self.wrong_every == 0, (targets + 1) % 256, targets)
+            # Wrong only where the text does not go on as the fake's own greedy generation would (prev + 1), so
+            # its timed tokens are its scored ones (tasks/timed_tokens.py), as a real model's are.
+            own = targets == (np.asarray(tokens[first:-1]) + 1) % 256
+            wrong = (np.arange(rows) % self.wrong_every == 0) & ~own
+            targets = np.where(wrong, (targets + 1) % 256, targets)
         logits[np.arange(rows), targets] = 5.0
         if self.nan:
             logits[0, 0] = np.nan
@@ -90,7 +98,13 @@ class FakeBackend(Backend):
         speeds = {"fast": 0.0005, "slow": 0.002, "ref": 0.002}
         wrong = {"near": 20, "bad": 2}
         vocab = 300 if mode == "widevocab" else 256  # a variant made from another model's tokenizer
-        return FakeModel(nan=mode == "nan", delay=speeds.get(mode, 0.001), wrong_every=wrong.get(mode, 0), n_vocab=vocab)
+        return FakeModel(
+            nan=mode == "nan",
+            delay=speeds.get(mode, 0.001),
+            wrong_every=wrong.get(mode, 0),
+            n_vocab=vocab,
+            two_paths=mode == "twopaths",
+        )
 """
 
 SUITE = """
@@ -103,7 +117,7 @@ def test_generation(bench_case, bench):
 
 
 MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad", "sigill", "sigsegv", "sigkill"]
-MODES += ["repack", "chained", "stuck", "widevocab"]
+MODES += ["repack", "chained", "stuck", "widevocab", "twopaths"]
 NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
 
 
@@ -163,6 +177,9 @@ def test_clean_run_passes_and_writes_results(project, pytester):
     assert outcomes == {"toy-ref-fake-cpu": "passed", "toy-ok-fake-cpu": "passed"}
     energy = latest(pytester)["cases"][0]["readings"]["energy_j"]
     assert energy["value"] is None and energy["unavailable_reason"]
+    # The timed tokens are the scored ones: the ref's 4 generated tokens + the prefill's, all matched.
+    tokens = latest(pytester)["cases"][0]["info"]["timed_tokens"]
+    assert (tokens["generated"], tokens["matched_by_scoring_path"], tokens["stopped"]) == (5, 5, None)
 
 
 def test_crash_fails_only_that_case(project, pytester):
@@ -359,6 +376,8 @@ def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(project, pyte
     )
     assert case(pytester, "toy-ok-fake-cpu")["outcome"] == "xpassed"
     assert case(pytester, "toy-bad-fake-cpu")["outcome"] == "xfailed"
+    # Half its scored positions are wrong, yet it scores its own generation as it generated it.
+    assert case(pytester, "toy-bad-fake-cpu")["info"]["timed_tokens"]["matched_by_scoring_path"] == 5
 
 
 def test_strict_policy_fails_on_a_stale_known_breach(project, pytester):
@@ -424,3 +443,13 @@ def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
         from benchharness.matrix import Case
 
         CaseChecker(Session()).check(Case("toy", "toy", "ok", "fake", "cpu", "ref"))
+
+
+def test_a_variant_timed_on_one_path_and_scored_on_another_fails_with_the_first_differing_position(project, pytester):
+    # Its generation steps by 2 while its scoring path predicts the next byte: the row would time one model and
+    # score another (tasks/timed_tokens.py), so the case fails, named, before any accuracy figure is made of it.
+    result = project(["ref", "twopaths"])
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*toy-twopaths-fake-cpu*the timed rounds generated token * at position 0 where the scoring path's greedy*"]
+    )

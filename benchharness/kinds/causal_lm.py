@@ -19,6 +19,7 @@ from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
 from benchharness.readings import Reading, depth_suffix
 from benchharness.tasks import answers, next_token
+from benchharness.tasks.timed_tokens import check_timed_tokens
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
 
 TIMING_METRICS = (
@@ -225,6 +226,12 @@ class CausalLM:
         timed_s = time.perf_counter() - timing_started
         region_readings, region_info = region.stop()
         readings += region_readings
+        fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
+        token_check = (  # outside the timed region: the timed tokens are the scored ones (MLPerf's compliance idea)
+            check_timed_tokens(model, fill, prompt, [r.tokens for r in headline])
+            if headline and all(r.tokens for r in headline)
+            else None
+        )
         readings += resource_readings(
             context.energy,
             [r.energy_j for r in headline],
@@ -271,6 +278,7 @@ class CausalLM:
             "rounds": len(headline),
             "depths": depths,
             "tokenization": SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
+            "timed_tokens": None if token_check is None else token_check.info(),
             # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
             "workload_prompts": stream_source,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
