@@ -226,12 +226,6 @@ class CausalLM:
         timed_s = time.perf_counter() - timing_started
         region_readings, region_info = region.stop()
         readings += region_readings
-        fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
-        token_check = (  # outside the timed region: the timed tokens are the scored ones (MLPerf's compliance idea)
-            check_timed_tokens(model, fill, prompt, [r.tokens for r in headline])
-            if headline and all(r.tokens for r in headline)
-            else None
-        )
         readings += resource_readings(
             context.energy,
             [r.energy_j for r in headline],
@@ -239,6 +233,14 @@ class CausalLM:
             workload.gen_tokens,
             "token",
         )  # a round's energy covers its prefill too: per generated token is per token served, prompt included
+        fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
+        # Outside the timed region and after the peak-RSS reading above (its logits would raise the high-water
+        # mark): the timed tokens are the scored ones (MLPerf's compliance idea).
+        token_check = (
+            check_timed_tokens(model, fill, prompt, [r.tokens for r in headline])
+            if headline and all(r.tokens for r in headline)
+            else None
+        )
         kl_statistics: dict[str, Any] | None = None
         accuracy_started = time.perf_counter()
         if context.score_accuracy:

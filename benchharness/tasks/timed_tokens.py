@@ -30,9 +30,13 @@ from benchharness.backends.base import LoadedModel
 from benchharness.errors import ModelError
 
 # Nats of log-probability within which two paths of one model may pick different greedy tokens. F32 paths
-# differ by ~1e-5; 4-bit kernels for batched and single-token matmuls by up to a few hundredths; a pipeline
-# that runs other weights or skips work misses by whole nats.
-NEAR_TIE = 0.25
+# differ by ~1e-5; 4-bit weight-only kernels for batched and single-token matmuls by a few hundredths; kernels
+# that quantize activations per call differ more: ONNX Runtime GenAI's builder INT4 (accuracy level 4: int8
+# activations) and its Olive twin parted at position 16 of SmolLM2's default workload by 0.26 nats on an AMD
+# EPYC VM, which an earlier 0.25 called a fault and failed the README's main command. A pipeline that runs
+# other weights or skips work misses by several nats; ONNX Runtime's dynamic INT8 (per-call activation scales)
+# missed by 1.07 and 1.61 nats, so it is still caught here, near the line.
+NEAR_TIE = 1.0
 
 
 @dataclass(frozen=True)
