@@ -103,6 +103,20 @@ def test_openvino_kv_element_comes_from_the_compiled_precision_and_is_unavailabl
     assert missing.value is None and "not recorded" in missing.source
 
 
+def test_f32_weights_an_openvino_row_computed_in_bf16_are_read_at_two_bytes():
+    # SmolLM2's FP32 IR through OpenVINO GenAI (bf16 by default on AVX-512 BF16): counted at 4 bytes it read
+    # 53.6 GB/s on a 45 GB/s VM; the plugin stores those constants in bf16 when it compiles.
+    from dataclasses import replace
+
+    converted = replace(traffic(None), f32_weight_bytes=800_000)
+    kv = 30 * 3 * 64 * 2 * 1 * 10
+    bf16 = bytes_per_token(converted, {"kv_cache_precision": "u8", "inference_precision_hint": "bf16"}, 10.0)
+    assert bf16.value == 1_000_000 - 400_000 + kv
+    assert "800000 B of f32 tensors read as bf16 (inference_precision_hint)" in bf16.source
+    f32 = bytes_per_token(converted, {"kv_cache_precision": "u8", "inference_precision_hint": "f32"}, 10.0)
+    assert f32.value == 1_000_000 + kv
+
+
 def measurement(tok_per_s: float) -> Measurement:
     reading = Reading("decode_tok_per_s", "tok/s", tok_per_s)
     return Measurement("case", {"decode_tok_per_s": reading}, {"runtime_settings": {}}, (), {})

@@ -341,8 +341,9 @@ class Preparer:
     def _traffic(self, path: Path, manifest_path: Path, fmt: str) -> TokenTraffic | None:
         """The variant's bytes per token, from its manifest; read from its files once and kept there if absent."""
         manifest = json.loads(manifest_path.read_text())
-        if "traffic" in manifest:
-            kept = manifest["traffic"]
+        kept = manifest.get("traffic")
+        # An OpenVINO count kept before f32 tensors were counted apart is read again (the manifest only gains it).
+        if "traffic" in manifest and not (fmt == "openvino" and kept is not None and "f32_weight_bytes" not in kept):
             return None if kept is None else TokenTraffic.from_dict(kept)
         traffic = read_traffic(fmt, path)
         manifest["traffic"] = None if traffic is None else traffic.to_dict()

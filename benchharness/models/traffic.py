@@ -14,6 +14,11 @@ token. Both terms are read from the variant's own files, never from its label:
   Runtime's is the graph's past_key_values input type; OpenVINO's is chosen at compile time
   (KV_CACHE_PRECISION, recorded in the row's runtime_settings) and read from there; quantized KV
   caches (u8) are counted at their element width, their per-group scales left out.
+- weights the runtime converts: OpenVINO's CPU plugin compiles FP32 constants to its inference
+  precision (bf16 on CPUs with AVX-512 BF16 or AMX, OpenVINO GenAI's default), so a row whose
+  `runtime_settings.inference_precision_hint` is bf16 or f16 reads its f32 tensors at 2 bytes per
+  element. Counted at 4, SmolLM2's FP32 IR read 53.6 GB/s through OpenVINO GenAI on a VM whose
+  measured read bandwidth is 45 GB/s (MBU 1.26, impossible).
 
 A format or file this cannot read gives no figure and says why, rather than a guess.
 """
@@ -45,6 +50,7 @@ class TokenTraffic:
     kv_element_bytes: float | None  # None: chosen by the runtime at compile time (see kv_element_for)
     kv_element_source: str
     kv_unknown: str | None = None  # why the KV shape could not be read
+    f32_weight_bytes: int | None = None  # f32 tensors among weight_bytes (OpenVINO: converted when compiling)
 
     def kv_bytes_per_context_token(self, element_bytes: float) -> float | None:
         if self.layers is None or self.kv_heads is None or self.head_dim is None:
@@ -61,6 +67,7 @@ class TokenTraffic:
             "kv_element_bytes": self.kv_element_bytes,
             "kv_element_source": self.kv_element_source,
             "kv_unknown": self.kv_unknown,
+            "f32_weight_bytes": self.f32_weight_bytes,
         }
 
     @classmethod
@@ -74,6 +81,7 @@ class TokenTraffic:
             kv_element_bytes=data.get("kv_element_bytes"),
             kv_element_source=str(data.get("kv_element_source", "")),
             kv_unknown=data.get("kv_unknown"),
+            f32_weight_bytes=data.get("f32_weight_bytes"),
         )
 
 
@@ -104,9 +112,14 @@ def bytes_per_token(traffic: TokenTraffic, runtime_settings: Mapping[str, Any], 
     if per_context is None:
         return BytesPerToken(None, element_source)
     kv = per_context * mean_context
+    weights, converted = float(traffic.weight_bytes), ""
+    hint = str(runtime_settings.get("inference_precision_hint", "")).lower()
+    if hint in ("bf16", "f16") and traffic.f32_weight_bytes:
+        weights -= traffic.f32_weight_bytes / 2
+        converted = f", its {traffic.f32_weight_bytes} B of f32 tensors read as {hint} (inference_precision_hint)"
     return BytesPerToken(
-        traffic.weight_bytes + kv,
-        f"{traffic.weight_bytes} weight bytes (lookup-only tables, {traffic.lookup_bytes} B, left out) + KV "
+        weights + kv,
+        f"{weights:.0f} weight bytes (lookup-only tables, {traffic.lookup_bytes} B, left out{converted}) + KV "
         f"{traffic.layers} layers x {traffic.kv_heads} heads x {traffic.head_dim} x 2 x {element:g} B "
         f"({element_source}) x {mean_context:g} tokens in context",
     )
@@ -258,7 +271,7 @@ def _openvino(model_path: Path, folder: Path) -> TokenTraffic:
             uses.setdefault(name, []).append((_OvNode(op), index))
         if op.get_type_name() == "Constant":
             constants.append(op)
-    read = lookup = 0.0
+    read = lookup = f32 = 0.0
     for op in constants:
         element = op.get_output_element_type(0)
         size = int(np.prod(list(op.get_output_shape(0)), dtype=np.int64)) * element.bitwidth / 8
@@ -266,6 +279,7 @@ def _openvino(model_path: Path, folder: Path) -> TokenTraffic:
             lookup += size
         else:
             read += size
+            f32 += size if element == ov.Type.f32 else 0.0
     layers, kv_heads, head_dim = _config_shape(folder if folder.is_dir() else folder.parent)
     unknown = None if layers and kv_heads and head_dim else f"no config.json beside {model_path.name} gives its shape"
     return TokenTraffic(
@@ -277,4 +291,5 @@ def _openvino(model_path: Path, folder: Path) -> TokenTraffic:
         None,
         "OpenVINO chooses it when compiling (KV_CACHE_PRECISION)",
         unknown,
+        round(f32),
     )
