@@ -23,8 +23,11 @@ FADVISE = "posix_fadvise(POSIX_FADV_DONTNEED) on each file after fsync"
 
 
 def model_files(path: Path) -> list[Path]:
-    """The regular files of a model: `path` itself, or every file under a model folder (sorted)."""
-    if path.is_file():
+    """The files of a model: `path` itself, or every file under a model folder (sorted).
+
+    Also what prepare checks a variant's manifest against: anything written into it later is one more file.
+    """
+    if not path.is_dir():
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file())
 

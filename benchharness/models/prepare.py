@@ -41,6 +41,7 @@ from benchharness.models.recipes import PROVENANCE_FILE, Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
 from benchharness.models.traffic import TokenTraffic, read_traffic
+from benchharness.page_cache import model_files
 from benchharness.protocol import BuildRequest
 from benchharness.storage import write_text_atomic
 
@@ -121,13 +122,6 @@ def _legacy(path: Path) -> bool:
     return any(marker in path.name for marker in LEGACY_DERIVED)
 
 
-def _files(path: Path) -> list[Path]:
-    """Every file of the variant: anything written into it after its manifest makes it fail its check."""
-    if not path.is_dir():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file())
-
-
 def _drop_legacy(path: Path, progress: Progress) -> None:
     """Remove the last-logits graphs earlier versions wrote into a cached variant at load time."""
     if path.is_dir():
@@ -138,7 +132,7 @@ def _drop_legacy(path: Path, progress: Progress) -> None:
 
 def _file_table(path: Path) -> dict[str, int]:
     """Each built file's size, by name within the variant: what `_intact` checks a cached variant against."""
-    return {(str(f.relative_to(path)) if path.is_dir() else f.name): f.stat().st_size for f in _files(path)}
+    return {(str(f.relative_to(path)) if path.is_dir() else f.name): f.stat().st_size for f in model_files(path)}
 
 
 def _mib(n: float) -> str:
