@@ -111,9 +111,10 @@ def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_rows_top
         assert [(v["name"], v["status"]) for v in team["verdicts"]] == [
             (v["name"], v["status"]) for v in builtin["verdicts"]
         ]
-    manifests = (default_cache_dir() / "gguf" / "team-lm").glob("f32-*.json")
-    made = json.loads(max(manifests, key=lambda p: p.stat().st_mtime).read_text())
-    assert made["recipe"] == "llama-convert-hf"
+    # Who made the F32 the team case ran, from its own row: the shared cache's team-lm folder may hold other
+    # projects' variants of a model of the same name (a newest-file pick there once read another's quantize).
+    made = cases["team-lm-f32-llamacpp-cpu"]["info"]["provenance"]
+    assert made["recipe"] == "llama-convert-hf", made
     version = importlib.metadata.version("llama-cpp-python")
     assert f"convert_hf_to_gguf.py of llama-cpp-python {version} sdist sha256 " in made["tools"]
 
