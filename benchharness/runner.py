@@ -18,7 +18,7 @@ from benchharness.backends.base import Backend
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.guards import read_guards, throttled
-from benchharness.meters.memory import current_rss
+from benchharness.meters.memory import current_rss, huge_page_use
 from benchharness.meters.resources import Energy
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.models.sizes import file_sizes
@@ -96,6 +96,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         first_call()
         first_s = time.perf_counter() - started
         readings, warnings, samples, info = kind.measure(model, context)
+        huge_pages = huge_page_use()  # with the model still loaded: how its memory was mapped
     except ValueError as e:  # a non-finite figure from the runtime (Reading and stats refuse them)
         raise CaseFailed(f"unusable measurement: {e}") from None
     finally:
@@ -118,6 +119,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         "guard_start": guard_start,
         "guard_end": guard_end,
         "throttled": throttled(guard_start, guard_end),
+        "huge_pages": huge_pages,
         "accuracy_scored": request.score_accuracy,
         "eval_data": request.data.info(),  # each file scored and timed on: path, size, SHA-256, items
     }
