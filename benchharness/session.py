@@ -872,5 +872,21 @@ class BenchSession:
             )
         return line
 
+    def noise_text(self) -> str | None:
+        """The noise read before the first case, as the report prints it (None where nothing was measured)."""
+        return None if self.noise is None else self.noise.summary()
+
+    def outside_loads(self) -> list[tuple[str, float | None, float]]:
+        """(case id, outside CPU load of its timed region, its suite's max_outside_load) per measured case."""
+        return [
+            (
+                r.case.id,
+                r.measurement.value("outside_cpu_load"),
+                (self.suite(r.case.suite).baseline or self.settings.baseline).max_outside_load,
+            )
+            for r in self.records.values()
+            if r.measurement is not None
+        ]
+
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)

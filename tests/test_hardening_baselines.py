@@ -61,6 +61,10 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
     line = one_line(output, "baselines: saved")
     assert "WARNING: 2 measured under outside CPU load they did not cause" in line, line
     assert "re-record on a quiet machine" in line
+    # The terminal says it too, beside the table a newcomer reads: what the machine added, and what to do.
+    assert one_line(output, "machine: noise before the run: steal ")
+    loaded = one_line(output, "machine: other work during the cases' timed regions: median ")
+    assert "2 case(s) over max_outside_load" in loaded and "--bench-set threads=1" in loaded, loaded
     figures = [float(x) for x in re.findall(r"(\d+)% > 20%", line)]
     assert len(figures) == 2 and all(f > 20 for f in figures), line
     for entry in stored(root).values():  # the figure travels with the baseline

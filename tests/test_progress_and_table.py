@@ -74,3 +74,17 @@ def test_the_final_table_fits_120_columns():
     tables = [line for line in lines if not line.startswith("  ")]  # verdict evidence lines are prose
     assert max(len(line) for line in tables) <= TABLE_WIDTH
     assert "smollm2-135m (causal-lm)" in lines and any(line.startswith("int4 openvino-genai cpu") for line in lines)
+
+
+def test_machine_lines_print_the_noise_and_name_the_cases_run_beside_other_work():
+    from benchharness.report.terminal import machine_lines
+
+    loads = [("a", 0.02, 0.2), ("b", 0.65, 0.2), ("c", None, 0.2), ("d", 0.1, 0.05)]
+    noise, during = machine_lines("steal 0.0%, other work 3.0% of 2 CPU(s)", loads)
+    assert noise == "machine: noise before the run: steal 0.0%, other work 3.0% of 2 CPU(s)"
+    assert during.startswith("machine: other work during the cases' timed regions: median 10%, max 65% (b); ")
+    assert "2 case(s) over max_outside_load (b 65%, d 10%)" in during and "threads=1" in during
+    assert machine_lines(None, [("a", 0.01, 0.2)]) == [
+        "machine: other work during the cases' timed regions: median 1%, max 1% (a)"
+    ]
+    assert machine_lines(None, [("a", None, 0.2)]) == []

@@ -53,6 +53,10 @@ class Noise:
             f"(over {self.window_s:.1f} s idle)"
         )
 
+    def summary(self) -> str:
+        """describe(), with the steal warning after a colon when there is one: what the terminal and report print."""
+        return self.describe() + (f": {warning}" if (warning := self.heavy_steal()) else "")
+
     def info(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -100,7 +100,7 @@ def _noise(info: object) -> str:
         noise = Noise(**info)
     except TypeError:  # written by another version of the harness
         return ", ".join(f"{k} {v}" for k, v in sorted(info.items()))
-    return noise.describe() + (f": {warning}" if (warning := noise.heavy_steal()) else "")
+    return noise.summary()
 
 
 def _bandwidth(info: object) -> float | None:

@@ -193,3 +193,33 @@ def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
             lines.append(f"  likely: {CAUSES[name]}")
         lines += [f"  try ({backend}): {text}" for backend, text in sorted(actions.get(name, {}).items())]
     return lines
+
+
+def machine_lines(noise: str | None, loads: Iterable[tuple[str, float | None, float]]) -> list[str]:
+    """What the machine added to the run, printed beside the figures: the noise read before the first case and
+    the outside CPU load during each case.
+
+    `noise`: Noise.describe() (+ its steal warning), None where it was not read. `loads`: (case id, the share of
+    the machine's CPUs busy with other work during the case's timed region or None, its max_outside_load).
+    Why in the terminal: a newcomer reads the table, not the report; figures measured beside other work read
+    slow, and with threads on every core a neighbour on one core costs llama.cpp decode several times over.
+    """
+    lines = [f"machine: noise before the run: {noise}"] if noise else []
+    measured = [(case, load, limit) for case, load, limit in loads if load is not None]
+    if not measured:
+        return lines
+    shares = sorted(load for _, load, _ in measured)
+    busiest = max(measured, key=lambda m: m[1])
+    line = (
+        f"machine: other work during the cases' timed regions: median {shares[len(shares) // 2]:.0%}, "
+        f"max {busiest[1]:.0%} ({busiest[0]})"
+    )
+    over = [f"{case} {load:.0%}" for case, load, limit in measured if load > limit]
+    if over:
+        line += (
+            f"; {len(over)} case(s) over max_outside_load ({', '.join(over[:3])}{', ...' if len(over) > 3 else ''}): "
+            "their speed figures may read slow and their speed moves against a baseline are not decided; re-run on a "
+            "quiet machine, "
+            "or beside other work give the runtimes fewer threads than cores (--bench-set threads=1)"
+        )
+    return [*lines, line]
