@@ -186,14 +186,22 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
         assert v.estimate is not None and v.threshold is not None
         low = high = None
         moved = v.estimate / v.threshold if v.threshold else float("nan")
+        direction, message = v.direction or "same", v.message
         old_logs, new_logs = old.pair_log_ratios(), new.pair_log_ratios()
         if v.name == "speedup" and old_logs and new_logs:
             interval = stats.ratio_of_ratios_interval(old_logs, new_logs, CONFIDENCE)
             moved, low, high = interval.estimate, interval.low, interval.high
+            min_effect = new.baseline_policy.min_effect
+            if direction != "same" and low <= 1 + min_effect and high >= 1 - min_effect:
+                # Both runs' pairs, resampled each on its own, do not place the move past min_effect: the
+                # line printed beside it must not say "past the noise" over an interval that holds no move.
+                direction = "same"
+                message = (
+                    f"speedup {v.threshold:.3g} -> {v.estimate:.3g}: steady (moved {moved:.3f}x [{low:.3f}x, "
+                    f"{high:.3f}x] from both runs' pairs, reaching within min effect {min_effect:.0%})"
+                )
         changes.append(
-            RatioChange(
-                machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, v.direction or "same", v.message
-            )
+            RatioChange(machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, direction, message)
         )
     return changes
 

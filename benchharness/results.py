@@ -272,9 +272,14 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        """How a reader tells runs apart: the machine, the commit and the day."""
-        commit = (self.git_commit or "no commit")[:10]
-        return f"{self.machine_id} @ {commit} ({self.started[:16]})"
+        """How a reader tells runs apart: the machine, the commit and the day.
+
+        Without a commit (the project is not a git repository) the label says so instead of `@ no commit`,
+        which read as a commit named "no commit".
+        """
+        if not self.git_commit:
+            return f"{self.machine_id} ({self.started[:16]}; no git commit: the project folder is not a git repository)"
+        return f"{self.machine_id} @ {self.git_commit[:10]} ({self.started[:16]})"
 
     def case(self, key: str) -> CaseResult | None:
         return next((c for c in self.cases if c.key == key), None)

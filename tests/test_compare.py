@@ -88,6 +88,25 @@ def test_a_gate_ratio_that_moved_gets_a_ratio_of_ratios_interval(tmp_path):
     assert speedup.low <= speedup.moved <= speedup.high < 0.75  # 2.0 / 3.0 = 0.67
 
 
+def test_a_speedup_move_whose_pairs_hold_no_move_is_steady_not_past_the_noise():
+    """The line beside a gate ratio must not say "past the noise" over a ratio-of-ratios interval reaching 1.0x.
+
+    The new run's gate interval (1.95-2.05) lies far under the old 2.6, but its pairs spread 1x-4x: resampled
+    with the old run's pairs, the move's interval reaches within min_effect, so nothing moved past the noise.
+    """
+    old = case("q4_0", 150.0, gates=SPEEDUP_PASS, pair_ratio=2.6)
+    new = case("q4_0", 100.0, gates={"speedup": ("pass", 2.0, 1.95, 2.05)}, pair_ratio=2.0, seed=1)
+    block = new["pairs"][0]
+    block["variant"] = [r * f for r, f in zip(block["reference"], [1.0, 4.0, 1.2, 3.5, 1.1, 4.2], strict=True)]
+    comparison = compare_runs(*runs([old], [new]))
+    speedup = next(r for r in comparison.ratios if r.gate == "speedup")
+    assert speedup.status == "same", speedup
+    assert speedup.low is not None and speedup.high is not None and speedup.low < 1.0 < speedup.high
+    assert "steady (moved" in speedup.message and "reaching within min effect" in speedup.message
+    assert speedup not in comparison.regressions + comparison.undecided
+    assert not any("gate speedup" in line for line in terminal_summary(comparison))
+
+
 def test_verdicts_that_flip_and_cases_added_or_removed_are_listed():
     old = [case("q4_0", 150.0, gates=SPEEDUP_PASS), case("q8_0", 120.0)]
     new = [case("q4_0", 150.0, gates={"speedup": ("fail", 1.8, 1.7, 1.9)}, outcome="failed"), case("q4_k_m", 140.0)]
@@ -170,3 +189,11 @@ def test_figures_print_with_significant_digits_and_a_relative_spread():
     assert show(0.056, "ms") == "56.00 us" and show(152.71, "tok/s") == "152.7 tok/s"
     assert show(0.000123, "J") == "0.0001230 J" and "e" not in show(1e-9, "J")
     assert spread(0.0, 1.0) == "" and spread(5.0, None) == ""
+
+
+def test_a_run_without_a_git_commit_is_labelled_as_such_not_at_no_commit():
+    data = run([case("q4_0", 150.0)], "lab-a")
+    assert RunResult.from_dict(data, "a.json").label == "lab-a @ 0123456789 (2026-11-24T10:00)"
+    data["run"]["git_commit"] = None
+    label = RunResult.from_dict(data, "a.json").label
+    assert label == "lab-a (2026-11-24T10:00; no git commit: the project folder is not a git repository)", label
