@@ -228,3 +228,21 @@ def test_a_quantize_variant_needs_a_gguf_base_and_a_known_type(tmp_path):
         build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="Q4_0", format="onnx")})])
     extended = build_registry([ModelConfig("smollm2-135m", None, {"q": VariantSource(quantize="q2_k")})])
     assert extended["smollm2-135m"].variant("gguf", "q").base == ("gguf", "f32")
+
+
+def test_the_readmes_configuration_section_states_the_real_defaults():
+    """A newcomer reads the defaults off the README: each one stated there is the dataclass's own."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from benchharness.config import AccuracySettings, TrialSettings, Workload
+
+    text = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
+    section = text[text.index("## Configuration") :]
+    for table, settings in (("workload", Workload()), ("accuracy", AccuracySettings()), ("trials", TrialSettings())):
+        block = section[section.index(f"[tool.benchharness.{table}]") :].split("\n[", 1)[0]
+        for field in dataclasses.fields(settings):
+            value = getattr(settings, field.name)
+            shown = f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
+            assert re.search(rf"\b{field.name} \({re.escape(shown)}[),;]", block), (table, field.name, shown, block)
