@@ -19,7 +19,7 @@ from benchharness.errors import BenchHarnessError, ConfigError
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case, nothing_selected
 from benchharness.report import progress
-from benchharness.report.terminal import flag_lines, machine_lines, policy_lines, table
+from benchharness.report.terminal import bandwidth_line, flag_lines, machine_lines, policy_lines, table
 from benchharness.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -325,7 +325,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
     for line in flag_lines(bench.records.values()):
         terminalreporter.write_line(line)
-    for line in machine_lines(bench.noise_text(), bench.outside_loads()):
+    for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.bandwidth):
         terminalreporter.write_line(line)
     for line in policy_lines(bench.records.values()):
         terminalreporter.write_line(line)

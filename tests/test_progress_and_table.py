@@ -88,3 +88,18 @@ def test_machine_lines_print_the_noise_and_name_the_cases_run_beside_other_work(
         "machine: other work during the cases' timed regions: median 1%, max 1% (a)"
     ]
     assert machine_lines(None, [("a", None, 0.2)]) == []
+
+
+def test_the_bandwidth_line_carries_its_source_and_says_why_there_is_none():
+    from benchharness.meters.bandwidth import Bandwidth
+    from benchharness.report.terminal import bandwidth_line
+
+    loaded = Bandwidth(2.1e10, 1, "torch sum, best of 5 passes; beside 60% outside CPU load: may read low")
+    assert bandwidth_line(loaded) == [
+        "machine: read bandwidth for MBU 21.0 GB/s (torch sum, best of 5 passes; beside 60% outside CPU load: may read low)"
+    ]
+    none = Bandwidth(None, 2, "", unavailable_reason="torch is not installed (pip install torch)")
+    assert bandwidth_line(none) == [
+        "machine: read bandwidth for MBU unavailable: torch is not installed (pip install torch)"
+    ]
+    assert bandwidth_line(None) == []

@@ -14,6 +14,7 @@ from benchharness.advice import CAUSES
 from benchharness.baselines import NO_BASELINE
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
+from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.utilisation import RULES
 from benchharness.models.composition import WeightComposition
 from benchharness.readings import Reading
@@ -193,6 +194,16 @@ def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
             lines.append(f"  likely: {CAUSES[name]}")
         lines += [f"  try ({backend}): {text}" for backend, text in sorted(actions.get(name, {}).items())]
     return lines
+
+
+def bandwidth_line(bandwidth: Bandwidth | None) -> list[str]:
+    """The read bandwidth the MBU column is held against, with its source (which says when a pass ran beside
+    other work and may read low, making MBU read high), or why there is none."""
+    if bandwidth is None:
+        return []
+    if bandwidth.bytes_per_s is None:
+        return [f"machine: read bandwidth for MBU unavailable: {bandwidth.unavailable_reason}"]
+    return [f"machine: read bandwidth for MBU {bandwidth.bytes_per_s / 1e9:.1f} GB/s ({bandwidth.source})"]
 
 
 def machine_lines(noise: str | None, loads: Iterable[tuple[str, float | None, float]]) -> list[str]:
