@@ -43,8 +43,7 @@ ACTIONS: dict[str, dict[str, str]] = {
     },
     "memory_bound": {
         "llamacpp": "a smaller type (Q4_0, Q4_K_M), a shorter context (n_ctx), an 8-bit KV cache (type_k/type_v "
-        "q8_0); in deployment llama.cpp's default mmap load keeps the weights reclaimable (the harness reads them "
-        "into memory for steady figures, so its RSS counts them as anonymous)",
+        "q8_0), keeping mmap on so the weights stay reclaimable",
         "onnxruntime": "INT4 weights (ort-int4-weight-only), a shorter context, fewer parallel sessions",
         "onnxruntime-genai": "the builder's int4, a smaller max_length in genai_config",
         "openvino": "an INT4 IR, KV_CACHE_PRECISION u8, a shorter context",

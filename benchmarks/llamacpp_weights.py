@@ -7,8 +7,9 @@ moves from one child to the next by more than the gate's margin, the gate's verd
 code. On a Linux 6.18 VM the default suite's F32 reference decoded 63 to 97 tok/s between children
 with every load cold (benchmarks/results/aa_stability_full.md). llama.cpp memory-maps a GGUF by default
 and computes on the page cache's own pages; how big those pages are (2 MiB folios mapped whole by the
-PMD, or 4 KiB pages) depends on how the kernel's readahead brought them in. This measures, in fresh
-children alternating the modes, each after dropping the file's cached pages (page_cache.py):
+PMD, or 4 KiB pages) depends on how the kernel's readahead brought them in. This measures whether that
+is the cause (it was not: benchmarks/results/aa_stability_nommap.md), in fresh children
+alternating the modes, each after dropping the file's cached pages (page_cache.py):
 
 - `mmap`: llama.cpp's default load (memory-mapped, the kernel faults the pages in);
 - `mmap-read`: the file read once sequentially (16 MiB reads) before the memory-mapped load;

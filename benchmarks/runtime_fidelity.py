@@ -93,9 +93,7 @@ def harness(backend: str, path: Path, tokens: Path, threads: int, prompt: int, g
 
 def llama_bench(binary: str, path: Path, threads: int, prompt: int, gen: int, reps: int) -> dict[str, float]:
     def run(*args: str) -> float:
-        # --load-mode none: the harness reads GGUF weights into llama.cpp's buffers on the CPU, not mmap
-        # (backends/llamacpp.py weights_load_mode); the two sides load alike.
-        command = [binary, "-m", str(path), "-t", str(threads), "-r", str(reps), "-o", "json", "-lm", "none", *args]
+        command = [binary, "-m", str(path), "-t", str(threads), "-r", str(reps), "-o", "json", *args]
         (result,) = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
         return float(result["avg_ts"])
 

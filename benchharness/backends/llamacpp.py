@@ -64,28 +64,6 @@ def cpu_features(ll: Any) -> str:
     )
 
 
-WEIGHTS_CPU = (
-    "read into llama.cpp's own buffers (load_mode = LLAMA_LOAD_MODE_NONE, not its default mmap): anonymous "
-    "4 KiB pages, whatever the page cache's folio sizes"
-)
-WEIGHTS_GPU = "llama.cpp's default load (mmap where the device supports it), then copied to the device"
-
-
-def weights_load_mode(ll: Any, device: str) -> int:
-    """How llama.cpp loads a GGUF for `device`: read into its own buffers on the CPU, its default elsewhere.
-
-    Why not llama.cpp's default (mmap) on the CPU: a mapped model computes on the page cache's own pages,
-    and how many of them the kernel maps as 2 MiB folios depends on the machine's memory fragmentation, not
-    on the model. Measured on a Linux 6.18 VM (benchmarks/results/aa_stability_full.md): SmolLM2's F32
-    reference decoded 63-66 tok/s in every paired child of one run of the default suite and 85-87 in every
-    child of the next, on unchanged code, and the Q4 speedup gates flipped pass -> fail. Read into anonymous
-    memory (llama.cpp does not ask for transparent huge pages), every load gets the same 4 KiB pages
-    (benchmarks/results/llamacpp_weights.md): F32 decodes ~10% slower than a well-mapped file, the same
-    every time. On a GPU the weights are copied to the device, so the host's pages do not set the speed.
-    """
-    return int(ll.LLAMA_LOAD_MODE_NONE) if split_device(device)[0] not in GPU_DEVICES else int(ll.LLAMA_LOAD_MODE_AUTO)
-
-
 class LlamaCppModel:
     """A GGUF model and one context; sequence 0 holds the running generation."""
 
@@ -99,7 +77,6 @@ class LlamaCppModel:
         # Extra buffer types repack quantized weights for the CPU's best kernels (AMX, AVX-512 tiles);
         # on a VM that advertises AMX but traps it, that path dies of SIGILL (llama-bench's --repack 0).
         model_params.use_extra_bufts = not options.safe_mode
-        model_params.load_mode = weights_load_mode(ll, device)
         self._safe_mode = options.safe_mode
         self._device = device
         self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
@@ -133,7 +110,7 @@ class LlamaCppModel:
             "n_batch": str(self._capacity),
             "gpu_layers": "all" if split_device(self._device)[0] in GPU_DEVICES else "none",
             "kv_cache": "llama.cpp default (f16)",
-            "weights": WEIGHTS_CPU if split_device(self._device)[0] not in GPU_DEVICES else WEIGHTS_GPU,
+            "weights": "memory-mapped from the file (use_mmap, llama.cpp's default): file-backed resident pages",
             "prefill_logits": "last position only",
             "extra_buffer_types": "off (safe mode: use_extra_bufts = False)" if self._safe_mode else "on (default)",
             "cpu_features": cpu_features(self._ll),
