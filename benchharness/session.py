@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -482,8 +482,10 @@ class BenchSession:
                 )
                 record.pairs.append(self.paired(case, len(record.pairs), trials.pairs))
         verdicts = judge.judge_gates(rules, self._evidence(case, record, record.pairs), confidence)
-        verdicts = [self._with_ceiling(record, v) for v in verdicts]
-        record.verdicts += [self._confirm_gate(case, record, rules, v) for v in verdicts]
+        verdicts = [self._confirm_gate(case, record, rules, self._with_ceiling(record, v)) for v in verdicts]
+        # Measured figures move with the machine between runs; accuracy is deterministic (a re-run scores the same).
+        earlier = self._earlier_gate_ratios(case, [v.name for v in verdicts if v.name in CONFIRMABLE])
+        record.verdicts += [judge.across_runs(v, earlier.get(v.name, ()), confidence) for v in verdicts]
         for v in record.verdicts:
             if v.kind == "gate" and v.estimate is not None:
                 record.ratios[v.name] = v.estimate
@@ -602,6 +604,32 @@ class BenchSession:
             verdicts = self._confirm_regressions(case, record, entry, settings, policy, verdicts, moves, earlier)
         return verdicts + judge.judge_ratios(record.verdicts, entry, policy, earlier)
 
+    def _history(self) -> history_store.HistoryStore | None:
+        """This run's history store (--history, default beside the results), opened once; None where there is
+        none or it cannot be read (then nothing is learnt from earlier runs)."""
+        if self._history_store is None:
+            url = history_store.resolve_url(self.options.history, self.settings.results_dir)
+            try:
+                self._history_store = history_store.HistoryStore(url) if url else False
+            except BenchHarnessError:
+                self._history_store = False
+        return self._history_store if isinstance(self._history_store, history_store.HistoryStore) else None
+
+    def _earlier_gate_ratios(self, case: Case, gates: Sequence[str]) -> dict[str, list[float]]:
+        """Each gate's ratio in this machine's earlier runs of the case (the history store), oldest first."""
+        store = self._history()
+        if store is None:
+            return {}
+        earlier: dict[str, list[float]] = {}
+        for gate in gates:
+            try:
+                earlier[gate] = [
+                    p.value for p in store.series(self.machine["id"], case.key, f"gate:{gate}", HISTORY_RUNS)
+                ]
+            except BenchHarnessError:
+                return {}
+        return earlier
+
     def _earlier_runs(self, case: Case, entry: baselines.BaselineEntry) -> judge.Replicates:
         """This machine's other runs of the case from the history store: the between-run spread of each figure.
 
@@ -609,14 +637,8 @@ class BenchSession:
         that was stored, by its exact value), since the stored figure itself is the other side. No store,
         or one that cannot be read: no replicates, and only a move past `run_factor` is called.
         """
-        if self._history_store is None:
-            url = history_store.resolve_url(self.options.history, self.settings.results_dir)
-            try:
-                self._history_store = history_store.HistoryStore(url) if url else False
-            except BenchHarnessError:
-                self._history_store = False
-        store = self._history_store
-        if not isinstance(store, history_store.HistoryStore):
+        store = self._history()
+        if store is None:
             return judge.Replicates()
         started = entry.recorded.get("started")
         names = [*entry.metrics, *(f"gate:{g}" for g in entry.ratios)]

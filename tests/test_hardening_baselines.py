@@ -226,3 +226,45 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
     assert code == 1, output[-2000:]
     line = one_line(output, "batch32_items_per_s regressed")
     assert "between runs: t-test over 4 earlier and 1 new run(s)" in line, line
+
+
+def test_a_speedup_gate_whose_ratio_swings_between_runs_reads_inconclusive(tmp_path):
+    """Issue 21: a gate decided by one run's pairs, held against the machine's spread of the ratio between runs.
+
+    The speedup gate is set far under the digits MLP's INT8/FP32 ratio so this run decides it as a pass; a
+    history where the ratio swung across that line in earlier runs turns it inconclusive, naming the runs,
+    and a steady history leaves it a pass.
+    """
+    from benchharness.history.store import HistoryStore
+    from benchharness.results import RunResult
+
+    root = project(tmp_path)
+    text = (root / "pyproject.toml").read_text().replace("speedup = false\n", "")
+    (root / "pyproject.toml").write_text(text + "[tool.benchharness.suites.d.gates.speedup]\nmin = 0.01\n")
+    code, output = run(root, "--history=off")
+    assert code == 0, output[-2000:]
+    results = json.loads((root / "reports" / "latest.json").read_text())
+    gate = next(v for c in results["cases"] for v in c["verdicts"] if v["name"] == "speedup")
+    assert gate["status"] == "pass", gate
+
+    def history(name: str, ratios: tuple[float, ...]) -> Path:
+        store = HistoryStore(f"sqlite:///{root / name}")
+        for i, ratio in enumerate(ratios):
+            past = json.loads(json.dumps(results))
+            past["run"]["started"] = f"2026-11-0{i + 1}T02:00:00+00:00"
+            for verdict in (v for c in past["cases"] for v in c["verdicts"] if v["name"] == "speedup"):
+                verdict["estimate"] = ratio
+            assert store.append(RunResult.from_dict(past, f"past{i}.json"))
+        store.close()
+        return root / name
+
+    code, output = run(root, f"--history={history('swinging.sqlite', (0.005, 0.5, 0.05))}")
+    assert code == 0, output[-2000:]  # inconclusive warns by default
+    gate = next(v for c in latest(root).values() for v in c["verdicts"] if v["name"] == "speedup")
+    assert gate["status"] == "inconclusive", gate
+    assert "across runs: inconclusive: this machine's last 3 runs read this ratio 0.005-0.5" in gate["message"]
+
+    code, output = run(root, f"--history={history('steady.sqlite', (gate['estimate'],) * 3)}")
+    assert code == 0, output[-2000:]
+    gate = next(v for c in latest(root).values() for v in c["verdicts"] if v["name"] == "speedup")
+    assert gate["status"] == "pass" and "across runs" not in gate["message"], gate

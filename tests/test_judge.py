@@ -1,5 +1,7 @@
 """The judge is pure: synthetic measurements with known answers in, verdicts with evidence out."""
 
+from dataclasses import replace
+
 import pytest
 
 from benchharness import judge, kinds
@@ -409,3 +411,32 @@ def test_the_memory_gate_says_what_the_judged_figure_holds():
         m.readings["rss_file_bytes"] = Reading("rss_file_bytes", "B", file * 2.0**20)
     (v,) = judge.judge_gates([GateRule("memory_reduction", 0.5)], evidence(var, ref), 0.95)
     assert "q4 30 MiB anonymous + 10 MiB file-backed; f32 5 MiB anonymous + 95 MiB file-backed" in v.message
+
+
+def test_a_gate_verdict_whose_ratio_swings_across_the_line_between_runs_is_inconclusive():
+    """Issue 21: the A/A's Q4_K_M speedup read 2.13x in one run and 1.60x in the next on unchanged code."""
+    from benchharness.judge import Verdict, across_runs
+
+    passed = Verdict("gate", "speedup", "pass", "speedup 2.13x", 2.13, 2.08, 2.18, 2.0, 6, "bootstrap")
+    swinging = across_runs(passed, [1.64, 2.30, 1.73], 0.95)
+    assert swinging.status == "inconclusive", swinging
+    assert "this machine's last 3 runs read this ratio 1.64-2.3" in swinging.message
+    assert "across the 2 line" in swinging.message and swinging.message.startswith("speedup 2.13x -- across runs")
+    # A steady machine keeps the decisive verdict; too little history, or a verdict already undecided, is untouched.
+    assert across_runs(passed, [2.6, 2.62, 2.58], 0.95) == passed
+    steady_fail = replace(passed, status="fail", estimate=1.3, low=1.28, high=1.32)
+    assert across_runs(steady_fail, [1.31, 1.29, 1.30, 1.32], 0.95) == steady_fail
+    assert across_runs(passed, [1.64, 2.30], 0.95) == passed
+    undecided = replace(passed, status="inconclusive")
+    assert across_runs(undecided, [1.64, 2.30, 1.73], 0.95) == undecided
+    assert across_runs(replace(passed, kind="ratio"), [1.64, 2.30, 1.73], 0.95).status == "pass"
+
+
+def test_across_runs_reads_a_memory_cut_on_its_times_smaller_scale():
+    """ONNX Runtime FP32 loaded 742 or 978 MiB from one process to the next, so INT4's cut read 43% or 56%."""
+    from benchharness.judge import Verdict, across_runs
+
+    cut = Verdict("gate", "memory_reduction", "fail", "memory reduction 43%", 0.426, 0.426, 0.426, 0.5, 1, "point")
+    verdict = across_runs(cut, [0.436, 0.564, 0.426], 0.95)
+    assert verdict.status == "inconclusive" and "0.426-0.564" in verdict.message, verdict.message
+    assert across_runs(cut, [0.43, 0.426, 0.428], 0.95).status == "fail"
