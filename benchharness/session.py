@@ -485,7 +485,7 @@ class BenchSession:
         verdicts = [self._confirm_gate(case, record, rules, self._with_ceiling(record, v)) for v in verdicts]
         # Measured figures move with the machine between runs; accuracy is deterministic (a re-run scores the same).
         earlier = self._earlier_gate_ratios(case, [v.name for v in verdicts if v.name in CONFIRMABLE])
-        record.verdicts += [judge.across_runs(v, earlier.get(v.name, ()), confidence) for v in verdicts]
+        record.verdicts += [judge.across_runs(v, earlier.get(v.name, ())) for v in verdicts]
         for v in record.verdicts:
             if v.kind == "gate" and v.estimate is not None:
                 record.ratios[v.name] = v.estimate
