@@ -102,43 +102,71 @@ class GateBar:
 STATUS_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00", "unavailable": "#9e9e9e"}
 
 
-def gate_bars(cases: Sequence[CaseResult]) -> dict[str, list[GateBar]]:
-    """Per gate, one bar per variant judged on it (unavailable ones have no estimate to draw)."""
-    bars: dict[str, list[GateBar]] = {}
+@dataclass(frozen=True)
+class GatePanels:
+    """The gate figure's layout: one row per variant, the same rows in every gate's panel.
+
+    A panel whose gate judged fewer variants leaves their rows empty instead of stretching its own
+    bars over the whole panel (one bar used to fill a panel's height beside another panel's five).
+    """
+
+    variants: tuple[str, ...]  # the rows, top to bottom, in the order the cases ran
+    panels: tuple[tuple[str, tuple[GateBar | None, ...]], ...]  # (gate, one bar or None per row)
+
+
+def gate_panels(cases: Sequence[CaseResult]) -> GatePanels:
+    """Per gate, the bar of each variant judged on it (unavailable ones have no estimate to draw)."""
+    bars: dict[str, dict[str, GateBar]] = {}
+    rows: dict[str, None] = {}
     for c in cases:
         for v in c.gate_verdicts():
             if v.estimate is None or v.threshold is None:
                 continue
-            bars.setdefault(v.name, []).append(GateBar(_label(c), v.estimate, v.low, v.high, v.threshold, v.status))
-    return bars
+            label = _label(c)
+            rows[label] = None
+            bars.setdefault(v.name, {})[label] = GateBar(label, v.estimate, v.low, v.high, v.threshold, v.status)
+    variants = tuple(rows)
+    names = [n for n in GATE_LABELS if n in bars] + sorted(n for n in bars if n not in GATE_LABELS)
+    return GatePanels(variants, tuple((n, tuple(bars[n].get(label) for label in variants)) for n in names))
 
 
 def gates_figure(cases: Sequence[CaseResult], title: str) -> str | None:
-    """Each gate's ratio per variant with its interval, against the gate's line."""
-    bars = gate_bars(cases)
-    if not bars:
-        return None
+    """Each gate's ratio per variant with its interval, against the gate's line; rows shared by every panel."""
+    layout = gate_panels(cases)
+    return _svg(draw_gates(layout, title)) if layout.panels else None
+
+
+def draw_gates(layout: GatePanels, title: str) -> Any:
+    """The matplotlib figure of `layout` (at least one panel): kept apart so tests can read its axes."""
     plt = _pyplot()
-    names = [n for n in GATE_LABELS if n in bars]
-    height = max(len(b) for b in bars.values()) * 0.32 + 1.0
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), height), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        rows = bars[name]
-        y = list(range(len(rows)))
-        values = [b.estimate for b in rows]
-        errors = [
-            [b.estimate - (b.low if b.low is not None else b.estimate) for b in rows],
-            [(b.high if b.high is not None else b.estimate) - b.estimate for b in rows],
-        ]
+    rows = len(layout.variants)
+    fig, axes = plt.subplots(
+        1, len(layout.panels), figsize=(3.3 * len(layout.panels), rows * 0.32 + 1.0), squeeze=False, sharey=True
+    )
+    for ax, (name, bars) in zip(axes[0], layout.panels, strict=True):
+        drawn = [(y, b) for y, b in enumerate(bars) if b is not None]
         ax.barh(
-            y, values, xerr=errors, color=[STATUS_COLORS.get(b.status, "#9e9e9e") for b in rows], capsize=2, height=0.6
+            [y for y, _ in drawn],
+            [b.estimate for _, b in drawn],
+            xerr=[
+                [b.estimate - (b.low if b.low is not None else b.estimate) for _, b in drawn],
+                [(b.high if b.high is not None else b.estimate) - b.estimate for _, b in drawn],
+            ],
+            color=[STATUS_COLORS.get(b.status, "#9e9e9e") for _, b in drawn],
+            capsize=2,
+            height=0.6,
         )
-        ax.axvline(rows[0].threshold, color="black", linestyle="--", linewidth=1)
-        ax.set_yticks(y, [b.label for b in rows], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_title(f"{GATE_LABELS[name]} (gate {rows[0].threshold:g})", fontsize=9)
-    axes[0][0].set_ylabel(title, fontsize=8)
-    return _svg(fig)
+        threshold = drawn[0][1].threshold
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        for y, b in enumerate(bars):
+            if b is None:
+                ax.text(threshold, y, " not gated", va="center", fontsize=7, color="#757575")
+        ax.set_title(f"{GATE_LABELS.get(name, name)} (gate {threshold:g})", fontsize=9)
+    first = axes[0][0]
+    first.set_yticks(range(rows), list(layout.variants), fontsize=8)
+    first.set_ylim(rows - 0.5, -0.5)  # shared: every panel has one row per variant, the first at the top
+    first.set_ylabel(title, fontsize=8)
+    return fig
 
 
 def distribution_figure(cases: Sequence[CaseResult], series: str, title: str) -> str | None:
