@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchharness.readings import metric_spec
-from benchharness.report.recommend import Candidate, pareto_front
+from benchharness.report.front import FrontChart
 from benchharness.results import CaseResult
 
 GATE_LABELS = {
@@ -46,47 +46,83 @@ def _label(case: CaseResult) -> str:
     return f"{case.case.quant} {case.case.backend}"
 
 
-def pareto_figure(found: Sequence[Candidate], speed_metric: str, accuracy_metric: str, title: str) -> str | None:
-    """Accuracy vs speed, one point per variant; the Pareto front (nothing both faster and more accurate) joined."""
-    points = [c for c in found if c.accuracy is not None]
-    if len(points) < 2:
+PICK_COLOR = "#c2185b"  # the targets' marks; no backend colour (tab10) is this pink
+
+
+def front_figure(chart: FrontChart) -> str | None:
+    """The first screen's chart: accuracy vs speed, one point per backend and variant, the Pareto front
+    (nothing both faster and more accurate) ringed and joined, each target's pick and runner-up marked."""
+    if not chart.points:
         return None
     plt = _pyplot()
-    front = pareto_front([(c.speed, c.accuracy or 0.0) for c in points])
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
-    backends = sorted({c.case.case.backend for c in points})
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    backends = sorted({p.backend for p in chart.points})
     colors = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(backends)}
-    for c, on_front in zip(points, front, strict=True):
+    marked: dict[str, list[str]] = {}
+    for m in chart.marks:
+        if m.on_chart:
+            marked.setdefault(m.point, []).append(m.text)
+    labels: list[Any] = []
+    for p in chart.points:
         ax.scatter(
-            c.speed,
-            c.accuracy,
-            s=60 if on_front else 30,
-            color=colors[c.case.case.backend],
-            edgecolors="black" if on_front else "none",
+            p.speed,
+            p.accuracy,
+            s=60 if p.on_front else 30,
+            color=colors[p.backend],
+            edgecolors="black" if p.on_front else "none",
             linewidths=1.2,
             zorder=3,
         )
-        ax.annotate(
-            c.case.case.quant, (c.speed, c.accuracy or 0.0), textcoords="offset points", xytext=(4, 4), fontsize=8
-        )
-    line = sorted((c.speed, c.accuracy or 0.0) for c, f in zip(points, front, strict=True) if f)
-    ax.plot(
-        [p[0] for p in line],
-        [p[1] for p in line],
-        color="black",
-        linewidth=1,
-        linestyle="--",
-        zorder=2,
-        label="Pareto front",
-    )
+        texts = marked.get(p.label)
+        if texts:  # the pick's label says so, in the marks' colour, beside a star behind the point
+            ax.scatter(p.speed, p.accuracy, s=260, marker="*", color=PICK_COLOR, zorder=2, linewidths=0)
+            text = f"{p.label}: {', '.join(texts)}"
+            labels.append(
+                ax.annotate(
+                    text, (p.speed, p.accuracy), textcoords="offset points", xytext=(7, 5), fontsize=8.5,
+                    fontweight="bold", color=PICK_COLOR,
+                )
+            )  # fmt: skip
+        else:
+            labels.append(
+                ax.annotate(p.label, (p.speed, p.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            )
+    line = sorted((p.speed, p.accuracy) for p in chart.points if p.on_front)
+    ax.plot([x for x, _ in line], [y for _, y in line], color="black", linewidth=1, linestyle="--", zorder=1)
+    ax.plot([], [], color="black", linewidth=1, linestyle="--", label="Pareto front (ringed)")
+    if marked:
+        ax.scatter([], [], s=120, marker="*", color=PICK_COLOR, label="a target's pick / runner-up")
     for b in backends:
         ax.scatter([], [], color=colors[b], label=b)
-    speed_spec, acc_spec = metric_spec(speed_metric), metric_spec(accuracy_metric)
-    ax.set_xlabel(f"{speed_spec.label if speed_spec else speed_metric} ({speed_spec.unit if speed_spec else ''})")
-    ax.set_ylabel(acc_spec.label if acc_spec else accuracy_metric)
-    ax.set_title(title)
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    speed_spec, acc_spec = metric_spec(chart.speed_metric), metric_spec(chart.accuracy_metric)
+    ax.set_xlabel(f"{speed_spec.label if speed_spec else chart.speed_metric} ({speed_spec.unit if speed_spec else ''})")
+    ax.set_ylabel(acc_spec.label if acc_spec else chart.accuracy_metric)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if abs(x) >= 100 else f"{x:g}"))
+    if acc_spec is not None and acc_spec.unit == "fraction":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.margins(x=0.15, y=0.15)
+    ax.set_title(f"{chart.title}: accuracy vs speed")
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _unstack(fig, labels)
     return _svg(fig)
+
+
+def _unstack(fig: Any, labels: Sequence[Any]) -> None:
+    """Move each point label down below any label above it that it overlaps, so close points stay readable
+    (a pick and its runner-up are often neighbours: their labels were drawn over each other)."""
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    for label in sorted(labels, key=lambda a: -a.get_window_extent(renderer).y1):
+        for _ in range(len(labels)):
+            box = label.get_window_extent(renderer)
+            hit = next((b for b in placed if b.overlaps(box)), None)
+            if hit is None:
+                break
+            x, y = label.xyann
+            label.xyann = (x, y - (box.y1 - hit.y0) * 72 / fig.dpi - 1)
+        placed.append(label.get_window_extent(renderer))
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,11 @@ from benchharness.meters.noise import Noise
 from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, metric_spec
 from benchharness.report import figures
+from benchharness.report.changes import Changes, changes
 from benchharness.report.embed import embedded_json
+from benchharness.report.front import FrontChart, front_charts
 from benchharness.report.provenance import describe, provenance_of
-from benchharness.report.recommend import Recommendation, accuracy_metric, candidates, recommend, speed_metric
+from benchharness.report.recommend import Recommendation, accuracy_metric, recommend, speed_metric
 from benchharness.report.targets import TargetPick, pick
 from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
 from benchharness.storage import write_text_atomic
@@ -91,6 +93,8 @@ class RunView:
     recommendations: list[Recommendation]
     suites: list[SuiteView]
     target_picks: list[TargetPick] = field(default_factory=list)  # each deployment target's answer
+    fronts: list[tuple[FrontChart, str | None]] = field(default_factory=list)  # the first screen: (chart, svg)
+    changes: Changes = field(default_factory=lambda: Changes((), 0))
 
 
 def _noise(info: object) -> str:
@@ -307,14 +311,6 @@ def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: His
     view = SuiteView(name, kind, shown, skipped, _metric_table(shown), _verdict_rows(shown))
     if not measured:
         return view
-    groups: dict[tuple[str, str], list[CaseResult]] = {}
-    for c in measured:
-        groups.setdefault((c.case.model, c.case.device), []).append(c)
-    for (model, device), group in groups.items():
-        speed, accuracy = speed_metric(group[0]), accuracy_metric(group[0])
-        svg = figures.pareto_figure(candidates(group), speed, accuracy, f"{model} on {device}: accuracy vs speed")
-        if svg:
-            view.figures.append((f"{accuracy} vs {speed}; the dashed line joins the Pareto front (ringed points)", svg))
     svg = figures.gates_figure(measured, f"{name}: gate ratios with their intervals")
     if svg:
         view.figures.append(
@@ -346,13 +342,16 @@ def run_view(run: RunResult, history: HistoryStore | None, targets: Sequence[Tar
     suites: dict[str, list[CaseResult]] = {}
     for c in run.cases:
         suites.setdefault(c.case.suite, []).append(c)
+    picks = [answer for target in targets for answer in pick(target, run)]
     return RunView(
         run,
         failures(run),
         _environment(run),
         recommend(run),
         [_suite_view(run, name, cases, history) for name, cases in suites.items()],
-        [answer for target in targets for answer in pick(target, run)],
+        picks,
+        [(chart, figures.front_figure(chart)) for chart in front_charts(run, picks)],
+        changes(run),
     )
 
 
