@@ -69,12 +69,15 @@ def test_a_variant_the_axis_cannot_hold_is_named_not_dropped():
     answered["readings"]["answer_exact_match"] = reading("answer_exact_match", "fraction", 0.75, 0.0, 24)
     unread = case("q4_0", 160.0)
     unread["readings"]["top1_accuracy"] = reading("top1_accuracy", "fraction", None)
-    (chart,) = front_charts(RunResult.from_dict(run([case("f32", 50.0), case("q4_1", 110.0), answered, unread]), "r"))
+    crashed = {**case("q5_0", 0.0, backend="ort"), "outcome": "error", "readings": {}, "message": "died from SIGSEGV"}
+    cases = [case("f32", 50.0), case("q4_1", 110.0), answered, unread, crashed]
+    (chart,) = front_charts(RunResult.from_dict(run(cases), "r"))
     assert chart.accuracy_metric == "top1_accuracy"  # what most variants' gate judges
     assert [p.label for p in chart.points] == ["llamacpp f32", "llamacpp q4_1"]
     assert chart.left_off == (
         "llamacpp q8_0: its gate judges answer_exact_match, not top1_accuracy",
         "llamacpp q4_0: no top1_accuracy reading",
+        "ort q5_0: error (see Failed)",
     )
 
 

@@ -58,7 +58,7 @@ class FrontChart:
     accuracy_metric: str
     points: tuple[FrontPoint, ...]
     marks: tuple[FrontMark, ...]
-    left_off: tuple[str, ...]  # 'label: why', for each measured variant the chart cannot place
+    left_off: tuple[str, ...]  # 'label: why', for each variant the chart cannot place (failed ones included)
 
     @property
     def title(self) -> str:
@@ -97,6 +97,13 @@ def front_chart(
             left_off.append(f"{labels[c.case.key]}: no {axis} reading")
         else:
             placed.append(c)
+    measured = {c.case.key for c in found}
+    for row in cases:  # what the chart lacks and why: a crashed runtime must not read as one never installed
+        name = f"{row.case.backend} {row.case.quant}"
+        if row.measurement is None and row.outcome in ("failed", "error"):
+            left_off.append(f"{name}: {row.outcome} (see Failed)")
+        elif row.measurement is not None and row.key not in measured:
+            left_off.append(f"{name}: no {speed_metric(row)} reading")
     front = pareto_front([(c.speed, c.accuracy or 0.0) for c in placed])
     points = tuple(
         FrontPoint(c.case.key, labels[c.case.key], c.case.case.backend, c.speed, c.accuracy or 0.0, on)
