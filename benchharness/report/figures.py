@@ -64,7 +64,6 @@ def front_figure(chart: FrontChart) -> str | None:
     for m in chart.marks:
         if m.on_chart:
             marked.setdefault(m.point, []).append(m.text)
-    labels: list[Any] = []
     for p in chart.points:
         ax.scatter(
             p.speed,
@@ -75,20 +74,21 @@ def front_figure(chart: FrontChart) -> str | None:
             linewidths=1.2,
             zorder=3,
         )
-        texts = marked.get(p.label)
-        if texts:  # the pick's label says so, in the marks' colour, beside a star behind the point
+        if marked.get(p.label):
             ax.scatter(p.speed, p.accuracy, s=260, marker="*", color=PICK_COLOR, zorder=2, linewidths=0)
-            text = f"{p.label}: {', '.join(texts)}"
-            labels.append(
-                ax.annotate(
-                    text, (p.speed, p.accuracy), textcoords="offset points", xytext=(7, 5), fontsize=8.5,
-                    fontweight="bold", color=PICK_COLOR,
-                )
-            )  # fmt: skip
+    ax.margins(x=0.15, y=0.15)
+    low, high = ax.get_xlim()
+    labels: list[Any] = []
+    for p in chart.points:
+        # a label reads rightwards, except near the right edge, where it would run into the legend
+        right = (p.speed - low) / ((high - low) or 1.0) > 0.6
+        where = {"xytext": (-7 if right else 7, 5), "ha": "right" if right else "left"}
+        texts = marked.get(p.label)
+        if texts:  # the pick's label says so, in the marks' colour
+            text, style = f"{p.label}: {', '.join(texts)}", {"fontsize": 8.5, "fontweight": "bold", "color": PICK_COLOR}
         else:
-            labels.append(
-                ax.annotate(p.label, (p.speed, p.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
-            )
+            text, style = p.label, {"fontsize": 8}
+        labels.append(ax.annotate(text, (p.speed, p.accuracy), textcoords="offset points", **where, **style))
     line = sorted((p.speed, p.accuracy) for p in chart.points if p.on_front)
     ax.plot([x for x, _ in line], [y for _, y in line], color="black", linewidth=1, linestyle="--", zorder=1)
     ax.plot([], [], color="black", linewidth=1, linestyle="--", label="Pareto front (ringed)")
@@ -101,8 +101,7 @@ def front_figure(chart: FrontChart) -> str | None:
     ax.set_ylabel(acc_spec.label if acc_spec else chart.accuracy_metric)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if abs(x) >= 100 else f"{x:g}"))
     if acc_spec is not None and acc_spec.unit == "fraction":
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-    ax.margins(x=0.15, y=0.15)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals as the axis's span needs them
     ax.set_title(f"{chart.title}: accuracy vs speed")
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _unstack(fig, labels)
