@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from benchharness.results import load_runs
 
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
+from browser import CHROMIUM, chromium
 from run_documents import skip_beside_other_work
 from test_e2e_llamacpp import SUITE
 
@@ -52,8 +52,6 @@ min = 0.8
 [tool.benchharness.suites.e2e.gates.memory_reduction]
 min = 0.3
 """
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 def _run(root: Path, machine: str, *args: str) -> tuple[Path, Path]:
@@ -167,29 +165,6 @@ def test_pytest_benchmark_reads_the_pytest_benchmark_json(lab):
         stats = bench["stats"]
         assert isinstance(bench["fullname"], str) and stats["rounds"] >= 6 and stats["iterations"] == 1
         assert stats["ops"] > 0 and stats["mean"] > 0 and stats["stddev"] >= 0
-
-
-def chromium(url: str, workdir: Path, *extra: str) -> tuple[str, list[str]]:
-    """Open `url` headless; return the rendered DOM and every URL the page asked the network for.
-
-    Chromium's network log records each request's initiator: the browser's own background traffic
-    (update checks, clock sync) has none ("not an origin"), anything the page loads has the page's.
-    """
-    netlog = workdir / f"netlog-{len(list(workdir.glob('netlog-*')))}.json"
-    command = [
-        CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={workdir / 'profile'}", f"--log-net-log={netlog}", "--net-log-capture-mode=Everything",
-        *extra, url,
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    text = netlog.read_text().rstrip().rstrip(",")
-    log = json.loads(text if text.endswith("}") else text + "]}")  # a log cut at exit lacks its closing
-    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    jobs = [e.get("params", {}) for e in log.get("events", []) if e.get("type") == start_job]
-    urls = [str(p["url"]) for p in jobs if "url" in p and p.get("initiator") != "not an origin"]
-    return done.stdout, urls
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed: apt-get install chromium")
