@@ -138,8 +138,16 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     found = detect([p.value for p in points])
     starts = {cp.index: cp for cp in found.points}
+    away = {i: t for t in found.transients for i in range(t.start, t.end)}
     for i, p in enumerate(points):
-        mark = f"  <- change point ({starts[i].change:+.1%}, p={starts[i].p_value:.2g})" if i in starts else ""
+        mark = ""
+        if i in starts:
+            cp = starts[i]
+            noise = "no noise" if cp.noise_multiple == float("inf") else f"{cp.noise_multiple:.1f}x the noise"
+            mark = f"  <- change point ({cp.change:+.1%}, {noise}, p={cp.p_value:.2g})"
+        elif i in away:
+            t = away[i]
+            mark = f"  <- transient ({t.change:+.1%}, back to the level after {t.end - t.start} night(s))"
         print(f"{p.started}  {p.value:.6g}  {(p.git_commit or '')[:10]}{mark}")
     if found.unavailable_reason:
         print(f"change points: {found.unavailable_reason}")
