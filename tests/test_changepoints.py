@@ -103,3 +103,17 @@ def test_too_short_a_history_says_why():
 def test_bad_rules_say_what_and_what_to_do(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Rules(**kwargs)
+
+
+def test_the_readme_states_the_rules_defaults():
+    """A newcomer reads the rules off the README: each default stated there is the module's own."""
+    from pathlib import Path
+
+    from benchharness.history import changepoints as cp
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert f"at least **{cp.MIN_SEGMENT} nights** (`min_segment`)" in text
+    assert f"at least **{cp.MIN_NOISE_MULTIPLE:g}x the series' own robust spread** (`min_noise_multiple`" in text
+    assert f"at least **{cp.MIN_MAGNITUDE:.0%}** of the level before (`min_magnitude`" in text
+    assert f"gives **p < {cp.MAX_PVALUE:g}** (`max_pvalue`)" in text
+    assert f"by more than **{cp.TRANSIENT_MULTIPLE:g} sigma** (`transient_multiple`)" in text
