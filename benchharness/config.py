@@ -27,7 +27,8 @@ from benchharness.gates import (
     MEMORY_FIGURES,
     GateRule,
 )
-from benchharness.readings import METRICS
+from benchharness.profiles import HEADLINE, PROFILES, reference_window_s
+from benchharness.readings import METRICS, base_name
 
 FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
 INCONCLUSIVE_POLICIES = ("warn", "fail")
@@ -49,6 +50,17 @@ class Workload:
     # is the headline: its metrics carry the plain names gates and baselines use; every other depth
     # adds the same metrics suffixed "@d<depth>".
     depths: tuple[int, ...] = (0,)
+    # Named deployment shapes timed beside the headline (profiles.py): the first, "short", is today's
+    # prompt_tokens + gen_tokens above and carries the plain names gates and baselines judge; each other
+    # profile's figures carry its own suffix ("ttft_ms@long-prompt", "decode_tok_per_s@chat-t2").
+    profiles: tuple[str, ...] = ("short",)
+    long_prompt_tokens: int = 2048  # long-prompt: a summariser's prompt from the accuracy corpus ...
+    long_gen_tokens: int = 128  # ... and its generated summary
+    chat_turns: int = 4  # chat: turns of one conversation, the KV cache kept between them
+    chat_turn_tokens: int = 64  # the user's message per turn (each reply is gen_tokens long)
+    ttft_sweep: tuple[int, ...] = (64, 256, 1024)  # ttft-sweep: prompt lengths whose TTFT is timed
+    sustained_s: float = 300.0  # sustained: how long the case runs back to back
+    sustained_interval_s: float = 10.0  # ... and the interval its throughput is read over
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ class BaselineSettings:
     run_factor: float = 1.5
 
     def compares(self, metric: str) -> bool:
-        return self.metrics is None or metric.split("@d", 1)[0] in self.metrics
+        return self.metrics is None or base_name(metric) in self.metrics
 
 
 @dataclass(frozen=True)
@@ -295,8 +307,28 @@ def _parse_workload(t: _Table, base: Workload) -> Workload:
         max_rounds=t.take("max_rounds", int, base.max_rounds),
         min_time_s=t.take("min_time_s", float, base.min_time_s),
         depths=_depths(t, base.depths),
+        profiles=_profiles(t, base.profiles),
+        long_prompt_tokens=t.take("long_prompt_tokens", int, base.long_prompt_tokens),
+        long_gen_tokens=t.take("long_gen_tokens", int, base.long_gen_tokens),
+        chat_turns=t.take("chat_turns", int, base.chat_turns),
+        chat_turn_tokens=t.take("chat_turn_tokens", int, base.chat_turn_tokens),
+        ttft_sweep=_token_counts(t, "ttft_sweep", base.ttft_sweep),
+        sustained_s=t.take("sustained_s", float, base.sustained_s),
+        sustained_interval_s=t.take("sustained_interval_s", float, base.sustained_interval_s),
     )
     t.finish()
+    _in_range(f"{t.where}.long_prompt_tokens", w.long_prompt_tokens, 1, 131072)
+    _in_range(f"{t.where}.long_gen_tokens", w.long_gen_tokens, 1, 32768)
+    _in_range(f"{t.where}.chat_turns", w.chat_turns, 2, 100)
+    _in_range(f"{t.where}.chat_turn_tokens", w.chat_turn_tokens, 1, 32768)
+    _in_range(f"{t.where}.sustained_s", w.sustained_s, 4.0, 86400.0)
+    window = reference_window_s(w.sustained_s)
+    if not 0.1 <= w.sustained_interval_s <= window:
+        raise ConfigError(
+            f"{t.where}.sustained_interval_s = {w.sustained_interval_s!r} must be in 0.1..{window:g}: the first "
+            f"{window:g} s of a {w.sustained_s:g} s run are the reference the drop is read against and must hold "
+            f"at least one interval; lower sustained_interval_s or raise sustained_s"
+        )
     _in_range(f"{t.where}.prompt_tokens", w.prompt_tokens, 1, 32768)
     _in_range(f"{t.where}.gen_tokens", w.gen_tokens, 1, 32768)
     _in_range(f"{t.where}.warmup_rounds", w.warmup_rounds, 0, 100)
@@ -317,6 +349,38 @@ def _depths(t: _Table, default: tuple[int, ...]) -> tuple[int, ...]:
         raise ConfigError(f"{where} = {value!r} lists a depth twice; list each depth once")
     for depth in value:
         _in_range(where, depth, 0, 131072)
+    return tuple(value)
+
+
+def _profiles(t: _Table, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = _names(t, "profiles")
+    if value is None:
+        return default
+    where = f"{t.where}.profiles"
+    for name in value:
+        if name not in PROFILES:
+            raise ConfigError(f"{where} names {name!r}, not a workload profile; valid: {', '.join(PROFILES)}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where} = {list(value)!r} lists a profile twice; list each profile once")
+    if value[0] != HEADLINE:
+        raise ConfigError(
+            f"{where} = {list(value)!r} starts with {value[0]!r}; the first profile is the headline the gates and "
+            f"baselines judge and must be {HEADLINE!r} (prompt_tokens + gen_tokens): list {HEADLINE!r} first"
+        )
+    return value
+
+
+def _token_counts(t: _Table, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = t.take(key, list, None)
+    if value is None:
+        return default
+    where = f"{t.where}.{key}"
+    if not value or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise ConfigError(f"{where} = {value!r} must be a non-empty list of token counts, e.g. [64, 256, 1024]")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where} = {value!r} lists a length twice; list each length once")
+    for count in value:
+        _in_range(where, count, 1, 131072)
     return tuple(value)
 
 

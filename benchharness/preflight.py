@@ -86,6 +86,11 @@ class ContextCheck:
             self._known[key] = self._known[root_key]
         _check(where, self._known[key], kind, model.name, workload, accuracy)
 
+    def tokens(self, model: str, fmt: str, label: str) -> int | None:
+        """The context a variant was found to hold, where one of the checks read it (None: not known)."""
+        known = self._known.get((model, fmt, label))
+        return None if known is None else known.tokens
+
     def after_prepare(
         self,
         where: str,

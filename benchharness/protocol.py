@@ -47,6 +47,7 @@ class ModelSpec:
     path: str
     file_bytes: int  # the weights the runtime loads (Variant.file_bytes; models/sizes.py says what counts)
     safe_mode: bool = False  # load with the backend's safe mode (its fast path died of SIGILL here)
+    context_tokens: int | None = None  # the model's context as its files declare it (None: they do not say)
 
 
 @dataclass(frozen=True)

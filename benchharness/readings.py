@@ -134,8 +134,13 @@ RETIRED: dict[str, str] = {
 
 
 def metric_spec(name: str) -> MetricSpec | None:
-    """The spec of a metric, including a depth-sweep metric such as 'decode_tok_per_s@d2048'."""
-    return METRICS.get(name.split("@d", 1)[0])
+    """The spec of a metric, including a depth's or a profile's such as 'decode_tok_per_s@d2048' or 'ttft_ms@pp1024'."""
+    return METRICS.get(base_name(name))
+
+
+def base_name(name: str) -> str:
+    """A metric's name without its depth or profile suffix (everything from the first '@')."""
+    return name.split("@", 1)[0]
 
 
 def depth_suffix(depth: int, headline: bool) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from benchharness.meters.bandwidth import Bandwidth
 from benchharness.models.traffic import TokenTraffic, bytes_per_token
-from benchharness.readings import Measurement, Reading
+from benchharness.readings import Measurement, Reading, base_name
 
 BYTES = "bytes_per_token"
 READ_RATE = "decode_read_gb_per_s"
@@ -72,7 +72,7 @@ def decode_readings(
 
 def _unavailable(names: Sequence[str], why: str) -> list[Reading]:
     units = {BYTES: "B", READ_RATE: "GB/s", MBU: "fraction"}
-    return [Reading.unavailable(n, units[n.split("@", 1)[0]], why) for n in names]
+    return [Reading.unavailable(n, units[base_name(n)], why) for n in names]
 
 
 def ceiling_note(speedup: float | None, variant: Measurement | None, reference: Measurement | None) -> str:

@@ -46,7 +46,9 @@ def _load(
     if not path.exists():
         raise ModelError(f"variant file {path} does not exist; run the prepare step again")
     backend = import_backend(spec.backend)
-    options = replace(kind.load_options(threads, request.workload, request.accuracy), safe_mode=spec.safe_mode)
+    options = replace(
+        kind.load_options(threads, request.workload, request.accuracy, spec.context_tokens), safe_mode=spec.safe_mode
+    )
     if isinstance(request, PairedRequest):
         options = replace(options, stop_spinning=request.stop_spinning)
     page_cache = drop_cached_pages(path)
@@ -71,6 +73,7 @@ def _context(request: MeasureRequest | PairedRequest, spec: ModelSpec, **referen
         corpus_tokens=Path(request.corpus_tokens) if request.corpus_tokens else None,
         device=spec.device,
         data=request.data,
+        model_context=spec.context_tokens,
     )
 
 

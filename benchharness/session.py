@@ -36,6 +36,7 @@ from benchharness.meters.bandwidth import Bandwidth, machine_bandwidth
 from benchharness.meters.noise import Noise, read_noise
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef, build_registry
+from benchharness.profiles import defining_workload
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode
 from benchharness.readings import Measurement, depth_suffix, metric_spec
 from benchharness.report import html
@@ -74,7 +75,7 @@ def _with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
 def _moves_with_speed(v: Verdict) -> bool:
     if v.kind in ("gate", "ratio"):
         return v.name == "speedup"
-    spec = metric_spec(v.name.split("@d", 1)[0])
+    spec = metric_spec(v.name)
     return spec is not None and spec.unit != "B" and not spec.deterministic
 
 
@@ -204,7 +205,9 @@ class BenchSession:
 
     def workload_key(self, case: Case | None = None) -> dict[str, Any]:
         workload, accuracy = self.workload(case) if case else (self.settings.workload, self.settings.accuracy)
-        key = {**asdict(workload), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
+        # Only the listed profiles' settings define the figures (profiles.defining_workload): a suite that lists
+        # none keeps the key, and the stored baselines, it had before profiles existed.
+        key = {**defining_workload(asdict(workload)), **{f"accuracy_{k}": v for k, v in asdict(accuracy).items()}}
         if case is not None and (data := self.models[case.model].data.digest) != "builtin":
             key["eval_data"] = (
                 data  # the team's own data define the figures: a baseline on other data is not comparable
@@ -239,6 +242,7 @@ class BenchSession:
             path=str(variant.path),
             file_bytes=variant.file_bytes,
             safe_mode=(case.backend, case.device) in self.faulted,
+            context_tokens=self._context.tokens(variant.model, variant.format, variant.label),
         )
 
     def _falling_back(self, case: Case, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:

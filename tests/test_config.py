@@ -24,7 +24,10 @@ def test_defaults_without_any_config(tmp_path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"workload": {"gen_token": 3}}, "unknown key 'gen_token'; valid keys: depths, gen_tokens"),
+        (
+            {"workload": {"gen_token": 3}},
+            "unknown key 'gen_token'; valid keys: chat_turn_tokens, chat_turns, depths, gen_tokens",
+        ),
         ({"workload": {"gen_tokens": 0}}, "gen_tokens = 0 is out of range"),
         ({"workload": {"gen_tokens": "many"}}, "must be int"),
         ({"workload": {"depths": []}}, "must be a non-empty list of token counts"),

@@ -48,6 +48,7 @@ class ChildContext:
     rss_before_load: float | None = None  # the child's RSS just before the model was loaded
     device: str = "cpu"  # the case's device kind (GPU meters run only for cuda)
     data: EvalData = field(default_factory=EvalData)  # the model's evaluation data (empty: the built-in data)
+    model_context: int | None = None  # the model's context length, where its files say it (profiles are capped by it)
 
 
 class ModelKind(Protocol):
@@ -78,7 +79,11 @@ class ModelKind(Protocol):
         """The runtime's model object for this kind (LoadedModel or TensorModel)."""
         ...
 
-    def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions: ...
+    def load_options(
+        self, threads: int, workload: Workload, accuracy: AccuracySettings, context: int | None = None
+    ) -> LoadOptions:
+        """What the runtime is asked for; `context` is the model's own context length where its files say it."""
+        ...
 
     def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:
         """What in these settings asks `model` for more than its `context` tokens, with the fix; None if nothing.

@@ -10,70 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from benchharness import stats
 from benchharness.backends.base import Backend, LoadedModel, LoadOptions
 from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
 from benchharness.kinds.base import ChildContext, Column, Measured
+from benchharness.kinds.lm_profiles import measure_profiles
+from benchharness.kinds.lm_timing import TIMING_METRICS, depth_label, round_samples, timing_readings
 from benchharness.meters.region import RegionMeters
-from benchharness.meters.resources import resource_readings, summary_reading
+from benchharness.meters.resources import resource_readings
+from benchharness.profiles import context_needed as profile_context
 from benchharness.readings import Reading, depth_suffix
 from benchharness.tasks import answers, next_token
 from benchharness.tasks.timed_tokens import check_timed_tokens
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
-
-TIMING_METRICS = (
-    ("ttft_ms", "ms"),
-    ("prefill_tok_per_s", "tok/s"),
-    ("decode_tok_per_s", "tok/s"),
-    ("decode_latency_p50_ms", "ms"),
-    ("decode_latency_p90_ms", "ms"),
-    ("decode_latency_p99_ms", "ms"),
-)
-
-
-def depth_label(depth: int, prompt_tokens: int, gen_tokens: int) -> str:
-    """llama-bench's names for what one round at `depth` measures."""
-    return f"pp{prompt_tokens} @ d{depth}, tg{gen_tokens} @ d{depth + prompt_tokens}"
-
-
-def timing_readings(
-    rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int, depth: int = 0, suffix: str = ""
-) -> tuple[list[Reading], list[str]]:
-    """Readings (mean and spread over rounds) for every timing metric, with stability warnings."""
-    source = f"{len(rounds)} rounds of {depth_label(depth, prompt_tokens, gen_tokens)}"
-    ttft = [r.ttft_s * 1000 for r in rounds]
-    prefill = [prompt_tokens / r.ttft_s for r in rounds]
-    decode = [gen_tokens / r.decode_s for r in rounds]
-    readings = [
-        summary_reading("ttft_ms" + suffix, "ms", ttft, source),
-        summary_reading("prefill_tok_per_s" + suffix, "tok/s", prefill, source),
-        summary_reading("decode_tok_per_s" + suffix, "tok/s", decode, source),
-    ]
-    for q in (50, 90, 99):
-        per_round = [stats.percentile([s * 1000 for s in r.decode_steps_s], q) for r in rounds]
-        readings.append(summary_reading(f"decode_latency_p{q}_ms{suffix}", "ms", per_round, source))
-    warnings = stats.stability_warnings(stats.summarize(decode), f"decode tok/s{suffix}")
-    warnings += stats.stability_warnings(stats.summarize(prefill), f"prefill tok/s{suffix}")
-    return readings, warnings
-
-
-def round_samples(
-    rounds: list[RoundTiming], prompt_tokens: int, gen_tokens: int, suffix: str = ""
-) -> dict[str, list[float]]:
-    """Every timed metric per round (what the baseline's test compares), and every decode step's time.
-
-    `decode_step_ms` keeps each token's time, round after round, as llama-bench keeps samples_ns.
-    """
-    samples = {
-        "decode_tok_per_s": [gen_tokens / r.decode_s for r in rounds],
-        "prefill_tok_per_s": [prompt_tokens / r.ttft_s for r in rounds],
-        "ttft_ms": [r.ttft_s * 1000 for r in rounds],
-        "decode_step_ms": [s * 1000 for r in rounds for s in r.decode_steps_s],
-    }
-    for q in (50, 90, 99):
-        samples[f"decode_latency_p{q}_ms"] = [stats.percentile([s * 1000 for s in r.decode_steps_s], q) for r in rounds]
-    return {name + suffix: values for name, values in samples.items()}
 
 
 def depth_tokens(corpus: np.ndarray[Any, Any], depth: int, prompt_tokens: int) -> tuple[list[int], list[int]]:
@@ -153,10 +102,17 @@ class CausalLM:
     def load(self, backend: Backend, path: Path, device: str, options: LoadOptions) -> LoadedModel:
         return backend.load(path, device, options)
 
-    def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions:
+    def load_options(
+        self, threads: int, workload: Workload, accuracy: AccuracySettings, context: int | None = None
+    ) -> LoadOptions:
+        # The profiles' longest sequence (a long prompt, a whole chat) is capped by the model's context, as the
+        # profiles themselves are (profiles.py): they are sized to fit, never refused for not fitting.
+        profiles = profile_context(workload) if context is None else min(profile_context(workload), context)
         return LoadOptions(
             threads=threads,
-            n_ctx=max(max(workload.depths) + workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx),
+            n_ctx=max(
+                max(workload.depths) + workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx, profiles
+            ),
             n_batch=max(workload.prompt_tokens, accuracy.n_ctx),
         )
 
@@ -234,6 +190,13 @@ class CausalLM:
             "token",
         )  # a round's energy covers its prefill too: per generated token is per token served, prompt included
         fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
+        # The other profiles after the headline's region: its memory and CPU figures stay the short shape's.
+        profiles_started = time.perf_counter()
+        profiled = measure_profiles(model, workload, corpus, prompt, context.model_context)
+        profiles_s = time.perf_counter() - profiles_started
+        readings += profiled.readings
+        warnings += profiled.warnings
+        samples |= profiled.samples
         # Outside the timed region and after the peak-RSS reading above (its logits would raise the high-water
         # mark): the timed tokens are the scored ones (MLPerf's compliance idea).
         token_check = (
@@ -287,6 +250,11 @@ class CausalLM:
             # measured under these, read after scoring so a lazily compiled scorer is included.
             "runtime_settings": dict(getattr(model, "runtime_settings", {})),
         }
+        if profiled.labels:  # each listed profile: what it timed (its figures carry the profile's suffix)
+            info["profiles"] = {"short": depths.get("headline", ""), **profiled.labels}
+            info["profiles_s"] = profiles_s
+        if profiled.sustained is not None:  # the sustained run interval by interval, for the report's figure
+            info["sustained"] = profiled.sustained
         if answers_info is not None:  # the team's prompts: how many, the longest generation, the flips' counts
             info["answers"] = answers_info
         return readings, warnings, samples, info

@@ -74,7 +74,9 @@ class OneCallKind:
     def load(self, backend: Backend, path: Path, device: str, options: LoadOptions) -> TensorModel:
         return backend.load_tensor_model(path, device, options)
 
-    def load_options(self, threads: int, workload: Workload, accuracy: AccuracySettings) -> LoadOptions:
+    def load_options(
+        self, threads: int, workload: Workload, accuracy: AccuracySettings, context: int | None = None
+    ) -> LoadOptions:
         return LoadOptions(threads=threads, n_ctx=accuracy.n_ctx, n_batch=GATED_BATCH)
 
     def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:

@@ -20,7 +20,7 @@ from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
 from benchharness.models.composition import WeightComposition
-from benchharness.readings import METRICS, metric_spec
+from benchharness.readings import METRICS, base_name, metric_spec
 from benchharness.report import figures
 from benchharness.report.changes import Changes, changes
 from benchharness.report.embed import embedded_json
@@ -166,7 +166,7 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
 
 
 def _metric_order(name: str) -> tuple[int, str]:
-    base = name.split("@d", 1)[0]
+    base = base_name(name)
     order = list(METRICS)
     return (order.index(base) if base in order else len(order), name)
 

@@ -1,0 +1,199 @@
+"""Workload profiles: their settings, their sizing against a model's context, and their figures on a fake model.
+
+The fake model is a real greedy LM in miniature (next token = a fixed function of the last one) with a clock
+that advances by a set cost per token, so every figure below is computed from the clock, not invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from benchharness.config import Workload, parse_settings
+from benchharness.errors import ConfigError
+from benchharness.kinds.causal_lm import CausalLM
+from benchharness.kinds.lm_profiles import measure_profiles
+from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
+from benchharness.readings import metric_spec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeLM:
+    """Costs 1 ms a prompt token and 10 ms a decode step on `clock`; holds its sequence between calls."""
+
+    n_vocab = 50
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sequence: list[int] = []
+        self.extended: list[int] = []  # each extend's depth (tokens already held)
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(c) % self.n_vocab for c in text]
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        self.sequence = list(tokens)
+        self.clock.now += 0.001 * len(tokens)
+        return (self.sequence[-1] + 1) % self.n_vocab
+
+    def fill(self, tokens: Sequence[int]) -> None:
+        self.sequence = list(tokens)
+
+    def extend(self, tokens: Sequence[int]) -> int:
+        self.extended.append(len(self.sequence))
+        self.sequence += list(tokens)
+        self.clock.now += 0.001 * len(tokens)
+        return (self.sequence[-1] + 1) % self.n_vocab
+
+    def decode(self, token: int) -> int:
+        self.sequence.append(token)
+        self.clock.now += 0.010
+        return (token + 1) % self.n_vocab
+
+    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
+        return np.zeros((len(tokens) - 1 - first, self.n_vocab), dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+class PipelineLM:
+    """A pipeline that times a whole generation itself and keeps nothing between calls (OpenVINO GenAI's shape)."""
+
+    n_vocab = 50
+
+    def tokenize(self, text: str) -> list[int]:
+        return [1]
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        raise AssertionError("a self-timed pipeline is never stepped from outside")
+
+    def decode(self, token: int) -> int:
+        raise AssertionError("a self-timed pipeline is never stepped from outside")
+
+    def score(self, tokens: Sequence[int], first: int) -> npt.NDArray[np.float32]:
+        return np.zeros((1, 1), dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+    def timed_generation(
+        self, prompt: Sequence[int], gen_tokens: int
+    ) -> tuple[float, tuple[float, ...], tuple[int, ...]]:
+        return 0.001 * len(prompt), (0.01,) * gen_tokens, (1,) * (gen_tokens + 1)
+
+
+WORKLOAD = Workload(prompt_tokens=16, gen_tokens=4, warmup_rounds=0, min_rounds=2, max_rounds=2, min_time_s=0.0)
+
+
+def settings(workload: dict[str, object]) -> Workload:
+    return parse_settings({"workload": workload}, Path(".")).workload
+
+
+def test_profiles_parse_and_bad_values_say_what_to_do() -> None:
+    w = settings({"profiles": ["short", "long-prompt", "chat", "ttft-sweep"], "ttft_sweep": [32, 64]})
+    assert w.profiles == ("short", "long-prompt", "chat", "ttft-sweep") and w.ttft_sweep == (32, 64)
+    with pytest.raises(ConfigError, match=r"names 'long', not a workload profile; valid: short, long-prompt"):
+        settings({"profiles": ["short", "long"]})
+    with pytest.raises(ConfigError, match=r"starts with 'chat'; .* must be 'short' .* list 'short' first"):
+        settings({"profiles": ["chat", "short"]})
+    with pytest.raises(ConfigError, match="lists a profile twice"):
+        settings({"profiles": ["short", "chat", "chat"]})
+    with pytest.raises(ConfigError, match=r"ttft_sweep = \[64, 64\] lists a length twice"):
+        settings({"ttft_sweep": [64, 64]})
+    with pytest.raises(ConfigError, match=r"sustained_interval_s = 30.0 must be in 0.1..15: the first 15 s"):
+        settings({"sustained_s": 60, "sustained_interval_s": 30})
+    with pytest.raises(ConfigError, match=r"chat_turns = 1 is out of range; it must be in 2..100"):
+        settings({"chat_turns": 1})
+
+
+def test_only_listed_profiles_define_the_measurement() -> None:
+    plain = defining_workload(asdict(Workload()))
+    assert "profiles" not in plain and "long_prompt_tokens" not in plain and "sustained_s" not in plain
+    assert plain["prompt_tokens"] == 128  # what was there before profiles existed is kept
+    listed = defining_workload(asdict(Workload(profiles=("short", "sustained"))))
+    assert listed["profiles"] == ("short", "sustained") and listed["sustained_s"] == 300.0
+    assert "chat_turns" not in listed
+
+
+def test_profiles_are_sized_to_the_models_context() -> None:
+    w = Workload(long_prompt_tokens=2048, long_gen_tokens=128, chat_turns=4, chat_turn_tokens=64, gen_tokens=64)
+    assert long_prompt(w, 8192, 10_000).prompt_tokens == 2048 and long_prompt(w, 8192, 10_000).capped is None
+    capped = long_prompt(w, 1024, 10_000)
+    assert capped.prompt_tokens == 1024 - 128 - 1
+    assert capped.capped == (
+        "capped at 895 tokens (long_prompt_tokens = 2048) by the model's 1024-token context less 128 generated "
+        "and 1 spare"
+    )
+    assert (
+        long_prompt(w, None, 1500).capped
+        == "capped at 1500 tokens (long_prompt_tokens = 2048) by the accuracy corpus's 1500 tokens"
+    )
+    assert long_prompt(w, 100, 10_000).unavailable
+    assert sweep_lengths(Workload(ttft_sweep=(64, 256, 1024)), 512) == (
+        (64, 256),
+        {1024: "a 1024-token prompt exceeds the model's 512-token context"},
+    )
+    fit, left = chat_turns(w, 300)  # 129 tokens a turn
+    assert fit == 2 and set(left) == {3, 4} and "past the model's 300-token context" in left[3]
+    assert context_needed(Workload(profiles=("short", "long-prompt", "chat"))) == 2048 + 128 + 1
+    options = CausalLM().load_options(
+        2, Workload(profiles=("short", "long-prompt")), parse_settings({}, Path(".")).accuracy, 1024
+    )
+    assert options.n_ctx == 1024  # asked for 2,177, held to the model's context
+
+
+def test_profile_figures_carry_their_suffix_and_come_from_the_clock() -> None:
+    clock = Clock()
+    model = FakeLM(clock)
+    corpus = np.arange(5000) % 50
+    w = Workload(
+        prompt_tokens=16,
+        gen_tokens=4,
+        warmup_rounds=0,
+        min_rounds=2,
+        max_rounds=2,
+        min_time_s=0.0,
+        profiles=("short", "long-prompt", "chat", "ttft-sweep"),
+        long_prompt_tokens=1000,
+        long_gen_tokens=8,
+        chat_turns=3,
+        chat_turn_tokens=20,
+        ttft_sweep=(10, 100),
+    )
+    found = measure_profiles(model, w, corpus, list(corpus[:16]), context=None, clock=clock)
+    r = {x.name: x for x in found.readings}
+    assert r["ttft_ms@long-prompt"].value == pytest.approx(1000.0)  # 1,000 prompt tokens at 1 ms
+    assert r["decode_tok_per_s@long-prompt"].value == pytest.approx(100.0)  # 10 ms a step
+    assert r["ttft_ms@chat-t1"].value == pytest.approx(20.0)
+    assert r["ttft_ms@chat-t2"].value == pytest.approx(21.0)  # the reply's last token and 20 new
+    assert r["decode_tok_per_s@chat-t3"].value == pytest.approx(100.0)
+    assert model.extended[-2:] == [24, 49]  # each turn extends the cache the conversation built
+    assert r["ttft_ms@pp100"].value == pytest.approx(100.0) and r["ttft_ms@pp10"].value == pytest.approx(10.0)
+    assert all(metric_spec(name) is not None for name in r)
+    assert found.labels["chat"].startswith("3 turns, KV cache kept: turn 1: pp20 @ d0, tg4 @ d20; turn 2: pp21 @ d24")
+    assert found.samples["ttft_ms@chat-t2"] == pytest.approx([21.0, 21.0])
+
+
+def test_a_pipeline_without_a_kept_cache_reports_chat_unavailable_with_the_reason() -> None:
+    w = Workload(
+        prompt_tokens=16, gen_tokens=4, warmup_rounds=0, min_rounds=1, max_rounds=1, min_time_s=0.0,
+        profiles=("short", "chat", "long-prompt"), chat_turns=2, long_prompt_tokens=64,
+    )  # fmt: skip
+    found = measure_profiles(PipelineLM(), w, np.arange(200) % 50, [1] * 16, context=None)
+    r = {x.name: x for x in found.readings}
+    assert r["ttft_ms@chat-t1"].value is None and r["ttft_ms@chat-t2"].value is None
+    assert "PipelineLM cannot keep its KV cache between calls" in (r["ttft_ms@chat-t2"].unavailable_reason or "")
+    assert r["ttft_ms@long-prompt"].value == pytest.approx(64.0)  # a long prompt it can do, on its own clock
