@@ -19,6 +19,7 @@ from benchharness.errors import BenchHarnessError, ConfigError
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case, nothing_selected
 from benchharness.report import progress
+from benchharness.report.profiles_view import profile_lines
 from benchharness.report.terminal import bandwidth_line, flag_lines, machine_lines, policy_lines, table
 from benchharness.session import BenchSession
 
@@ -323,6 +324,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{len(inconclusive)} inconclusive verdict(s) (the interval straddles the threshold after the pair budget): "
             + ", ".join(dict.fromkeys(inconclusive))
         )
+    for line in profile_lines(bench.records.values()):
+        terminalreporter.write_line(line)
     for line in flag_lines(bench.records.values()):
         terminalreporter.write_line(line)
     for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.bandwidth):

@@ -6,6 +6,8 @@ busy-wait competes with llama.cpp's own spinning worker thread, and a planted 3%
 The sleep overshoots by tens of microseconds, so the benchmark reports the slowdown it measured next to
 the one it planted. PLANTED_DELAY_S=0 is plain llama.cpp. PLANTED_ONLY (e.g. "q4_0") plants the delay only in
 model files whose name starts with it, so the reference stays as it was and the variant alone regresses.
+PLANTED_AFTER_S (e.g. "5") plants it only once that many seconds have passed since the model was loaded: a
+device that slows under sustained load, for the sustained profile's drop detection.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ class PlantedModel(LlamaCppModel):
         only = os.environ.get("PLANTED_ONLY", "")
         planted = path.name.lower().startswith(only.lower())
         self.delay_s = float(os.environ.get("PLANTED_DELAY_S", "0")) if planted else 0.0
+        self.slow_from = time.perf_counter() + float(os.environ.get("PLANTED_AFTER_S", "0"))
 
     def decode(self, token: int) -> int:
-        if self.delay_s:
+        if self.delay_s and time.perf_counter() >= self.slow_from:
             time.sleep(self.delay_s)
         return super().decode(token)
 

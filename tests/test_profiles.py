@@ -6,6 +6,7 @@ that advances by a set cost per token, so every figure below is computed from th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -197,3 +198,44 @@ def test_a_pipeline_without_a_kept_cache_reports_chat_unavailable_with_the_reaso
     assert r["ttft_ms@chat-t1"].value is None and r["ttft_ms@chat-t2"].value is None
     assert "PipelineLM cannot keep its KV cache between calls" in (r["ttft_ms@chat-t2"].unavailable_reason or "")
     assert r["ttft_ms@long-prompt"].value == pytest.approx(64.0)  # a long prompt it can do, on its own clock
+
+
+def test_the_terminal_and_the_report_show_each_profile() -> None:
+    from benchharness.matrix import Case
+    from benchharness.readings import Measurement
+    from benchharness.report.profiles_view import profile_lines, sustained_figure
+    from benchharness.results import CaseRecord
+
+    clock = Clock()
+    model = FakeLM(clock)
+    corpus = np.arange(5000) % 50
+    w = Workload(
+        prompt_tokens=16, gen_tokens=4, warmup_rounds=0, min_rounds=1, max_rounds=1, min_time_s=0.0,
+        profiles=("short", "long-prompt", "chat", "ttft-sweep", "sustained"), long_prompt_tokens=100,
+        long_gen_tokens=8, chat_turns=2, chat_turn_tokens=20, ttft_sweep=(10, 100), sustained_s=8.0,
+        sustained_interval_s=1.0,
+    )  # fmt: skip
+    found = measure_profiles(model, w, corpus, list(corpus[:16]), context=90, guards=dict, clock=clock)
+    info = {"profiles": {"short": "pp16 @ d0, tg4 @ d16", **found.labels}, "sustained": found.sustained}
+    m = Measurement("m-q4-fake-cpu", {r.name: r for r in found.readings}, info)
+    case = Case("s", "m", "q4", "fake", "cpu", "f32")
+    lines = profile_lines([CaseRecord(case, measurement=m)])
+    assert lines[0] == "profiles of m-q4-fake-cpu (the headline, short, is the table's row):"
+    assert lines[1] == (
+        "  long-prompt: TTFT 81.00 ms, prefill 1,000 tok/s, decode 100.0 tok/s [pp81 + tg8 (capped at 81 tokens "
+        "(long_prompt_tokens = 100) by the model's 90-token context less 8 generated and 1 spare)]"
+    )
+    assert re.match(
+        r"  chat: TTFT per turn 20.00 ms / 21.00 ms; decode per turn 100.00? tok/s / 100.00? tok/s \[2 turns", lines[2]
+    )
+    assert lines[3] == (
+        "  ttft-sweep: TTFT pp10 10.00 ms, pp100 unavailable (unavailable: a 100-token prompt exceeds the model's "
+        "90-token context)"
+    )
+    assert lines[4] == (
+        "  sustained: first 2 s 100.0 tok/s, steady (last 2 s) 100.0 tok/s (+0.0%); never dropped more than 10% "
+        "below the start; CPU clock not exposed, temperature not exposed [pp16 + tg4 rounds back to back for 8 s, "
+        "read every 1 s]"
+    )
+    svg = sustained_figure([CaseRecord(case, measurement=m)], "s: sustained load")  # type: ignore[list-item]
+    assert svg is not None and svg.startswith("<svg") and "decode tok/s per interval" in svg

@@ -21,7 +21,7 @@ from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
 from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, base_name, metric_spec
-from benchharness.report import figures
+from benchharness.report import figures, profiles_view
 from benchharness.report.changes import Changes, changes
 from benchharness.report.embed import embedded_json
 from benchharness.report.front import FrontChart, front_charts
@@ -95,6 +95,12 @@ class RunView:
     target_picks: list[TargetPick] = field(default_factory=list)  # each deployment target's answer
     fronts: list[tuple[FrontChart, str | None]] = field(default_factory=list)  # the first screen: (chart, svg)
     changes: Changes = field(default_factory=lambda: Changes((), 0))
+
+
+SUSTAINED_CAPTION = (
+    "Sustained load: decode tok/s per interval (dotted: 10% under the first minute, dashed: where it first dropped "
+    "below it and stayed; faint: the CPU clock where the OS exposes it)"
+)
 
 
 def _noise(info: object) -> str:
@@ -327,6 +333,9 @@ def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: His
                     svg,
                 )
             )
+    svg = profiles_view.sustained_figure(measured, f"{name}: sustained load")
+    if svg:
+        view.figures.append((SUSTAINED_CAPTION, svg))
     series = "decode_step_ms" if kind == "causal-lm" else "batch1_latency_ms"
     svg = figures.distribution_figure(measured, series, f"{name}: {series} distribution")
     if svg:
