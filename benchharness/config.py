@@ -703,7 +703,23 @@ def parse_settings(data: Mapping[str, Any], root: Path, where: str = "[tool.benc
         targets=_parse_targets(t.sub("targets")),
     )
     t.finish()
+    _sustained_fits(settings)
     return settings
+
+
+def _sustained_fits(settings: Settings) -> None:
+    """A sustained run that outlasts the case's timeout would be killed minutes in: refused at start-up instead."""
+    tables = [("[tool.benchharness].workload", settings.workload)]
+    tables += [
+        (f"[tool.benchharness].suites.{s.name}.workload", s.workload) for s in settings.suites.values() if s.workload
+    ]
+    for where, workload in tables:
+        if "sustained" in workload.profiles and workload.sustained_s >= settings.case_timeout_s:
+            raise ConfigError(
+                f"{where}.sustained_s = {workload.sustained_s:g} would outlast case_timeout_s = "
+                f"{settings.case_timeout_s:g}, which kills the case's child; raise case_timeout_s above sustained_s "
+                "plus the case's load, rounds and scoring (a few minutes), or shorten sustained_s"
+            )
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -239,3 +239,13 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
     )
     svg = sustained_figure([CaseRecord(case, measurement=m)], "s: sustained load")  # type: ignore[list-item]
     assert svg is not None and svg.startswith("<svg") and "decode tok/s per interval" in svg
+
+
+def test_a_sustained_run_longer_than_the_case_timeout_is_refused() -> None:
+    data = {
+        "case_timeout_s": 900,
+        "suites": {"s": {"workload": {"profiles": ["short", "sustained"], "sustained_s": 900}}},
+    }
+    with pytest.raises(ConfigError, match=r"suites.s.workload.sustained_s = 900 would outlast case_timeout_s = 900"):
+        parse_settings(data, Path("."))
+    assert parse_settings({**data, "case_timeout_s": 1500}, Path(".")).suites["s"].workload is not None

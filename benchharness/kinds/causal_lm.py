@@ -232,8 +232,9 @@ class CausalLM:
             readings += answer_readings
             samples |= answer_items
         info = {
-            # Where the child's time went (warm-up rounds count as timed: they are the measurement's own).
-            "timed_s": timed_s,
+            # Where the child's time went (warm-up rounds count as timed: they are the measurement's own, and so
+            # are the profiles' rounds, a sustained run's minutes included).
+            "timed_s": timed_s + profiles_s,
             **region_info,
             "accuracy_s": time.perf_counter() - accuracy_started,
             "kl_statistics": kl_statistics,
