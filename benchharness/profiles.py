@@ -103,7 +103,7 @@ def chat_turns(workload: Workload, context: int | None) -> tuple[int, dict[int, 
     fit = workload.chat_turns if context is None else min(workload.chat_turns, max((context - 1) // per_turn, 0))
     why = (
         f"turn {{turn}} would take the conversation past the model's {context}-token context ({per_turn} tokens a "
-        f"turn: chat_turn_tokens {workload.chat_turn_tokens} + gen_tokens {workload.gen_tokens} + the reply's last)"
+        f"turn: chat_turn_tokens {workload.chat_turn_tokens} + gen_tokens {workload.gen_tokens} + 1 spare)"
     )
     return fit, {turn: why.format(turn=turn) for turn in range(fit + 1, workload.chat_turns + 1)}
 

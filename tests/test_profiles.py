@@ -179,13 +179,13 @@ def test_profile_figures_carry_their_suffix_and_come_from_the_clock() -> None:
     assert r["ttft_ms@long-prompt"].value == pytest.approx(1000.0)  # 1,000 prompt tokens at 1 ms
     assert r["decode_tok_per_s@long-prompt"].value == pytest.approx(100.0)  # 10 ms a step
     assert r["ttft_ms@chat-t1"].value == pytest.approx(20.0)
-    assert r["ttft_ms@chat-t2"].value == pytest.approx(21.0)  # the reply's last token and 20 new
+    assert r["ttft_ms@chat-t2"].value == pytest.approx(20.0)  # 20 new tokens, at the cache's depth
     assert r["decode_tok_per_s@chat-t3"].value == pytest.approx(100.0)
-    assert model.extended[-2:] == [24, 49]  # each turn extends the cache the conversation built
+    assert model.extended[-2:] == [24, 48]  # each turn extends the cache the conversation built
     assert r["ttft_ms@pp100"].value == pytest.approx(100.0) and r["ttft_ms@pp10"].value == pytest.approx(10.0)
     assert all(metric_spec(name) is not None for name in r)
-    assert found.labels["chat"].startswith("3 turns, KV cache kept: turn 1: pp20 @ d0, tg4 @ d20; turn 2: pp21 @ d24")
-    assert found.samples["ttft_ms@chat-t2"] == pytest.approx([21.0, 21.0])
+    assert found.labels["chat"].startswith("3 turns, KV cache kept: turn 1: pp20 @ d0, tg4 @ d20; turn 2: pp20 @ d24")
+    assert found.samples["ttft_ms@chat-t2"] == pytest.approx([20.0, 20.0])
 
 
 def test_a_pipeline_without_a_kept_cache_reports_chat_unavailable_with_the_reason() -> None:
@@ -226,7 +226,7 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
         "(long_prompt_tokens = 100) by the model's 90-token context less 8 generated and 1 spare)]"
     )
     assert re.match(
-        r"  chat: TTFT per turn 20.00 ms / 21.00 ms; decode per turn 100.00? tok/s / 100.00? tok/s \[2 turns", lines[2]
+        r"  chat: TTFT per turn 20.00 ms / 20.00 ms; decode per turn 100.00? tok/s / 100.00? tok/s \[2 turns", lines[2]
     )
     assert lines[3] == (
         "  ttft-sweep: TTFT pp10 10.00 ms, pp100 unavailable (unavailable: a 100-token prompt exceeds the model's "

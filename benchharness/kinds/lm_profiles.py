@@ -97,14 +97,17 @@ def _conversation(
     model: Any, turns: Sequence[Sequence[int]], gen_tokens: int, clock: Clock
 ) -> tuple[list[RoundTiming], list[int]]:
     """One conversation as a chat API serves it: the first message prefilled into an empty cache, each later one
-    appended (with the previous reply's last token) to the cache the conversation built; each turn's TTFT and
-    decode steps timed. Returns each turn's timing and the depth (tokens in the cache) each turn's prompt met."""
+    appended to the cache the conversation built (the replies' tokens included); each turn's TTFT and decode
+    steps timed. Returns each turn's timing and the depth (tokens in the cache) each turn's prompt met.
+
+    The message alone is appended, not the reply's last greedy token: llama.cpp has not fed that token yet
+    but ONNX Runtime GenAI already has, so appending it would feed it twice there. The depths are llama.cpp's
+    count (a runtime that keeps each reply's last token holds one more per turn)."""
     timings: list[RoundTiming] = []
     depths: list[int] = []
     depth = 0
-    token = -1
     for index, message in enumerate(turns):
-        fed = list(message) if index == 0 else [token, *message]
+        fed = list(message)
         depths.append(depth)
         start = clock()
         token = model.prefill(fed) if index == 0 else model.extend(fed)
@@ -146,12 +149,11 @@ def _chat(
     for index in range(fit):
         suffix = chat_suffix(index + 1)
         rounds = [timings[index] for timings, _ in conversations]
-        prompt = size if index == 0 else size + 1
-        readings, _ = timing_readings(rounds, prompt, gen, depths[index], suffix)
+        readings, _ = timing_readings(rounds, size, gen, depths[index], suffix)
         keep = {n + suffix for n, _ in CHAT_METRICS}
         found.readings += [r for r in readings if r.name in keep]
-        found.samples |= {k: v for k, v in round_samples(rounds, prompt, gen, suffix).items() if k in keep}
-        parts.append(f"turn {index + 1}: {depth_label(depths[index], prompt, gen)}")
+        found.samples |= {k: v for k, v in round_samples(rounds, size, gen, suffix).items() if k in keep}
+        parts.append(f"turn {index + 1}: {depth_label(depths[index], size, gen)}")
     for turn, why in left.items():
         found.readings += [Reading.unavailable(n + chat_suffix(turn), u, why) for n, u in CHAT_METRICS]
         parts.append(f"turn {turn}: unavailable ({why})")
