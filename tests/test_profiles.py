@@ -196,7 +196,10 @@ def test_a_pipeline_without_a_kept_cache_reports_chat_unavailable_with_the_reaso
     found = measure_profiles(PipelineLM(), w, np.arange(200) % 50, [1] * 16, context=None)
     r = {x.name: x for x in found.readings}
     assert r["ttft_ms@chat-t1"].value is None and r["ttft_ms@chat-t2"].value is None
-    assert "PipelineLM cannot keep its KV cache between calls" in (r["ttft_ms@chat-t2"].unavailable_reason or "")
+    assert (r["ttft_ms@chat-t2"].unavailable_reason or "").startswith(
+        "PipelineLM is driven here only through whole generations (a self-timed pipeline), so its KV cache is not "
+        "kept between calls: a chat turn would be a fresh prompt"
+    )
     assert r["ttft_ms@long-prompt"].value == pytest.approx(64.0)  # a long prompt it can do, on its own clock
 
 
@@ -249,3 +252,26 @@ def test_a_sustained_run_longer_than_the_case_timeout_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"suites.s.workload.sustained_s = 900 would outlast case_timeout_s = 900"):
         parse_settings(data, Path("."))
     assert parse_settings({**data, "case_timeout_s": 1500}, Path(".")).suites["s"].workload is not None
+
+
+class NoCacheLM(PipelineLM):
+    """Steps token by token but cannot append to its cache (MLX's shape here): no fill, no extend."""
+
+    def prefill(self, tokens: Sequence[int]) -> int:
+        return 1
+
+    def decode(self, token: int) -> int:
+        return 1
+
+    timed_generation = None  # type: ignore[assignment]
+
+
+def test_a_model_that_cannot_append_to_its_cache_reports_chat_unavailable() -> None:
+    w = Workload(warmup_rounds=0, min_rounds=1, max_rounds=1, min_time_s=0.0, profiles=("short", "chat"))
+    found = measure_profiles(NoCacheLM(), w, np.arange(1000) % 50, [1] * 16, context=None)
+    reasons = {r.unavailable_reason for r in found.readings}
+    assert reasons == {
+        "NoCacheLM cannot append to its KV cache between calls here (it has no ContextModel.extend): a chat turn "
+        "would be a fresh prompt, not a turn"
+    }
+    assert len(found.readings) == 4 * 3  # every turn's TTFT, prefill and decode, none invented

@@ -132,10 +132,13 @@ def _chat(
 ) -> None:
     size, gen = workload.chat_turn_tokens, workload.gen_tokens
     if isinstance(model, SelfTimedModel) or not isinstance(model, ContextModel):
-        why = (
-            f"{type(model).__name__} cannot keep its KV cache between calls (it has no ContextModel.extend), "
-            "so a chat turn would be a fresh prompt, not a turn"
+        how = (
+            "is driven here only through whole generations (a self-timed pipeline), so its KV cache is not kept "
+            "between calls"
+            if isinstance(model, SelfTimedModel)
+            else "cannot append to its KV cache between calls here (it has no ContextModel.extend)"
         )
+        why = f"{type(model).__name__} {how}: a chat turn would be a fresh prompt, not a turn"
         for turn in range(1, workload.chat_turns + 1):
             found.readings += [Reading.unavailable(n + chat_suffix(turn), u, why) for n, u in CHAT_METRICS]
         found.labels["chat"] = f"unavailable: {why}"
