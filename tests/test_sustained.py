@@ -73,3 +73,14 @@ def test_rounds_fall_in_the_interval_they_end_in() -> None:
     found = bucket(rounds, 1.0, 3.0)
     assert [i.tok_per_s for i in found] == pytest.approx([100.0, 50.0, 10 * 2 / 0.7])  # the overrun counts last
     assert [i.rounds for i in found] == [1, 1, 2]
+
+
+def test_the_terminal_line_says_start_steady_drop_clock_and_temperature() -> None:
+    from benchharness.report.profiles_view import sustained_text
+
+    fake = SlowsAfter(after_s=120.0)
+    run = run_sustained(fake.round, 300.0, 10.0, lambda: guards_at(fake), fake.clock)
+    assert sustained_text(run.to_dict()) == (
+        "first 60 s 100.0 tok/s, steady (last 60 s) 66.67 tok/s (-33.3%); dropped more than 10% below the start "
+        "after 120 s; CPU clock 2,990 -> 2,700 MHz, temperature 41 -> 70 C"
+    )
