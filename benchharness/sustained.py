@@ -6,7 +6,7 @@ each interval's decode throughput (the tokens its rounds generated over their de
 with the CPU clock and temperature read at its end (meters/guards.py, None where the OS hides them).
 The run's start is its first minute (a quarter of a shorter run), its steady state the last, and the
 drop is the first interval more than 10% below the start that the next interval confirms: one
-interval's dip (another process's burst) is not a drop. The loop takes its clock and round as
+interval's dip (another process's burst), the last interval's included, is not a drop. The loop takes its clock and round as
 arguments, so the detection is tested with a planted slowdown and no model.
 """
 
@@ -130,7 +130,7 @@ def analyse(intervals: Sequence[Interval], interval_s: float, duration_s: float,
         for n, interval in enumerate(later):
             after = later[n + 1] if n + 1 < len(later) else None
             below = interval.tok_per_s is not None and interval.tok_per_s < floor
-            if below and (after is None or (after.tok_per_s is not None and after.tok_per_s < floor)):
+            if below and after is not None and after.tok_per_s is not None and after.tok_per_s < floor:
                 drop_at = interval.start_s
                 break
     return Sustained(

@@ -1,7 +1,7 @@
 """Workload profiles as a user meets them: a tiny project on real llama.cpp (SmolLM2 Q4_0), run by a child pytest.
 
 Short shapes keep each run to about a minute: a 256-token "long" prompt, three 16-token chat turns, a sweep of
-two lengths, and a 10 s sustained run with a planted slowdown (benchmarks/planted_backend.py: a real llama.cpp
+two lengths, and a 30 s sustained run with a planted slowdown (benchmarks/planted_backend.py: a real llama.cpp
 model whose decode steps sleep once PLANTED_AFTER_S seconds have passed since it was loaded).
 """
 
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_documents import skip_beside_other_work
 
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
@@ -91,21 +92,25 @@ def test_each_profile_is_measured_and_shown_under_its_own_label(pytester: pytest
 
 def test_sustained_load_finds_a_planted_slowdown(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     project(
-        pytester, "llamacpp-planted", 'profiles = ["short", "sustained"]\nsustained_s = 10\nsustained_interval_s = 1'
+        pytester, "llamacpp-planted", 'profiles = ["short", "sustained"]\nsustained_s = 30\nsustained_interval_s = 3'
     )
-    monkeypatch.setenv("PLANTED_ONLY", "q4_0")
-    monkeypatch.setenv("PLANTED_DELAY_S", "0.05")  # several times a Q4_0 SmolLM2 decode step on this CPU
-    monkeypatch.setenv("PLANTED_AFTER_S", "6")  # since load: the headline takes about a second of it
+    monkeypatch.setenv("PLANTED_ONLY", "q4_0")  # the F32 reference runs as it was
+    monkeypatch.setenv("PLANTED_DELAY_S", "0.1")  # 10x a quiet Q4_0 SmolLM2 decode step here, 2-3x a loaded one
+    monkeypatch.setenv("PLANTED_AFTER_S", "15")  # since load: the headline takes a second or a few of it
     result = pytester.runpytest_subprocess(*ARGS, timeout=900)
     result.assert_outcomes(passed=1)
+    # Beside other work a round of 8 tokens can outlast the first window, leaving nothing to read the drop against.
+    skip_beside_other_work(pytester.path / "reports" / "latest.json", limit=0.5)
     q4 = case(pytester, "smollm2-135m-q4_0-llamacpp-planted-cpu")
     run = q4["info"]["sustained"]
-    assert len(run["intervals"]) == 10 and run["window_s"] == 2.5
-    assert run["drop_at_s"] is not None and 2.0 <= run["drop_at_s"] <= 7.0, run
+    assert len(run["intervals"]) == 10 and run["window_s"] == 7.5
+    # After the first window (its reference) and before the run's end: where the delay began, give or take how
+    # long the headline took before the run.
+    assert run["drop_at_s"] is not None and 6.0 <= run["drop_at_s"] <= 27.0, run
     start, steady = q4["readings"]["decode_tok_per_s@sustained-start"], q4["readings"]["decode_tok_per_s@sustained"]
     assert steady["value"] < 0.6 * start["value"], (start, steady)
     result.stdout.fnmatch_lines(
-        ["  sustained: first 2.5 s * tok/s, steady (last 2.5 s) * tok/s (-*%); dropped more than 10% below the start*"]
+        ["  sustained: first 7.5 s * tok/s, steady (last 7.5 s) * tok/s (-*%); dropped more than 10% below the start*"]
     )
     html = (pytester.path / "reports" / "latest.html").read_text()
     assert "Sustained load: decode tok/s per interval" in html
