@@ -12,6 +12,7 @@ import pytest
 from benchharness.backends import registry
 from benchharness.backends.base import LoadOptions
 from benchharness.errors import ModelError
+from conftest import child_env
 
 OPTIONS = LoadOptions(threads=1, n_ctx=64, n_batch=64)
 
@@ -141,7 +142,11 @@ def test_llamacpp_safe_mode_turns_the_extra_buffer_types_off():
     (gguf,) = Path(next(iter(shipped.__path__))).rglob("*.gguf")
     runs = {
         mode: subprocess.run(
-            [sys.executable, "-c", LOAD_AND_REPORT, str(gguf), mode], capture_output=True, text=True, check=True
+            [sys.executable, "-c", LOAD_AND_REPORT, str(gguf), mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=child_env(),
         )
         for mode in ("default", "safe")
     }

@@ -12,39 +12,18 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchharness.config import default_cache_dir
 from benchharness.models import llamacpp_converter
+from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
-SUITE = """
-import pytest
-
-pytestmark = pytest.mark.benchsuite("lm")
-
-
-def test_lm(bench_case, bench):
-    bench.check(bench_case)
-"""
-
-PYPROJECT = """
-[tool.benchharness.workload]
-prompt_tokens = 16
-gen_tokens = 8
-min_rounds = 2
-max_rounds = 2
-min_time_s = 0.0
-
-[tool.benchharness.accuracy]
-n_ctx = 64
-windows = 4
-
+PYPROJECT = (
+    TINY_LM_RUN
+    + """
 [tool.benchharness.trials]
 pairs = 2
 max_pairs = 2
@@ -62,22 +41,12 @@ speedup = false
 memory_reduction = false
 energy_reduction = false
 """
+)
 
 
 def project(root: Path, source: Path, models: str = '["team-lm", "smollm2-135m"]') -> Path:
-    root.mkdir(parents=True)
-    (root / "test_lm.py").write_text(SUITE)
-    (root / "pyproject.toml").write_text(PYPROJECT.replace("SOURCE", str(source)).replace("MODELS", models))
-    return root
-
-
-def run_pytest(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """pytest in the project folder, importing this checkout's benchharness (not the installed one)."""
-    here = str(Path(__file__).resolve().parents[1])
-    environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=environment, timeout=1500)
-    return done.returncode, done.stdout + done.stderr
+    pyproject = PYPROJECT.replace("SOURCE", str(source)).replace("MODELS", models)
+    return write_project(root, pyproject, suite_file("lm", "test_lm"), "test_lm.py")
 
 
 def smollm2_checkpoint() -> Path:
@@ -96,9 +65,9 @@ def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_rows_top
     if (missing := llamacpp_converter.status().missing) is not None:
         pytest.skip(missing)
     root = project(tmp_path / "team-repo", smollm2_checkpoint())
-    code, output = run_pytest(root, "-rA")
+    code, output = run_pytest(root, "--no-baseline", "-rA", timeout=1500)
     assert code == 0, output[-4000:]
-    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root)
     for quant in ("f32", "q8_0"):
         team, builtin = cases[f"team-lm-{quant}-llamacpp-cpu"], cases[f"smollm2-135m-{quant}-llamacpp-cpu"]
         assert team["outcome"] == builtin["outcome"] == "passed", (quant, team["outcome"], builtin["outcome"])
@@ -129,7 +98,8 @@ def test_without_the_converter_a_checkpoints_gguf_cases_skip_naming_the_command(
     (checkpoint / "model.safetensors").write_bytes(b"")  # nothing is read: the cases skip at collection
     (checkpoint / "tokenizer.json").write_text("{}")
     root = project(tmp_path / "team-repo", checkpoint, models='["team-lm"]')
-    code, output = run_pytest(root, "-rs", env={"BENCHHARNESS_CACHE": str(tmp_path / "empty-cache")})
+    cache = {"BENCHHARNESS_CACHE": str(tmp_path / "empty-cache")}
+    code, output = run_pytest(root, "--no-baseline", "-rs", env=cache, timeout=1500)
     assert code == 0, output[-3000:]
     skips = re.findall(r"^SKIPPED \[1\] test_lm.py: (.*)$", output, re.MULTILINE)
     version = importlib.metadata.version("llama-cpp-python")

@@ -8,7 +8,6 @@ OpenVINO and NNCF make from it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 from benchharness.models import composition as comp
 from benchharness.models.composition import WeightComposition, composition
+from conftest import cases_by, digits_project, run_digits
 
 gguf = pytest.importorskip("gguf")
 
@@ -173,14 +173,12 @@ def test_openvino_composition_reads_compressed_constants(digits, tmp_path):
 
 def test_results_report_and_terminal_carry_each_variants_composition(tmp_path):
     # From outside: the digits suite on ONNX Runtime, as a user runs it.
-    from test_hardening import project, run
-
-    root = project(tmp_path)
-    here = str(Path(__file__).resolve().parents[1])  # this checkout's benchharness, not another installed one
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
-    code, output = run(root, "--no-baseline", "--report=reports/report.html", env=env)
+    pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+    pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--no-baseline", "--report=reports/report.html")
     assert code == 0, output[-3000:]
-    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root, "quant")
     assert cases["fp32"]["info"]["weights"]["types"] == {"FP32": 1.0}
     int8 = cases["int8"]["info"]["weights"]
     assert (int8["types"], int8["requested"], int8["requested_share"]) == ({"INT8": 1.0}, "INT8", 1.0)

@@ -1,8 +1,8 @@
 """Crashes a user can act on: planted signals in real children, seen in the terminal, the results and the report.
 
-The fake backend (tests/test_plugin.py) kills its own child with SIGILL, SIGSEGV or SIGKILL, or dies of
-SIGILL only on its default path ("repack"), as llama.cpp's AMX repacking does on a VM that advertises
-AMX and traps it. The pure parts (diagnosis, tails, the faulted-path record) are tested directly.
+The fake backend (the toy project in tests/conftest.py) kills its own child with SIGILL, SIGSEGV or SIGKILL,
+or dies of SIGILL only on its default path ("repack"), as llama.cpp's AMX repacking does on a VM that
+advertises AMX and traps it. The pure parts (diagnosis, tails, the faulted-path record) are tested directly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -19,11 +18,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_plugin import FAKE_BACKEND, MODES, SUITE, latest, project, pyproject  # noqa: F401  (fixture by name)
 
 from benchharness import crashes
 from benchharness.crashes import Crash
 from benchharness.faults import FaultedPath
+from conftest import child_env, child_pytest_command, latest, toy_pyproject, write_toy_project
 
 KERNEL_SIGILL = (
     "traps: python3[4242] trap invalid opcode ip:7f3a1c2b4d10 sp:7ffd2a1b3c40 error:0 "
@@ -104,13 +103,13 @@ def _report(pytester: pytest.Pytester) -> str:
         ),
     ],
 )
-def test_planted_crash_says_the_same_in_terminal_results_and_report(project, pytester, mode, cause):  # noqa: F811
-    result = project(["ref", mode, "ok"])
+def test_planted_crash_says_the_same_in_terminal_results_and_report(toy_project, pytester, mode, cause):
+    result = toy_project(["ref", mode, "ok"])
     result.assert_outcomes(passed=2, failed=1)
     case_id = f"toy-{mode}-fake-cpu"
     result.stdout.fnmatch_lines([f"*{case_id}: {cause}*Fix: *"])
     assert "During handling of the above exception" not in result.stdout.str()
-    stored = {c["id"]: c for c in latest(pytester)["cases"]}[case_id]
+    stored = {c["id"]: c for c in latest(pytester.path)["cases"]}[case_id]
     assert stored["outcome"] == "failed"
     assert stored["message"].startswith(f"{case_id}: {cause}")
     assert isinstance(stored["log_tail"], list)
@@ -125,12 +124,12 @@ def test_planted_crash_says_the_same_in_terminal_results_and_report(project, pyt
     assert "fake: 1 variant(s) crashed on this machine (" + mode + ")" in report  # the recommendation says so
 
 
-def test_a_fast_path_that_dies_of_sigill_falls_back_and_every_row_says_so(project, pytester):  # noqa: F811
-    result = project(["ref", "repack", "ok"])
+def test_a_fast_path_that_dies_of_sigill_falls_back_and_every_row_says_so(toy_project, pytester):
+    result = toy_project(["ref", "repack", "ok"])
     result.assert_outcomes(passed=3)
     warning = "measured with the fake's repacking off: the default path died of SIGILL (illegal instruction)"
     result.stdout.fnmatch_lines([f"warning: toy-repack-fake-cpu: {warning}*"])
-    data = latest(pytester)
+    data = latest(pytester.path)
     cases = {c["id"]: c for c in data["cases"]}
     assert any(w.startswith(warning) for w in cases["toy-repack-fake-cpu"]["warnings"])
     assert any(w.startswith(warning) for w in cases["toy-ok-fake-cpu"]["warnings"])  # measured after the fault
@@ -143,16 +142,16 @@ def test_a_fast_path_that_dies_of_sigill_falls_back_and_every_row_says_so(projec
     assert "faulted path" in report and warning in report
 
 
-def test_a_crash_in_safe_mode_too_fails_with_the_cause(project, pytester):  # noqa: F811
-    result = project(["ref", "repack", "sigill"])
+def test_a_crash_in_safe_mode_too_fails_with_the_cause(toy_project, pytester):
+    result = toy_project(["ref", "repack", "sigill"])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-sigill-fake-cpu: child process died from SIGILL*"])
 
 
-def test_a_child_exception_is_named_once_without_its_chain(project, pytester):  # noqa: F811
-    result = project(["ref", "chained"])
+def test_a_child_exception_is_named_once_without_its_chain(toy_project, pytester):
+    result = toy_project(["ref", "chained"])
     result.assert_outcomes(passed=1, failed=1)
-    stored = {c["id"]: c for c in latest(pytester)["cases"]}["toy-chained-fake-cpu"]
+    stored = {c["id"]: c for c in latest(pytester.path)["cases"]}["toy-chained-fake-cpu"]
     assert stored["message"] == (
         "toy-chained-fake-cpu: the child raised RuntimeError: outer failure while handling the inner one "
         "(its traceback is in the output below)"
@@ -183,16 +182,11 @@ def test_results_of_schema_3_load_with_an_empty_tail(tmp_path: Path):
 
 def _stuck_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], psutil.Process, Path]:
     """pytest on the fake backend in a subprocess, once its "stuck" child sits in native code ignoring SIGTERM."""
-    (tmp_path / "fakebackend.py").write_text(FAKE_BACKEND)
-    (tmp_path / "conftest.py").write_text("import fakebackend\n")
-    (tmp_path / "test_toy.py").write_text(SUITE)
-    (tmp_path / "pyproject.toml").write_text(pyproject(["ref", "stuck"], timeout=600))
-    header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
-    for mode in MODES:
-        (tmp_path / f"{mode}.gguf").write_bytes(header + mode.encode())
+    write_toy_project(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(toy_pyproject(["ref", "stuck"], timeout=600))
     cache = tmp_path / "cache"
-    env = {**os.environ, "BENCHHARNESS_CACHE": str(cache), "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline"]
+    env = child_env({"BENCHHARNESS_CACHE": str(cache)})
+    command = child_pytest_command("--no-baseline")
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -9,24 +9,15 @@ The project is the digits suite: real measurements in seconds.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import DIGITS_SUITE, cases_by, run_pytest, write_project
+
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
-
-SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("d")
-
-def test_classification(bench_case, bench):
-    bench.check(bench_case)
-"""
 
 PYPROJECT = """
 [tool.benchharness]
@@ -49,20 +40,8 @@ memory_reduction = false
 def project(
     root: Path, variants: str, models: str = '["digits-mlp"]', backends: str = '["onnxruntime"]', suite_lines: str = ""
 ) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "test_d.py").write_text(SUITE)
     text = PYPROJECT.replace("VARIANTS", variants).replace("MODELS", models).replace("BACKENDS", backends)
-    (root / "pyproject.toml").write_text(text.replace("SUITE_LINES", suite_lines))
-    return root
-
-
-def run(root: Path, *args: str) -> tuple[int, str]:
-    """pytest in the project folder, importing this checkout's benchharness (not the installed one)."""
-    here = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=600)
-    return done.returncode, done.stdout + done.stderr
+    return write_project(root, text.replace("SUITE_LINES", suite_lines), DIGITS_SUITE, "test_d.py")
 
 
 @pytest.mark.parametrize(
@@ -141,7 +120,7 @@ def test_each_bad_recipe_declaration_stops_pytest_at_start_up_with_one_line(
     tmp_path: Path, declaration: dict[str, str], expected: str
 ) -> None:
     root = project(tmp_path / "project", **declaration)
-    code, output = run(root)
+    code, output = run_pytest(root, "--no-baseline")
     assert code == 4, output[-3000:]
     lines = [line for line in output.splitlines() if re.search(expected, line)]
     assert len(lines) == 1, output[-3000:]
@@ -171,9 +150,9 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
         'dyn-pc = { recipe = "ort-dynamic-int8", per_channel = true, weight_type = "quint8" }'
     )
     root = project(tmp_path / "project", variants, suite_lines='quants = ["fp32", "dyn", "dyn-pc"]')
-    code, output = run(root, "-rA")
+    code, output = run_pytest(root, "--no-baseline", "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root, "quant")
     assert set(cases) == {"fp32", "dyn", "dyn-pc"}
     assert all(c["outcome"] == "passed" for c in cases.values()), {q: c["message"] for q, c in cases.items()}
     made = {}
@@ -205,7 +184,7 @@ def test_a_command_line_that_selects_no_case_of_a_suite_says_why(
 ) -> None:
     """A filter meant for another suite is no error, but the skip says what left the suite empty."""
     root = project(tmp_path / "project", 'x = { recipe = "ort-dynamic-int8" }', suite_lines=suite_lines)
-    code, output = run(root, "-rs", *args)
+    code, output = run_pytest(root, "--no-baseline", "-rs", *args)
     assert code == 0, output[-3000:]
     assert "empty parameter set" not in output and re.search(reason, output), output[-3000:]
     assert "1 skipped" in output

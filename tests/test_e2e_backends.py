@@ -7,12 +7,12 @@ every backend produces real figures and verdicts, not what they are); the encode
 accuracy gates are the suites' own.
 """
 
-import json
 import os
 
 import pytest
 
 from benchharness.kinds.causal_lm import SHARED_TOKENS
+from conftest import cases_by
 
 for module, extra in [
     ("onnxruntime", "onnx"),
@@ -82,7 +82,7 @@ def test_every_backend_measures_real_figures(pytester):
         "--device=cpu", "-p", "no:cacheprovider", "-rA", "--no-baseline", timeout=3000
     )
     result.assert_outcomes(passed=18)
-    cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(pytester.path)
     llm = {cid: c for cid, c in cases.items() if cid.startswith("smollm2")}
     assert set(llm) == {
         "smollm2-135m-fp32-onnxruntime-cpu",

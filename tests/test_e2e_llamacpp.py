@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 from run_documents import skip_beside_other_work
 
+from conftest import latest, suite_file
+
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
-SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("e2e")
-
-def test_generation(bench_case, bench):
-    bench.check(bench_case)
-"""
+SUITE = suite_file("e2e", "test_generation")
 
 PYPROJECT = """
 [tool.benchharness]
@@ -69,7 +65,7 @@ def run(pytester):
 
 
 def readings(pytester, case_id):
-    data = json.loads((pytester.path / "reports" / "latest.json").read_text())
+    data = latest(pytester.path)
     return next(c for c in data["cases"] if c["id"] == case_id)
 
 

@@ -10,10 +10,8 @@ and fetch nothing; pytest-benchmark's own `compare` reads the pytest-benchmark J
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,8 @@ pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 from browser import CHROMIUM, chromium
 from run_documents import skip_beside_other_work
 from test_e2e_llamacpp import SUITE
+
+from conftest import run_cli, run_pytest
 
 PYPROJECT = """
 [tool.benchharness]
@@ -56,14 +56,12 @@ min = 0.3
 
 def _run(root: Path, machine: str, *args: str) -> tuple[Path, Path]:
     """One real session in `root`; returns its results JSON and its HTML report."""
-    env = {**os.environ, "BENCHHARNESS_MACHINE": machine}
     before = set((root / "reports").glob("results-*[0-9].json")) if (root / "reports").exists() else set()
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", "-q", *args]
-    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    code, output = run_pytest(root, "--no-baseline", *args, env={"BENCHHARNESS_MACHINE": machine}, timeout=900)
+    assert code == 0, output[-6000:]
     (results,) = set((root / "reports").glob("results-*[0-9].json")) - before
     report = results.with_name("report-" + results.stem.removeprefix("results-") + ".html")
-    assert report.exists(), done.stdout[-2000:]
+    assert report.exists(), output[-2000:]
     return results, report
 
 
@@ -76,12 +74,6 @@ def lab(tmp_path_factory):
     b = _run(root, "lab-x86-a", "--bench-set=threads=1")
     c = _run(root, "lab-x86-b", "--bench-set=threads=1")
     return root, a, b, c
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "benchharness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_every_run_writes_a_self_contained_report_that_reads_back(lab):
@@ -102,7 +94,7 @@ def test_every_run_writes_a_self_contained_report_that_reads_back(lab):
 
 def test_compare_finds_the_one_thread_slowdown_with_intervals(lab):
     root, (a_results, a_report), (b_results, _), _ = lab
-    done = cli("compare", str(a_report), str(b_results), "--html", "diff.html", "--fail-on-regression", cwd=root)
+    done = run_cli(root, "compare", str(a_report), str(b_results), "--html", "diff.html", "--fail-on-regression")
     skip_beside_other_work(Path(a_results))
     skip_beside_other_work(Path(b_results))
     assert done.returncode == 1, done.stdout + done.stderr  # a regression past the noise fails CI
@@ -119,14 +111,14 @@ def test_compare_finds_the_one_thread_slowdown_with_intervals(lab):
     # The speed gate's ratio moved or not, it carries an interval on the ratio of ratios.
     assert re.search(r"<td class=\"num\">\[\d\.\d{3}x, \d\.\d{3}x\]</td>", diff)
     # Unchanged inputs: no change, exit 0 even with --fail-on-regression.
-    same = cli("compare", str(a_results), str(a_report), "--fail-on-regression", cwd=root)
+    same = run_cli(root, "compare", str(a_results), str(a_report), "--fail-on-regression")
     assert same.returncode == 0 and "no change past the noise" in same.stdout
 
 
 def test_merge_puts_two_machines_in_one_lab_report(lab):
     root, (a_results, _), _, (c_results, _) = lab
-    done = cli(
-        "merge", str(a_results), str(c_results), "--out", "lab.html", "--history", "reports/history.sqlite", cwd=root
+    done = run_cli(
+        root, "merge", str(a_results), str(c_results), "--out", "lab.html", "--history", "reports/history.sqlite"
     )
     assert done.returncode == 0, done.stderr
     assert "2 machine(s): lab-x86-a, lab-x86-b" in done.stdout
@@ -138,9 +130,9 @@ def test_merge_puts_two_machines_in_one_lab_report(lab):
 
 def test_history_holds_every_run_and_the_second_report_shows_the_trend(lab):
     root, _, (_, b_report), _ = lab
-    done = cli(
-        "history", "show", "--history", "reports/history.sqlite", "--machine", "lab-x86-a",
-        "--case", "e2e::smollm2-135m-q4_0-llamacpp-cpu", "--metric", "gate:speedup", cwd=root,
+    done = run_cli(
+        root, "history", "show", "--history", "reports/history.sqlite", "--machine", "lab-x86-a",
+        "--case", "e2e::smollm2-135m-q4_0-llamacpp-cpu", "--metric", "gate:speedup",
     )  # fmt: skip
     assert done.returncode == 0 and len(done.stdout.strip().splitlines()) >= 2, done.stdout + done.stderr
     assert "Trend of decode_tok_per_s" in b_report.read_text()
@@ -149,7 +141,7 @@ def test_history_holds_every_run_and_the_second_report_shows_the_trend(lab):
 def test_bad_input_is_one_line_and_exit_2(lab):
     root = lab[0]
     (root / "not-results.json").write_text("{}")
-    done = cli("compare", "not-results.json", "missing.json", cwd=root)
+    done = run_cli(root, "compare", "not-results.json", "missing.json")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no integer schema_version" in done.stderr
 
@@ -170,7 +162,7 @@ def test_pytest_benchmark_reads_the_pytest_benchmark_json(lab):
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed: apt-get install chromium")
 def test_reports_render_in_headless_chromium_and_fetch_nothing(lab, tmp_path):
     root, (a_results, a_report), (b_results, _), _ = lab
-    cli("compare", str(a_results), str(b_results), "--html", "diff.html", cwd=root)
+    run_cli(root, "compare", str(a_results), str(b_results), "--html", "diff.html")
     # The check can fail: a page that loads an image over HTTP shows up in the network log.
     control = tmp_path / "control.html"
     control.write_text('<html><body><img src="http://127.0.0.1:9/probe.png"></body></html>')

@@ -9,80 +9,19 @@ The project is the digits suite on ONNX Runtime: real measurements in seconds.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conftest import DIGITS_MACHINE, child_env, child_pytest_command, digits_project, one_line, run_cli, run_digits
+
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
-
-SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("d")
-
-def test_classification(bench_case, bench):
-    bench.check(bench_case)
-"""
-
-PYPROJECT = """
-[tool.benchharness.workload]
-min_rounds = 6
-min_time_s = 0.2
-[tool.benchharness.suites.d]
-models = ["digits-mlp"]
-backends = ["onnxruntime"]
-EXTRA
-[tool.benchharness.suites.d.gates]
-speedup = false
-memory_reduction = false
-"""
-
-MACHINE = "hardening-test-host"  # a fixed lab name, so the baseline file's name is known
-
-
-def project(tmp_path: Path, extra: str = "", files: dict[str, str | bytes] | None = None) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "test_d.py").write_text(SUITE)
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace("EXTRA", extra))
-    for name, content in (files or {}).items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return tmp_path
-
-
-def pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", *args]
-
-
-def run(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    done = subprocess.run(
-        pytest_command(*args),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "BENCHHARNESS_MACHINE": MACHINE, **(env or {})},
-        timeout=600,
-    )
-    return done.returncode, done.stdout + done.stderr
-
-
-def one_line(output: str, pattern: str) -> str:
-    """The single output line matching `pattern` (a regex), so each message is asserted whole."""
-    lines = [line for line in output.splitlines() if re.search(pattern, line)]
-    assert lines, f"no line matches {pattern!r} in:\n{output[-3000:]}"
-    return lines[0]
-
 
 # (what is wrong, pyproject extra, command-line args, environment, the one-line message as a regex)
 STARTUP_ERRORS = [
@@ -327,8 +266,8 @@ CONFIG_FILES: dict[str, str | bytes] = {
 
 @pytest.mark.parametrize("extra,args,env,message", [pytest.param(*c[1:], id=c[0]) for c in STARTUP_ERRORS])
 def test_refused_at_start_up_in_one_line(tmp_path, extra, args, env, message):
-    root = project(tmp_path, extra, CONFIG_FILES)
-    code, output = run(root, *args, env=env)
+    root = digits_project(tmp_path, extra, CONFIG_FILES)
+    code, output = run_digits(root, *args, env=env)
     assert code == 4, output[-2000:]
     errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
     assert len(errors) == 1 and "Traceback" not in output and "INTERNALERROR" not in output, output[-2000:]
@@ -338,14 +277,14 @@ def test_refused_at_start_up_in_one_line(tmp_path, extra, args, env, message):
 
 def test_the_readme_spelling_works_inside_a_bench_config_file(tmp_path):
     # A table copied from pyproject.toml keeps its [tool.benchharness...] header: both spellings are read.
-    root = project(tmp_path, files={"x.toml": "[tool.benchharness.workload]\nmin_rounds = 0\n"})
-    code, output = run(root, "--bench-config=x.toml")
+    root = digits_project(tmp_path, files={"x.toml": "[tool.benchharness.workload]\nmin_rounds = 0\n"})
+    code, output = run_digits(root, "--bench-config=x.toml")
     assert code == 4 and "x.toml.workload.min_rounds = 0 is out of range" in one_line(output, "^ERROR")
 
 
 def test_a_requested_baseline_that_cannot_be_saved_fails_the_run(tmp_path):
-    root = project(tmp_path, files={"baselines": "a file where the folder should be"})
-    code, output = run(root, "--save-baseline")
+    root = digits_project(tmp_path, files={"baselines": "a file where the folder should be"})
+    code, output = run_digits(root, "--save-baseline")
     assert code == 1, output[-2000:]
     line = one_line(output, "baselines NOT saved")
     assert "baselines is a file, not a folder; move it away or point the setting elsewhere" in line
@@ -355,53 +294,53 @@ def test_a_requested_baseline_that_cannot_be_saved_fails_the_run(tmp_path):
 def test_a_nan_in_a_stored_baseline_is_named_and_nothing_is_overwritten(tmp_path):
     stored = {
         "schema_version": 2,
-        "machine": {"id": MACHINE},
+        "machine": {"id": DIGITS_MACHINE},
         "cases": {"d::old-case": {"metrics": {"batch1_latency_ms": {"value": float("nan")}}}},
     }
     text = json.dumps(stored)  # Python writes NaN, as a hand edit or another tool might
-    root = project(tmp_path, files={f"baselines/{MACHINE}.json": text})
-    code, output = run(root, "--save-baseline")
+    root = digits_project(tmp_path, files={f"baselines/{DIGITS_MACHINE}.json": text})
+    code, output = run_digits(root, "--save-baseline")
     assert code == 1, output[-2000:]
     line = one_line(output, "baselines NOT saved")
     assert "entry 'd::old-case' holds a non-finite number at metrics.batch1_latency_ms.value; nothing was saved" in line
-    assert (root / "baselines" / f"{MACHINE}.json").read_text() == text
+    assert (root / "baselines" / f"{DIGITS_MACHINE}.json").read_text() == text
 
 
 def test_a_report_that_cannot_be_written_fails_the_run(tmp_path):
-    root = project(tmp_path, files={"blocked": "a file"})
-    code, output = run(root, "--report=blocked/report.html")
+    root = digits_project(tmp_path, files={"blocked": "a file"})
+    code, output = run_digits(root, "--report=blocked/report.html")
     assert code == 1, output[-2000:]
     assert "blocked is a file, not a folder" in one_line(output, "report NOT written")
 
 
 def test_a_baseline_not_compared_says_why_in_the_terminal(tmp_path):
-    root = project(tmp_path)
-    code, output = run(root)
+    root = digits_project(tmp_path)
+    code, output = run_digits(root)
     assert code == 0, output[-2000:]
     line = one_line(output, "baseline not compared")
-    assert "for 2 case(s)" in line and f"none stored in {root / 'baselines' / MACHINE}.json" in line
+    assert "for 2 case(s)" in line and f"none stored in {root / 'baselines' / DIGITS_MACHINE}.json" in line
     (root / "baselines" / "other-lab-host.json").parent.mkdir()
-    code, output = run(root, "--baseline-any-machine")
+    code, output = run_digits(root, "--baseline-any-machine")
     assert "or name another machine's file with --baseline-file (here: none)" in one_line(output, "not compared")
 
 
 def test_a_model_path_that_is_a_folder_fails_its_case_with_the_fix(tmp_path):
     variant = '[models.digits-mlp.variants]\nmine = { path = "m", format = "onnx" }\n'
-    root = project(tmp_path, files={"x.toml": variant, "m/readme.txt": "not a model"})
-    code, output = run(root, "--bench-config=x.toml", "--quant=mine", "-rA")
+    root = digits_project(tmp_path, files={"x.toml": variant, "m/readme.txt": "not a model"})
+    code, output = run_digits(root, "--bench-config=x.toml", "--quant=mine", "-rA")
     assert code == 1
     assert "m is not a onnx model folder (no model.onnx); point the config at the model's folder" in output
 
 
 def test_runs_that_measure_nothing_leave_the_last_results_alone(tmp_path):
-    root = project(tmp_path)
-    code, output = run(root)
+    root = digits_project(tmp_path)
+    code, output = run_digits(root)
     assert code == 0, output[-2000:]
     latest = (root / "reports" / "latest.json").read_text()
     written = sorted(p.name for p in (root / "reports").iterdir())
-    assert run(root, "--collect-only")[0] == 0
+    assert run_digits(root, "--collect-only")[0] == 0
     pytest.importorskip("xdist")
-    code, output = run(root, "-n", "2")
+    code, output = run_digits(root, "-n", "2")
     assert code == 0 and "2 skipped" in output, output[-2000:]
     assert (root / "reports" / "latest.json").read_text() == latest
     assert sorted(p.name for p in (root / "reports").iterdir()) == written
@@ -409,8 +348,9 @@ def test_runs_that_measure_nothing_leave_the_last_results_alone(tmp_path):
 
 def test_result_names_cannot_collide(tmp_path):
     # Two runs started in the same second: each name carries microseconds and the process id.
-    root = project(tmp_path)
-    runs = [subprocess.Popen(pytest_command("--no-baseline"), cwd=root, stdout=subprocess.DEVNULL) for _ in range(2)]
+    root = digits_project(tmp_path)
+    command = child_pytest_command("--no-baseline")
+    runs = [subprocess.Popen(command, cwd=root, env=child_env(), stdout=subprocess.DEVNULL) for _ in range(2)]
     assert [p.wait(timeout=600) for p in runs] == [0, 0]
     assert len(list((root / "reports").glob("results-*Z-*[0-9].json"))) == 2
 
@@ -421,9 +361,7 @@ def test_the_cli_refuses_bad_files_in_one_line(tmp_path):
         (["compare", "missing.json", "broken.json"], "results file missing.json does not exist"),
         (["compare", "broken.json", "broken.json"], "results file broken.json is not valid JSON"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "benchharness.cli", *args], cwd=tmp_path, capture_output=True, text=True
-        )
+        done = run_cli(tmp_path, *args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
         assert message in done.stderr
 
@@ -444,8 +382,8 @@ def _workers(pid: int) -> list[psutil.Process]:
 def _start_and_wait_for_a_worker(
     root: Path, cache: Path, task: str
 ) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
-    env = {**os.environ, "BENCHHARNESS_MACHINE": MACHINE, "BENCHHARNESS_CACHE": str(cache)}
-    proc = subprocess.Popen(pytest_command("--no-baseline"), cwd=root, env=env, stdout=subprocess.DEVNULL)
+    env = child_env({"BENCHHARNESS_MACHINE": DIGITS_MACHINE, "BENCHHARNESS_CACHE": str(cache)})
+    proc = subprocess.Popen(child_pytest_command("--no-baseline"), cwd=root, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         workers = [w for w in _workers(proc.pid) if task in w.cmdline()]
@@ -472,7 +410,7 @@ def _leftovers(cache: Path) -> list[str]:
 
 
 def test_ctrl_c_stops_the_child_and_removes_its_files(tmp_path):
-    root = project(tmp_path / "project")
+    root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
     proc, workers = _start_and_wait_for_a_worker(root, cache, "build")  # an empty cache: preparing first
     proc.send_signal(signal.SIGINT)
@@ -482,7 +420,7 @@ def test_ctrl_c_stops_the_child_and_removes_its_files(tmp_path):
 
 
 def test_kill_9_orphans_nothing_and_the_next_run_sweeps_what_it_left(tmp_path):
-    root = project(tmp_path / "project")
+    root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
     proc, workers = _start_and_wait_for_a_worker(root, cache, "build")
     proc.send_signal(signal.SIGKILL)
@@ -490,20 +428,20 @@ def test_kill_9_orphans_nothing_and_the_next_run_sweeps_what_it_left(tmp_path):
     assert _alive(workers) == [], "the worker outlived a kill -9 of pytest"
     left = _leftovers(cache)
     assert any(p.startswith("jobs/") for p in left), left  # what a killed run leaves, until the next run
-    code, output = run(root, "--collect-only", env={"BENCHHARNESS_CACHE": str(cache)})
+    code, output = run_digits(root, "--collect-only", env={"BENCHHARNESS_CACHE": str(cache)})
     assert code == 0
     assert re.search(rf"swept {len(left)} leftover\(s\) of killed runs from the cache", output), output[-2000:]
     assert _leftovers(cache) == []
 
 
 def test_a_truncated_variant_in_the_cache_is_rebuilt(tmp_path):
-    root = project(tmp_path / "project")
+    root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
     env = {"BENCHHARNESS_CACHE": str(cache)}
-    assert run(root, env=env)[0] == 0
+    assert run_digits(root, env=env)[0] == 0
     (graph,) = cache.glob("onnx/digits-mlp/int8-*/model.onnx")
     graph.write_bytes(graph.read_bytes()[:100])
-    code, output = run(root, env=env)
+    code, output = run_digits(root, env=env)
     assert code == 0, output[-2000:]
     assert "cache: rebuilt 1 variant(s) whose cached copy did not match its manifest (truncated or changed): " in output
     assert graph.stat().st_size > 100

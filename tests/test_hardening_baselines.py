@@ -20,7 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 from run_documents import skip_beside_other_work
-from test_hardening import MACHINE, one_line, project, run
+
+from conftest import DIGITS_MACHINE, cases_by, digits_project, latest, one_line, run_digits
 
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
@@ -44,19 +45,14 @@ def outside_load(seconds: float = 300.0) -> Iterator[None]:
             loop.wait()
 
 
-def latest(root: Path) -> dict[str, dict]:
-    data = json.loads((root / "reports" / "latest.json").read_text())
-    return {case["id"]: case for case in data["cases"]}
-
-
 def stored(root: Path) -> dict[str, dict]:
-    return json.loads((root / "baselines" / f"{MACHINE}.json").read_text())["cases"]
+    return json.loads((root / "baselines" / f"{DIGITS_MACHINE}.json").read_text())["cases"]
 
 
 def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_figure(tmp_path):
-    root = project(tmp_path)
+    root = digits_project(tmp_path)
     with outside_load():
-        code, output = run(root, "--save-baseline")
+        code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
     line = one_line(output, "baselines: saved")
     assert "WARNING: 2 measured under outside CPU load they did not cause" in line, line
@@ -69,17 +65,17 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
     assert len(figures) == 2 and all(f > 20 for f in figures), line
     for entry in stored(root).values():  # the figure travels with the baseline
         assert entry["recorded"]["outside_cpu_load"] > 0.2 and entry["recorded"]["max_outside_load"] == 0.2
-    cases = latest(root)
+    cases = cases_by(root)
     assert all(c["readings"]["outside_cpu_load"]["value"] > 0.2 for c in cases.values())
 
     # Every later comparison against it says what it was recorded under. Only the figure read below is
     # compared, under a floor no between-run move of this 10-20 us figure reaches (it moved 2.16x in CI):
     # what is tested is the note, not the verdict.
-    code, output = run(root, '--bench-set=baseline={metrics=["batch1_latency_ms"], run_factor=100.0}')
+    code, output = run_digits(root, '--bench-set=baseline={metrics=["batch1_latency_ms"], run_factor=100.0}')
     assert code == 0, output[-2000:]
     timing = [
         v
-        for c in latest(root).values()
+        for c in cases_by(root).values()
         for v in c["verdicts"]
         if v["kind"] == "baseline" and v["name"] == "batch1_latency_ms"
     ]
@@ -88,22 +84,22 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
 
 
 def test_the_outside_load_limit_is_a_setting(tmp_path):
-    root = project(tmp_path, "[tool.benchharness.suites.d.baseline]\nmax_outside_load = 1.0")
+    root = digits_project(tmp_path, "[tool.benchharness.suites.d.baseline]\nmax_outside_load = 1.0")
     with outside_load():
-        code, output = run(root, "--save-baseline")
+        code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
     assert "WARNING" not in one_line(output, "baselines: saved 2 case")
-    code, output = run(root, "--save-baseline", "--bench-set=baseline.max_outside_load=1.5")
+    code, output = run_digits(root, "--save-baseline", "--bench-set=baseline.max_outside_load=1.5")
     assert code == 4 and "baseline.max_outside_load = 1.5 is out of range" in output
 
 
 def test_more_rounds_still_compare_and_a_setting_that_defines_the_figure_does_not(tmp_path):
-    root = project(tmp_path)
-    code, output = run(root, "--save-baseline")
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
     # Compared, not judged: a floor no between-run move of these 10-20 us timings reaches keeps the verdicts
     # out of the way of what is tested, that other round counts still compare.
-    code, output = run(
+    code, output = run_digits(
         root,
         "--bench-set=workload.min_rounds=9",
         "--bench-set=workload.min_time_s=0.4",
@@ -112,21 +108,21 @@ def test_more_rounds_still_compare_and_a_setting_that_defines_the_figure_does_no
     assert code == 0, output[-2000:]
     assert "baseline: compared 2 case(s)" in output, output[-2000:]
     assert "different workload settings" not in output
-    code, output = run(root, "--bench-set=workload.warmup_rounds=0")
+    code, output = run_digits(root, "--bench-set=workload.warmup_rounds=0")
     line = one_line(output, "baseline not compared")
     assert "for 2 case(s)" in line and "different workload settings (warmup_rounds)" in line
 
 
 def test_deterministic_figures_compare_by_effect_size_without_advising_a_re_record(tmp_path):
-    root = project(tmp_path)
-    code, output = run(root, "--save-baseline")
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
     # Only the deterministic figures are compared: timings of a 20 us model move between runs on a busy
     # machine (issue 21's between-run noise), which is not what this test is about.
     deterministic = '--bench-set=baseline.metrics=["heldout_accuracy", "same_prediction_vs_reference"]'
-    code, output = run(root, deterministic)
+    code, output = run_digits(root, deterministic)
     assert code == 0, output[-2000:]
-    verdicts = [v for c in latest(root).values() for v in c["verdicts"] if v["kind"] == "baseline"]
+    verdicts = [v for c in cases_by(root).values() for v in c["verdicts"] if v["kind"] == "baseline"]
     accuracy = [v for v in verdicts if v["name"] in ("heldout_accuracy", "same_prediction_vs_reference")]
     assert len(accuracy) == 3 and all(v["status"] == "pass" for v in accuracy), accuracy
     assert all("deterministic: effect size only, tolerance 5%" in v["message"] for v in accuracy)
@@ -158,13 +154,13 @@ accuracy_retained = false
 def test_kl_figures_are_baseline_checked_by_effect_size(tmp_path):
     """The four figures with a spread over tokens used to print N/A and 'Re-record' on every run."""
     pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
-    root = project(tmp_path)
+    root = digits_project(tmp_path)
     (root / "pyproject.toml").write_text(LLM)
-    code, output = run(root, "--save-baseline")
+    code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
-    code, output = run(root)
+    code, output = run_digits(root)
     assert code == 0, output[-2000:]
-    case = latest(root)["smollm2-135m-q4_0-llamacpp-cpu"]
+    case = cases_by(root)["smollm2-135m-q4_0-llamacpp-cpu"]
     verdicts = {v["name"]: v for v in case["verdicts"] if v["kind"] == "baseline"}
     kl = [
         "delta_p_rms_vs_reference",
@@ -191,17 +187,17 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
     from benchharness.history.store import HistoryStore
     from benchharness.results import RunResult
 
-    root = project(tmp_path)
-    code, output = run(root, "--save-baseline")
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
     # The past as if this machine had been 2x faster: the baseline, and three runs of it in the history.
-    path = root / "baselines" / f"{MACHINE}.json"
+    path = root / "baselines" / f"{DIGITS_MACHINE}.json"
     data = json.loads(path.read_text())
     for entry in data["cases"].values():
         metric = entry["metrics"]["batch32_items_per_s"]
         metric["value"], metric["samples"] = metric["value"] * 2.0, _scaled(metric["samples"], 2.0)
     path.write_text(json.dumps(data))
-    results = json.loads((root / "reports" / "latest.json").read_text())
+    results = latest(root)
     store = HistoryStore(f"sqlite:///{root / 'past.sqlite'}")
     for i, factor in enumerate((1.98, 2.0, 2.02)):
         past = json.loads(json.dumps(results))
@@ -214,14 +210,14 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
 
     # Only the figure planted is compared (the others drift freely), with the digits suite's own floor.
     only = '--bench-set=baseline={metrics=["batch32_items_per_s"], run_factor=3.0}'
-    code, output = run(root, "--history=off", only)
+    code, output = run_digits(root, "--history=off", only)
     assert code == 0, output[-2000:]  # 2x is under run_factor 3x: not decided without other runs
-    verdicts = [v for case in latest(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"]
+    verdicts = [v for case in cases_by(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"]
     assert verdicts and all(v["status"] != "fail" for v in verdicts)
     undecided = [v for v in verdicts if v["direction"] == "unknown"]
     assert undecided and "between-run spread unknown: 1 earlier run(s)" in undecided[0]["message"]
 
-    code, output = run(root, f"--history={root / 'past.sqlite'}", only)
+    code, output = run_digits(root, f"--history={root / 'past.sqlite'}", only)
     skip_beside_other_work(root / "reports" / "latest.json")
     assert code == 1, output[-2000:]
     line = one_line(output, "batch32_items_per_s regressed")

@@ -8,7 +8,6 @@ JSON, history, report, baselines) fails alone with its line, and the others stil
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,7 +16,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_hardening import MACHINE, one_line, project, pytest_command, run
+
+from conftest import DIGITS_MACHINE, child_env, child_pytest_command, digits_project, one_line, run_digits
+
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,8 +47,8 @@ def _no_traceback(output: str) -> None:
     ],
 )
 def test_a_history_that_cannot_be_opened_fails_alone(tmp_path, history, files, message):
-    root = project(tmp_path, files={f"baselines/{MACHINE}.json": "{", **files})
-    code, output = run(root, f"--history={history}", "--save-baseline")
+    root = digits_project(tmp_path, files={f"baselines/{DIGITS_MACHINE}.json": "{", **files})
+    code, output = run_digits(root, f"--history={history}", "--save-baseline")
     assert code == 1, output[-3000:]
     _no_traceback(output)
     one_line(output, r"^history NOT appended: history sqlite:///.*h\.sqlite cannot be opened: " + message)
@@ -58,8 +61,8 @@ def test_a_history_that_cannot_be_opened_fails_alone(tmp_path, history, files, m
 
 
 def test_results_that_cannot_be_written_still_leave_the_report_and_the_baselines(tmp_path):
-    root = project(tmp_path, files={"reports": "a file where the folder should be"})
-    code, output = run(root, "--report=out/r.html", "--history=h.sqlite", "--save-baseline")
+    root = digits_project(tmp_path, files={"reports": "a file where the folder should be"})
+    code, output = run_digits(root, "--report=out/r.html", "--history=h.sqlite", "--save-baseline")
     assert code == 1, output[-3000:]
     _no_traceback(output)
     assert "reports is a file, not a folder" in one_line(output, r"^results NOT written: ")
@@ -72,13 +75,13 @@ def test_results_that_cannot_be_written_still_leave_the_report_and_the_baselines
 
 
 def test_a_file_that_is_no_database_is_named_not_blamed_on_a_server(tmp_path):
-    root = project(tmp_path, files={"notes.txt": "lab notes", "reports/history.sqlite": "not a database either"})
-    code, output = run(root, "--history=notes.txt")
+    root = digits_project(tmp_path, files={"notes.txt": "lab notes", "reports/history.sqlite": "not a database either"})
+    code, output = run_digits(root, "--history=notes.txt")
     assert code == 4, output[-3000:]
     line = one_line(output, "^ERROR: ")
     assert f"--history 'notes.txt': {root / 'notes.txt'} is not an SQLite database (it starts with b'lab note')" in line
     # The default store is best effort: a broken one is named at the end and the run still passes.
-    code, output = run(root)
+    code, output = run_digits(root)
     assert code == 0, output[-3000:]
     line = one_line(output, "^history NOT appended: ")
     assert "DatabaseError: file is not a database" in line
@@ -89,11 +92,11 @@ def test_a_file_that_is_no_database_is_named_not_blamed_on_a_server(tmp_path):
 
 def test_a_known_breach_carries_its_verdict_into_junit_xml(tmp_path):
     # A speedup of 100x: a breach every machine measures, declared as known for int8.
-    root = project(tmp_path)
+    root = digits_project(tmp_path)
     text = (root / "pyproject.toml").read_text()
     breach = 'speedup = { min = 100.0, known_breaches = ["int8"] }'
     (root / "pyproject.toml").write_text(text.replace("speedup = false", breach))
-    code, output = run(root, "--junitxml=junit.xml", "-rx")
+    code, output = run_digits(root, "--junitxml=junit.xml", "-rx")
     assert code == 0, output[-3000:]
     (skipped,) = ET.parse(root / "junit.xml").getroot().iter("skipped")
     message = skipped.get("message", "")
@@ -106,8 +109,8 @@ def test_a_known_breach_carries_its_verdict_into_junit_xml(tmp_path):
 
 def test_benchmark_only_is_refused_rather_than_measuring_nothing(tmp_path):
     pytest.importorskip("pytest_benchmark")
-    root = project(tmp_path)
-    code, output = run(root, "--benchmark-only")
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--benchmark-only")
     assert code == 4, output[-3000:]
     _no_traceback(output)
     line = one_line(output, "^ERROR: ")
@@ -117,8 +120,8 @@ def test_benchmark_only_is_refused_rather_than_measuring_nothing(tmp_path):
 
 def test_a_suite_that_is_not_declared_is_a_usage_error_not_a_collection_traceback(tmp_path):
     # The same place as --benchmark-only (parametrizing the suites): one line, exit 4, nothing run.
-    root = project(tmp_path, files={"test_e.py": SUITE_NAMED_E})
-    code, output = run(root)
+    root = digits_project(tmp_path, files={"test_e.py": SUITE_NAMED_E})
+    code, output = run_digits(root)
     assert code == 4, output[-3000:]
     _no_traceback(output)
     line = one_line(output, "^ERROR: ")
@@ -162,16 +165,16 @@ def _tiny_disk_available() -> bool:
 def test_a_full_cache_disk_is_said_before_preparing(tmp_path):
     if not _tiny_disk_available():
         pytest.skip("needs unshare and user namespaces to mount a 1 MiB tmpfs as the cache")
-    root = project(tmp_path / "project")
+    root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
     cache.mkdir()
     mount = 'mount -t tmpfs -o size=1m none "$0" && exec "$@"'
     done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, str(cache), *pytest_command()],
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, str(cache), *child_pytest_command()],
         cwd=root,
         capture_output=True,
         text=True,
-        env={**os.environ, "BENCHHARNESS_MACHINE": MACHINE, "BENCHHARNESS_CACHE": str(cache)},
+        env=child_env({"BENCHHARNESS_MACHINE": DIGITS_MACHINE, "BENCHHARNESS_CACHE": str(cache)}),
         timeout=600,
     )
     output = done.stdout + done.stderr

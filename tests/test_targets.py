@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from run_documents import case, reading, run
@@ -14,6 +12,7 @@ from benchharness.config import parse_settings, parse_size, parse_targets
 from benchharness.errors import ConfigError
 from benchharness.report.targets import pick, target_lines
 from benchharness.results import RunResult
+from conftest import run_cli
 
 MIB = 2**20
 PASS = {"speedup": ("pass", 2.6, 2.5, 2.7), "accuracy_retained": ("pass", 0.99, 0.97, 1.0)}
@@ -163,12 +162,6 @@ def test_a_bad_target_is_one_line_naming_the_key_the_value_and_what_works(tmp_pa
     assert "\n" not in str(raised.value)
 
 
-def _cli(*args: str, cwd) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "benchharness.cli", "recommend", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
 def test_the_recommend_command_answers_from_a_results_file(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps(lab().data))
@@ -176,13 +169,13 @@ def test_the_recommend_command_answers_from_a_results_file(tmp_path):
         '[tool.benchharness.targets.phone]\nmax_model_bytes = "100 MiB"\nmin_accuracy_retained = 0.95\n'
         '[tool.benchharness.targets.tiny]\nmax_model_bytes = "60 MiB"\n'
     )
-    done = _cli(str(results), "--target", "phone", cwd=tmp_path)
+    done = run_cli(tmp_path, "recommend", str(results), "--target", "phone")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("target phone: smollm2-135m on cpu (lab-a): ship q4_1 on llamacpp")
     assert "runner-up: none (no other candidate meets every limit)" in done.stdout
-    everything = _cli(str(results), cwd=tmp_path)  # no --target: every target
+    everything = run_cli(tmp_path, "recommend", str(results))  # no --target: every target
     assert "target tiny: smollm2-135m on cpu (lab-a): nothing qualifies among 4 candidate(s)" in everything.stdout
-    unknown = _cli(str(results), "--target", "watch", cwd=tmp_path)
+    unknown = run_cli(tmp_path, "recommend", str(results), "--target", "watch")
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "benchharness recommend: no target 'watch' in pyproject.toml [tool.benchharness.targets]; defined: phone, tiny"

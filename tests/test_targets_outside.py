@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_hardening import project, run
+
+from conftest import digits_project, run_digits
+
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
 
 
 @pytest.mark.parametrize(
@@ -22,8 +26,8 @@ from test_hardening import project, run
     ],
 )
 def test_a_bad_target_table_stops_pytest_at_start_up_in_one_line(tmp_path, table, message):
-    root = project(tmp_path, extra=f"[tool.benchharness.targets.phone]\n{table}")
-    code, output = run(root, "--collect-only")
+    root = digits_project(tmp_path, extra=f"[tool.benchharness.targets.phone]\n{table}")
+    code, output = run_digits(root, "--collect-only")
     assert code == 4, output[-2000:]
     errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
     assert len(errors) == 1 and "Traceback" not in output, output[-2000:]
@@ -40,8 +44,8 @@ max_model_bytes = "1 KiB"
 
 
 def test_a_real_run_answers_each_target_in_the_terminal_and_the_report(tmp_path):
-    root = project(tmp_path, files={"targets.toml": TARGETS})
-    code, output = run(root, "--bench-config=targets.toml")
+    root = digits_project(tmp_path, files={"targets.toml": TARGETS})
+    code, output = run_digits(root, "--bench-config=targets.toml")
     assert code == 0, output[-3000:]
     edge = [line for line in output.splitlines() if line.startswith("target edge: digits-mlp on cpu")]
     assert len(edge) == 1 and ": ship " in edge[0], output[-3000:]

