@@ -31,6 +31,9 @@ from benchharness.machine import default_threads
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import build_registry
 
+# A/A pairs on real runtimes: the fast lane leaves it out.
+pytestmark = pytest.mark.e2e
+
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "aa_paired.py"
 CONFIDENCE = 0.999
 

@@ -61,6 +61,7 @@ def smollm2_checkpoint() -> Path:
     return Preparer(default_cache_dir(), 2, 1800, print).prepare(model, "hf", "fp32").path
 
 
+@pytest.mark.e2e
 def test_smollm2s_checkpoint_declared_as_a_team_model_gives_the_builtin_rows_top1(tmp_path: Path) -> None:
     if (missing := llamacpp_converter.status().missing) is not None:
         pytest.skip(missing)

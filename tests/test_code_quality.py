@@ -1,4 +1,8 @@
-"""Lint, format and type checks run with the tests, so CI enforces them."""
+"""Lint, format and type checks run with the tests, so CI enforces them.
+
+Marked slow (mypy alone takes ~30 s here), so the fast lane leaves them out: while working, run
+`ruff check benchharness tests benchmarks`, `ruff format --check .` and `mypy` directly.
+"""
 
 import shutil
 import subprocess
@@ -6,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

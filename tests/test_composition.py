@@ -171,6 +171,7 @@ def test_openvino_composition_reads_compressed_constants(digits, tmp_path):
     assert int4.warning() is None and 4.5 < (int4.bits_per_weight or 0) < 4.8
 
 
+@pytest.mark.e2e
 def test_results_report_and_terminal_carry_each_variants_composition(tmp_path):
     # From outside: the digits suite on ONNX Runtime, as a user runs it.
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")

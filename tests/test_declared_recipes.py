@@ -144,6 +144,7 @@ def _quantized_weights(graph: Path) -> list[tuple[str, tuple[int, ...]]]:
     return found
 
 
+@pytest.mark.e2e
 def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxruntime(tmp_path: Path) -> None:
     variants = (
         'dyn = { recipe = "ort-dynamic-int8" }\n'

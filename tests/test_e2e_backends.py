@@ -14,6 +14,9 @@ import pytest
 from benchharness.kinds.causal_lm import SHARED_TOKENS
 from conftest import cases_by
 
+# Every real runtime on real models: the fast lane leaves it out.
+pytestmark = pytest.mark.e2e
+
 for module, extra in [
     ("onnxruntime", "onnx"),
     ("onnxruntime_genai", "ortgenai"),

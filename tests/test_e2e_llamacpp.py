@@ -14,6 +14,9 @@ from run_documents import skip_beside_other_work
 
 from conftest import latest, suite_file
 
+# SmolLM2 through real llama.cpp in child pytest runs: the fast lane (-m 'not e2e and not slow') leaves it out.
+pytestmark = pytest.mark.e2e
+
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
 SUITE = suite_file("e2e", "test_generation")

@@ -26,6 +26,9 @@ from test_e2e_llamacpp import SUITE
 
 from conftest import run_cli, run_pytest
 
+# Three real llama.cpp sessions, their reports in headless Chromium: the fast lane leaves it out.
+pytestmark = pytest.mark.e2e
+
 PYPROJECT = """
 [tool.benchharness]
 threads = 2

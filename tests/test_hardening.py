@@ -282,6 +282,7 @@ def test_the_readme_spelling_works_inside_a_bench_config_file(tmp_path):
     assert code == 4 and "x.toml.workload.min_rounds = 0 is out of range" in one_line(output, "^ERROR")
 
 
+@pytest.mark.e2e
 def test_a_requested_baseline_that_cannot_be_saved_fails_the_run(tmp_path):
     root = digits_project(tmp_path, files={"baselines": "a file where the folder should be"})
     code, output = run_digits(root, "--save-baseline")
@@ -291,6 +292,7 @@ def test_a_requested_baseline_that_cannot_be_saved_fails_the_run(tmp_path):
     assert (root / "baselines").read_text() == "a file where the folder should be"  # nothing stored is lost
 
 
+@pytest.mark.e2e
 def test_a_nan_in_a_stored_baseline_is_named_and_nothing_is_overwritten(tmp_path):
     stored = {
         "schema_version": 2,
@@ -306,6 +308,7 @@ def test_a_nan_in_a_stored_baseline_is_named_and_nothing_is_overwritten(tmp_path
     assert (root / "baselines" / f"{DIGITS_MACHINE}.json").read_text() == text
 
 
+@pytest.mark.e2e
 def test_a_report_that_cannot_be_written_fails_the_run(tmp_path):
     root = digits_project(tmp_path, files={"blocked": "a file"})
     code, output = run_digits(root, "--report=blocked/report.html")
@@ -313,6 +316,7 @@ def test_a_report_that_cannot_be_written_fails_the_run(tmp_path):
     assert "blocked is a file, not a folder" in one_line(output, "report NOT written")
 
 
+@pytest.mark.e2e
 def test_a_baseline_not_compared_says_why_in_the_terminal(tmp_path):
     root = digits_project(tmp_path)
     code, output = run_digits(root)
@@ -324,6 +328,7 @@ def test_a_baseline_not_compared_says_why_in_the_terminal(tmp_path):
     assert "or name another machine's file with --baseline-file (here: none)" in one_line(output, "not compared")
 
 
+@pytest.mark.e2e
 def test_a_model_path_that_is_a_folder_fails_its_case_with_the_fix(tmp_path):
     variant = '[models.digits-mlp.variants]\nmine = { path = "m", format = "onnx" }\n'
     root = digits_project(tmp_path, files={"x.toml": variant, "m/readme.txt": "not a model"})
@@ -332,6 +337,7 @@ def test_a_model_path_that_is_a_folder_fails_its_case_with_the_fix(tmp_path):
     assert "m is not a onnx model folder (no model.onnx); point the config at the model's folder" in output
 
 
+@pytest.mark.e2e
 def test_runs_that_measure_nothing_leave_the_last_results_alone(tmp_path):
     root = digits_project(tmp_path)
     code, output = run_digits(root)
@@ -346,6 +352,7 @@ def test_runs_that_measure_nothing_leave_the_last_results_alone(tmp_path):
     assert sorted(p.name for p in (root / "reports").iterdir()) == written
 
 
+@pytest.mark.e2e
 def test_result_names_cannot_collide(tmp_path):
     # Two runs started in the same second: each name carries microseconds and the process id.
     root = digits_project(tmp_path)
@@ -409,6 +416,7 @@ def _leftovers(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in found)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_stops_the_child_and_removes_its_files(tmp_path):
     root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
@@ -419,6 +427,7 @@ def test_ctrl_c_stops_the_child_and_removes_its_files(tmp_path):
     assert _leftovers(cache) == []
 
 
+@pytest.mark.e2e
 def test_kill_9_orphans_nothing_and_the_next_run_sweeps_what_it_left(tmp_path):
     root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
@@ -434,6 +443,7 @@ def test_kill_9_orphans_nothing_and_the_next_run_sweeps_what_it_left(tmp_path):
     assert _leftovers(cache) == []
 
 
+@pytest.mark.e2e
 def test_a_truncated_variant_in_the_cache_is_rebuilt(tmp_path):
     root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"

@@ -23,6 +23,9 @@ from run_documents import skip_beside_other_work
 
 from conftest import DIGITS_MACHINE, cases_by, digits_project, latest, one_line, run_digits
 
+# Every test measures the digits project on ONNX Runtime in child pytest runs: the fast lane leaves it out.
+pytestmark = pytest.mark.e2e
+
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
 

@@ -46,6 +46,7 @@ def _no_traceback(output: str) -> None:
         ),
     ],
 )
+@pytest.mark.e2e
 def test_a_history_that_cannot_be_opened_fails_alone(tmp_path, history, files, message):
     root = digits_project(tmp_path, files={f"baselines/{DIGITS_MACHINE}.json": "{", **files})
     code, output = run_digits(root, f"--history={history}", "--save-baseline")
@@ -60,6 +61,7 @@ def test_a_history_that_cannot_be_opened_fails_alone(tmp_path, history, files, m
     one_line(output, r"^baselines NOT saved: baseline file .* is not valid JSON")
 
 
+@pytest.mark.e2e
 def test_results_that_cannot_be_written_still_leave_the_report_and_the_baselines(tmp_path):
     root = digits_project(tmp_path, files={"reports": "a file where the folder should be"})
     code, output = run_digits(root, "--report=out/r.html", "--history=h.sqlite", "--save-baseline")
@@ -74,6 +76,7 @@ def test_results_that_cannot_be_written_still_leave_the_report_and_the_baselines
     assert (root / "reports").read_text() == "a file where the folder should be"  # nothing stored is lost
 
 
+@pytest.mark.e2e
 def test_a_file_that_is_no_database_is_named_not_blamed_on_a_server(tmp_path):
     root = digits_project(tmp_path, files={"notes.txt": "lab notes", "reports/history.sqlite": "not a database either"})
     code, output = run_digits(root, "--history=notes.txt")
@@ -90,6 +93,7 @@ def test_a_file_that_is_no_database_is_named_not_blamed_on_a_server(tmp_path):
     assert (root / "reports" / "latest.html").is_file()
 
 
+@pytest.mark.e2e
 def test_a_known_breach_carries_its_verdict_into_junit_xml(tmp_path):
     # A speedup of 100x: a breach every machine measures, declared as known for int8.
     root = digits_project(tmp_path)

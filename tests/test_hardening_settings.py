@@ -159,6 +159,7 @@ def test_a_variant_path_is_read_from_the_bench_config_files_folder_and_checked_a
     assert "mine" in one_line(output, r"test_classification\[.*mine")
 
 
+@pytest.mark.e2e
 def test_a_bench_config_file_names_paths_from_its_own_folder_for_every_path_setting(tmp_path):
     root = digits_project(tmp_path, files={"configs/x.toml": 'results_dir = "out"\n'})
     code, output = run_digits(root, "--bench-config=configs/x.toml", "--no-baseline")

@@ -77,6 +77,7 @@ def postgresql_url():
 
 
 @pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server not installed: apt-get install postgresql")
+@pytest.mark.e2e
 def test_postgresql_history_with_concurrent_writers(postgresql_url):
     """A real server started by the test: the lab's store, three machines writing at once."""
     exercise(HistoryStore(postgresql_url))

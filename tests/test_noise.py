@@ -39,6 +39,7 @@ def test_heavy_steal_is_said_on_every_speed_verdict_and_only_there():
     assert Noise(1.0, 2, None, 0.0, 60.0, 400.0).heavy_steal() == "", "no counter: nothing claimed"
 
 
+@pytest.mark.e2e
 def test_a_run_records_its_noise_and_the_report_shows_it(tmp_path: Path):
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")

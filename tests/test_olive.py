@@ -218,6 +218,7 @@ speedup = false
 """
 
 
+@pytest.mark.e2e
 def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest.Pytester) -> None:
     """SmolLM2's checkpoint through Olive's INT4 workflow, on ONNX Runtime GenAI, beside the builder's INT4.
 

@@ -206,6 +206,7 @@ quants = ["q8_0"]
 """
 
 
+@pytest.mark.e2e
 def test_decode_rows_carry_mbu_and_the_speedup_gate_its_ceiling(pytester, tmp_path):
     """From outside, on SmolLM2 through llama.cpp: results, terminal and report against the physical limit."""
     if importlib.util.find_spec("llama_cpp") is None:  # by name: importing it here leaves /dev/null open

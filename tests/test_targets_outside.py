@@ -43,6 +43,7 @@ max_model_bytes = "1 KiB"
 """
 
 
+@pytest.mark.e2e
 def test_a_real_run_answers_each_target_in_the_terminal_and_the_report(tmp_path):
     root = digits_project(tmp_path, files={"targets.toml": TARGETS})
     code, output = run_digits(root, "--bench-config=targets.toml")

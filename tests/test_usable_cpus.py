@@ -49,6 +49,7 @@ def test_a_fingerprint_stored_before_usable_cpus_were_recorded_compares_as_unlim
 
 
 @pytest.mark.skipif(shutil.which("taskset") is None or (os.cpu_count() or 1) < 2, reason="needs taskset and 2+ CPUs")
+@pytest.mark.e2e
 def test_under_taskset_one_cpu_the_run_uses_one_thread_and_is_another_machine(tmp_path: Path):
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")

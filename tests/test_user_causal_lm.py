@@ -30,6 +30,9 @@ from benchharness.config import default_cache_dir
 from benchharness.models import llamacpp_converter
 from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
+# A real checkpoint through every LM runtime in child pytest runs: the fast lane leaves it out.
+pytestmark = pytest.mark.e2e
+
 PYPROJECT = (
     TINY_LM_RUN
     + """

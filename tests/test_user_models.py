@@ -279,6 +279,7 @@ def run_team(root: Path, *args: str, baseline: bool = False) -> tuple[int, str]:
     return run_pytest(root, *args, *([] if baseline else ["--no-baseline"]), timeout=1500)
 
 
+@pytest.mark.e2e
 def test_a_teams_checkpoint_and_pairs_run_through_onnxruntime_and_openvino(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("openvino", reason="pip install 'benchharness[openvino]'")
@@ -431,6 +432,7 @@ backends = ["llamacpp"]
 )
 
 
+@pytest.mark.e2e
 def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -> None:
     """The shipped SmolLM2 GGUF declared as a file (nothing is built), scored on two text files of the team's."""
     import hashlib
@@ -466,6 +468,7 @@ def test_a_causal_lm_is_scored_and_timed_on_the_teams_own_text(tmp_path: Path) -
     assert verdict["message"].startswith("baseline recorded with different workload settings (eval_data); not compared")
 
 
+@pytest.mark.e2e
 def test_the_shared_tokens_of_a_builtin_lm_are_made_from_the_declared_text(tmp_path: Path) -> None:
     """llama.cpp's tokenizer (vocabulary only, from the shipped GGUF) over the team's text, not pydoc's."""
     import numpy as np
@@ -677,6 +680,7 @@ def answers_project(root: Path, prompts: int = 24) -> Path:
     return root
 
 
+@pytest.mark.e2e
 def test_prompts_are_scored_by_greedy_exact_match_with_flips_against_the_reference(tmp_path: Path) -> None:
     """SmolLM2's shipped GGUF and a Q4_0 made from it, on the team's prompts: exact match, flips, gate, workload."""
     import hashlib
@@ -742,6 +746,7 @@ memory_reduction = false
 """
 
 
+@pytest.mark.e2e
 def test_a_classifier_is_scored_on_the_teams_labelled_csv(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
     pytest.importorskip("sklearn", reason="pip install 'benchharness[onnx]'")

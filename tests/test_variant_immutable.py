@@ -47,6 +47,7 @@ def variant_folders(cache: Path) -> list[Path]:
     )
 
 
+@pytest.mark.e2e
 def test_a_real_run_leaves_every_variant_folder_it_used_unchanged(tmp_path):
     root = digits_project(tmp_path / "project")
     cache = tmp_path / "cache"
