@@ -131,6 +131,7 @@ model.close()
 """
 
 
+@pytest.mark.e2e
 def test_llamacpp_safe_mode_turns_the_extra_buffer_types_off():
     """Safe mode (after a SIGILL) really reaches llama.cpp: no repacked (or AMX) weight buffer is asked for."""
     import json

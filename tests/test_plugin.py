@@ -11,6 +11,7 @@ import pytest
 from conftest import NO_SPEED_OR_MEMORY, TOY_SUITE, latest, toy_pyproject
 
 
+@pytest.mark.slow
 def test_clean_run_passes_and_writes_results(toy_project, pytester):
     result = toy_project(["ref", "ok"])
     result.assert_outcomes(passed=2)
@@ -26,6 +27,7 @@ def test_clean_run_passes_and_writes_results(toy_project, pytester):
     assert (tokens["generated"], tokens["matched_by_scoring_path"], tokens["stopped"]) == (5, 5, None)
 
 
+@pytest.mark.slow
 def test_crash_fails_only_that_case(toy_project, pytester):
     result = toy_project(["ref", "abort", "ok"])
     result.assert_outcomes(passed=2, failed=1)
@@ -33,30 +35,35 @@ def test_crash_fails_only_that_case(toy_project, pytester):
     assert {c["id"]: c["outcome"] for c in latest(pytester.path)["cases"]}["toy-abort-fake-cpu"] == "failed"
 
 
+@pytest.mark.slow
 def test_hang_is_killed_at_the_timeout(toy_project):
     result = toy_project(["ref", "hang", "ok"], timeout=4)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-hang-fake-cpu: timed out after 4 s*"])
 
 
+@pytest.mark.slow
 def test_memory_hog_fails_its_case(toy_project):
     result = toy_project(["ref", "hog"])
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*toy-hog-fake-cpu*MemoryError*"])
 
 
+@pytest.mark.slow
 def test_non_finite_figures_fail_the_case_not_the_session(toy_project):
     result = toy_project(["ref", "nan", "ok"])
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*toy-nan-fake-cpu*non-finite logits in accuracy window 0*"])
 
 
+@pytest.mark.slow
 def test_unwritable_reports_folder_is_reported_and_the_run_still_judged(toy_project, pytester):
     result = toy_project(["ref", "ok"], '--bench-set=results_dir="pyproject.toml/reports"')
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*results NOT written: cannot write *pyproject.toml/reports*make * writable*"])
 
 
+@pytest.mark.slow
 def test_bad_model_files(toy_project):
     result = toy_project(["ref", "corrupt"])
     result.assert_outcomes(passed=1, failed=1)
@@ -84,6 +91,7 @@ def test_bad_command_line_is_a_usage_error(toy_project, args, message):
     assert "Traceback" not in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_failing_run_never_touches_baselines(toy_project, pytester):
     toy_project(["ref", "ok"], "--save-baseline").assert_outcomes(passed=2)
     (stored,) = (pytester.path / "baselines").glob("*.json")
@@ -93,6 +101,7 @@ def test_failing_run_never_touches_baselines(toy_project, pytester):
     assert stored.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_malformed_baseline_fails_with_fix_and_is_kept(toy_project, pytester):
     toy_project(["ref"], "--save-baseline").assert_outcomes(passed=1)
     (stored,) = (pytester.path / "baselines").glob("*.json")
@@ -105,6 +114,7 @@ def test_malformed_baseline_fails_with_fix_and_is_kept(toy_project, pytester):
     assert stored.read_text() == "{broken"
 
 
+@pytest.mark.slow
 def test_reference_is_measured_even_when_filtered_out(toy_project, pytester):
     result = toy_project(["ref", "ok"], "--quant=ok")
     result.assert_outcomes(passed=1)
@@ -112,6 +122,7 @@ def test_reference_is_measured_even_when_filtered_out(toy_project, pytester):
     assert outcomes == {"toy-ok-fake-cpu": "passed", "toy-ref-fake-cpu": "measured as reference"}
 
 
+@pytest.mark.slow
 def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(toy_project, pytester):
     result = toy_project(["ref", "ok", "fast"], "-k", "ok")
     result.assert_outcomes(passed=1)
@@ -123,6 +134,7 @@ def test_a_reference_deselected_by_k_is_stored_with_its_readings_and_why(toy_pro
     assert cases["toy-fast-fake-cpu"]["message"] == "deselected (-k, -m or node ids)"
 
 
+@pytest.mark.slow
 def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy_is_unavailable(toy_project, pytester):
     result = toy_project(["ref", "widevocab"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=1, failed=1)  # a declared gate that cannot be judged is not a pass
@@ -134,6 +146,7 @@ def test_a_variant_with_another_vocabulary_keeps_its_speed_and_says_why_accuracy
     assert top1["value"] is None and "300 tokens and its reference's 256" in top1["unavailable_reason"]
 
 
+@pytest.mark.slow
 def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(toy_project, pytester):
     toy_project(["ref", "ok"]).assert_outcomes(passed=2)
     (path,) = (pytester.path / "reports").glob("*.pytest-benchmark.json")
@@ -145,6 +158,7 @@ def test_pytest_benchmark_json_is_readable_by_pytest_benchmark(toy_project, pyte
     assert all(b["stats"]["ops"] > 0 for b in data["benchmarks"])
 
 
+@pytest.mark.slow
 def test_results_load_into_pandas(toy_project, pytester):
     from benchharness.results import load_dataframe
 
@@ -171,6 +185,7 @@ def case(pytester, case_id):
     return next(c for c in latest(pytester.path)["cases"] if c["id"] == case_id)
 
 
+@pytest.mark.slow
 def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(toy_project, pytester):
     result = toy_project(["ref", "fast", "slow"], policy=SPEED_ONLY)
     result.assert_outcomes(passed=2, failed=1)
@@ -187,6 +202,7 @@ def test_speed_gate_pass_and_a_failure_confirmed_by_a_fresh_child(toy_project, p
 ACCURACY_ONLY = NO_SPEED_OR_MEMORY + "[tool.benchharness.suites.toy.gates.accuracy_retained]\nmin = 0.95\n"
 
 
+@pytest.mark.slow
 def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(toy_project, pytester):
     result = toy_project(["ref", "near"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=2)
@@ -196,6 +212,7 @@ def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(toy_proj
     result.stdout.fnmatch_lines(["1 inconclusive verdict(s)*toy-near-fake-cpu"])
 
 
+@pytest.mark.slow
 def test_inconclusive_policy_fail(toy_project, pytester):
     pyproject_text = toy_pyproject(["ref", "near"], policy=ACCURACY_ONLY).replace(
         'quants = ["ref", "near"]', 'quants = ["ref", "near"]\ninconclusive = "fail"'
@@ -211,6 +228,7 @@ KNOWN = (
 )
 
 
+@pytest.mark.slow
 def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(toy_project, pytester):
     result = toy_project(["ref", "bad", "ok"], policy=KNOWN)
     result.assert_outcomes(passed=1, xfailed=1, xpassed=1)
@@ -224,6 +242,7 @@ def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(toy_project, 
     assert case(pytester, "toy-bad-fake-cpu")["info"]["timed_tokens"]["matched_by_scoring_path"] == 5
 
 
+@pytest.mark.slow
 def test_strict_policy_fails_on_a_stale_known_breach(toy_project, pytester):
     text = toy_pyproject(["ref", "ok"], policy=KNOWN).replace(
         'quants = ["ref", "ok"]', 'quants = ["ref", "ok"]\nstrict_policy = true'
@@ -234,11 +253,13 @@ def test_strict_policy_fails_on_a_stale_known_breach(toy_project, pytester):
     result.stdout.fnmatch_lines(["*XPASS(strict)*"])
 
 
+@pytest.mark.slow
 def test_a_crash_is_a_failure_even_where_a_breach_is_declared(toy_project, pytester):
     policy = KNOWN.replace('["bad", "ok"]', '["abort"]')
     toy_project(["ref", "abort"], policy=policy).assert_outcomes(passed=1, failed=1)
 
 
+@pytest.mark.slow
 def test_two_suites_sharing_a_case_id_keep_their_own_figures(pytester, toy_project):
     other = TOY_SUITE.replace('"toy"', '"toy2"')
     pytester.makepyfile(test_toy2=other)
@@ -289,6 +310,7 @@ def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
         CaseChecker(Session()).check(Case("toy", "toy", "ok", "fake", "cpu", "ref"))
 
 
+@pytest.mark.slow
 def test_a_variant_timed_on_one_path_and_scored_on_another_fails_with_the_first_differing_position(
     toy_project, pytester
 ):

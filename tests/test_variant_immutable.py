@@ -161,6 +161,7 @@ def test_a_causal_lm_loads_its_last_logits_copy_from_beside_the_variant_and_writ
     assert again.path == made.path and messages == []
 
 
+@pytest.mark.slow
 def test_a_copy_written_into_a_variant_by_an_earlier_version_is_removed_and_the_variant_kept(tmp_path):
     preparer = prepare.Preparer(tmp_path / "cache", 1, 300, print)
     from benchharness.models.registry import builtin_models
@@ -176,6 +177,7 @@ def test_a_copy_written_into_a_variant_by_an_earlier_version_is_removed_and_the_
     assert not any("rebuilding" in m for m in messages), messages
 
 
+@pytest.mark.slow
 def test_a_file_written_into_a_prepared_variant_makes_it_fail_its_check(tmp_path):
     from benchharness.models.registry import builtin_models
 
