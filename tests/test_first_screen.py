@@ -15,14 +15,18 @@ from typing import Any
 import numpy as np
 import pytest
 from browser import CHROMIUM, chromium, layout
-from test_hardening import run
+
+from conftest import run_digits
 
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("openvino", reason="pip install 'benchharness[openvino]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
 
+pytestmark = pytest.mark.e2e  # real backends on real models (tests/conftest.py: the markers)
+
 SUITE = """
 import pytest
+
 pytestmark = pytest.mark.benchsuite("NAME")
 
 def test_classification(bench_case, bench):
@@ -72,7 +76,7 @@ def report(tmp_path_factory) -> Path:
     for name in ("ort", "ov"):
         (root / f"test_{name}.py").write_text(SUITE.replace("NAME", name))
     (root / "pyproject.toml").write_text(PYPROJECT)
-    code, output = run(root)
+    code, output = run_digits(root)
     assert code == 0, output[-3000:]
     return root / "reports" / "latest.html"
 

@@ -237,10 +237,10 @@ def test_a_speedup_gate_whose_ratio_swings_between_runs_reads_inconclusive(tmp_p
     from benchharness.history.store import HistoryStore
     from benchharness.results import RunResult
 
-    root = project(tmp_path)
+    root = digits_project(tmp_path)
     text = (root / "pyproject.toml").read_text().replace("speedup = false\n", "")
     (root / "pyproject.toml").write_text(text + "[tool.benchharness.suites.d.gates.speedup]\nmin = 0.01\n")
-    code, output = run(root, "--history=off")
+    code, output = run_digits(root, "--history=off")
     assert code == 0, output[-2000:]
     results = json.loads((root / "reports" / "latest.json").read_text())
     gate = next(v for c in results["cases"] for v in c["verdicts"] if v["name"] == "speedup")
@@ -257,15 +257,15 @@ def test_a_speedup_gate_whose_ratio_swings_between_runs_reads_inconclusive(tmp_p
         store.close()
         return root / name
 
-    code, output = run(root, f"--history={history('swinging.sqlite', (0.005, 0.5, 0.05))}")
+    code, output = run_digits(root, f"--history={history('swinging.sqlite', (0.005, 0.5, 0.05))}")
     assert code == 0, output[-2000:]  # inconclusive warns by default
-    gate = next(v for c in latest(root).values() for v in c["verdicts"] if v["name"] == "speedup")
+    gate = next(v for c in cases_by(root).values() for v in c["verdicts"] if v["name"] == "speedup")
     assert gate["status"] == "inconclusive", gate
     assert (
         "across runs: inconclusive: this machine's last 3 runs read this ratio 0.005-0.5, 1 of them" in gate["message"]
     )
 
-    code, output = run(root, f"--history={history('steady.sqlite', (0.5, 5.0, 2.0))}")  # all over 0.01
+    code, output = run_digits(root, f"--history={history('steady.sqlite', (0.5, 5.0, 2.0))}")  # all over 0.01
     assert code == 0, output[-2000:]
-    gate = next(v for c in latest(root).values() for v in c["verdicts"] if v["name"] == "speedup")
+    gate = next(v for c in cases_by(root).values() for v in c["verdicts"] if v["name"] == "speedup")
     assert gate["status"] == "pass" and "across runs" not in gate["message"], gate

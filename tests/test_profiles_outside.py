@@ -15,8 +15,11 @@ from run_documents import skip_beside_other_work
 
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
+pytestmark = pytest.mark.e2e  # real backends on real models (tests/conftest.py: the markers)
+
 SUITE = """
 import pytest
+
 pytestmark = pytest.mark.benchsuite("p")
 
 def test_generation(bench_case, bench):
