@@ -26,6 +26,12 @@ CAUSES = {
     "the context, or weights copied (repacked) beside a memory-mapped file; the next step is paging or the OOM killer",
     "inconsistent": "the headline figure moved more than 20% between rounds: other work on the machine (see the "
     "outside CPU load and the noise before the run), frequency scaling or throttling, or too few rounds",
+    "throttled": "the CPU lowered its clock under sustained load (heat, a power limit, a fanless device) or the "
+    "machine went to battery: every later figure of the region reads slow",
+    "low_bandwidth_utilisation": "decode is bound by arithmetic or by per-token overhead (the runtime's call path, "
+    "full-vocabulary logits, unfused kernels), not by reading the weights: smaller weights buy little speed here",
+    "kernel_fallback": "the runtime ran a slower code path than this CPU supports: a portable build without the "
+    "CPU's wider vector units, or the safe path taken after the fast one died of SIGILL",
 }
 
 ACTIONS: dict[str, dict[str, str]] = {
@@ -50,6 +56,26 @@ ACTIONS: dict[str, dict[str, str]] = {
         "openvino-genai": "an INT4 IR, KV_CACHE_PRECISION u8 (its CPU default on AVX-512/AMX), a smaller cache size "
         "in the scheduler config",
         "mlx": "4bit weights, a shorter context",
+    },
+    "throttled": {
+        "": "cool the device or raise its power limit, pin the clock (cpupower frequency-set -g performance) for "
+        "benchmarking, plug in AC power; run the sustained profile (workload.profiles) to see when it starts",
+    },
+    "low_bandwidth_utilisation": {
+        "llamacpp": "a type with repacked CPU kernels (Q4_0, Q8_0), a native build (CMAKE_ARGS=-DGGML_NATIVE=ON) for "
+        "this CPU's vector units, threads = physical cores",
+        "onnxruntime": "ONNX Runtime as deployed (the onnxruntime-genai builder's model: fused attention, last-token "
+        "logits) instead of a generic export",
+        "onnxruntime-genai": "the builder's int4 with accuracy_level 4 (int8 compute) where the CPU has VNNI",
+        "openvino": "OpenVINO GenAI's pipeline (stateful model, fused SDPA) instead of a generic IR",
+        "openvino-genai": "INFERENCE_PRECISION_HINT bf16 where the CPU has it, KV_CACHE_PRECISION u8",
+        "": "a runtime with fused decode kernels for this CPU",
+    },
+    "kernel_fallback": {
+        "llamacpp": 'build llama-cpp-python for this CPU: CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --force-reinstall '
+        "--no-cache-dir llama-cpp-python==0.3.36 (the build is then tied to this CPU; where a VM advertises AMX but "
+        "traps it, the native build dies of SIGILL and the case runs safe mode: see 'Crashes')",
+        "": "a build of the runtime for this CPU; after a SIGILL, see the README's 'Crashes' section",
     },
     "inconsistent": {
         "": "run on a quiet machine (baseline.max_outside_load), more rounds (workload.min_rounds, min_time_s), "

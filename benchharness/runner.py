@@ -133,6 +133,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         _value(by_name.get("peak_rss_bytes")),
         info.get("memory_available_bytes"),
         by_name.get(kind.paired_metric),
+        info["throttled"],
     )
     info["flags"] = [asdict(f) for f in flags]
     return Measurement(

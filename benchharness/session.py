@@ -50,6 +50,7 @@ from benchharness.results import (
     write_results,
 )
 from benchharness.roofline import ceiling_note, decode_readings, with_ceiling
+from benchharness.run_flags import kernel_fallback, low_bandwidth_utilisation
 from benchharness.storage import write_json_atomic
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
@@ -354,6 +355,11 @@ class BenchSession:
                 measurement = replace(measurement, warnings=(*measurement.warnings, label))
         if case.kind == "causal-lm":
             measurement = self._with_roofline(case, variant, measurement)
+        parent_flags = [
+            low_bandwidth_utilisation(measurement),
+            kernel_fallback(measurement, case.backend, self.machine.get("isa") or []),
+        ]
+        measurement.info["flags"] = [*(measurement.info.get("flags") or []), *(asdict(f) for f in parent_flags if f)]
         if accuracy:
             self._solo[key] = measurement
         return measurement

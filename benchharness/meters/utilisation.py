@@ -133,7 +133,7 @@ def _busy_total(times: object) -> tuple[float, float]:
 class Flag:
     """A bottleneck flag with the figure that raised it."""
 
-    name: str  # cpu_bound, memory_bound, inconsistent
+    name: str  # cpu_bound, memory_bound, inconsistent, throttled; run_flags.py: low_bandwidth_utilisation, kernel_fallback
     figure: str  # the whole sentence
     value: str  # the figure alone, for a compact list of cases
 
@@ -142,6 +142,7 @@ RULES = {
     "cpu_bound": f"CPU utilisation over {CPU_BOUND:.0%} of the usable cores",
     "memory_bound": f"peak RSS over {MEMORY_BOUND:.0%} of the memory available",
     "inconsistent": f"headline figure's CV over {INCONSISTENT:.0%}",
+    "throttled": "the CPU clock fell, or the power switched to battery, during the timed region",
 }
 
 
@@ -150,13 +151,15 @@ def bottleneck_flags(
     peak_rss: float | None,
     memory_available: float | None,
     headline: Reading | None,
+    throttled: str | None = None,
 ) -> list[Flag]:
-    """The seeds' three flags: > 80% CPU, > 90% of the memory available, a CV over 20% on the headline figure.
+    """The seeds' three flags: > 80% CPU, > 90% of the memory available, a CV over 20% on the headline figure;
+    and `throttled` when the guards saw the clock fall or the power switch to battery (meters/guards.throttled).
 
     `memory_available` is what the process could have had: available memory when the region began plus
     what it already held.
     """
-    flags = []
+    flags = [Flag("throttled", throttled, "throttled")] if throttled else []
     if utilisation is not None and utilisation > CPU_BOUND:
         flags.append(
             Flag(

@@ -20,6 +20,7 @@ from benchharness.models.composition import WeightComposition
 from benchharness.readings import Reading
 from benchharness.report.provenance import made_by_lines
 from benchharness.results import CaseRecord
+from benchharness.run_flags import RULES as RUN_RULES
 
 
 def _reading(record: CaseRecord, metric: str) -> Reading | None:
@@ -189,7 +190,8 @@ def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
                 actions.setdefault(str(flag["name"]), {})[r.case.backend] = str(flag["actions"])
     lines = []
     for name, cases in raised.items():
-        lines.append(f"flag {name} ({RULES.get(name, name)}) on {len(cases)} case(s): " + ", ".join(cases))
+        rule = RULES.get(name) or RUN_RULES.get(name, name)
+        lines.append(f"flag {name} ({rule}) on {len(cases)} case(s): " + ", ".join(cases))
         if name in CAUSES:
             lines.append(f"  likely: {CAUSES[name]}")
         lines += [f"  try ({backend}): {text}" for backend, text in sorted(actions.get(name, {}).items())]
