@@ -166,7 +166,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_llama_converter(args: argparse.Namespace) -> int:
-    from benchharness.models import llamacpp_converter
+    from benchharness.formats import llamacpp_converter
 
     llamacpp_converter.fetch()
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
+from benchharness.formats import FORMATS
 from benchharness.gates import (
     DEFAULT_GATES,
     GATE_DEFAULT_MINIMUMS,
@@ -30,7 +31,6 @@ from benchharness.gates import (
 from benchharness.profiles import HEADLINE, PROFILES, reference_window_s
 from benchharness.readings import METRICS, base_name
 
-FORMATS = ("gguf", "onnx", "ortgenai", "openvino", "mlx", "hf")
 INCONCLUSIVE_POLICIES = ("warn", "fail")
 # Readings a suite may put a ceiling on (`[suites.NAME.limits]`): cold start, stated as intent.
 LIMIT_METRICS = ("load_ms", "first_inference_ms", "ttft_ms")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from benchharness.config import AccuracySettings, ModelConfig, Workload
 from benchharness.errors import ConfigError
+from benchharness.formats import format_of
 from benchharness.kinds.base import ModelKind
 from benchharness.models.context import ContextLength, context_length, known_context
-from benchharness.models.registry import ModelDef, format_of
+from benchharness.models.registry import ModelDef
 
 
 def check_threads(threads: int, usable: int) -> None:

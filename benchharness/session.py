@@ -349,7 +349,7 @@ class BenchSession:
         measurement.info["variant_file"] = str(variant.path)
         if variant.provenance is not None:  # who made it: "INT4 by Olive" vs "INT4 by the GenAI builder"
             measurement.info["provenance"] = variant.provenance
-        if variant.weights is not None:  # what the recipe made, by type (models/composition.py)
+        if variant.weights is not None:  # what the recipe made, by type (formats/composition.py)
             measurement.info["weights"] = variant.weights.to_dict()
             if (label := variant.weights.warning()) is not None:
                 measurement = replace(measurement, warnings=(*measurement.warnings, label))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.config import default_cache_dir
-from benchharness.models import llamacpp_converter
+from benchharness.formats import llamacpp_converter
 from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
 PYPROJECT = (

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchharness.models import composition as comp
-from benchharness.models.composition import WeightComposition, composition
+from benchharness.formats import composition as comp
+from benchharness.formats.composition import WeightComposition, composition
 from conftest import cases_by, digits_project, run_digits
 
 gguf = pytest.importorskip("gguf")
@@ -40,7 +40,7 @@ def write_gguf(path: Path, file_type: int, tensors: dict[str, tuple[str, tuple[i
 
 def test_a_gguf_named_q4_k_m_that_is_mostly_q5_0_is_called_out(tmp_path):
     # What llama.cpp writes for 576-wide rows asked to be Q4_K: Q5_0 (and Q8_0 where it wanted Q6_K).
-    from benchharness.models.gguf_format import weight_composition
+    from benchharness.formats.gguf import weight_composition
 
     path = tmp_path / "smol.gguf"
     write_gguf(
@@ -66,7 +66,7 @@ def test_a_gguf_named_q4_k_m_that_is_mostly_q5_0_is_called_out(tmp_path):
 
 
 def test_a_gguf_whose_type_covers_most_weights_has_no_warning(tmp_path):
-    from benchharness.models.gguf_format import weight_composition
+    from benchharness.formats.gguf import weight_composition
 
     path = tmp_path / "q8.gguf"
     write_gguf(
@@ -85,7 +85,7 @@ def test_a_gguf_whose_type_covers_most_weights_has_no_warning(tmp_path):
     ("ftype", "types"), [("Q4_K_M", ("Q4_K",)), ("Q3_K_L", ("Q3_K",)), ("F32", ("F32",)), ("IQ2_M", ())]
 )
 def test_a_file_type_counts_as_the_tensor_type_it_is_named_for(ftype, types):
-    from benchharness.models.gguf_format import requested_types
+    from benchharness.formats.gguf import requested_types
 
     assert requested_types(ftype) == types
 
@@ -141,7 +141,7 @@ def test_onnx_weights_left_in_fp32_are_counted_apart(digits, tmp_path):
     # onnxruntime's dynamic int8 quantizes MatMul weights and leaves the biases (394 parameters) FP32.
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from benchharness.models.onnx_format import model_file, weight_composition
+    from benchharness.formats.onnx import model_file, weight_composition
 
     _, variants = digits
     quantize_dynamic(model_file(variants["fp32"].path), tmp_path / "dynamic.onnx", weight_type=QuantType.QInt8)
@@ -154,8 +154,8 @@ def test_onnx_weights_left_in_fp32_are_counted_apart(digits, tmp_path):
 def test_openvino_composition_reads_compressed_constants(digits, tmp_path):
     ov = pytest.importorskip("openvino")
     nncf = pytest.importorskip("nncf")
-    from benchharness.models.onnx_format import model_file
-    from benchharness.models.openvino_format import weight_composition
+    from benchharness.formats.onnx import model_file
+    from benchharness.formats.openvino import weight_composition
 
     _, variants = digits
     model = ov.convert_model(model_file(variants["fp32"].path))

@@ -200,7 +200,7 @@ def _mlp_folder(folder: Path) -> Path:
     import numpy as np
     import onnx
 
-    from benchharness.models.onnx_format import _mlp_graph
+    from benchharness.formats.onnx import _mlp_graph
 
     rng = np.random.default_rng(0)
     sizes = [(64, 256), (256, 128), (128, 64)]
@@ -240,7 +240,7 @@ def test_ort_int4_block_size_and_symmetry_reach_the_quantizer(tmp_path: Path) ->
 
 def test_nncf_group_size_and_ratio_reach_nncf(tmp_path: Path) -> None:
     pytest.importorskip("nncf", reason="pip install 'benchharness[openvino]'")
-    from benchharness.models.openvino_format import MODEL_FILE, weight_composition
+    from benchharness.formats.openvino import MODEL_FILE, weight_composition
 
     source = _mlp_folder(tmp_path / "fp32")  # OpenVINO reads the ONNX graph itself
     every = _make("nncf-weight-compression", source, tmp_path / "all", mode="int4_sym", group_size="16")

@@ -474,7 +474,7 @@ def test_the_shared_tokens_of_a_builtin_lm_are_made_from_the_declared_text(tmp_p
     import numpy as np
 
     pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
-    from benchharness.models.gguf_format import tokenize_corpus
+    from benchharness.formats.gguf import tokenize_corpus
     from benchharness.models.registry import _smollm2_gguf
 
     (tmp_path / "a.txt").write_text("Hello world, hello team.")

@@ -20,9 +20,9 @@ import pytest
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
 
-from benchharness.backends import onnx_last_logits
 from benchharness.backends.base import LoadOptions
 from benchharness.backends.onnxruntime import OnnxRuntimeBackend
+from benchharness.formats import onnx_last_logits
 from benchharness.models import prepare
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes

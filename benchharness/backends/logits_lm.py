@@ -7,7 +7,8 @@ of that, so the two runtimes cannot drift apart in what their rows mean.
 Prefill asks for the last position's logits only, as a deployed pipeline (and llama-bench) does:
 the LM head over every prompt position is work a deployment never does (a 49k-word vocabulary
 makes it a large share of a 135M model's prefill). Both runtimes get that through a `logits_from`
-input added in front of the LM head at load time; only the accuracy task asks for every position.
+input added in front of the LM head at load time (LOGITS_FROM, formats/onnx_last_logits.py); only the
+accuracy task asks for every position.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import numpy.typing as npt
 
 from benchharness.backends.hf_tokenizer import VariantTokenizer
 from benchharness.errors import ModelError
-
-LOGITS_FROM = "logits_from"  # the input added in front of the LM head: first position whose logits are computed
 
 
 class LogitsCausalLM:

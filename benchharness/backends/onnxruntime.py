@@ -22,11 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
-from benchharness.backends.onnx_last_logits import NOT_A_CAUSAL_LM, graph_for
+from benchharness.backends.logits_lm import LogitsCausalLM
 from benchharness.errors import ModelError
+from benchharness.formats.onnx import model_file
+from benchharness.formats.onnx_last_logits import LOGITS_FROM, NOT_A_CAUSAL_LM, graph_for
 from benchharness.gpus import split_device
-from benchharness.models.onnx_format import model_file
 
 PROVIDERS = {
     "cpu": ("CPUExecutionProvider", "onnxruntime"),
@@ -67,7 +67,7 @@ def open_session(
 
     A file onnxruntime cannot read is a ModelError. `last_logits` loads the graph with a
     `logits_from` input in front of the LM head (logits_lm.py): prepare's copy beside the variant,
-    or, for a located variant, one made now into a scratch folder (onnx_last_logits.py). Nothing
+    or, for a located variant, one made now into a scratch folder (formats/onnx_last_logits.py). Nothing
     is ever written into the variant's own folder.
     """
     import onnxruntime as ort

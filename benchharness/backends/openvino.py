@@ -19,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.backends.logits_lm import LOGITS_FROM, LogitsCausalLM
+from benchharness.backends.logits_lm import LogitsCausalLM
 from benchharness.errors import ModelError
-from benchharness.models.openvino_format import model_file
+from benchharness.formats.onnx_last_logits import LOGITS_FROM
+from benchharness.formats.openvino import model_file
 
 OV_DEVICES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
 

@@ -27,7 +27,7 @@ from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
 from benchharness.backends.openvino import NO_SPIN_PROPERTY, OV_DEVICES, OvCausalLM, _reason
 from benchharness.errors import ModelError
-from benchharness.models.openvino_format import model_file
+from benchharness.formats.openvino import model_file
 
 
 def vocab_size(path: Path) -> int:

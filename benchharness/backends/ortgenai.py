@@ -30,8 +30,8 @@ from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
 from benchharness.backends.onnxruntime import FORCE_SPINNING_STOP, OrtCausalLM, spinning_setting
 from benchharness.errors import ModelError
+from benchharness.formats.ortgenai import model_file, read_config
 from benchharness.gpus import split_device
-from benchharness.models.ortgenai_format import model_file, read_config
 
 PROVIDERS = {"cpu": None, "cuda": "cuda"}
 

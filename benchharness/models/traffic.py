@@ -127,17 +127,18 @@ def bytes_per_token(traffic: TokenTraffic, runtime_settings: Mapping[str, Any], 
 
 def read_traffic(fmt: str, path: Path) -> TokenTraffic | None:
     """The variant's traffic read from its files; None for formats not read here (hf, mlx) or a missing reader."""
-    from benchharness.models import onnx_format, openvino_format, ortgenai_format
+    from benchharness.formats import FORMATS
 
+    found = FORMATS.get(fmt)
+    if found is None:  # the shared corpus tokens, not a model format
+        return None
     try:
-        if fmt == "gguf":
-            return _gguf(path)
-        if fmt == "onnx":
-            return _onnx(onnx_format.model_file(path), path)
-        if fmt == "ortgenai":
-            return _onnx(ortgenai_format.model_file(path), path)
-        if fmt == "openvino":
-            return _openvino(openvino_format.model_file(path), path)
+        if found.graph == "gguf":
+            return _gguf(found.model_file(path))
+        if found.graph == "onnx":
+            return _onnx(found.model_file(path), path)
+        if found.graph == "openvino":
+            return _openvino(found.model_file(path), path)
     except ImportError:
         return None
     return None
@@ -217,7 +218,7 @@ def _onnx(graph_path: Path, folder: Path) -> TokenTraffic:
     import numpy as np
     import onnx
 
-    from benchharness.models.onnx_format import _BITS
+    from benchharness.formats.onnx import _BITS
 
     model = onnx.load(str(graph_path), load_external_data=False)
     graph = model.graph

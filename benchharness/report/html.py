@@ -16,10 +16,10 @@ from typing import Any
 from benchharness import kinds, units
 from benchharness.config import Target
 from benchharness.faults import FaultedPath
+from benchharness.formats.composition import WeightComposition
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
-from benchharness.models.composition import WeightComposition
 from benchharness.readings import METRICS, base_name, metric_spec
 from benchharness.report import figures, profiles_view
 from benchharness.report.changes import Changes, changes
@@ -231,7 +231,7 @@ def _weights(case: CaseResult) -> WeightComposition | None:
 
 
 def _weights_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
-    """What each variant's weights are stored as, and their bits per weight (models/composition.py)."""
+    """What each variant's weights are stored as, and their bits per weight (formats/composition.py)."""
     found = [_weights(c) for c in cases]
     if not any(found):
         return []

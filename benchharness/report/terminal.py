@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from benchharness import kinds
 from benchharness.advice import CAUSES
 from benchharness.baselines import NO_BASELINE
+from benchharness.formats.composition import WeightComposition
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
 from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.utilisation import RULES
-from benchharness.models.composition import WeightComposition
 from benchharness.readings import Reading
 from benchharness.report.provenance import made_by_lines
 from benchharness.results import CaseRecord

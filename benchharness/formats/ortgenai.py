@@ -21,10 +21,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ModelError, PrepareError
+from benchharness.formats.base import Graph, check_folder
+from benchharness.formats.composition import WeightComposition
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "genai_config.json"
@@ -75,3 +78,26 @@ def build(source: Path | None, destination: Path, params: Mapping[str, Any], thr
             f"onnxruntime-genai's builder failed (exit {done.returncode}): {' | '.join(tail)[:400]}; "
             "check that onnxruntime-genai 0.15.x and transformers 4.57 are installed"
         )
+
+
+@dataclass(frozen=True)
+class OrtGenAiFormat:
+    """An ONNX Runtime GenAI folder: model.onnx with genai_config.json, as its builder writes it."""
+
+    name: str = "ortgenai"
+    suffixes: tuple[str, ...] = ()  # a folder: told by format = 'ortgenai'
+    graph: Graph = "onnx"
+
+    def model_file(self, variant: Path) -> Path:
+        return model_file(variant)
+
+    def check(self, variant: Path) -> None:
+        check_folder(self.name, variant, CONFIG_FILE)
+
+    def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
+        from benchharness.formats.onnx import weight_composition
+
+        return weight_composition(model_file(variant), requested)
+
+
+FORMAT = OrtGenAiFormat()

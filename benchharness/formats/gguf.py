@@ -1,4 +1,4 @@
-"""GGUF files: a cheap validity check, and llama.cpp's own quantizer (run inside the child process)."""
+"""GGUF files: a cheap validity check, llama.cpp's own converter and quantizer (run inside the child process)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import re
 import struct
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ModelError, PrepareError
-from benchharness.models.composition import WeightComposition, composition
+from benchharness.formats.base import Graph
+from benchharness.formats.composition import WeightComposition, composition
 
 GGUF_MAGIC = b"GGUF"
 
@@ -135,7 +137,7 @@ def convert_hf(source: Path | None, destination: Path, params: Mapping[str, Any]
 
     import torch
 
-    from benchharness.models import llamacpp_converter
+    from benchharness.formats import llamacpp_converter
 
     assert source is not None
     found = llamacpp_converter.status()
@@ -214,3 +216,24 @@ def tokenize_corpus(source: Path | None, destination: Path, params: Mapping[str,
             np.save(out, np.asarray(buffer[:n], dtype=np.int32))
     finally:
         ll.llama_model_free(model)
+
+
+@dataclass(frozen=True)
+class GgufFormat:
+    """llama.cpp's single-file format: the variant is the model file."""
+
+    name: str = "gguf"
+    suffixes: tuple[str, ...] = (".gguf",)
+    graph: Graph = "gguf"
+
+    def model_file(self, variant: Path) -> Path:
+        return variant
+
+    def check(self, variant: Path) -> None:
+        check_gguf(variant)
+
+    def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
+        return weight_composition(variant)
+
+
+FORMAT = GgufFormat()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchharness.errors import PrepareError
-from benchharness.models.composition import WeightComposition, composition
+from benchharness.formats.base import Graph, check_folder
+from benchharness.formats.composition import WeightComposition, composition
 
 MODEL_FILE = "model.onnx"
 
@@ -224,3 +226,24 @@ def static_int8(source: Path | None, destination: Path, params: Mapping[str, Any
         weight_type=QuantType[params["weight_type"]],
         per_channel=params["per_channel"],
     )
+
+
+@dataclass(frozen=True)
+class OnnxFormat:
+    """An ONNX graph: a folder holding model.onnx beside its tokenizer and config, or a bare .onnx file."""
+
+    name: str = "onnx"
+    suffixes: tuple[str, ...] = (".onnx",)
+    graph: Graph = "onnx"
+
+    def model_file(self, variant: Path) -> Path:
+        return model_file(variant)
+
+    def check(self, variant: Path) -> None:
+        check_folder(self.name, variant, MODEL_FILE)
+
+    def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
+        return weight_composition(model_file(variant), requested)
+
+
+FORMAT = OnnxFormat()

@@ -8,14 +8,16 @@ costs seconds, not a minute.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchharness.errors import PrepareError
-from benchharness.models.composition import WeightComposition, composition
-from benchharness.models.onnx_format import copy_sidecar_files
+from benchharness.formats.base import Graph, check_folder
+from benchharness.formats.composition import WeightComposition, composition
+from benchharness.formats.onnx import copy_sidecar_files
 
 MODEL_FILE = "openvino_model.xml"
 
@@ -150,3 +152,24 @@ def weight_composition(model_path: Path, requested: str | None) -> WeightComposi
         counts[kind] = counts.get(kind, 0) + elements
         stored += size
     return composition(counts, round(stored), requested, (requested,) if requested else ())
+
+
+@dataclass(frozen=True)
+class OpenVinoFormat:
+    """An OpenVINO IR folder (openvino_model.xml and .bin beside the tokenizer), or a bare .xml file."""
+
+    name: str = "openvino"
+    suffixes: tuple[str, ...] = (".xml",)
+    graph: Graph = "openvino"
+
+    def model_file(self, variant: Path) -> Path:
+        return model_file(variant)
+
+    def check(self, variant: Path) -> None:
+        check_folder(self.name, variant, MODEL_FILE)
+
+    def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
+        return weight_composition(model_file(variant), requested)
+
+
+FORMAT = OpenVinoFormat()

@@ -1,9 +1,9 @@
 """The ONNX graph of a causal LM with a `logits_from` input in front of its LM head: a derived artifact.
 
-Prefill asks for the last position's logits only (logits_lm.py), so onnxruntime loads an edited
-copy of the variant's graph. The copy is made in prepare by recipe `onnx-last-logits`
+Prefill asks for the last position's logits only (backends/logits_lm.py), so onnxruntime loads an
+edited copy of the variant's graph. The copy is made in prepare by recipe `onnx-last-logits`
 (models/recipes.py) into its own folder beside the variant (`<variant>.last-logits`, with its own
-manifest and key: models/derived.py), never into the variant's folder. Written there at load time,
+manifest and key: formats/derived.py), never into the variant's folder. Written there at load time,
 it had made the same variant read 611.5 MiB on the run that made it and 1.10 GiB on every run
 after, and its memory figures move with the cache's state. The copy holds the sliced graph and
 the external weight files the graph names (hard-linked where the file system allows, else
@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from benchharness.backends.logits_lm import LOGITS_FROM
 from benchharness.errors import ModelError
-from benchharness.models.derived import derived_path
-from benchharness.models.onnx_format import MODEL_FILE, model_file
+from benchharness.formats.derived import derived_path
+from benchharness.formats.onnx import MODEL_FILE, model_file
 
+LOGITS_FROM = "logits_from"  # the input added in front of the LM head: first position whose logits are computed
 NAME = "last-logits"  # the derived artifact's name: `<variant>.last-logits` beside the variant
 NOT_A_CAUSAL_LM = "{path} is not a causal LM with a KV cache (export it with task text-generation-with-past)"
 
@@ -48,7 +48,7 @@ def graph_for(variant: Path) -> tuple[Path, Path | None]:
         return prepared, None
     scratch = Path(tempfile.mkdtemp(prefix="benchharness-last-logits-"))
     done = subprocess.run(
-        [sys.executable, "-m", "benchharness.backends.onnx_last_logits", str(variant), str(scratch / NAME)],
+        [sys.executable, "-m", "benchharness.formats.onnx_last_logits", str(variant), str(scratch / NAME)],
         capture_output=True,
         text=True,
         check=False,

@@ -4,7 +4,7 @@ A recipe's label says what was asked for, not what was made. llama.cpp's quantiz
 types for rows whose width is not a multiple of 256 (SmolLM2's 576-wide rows: its "Q4_K_M" is
 mostly Q5_0 and Q8_0), and the ONNX and OpenVINO quantizers leave embeddings or small layers in
 floating point. So each prepared variant's tensor types are read once, at prepare time, by its
-format's reader (gguf_format, onnx_format, openvino_format), kept in its manifest, and carried in
+format's reader (formats/gguf.py, onnx.py, openvino.py), kept in its manifest, and carried in
 every measurement's info as `weights`; a row whose requested type covers under half of the
 parameters gets a warning.
 
@@ -126,18 +126,11 @@ def read_composition(fmt: str, path: Path, recipe: str | None, params: Mapping[s
     """The variant's composition read from its files, or None for formats not read here (hf, mlx) or
     where the reading package is not installed (the runtime that needs it is absent too).
     """
-    from benchharness.models import gguf_format, onnx_format, openvino_format, ortgenai_format
+    from benchharness.formats import FORMATS
 
-    requested = precision_requested(recipe, params)
+    if fmt not in FORMATS:  # the shared corpus tokens, not a model format
+        return None
     try:
-        if fmt == "gguf":
-            return gguf_format.weight_composition(path)
-        if fmt == "onnx":
-            return onnx_format.weight_composition(onnx_format.model_file(path), requested)
-        if fmt == "ortgenai":
-            return onnx_format.weight_composition(ortgenai_format.model_file(path), requested)
-        if fmt == "openvino":
-            return openvino_format.weight_composition(openvino_format.model_file(path), requested)
+        return FORMATS[fmt].weight_composition(path, precision_requested(recipe, params))
     except ImportError:
         return None
-    return None

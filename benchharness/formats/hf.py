@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ConfigError, PrepareError
+from benchharness.formats.base import Graph, check_folder
+from benchharness.formats.composition import WeightComposition
 
 
 def hf_from_gguf(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
@@ -160,3 +163,24 @@ def checkpoint_kind(path: Path) -> str | None:
             if isinstance(architecture, str) and architecture.endswith(suffix):
                 return kind
     return None
+
+
+@dataclass(frozen=True)
+class HfFormat:
+    """A Hugging Face checkpoint folder (config.json, weights, tokenizer): what the exporters start from."""
+
+    name: str = "hf"
+    suffixes: tuple[str, ...] = ()  # a folder: declared as a model's `source`, or told by format = 'hf'
+    graph: Graph | None = None
+
+    def model_file(self, variant: Path) -> Path:
+        return variant
+
+    def check(self, variant: Path) -> None:
+        check_folder(self.name, variant, "config.json")
+
+    def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
+        return None  # not read: no runtime loads it directly
+
+
+FORMAT = HfFormat()
