@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ConfigError, PrepareError
+from benchharness.formats import onnx as onnx_format
+from benchharness.formats import ortgenai as ortgenai_format
 from benchharness.models.recipe_params import canonical
 from benchharness.models.recipes import PROVENANCE_FILE
 
@@ -352,13 +354,14 @@ def output_format(params: Mapping[str, str]) -> str:
 
 def _model_folder(output: Path) -> Path:
     """Where in Olive's output the model sits: the folder holding genai_config.json, else model.onnx."""
-    for marker in ("genai_config.json", "model.onnx"):
+    for marker in (ortgenai_format.CONFIG_FILE, onnx_format.MODEL_FILE):
         found = sorted(output.rglob(marker), key=lambda p: len(p.parts))
         if found:
             return found[0].parent
     listing = ", ".join(sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())[:8])
     raise PrepareError(
-        f"Olive's workflow wrote no genai_config.json or model.onnx (it wrote: {listing or 'nothing'}); "
+        f"Olive's workflow wrote no {ortgenai_format.CONFIG_FILE} or {onnx_format.MODEL_FILE} "
+        f"(it wrote: {listing or 'nothing'}); "
         "end the workflow with a pass that writes an ONNX model (e.g. ModelBuilder)"
     )
 
@@ -395,7 +398,9 @@ def run_workflow(source: Path | None, destination: Path, values: Mapping[str, An
         child = str(Path(__file__).with_name("olive_child.py"))  # Olive with the builder bridged (see there)
         _run([sys.executable, child, str(config)], cwd, threads, "running the workflow")
         folder = _model_folder(scratch / "out")
-        fmt = "ortgenai" if (folder / "genai_config.json").is_file() else "onnx"
+        fmt = (
+            ortgenai_format.FORMAT.name if (folder / ortgenai_format.CONFIG_FILE).is_file() else onnx_format.FORMAT.name
+        )
         if fmt != output_format(params):
             raise PrepareError(
                 f"Olive's workflow wrote an {fmt} model where its passes promise {output_format(params)}; "

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from benchharness.backends.base import TensorModel
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.evaldata import EvalData, read_labelled
+from benchharness.formats import FORMATS
 from benchharness.readings import Reading
 from benchharness.tasks.base import Feeds, Incomparable, exchange_reference
 
@@ -47,7 +48,7 @@ def classifier_io(builtin: bool, reference: Path | None) -> tuple[int | None, in
     """
     if builtin:
         return DIGITS_IO
-    if reference is not None and reference.suffix == ".onnx" and reference.is_file():
+    if reference is not None and reference.suffix in FORMATS["onnx"].suffixes and reference.is_file():
         return onnx_io(reference)
     return None, None
 
