@@ -17,6 +17,7 @@ import numpy.typing as npt
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.backends.hf_tokenizer import VariantTokenizer
 from benchharness.errors import ModelError
+from benchharness.formats.mlx import CONFIG_FILE
 
 
 class MlxCausalLM:
@@ -26,8 +27,8 @@ class MlxCausalLM:
 
         self._mx = mx
         mx.set_default_device(mx.gpu if device == "metal" else mx.cpu)
-        if not (path / "config.json").is_file():
-            raise ModelError(f"{path} is not an MLX model folder (no config.json); re-run prepare or fix the path")
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelError(f"{path} is not an MLX model folder (no {CONFIG_FILE}); re-run prepare or fix the path")
         try:
             self._model: Any = load_model(path)[0]
         except (OSError, ValueError, RuntimeError) as e:

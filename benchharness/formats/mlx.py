@@ -10,6 +10,8 @@ from typing import Any
 from benchharness.formats.base import Graph, check_folder
 from benchharness.formats.composition import WeightComposition
 
+CONFIG_FILE = "config.json"  # what marks a folder as mlx_lm.convert's output
+
 
 def convert(source: Path | None, destination: Path, params: Mapping[str, Any], threads: int) -> None:
     """Recipe: `mlx_lm.convert` from the FP32 checkpoint; q_bits absent means unquantized at `dtype`."""
@@ -39,7 +41,7 @@ class MlxFormat:
         return variant
 
     def check(self, variant: Path) -> None:
-        check_folder(self.name, variant, "config.json")
+        check_folder(self.name, variant, CONFIG_FILE)
 
     def weight_composition(self, variant: Path, requested: str | None) -> WeightComposition | None:
         return None  # not read: its rows carry no composition
