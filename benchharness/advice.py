@@ -62,8 +62,9 @@ ACTIONS: dict[str, dict[str, str]] = {
         "benchmarking, plug in AC power; run the sustained profile (workload.profiles) to see when it starts",
     },
     "low_bandwidth_utilisation": {
-        "llamacpp": "a type with repacked CPU kernels (Q4_0, Q8_0), a native build (CMAKE_ARGS=-DGGML_NATIVE=ON) for "
-        "this CPU's vector units, threads = physical cores",
+        "llamacpp": "on a CPU a 4-bit type's decode is set by its dequantisation arithmetic, not its bytes: Q4_0, "
+        "Q4_K and Q8_0 have repacked kernels (Q4_1, Q5 and Q6 types do not), a native build uses the CPU's widest vector "
+        "units (see kernel_fallback), threads = physical cores",
         "onnxruntime": "ONNX Runtime as deployed (the onnxruntime-genai builder's model: fused attention, last-token "
         "logits) instead of a generic export",
         "onnxruntime-genai": "the builder's int4 with accuracy_level 4 (int8 compute) where the CPU has VNNI",
@@ -72,9 +73,10 @@ ACTIONS: dict[str, dict[str, str]] = {
         "": "a runtime with fused decode kernels for this CPU",
     },
     "kernel_fallback": {
-        "llamacpp": 'build llama-cpp-python for this CPU: CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --force-reinstall '
-        "--no-cache-dir llama-cpp-python==0.3.36 (the build is then tied to this CPU; where a VM advertises AMX but "
-        "traps it, the native build dies of SIGILL and the case runs safe mode: see 'Crashes')",
+        "llamacpp": "the set-up builds portable (GGML_NATIVE=OFF) so one build runs on every x86 host; for this "
+        'machine\'s own figures build it for this CPU: CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --force-reinstall '
+        "--no-cache-dir llama-cpp-python==0.3.36 (tied to this CPU; where a VM advertises AMX but traps it, the "
+        "native build dies of SIGILL and the case runs safe mode: see 'Crashes')",
         "": "a build of the runtime for this CPU; after a SIGILL, see the README's 'Crashes' section",
     },
     "inconsistent": {

@@ -12,6 +12,8 @@ import os
 import pytest
 
 from benchharness.kinds.causal_lm import SHARED_TOKENS
+from benchharness.meters.utilisation import RULES
+from benchharness.run_flags import RULES as RUN_RULES
 from conftest import cases_by
 
 # Every real runtime on real models: the fast lane leaves it out.
@@ -147,7 +149,7 @@ def test_every_backend_measures_real_figures(pytester):
         utilisation = case["readings"]["cpu_utilisation"]
         assert 0.0 < utilisation["value"] <= 1.05 and "usable cores" in utilisation["source"], cid
         assert len(case["info"]["cpu_per_core"]) == os.cpu_count(), cid
-        assert all(flag["name"] in ("cpu_bound", "memory_bound", "inconsistent") for flag in case["info"]["flags"])
+        assert all(flag["name"] in {*RULES, *RUN_RULES} for flag in case["info"]["flags"]), cid
         assert ("cpu_bound" in {f["name"] for f in case["info"]["flags"]}) == (utilisation["value"] > 0.8), cid
         for flag in case["info"]["flags"]:  # each raised flag says what it usually means and what helps here
             assert flag["causes"] and flag["actions"], (cid, flag)

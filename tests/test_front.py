@@ -116,3 +116,18 @@ def test_what_changed_lists_regressions_first():
         ("smollm2-135m-q8_0-llamacpp-cpu", "improved"),
     ]
     assert found.summary() == "1 regressed, 1 improved of 2 check(s)"
+
+
+def test_a_first_run_says_nothing_was_compared_not_that_nothing_moved():
+    """A newcomer's first run said "nothing moved past the noise (4 baseline and ratio check(s))" with no baseline."""
+    data = run([case("q8_0", 120.0), case("q4_0", 160.0)])
+    for row in data["cases"]:
+        row["verdicts"].append(
+            {
+                "kind": "baseline", "name": "no-baseline", "status": "unavailable", "message": "none stored",
+                "estimate": None, "low": None, "high": None, "threshold": None, "n": None, "rule": "",
+                "known_breach": False, "confirmation": None, "direction": None,
+            }
+        )  # fmt: skip
+    found = changes(RunResult.from_dict(data, "r.json"))
+    assert found.checked == 0 and found.summary().startswith("nothing was compared"), found

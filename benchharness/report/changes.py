@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchharness.baselines import WHOLE_BASELINE
 from benchharness.results import RunResult
 
 MOVED = ("regressed", "improved")
@@ -45,8 +46,8 @@ def changes(run: RunResult) -> Changes:
     checked = 0
     for c in run.cases:
         for v in c.verdicts:
-            if v.kind not in ("baseline", "ratio"):
-                continue
+            if v.kind not in ("baseline", "ratio") or v.name in WHOLE_BASELINE:
+                continue  # "no-baseline", another machine's, other settings: nothing was compared
             checked += 1
             if v.direction in MOVED:
                 found.append(Change(c.case.id, f"{v.kind} {v.name}", v.direction or "", v.message))
