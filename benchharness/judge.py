@@ -235,7 +235,7 @@ def _reduction(
         confidence,
         f"range over {len(v)} variant and {len(r)} reference children",
     )
-    verdict = _verdict(rule, interval, ".0%", "", "children", e)
+    verdict = _verdict(rule, interval, ".0%", "", "child" if interval.n == 1 else "children", e)
     return replace(verdict, message=verdict.message + describe(v_mean, r_mean))
 
 
