@@ -390,7 +390,15 @@ def _start_and_wait_for_a_worker(
     root: Path, cache: Path, task: str
 ) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
     env = child_env({"BENCHHARNESS_MACHINE": DIGITS_MACHINE, "BENCHHARNESS_CACHE": str(cache)})
-    proc = subprocess.Popen(child_pytest_command("--no-baseline"), cwd=root, env=env, stdout=subprocess.DEVNULL)
+    # Ctrl-C as a terminal delivers it: a suite started in the background (`nohup ... &`, some CI runners) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the child would run to the end.
+    proc = subprocess.Popen(
+        child_pytest_command("--no-baseline"),
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         workers = [w for w in _workers(proc.pid) if task in w.cmdline()]
