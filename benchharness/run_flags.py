@@ -60,20 +60,19 @@ def kernel_fallback(measurement: Measurement, backend: str, machine_isa: Iterabl
     llama.cpp's `cpu_features` (the kernels its build compiled in) and any backend's safe mode.
     """
     settings: dict[str, Any] = measurement.info.get("runtime_settings") or {}
-    reasons = []
-    if any("safe mode" in str(value) for value in settings.values()):
-        reasons.append("its fast path died of SIGILL on this machine, so the case ran the backend's safe mode")
-    if backend == "llamacpp" and isinstance(settings.get("cpu_features"), str):
-        built = set(settings["cpu_features"].split())
-        isa = set(machine_isa)
+    safe_mode = any("safe mode" in str(value) for value in settings.values())
+    features = settings.get("cpu_features") if backend == "llamacpp" else None
+    missing = []
+    if isinstance(features, str):
+        built, isa = set(features.split()), set(machine_isa)
         missing = [kernels for flag, kernels in LLAMACPP_KERNELS if flag in isa and kernels not in built]
-        if missing:
-            reasons.append(
-                f"this llama.cpp build has no {', '.join(missing)} kernels, which the CPU supports "
-                f"(built with: {settings['cpu_features']})"
-            )
+    reasons = []
+    if safe_mode:
+        reasons.append("its fast path died of SIGILL on this machine, so the case ran the backend's safe mode")
+    if missing:
+        reasons.append(
+            f"this llama.cpp build has no {', '.join(missing)} kernels, which the CPU supports (built with: {features})"
+        )
     if not reasons:
         return None
-    return Flag(
-        "kernel_fallback", "; ".join(reasons), "safe mode" if len(reasons) == 1 and "safe" in reasons[0] else "build"
-    )
+    return Flag("kernel_fallback", "; ".join(reasons), "build" if missing else "safe mode")
