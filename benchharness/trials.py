@@ -10,11 +10,12 @@ block, inconclusive ones get more pairs while time is left, and the run ends on 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from benchharness.config import TrialSettings
+from benchharness.judge import Verdict
 
 Clock = Callable[[], float]
 
@@ -59,3 +60,21 @@ def extra_blocks_allowed(
     if pairs_so_far + settings.pairs > settings.max_pairs:
         return False
     return allowance is None or block_seconds <= allowance
+
+
+def confirmed(verdict: Verdict, reruns: Sequence[Verdict]) -> Verdict:
+    """The one confirmation rule, for gates and regressions alike: a failure stands only if every re-run fails.
+
+    `verdict` failed on the first measurement; `reruns` are the same check judged on fresh children
+    (trials.confirm of them). Every re-run failing confirms it, naming what they found; any other outcome
+    makes it inconclusive ("NOT confirmed by re-run"), since the first failure may have been the machine.
+    """
+    said = "; ".join(r.message for r in reruns)
+    if reruns and all(r.status == "fail" for r in reruns):
+        return verdict.with_confirmation(f"confirmed by re-run: {said}")
+    return replace(
+        verdict,
+        status="inconclusive",
+        message=f"{verdict.message} -- NOT confirmed by re-run: {said}",
+        confirmation="not confirmed",
+    )

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchharness import judge, stats  # noqa: E402
-from benchharness.session import CONFIRMABLE, HISTORY_RUNS  # noqa: E402
+from benchharness.baseline_check import HISTORY_RUNS  # noqa: E402
+from benchharness.trial_runner import CONFIRMABLE  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -226,7 +226,9 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
 
     code, output = run_digits(root, f"--history={root / 'past.sqlite'}", only)
     skip_beside_other_work(root / "reports" / "latest.json")
-    said = [v["message"] for case in cases_by(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"]
+    said = [
+        v["message"] for case in cases_by(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"
+    ]
     assert code == 1, f"{said}\n{output[-2000:]}"
     line = one_line(output, "batch32_items_per_s regressed")
     assert "between runs: t-test over 4 earlier and 1 new run(s)" in line, line
