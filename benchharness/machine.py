@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,24 @@ def comparable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """
     a, b = _with_usable(a), _with_usable(b)
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in COMPARABLE_KEYS if a.get(k) != b.get(k)]
+
+
+CLASS_KEYS = ("arch", "cpu", "cpu_family", "cpu_model_number", "isa", "gpus")
+
+
+def machine_class(info: Mapping[str, Any]) -> str:
+    """Which machines one software change moves alike: same CPU model and ISA flags (so the same kernels), same GPUs.
+
+    Cores, memory and the OS are left out: two hosts of one CPU model with more or less memory take the
+    same code paths, so a change in a kernel or a build shows on both. The label reads as the CPU's
+    name and its widest vector ISA, with a short hash of the class's fields to keep look-alikes apart.
+    """
+    distinct = json.dumps([info.get(k) for k in CLASS_KEYS], sort_keys=True)
+    digest = hashlib.sha256(distinct.encode()).hexdigest()[:6]
+    isa = set(info.get("isa") or ())
+    widest = next((f for f in ("avx512_vnni", "avx512f", "avx_vnni", "avx2", "avx") if f in isa), info.get("arch"))
+    gpus = f" + {', '.join(info['gpus'])}" if info.get("gpus") else ""
+    return f"{info.get('cpu') or 'unknown CPU'} {widest}{gpus} #{digest}"
 
 
 def _with_usable(info: dict[str, Any]) -> dict[str, Any]:
