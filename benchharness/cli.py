@@ -121,6 +121,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = _history(args.history, Path("reports"))
     if store is None:
         raise BenchHarnessError("--history off leaves no store to use; pass a URL or a file path")
+    if args.action == "digest":
+        return _digest(store, args)
     if args.action == "append":
         for run in _load(args.results):
             added = store.append(run)
@@ -151,6 +153,24 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{p.started}  {p.value:.6g}  {(p.git_commit or '')[:10]}{mark}")
     if found.unavailable_reason:
         print(f"change points: {found.unavailable_reason}")
+    return 0
+
+
+def _digest(store: HistoryStore, args: argparse.Namespace) -> int:
+    """The nightly digest: one line per alarm (history/alarms.py), or the same as JSON with --json."""
+    import json
+
+    from benchharness.history.digest import as_json, digest, lines
+    from benchharness.history.recent import read_recent
+
+    if args.days < 0:
+        raise BenchHarnessError(f"--days {args.days}: must not be negative; use 7 for the last week's alarms")
+    found = digest(read_recent(store, args.last), days=args.days)
+    if args.json:
+        print(json.dumps(as_json(found), indent=1, sort_keys=True))
+    else:
+        for line in lines(found):
+            print(line)
     return 0
 
 
@@ -213,8 +233,11 @@ def parser() -> argparse.ArgumentParser:
     rc.add_argument("--config", default="pyproject.toml", help="where the targets are declared (default: %(default)s)")
     rc.set_defaults(func=cmd_recommend)
 
-    h = sub.add_parser("history", help="append runs to the history store, or show one figure's series")
-    h.add_argument("action", choices=["append", "show"])
+    h = sub.add_parser(
+        "history",
+        help="append runs to the history store, show one figure's series, or digest the lab's alarms",
+    )
+    h.add_argument("action", choices=["append", "show", "digest"])
     h.add_argument("results", nargs="*", help="results JSON or HTML reports (append)")
     h.add_argument(
         "--history", metavar="URL", default=None, help="database URL or SQLite path (default reports/history.sqlite)"
@@ -222,7 +245,14 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--machine")
     h.add_argument("--case", help="suite::case id")
     h.add_argument("--metric", help="a metric, or gate:<name> for a gate ratio")
-    h.add_argument("--last", type=int, default=30)
+    h.add_argument("--last", type=int, default=30, help="runs per series (per machine for digest)")
+    h.add_argument(
+        "--days",
+        type=int,
+        default=7,
+        help="digest: alarms whose first night lies within this many nights of the newest run (default %(default)s)",
+    )
+    h.add_argument("--json", action="store_true", help="digest: print the alarms as JSON, for CI")
     h.set_defaults(func=cmd_history)
 
     i = sub.add_parser("init", help="write a suite file and a commented configuration for a checkpoint folder")
