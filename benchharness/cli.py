@@ -166,11 +166,17 @@ def _digest(store: HistoryStore, args: argparse.Namespace) -> int:
     if args.days < 0:
         raise BenchHarnessError(f"--days {args.days}: must not be negative; use 7 for the last week's alarms")
     found = digest(read_recent(store, args.last), days=args.days)
-    if args.json:
-        print(json.dumps(as_json(found), indent=1, sort_keys=True))
-    else:
-        for line in lines(found):
-            print(line)
+    document = json.dumps(as_json(found), indent=1, sort_keys=True) + "\n"
+    if args.json == "-":
+        print(document, end="")
+        return 0
+    if args.json is not None:
+        try:
+            Path(args.json).write_text(document)
+        except OSError as e:
+            raise BenchHarnessError(f"--json {args.json}: cannot write ({e.strerror}); name a writable file") from None
+    for line in lines(found):
+        print(line)
     return 0
 
 
@@ -252,7 +258,13 @@ def parser() -> argparse.ArgumentParser:
         default=7,
         help="digest: alarms whose first night lies within this many nights of the newest run (default %(default)s)",
     )
-    h.add_argument("--json", action="store_true", help="digest: print the alarms as JSON, for CI")
+    h.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="digest: the alarms as JSON, for CI: alone, printed instead of the lines; with a PATH, written there too",
+    )
     h.set_defaults(func=cmd_history)
 
     i = sub.add_parser("init", help="write a suite file and a commented configuration for a checkpoint folder")

@@ -174,8 +174,9 @@ def test_history_digest_lists_one_alarm_per_change_and_class_from_outside(tmp_pa
     assert by_machines[("lab-a", "lab-b")]["machine_class"] != by_machines[("lab-z",)]["machine_class"]
     assert {a["case"] for a in report["went_away"]} == {"llm::smollm2-135m-q8_0-llamacpp-cpu"}
 
-    text = run_cli(tmp_path, "history", "digest", "--history", str(tmp_path / "history.sqlite"))
+    text = run_cli(tmp_path, "history", "digest", "--history", str(tmp_path / "history.sqlite"), "--json", "a.json")
     assert text.returncode == 0, text.stderr
+    assert json.loads((tmp_path / "a.json").read_text()) == report  # CI's form: the lines printed, the JSON kept
     lines = text.stdout.splitlines()
     assert lines[0] == "alarms since 2026-11-05 (newest run 2026-11-12): 2"
     alarm_lines = [line for line in lines if line.startswith("2026-11-07")]

@@ -31,12 +31,14 @@ def test_the_lab_job_calls_benchharness_as_its_cli_parses_it():
         for line in re.sub(r"\\\n\s*", " ", s.get("run", "")).splitlines()
         if line.strip().startswith("benchharness ")
     ]
-    assert {c.split()[1] for c in commands} == {"merge", "compare"}
+    assert {c.split()[1] for c in commands} == {"merge", "compare", "history"}
     for command in commands:
         words = shlex.split(command.split("|")[0].replace('${BENCH_HISTORY_URL:+--history "$BENCH_HISTORY_URL"}', ""))
         args = parser().parse_args(words[1:])  # exits (fails the test) on an option the CLI does not have
         if args.command == "compare":
             assert args.fail_on_regression and args.html == "lab-compare.html"
+        if args.command == "history":
+            assert args.action == "digest" and args.json == "lab-alarms.json" and args.history
 
 
 def test_a_step_that_pipes_a_benchharness_command_keeps_its_exit_status():
