@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from run_documents import case, reading, run
 
+from benchharness.errors import StoreError
 from benchharness.history.alarms import Move, across_machines, alarms, night_of, on_machine, sense
-from benchharness.history.digest import digest
-from benchharness.history.recent import Recent, Series
+from benchharness.history.digest import digest, lines
+from benchharness.history.recent import Recent, Series, read_recent
 from benchharness.history.store import HistoryStore
 from benchharness.machine import machine_class
 from benchharness.results import RunResult
@@ -152,6 +153,7 @@ def nightly(machine: str, night: int, decode_q4: float, decode_q8: float) -> Run
     return RunResult.from_dict(data, f"{machine}-{night}.json")
 
 
+@pytest.mark.slow  # two CLI children over a 72-run history: ~6 s on the shared 2-core VM
 def test_history_digest_lists_one_alarm_per_change_and_class_from_outside(tmp_path):
     """Three machines, two classes, twelve nights: q4_0 decodes 15% slower on all three from night 7 (three figures
     each); q8_0 has one slow night on lab-a (night 9) that comes back. Nine series moved: two alarms, one per class."""
@@ -191,3 +193,10 @@ def test_history_digest_lists_one_alarm_per_change_and_class_from_outside(tmp_pa
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "benchharness history: --days -1: must not be negative; use 7 for the last week's alarms"
     ]
+
+
+def test_an_empty_history_has_nothing_to_digest_and_no_runs_is_a_one_line_error(tmp_path):
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.sqlite'}")
+    assert lines(digest(read_recent(store))) == ["no runs in the history: nothing to digest"]
+    with pytest.raises(StoreError, match=r"^--last 0: needs at least one run per machine; use e.g. --last 30$"):
+        read_recent(store, last=0)
