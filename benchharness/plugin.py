@@ -308,29 +308,31 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     bench = config.stash.get(SESSION_KEY, None)
-    if bench is None or not any(r.measurement for r in bench.records.values()):
+    cases = bench.result.cases if bench is not None and bench.result is not None else ()
+    if not any(r.measurement for r in cases):
         for line in config.stash.get(SUMMARY_KEY, []):
             terminalreporter.write_line(f"benchharness: {line}")
         return
+    assert bench is not None  # cases come from its result
     terminalreporter.section("benchharness")
-    for line in table(bench.records.values()):
+    for line in table(cases):
         terminalreporter.write_line(line)
-    for record in bench.records.values():
+    for record in cases:
         for warning in record.measurement.warnings if record.measurement else ():
             terminalreporter.write_line(f"warning: {record.case.id}: {warning}")
-    inconclusive = [r.case.id for r in bench.records.values() for v in r.verdicts if v.status == "inconclusive"]
+    inconclusive = [r.case.id for r in cases for v in r.verdicts if v.status == "inconclusive"]
     if inconclusive:
         terminalreporter.write_line(
             f"{len(inconclusive)} inconclusive verdict(s) (the interval straddles the threshold after the pair budget): "
             + ", ".join(dict.fromkeys(inconclusive))
         )
-    for line in profile_lines(bench.records.values()):
+    for line in profile_lines(cases):
         terminalreporter.write_line(line)
-    for line in flag_lines(bench.records.values()):
+    for line in flag_lines(cases):
         terminalreporter.write_line(line)
     for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.bandwidth):
         terminalreporter.write_line(line)
-    for line in policy_lines(bench.records.values()):
+    for line in policy_lines(cases):
         terminalreporter.write_line(line)
     for line in config.stash.get(SUMMARY_KEY, []):
         terminalreporter.write_line(line)

@@ -41,6 +41,7 @@ class Recorder:
         self.options = options
         self.machine = machine
         self.unwritten: list[str] = []
+        self.result: RunResult | None = None  # the run as written, read back: what the terminal summary shows
 
     def record(
         self,
@@ -76,7 +77,7 @@ class Recorder:
         lines += [f"{written} ({benchmark})"] if both_written else [written, benchmark]
         lines += baseline_lines()
         # In JSON's own form (tuples become lists), exactly as a reader of the results file would see it.
-        stored = RunResult.from_dict(json.loads(json.dumps(document)), str(path))
+        stored = self.result = RunResult.from_dict(json.loads(json.dumps(document)), str(path))
         answers: list[str] = []
 
         def answer_targets() -> str:

@@ -7,6 +7,7 @@ stores and notebooks want. The same run is also written in pytest-benchmark's JS
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -59,6 +60,10 @@ class CaseRecord:
             for v in self.verdicts
             if v.kind == "gate" and v.estimate is not None and v.low is not None and v.high is not None
         }
+
+    def result(self) -> CaseResult:
+        """This record as the results file keeps it, read back: the one shape every report reads."""
+        return CaseResult.from_dict(json.loads(json.dumps(self.to_dict())), self.case.id)
 
     def to_dict(self) -> dict[str, Any]:
         m = self.measurement

@@ -32,7 +32,7 @@ from benchharness.models.registry import ModelDef, build_registry
 from benchharness.plan import CasePlan, Planner
 from benchharness.readings import Measurement, metric_spec
 from benchharness.recorder import Recorder
-from benchharness.results import CaseRecord
+from benchharness.results import CaseRecord, RunResult
 from benchharness.trial_runner import CONFIRMABLE, ChildRunner, TrialRunner
 from benchharness.trials import Budget
 
@@ -187,6 +187,11 @@ class BenchSession:
     @property
     def unwritten(self) -> list[str]:
         return self.recorder.unwritten
+
+    @property
+    def result(self) -> RunResult | None:
+        """The run as the results file holds it, read back (after finish): the one case shape reports read."""
+        return self.recorder.result
 
     def run_info(self) -> dict[str, Any]:
         machine = dict(self.machine)

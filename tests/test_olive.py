@@ -288,9 +288,9 @@ def test_a_missing_olive_is_a_skip_reason_naming_the_install_line() -> None:
 
 def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
     from benchharness.matrix import Case
-    from benchharness.readings import Measurement
+    from benchharness.readings import Measurement, Reading
     from benchharness.report.provenance import describe, made_by_lines
-    from benchharness.results import CaseRecord
+    from benchharness.results import CaseRecord, CaseResult
 
     olive = {"made_by": "Olive 0.13.0", "recipe": "olive", "passes": ["mb (ModelBuilder)"], "workflow": "/p/int4.json"}
     olive["workflow_sha256"] = "ab" * 32
@@ -300,9 +300,11 @@ def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
     )
     assert describe(None) is None
 
-    def record(quant: str, made: dict[str, object] | None) -> CaseRecord:
+    def record(quant: str, made: dict[str, object] | None) -> CaseResult:
         case = Case("s", "m", quant, "onnxruntime-genai", "cpu", reference="fp32", format="ortgenai")
-        return CaseRecord(case, measurement=Measurement(case.id, {}, info={"provenance": made} if made else {}))
+        load = {"load_ms": Reading("load_ms", "ms", 1.0)}  # a case read back without a figure has no measurement
+        record = CaseRecord(case, measurement=Measurement(case.id, load, info={"provenance": made} if made else {}))
+        return record.result()
 
     builder = {"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}
     assert made_by_lines([record("int4", builder), record("int8", builder)]) == []  # one maker: nothing to tell apart

@@ -222,7 +222,7 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
     info = {"profiles": {"short": "pp16 @ d0, tg4 @ d16", **found.labels}, "sustained": found.sustained}
     m = Measurement("m-q4-fake-cpu", {r.name: r for r in found.readings}, info)
     case = Case("s", "m", "q4", "fake", "cpu", "f32")
-    lines = profile_lines([CaseRecord(case, measurement=m)])
+    lines = profile_lines([CaseRecord(case, measurement=m).result()])
     assert lines[0] == "profiles of m-q4-fake-cpu (the headline, short, is the table's row):"
     assert lines[1] == (
         "  long-prompt: TTFT 81.00 ms, prefill 1,000 tok/s, decode 100.0 tok/s [pp81 + tg8 (capped at 81 tokens "
@@ -240,7 +240,7 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
         "below the start; CPU clock not exposed, temperature not exposed [pp16 + tg4 rounds back to back for 8 s, "
         "read every 1 s]"
     )
-    svg = sustained_figure([CaseRecord(case, measurement=m)], "s: sustained load")  # type: ignore[list-item]
+    svg = sustained_figure([CaseRecord(case, measurement=m).result()], "s: sustained load")
     assert svg is not None and svg.startswith("<svg") and "decode tok/s per interval" in svg
 
 

@@ -4,7 +4,7 @@ from run_documents import case, run
 
 from benchharness.report.progress import ProgressDisplay
 from benchharness.report.terminal import TABLE_WIDTH, table
-from benchharness.results import CaseRecord, RunResult
+from benchharness.results import RunResult
 
 
 class Screen:
@@ -69,8 +69,7 @@ def test_the_final_table_fits_120_columns():
         for b in ("onnxruntime-genai", "openvino-genai")
     ]
     result = RunResult.from_dict(run(cases), "r.json")
-    records = [CaseRecord(c.case, c.outcome, c.measurement, verdicts=list(c.verdicts)) for c in result.cases]
-    lines = table(records)
+    lines = table(result.cases)
     tables = [line for line in lines if not line.startswith("  ")]  # verdict evidence lines are prose
     assert max(len(line) for line in tables) <= TABLE_WIDTH
     assert "smollm2-135m (causal-lm)" in lines and any(line.startswith("int4 openvino-genai cpu") for line in lines)

@@ -14,7 +14,7 @@ from typing import Any
 
 from benchharness.readings import Reading
 from benchharness.report.figures import _pyplot, _svg
-from benchharness.results import CaseRecord, CaseResult
+from benchharness.results import CaseResult
 from benchharness.sustained import Sustained
 from benchharness.units import show
 
@@ -60,7 +60,7 @@ def sustained_text(data: dict[str, Any]) -> str:
     return text
 
 
-def profile_lines(records: Iterable[CaseRecord]) -> list[str]:
+def profile_lines(records: Iterable[CaseResult]) -> list[str]:
     """Per case with profiles: one line per profile after the headline."""
     lines: list[str] = []
     for record in records:

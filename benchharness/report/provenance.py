@@ -15,7 +15,7 @@ from benchharness.readings import Measurement
 
 
 class _Row(Protocol):
-    """A case with its measurement: the terminal's CaseRecord and the report's CaseResult alike."""
+    """A case with its measurement (results.CaseResult, or a figure's own row type)."""
 
     @property
     def case(self) -> Case: ...

@@ -19,15 +19,15 @@ from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.utilisation import RULES
 from benchharness.readings import Reading
 from benchharness.report.provenance import made_by_lines
-from benchharness.results import CaseRecord
+from benchharness.results import CaseResult
 from benchharness.run_flags import RULES as RUN_RULES
 
 
-def _reading(record: CaseRecord, metric: str) -> Reading | None:
+def _reading(record: CaseResult, metric: str) -> Reading | None:
     return None if record.measurement is None else record.measurement.readings.get(metric)
 
 
-def _cell(record: CaseRecord, column: Column) -> str:
+def _cell(record: CaseResult, column: Column) -> str:
     reading = _reading(record, column.metric)
     if reading is None:
         return "-"
@@ -46,7 +46,7 @@ def mark(verdict: Verdict) -> str:
     return {"pass": "ok", "fail": "FAIL", "inconclusive": "INCONCL", "unavailable": "N/A"}[verdict.status]
 
 
-def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
+def _ratio(record: CaseResult, name: str, fmt: str) -> str:
     verdict = next((v for v in record.verdicts if v.kind == "gate" and v.name == name), None)
     if verdict is None:
         return "ref" if record.case.is_reference and record.measurement else "-"
@@ -54,7 +54,7 @@ def _ratio(record: CaseRecord, name: str, fmt: str) -> str:
     return value + mark(verdict)
 
 
-def _baseline(record: CaseRecord) -> str:
+def _baseline(record: CaseResult) -> str:
     verdicts = [v for v in record.verdicts if v.kind in ("baseline", "ratio")]
     if not verdicts:
         return "-"
@@ -68,10 +68,10 @@ def _baseline(record: CaseRecord) -> str:
     return "ok"
 
 
-Cell = tuple[str, Callable[[CaseRecord], str]]
+Cell = tuple[str, Callable[[CaseResult], str]]
 
 
-def _bits_per_weight(record: CaseRecord) -> str:
+def _bits_per_weight(record: CaseResult) -> str:
     """The variant's bits per weight as stored (8 x bytes / parameters), '!' where its label overstates it."""
     data = record.measurement.info.get("weights") if record.measurement else None
     if not data:
@@ -81,11 +81,11 @@ def _bits_per_weight(record: CaseRecord) -> str:
     return "-" if bits is None else f"{bits:.2f}" + ("!" if weights.warning() else "")
 
 
-def _column_cell(column: Column) -> Callable[[CaseRecord], str]:
+def _column_cell(column: Column) -> Callable[[CaseResult], str]:
     return lambda record: _cell(record, column)
 
 
-def _flips(record: CaseRecord) -> str:
+def _flips(record: CaseResult) -> str:
     """Answers the variant changed against its reference: -right-to-wrong/+wrong-to-right (counts of prompts)."""
     counts = (record.measurement.info.get("answers") or {}).get("flips") if record.measurement else None
     if not counts:
@@ -111,12 +111,12 @@ VERDICT_COLUMNS: list[Cell] = [
 TABLE_WIDTH = 120  # what a terminal shows without wrapping
 
 
-def _variant(record: CaseRecord) -> str:
+def _variant(record: CaseResult) -> str:
     """The row label under a model's heading: what differs between its rows."""
     return f"{record.case.quant} {record.case.backend} {record.case.device}"
 
 
-def _render(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
+def _render(records: list[CaseResult], columns: list[Cell]) -> list[str]:
     rows = [["variant"] + [header for header, _ in columns]]
     rows += [[_variant(r)] + [cell(r) for _, cell in columns] for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -125,7 +125,7 @@ def _render(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
     return lines
 
 
-def _fitted(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
+def _fitted(records: list[CaseResult], columns: list[Cell]) -> list[str]:
     """The figures and the verdict marks in one table, or in two stacked ones when one is wider than the terminal."""
     together = _render(records, columns + VERDICT_COLUMNS)
     if max(len(line) for line in together) <= TABLE_WIDTH:
@@ -133,7 +133,7 @@ def _fitted(records: list[CaseRecord], columns: list[Cell]) -> list[str]:
     return [*_render(records, columns), "", *_render(records, VERDICT_COLUMNS)]
 
 
-def table(records: Iterable[CaseRecord]) -> list[str]:
+def table(records: Iterable[CaseResult]) -> list[str]:
     """Per model kind and model, a table with that kind's own columns (every backend's rows side by side), then the verdicts."""
     shown = [r for r in records if r.outcome != "skipped"]
     lines: list[str] = []
@@ -153,7 +153,7 @@ def table(records: Iterable[CaseRecord]) -> list[str]:
     return lines
 
 
-def verdict_lines(records: Iterable[CaseRecord]) -> list[str]:
+def verdict_lines(records: Iterable[CaseResult]) -> list[str]:
     """Every gate, limit and failed baseline verdict, one line each, with its confirmation."""
     lines = []
     for record in records:
@@ -167,7 +167,7 @@ def verdict_lines(records: Iterable[CaseRecord]) -> list[str]:
     return lines
 
 
-def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
+def policy_lines(records: Iterable[CaseResult]) -> list[str]:
     """Declared known breaches that passed: the suite's policy to update (pytest shows them as XPASS)."""
     return [
         f"policy to update: {r.case.suite}: {v.name} is declared a known breach for {r.case.quant} but passed "
@@ -179,7 +179,7 @@ def policy_lines(records: Iterable[CaseRecord]) -> list[str]:
     ]
 
 
-def flag_lines(records: Iterable[CaseRecord]) -> list[str]:
+def flag_lines(records: Iterable[CaseResult]) -> list[str]:
     """One line per bottleneck flag raised (cpu_bound, memory_bound, inconsistent): its rule, then each case's figure."""
     raised: dict[str, list[str]] = {}
     actions: dict[str, dict[str, str]] = {}
