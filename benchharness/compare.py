@@ -16,6 +16,7 @@ unchanged code from the same machine's other runs in the history store and from 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -155,10 +156,13 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
                 MetricChange(machine, new.key, v.name, "", None, None, None, None, None, "not compared", v.message)
             )
             continue
-        before, after = old.value(v.name), new.value(v.name)
         low = high = None
         old_samples = old.measurement.round_samples.get(v.name) or []
         new_samples = new.measurement.round_samples.get(v.name) or []
+        # Each side's figure is the median of its rounds where it kept them, as the change beside it is (the
+        # rule's own figure: one slow round moves a mean, not a median); else the reading's value.
+        before = statistics.median(old_samples) if old_samples else old.value(v.name)
+        after = statistics.median(new_samples) if new_samples else new.value(v.name)
         if len(old_samples) >= 2 and len(new_samples) >= 2:
             try:
                 interval = stats.change_interval(old_samples, new_samples, CONFIDENCE)

@@ -491,12 +491,14 @@ def judge_baseline(
                     decision.direction, decision.direction
                 )
                 status = "inconclusive" if decision.direction == "unknown" else "pass"
-        if (
-            moved_to in ("regressed", "improved")
-            and spec.unit != "B"
-            and (busy := _outside_load(stored, current, policy))
-        ):
+        busy = _outside_load(stored, current, policy) if spec.unit != "B" else ""
+        if moved_to in ("regressed", "improved") and busy:
             moved_to, direction, status = "unknown", f"not decided ({busy})", "inconclusive"
+        elif moved_to == "same" and abs(shift.change) > policy.min_effect and (shift.underpowered or busy):
+            # A move past min_effect that the rounds cannot place (too few of them, or measured beside other
+            # work) is not "within noise": nobody can tell from these rounds whether it is real.
+            moved_to, status = "unknown", "inconclusive"
+            direction = f"not decided ({busy})" if busy else "not decided (too few rounds to test a move this size)"
         moved = (reference_moves or {}).get(name)
         if (
             shift.regressed

@@ -309,6 +309,7 @@ class Shift:
     regressed: bool
     improved: bool
     reason: str  # which rule decided, for the message
+    underpowered: bool = False  # too few samples for any p under alpha: a big move cannot be called either way
 
 
 UNCERTAINTY_Z = 2.0  # a deterministic figure's change must also exceed this many of its own standard errors
@@ -383,6 +384,7 @@ def mann_whitney_shift(
             False,
             False,
             f"{len(old)} vs {len(new)} samples cannot reach p < {alpha:g} (need more rounds)",
+            underpowered=True,
         )
     bad = "less" if higher_is_better else "greater"
     good = "greater" if higher_is_better else "less"

@@ -197,3 +197,38 @@ def test_a_run_without_a_git_commit_is_labelled_as_such_not_at_no_commit():
     data["run"]["git_commit"] = None
     label = RunResult.from_dict(data, "a.json").label
     assert label == "lab-a (2026-11-24T10:00; no git commit: the project folder is not a git repository)", label
+
+
+def _with_rounds(data, rounds, load=None):
+    """A case document whose decode figure holds exactly `rounds` (and, if given, the outside CPU load)."""
+    data["round_samples"]["decode_tok_per_s"] = rounds
+    data["readings"]["decode_tok_per_s"]["value"] = sum(rounds) / len(rounds)
+    if load is not None:
+        data["readings"]["outside_cpu_load"] = {"name": "outside_cpu_load", "unit": "", "value": load, "source": "t"}
+    return data
+
+
+def test_a_big_move_too_few_rounds_can_test_is_not_decided_not_same():
+    """A newcomer's finding: -40% over 3 rounds a side was printed "same" ("within noise")."""
+    old = _with_rounds(case("q4_0", 150.0), [149.0, 150.0, 151.0])
+    new = _with_rounds(case("q4_0", 90.0, seed=1), [89.0, 90.0, 91.0])
+    decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
+    assert decode.status == "unknown" and "not decided (too few rounds to test a move this size)" in decode.message
+    small = _with_rounds(case("q4_0", 150.0, seed=2), [149.0, 150.5, 151.0])  # +0.2%: nothing to decide
+    assert change(compare_runs(*runs([old], [small])), "decode_tok_per_s").status == "same"
+
+
+def test_a_big_move_in_rounds_scattered_by_outside_load_is_not_decided():
+    """The other half of that finding: rounds measured beside other work scatter, and "same" was printed."""
+    old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0])
+    new = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
+    decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
+    assert decode.status == "unknown" and "outside CPU load this run 60%" in decode.message
+
+
+def test_the_figures_beside_a_change_are_the_medians_it_was_computed_from():
+    """A newcomer's finding: compare printed each side's mean beside a change between medians."""
+    old = _with_rounds(case("q4_0", 150.0), [150.0, 150.0, 150.0, 150.0, 150.0, 600.0])  # one wild round
+    new = _with_rounds(case("q4_0", 150.0, seed=1), [150.0] * 6)
+    decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
+    assert (decode.old, decode.new, decode.change) == (150.0, 150.0, 0.0)
