@@ -75,6 +75,9 @@ def _unavailable(names: Sequence[str], why: str) -> list[Reading]:
     return [Reading.unavailable(n, units[base_name(n)], why) for n in names]
 
 
+OVER_CEILING = 1.10  # a speedup this far past its bytes/token ceiling is called implausible (10%: the bytes' own slack)
+
+
 def ceiling_note(speedup: float | None, variant: Measurement | None, reference: Measurement | None) -> str:
     """`ceiling 5.8x from bytes/token; 56% of it`, or `ceiling unavailable (why)`, for a speedup gate's message."""
     v = variant.readings.get(BYTES) if variant is not None else None
@@ -86,6 +89,14 @@ def ceiling_note(speedup: float | None, variant: Measurement | None, reference: 
     assert v is not None and r is not None and v.value and r.value
     ceiling = r.value / v.value
     share = f"; {speedup / ceiling:.0%} of it" if speedup is not None else ""
+    if speedup is not None and speedup > ceiling * OVER_CEILING:
+        # Decode reads every weight once per token: fewer bytes can buy at most their ratio. Past it, the
+        # reference ran below the bandwidth the variant reached (compute-bound kernels, or slowed beside other
+        # work), so the speedup is not the weights' bytes alone and does not carry to a bandwidth-bound machine.
+        share += (
+            ": ABOVE the ceiling, implausible for a bandwidth-bound decode: the reference ran below the bandwidth "
+            "the variant reached (compute-bound kernels or other work); compare their MBU"
+        )
     return f"ceiling {ceiling:.2f}x from bytes/token{share}"
 
 

@@ -148,6 +148,10 @@ def test_a_speedup_gate_says_its_ceiling_and_the_share_reached():
         message == "speedup 3.24x [3.20, 3.27] (min 2.00x, 12 pairs; ceiling 5.80x from bytes/token; 56% of it): pass"
     )
     assert roofline.ceiling_note(3.24, measurement(1.0), with_bytes(580.0)).startswith("ceiling unavailable")
+    # A newcomer's finding: a speedup past what the bytes allow was printed as "130% of it" and nothing more.
+    above = roofline.ceiling_note(7.5, with_bytes(100.0), with_bytes(580.0))
+    assert above.startswith("ceiling 5.80x from bytes/token; 129% of it: ABOVE the ceiling, implausible")
+    assert "ABOVE" not in roofline.ceiling_note(6.2, with_bytes(100.0), with_bytes(580.0))  # within 10%: the slack
 
 
 def test_the_bandwidth_is_kept_per_fingerprint_and_threads_and_measured_again_when_either_changes(tmp_path):
