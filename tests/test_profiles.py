@@ -223,7 +223,7 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
     m = Measurement("m-q4-fake-cpu", {r.name: r for r in found.readings}, info)
     case = Case("s", "m", "q4", "fake", "cpu", "f32")
     lines = profile_lines([CaseRecord(case, measurement=m).result()])
-    assert lines[0] == "profiles of m-q4-fake-cpu (the headline, short, is the table's row):"
+    assert lines[0] == "profiles of m-q4-fake-cpu (medians of rounds; the headline, short, is the table's row):"
     assert lines[1] == (
         "  long-prompt: TTFT 81.00 ms, prefill 1,000 tok/s, decode 100.0 tok/s [pp81 + tg8 (capped at 81 tokens "
         "(long_prompt_tokens = 100) by the model's 90-token context less 8 generated and 1 spare)]"
@@ -275,3 +275,24 @@ def test_a_model_that_cannot_append_to_its_cache_reports_chat_unavailable() -> N
         "would be a fresh prompt, not a turn"
     }
     assert len(found.readings) == 4 * 3  # every turn's TTFT, prefill and decode, none invented
+
+
+def test_a_profile_lines_ttft_and_prefill_rate_agree_under_noise() -> None:
+    """A newcomer's finding: TTFT and prefill tok/s are one measurement, but means of each disagreed under noise."""
+    from benchharness.matrix import Case
+    from benchharness.readings import Measurement, Reading
+    from benchharness.report.profiles_view import profile_lines
+    from benchharness.results import CaseRecord
+
+    ttft = [100.0, 100.0, 400.0]  # ms for a 1,000-token prompt: one round slowed by other work
+    rates = [1000 / (t / 1000) for t in ttft]
+    readings = {
+        "ttft_ms@long-prompt": Reading("ttft_ms@long-prompt", "ms", sum(ttft) / 3, 0.0, 3),
+        "prefill_tok_per_s@long-prompt": Reading("prefill_tok_per_s@long-prompt", "tok/s", sum(rates) / 3, 0.0, 3),
+        "decode_tok_per_s@long-prompt": Reading("decode_tok_per_s@long-prompt", "tok/s", 50.0, 0.0, 3),
+    }
+    samples = {"ttft_ms@long-prompt": ttft, "prefill_tok_per_s@long-prompt": rates}
+    info = {"profiles": {"short": "pp16", "long-prompt": "pp1000 + tg8"}}
+    m = Measurement("m-q4-fake-cpu", readings, info, (), samples)
+    (line,) = profile_lines([CaseRecord(Case("s", "m", "q4", "fake", "cpu", "f32"), measurement=m).result()])[1:]
+    assert line.startswith("  long-prompt: TTFT 100.0 ms, prefill 10,000 tok/s,"), line  # means: 200 ms, 7,500 tok/s

@@ -9,23 +9,30 @@ the 10% line under the start, and the CPU clock where the OS exposed it.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from benchharness.readings import Reading
+from benchharness.readings import Measurement, Reading
 from benchharness.report.figures import _pyplot, _svg
 from benchharness.results import CaseResult
 from benchharness.sustained import Sustained
 from benchharness.units import show
 
 
-def _value(readings: dict[str, Reading], name: str) -> str:
-    reading = readings.get(name)
+def _value(m: Measurement, name: str) -> str:
+    """The figure as a profile line shows it: the median of its rounds where the child kept them.
+
+    A TTFT and the prefill rate beside it are one measurement (rate = prompt tokens / TTFT); means of each
+    disagree under noise (the mean of 1/x is not 1/mean), medians of the same rounds do not.
+    """
+    reading = m.readings.get(name)
     if reading is None:
         return "—"
     if reading.value is None:
         return "unavailable"
-    return show(reading.value, reading.unit)
+    rounds = m.round_samples.get(name)
+    return show(statistics.median(rounds) if rounds else reading.value, reading.unit)
 
 
 def _why(readings: dict[str, Reading], names: Iterable[str]) -> str | None:
@@ -69,7 +76,7 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
         if not m or len(labels) < 2:
             continue
         r = m.readings
-        lines.append(f"profiles of {record.case.id} (the headline, short, is the table's row):")
+        lines.append(f"profiles of {record.case.id} (medians of rounds; the headline, short, is the table's row):")
         for name, label in labels.items():
             if name == "short":
                 continue
@@ -78,19 +85,19 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
                 figures = (
                     f"unavailable: {why}"
                     if why
-                    else f"TTFT {_value(r, 'ttft_ms@long-prompt')}, prefill {_value(r, 'prefill_tok_per_s@long-prompt')}, "
-                    f"decode {_value(r, 'decode_tok_per_s@long-prompt')} [{label}]"
+                    else f"TTFT {_value(m, 'ttft_ms@long-prompt')}, prefill {_value(m, 'prefill_tok_per_s@long-prompt')}, "
+                    f"decode {_value(m, 'decode_tok_per_s@long-prompt')} [{label}]"
                 )
             elif name == "chat":
                 turns = _chat_turns(r)
                 why = _why(r, [f"ttft_ms@chat-t{t}" for t in turns])
-                ttfts = " / ".join(_value(r, f"ttft_ms@chat-t{t}") for t in turns)
-                decodes = " / ".join(_value(r, f"decode_tok_per_s@chat-t{t}") for t in turns)
+                ttfts = " / ".join(_value(m, f"ttft_ms@chat-t{t}") for t in turns)
+                decodes = " / ".join(_value(m, f"decode_tok_per_s@chat-t{t}") for t in turns)
                 figures = f"TTFT per turn {ttfts}; decode per turn {decodes}"
                 figures += f" (unavailable: {why})" if why else f" [{label}]"
             elif name == "ttft-sweep":
                 lengths = _sweep(r)
-                figures = "TTFT " + ", ".join(f"pp{n} {_value(r, f'ttft_ms@pp{n}')}" for n in lengths)
+                figures = "TTFT " + ", ".join(f"pp{n} {_value(m, f'ttft_ms@pp{n}')}" for n in lengths)
                 why = _why(r, [f"ttft_ms@pp{n}" for n in lengths])
                 figures += f" (unavailable: {why})" if why else ""
             elif name == "sustained" and m.info.get("sustained"):
