@@ -14,6 +14,7 @@ from typing import Any
 from benchharness import baselines, judge
 from benchharness.config import Options, Settings
 from benchharness.errors import BenchHarnessError, MachineMismatch
+from benchharness.gates import gate_named
 from benchharness.history import store as history_store
 from benchharness.judge import Verdict
 from benchharness.plan import CasePlan
@@ -88,12 +89,14 @@ class BaselineCheck:
         self._history_store = None
 
     # -- gates held against earlier runs --------------------------------------------------------
-    def across_runs(self, plan: CasePlan, verdicts: Sequence[Verdict], confirmable: Sequence[str]) -> list[Verdict]:
-        """Each decisive gate in `confirmable` held against its ratio in this machine's earlier runs (judge.across_runs).
+    def across_runs(self, plan: CasePlan, verdicts: Sequence[Verdict]) -> list[Verdict]:
+        """Each decisive gate a re-run can confirm (Gate.confirmable) held against its ratio in this machine's
+        earlier runs (judge.across_runs).
 
         Measured figures move with the machine between runs; accuracy is deterministic (a re-run scores the same).
         """
-        earlier = self._earlier_gate_ratios(plan.case.key, [v.name for v in verdicts if v.name in confirmable])
+        confirmable = [v.name for v in verdicts if gate_named(v.name).confirmable]
+        earlier = self._earlier_gate_ratios(plan.case.key, confirmable)
         return [judge.across_runs(v, earlier.get(v.name, ())) for v in verdicts]
 
     def _earlier_gate_ratios(self, key: str, gates: Sequence[str]) -> dict[str, list[float]]:

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 from benchharness import baselines, judge, stats
 from benchharness.baselines import StoredRatio
+from benchharness.gates import find_gate
 from benchharness.machine import comparable
 from benchharness.readings import metric_spec
 from benchharness.results import CaseResult, RunResult
@@ -192,7 +193,8 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
         moved = v.estimate / v.threshold if v.threshold else float("nan")
         direction, message = v.direction or "same", v.message
         old_logs, new_logs = old.pair_log_ratios(), new.pair_log_ratios()
-        if v.name == "speedup" and old_logs and new_logs:
+        gate = find_gate(v.name)
+        if gate is not None and gate.paired and old_logs and new_logs:
             interval = stats.ratio_of_ratios_interval(old_logs, new_logs, CONFIDENCE)
             moved, low, high = interval.estimate, interval.low, interval.high
             min_effect = new.baseline_policy.min_effect
@@ -201,7 +203,7 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
                 # line printed beside it must not say "past the noise" over an interval that holds no move.
                 direction = "same"
                 message = (
-                    f"speedup {v.threshold:.3g} -> {v.estimate:.3g}: steady (moved {moved:.3f}x [{low:.3f}x, "
+                    f"{v.name} {v.threshold:.3g} -> {v.estimate:.3g}: steady (moved {moved:.3f}x [{low:.3f}x, "
                     f"{high:.3f}x] from both runs' pairs, reaching within min effect {min_effect:.0%})"
                 )
         changes.append(

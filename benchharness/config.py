@@ -20,14 +20,7 @@ from typing import Any
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
 from benchharness.formats import FORMATS
-from benchharness.gates import (
-    DEFAULT_GATES,
-    GATE_DEFAULT_MINIMUMS,
-    GATE_UPPER_BOUNDS,
-    GATES,
-    MEMORY_FIGURES,
-    GateRule,
-)
+from benchharness.gates import GateRule, default_rules, find_gate, names
 from benchharness.profiles import HEADLINE, PROFILES, reference_window_s
 from benchharness.readings import METRICS, base_name
 
@@ -175,7 +168,7 @@ class SuiteConfig:
     backends: tuple[str, ...] | None = None
     quants: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
-    gates: tuple[GateRule, ...] = DEFAULT_GATES
+    gates: tuple[GateRule, ...] = field(default_factory=default_rules)
     workload: Workload | None = None  # None: the global [tool.benchharness.workload]
     accuracy: AccuracySettings | None = None  # None: the global [tool.benchharness.accuracy]
     inconclusive: str = "warn"  # what an inconclusive gate does to the case: warn (pass, shown) or fail
@@ -393,29 +386,30 @@ def _parse_accuracy(t: _Table, base: AccuracySettings) -> AccuracySettings:
 
 
 def _parse_gates(t: _Table) -> tuple[GateRule, ...]:
-    rules: dict[str, GateRule] = {r.name: r for r in DEFAULT_GATES}
+    rules: dict[str, GateRule] = {r.name: r for r in default_rules()}
     for name in list(t.data):
-        if name not in GATES:
-            raise ConfigError(f"{t.where}: unknown gate {name!r}; valid gates: {', '.join(sorted(GATES))}")
+        gate = find_gate(name)
+        if gate is None:
+            raise ConfigError(f"{t.where}: unknown gate {name!r}; valid gates: {', '.join(sorted(names()))}")
         spec = t.data.pop(name)
         if spec is False or spec == "off":
             rules.pop(name, None)
             continue
         g = _Table(spec, f"{t.where}.{name}")
-        minimum = g.take("min", float, GATE_DEFAULT_MINIMUMS[name])
+        minimum = g.take("min", float, gate.default_minimum)
         quants = _names(g, "quants")
         known = _names(g, "known_breaches", empty_ok=True) or ()
-        figure = g.take("figure", str) if name == "memory_reduction" else None
-        if figure is not None and figure not in MEMORY_FIGURES:
-            raise ConfigError(f"{g.where}.figure = {figure!r} is unknown; valid: {', '.join(MEMORY_FIGURES)}")
+        figure = g.take("figure", str) if gate.figures else None
+        if figure is not None and figure not in gate.figures:
+            raise ConfigError(f"{g.where}.figure = {figure!r} is unknown; valid: {', '.join(gate.figures)}")
         if "borderline" in g.data:
             raise ConfigError(
                 f"{g.where}.borderline is no longer a setting: each gate now reports an interval and says "
                 "'inconclusive' when it straddles the threshold; delete the key"
             )
         g.finish()
-        _in_range(f"{g.where}.min", minimum, 0.0, GATE_UPPER_BOUNDS[name])
-        rules[name] = GateRule(name, minimum, quants, known, MEMORY_FIGURES[figure] if figure else None)
+        _in_range(f"{g.where}.min", minimum, 0.0, gate.upper_bound)
+        rules[name] = GateRule(name, minimum, quants, known, gate.figures[figure] if figure else None)
     t.finish()
     return tuple(rules.values())
 
@@ -900,13 +894,14 @@ def parse_gate_overrides(values: list[str]) -> dict[str, float]:
     for item in (part for value in values for part in value.split(",") if part.strip()):
         name, sep, raw = item.partition("=")
         name = name.strip()
-        if not sep or name not in GATES:
-            raise ConfigError(f"--gate {item!r}: expected NAME=MIN with NAME one of {', '.join(GATES)}")
+        gate = find_gate(name)
+        if not sep or gate is None:
+            raise ConfigError(f"--gate {item!r}: expected NAME=MIN with NAME one of {', '.join(names())}")
         try:
             minimum = float(raw)
         except ValueError:
             raise ConfigError(f"--gate {item!r}: {raw!r} is not a number") from None
-        _in_range(f"--gate {name}", minimum, 0.0, GATE_UPPER_BOUNDS[name])
+        _in_range(f"--gate {name}", minimum, 0.0, gate.upper_bound)
         if name in overrides:
             raise ConfigError(
                 f"--gate {name} is given twice ({overrides[name]:g} and {minimum:g}); give each gate once"

@@ -12,281 +12,21 @@ interval, how many pairs or items, the rule applied):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from benchharness import stats, units
 from benchharness.baselines import BaselineEntry, StoredMetric, defining_settings
 from benchharness.config import BaselineSettings
-from benchharness.gates import GateRule
-from benchharness.gpus import split_device
-from benchharness.kinds.base import ModelKind
-from benchharness.meters.guards import throttled
-from benchharness.protocol import PairedTiming
+from benchharness.gates import GateEvidence, GateRule, find_gate, gate_named
+from benchharness.gates.base import why_missing
 from benchharness.readings import RETIRED, Measurement, metric_spec
-from benchharness.tasks.answers import METRIC as ANSWERS_METRIC
-from benchharness.tasks.answers import OUTCOMES as ANSWERS_OUTCOMES
-
-Status = Literal["pass", "fail", "inconclusive", "unavailable"]
-VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
-Direction = Literal["regressed", "improved", "same", "unknown"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one check for one case, with the evidence a reader needs to trust it."""
-
-    kind: VerdictKind
-    name: str
-    status: Status
-    message: str
-    estimate: float | None = None
-    low: float | None = None
-    high: float | None = None
-    threshold: float | None = None
-    n: int | None = None
-    rule: str = ""
-    known_breach: bool = False  # the suite declared this gate a known breach for this variant
-    confirmation: str | None = None  # how a failure was confirmed: by a re-run, or as deterministic
-    direction: Direction | None = None  # baseline and ratio checks: which way the figure moved, past the noise
-
-    @property
-    def unexpected_pass(self) -> bool:
-        """A declared known breach that did not happen: the suite's policy is out of date."""
-        return self.known_breach and self.status == "pass"
-
-    @property
-    def known_failure(self) -> bool:
-        return self.known_breach and self.status in ("fail", "inconclusive")
-
-    def with_confirmation(self, confirmation: str) -> Verdict:
-        return replace(self, confirmation=confirmation)
-
-
-@dataclass(frozen=True)
-class GateEvidence:
-    """Everything measured for one variant against its reference in this session."""
-
-    quant: str
-    reference_label: str
-    kind: ModelKind
-    variant: Sequence[Measurement]  # its own children; the first also scored accuracy
-    reference: Sequence[Measurement]
-    pairs: Sequence[PairedTiming] = ()
-    device: str = "cpu"  # the case's device: a CUDA case's memory gate compares its memory on the board
-
-
-SHORT_NAMES = {
-    "top1_accuracy": "top-1",
-    "retrieval_top1": "retrieval top-1",
-    "heldout_accuracy": "held-out accuracy",
-    "answer_exact_match": "exact answers",
-    "decode_tok_per_s": "decode",
-    "batch32_items_per_s": "batch-32 throughput",
-    "peak_rss_bytes": "peak RSS",
-    "model_memory_bytes": "model memory",
-    "gpu_memory_bytes": "GPU memory (process)",
-}
-
-
-def memory_gate_metric(rule: GateRule, e: GateEvidence) -> str:
-    """The figure a memory gate compares: the suite's `figure`, else the model's own memory where it lives.
-
-    On a CUDA case the weights, KV cache and workspace are on the board, so the default is this process's
-    GPU memory (NVML); on every other device it is the model's share of resident memory.
-    """
-    if rule.metric is not None:
-        return rule.metric
-    if split_device(e.device)[0] == "cuda":
-        return "gpu_memory_bytes"
-    return e.kind.gate_metrics[rule.name]
-
-
-def _unavailable(rule: GateRule, metric: str, why: str) -> Verdict:
-    return Verdict(
-        "gate", rule.name, "unavailable", f"{rule.name}: {metric} unavailable ({why})", threshold=rule.minimum
-    )
-
-
-def _why_missing(measurements: Sequence[Measurement], metric: str) -> str:
-    for m in measurements:
-        reading = m.readings.get(metric)
-        if reading is not None and not reading.available:
-            return reading.unavailable_reason or "not measured"
-    return "not measured"
-
-
-def _verdict(rule: GateRule, interval: stats.Interval, fmt: str, unit: str, detail: str, e: GateEvidence) -> Verdict:
-    decision = stats.decide(interval, rule.minimum)
-    known = rule.known_breach(e.quant, e.device)
-    label = rule.name.replace("_", " ")
-
-    def show(x: float) -> str:
-        return format(x, fmt) + unit
-
-    text = (
-        f"{label} {show(interval.estimate)} [{show(interval.low)}, {show(interval.high)}] "
-        f"(min {show(rule.minimum)}, {interval.n} {detail}): {decision}"
-    )
-    if known:
-        text += (
-            " [known breach, declared by the suite]"
-            if decision != "pass"
-            else (" [declared a known breach but passed: remove it from the suite's known_breaches]")
-        )
-    return Verdict(
-        "gate",
-        rule.name,
-        decision,
-        text,
-        interval.estimate,
-        interval.low,
-        interval.high,
-        rule.minimum,
-        interval.n,
-        interval.method,
-        known,
-    )
-
-
-def accuracy_figure(e: GateEvidence) -> tuple[str, str]:
-    """(metric, per-item outcomes key) the accuracy gate judges.
-
-    The kind's own figure, except where the team declared prompts with expected answers: then their
-    downstream task (exact match by greedy generation) is what a variant must keep, not next-token top-1.
-    """
-    if any(ANSWERS_OUTCOMES in m.round_samples for m in (*e.variant, *e.reference)):
-        return ANSWERS_METRIC, ANSWERS_OUTCOMES
-    return e.kind.gate_metrics["accuracy_retained"], e.kind.per_item_outcomes
-
-
-def _accuracy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric, outcomes = accuracy_figure(e)
-    v_items = next((m.round_samples.get(outcomes) for m in e.variant if m.info.get("accuracy_scored", True)), None)
-    r_items = next(
-        (m.round_samples.get(outcomes) for m in e.reference if m.info.get("accuracy_scored", True)),
-        None,
-    )
-    if not v_items or not r_items:
-        side = e.variant if not v_items else e.reference
-        return _unavailable(rule, metric, _why_missing(side, metric))
-    try:
-        interval = stats.retention_interval(v_items, r_items, confidence)
-    except ValueError as err:
-        return _unavailable(rule, metric, str(err))
-    v_value, r_value = sum(v_items) / len(v_items), sum(r_items) / len(r_items)
-    name = SHORT_NAMES.get(metric, metric)
-    verdict = _verdict(rule, interval, ".1%", "", "items", e)
-    detail = f"; {name} {v_value:.2%} vs reference {e.reference_label} {r_value:.2%}"
-    return replace(verdict, message=verdict.message + detail)
-
-
-def _throttle_reason(e: GateEvidence) -> str | None:
-    for m in (*e.variant, *e.reference):
-        if m.info.get("throttled"):
-            return str(m.info["throttled"])
-    for p in e.pairs:
-        if reason := throttled(p.guard_start, p.guard_end):
-            return reason
-    return None
-
-
-def _speedup(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = e.kind.gate_metrics[rule.name]
-    if not e.pairs:
-        return _unavailable(rule, metric, "no paired trials were run against the reference")
-    v = [x for p in e.pairs for x in p.variant]
-    r = [x for p in e.pairs for x in p.reference]
-    try:
-        interval = stats.ratio_interval(v, r, confidence, children=[len(p.variant) for p in e.pairs])
-    except ValueError as err:
-        return _unavailable(rule, metric, str(err))
-    unit = spec.unit if (spec := metric_spec(metric)) else ""
-    verdict = _verdict(rule, interval, ".2f", "x", "pairs", e)
-    v_mid, r_mid = stats.summarize(v).median, stats.summarize(r).median
-    detail = f"; {SHORT_NAMES.get(metric, metric)} {v_mid:.1f} vs reference {e.reference_label} {r_mid:.1f} {unit} (medians of the pairs)"
-    verdict = replace(verdict, message=verdict.message + detail)
-    reason = _throttle_reason(e)
-    if reason and verdict.status != "pass":
-        return replace(verdict, status="inconclusive", message=verdict.message + f"; throttled: {reason}")
-    return verdict
-
-
-def _reduction(
-    rule: GateRule, e: GateEvidence, metric: str, confidence: float, describe: Callable[[float, float], str]
-) -> Verdict:
-    """1 - variant / reference for a figure each side's solo children read (memory, energy per token).
-
-    The estimate is the ratio of the means; the interval is the range over the children measured, from
-    the most pessimistic pairing to the most optimistic. `describe(variant_mean, reference_mean)` words
-    the figures behind it for the message.
-    """
-    v = [x for m in e.variant if (x := m.value(metric)) is not None]
-    r = [x for m in e.reference if (x := m.value(metric)) is not None and x > 0]
-    if not v or not r:
-        return _unavailable(rule, metric, _why_missing(e.variant if not v else e.reference, metric))
-    v_mean, r_mean = math.fsum(v) / len(v), math.fsum(r) / len(r)
-    interval = stats.Interval(
-        1 - v_mean / r_mean,
-        1 - max(v) / min(r),
-        1 - min(v) / max(r),
-        min(len(v), len(r)),
-        confidence,
-        f"range over {len(v)} variant and {len(r)} reference children",
-    )
-    verdict = _verdict(rule, interval, ".0%", "", "child" if interval.n == 1 else "children", e)
-    return replace(verdict, message=verdict.message + describe(v_mean, r_mean))
-
-
-def _memory(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    metric = memory_gate_metric(rule, e)
-    name = SHORT_NAMES.get(metric, metric)
-    return _reduction(
-        rule,
-        e,
-        metric,
-        confidence,
-        lambda v, r: (
-            f"; {name} {v / 2**20:.0f} MiB vs reference {e.reference_label} {r / 2**20:.0f} MiB" + _resident_split(e)
-        ),
-    )
-
-
-def _resident_split(e: GateEvidence) -> str:
-    """What the judged figure holds: anonymous vs file-backed (mapped, reclaimable) pages of each side."""
-    sides = []
-    for label, measurements in ((e.quant, e.variant), (e.reference_label, e.reference)):
-        anon = measurements[0].value("rss_anon_bytes") if measurements else None
-        file = measurements[0].value("rss_file_bytes") if measurements else None
-        if anon is None or file is None:
-            return ""
-        sides.append(f"{label} {anon / 2**20:.0f} MiB anonymous + {file / 2**20:.0f} MiB file-backed")
-    return f" (resident at the region's end: {'; '.join(sides)}; file-backed pages are mapped weights the kernel can reclaim)"
-
-
-def _energy(rule: GateRule, e: GateEvidence, confidence: float) -> Verdict:
-    """1 - variant energy per token (item) / reference's, from each side's solo children; only a counter counts.
-
-    An asked-for estimate lives in `estimated_*` readings, so it can never stand in here.
-    """
-    metric = e.kind.gate_metrics[rule.name]
-    return _reduction(
-        rule, e, metric, confidence, lambda v, r: f"; {metric} {v:.4g} J vs reference {e.reference_label} {r:.4g} J"
-    )
-
-
-GATE_JUDGES = {
-    "accuracy_retained": _accuracy,
-    "speedup": _speedup,
-    "memory_reduction": _memory,
-    "energy_reduction": _energy,
-}
+from benchharness.verdicts import Direction, Status, Verdict
 
 
 def judge_gates(rules: Sequence[GateRule], evidence: GateEvidence, confidence: float) -> list[Verdict]:
-    """Verdicts of every rule that applies to the variant."""
-    return [GATE_JUDGES[r.name](r, evidence, confidence) for r in rules if r.applies_to(evidence.quant)]
+    """Verdicts of every rule that applies to the variant, each from its gate's own estimator."""
+    return [gate_named(r.name).judge(r, evidence, confidence) for r in rules if r.applies_to(evidence.quant)]
 
 
 def across_runs(verdict: Verdict, earlier: Sequence[float]) -> Verdict:
@@ -335,9 +75,7 @@ def judge_limits(limits: dict[str, float], measurement: Measurement) -> list[Ver
         value = measurement.value(metric)
         if value is None:
             verdicts.append(
-                Verdict(
-                    "limit", metric, "unavailable", f"{metric}: unavailable ({_why_missing([measurement], metric)})"
-                )
+                Verdict("limit", metric, "unavailable", f"{metric}: unavailable ({why_missing([measurement], metric)})")
             )
             continue
         ok = value <= ceiling
@@ -451,7 +189,7 @@ def judge_baseline(
             continue
         new = _samples(current, name)
         if not new:
-            why = _why_missing([current], name)
+            why = why_missing([current], name)
             verdicts.append(
                 Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
             )
@@ -616,15 +354,13 @@ def _moved_as_much(change: float, reference_change: float, min_effect: float) ->
     return abs((1 + change) / (1 + reference_change) - 1) <= min_effect
 
 
-def _times_better(gate: str, ratio: float) -> float:
-    """A gate ratio on a multiplicative scale where higher is better, so `min_effect` means the same for all.
+def _times_better(name: str, ratio: float) -> float:
+    """A gate ratio on its gate's times-better scale (Gate.times_better), so `min_effect` means the same for all.
 
-    Speedup and accuracy retained already are; a memory reduction x is compared as how many times smaller
-    the variant is, 1 / (1 - x): 0.306 -> 0.288 is 2.6% on that scale, not 6% of a fraction.
+    A gate this version does not know (a name read back from another version's results) is taken as it is.
     """
-    if gate in ("memory_reduction", "energy_reduction"):
-        return 1.0 / max(1.0 - ratio, 1e-9)
-    return ratio
+    gate = find_gate(name)
+    return ratio if gate is None else gate.times_better(ratio)
 
 
 def judge_ratios(

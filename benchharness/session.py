@@ -22,6 +22,7 @@ from benchharness.backends.base import Backend
 from benchharness.baseline_check import BaselineCheck
 from benchharness.config import Options, Settings, SuiteConfig
 from benchharness.errors import BenchHarnessError, CaseFailed
+from benchharness.gates import gate_named
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
@@ -33,7 +34,7 @@ from benchharness.plan import CasePlan, Planner
 from benchharness.readings import Measurement, metric_spec
 from benchharness.recorder import Recorder
 from benchharness.results import CaseRecord, RunResult
-from benchharness.trial_runner import CONFIRMABLE, ChildRunner, TrialRunner
+from benchharness.trial_runner import ChildRunner, TrialRunner
 from benchharness.trials import Budget
 
 Progress = Callable[[str], None]
@@ -49,7 +50,7 @@ def _with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
 
 def _moves_with_speed(v: Verdict) -> bool:
     if v.kind in ("gate", "ratio"):
-        return v.name == "speedup"
+        return gate_named(v.name).paired
     spec = metric_spec(v.name)
     return spec is not None and spec.unit != "B" and not spec.deterministic
 
@@ -131,7 +132,7 @@ class BenchSession:
             record.measurements = list(done.evidence.variant)
             record.reference_measurements = list(done.evidence.reference)
             record.pairs, record.confirm_pairs = list(done.evidence.pairs), done.confirm_pairs
-            gates = self.check.across_runs(plan, done.verdicts, CONFIRMABLE)
+            gates = self.check.across_runs(plan, done.verdicts)
             record.ratios = {v.name: v.estimate for v in gates if v.kind == "gate" and v.estimate is not None}
         record.measurement = measurement
         _advise_flags(measurement, case.backend)

@@ -24,6 +24,7 @@ from benchharness.config import Settings
 from benchharness.cost import CostLedger
 from benchharness.errors import BenchHarnessError, ChildCrashed
 from benchharness.faults import FaultedPath, faulted_path
+from benchharness.gates import gate_named
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import fingerprint
@@ -40,11 +41,6 @@ from benchharness.trials import Budget, confirmed, extra_blocks_allowed, first_s
 
 Progress = Callable[[str], None]
 ChildRunner = Callable[..., dict[str, Any]]  # isolation.run_job's shape: (request, *, timeout_s, label, work_dir)
-CONFIRMABLE = (
-    "speedup",
-    "memory_reduction",
-    "energy_reduction",
-)  # accuracy is deterministic: a re-run gives the same figure
 
 
 class TrialRunner:
@@ -298,7 +294,7 @@ class TrialRunner:
         """
         case = plan.case
         trials = self.settings.trials
-        speed_rule = next((r for r in plan.gates if r.name == "speedup" and r.applies_to(case.quant)), None)
+        speed_rule = next((r for r in plan.gates if gate_named(r.name).paired and r.applies_to(case.quant)), None)
         if speed_rule is not None:
             block_started = time.monotonic()
             evidence = replace(evidence, pairs=(self.paired(plan, 0, trials.pairs),))
@@ -323,7 +319,11 @@ class TrialRunner:
     @staticmethod
     def _with_ceiling(evidence: GateEvidence, verdict: Verdict) -> Verdict:
         """A decode speedup gate says its physical ceiling (bytes per token, reference over variant) and the share reached."""
-        if verdict.name != "speedup" or not evidence.variant or "bytes_per_token" not in evidence.variant[0].readings:
+        if (
+            not gate_named(verdict.name).paired
+            or not evidence.variant
+            or "bytes_per_token" not in evidence.variant[0].readings
+        ):
             return verdict
         reference = evidence.reference[0] if evidence.reference else None
         note = ceiling_note(verdict.estimate, evidence.variant[0], reference)
@@ -337,14 +337,14 @@ class TrialRunner:
         """
         if verdict.status != "fail" or verdict.known_breach:
             return verdict
-        if verdict.name not in CONFIRMABLE or self.settings.trials.confirm == 0:
-            why = "deterministic: a re-run scores the same" if verdict.name not in CONFIRMABLE else "confirm = 0"
+        if not gate_named(verdict.name).confirmable or self.settings.trials.confirm == 0:
+            why = "confirm = 0" if gate_named(verdict.name).confirmable else "deterministic: a re-run scores the same"
             return verdict.with_confirmation(why)
         rule = next(r for r in plan.gates if r.name == verdict.name)
         reruns: list[Verdict] = []
         for _ in range(self.settings.trials.confirm):
             self.progress(f"{plan.case.id}: {verdict.name} failed; confirming in a fresh child")
-            if verdict.name == "speedup":
+            if gate_named(verdict.name).paired:
                 block = self.paired(plan, len(done.evidence.pairs), self.settings.trials.pairs)
                 done.confirm_pairs.append(block)
                 judged = replace(done.evidence, pairs=(block,))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchharness import judge, stats  # noqa: E402
 from benchharness.baseline_check import HISTORY_RUNS  # noqa: E402
-from benchharness.trial_runner import CONFIRMABLE  # noqa: E402
+from benchharness.gates import find_gate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -71,7 +71,8 @@ def main() -> int:
                     continue
                 key = (case["key"], raw["name"])
                 verdict = recorded(raw)
-                earlier = history[key][-HISTORY_RUNS:] if raw["name"] in CONFIRMABLE else []
+                gate = find_gate(raw["name"])
+                earlier = history[key][-HISTORY_RUNS:] if gate is not None and gate.confirmable else []
                 judged = judge.across_runs(verdict, earlier)
                 before[key].append(verdict.status)
                 after[key].append(judged.status)

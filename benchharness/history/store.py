@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness.errors import ConfigError, StoreError
+from benchharness.gates import find_gate
 from benchharness.readings import metric_spec
 from benchharness.results import RunResult
 
@@ -134,7 +135,7 @@ def figures(run: RunResult) -> list[dict[str, Any]]:
                         "value": v.estimate,
                         "stdev": 0.0,
                         "n": v.n or 0,
-                        "unit": "x" if v.name == "speedup" else "fraction",
+                        "unit": gate.unit if (gate := find_gate(v.name)) else "fraction",
                         "status": v.status,
                     }
                 )

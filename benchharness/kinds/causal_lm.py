@@ -13,6 +13,7 @@ import numpy as np
 from benchharness.backends.base import Backend, LoadedModel, LoadOptions
 from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
+from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.kinds.lm_profiles import measure_profiles
 from benchharness.kinds.lm_timing import TIMING_METRICS, depth_label, round_samples, timing_readings
@@ -80,10 +81,10 @@ class CausalLM:
     name: str = "causal-lm"
     gate_metrics: Mapping[str, str] = field(
         default_factory=lambda: {
-            "accuracy_retained": "top1_accuracy",
-            "speedup": "decode_tok_per_s",
-            "memory_reduction": "model_memory_bytes",
-            "energy_reduction": "energy_per_token_j",
+            ACCURACY_RETAINED.name: "top1_accuracy",
+            SPEEDUP.name: "decode_tok_per_s",
+            MEMORY_REDUCTION.name: "model_memory_bytes",
+            ENERGY_REDUCTION.name: "energy_per_token_j",
         }
     )
     paired_metric: str = "decode_tok_per_s"

@@ -12,6 +12,7 @@ from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
 from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import EvalData
+from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
@@ -55,10 +56,10 @@ class OneCallKind:
 
     def __post_init__(self) -> None:
         gates = {
-            "accuracy_retained": self.accuracy_metric,
-            "speedup": self.paired_metric,
-            "memory_reduction": "model_memory_bytes",
-            "energy_reduction": "energy_per_item_j",
+            ACCURACY_RETAINED.name: self.accuracy_metric,
+            SPEEDUP.name: self.paired_metric,
+            MEMORY_REDUCTION.name: "model_memory_bytes",
+            ENERGY_REDUCTION.name: "energy_per_item_j",
         }
         columns = (
             Column("b1 ms", "batch1_latency_ms", ".2f"),

@@ -12,16 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchharness.gates import find_gate, in_display_order
 from benchharness.readings import metric_spec
 from benchharness.report.front import FrontChart
 from benchharness.results import CaseResult
-
-GATE_LABELS = {
-    "speedup": "speedup vs reference (x)",
-    "accuracy_retained": "accuracy retained",
-    "memory_reduction": "memory cut",
-    "energy_reduction": "energy per token (item) cut",
-}
 
 
 def _pyplot() -> Any:
@@ -161,7 +155,7 @@ def gate_panels(cases: Sequence[CaseResult]) -> GatePanels:
             rows[label] = None
             bars.setdefault(v.name, {})[label] = GateBar(label, v.estimate, v.low, v.high, v.threshold, v.status)
     variants = tuple(rows)
-    names = [n for n in GATE_LABELS if n in bars] + sorted(n for n in bars if n not in GATE_LABELS)
+    names = [g.name for g in in_display_order() if g.name in bars] + sorted(n for n in bars if find_gate(n) is None)
     return GatePanels(variants, tuple((n, tuple(bars[n].get(label) for label in variants)) for n in names))
 
 
@@ -196,7 +190,8 @@ def draw_gates(layout: GatePanels, title: str) -> Any:
         for y, b in enumerate(bars):
             if b is None:
                 ax.text(threshold, y, " not gated", va="center", fontsize=7, color="#757575")
-        ax.set_title(f"{GATE_LABELS.get(name, name)} (gate {threshold:g})", fontsize=9)
+        gate = find_gate(name)
+        ax.set_title(f"{gate.axis_label if gate else name} (gate {threshold:g})", fontsize=9)
     first = axes[0][0]
     first.set_yticks(range(rows), list(layout.variants), fontsize=8)
     first.set_ylim(rows - 0.5, -0.5)  # shared: every panel has one row per variant, the first at the top

@@ -17,6 +17,7 @@ from benchharness import kinds, units
 from benchharness.config import Target
 from benchharness.faults import FaultedPath
 from benchharness.formats.composition import WeightComposition
+from benchharness.gates import MEMORY_REDUCTION, find_gate
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
@@ -298,7 +299,8 @@ def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> No
             if found.unavailable_reason and view.history_note is None:
                 view.history_note = f"change points: {found.unavailable_reason}"
         spec = metric_spec(name)
-        unit = spec.unit if spec else ("x" if name == "gate:speedup" else "fraction")
+        gate = find_gate(name.removeprefix("gate:")) if name.startswith("gate:") else None
+        unit = spec.unit if spec else (gate.unit if gate else "fraction")
         title = f"history on {run.machine_id}: {spec.label if spec else name.replace('gate:', 'gate ')}"
         svg = figures.trend_figure(lines, changes, title, unit)
         if svg:
@@ -389,7 +391,7 @@ def lab_table(runs: Sequence[RunResult]) -> tuple[list[str], list[LabRow]]:
                 continue
             c = found[group]
             s, a = speed_metric(c), accuracy_metric(c)
-            memory = kinds.kind(c.case.kind).gate_metrics["memory_reduction"]
+            memory = MEMORY_REDUCTION.figure(kinds.kind(c.case.kind))
             unit = lambda m: spec.unit if (spec := metric_spec(m)) else ""  # noqa: E731
             status = (
                 "pass"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchharness import kinds, units
+from benchharness.gates import ACCURACY_RETAINED, SPEEDUP, find_gate
 from benchharness.readings import metric_spec
 from benchharness.results import CaseResult, RunResult
 from benchharness.tasks.answers import METRIC as ANSWERS_METRIC
@@ -53,14 +54,14 @@ class Recommendation:
 
 
 def speed_metric(case: CaseResult) -> str:
-    return kinds.kind(case.case.kind).gate_metrics["speedup"]
+    return SPEEDUP.figure(kinds.kind(case.case.kind))
 
 
 def accuracy_metric(case: CaseResult) -> str:
     """The accuracy the gate judges: the team's exact-match answers where prompts were declared, else the kind's."""
     if case.value(ANSWERS_METRIC) is not None:
         return ANSWERS_METRIC
-    return kinds.kind(case.case.kind).gate_metrics["accuracy_retained"]
+    return ACCURACY_RETAINED.figure(kinds.kind(case.case.kind))
 
 
 def candidates(cases: Sequence[CaseResult]) -> list[Candidate]:
@@ -81,9 +82,10 @@ def _gates(case: CaseResult) -> str:
     for v in case.gate_verdicts():
         if v.estimate is None:
             continue
+        gate = find_gate(v.name)
         shown.append(
-            f"{v.name.replace('_', ' ')} {v.estimate:.2f}x"
-            if v.name == "speedup"
+            f"{v.name.replace('_', ' ')} {v.estimate:{gate.fmt}}x"
+            if gate is not None and gate.unit == "x"
             else f"{v.name.replace('_', ' ')} {v.estimate:.0%}"
         )
     return ", ".join(shown)

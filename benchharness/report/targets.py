@@ -29,6 +29,7 @@ from typing import Literal
 
 from benchharness import units
 from benchharness.config import Target
+from benchharness.gates import ACCURACY_RETAINED
 from benchharness.readings import metric_spec
 from benchharness.report.recommend import Candidate, accuracy_metric, candidates, speed_metric
 from benchharness.results import CaseResult, RunResult
@@ -70,9 +71,9 @@ def retained_figure(case: CaseResult) -> tuple[Figure | None, str]:
     """The accuracy_retained gate's estimate and interval; exactly 1 for the reference itself."""
     if case.case.is_reference:
         return Figure.exact(1.0), ""
-    verdict = case.verdict("gate", "accuracy_retained")
+    verdict = case.verdict("gate", ACCURACY_RETAINED.name)
     if verdict is None or verdict.estimate is None:
-        why = verdict.message if verdict is not None else "the suite does not gate accuracy_retained"
+        why = verdict.message if verdict is not None else f"the suite does not gate {ACCURACY_RETAINED.name}"
         return None, f"no accuracy retained ({why})"
     low = verdict.estimate if verdict.low is None else verdict.low
     high = verdict.estimate if verdict.high is None else verdict.high

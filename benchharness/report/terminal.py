@@ -13,6 +13,7 @@ from benchharness import kinds
 from benchharness.advice import CAUSES
 from benchharness.baselines import NO_BASELINE
 from benchharness.formats.composition import WeightComposition
+from benchharness.gates import Gate, in_display_order
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
 from benchharness.meters.bandwidth import Bandwidth
@@ -99,10 +100,14 @@ ANSWER_COLUMNS: list[Cell] = [
     ("flips", _flips),
 ]
 
+
+def _gate_cell(gate: Gate) -> Callable[[CaseRecord], str]:
+    return lambda r: _ratio(r, gate.name, gate.fmt)
+
+
+# A column per gate that has one (Gate.column), speed first; then the baseline and the outcome.
 VERDICT_COLUMNS: list[Cell] = [
-    ("speedup", lambda r: _ratio(r, "speedup", ".2f")),
-    ("acc kept", lambda r: _ratio(r, "accuracy_retained", ".1%")),
-    ("mem cut", lambda r: _ratio(r, "memory_reduction", ".0%")),
+    *((g.column, _gate_cell(g)) for g in in_display_order() if g.column is not None),
     ("baseline", _baseline),
     ("outcome", lambda r: r.outcome),
 ]

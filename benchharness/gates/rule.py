@@ -1,7 +1,7 @@
 """Gate policy as a suite declares it: which gate, its threshold, the variants it applies to.
 
-The maths that turns measurements into verdicts lives in judge.py; this module is only the policy's
-vocabulary, so config parsing and the judge share one definition of every gate.
+What each gate is (its figure, estimator, defaults) lives on its Gate object (base.py and one module per
+gate); a rule is only what a suite says about one gate, so config parsing and the judge share it.
 """
 
 from __future__ import annotations
@@ -37,34 +37,6 @@ class GateRule:
         """
         kind = device.partition(":")[0]
         return quant in self.known_breaches or f"{quant}@{kind}" in self.known_breaches
-
-
-GATES: tuple[str, ...] = ("accuracy_retained", "speedup", "memory_reduction", "energy_reduction")
-GATE_UPPER_BOUNDS: dict[str, float] = {
-    "accuracy_retained": 1.0,
-    "speedup": 1000.0,
-    "memory_reduction": 1.0,
-    "energy_reduction": 1.0,
-}
-# Thresholds a gate gets when a suite names it without `min`. energy_reduction is off unless a suite names it:
-# most machines have no energy counter, and a declared gate that cannot be judged fails its case.
-GATE_DEFAULT_MINIMUMS: dict[str, float] = {
-    "accuracy_retained": 0.95,
-    "speedup": 2.0,
-    "memory_reduction": 0.5,
-    "energy_reduction": 0.5,
-}
-
-# What `figure = ...` in a memory_reduction table may name: the model's own memory where it lives (the
-# default, None: its share of resident memory, or on a CUDA case its process's memory on the board), the
-# whole process's resident high-water mark (Python and the runtime included), or the GPU memory always.
-MEMORY_FIGURES: dict[str, str | None] = {"model": None, "process": "peak_rss_bytes", "gpu": "gpu_memory_bytes"}
-
-DEFAULT_GATES: tuple[GateRule, ...] = (
-    GateRule("accuracy_retained", 0.95),
-    GateRule("speedup", 2.0),
-    GateRule("memory_reduction", 0.5),
-)
 
 
 def override_minimums(rules: Sequence[GateRule], overrides: Mapping[str, float]) -> tuple[GateRule, ...]:

@@ -1,0 +1,45 @@
+"""A verdict: the outcome of one check for one case, with its evidence. A value, no maths.
+
+Its own module because both the gates (benchharness/gates/, which config imports for the policy's
+vocabulary) and the judge make verdicts, and the judge imports config: the type must sit below both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Status = Literal["pass", "fail", "inconclusive", "unavailable"]
+VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
+Direction = Literal["regressed", "improved", "same", "unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check for one case, with the evidence a reader needs to trust it."""
+
+    kind: VerdictKind
+    name: str
+    status: Status
+    message: str
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    threshold: float | None = None
+    n: int | None = None
+    rule: str = ""
+    known_breach: bool = False  # the suite declared this gate a known breach for this variant
+    confirmation: str | None = None  # how a failure was confirmed: by a re-run, or as deterministic
+    direction: Direction | None = None  # baseline and ratio checks: which way the figure moved, past the noise
+
+    @property
+    def unexpected_pass(self) -> bool:
+        """A declared known breach that did not happen: the suite's policy is out of date."""
+        return self.known_breach and self.status == "pass"
+
+    @property
+    def known_failure(self) -> bool:
+        return self.known_breach and self.status in ("fail", "inconclusive")
+
+    def with_confirmation(self, confirmation: str) -> Verdict:
+        return replace(self, confirmation=confirmation)
