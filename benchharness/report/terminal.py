@@ -105,12 +105,13 @@ def _gate_cell(gate: Gate) -> Callable[[CaseRecord], str]:
     return lambda r: _ratio(r, gate.name, gate.fmt)
 
 
-# A column per gate that has one (Gate.column), speed first; then the baseline and the outcome.
-VERDICT_COLUMNS: list[Cell] = [
-    *((g.column, _gate_cell(g)) for g in in_display_order() if g.column is not None),
-    ("baseline", _baseline),
-    ("outcome", lambda r: r.outcome),
-]
+def verdict_columns() -> list[Cell]:
+    """A column per registered gate that has one (Gate.column), speed first; then the baseline and the outcome."""
+    return [
+        *((g.column, _gate_cell(g)) for g in in_display_order() if g.column is not None),
+        ("baseline", _baseline),
+        ("outcome", lambda r: r.outcome),
+    ]
 
 
 TABLE_WIDTH = 120  # what a terminal shows without wrapping
@@ -132,10 +133,11 @@ def _render(records: list[CaseResult], columns: list[Cell]) -> list[str]:
 
 def _fitted(records: list[CaseResult], columns: list[Cell]) -> list[str]:
     """The figures and the verdict marks in one table, or in two stacked ones when one is wider than the terminal."""
-    together = _render(records, columns + VERDICT_COLUMNS)
+    verdicts = verdict_columns()
+    together = _render(records, columns + verdicts)
     if max(len(line) for line in together) <= TABLE_WIDTH:
         return together
-    return [*_render(records, columns), "", *_render(records, VERDICT_COLUMNS)]
+    return [*_render(records, columns), "", *_render(records, verdicts)]
 
 
 def table(records: Iterable[CaseResult]) -> list[str]:
