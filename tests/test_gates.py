@@ -24,6 +24,7 @@ from benchharness.matrix import Case
 from benchharness.readings import Measurement, Reading
 from benchharness.report import terminal
 from benchharness.results import CaseRecord
+from conftest import NO_SPEED_OR_MEMORY, cases_by
 
 PACKAGE = Path(gates.__file__).resolve().parents[1]  # benchharness/
 LM = kinds.kind("causal-lm")
@@ -237,3 +238,63 @@ def test_no_module_outside_gates_spells_a_gate_name():
     }
     assert found == {}, f"gate names spelt as strings (ask benchharness.gates instead): {found}"
     assert len(list(PACKAGE.rglob("*.py"))) > 50  # the scan read the package, not an empty folder
+
+
+# -- from outside: a project registers a gate in its conftest.py, and a real session judges it -------------------
+
+FILE_GATE = """
+from dataclasses import dataclass
+
+from benchharness.gates import Reduction, register
+
+
+@dataclass(frozen=True)
+class FileReduction(Reduction):
+    name = "file_reduction"
+    description = "the share of the reference's weights file the variant saves"
+    default_minimum = 0.5
+    upper_bound = 1.0
+    on_by_default = False
+    confirmable = True  # to see the session ask: a re-run of a file's size is pointless, but it is possible
+    column = "file cut"
+    axis_label = "weights file cut"
+
+    def figure(self, kind):
+        return "weights_file_bytes"
+
+    def describe(self, metric, variant_mean, reference_mean, e):
+        return f"; weights {variant_mean:.0f} B vs reference {e.reference_label} {reference_mean:.0f} B"
+
+
+register(FileReduction())
+"""
+
+
+@pytest.mark.slow
+def test_a_gate_a_project_registers_is_configured_judged_shown_and_recorded(toy_project, pytester):
+    """The toy models are a 24-byte header and their mode's name: `ok` (26 B) is 3.7% under `ref` (27 B), `fast`
+    (28 B) 3.7% over. Declared confirmable, so the session re-measures the failure in fresh solo children (it is
+    not a paired gate); the suite's table sets its minimum."""
+    pytester.path.joinpath("filegate.py").write_text(FILE_GATE)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + "\nimport filegate  # registers the file_reduction gate\n")
+    policy = NO_SPEED_OR_MEMORY + "accuracy_retained = false\nfile_reduction = { min = 0.03 }\n"
+    result = toy_project(["ref", "ok", "fast"], policy=policy)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "variant * mem cut  file cut  baseline  outcome",  # its column, from Gate.column
+            "ok fake cpu * 4% ok *",
+            "fast fake cpu * -4% FAIL *",
+            "*file reduction -4% [[]-4%, -4%] (min 3%, 1 child): fail; weights 28 B vs reference ref 27 B*",
+        ]
+    )
+    cases = cases_by(pytester.path, "quant")
+    ok, fast = cases["ok"], cases["fast"]
+    (passed,) = [v for v in ok["verdicts"] if v["kind"] == "gate"]
+    assert (passed["name"], passed["status"], passed["threshold"]) == ("file_reduction", "pass", 0.03)
+    assert passed["estimate"] == pytest.approx(1 / 27)
+    (failed,) = [v for v in fast["verdicts"] if v["kind"] == "gate"]
+    assert failed["status"] == "fail"
+    assert failed["confirmation"].startswith("confirmed by re-run: file reduction -4%")
+    assert "weights 28 B vs reference ref 27 B" in failed["message"]
