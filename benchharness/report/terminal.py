@@ -101,7 +101,7 @@ ANSWER_COLUMNS: list[Cell] = [
 ]
 
 
-def _gate_cell(gate: Gate) -> Callable[[CaseRecord], str]:
+def _gate_cell(gate: Gate) -> Callable[[CaseResult], str]:
     return lambda r: _ratio(r, gate.name, gate.fmt)
 
 
