@@ -141,6 +141,15 @@ def test_energy_per_token_follows_the_runs_or_is_unavailable_with_one_reason():
     assert all(not r.available and r.unavailable_reason == "no RAPL counters: absent" for r in none)
 
 
+def test_unavailable_energy_readings_carry_the_units_their_figures_have():
+    """tokens_per_j ends in `_j` but is tokens/J: unavailable, it said J (the metric's spec and a figure say tokens/J)."""
+    from benchharness.readings import metric_spec
+
+    for unit in ("token", "item"):
+        none = energy_readings(Energy(None, "no RAPL counters: absent"), [None], 32, unit)
+        assert [r.unit for r in none] == [metric_spec(r.name).unit for r in none] == ["J", "J", f"{unit}s/J"]
+
+
 def test_peak_rss_is_a_real_positive_reading():
     reading = peak_rss()
     assert reading.value and reading.value > 10 * 2**20 and reading.unit == "B" and "VmHWM" in reading.source

@@ -50,7 +50,8 @@ def energy_readings(energy: Energy, joules: list[float | None], per_run: float, 
     if why is None and energy.meter is not None and values:
         return _per_run(names, values, per_run, unit, energy.meter.source)
     reason = why or "meter returned no values"
-    readings = [Reading.unavailable(n, "J" if n.endswith("_j") else f"{unit}s/J", reason) for n in names]
+    units = ("J", "J", f"{unit}s/J")  # as _per_run gives them: tokens_per_j ends in _j but is tokens/J
+    readings = [Reading.unavailable(n, u, reason) for n, u in zip(names, units, strict=True)]
     if energy.estimate is not None and values and all(j > 0 for j in values):
         estimated = tuple(f"estimated_{n}" for n in names)
         readings += _per_run(estimated, values, per_run, unit, energy.estimate.source)
