@@ -17,9 +17,9 @@ from benchharness import kinds
 from benchharness.backends.base import Backend
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
+from benchharness.meters.energy import Energy
 from benchharness.meters.guards import read_guards, throttled
 from benchharness.meters.memory import current_rss, huge_page_use
-from benchharness.meters.resources import Energy
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.models.sizes import file_sizes
 from benchharness.page_cache import drop_cached_pages

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
 from benchharness.config import Workload
+from benchharness.meters.energy import EnergyCounter
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -71,14 +72,6 @@ def run_round(
         steps.append(clock() - step_start)
         tokens.append(token)  # after the step's clock: a list append is not the runtime's time
     return RoundTiming(first - start, tuple(steps), tokens=tuple(tokens))
-
-
-class EnergyCounter(Protocol):
-    """What the round loop needs of an energy meter (RaplMeter satisfies it)."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> float: ...
 
 
 def repeat(

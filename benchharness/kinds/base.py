@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from benchharness.backends.base import Backend, LoadOptions
 from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import EvalData
-from benchharness.meters.resources import Energy
+from benchharness.meters.base import MeterCase
+from benchharness.meters.energy import Energy
 from benchharness.readings import Reading
 
 Measured = tuple[list[Reading], list[str], dict[str, list[float]], dict[str, Any]]
@@ -49,6 +50,10 @@ class ChildContext:
     device: str = "cpu"  # the case's device kind (GPU meters run only for cuda)
     data: EvalData = field(default_factory=EvalData)  # the model's evaluation data (empty: the built-in data)
     model_context: int | None = None  # the model's context length, where its files say it (profiles are capped by it)
+
+    def meter_case(self, per_run: float, unit: str) -> MeterCase:
+        """What the region's meters are built from: this case, and `per_run` `unit`s made by each timed run."""
+        return MeterCase(self.device, self.rss_before_load, self.energy, per_run, unit)
 
 
 class ModelKind(Protocol):

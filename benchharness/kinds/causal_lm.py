@@ -154,9 +154,9 @@ class CausalLM:
         samples: dict[str, list[float]] = {}
         depths: dict[str, str] = {}
         headline: list[RoundTiming] = []
-        region = RegionMeters.default(
-            context.rss_before_load, context.device
-        )  # the timed region, not loading or scoring
+        # The timed region, not loading or scoring. A round's energy covers its prefill too: per generated token
+        # is per token served, prompt included.
+        region = RegionMeters(context.meter_case(workload.gen_tokens, "token"))
         region.start()
         timing_started = time.perf_counter()
         for index, depth in enumerate(workload.depths):
@@ -183,13 +183,7 @@ class CausalLM:
         timed_s = time.perf_counter() - timing_started
         region_readings, region_info = region.stop()
         readings += region_readings
-        readings += resource_readings(
-            context.energy,
-            [r.energy_j for r in headline],
-            (context.weights_file_bytes, context.tokenizer_file_bytes),
-            workload.gen_tokens,
-            "token",
-        )  # a round's energy covers its prefill too: per generated token is per token served, prompt included
+        readings += resource_readings((context.weights_file_bytes, context.tokenizer_file_bytes))
         fill, prompt = depth_tokens(stream, workload.depths[0], workload.prompt_tokens)
         # The other profiles after the headline's region: its memory and CPU figures stay the short shape's.
         profiles_started = time.perf_counter()

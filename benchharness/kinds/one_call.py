@@ -91,9 +91,7 @@ class OneCallKind:
     def measure(self, model: TensorModel, context: ChildContext) -> Measured:
         task = self.task(context.variant_path, context.data)
         calls: dict[int, Calls] = {}
-        region = RegionMeters.default(
-            context.rss_before_load, context.device
-        )  # the timed region, not loading or scoring
+        region = RegionMeters(context.meter_case(GATED_BATCH, "item"))  # the timed region, not loading or scoring
         region.start()
         timing_started = time.perf_counter()
         for size in BATCH_SIZES:
@@ -103,13 +101,7 @@ class OneCallKind:
         region_readings, region_info = region.stop()
         readings, warnings = batch_timing_readings(calls)
         readings += region_readings
-        readings += resource_readings(
-            context.energy,
-            calls[GATED_BATCH].joules,
-            (context.weights_file_bytes, context.tokenizer_file_bytes),
-            GATED_BATCH,
-            "item",
-        )
+        readings += resource_readings((context.weights_file_bytes, context.tokenizer_file_bytes))
         samples: dict[str, list[float]] = {}
         for size, timed in calls.items():
             samples[f"batch{size}_items_per_s"] = [size / s for s in timed.seconds]

@@ -1,8 +1,10 @@
 """Energy from hardware counters: RAPL through Linux powercap (what pyRAPL reads) and NVIDIA's NVML.
 
-Every meter is read around each timed round (start / stop -> joules), so energy has a spread like every
-other figure. A counter that is absent or unreadable gives an 'unavailable' reading with the reason; the
-harness never estimates energy from time and a nominal power.
+Every source has one shape, `EnergyCounter`, read around each timed round (start / stop -> joules), so energy
+has a spread like every other figure; `Energy.for_device` picks the case's source, or says why there is none.
+A counter that is absent or unreadable gives an 'unavailable' reading with the reason; the harness never
+estimates energy from time and a nominal power unless asked (CpuTdpEstimate, labelled and kept apart).
+The region's energy meter (meters/resources.EnergyMeter) turns the rounds' joules into Readings.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psutil
 
@@ -20,15 +22,21 @@ from benchharness.gpus import split_device
 POWERCAP = Path("/sys/class/powercap")
 
 
-class EnergyMeter(Protocol):
-    """A hardware energy counter read around one timed run."""
+@runtime_checkable
+class EnergyCounter(Protocol):
+    """The one shape of an energy source (RAPL, NVML, the asked-for estimate), read around each timed run.
+
+    `taken` holds the joules of every start()/stop() pair so far, in order: the case's energy meter
+    (meters/resources.EnergyMeter) reads the runs of its timed region from it.
+    """
 
     source: str
+    taken: list[float]
 
     def start(self) -> None: ...
 
     def stop(self) -> float:
-        """Joules since start()."""
+        """Joules since start(), also appended to `taken`."""
         ...
 
     def unusable_reason(self, joules: list[float]) -> str | None:
@@ -87,6 +95,7 @@ class RaplMeter:
     def __init__(self, zones: list[RaplZone]) -> None:
         self.zones = zones
         self._start: list[int] = []
+        self.taken: list[float] = []
         self.source = "RAPL " + ", ".join(z.name for z in zones) + " (whole package, all processes)"
 
     def _read(self) -> list[int]:
@@ -99,7 +108,8 @@ class RaplMeter:
         total_uj = 0
         for zone, before, after in zip(self.zones, self._start, self._read(), strict=True):
             total_uj += after - before if after >= before else after + zone.max_range_uj - before
-        return total_uj / 1e6
+        self.taken.append(total_uj / 1e6)
+        return self.taken[-1]
 
     def unusable_reason(self, joules: list[float]) -> str | None:
         return _stuck(joules, self.source)
@@ -122,6 +132,7 @@ class NvmlMeter:
     ) -> None:
         self._read_mj = read_mj
         self._start = 0
+        self.taken: list[float] = []
         powers = []
         deadline = clock() + idle_s
         while True:
@@ -136,7 +147,8 @@ class NvmlMeter:
         self._start = self._read_mj()
 
     def stop(self) -> float:
-        return (self._read_mj() - self._start) / 1000
+        self.taken.append((self._read_mj() - self._start) / 1000)
+        return self.taken[-1]
 
     def unusable_reason(self, joules: list[float]) -> str | None:
         return _stuck(joules, self.source)
@@ -183,6 +195,7 @@ class CpuTdpEstimate:
         self.tdp_w = tdp_w
         self.cores = psutil.cpu_count() or 1
         self._cpu_s = 0.0
+        self.taken: list[float] = []
         self.source = f"ESTIMATED, not measured: TDP {tdp_w:g} W x the case's CPU seconds / {self.cores} cores (codecarbon's fallback)"
 
     def _read(self) -> float:
@@ -193,13 +206,14 @@ class CpuTdpEstimate:
         self._cpu_s = self._read()
 
     def stop(self) -> float:
-        return self.tdp_w * (self._read() - self._cpu_s) / self.cores
+        self.taken.append(self.tdp_w * (self._read() - self._cpu_s) / self.cores)
+        return self.taken[-1]
 
     def unusable_reason(self, joules: list[float]) -> str | None:
         return None
 
 
-def energy_meter(device: str) -> tuple[EnergyMeter | None, str | None]:
+def energy_meter(device: str) -> tuple[EnergyCounter | None, str | None]:
     """The meter for `device` (a kind, or `cuda:N`), or why energy cannot be measured for it here."""
     kind, index = split_device(device)
     if kind == "cuda":
@@ -210,3 +224,25 @@ def energy_meter(device: str) -> tuple[EnergyMeter | None, str | None]:
         return None, f"no energy counter for device {device!r} (RAPL covers the CPU, NVML NVIDIA GPUs)"
     zones, reason = rapl_zones()
     return (RaplMeter(zones), None) if zones else (None, reason)
+
+
+@dataclass(frozen=True)
+class Energy:
+    """The case's energy source: its device's counter, or why there is none (and the estimate, where asked for)."""
+
+    meter: EnergyCounter | None
+    reason: str | None
+    estimate: CpuTdpEstimate | None = None  # only where there is no counter, and only when asked for
+
+    @classmethod
+    def for_device(cls, device: str, estimate_cpu_tdp_w: float | None = None) -> Energy:
+        meter, reason = energy_meter(device)
+        estimate = (
+            CpuTdpEstimate(estimate_cpu_tdp_w) if meter is None and estimate_cpu_tdp_w and device == "cpu" else None
+        )
+        return cls(meter, reason, estimate)
+
+    @property
+    def round_meter(self) -> EnergyCounter | None:
+        """What the round loop reads around each round: the counter, else the asked-for estimate."""
+        return self.meter or self.estimate

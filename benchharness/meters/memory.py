@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from benchharness.meters.base import MeterCase, Metered
 from benchharness.readings import Reading
 
 STATUS = Path("/proc/self/status")
@@ -148,6 +149,24 @@ class RssSampler:
                 source=source + ", minus the RSS before the model was loaded (runtime already imported)",
             )
         return [Reading("region_peak_rss_bytes", "B", peak, source=source), model, *resident_split()]
+
+
+class MemoryMeter:
+    """Resident memory sampled over the region, and the model's own memory (see RssSampler)."""
+
+    def __init__(self, case: MeterCase) -> None:
+        self.sampler = RssSampler(case.rss_before_load)
+
+    @classmethod
+    def reads(cls, case: MeterCase) -> tuple[tuple[str, str], ...]:
+        names = ("region_peak_rss_bytes", "model_memory_bytes", "rss_anon_bytes", "rss_file_bytes")
+        return tuple((name, "B") for name in names)
+
+    def start(self) -> None:
+        self.sampler.start()
+
+    def stop(self) -> Metered:
+        return Metered(self.sampler.stop(), {"rss_before_load_bytes": self.sampler.rss_before_load})
 
 
 SMAPS_ROLLUP = Path("/proc/self/smaps_rollup")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from benchharness import stats
-from benchharness.meters.energy import CpuTdpEstimate, EnergyMeter, energy_meter
+from benchharness.meters.base import MeterCase, Metered
+from benchharness.meters.energy import Energy
 from benchharness.meters.memory import peak_rss
 from benchharness.readings import Reading
 
@@ -16,26 +15,9 @@ def summary_reading(name: str, unit: str, samples: list[float], source: str) -> 
     return Reading(name, unit, s.mean, s.stdev, s.n, source)
 
 
-@dataclass(frozen=True)
-class Energy:
-    """The energy meter for the case's device, or why there is none."""
-
-    meter: EnergyMeter | None
-    reason: str | None
-    estimate: CpuTdpEstimate | None = None  # only where there is no counter, and only when asked for
-
-    @classmethod
-    def for_device(cls, device: str, estimate_cpu_tdp_w: float | None = None) -> Energy:
-        meter, reason = energy_meter(device)
-        estimate = (
-            CpuTdpEstimate(estimate_cpu_tdp_w) if meter is None and estimate_cpu_tdp_w and device == "cpu" else None
-        )
-        return cls(meter, reason, estimate)
-
-    @property
-    def round_meter(self) -> EnergyMeter | None:
-        """What the round loop reads around each round: the counter, else the asked-for estimate."""
-        return self.meter or self.estimate
+def energy_reads(unit: str) -> tuple[tuple[str, str], ...]:
+    """The energy readings' (name, unit) for runs of `unit`s (token or item)."""
+    return (("energy_j", "J"), (f"energy_per_{unit}_j", "J"), (f"{unit}s_per_j", f"{unit}s/J"))
 
 
 def energy_readings(energy: Energy, joules: list[float | None], per_run: float, unit: str) -> list[Reading]:
@@ -44,14 +26,14 @@ def energy_readings(energy: Energy, joules: list[float | None], per_run: float, 
     Where there is no counter, all three are unavailable with the same reason; an estimate the user asked
     for goes into separate `estimated_*` readings next to them, labelled in its source.
     """
-    names = ("energy_j", f"energy_per_{unit}_j", f"{unit}s_per_j")
+    reads = energy_reads(unit)
+    names = tuple(name for name, _ in reads)
     values = [j for j in joules if j is not None]
     why = energy.reason or (energy.meter.unusable_reason(values) if energy.meter else "no meter")
     if why is None and energy.meter is not None and values:
         return _per_run(names, values, per_run, unit, energy.meter.source)
     reason = why or "meter returned no values"
-    units = ("J", "J", f"{unit}s/J")  # as _per_run gives them: tokens_per_j ends in _j but is tokens/J
-    readings = [Reading.unavailable(n, u, reason) for n, u in zip(names, units, strict=True)]
+    readings = [Reading.unavailable(name, unit_of, reason) for name, unit_of in reads]
     if energy.estimate is not None and values and all(j > 0 for j in values):
         estimated = tuple(f"estimated_{n}" for n in names)
         readings += _per_run(estimated, values, per_run, unit, energy.estimate.source)
@@ -67,13 +49,41 @@ def _per_run(names: tuple[str, ...], joules: list[float], per_run: float, unit: 
     ]
 
 
-def resource_readings(
-    energy: Energy, joules: list[float | None], file_bytes: tuple[int, int | None], per_run: float, unit: str
-) -> list[Reading]:
-    """Energy, peak memory and file sizes (weights, tokenizer: models/sizes.py), after the timed runs."""
+class EnergyMeter:
+    """Energy over the timed region, per timed run: the joules its counter took for each run inside the region.
+
+    The counter (`case.energy.round_meter`) is read by the round loop around each run (workload.repeat), so
+    energy has a spread like every other figure; this meter keeps the runs between its start() and stop().
+    A case without a counter gets the three readings unavailable with the reason (energy_readings).
+    """
+
+    def __init__(self, case: MeterCase) -> None:
+        self.energy = case.energy
+        self.per_run, self.unit = case.per_run, case.unit
+        self._first = 0
+
+    @classmethod
+    def reads(cls, case: MeterCase) -> tuple[tuple[str, str], ...]:
+        return () if case.energy is None else energy_reads(case.unit)
+
+    def _taken(self) -> list[float]:
+        counter = None if self.energy is None else self.energy.round_meter
+        return [] if counter is None else counter.taken
+
+    def start(self) -> None:
+        self._first = len(self._taken())
+
+    def stop(self) -> Metered:
+        if self.energy is None:
+            return Metered([], {})
+        joules: list[float | None] = list(self._taken()[self._first :])
+        return Metered(energy_readings(self.energy, joules or [None], self.per_run, self.unit), {})
+
+
+def resource_readings(file_bytes: tuple[int, int | None]) -> list[Reading]:
+    """Peak memory and file sizes (weights, tokenizer: models/sizes.py), after the timed runs."""
     weights, tokenizer = file_bytes
     return [
-        *energy_readings(energy, joules, per_run, unit),
         peak_rss(),
         Reading(
             "weights_file_bytes",

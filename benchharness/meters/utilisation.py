@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from benchharness.meters.base import MeterCase, Metered
 from benchharness.readings import Reading
 
 # The thresholds of the seeds' bottleneck flags.
@@ -88,6 +89,28 @@ class CpuWindow:
                 source=f"the case's process CPU time (all threads) / (wall seconds x {cores} usable cores), timed region",
             )
         return CpuRegion(reading, outside_load(busy, total, used + children, len(per_core)), per_core)
+
+
+class CpuMeter:
+    """CPU utilisation of the region (the case's process), the outside load, each core's busy share, the memory available."""
+
+    def __init__(self, case: MeterCase) -> None:
+        self.window = CpuWindow()
+
+    @classmethod
+    def reads(cls, case: MeterCase) -> tuple[tuple[str, str], ...]:
+        return (("cpu_utilisation", "fraction"), ("outside_cpu_load", "fraction"))
+
+    def start(self) -> None:
+        self.window.start()
+
+    def stop(self) -> Metered:
+        region = self.window.stop()
+        info = {
+            "cpu_per_core": region.per_core,  # each core's busy share over the timed region, system-wide
+            "memory_available_bytes": self.window.available_at_start + self.window.rss_at_start,
+        }
+        return Metered([region.utilisation, region.outside_load], info)
 
 
 def outside_load(machine_busy_s: float, machine_total_s: float, own_s: float, cores: int) -> Reading:
