@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
@@ -25,7 +25,6 @@ T = TypeVar("T")
 class RoundTiming:
     ttft_s: float
     decode_steps_s: tuple[float, ...]
-    energy_j: float | None = None
     # The greedy tokens the round produced: the prefill's, then each decode step's (gen_tokens + 1 ids),
     # for the check that the timed tokens are the scored ones (tasks/timed_tokens.py).
     tokens: tuple[int, ...] = ()
@@ -79,21 +78,23 @@ def repeat(
     workload: Workload,
     meter: EnergyCounter | None = None,
     clock: Clock = time.perf_counter,
-) -> list[tuple[T, float | None]]:
+) -> list[T]:
     """Warm-up runs (discarded), then runs until both min_rounds and min_time_s are reached.
 
-    Each kept run comes with the joules the meter read around it (None without a meter). One
-    stopping rule for generation rounds and one-call batches, so both are sampled the same way.
+    The energy meter, where given, is read around each kept run (its joules are kept in the counter,
+    EnergyCounter.taken, where the region's energy meter reads them). One stopping rule for generation
+    rounds and one-call batches, so both are sampled the same way.
     """
     for _ in range(workload.warmup_rounds):
         measure()
-    runs: list[tuple[T, float | None]] = []
+    runs: list[T] = []
     began = clock()
     while len(runs) < workload.max_rounds:
         if meter is not None:
             meter.start()
-        value = measure()
-        runs.append((value, meter.stop() if meter is not None else None))
+        runs.append(measure())
+        if meter is not None:
+            meter.stop()
         if len(runs) >= workload.min_rounds and clock() - began >= workload.min_time_s:
             break
     return runs
@@ -108,16 +109,14 @@ def run_rounds(
     context: Sequence[int] = (),
 ) -> list[RoundTiming]:
     """Generation rounds (prefill + decode steps) under the shared stopping rule, at depth len(context)."""
-    runs = repeat(lambda: run_round(model, prompt, workload.gen_tokens, clock, context), workload, meter, clock)
-    return [replace(timing, energy_j=joules) for timing, joules in runs]
+    return repeat(lambda: run_round(model, prompt, workload.gen_tokens, clock, context), workload, meter, clock)
 
 
 @dataclass(frozen=True)
 class Calls:
-    """Timed calls of a one-call model: seconds per call, and joules per call (None without a meter)."""
+    """Timed calls of a one-call model: seconds per call."""
 
     seconds: list[float]
-    joules: list[float | None]
 
 
 def time_call(call: Callable[[], object], clock: Clock = time.perf_counter) -> float:
@@ -134,5 +133,4 @@ def run_calls(
     clock: Clock = time.perf_counter,
 ) -> Calls:
     """One-call models under the shared stopping rule."""
-    runs = repeat(lambda: time_call(call, clock), workload, meter, clock)
-    return Calls([seconds for seconds, _ in runs], [joules for _, joules in runs])
+    return Calls(repeat(lambda: time_call(call, clock), workload, meter, clock))

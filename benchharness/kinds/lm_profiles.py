@@ -145,8 +145,7 @@ def _chat(
         return
     fit, left = chat_turns(workload, context)
     turns = [_tokens(corpus, i * size, size) for i in range(fit)]
-    runs = repeat(lambda: _conversation(model, turns, gen, clock), workload, clock=clock) if fit else []
-    conversations = [conversation for conversation, _ in runs]
+    conversations = repeat(lambda: _conversation(model, turns, gen, clock), workload, clock=clock) if fit else []
     depths = conversations[0][1] if conversations else []
     parts = []
     for index in range(fit):
