@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import baselines, judge
-from benchharness.config import Options, Settings
+from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, MachineMismatch
 from benchharness.gates import gate_named
 from benchharness.history import store as history_store
 from benchharness.judge import Verdict
 from benchharness.plan import CasePlan
 from benchharness.readings import Measurement
+from benchharness.settings import Settings
 from benchharness.trials import confirmed
 
 HISTORY_RUNS = 20  # the latest runs of this machine a figure's between-run spread is learnt from

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from benchharness.errors import BenchHarnessError
 
 if TYPE_CHECKING:
-    from benchharness.config import Target
     from benchharness.history.store import HistoryStore
     from benchharness.results import RunResult
+    from benchharness.settings import Target
 
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
@@ -91,7 +91,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _targets(path: str) -> tuple[str, dict[str, Target]]:
     """The targets a configuration file declares (pyproject.toml's [tool.benchharness], or a bare settings file)."""
-    from benchharness.config import parse_targets, read_toml
+    from benchharness.config import parse_targets
+    from benchharness.toml_table import read_toml
 
     config = Path(path)
     data = read_toml(config)

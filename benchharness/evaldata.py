@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchharness.config import DataSource
 from benchharness.errors import CaseFailed, ConfigError
+from benchharness.settings import DataSource
 
 # Top-1 retrieval among fewer documents than this says little about a model (chance is 1 in N).
 MIN_PAIRS = 10

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 
 from benchharness import stats, units
 from benchharness.baselines import BaselineEntry, StoredMetric, defining_settings
-from benchharness.config import BaselineSettings
 from benchharness.gates import GateEvidence, GateRule, find_gate, gate_named
 from benchharness.gates.base import why_missing
 from benchharness.readings import RETIRED, Measurement, metric_spec
+from benchharness.settings import BaselineSettings
 from benchharness.verdicts import Direction, Status, Verdict
 
 

@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchharness.backends.base import Backend
-from benchharness.config import Filters, SuiteConfig
+from benchharness.cli_options import Filters
 from benchharness.errors import ConfigError
 from benchharness.gpus import split_device
 from benchharness.models.recipes import RECIPES, missing_tools_for
 from benchharness.models.registry import ModelDef
+from benchharness.settings import SuiteConfig
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from typing import Any
 
 from benchharness import kinds, preflight
 from benchharness.backends.base import Backend
-from benchharness.config import AccuracySettings, BaselineSettings, Options, Settings, SuiteConfig, Workload
+from benchharness.cli_options import Options
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
 from benchharness.gates import GateRule, override_minimums
 from benchharness.matrix import Case, check_known, check_loadable, expand, family_for
 from benchharness.models.registry import ModelDef
 from benchharness.profiles import defining_workload
+from benchharness.settings import AccuracySettings, BaselineSettings, Settings, SuiteConfig, Workload
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from benchharness.config import Filters, Options, load_settings, parse_duration, parse_gate_overrides, parse_list
+from benchharness.cli_options import Filters, Options, parse_duration, parse_gate_overrides, parse_list
+from benchharness.config import load_settings
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError, ConfigError
 from benchharness.history.store import resolve_url

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from benchharness.config import AccuracySettings, ModelConfig, Workload
 from benchharness.errors import ConfigError
 from benchharness.formats import format_of
 from benchharness.kinds.base import ModelKind
 from benchharness.models.context import ContextLength, context_length, known_context
 from benchharness.models.registry import ModelDef
+from benchharness.settings import AccuracySettings, ModelConfig, Workload
 
 
 def check_threads(threads: int, usable: int) -> None:

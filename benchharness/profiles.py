@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from benchharness.config import Workload
+    from benchharness.settings import Workload
 
 HEADLINE = "short"
 PROFILES = (HEADLINE, "long-prompt", "chat", "ttft-sweep", "sustained")

@@ -13,8 +13,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import EvalData
+from benchharness.settings import AccuracySettings, Workload
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import baselines
-from benchharness.config import Options, Settings
+from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, StoreError
 from benchharness.history import store as history_store
 from benchharness.plan import CasePlan
@@ -30,6 +30,7 @@ from benchharness.results import (
     results_path,
     write_results,
 )
+from benchharness.settings import Settings
 from benchharness.storage import write_json_atomic
 
 

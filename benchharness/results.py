@@ -18,12 +18,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from benchharness.baselines import StoredRatio
-from benchharness.config import BaselineSettings
 from benchharness.errors import StoreError
 from benchharness.judge import Verdict
 from benchharness.matrix import Case
 from benchharness.protocol import PairedTiming, ProtocolError, decode, encode
 from benchharness.readings import Measurement
+from benchharness.settings import BaselineSettings
 from benchharness.storage import migrate, read_versioned, write_json_atomic
 
 if TYPE_CHECKING:

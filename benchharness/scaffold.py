@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchharness.config import ModelConfig
 from benchharness.errors import ConfigError
 from benchharness.models.registry import build_registry
+from benchharness.settings import ModelConfig
 
 # Per kind: the data key, an example data file, and the backends that load what a checkpoint makes.
 KIND_NOTES = {

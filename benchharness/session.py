@@ -20,7 +20,7 @@ from benchharness import backends, judge, kinds, leftovers, preflight
 from benchharness.advice import advise
 from benchharness.backends.base import Backend
 from benchharness.baseline_check import BaselineCheck
-from benchharness.config import Options, Settings, SuiteConfig
+from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, CaseFailed
 from benchharness.gates import gate_named
 from benchharness.isolation import run_job
@@ -34,6 +34,7 @@ from benchharness.plan import CasePlan, Planner
 from benchharness.readings import Measurement, metric_spec
 from benchharness.recorder import Recorder
 from benchharness.results import CaseRecord, RunResult
+from benchharness.settings import Settings, SuiteConfig
 from benchharness.trial_runner import ChildRunner, TrialRunner
 from benchharness.trials import Budget
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from benchharness import backends, judge, kinds
 from benchharness.backends.base import Backend
-from benchharness.config import Settings
 from benchharness.cost import CostLedger
 from benchharness.errors import BenchHarnessError, ChildCrashed
 from benchharness.faults import FaultedPath, faulted_path
@@ -37,6 +36,7 @@ from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, Pair
 from benchharness.readings import Measurement, depth_suffix
 from benchharness.roofline import ceiling_note, decode_readings, with_ceiling
 from benchharness.run_flags import kernel_fallback, low_bandwidth_utilisation
+from benchharness.settings import Settings
 from benchharness.trials import Budget, confirmed, extra_blocks_allowed, first_side
 
 Progress = Callable[[str], None]

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from benchharness.config import TrialSettings
 from benchharness.judge import Verdict
+from benchharness.settings import TrialSettings
 
 Clock = Callable[[], float]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
-from benchharness.config import Workload
 from benchharness.meters.energy import EnergyCounter
+from benchharness.settings import Workload
 
 Clock = Callable[[], float]
 T = TypeVar("T")

@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchharness import backends, stats  # noqa: E402
-from benchharness.config import AccuracySettings, Workload, default_cache_dir  # noqa: E402
 from benchharness.evaldata import EvalData  # noqa: E402
 from benchharness.isolation import run_job  # noqa: E402
 from benchharness.machine import default_threads  # noqa: E402
 from benchharness.models.sizes import file_sizes  # noqa: E402
 from benchharness.protocol import MeasureRequest, ModelSpec, PairedRequest, PairedTiming, decode  # noqa: E402
+from benchharness.settings import AccuracySettings, Workload, default_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL = "smollm2-135m"

@@ -11,9 +11,9 @@ import time
 
 from benchharness.backends.base import LoadOptions
 from benchharness.backends.llamacpp import LlamaCppBackend
-from benchharness.config import default_cache_dir
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import builtin_models
+from benchharness.settings import default_cache_dir
 
 CALLS = 2000
 

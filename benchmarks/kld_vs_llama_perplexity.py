@@ -24,9 +24,9 @@ import numpy as np
 
 from benchharness.backends.base import LoadOptions
 from benchharness.backends.llamacpp import LlamaCppBackend
-from benchharness.config import default_cache_dir
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import builtin_models
+from benchharness.settings import default_cache_dir
 from benchharness.tasks.divergence import KlStatistics, concatenate, per_token, summarize
 from benchharness.tasks.next_token import corpus_text, log_softmax
 

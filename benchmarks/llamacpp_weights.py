@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchharness.config import default_cache_dir  # noqa: E402
 from benchharness.meters.memory import huge_page_use  # noqa: E402
 from benchharness.page_cache import drop_cached_pages  # noqa: E402
+from benchharness.settings import default_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODES = ("mmap", "mmap-read", "none")

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchharness.config import default_cache_dir  # noqa: E402
+from benchharness.settings import default_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODES = ("default", "no-prepacking")

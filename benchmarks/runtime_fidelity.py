@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchharness.backends import import_path, registry
-from benchharness.config import AccuracySettings, Workload, default_cache_dir
 from benchharness.evaldata import EvalData
 from benchharness.isolation import run_job
 from benchharness.machine import fingerprint
@@ -41,6 +40,7 @@ from benchharness.models.prepare import Preparer
 from benchharness.models.registry import builtin_models
 from benchharness.protocol import MeasureRequest, ModelSpec
 from benchharness.readings import Measurement
+from benchharness.settings import AccuracySettings, Workload, default_cache_dir
 
 HERE = Path(__file__).parent
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from benchharness import backends
 from benchharness.backends.base import Backend
-from benchharness.config import Options, load_settings
+from benchharness.cli_options import Options
+from benchharness.config import load_settings
 from benchharness.errors import CaseFailed
 from benchharness.kinds import kind
 from benchharness.protocol import MeasureRequest, PairedRequest, PairedTiming, encode

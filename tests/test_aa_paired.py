@@ -26,10 +26,10 @@ import psutil
 import pytest
 
 from benchharness import stats
-from benchharness.config import BaselineSettings, Workload, default_cache_dir
 from benchharness.machine import default_threads
 from benchharness.models.prepare import Preparer
 from benchharness.models.registry import build_registry
+from benchharness.settings import BaselineSettings, Workload, default_cache_dir
 
 # A/A pairs on real runtimes: the fast lane leaves it out.
 pytestmark = pytest.mark.e2e

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchharness.config import DataSource
 from benchharness.errors import CaseFailed
 from benchharness.evaldata import DataFile, load
+from benchharness.settings import DataSource
 from benchharness.tasks import answers
 
 

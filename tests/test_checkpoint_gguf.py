@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from benchharness.config import default_cache_dir
 from benchharness.formats import llamacpp_converter
+from benchharness.settings import default_cache_dir
 from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
 PYPROJECT = (

@@ -150,7 +150,7 @@ def test_the_cli_learns_the_spread_from_the_history_beside_the_new_results(tmp_p
 def test_every_field_of_a_cases_noise_rule_reads_back():
     from dataclasses import asdict
 
-    from benchharness.config import BaselineSettings
+    from benchharness.settings import BaselineSettings
 
     policy = BaselineSettings(min_effect=0.25, alpha=0.001, metrics=("decode_tok_per_s",), run_factor=3.0)
     document = run([{**case("q4_0", 150.0), "baseline_policy": asdict(policy)}])

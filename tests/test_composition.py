@@ -105,9 +105,9 @@ def digits(tmp_path_factory):
     """The digits MLP's fp32 and int8 ONNX variants, prepared through the shared cache."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("sklearn")
-    from benchharness.config import default_cache_dir
     from benchharness.models.prepare import Preparer
     from benchharness.models.registry import builtin_models
+    from benchharness.settings import default_cache_dir
 
     model = builtin_models()["digits-mlp"]
     preparer = Preparer(default_cache_dir(), 1, 600, lambda _: None)
@@ -115,8 +115,8 @@ def digits(tmp_path_factory):
 
 
 def test_onnx_composition_of_the_digits_variants_is_kept_in_the_manifest(digits, monkeypatch):
-    from benchharness.config import default_cache_dir
     from benchharness.models.prepare import Preparer
+    from benchharness.settings import default_cache_dir
 
     model, variants = digits
     fp32, int8 = variants["fp32"].weights, variants["int8"].weights

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from benchharness.config import load_settings, parse_assignment, parse_settings
+from benchharness.config import load_settings, parse_settings
 from benchharness.errors import ConfigError
+from benchharness.toml_table import parse_assignment
 
 
 def test_defaults_without_any_config(tmp_path):
@@ -103,8 +104,8 @@ def test_suite_workload_overrides_only_that_suite():
 
 
 def test_declared_variant_formats(tmp_path):
-    from benchharness.config import ModelConfig, VariantSource
     from benchharness.models.registry import build_registry
+    from benchharness.settings import ModelConfig, VariantSource
 
     models = build_registry(
         [ModelConfig("mine", "fp32", {"fp32": VariantSource(path=tmp_path / "m.onnx")}, kind="encoder")]
@@ -116,25 +117,6 @@ def test_declared_variant_formats(tmp_path):
         [ModelConfig("mine", "a", {"a": VariantSource(path=tmp_path / "mine-dir", format="openvino")})]
     )
     assert folder["mine"].variant("openvino", "a").format == "openvino"
-
-
-def test_command_line_values():
-    from benchharness.config import parse_duration, parse_gate_overrides
-
-    assert parse_duration("--time-budget", "30m") == 1800 and parse_duration("--time-budget", "90s") == 90
-    assert parse_duration("--time-budget", None) is None
-    with pytest.raises(ConfigError, match=r"--time-budget='10' has no unit; write 10s, 10m or 10h"):
-        parse_duration("--time-budget", "10")
-    for bad in ("soon", "-5m", "0"):
-        with pytest.raises(ConfigError, match=r"is not a duration; write e.g. 30m"):
-            parse_duration("--time-budget", bad)
-    assert parse_gate_overrides(["speedup=1.5"]) == {"speedup": 1.5}
-    with pytest.raises(ConfigError, match="--gate speedup = nan is out of range"):
-        parse_gate_overrides(["speedup=nan"])
-    for twice in (["speedup=2", "speedup=3"], ["speedup=2,speedup=3"]):
-        with pytest.raises(ConfigError, match=r"--gate speedup is given twice \(2 and 3\); give each gate once"):
-            parse_gate_overrides(twice)
-    assert parse_gate_overrides(["speedup=2", "memory_reduction=0.4"]) == {"speedup": 2.0, "memory_reduction": 0.4}
 
 
 def test_a_setting_given_twice_on_the_command_line_is_refused(tmp_path):
@@ -210,8 +192,8 @@ def test_the_energy_gate_is_off_until_a_suite_names_it():
 
 
 def test_a_quantize_variant_needs_a_gguf_base_and_a_known_type(tmp_path):
-    from benchharness.config import ModelConfig, VariantSource
     from benchharness.models.registry import build_registry
+    from benchharness.settings import ModelConfig, VariantSource
 
     onnx = VariantSource(path=tmp_path / "m.onnx")
     with pytest.raises(
@@ -239,7 +221,7 @@ def test_the_readmes_configuration_section_states_the_real_defaults():
     import re
     from pathlib import Path
 
-    from benchharness.config import AccuracySettings, TrialSettings, Workload
+    from benchharness.settings import AccuracySettings, TrialSettings, Workload
 
     text = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
     section = text[text.index("## Configuration") :]

@@ -20,7 +20,7 @@ import pytest
 
 from benchharness import devices, gpus, judge, kinds, machine
 from benchharness.backends import registry
-from benchharness.config import Filters, SuiteConfig
+from benchharness.cli_options import Filters
 from benchharness.gates import GateRule
 from benchharness.judge import GateEvidence
 from benchharness.matrix import expand
@@ -28,6 +28,7 @@ from benchharness.meters.region import gpu_meter
 from benchharness.models.registry import build_registry
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
+from benchharness.settings import SuiteConfig
 
 BOARD = json.loads((Path(__file__).parent / "data" / "nvml_h100_trace.json").read_text())["static"]
 ONNXRUNTIME_GPU_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

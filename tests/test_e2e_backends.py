@@ -160,9 +160,9 @@ def test_prefill_computes_only_the_last_logits_and_predicts_what_full_scoring_pr
     """The sliced LM head (prefill) and the full one (accuracy) are the same model: same greedy token."""
     from benchharness.backends import registry
     from benchharness.backends.base import LoadOptions
-    from benchharness.config import default_cache_dir
     from benchharness.models.prepare import Preparer
     from benchharness.models.registry import builtin_models
+    from benchharness.settings import default_cache_dir
 
     backend = registry()[backend_name]()
     fmt = backend.formats[0]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from benchharness import gates, judge, kinds
-from benchharness.config import parse_gate_overrides, parse_settings
+from benchharness.cli_options import parse_gate_overrides
+from benchharness.config import parse_settings
 from benchharness.errors import ConfigError
 from benchharness.gates import GateEvidence, GateRule, Reduction
 from benchharness.kinds.base import ModelKind

@@ -6,11 +6,11 @@ import pytest
 
 from benchharness import judge, kinds
 from benchharness.baselines import BaselineEntry, StoredMetric, StoredRatio
-from benchharness.config import BaselineSettings
 from benchharness.gates import GateRule
 from benchharness.judge import GateEvidence
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
+from benchharness.settings import BaselineSettings
 
 LM = kinds.kind("causal-lm")
 RULES = (GateRule("accuracy_retained", 0.95), GateRule("speedup", 2.0), GateRule("memory_reduction", 0.5))

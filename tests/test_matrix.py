@@ -2,11 +2,12 @@ import pytest
 
 from benchharness.backends import registry
 from benchharness.backends.base import Backend
-from benchharness.config import Filters, ModelConfig, SuiteConfig, VariantSource, parse_list
+from benchharness.cli_options import Filters, parse_list
 from benchharness.devices import resolve_devices
 from benchharness.errors import ConfigError
 from benchharness.matrix import check_known, expand
 from benchharness.models.registry import build_registry
+from benchharness.settings import ModelConfig, SuiteConfig, VariantSource
 
 
 class MissingRuntime(Backend):

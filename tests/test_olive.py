@@ -267,9 +267,9 @@ def test_the_ready_made_command_is_refused_offline_where_olive_would_download_ca
     tmp_path: Path,
 ) -> None:
     """`olive optimize --precision int4` adds GPTQ calibrated on wikitext-2 from the Hub: said before Olive runs."""
-    from benchharness.config import default_cache_dir
     from benchharness.models.olive_format import run_workflow
     from benchharness.models.prepare import Preparer
+    from benchharness.settings import default_cache_dir
 
     checkpoint = Preparer(default_cache_dir(), 2, 1800, print).prepare(builtin_models()["smollm2-135m"], "hf", "fp32")
     with pytest.raises(ConfigError) as caught:

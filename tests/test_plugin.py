@@ -300,7 +300,7 @@ def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
             )
 
         def suite(self, name):
-            from benchharness.config import SuiteConfig
+            from benchharness.settings import SuiteConfig
 
             return SuiteConfig(name)
 

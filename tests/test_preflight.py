@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from benchharness.config import AccuracySettings, ModelConfig, VariantSource, Workload
 from benchharness.errors import ConfigError
 from benchharness.kinds import KINDS
 from benchharness.machine import default_threads, usable_cpus
 from benchharness.models.context import context_length
 from benchharness.preflight import check_declared_files, check_threads, declared_files
+from benchharness.settings import AccuracySettings, ModelConfig, VariantSource, Workload
 
 LM = KINDS["causal-lm"]
 

@@ -15,12 +15,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from benchharness.config import Workload, parse_settings
+from benchharness.config import parse_settings
 from benchharness.errors import ConfigError
 from benchharness.kinds.causal_lm import CausalLM
 from benchharness.kinds.lm_profiles import measure_profiles
 from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
 from benchharness.readings import metric_spec
+from benchharness.settings import Workload
 
 
 class Clock:

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import DataFile, EvalData
 from benchharness.protocol import (
     MeasureRequest,
@@ -16,6 +15,7 @@ from benchharness.protocol import (
     encode,
     task_name,
 )
+from benchharness.settings import AccuracySettings, Workload
 
 SPEC = ModelSpec("benchharness.backends.llamacpp:LlamaCppBackend", "llama_cpp", "cpu", "causal-lm", "/m.gguf", 1000)
 DATA = EvalData(retrieval=DataFile("/eval/pairs.jsonl", 2048, "ab" * 32, 40, "pair"))

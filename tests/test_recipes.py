@@ -293,8 +293,8 @@ def test_the_variant_examples_init_writes_are_valid_declarations(tmp_path: Path)
 
 def test_a_model_no_named_backend_loads_is_told_which_recipes_would_make_one(tmp_path: Path) -> None:
     from benchharness import backends
-    from benchharness.config import SuiteConfig
     from benchharness.matrix import check_loadable
+    from benchharness.settings import SuiteConfig
 
     registered = {name: cls() for name, cls in backends.registry().items()}
     checkpoint = {"kind": "causal-lm", "reference": "f", "variants": {"f": {"path": "ckpt", "format": "hf"}}}

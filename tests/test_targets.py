@@ -8,10 +8,11 @@ import pytest
 from run_documents import case, reading, run
 
 from benchharness import units
-from benchharness.config import parse_settings, parse_size, parse_targets
+from benchharness.config import parse_settings, parse_targets
 from benchharness.errors import ConfigError
 from benchharness.report.targets import pick, target_lines
 from benchharness.results import RunResult
+from benchharness.toml_table import parse_size
 from conftest import run_cli
 
 MIB = 2**20

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from fake_child import FakeChild, registered_fake, toy_session
 
-from benchharness.config import TrialSettings
 from benchharness.judge import GateEvidence
 from benchharness.kinds import kind
 from benchharness.protocol import MeasureRequest, PairedRequest
+from benchharness.settings import TrialSettings
 from benchharness.trials import Budget
 
 

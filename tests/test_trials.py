@@ -1,6 +1,6 @@
 """Scheduling: alternation of which side goes first, and the time budget's allowance."""
 
-from benchharness.config import TrialSettings
+from benchharness.settings import TrialSettings
 from benchharness.trials import Budget, extra_blocks_allowed, first_side
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from test_user_models import real_prompts
 
-from benchharness.config import default_cache_dir
 from benchharness.formats import llamacpp_converter
+from benchharness.settings import default_cache_dir
 from conftest import TINY_LM_RUN, cases_by, run_pytest, suite_file, write_project
 
 # A real checkpoint through every LM runtime in child pytest runs: the fast lane leaves it out.

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from benchharness.config import SuiteConfig, parse_settings
+from benchharness.config import parse_settings
 from benchharness.errors import CaseFailed, ConfigError
 from benchharness.matrix import check_loadable
 from benchharness.models.registry import build_registry, builtin_models
+from benchharness.settings import SuiteConfig
 from conftest import TINY_LM_RUN, cases_by, latest, run_cli, run_pytest, suite_file
 
 

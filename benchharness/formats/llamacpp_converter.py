@@ -49,7 +49,7 @@ def installed_version() -> str | None:
 
 def converter_folder(version: str) -> Path:
     """The cache folder for one llama-cpp-python version's converter (beside the prepared models)."""
-    from benchharness.config import default_cache_dir
+    from benchharness.settings import default_cache_dir
 
     return default_cache_dir() / "tools" / f"llama.cpp-convert-{version}"
 

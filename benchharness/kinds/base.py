@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchharness.backends.base import Backend, LoadOptions
-from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import EvalData
 from benchharness.meters.base import MeterCase
 from benchharness.meters.energy import Energy
 from benchharness.readings import Reading
+from benchharness.settings import AccuracySettings, Workload
 
 Measured = tuple[list[Reading], list[str], dict[str, list[float]], dict[str, Any]]
 

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from benchharness.backends.base import Backend, LoadedModel, LoadOptions
-from benchharness.config import AccuracySettings, Workload
 from benchharness.errors import ModelError
 from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
@@ -21,6 +20,7 @@ from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings
 from benchharness.profiles import context_needed as profile_context
 from benchharness.readings import Reading, depth_suffix
+from benchharness.settings import AccuracySettings, Workload
 from benchharness.tasks import answers, next_token
 from benchharness.tasks.timed_tokens import check_timed_tokens
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds

@@ -17,12 +17,12 @@ import numpy as np
 
 from benchharness import stats
 from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
-from benchharness.config import Workload
 from benchharness.kinds.lm_timing import TIMING_METRICS, depth_label, round_samples, timing_readings
 from benchharness.meters.guards import read_guards
 from benchharness.meters.resources import summary_reading
 from benchharness.profiles import chat_suffix, chat_turns, long_prompt, sweep_lengths, sweep_suffix
 from benchharness.readings import Reading
+from benchharness.settings import Workload
 from benchharness.sustained import run_sustained
 from benchharness.workload import Clock, RoundTiming, repeat, run_round, run_rounds
 

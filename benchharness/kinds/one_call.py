@@ -10,13 +10,13 @@ from pathlib import Path
 
 from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
-from benchharness.config import AccuracySettings, Workload
 from benchharness.evaldata import EvalData
 from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
 from benchharness.meters.region import RegionMeters
 from benchharness.meters.resources import resource_readings, summary_reading
 from benchharness.readings import Reading
+from benchharness.settings import AccuracySettings, Workload
 from benchharness.tasks.base import TensorTask
 from benchharness.tasks.classification import ClassificationTask
 from benchharness.tasks.retrieval import RetrievalTask

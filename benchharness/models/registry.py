@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchharness import evaldata, protocol
-from benchharness.config import ModelConfig, VariantSource
 from benchharness.errors import ConfigError, ModelError
 from benchharness.evaldata import EvalData
 from benchharness.formats import format_of
 from benchharness.models.recipes import RECIPES, Recipe, declared_recipe
+from benchharness.settings import ModelConfig, VariantSource
 
 FileLocator = Callable[[], Path]
 

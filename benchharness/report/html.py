@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import kinds, units
-from benchharness.config import Target
 from benchharness.faults import FaultedPath
 from benchharness.formats.composition import WeightComposition
 from benchharness.gates import MEMORY_REDUCTION, find_gate
@@ -30,6 +29,7 @@ from benchharness.report.provenance import describe, provenance_of
 from benchharness.report.recommend import Recommendation, accuracy_metric, recommend, speed_metric
 from benchharness.report.targets import TargetPick, pick
 from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
+from benchharness.settings import Target
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
 

@@ -28,11 +28,11 @@ from statistics import NormalDist
 from typing import Literal
 
 from benchharness import units
-from benchharness.config import Target
 from benchharness.gates import ACCURACY_RETAINED
 from benchharness.readings import metric_spec
 from benchharness.report.recommend import Candidate, accuracy_metric, candidates, speed_metric
 from benchharness.results import CaseResult, RunResult
+from benchharness.settings import Target
 
 Z95 = NormalDist().inv_cdf(0.975)
 ENERGY_METRICS = ("energy_per_token_j", "energy_per_item_j")

@@ -1,0 +1,30 @@
+"""The command line's share of the settings (cli_options.py): durations, gate thresholds, filters."""
+
+import pytest
+
+from benchharness.cli_options import parse_duration, parse_gate_overrides, parse_list
+from benchharness.errors import ConfigError
+
+
+def test_command_line_values():
+    assert parse_duration("--time-budget", "30m") == 1800 and parse_duration("--time-budget", "90s") == 90
+    assert parse_duration("--time-budget", None) is None
+    with pytest.raises(ConfigError, match=r"--time-budget='10' has no unit; write 10s, 10m or 10h"):
+        parse_duration("--time-budget", "10")
+    for bad in ("soon", "-5m", "0"):
+        with pytest.raises(ConfigError, match=r"is not a duration; write e.g. 30m"):
+            parse_duration("--time-budget", bad)
+    assert parse_gate_overrides(["speedup=1.5"]) == {"speedup": 1.5}
+    with pytest.raises(ConfigError, match="--gate speedup = nan is out of range"):
+        parse_gate_overrides(["speedup=nan"])
+    for twice in (["speedup=2", "speedup=3"], ["speedup=2,speedup=3"]):
+        with pytest.raises(ConfigError, match=r"--gate speedup is given twice \(2 and 3\); give each gate once"):
+            parse_gate_overrides(twice)
+    assert parse_gate_overrides(["speedup=2", "memory_reduction=0.4"]) == {"speedup": 2.0, "memory_reduction": 0.4}
+
+
+def test_a_filter_that_names_nothing_is_refused():
+    assert parse_list("--quant", "Q4_0, f32") == ("q4_0", "f32")
+    assert parse_list("--quant", None) is None
+    with pytest.raises(ConfigError, match=r"--quant=' , ' names nothing; give a comma-separated list"):
+        parse_list("--quant", " , ")
