@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchharness.readings import Measurement
+
 
 @dataclass(frozen=True)
 class Advice:
@@ -92,3 +94,10 @@ def advise(flag: str, backend: str) -> Advice | None:
         return None
     actions = ACTIONS.get(flag, {})
     return Advice(CAUSES[flag], actions.get(backend) or actions.get("") or "see the runtime's tuning guide")
+
+
+def advise_flags(measurement: Measurement, backend: str) -> None:
+    """Each flag the measurement raised gets what it usually means on this backend, and what helps."""
+    for flag in measurement.info.get("flags") or []:
+        if isinstance(flag, dict) and (advice := advise(str(flag.get("name")), backend)):
+            flag |= {"causes": advice.causes, "actions": advice.actions}

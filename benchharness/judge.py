@@ -404,3 +404,18 @@ def judge_ratios(
             Verdict("ratio", v.name, status, text, v.estimate, v.low, v.high, old.estimate, v.n, direction=direction)
         )
     return verdicts
+
+
+def with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
+    """Every speed verdict of a run under heavy hypervisor steal says so (memory, accuracy and size do not move)."""
+    if not note:
+        return verdicts
+    return [replace(v, message=f"{v.message}; {note}") if moves_with_speed(v) else v for v in verdicts]
+
+
+def moves_with_speed(v: Verdict) -> bool:
+    """Whether a verdict's figure moves with stolen or shared CPU time: a paired gate, or a timed reading."""
+    if v.kind in ("gate", "ratio"):
+        return gate_named(v.name).paired
+    spec = metric_spec(v.name)
+    return spec is not None and spec.unit != "B" and not spec.deterministic

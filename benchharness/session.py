@@ -12,17 +12,16 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from benchharness import backends, judge, kinds, leftovers, preflight
-from benchharness.advice import advise
+from benchharness.advice import advise_flags
 from benchharness.backends.base import Backend
 from benchharness.baseline_check import BaselineCheck
 from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, CaseFailed
-from benchharness.gates import gate_named
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
@@ -31,7 +30,7 @@ from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.noise import Noise, read_noise
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.plan import CasePlan, Planner
-from benchharness.readings import Measurement, metric_spec
+from benchharness.readings import Measurement
 from benchharness.recorder import Recorder
 from benchharness.results import CaseRecord, RunResult
 from benchharness.settings import Settings, SuiteConfig
@@ -40,20 +39,6 @@ from benchharness.trials import Budget
 
 Progress = Callable[[str], None]
 NOISE_WINDOW_S = 0.5  # idle time read before the first case (meters.noise); 0.5 s resolves steal to ~1%
-
-
-def _with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
-    """Every speed verdict of a run under heavy hypervisor steal says so (memory, accuracy and size do not move)."""
-    if not note:
-        return verdicts
-    return [replace(v, message=f"{v.message}; {note}") if _moves_with_speed(v) else v for v in verdicts]
-
-
-def _moves_with_speed(v: Verdict) -> bool:
-    if v.kind in ("gate", "ratio"):
-        return gate_named(v.name).paired
-    spec = metric_spec(v.name)
-    return spec is not None and spec.unit != "B" and not spec.deterministic
 
 
 class BenchSession:
@@ -136,7 +121,7 @@ class BenchSession:
             gates = self.check.across_runs(plan, done.verdicts)
             record.ratios = {v.name: v.estimate for v in gates if v.kind == "gate" and v.estimate is not None}
         record.measurement = measurement
-        _advise_flags(measurement, case.backend)
+        advise_flags(measurement, case.backend)
         self.budget.base_seconds.append(time.monotonic() - started)
         record.verdicts = gates + judge.judge_limits(dict(plan.limits), measurement)
 
@@ -147,7 +132,7 @@ class BenchSession:
 
         reference_now = self._reference_record(plan)
         record.verdicts += self.check.verdicts(plan, measurement, record.verdicts, reference_now, remeasure)
-        record.verdicts = _with_steal_note(record.verdicts, self.noise.heavy_steal() if self.noise else "")
+        record.verdicts = judge.with_steal_note(record.verdicts, self.noise.heavy_steal() if self.noise else "")
         self.budget.cases_done += 1
         return record
 
@@ -254,10 +239,3 @@ class BenchSession:
     def close(self) -> None:
         self.check.close()
         shutil.rmtree(self.runner.scratch, ignore_errors=True)
-
-
-def _advise_flags(measurement: Measurement, backend: str) -> None:
-    """Each flag the measurement raised gets what it usually means on this backend, and what helps (advice.py)."""
-    for flag in measurement.info.get("flags") or []:
-        if isinstance(flag, dict) and (advice := advise(str(flag.get("name")), backend)):
-            flag |= {"causes": advice.causes, "actions": advice.actions}

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchharness.judge import Verdict
+from benchharness.judge import Verdict, with_steal_note
 from benchharness.meters.noise import Noise, read_noise
-from benchharness.session import _with_steal_note
 from conftest import digits_project, latest, run_digits
 
 
@@ -33,7 +32,7 @@ def test_heavy_steal_is_said_on_every_speed_verdict_and_only_there():
         Verdict("baseline", "top1_accuracy", "pass", "unchanged"),
         Verdict("limit", "ttft_ms@d512", "pass", "under 100 ms"),
     ]
-    noted = [v.name for v in _with_steal_note(verdicts, note) if note in v.message]
+    noted = [v.name for v in with_steal_note(verdicts, note) if note in v.message]
     assert noted == ["speedup", "decode_tok_per_s", "ttft_ms@d512"]
     assert Noise(1.0, 2, 0.01, 0.0, 60.0, 400.0).heavy_steal() == ""
     assert Noise(1.0, 2, None, 0.0, 60.0, 400.0).heavy_steal() == "", "no counter: nothing claimed"

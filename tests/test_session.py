@@ -8,7 +8,7 @@ import pytest
 from fake_child import FakeChild, registered_fake, toy_session
 
 from benchharness.errors import CaseFailed
-from benchharness.session import _with_steal_note
+from benchharness.judge import with_steal_note
 
 LIMITED = """
 [tool.benchharness.suites.toy.gates]
@@ -54,7 +54,7 @@ def test_heavy_steal_is_noted_on_verdicts_that_move_with_speed_only(tmp_path):
     session = toy_session(tmp_path, ["ref", "fast"], child, LIMITED, history="off")
     _, variant = session.cases("toy")
     record = session.run(variant)
-    noted = _with_steal_note(record.verdicts, "hypervisor steal 30%")
+    noted = with_steal_note(record.verdicts, "hypervisor steal 30%")
     # The speed gate and the load-time limit move with stolen CPU time; "no baseline stored" does not.
     assert [(v.name, v.message.endswith("; hypervisor steal 30%")) for v in noted] == [
         ("speedup", True),
