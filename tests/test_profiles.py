@@ -297,3 +297,25 @@ def test_a_profile_lines_ttft_and_prefill_rate_agree_under_noise() -> None:
     m = Measurement("m-q4-fake-cpu", readings, info, (), samples)
     (line,) = profile_lines([CaseRecord(Case("s", "m", "q4", "fake", "cpu", "f32"), measurement=m).result()])[1:]
     assert line.startswith("  long-prompt: TTFT 100.0 ms, prefill 10,000 tok/s,"), line  # means: 200 ms, 7,500 tok/s
+
+
+def test_the_reports_ttft_sweep_rows_sort_by_prompt_length_not_as_text() -> None:
+    """A newcomer's finding: the metric table listed pp1000 before pp200 (text order)."""
+    from benchharness.report.html import _metric_order
+
+    names = [
+        "ttft_ms@pp1000",
+        "ttft_ms@pp200",
+        "ttft_ms@pp50",
+        "ttft_ms",
+        "decode_tok_per_s@d2048",
+        "decode_tok_per_s@d512",
+    ]
+    assert sorted(names, key=_metric_order) == [  # METRICS' order first (ttft_ms leads), then natural order
+        "ttft_ms",
+        "ttft_ms@pp50",
+        "ttft_ms@pp200",
+        "ttft_ms@pp1000",
+        "decode_tok_per_s@d512",
+        "decode_tok_per_s@d2048",
+    ]

@@ -7,6 +7,7 @@ embedded, so `benchharness compare` can read an old report as it reads a results
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -172,10 +173,12 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
     return rows
 
 
-def _metric_order(name: str) -> tuple[int, str]:
+def _metric_order(name: str) -> tuple[int, tuple[tuple[int, str], ...]]:
+    """METRICS' order, then the suffix in natural order: pp200 before pp1000 (as text it came after)."""
     base = base_name(name)
     order = list(METRICS)
-    return (order.index(base) if base in order else len(order), name)
+    chunks = tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", name) if part)
+    return (order.index(base) if base in order else len(order), chunks)
 
 
 def _metric_table(cases: list[CaseResult]) -> MetricTable:
