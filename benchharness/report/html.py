@@ -131,6 +131,23 @@ def _bandwidth_text(info: object) -> str:
     return f"{float(info['bytes_per_s']) / 1e9:.1f} GB/s ({info.get('source')}; passes {passes} GB/s)"
 
 
+def _suite_workloads(run: RunResult) -> list[tuple[str, str]]:
+    """Each suite whose own workload differs from the global one, with the settings that define its figures.
+
+    The "workload" row is the run's global table; a suite with its own `[suites.NAME.workload]` measured
+    something else, and its rows must not be read against the global settings.
+    """
+    run_settings = run.run.get("settings") or {}
+    suites: dict[str, dict[str, object]] = {}
+    for c in run.cases:
+        suites.setdefault(c.case.suite, c.settings)
+    return [
+        (f"workload of suite {name}", ", ".join(f"{k}={v}" for k, v in sorted(settings.items())))
+        for name, settings in suites.items()
+        if settings and settings != run_settings
+    ]
+
+
 def _environment(run: RunResult) -> list[tuple[str, str]]:
     m = run.machine
     rows = [
@@ -159,6 +176,7 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
         ("read bandwidth", _bandwidth_text(run.run.get("bandwidth"))),
         ("packages", ", ".join(f"{k} {v}" for k, v in sorted(run.packages.items()))),
         ("workload", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("settings") or {}).items()))),
+        *_suite_workloads(run),
         ("trials", ", ".join(f"{k}={v}" for k, v in sorted((run.run.get("trials") or {}).items()))),
     ]
     cost = run.run.get("cost") or {}
