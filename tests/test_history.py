@@ -99,3 +99,138 @@ def test_a_level_shift_is_a_change_point_and_noise_is_not():
     assert [cp.index for cp in found.points] == [12]
     assert found.points[0].change == pytest.approx(-0.08, abs=0.02)
     assert detect(list(150 + rng.normal(0, 1.5, 22))).points == ()
+
+
+# ---- issue 28 part 5: the indexes a lab's reads need, and reads batched into one query per reader ----
+
+CASES = ("q4_0", "q8_0", "f16")
+NAMES = ["decode_tok_per_s", "top1_accuracy", "peak_rss_bytes", "gate:speedup", "gate:nope"]
+
+
+def lab_night(night: int, machine: str, commit: str = "0123456789abcdef") -> RunResult:
+    """One night of a machine: f16 only on even nights, the speed gate only from night 4 (sparse series)."""
+    cases = []
+    for i, quant in enumerate(CASES):
+        if quant == "f16" and night % 2:
+            continue
+        gates = {"speedup": ("pass", 2.0 + night / 10, 1.9, 2.2)} if night >= 4 else None
+        cases.append(case(quant, 100.0 + 10 * i + night, gates=gates, seed=night))
+    data = run(cases, machine, started=f"2026-11-{night + 1:02d}T02:00:00+00:00")
+    data["run"]["git_commit"] = commit
+    return RunResult.from_dict(data, f"{machine}-{night}.json")
+
+
+def fill_lab(store: HistoryStore) -> None:
+    """Two machines; nights appended out of order (started, not insertion, orders a series); one night run twice."""
+    for night in [*range(3, 12), 0, 2, 1]:
+        assert store.append(lab_night(night, "lab-a"))
+    assert store.append(lab_night(1, "lab-a", commit="fedcba9876543210"))  # the same start, another commit
+    for night in range(5):
+        assert store.append(lab_night(night, "lab-b"))
+
+
+def check_batched_reads_equal_series(store: HistoryStore) -> None:
+    keys = [f"llm::smollm2-135m-{q}-llamacpp-cpu" for q in CASES]
+    for machine in ("lab-a", "lab-b", "lab-none"):
+        for last in (1, 3, 7, 30):
+            one = {(k, n): store.series(machine, k, n, last) for k in keys for n in NAMES}
+            assert store.series_table(machine, keys, NAMES, last) == one
+            for k in keys:
+                assert store.series_many(machine, k, NAMES, last) == {n: one[(k, n)] for n in NAMES}
+    assert len(store.series("lab-a", keys[0], "decode_tok_per_s")) == 13
+    assert store.series_table("lab-a", keys, [], 30) == {} and store.series_many("lab-a", keys[0], [], 30) == {}
+
+
+def check_recent(store: HistoryStore) -> None:
+    """The digest's read: every series of a machine over its last runs, as `series` gives them within those runs."""
+    recent = store.recent("lab-a", 5)  # nights 7-11: f16 on 8 and 10 only
+    starts = {f"2026-11-{n + 1:02d}T02:00:00+00:00" for n in range(7, 12)}
+    expected = {
+        (k, n): [p for p in store.series("lab-a", k, n, 100) if p.started in starts]
+        for k in {key for key, _ in recent}
+        for n in {*NAMES, "model_memory_bytes", "weights_file_bytes"}
+    }
+    assert recent == {key: points for key, points in expected.items() if points}
+    assert [len(recent[(f"llm::smollm2-135m-{q}-llamacpp-cpu", "decode_tok_per_s")]) for q in CASES] == [5, 5, 2]
+    assert store.recent("lab-none", 5) == {}
+    assert store.machines() == {"lab-a": "2026-11-12T02:00:00+00:00", "lab-b": "2026-11-05T02:00:00+00:00"}
+
+
+def declared_indexes(store: HistoryStore) -> set[str]:
+    return {str(i.name) for t in store.meta.sorted_tables for i in t.indexes}
+
+
+def present_indexes(url: str) -> set[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        found = {str(i["name"]) for t in ("bench_runs", "bench_figures") for i in inspector.get_indexes(t)}
+    engine.dispose()
+    return found
+
+
+def make_old_store(url: str) -> list[list[float]]:
+    """A store as an earlier version left it: its rows, none of the indexes declared since; its series."""
+    import sqlalchemy as sa
+
+    store = HistoryStore(url)
+    fill_lab(store)
+    keys = [f"llm::smollm2-135m-{q}-llamacpp-cpu" for q in CASES]
+    before = [[p.value for p in store.series("lab-a", k, "decode_tok_per_s", 100)] for k in keys]
+    with store.engine.begin() as conn:
+        for name in sorted(declared_indexes(store)):
+            conn.execute(sa.text(f"DROP INDEX {name}"))
+    store.close()
+    assert present_indexes(url).isdisjoint(declared_indexes(store))
+    return before
+
+
+def check_old_store_migrates(url: str, writers: list[str]) -> None:
+    """Opened by several writers at once (each adds the indexes or finds them made): all indexes, every row kept."""
+    before = make_old_store(url)
+    assert race(url, writers) == [0] * len(writers)
+    store = HistoryStore(url)
+    assert declared_indexes(store) <= present_indexes(url) and store.missing_indexes == ()
+    keys = [f"llm::smollm2-135m-{q}-llamacpp-cpu" for q in CASES]
+    assert [[p.value for p in store.series("lab-a", k, "decode_tok_per_s", 100)] for k in keys] == before
+    assert store.run_count() == 13 + 5 + 5 * len(writers)
+    check_batched_reads_equal_series(store)
+
+
+def test_batched_reads_equal_per_figure_reads_on_sqlite(tmp_path):
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.sqlite'}")
+    fill_lab(store)
+    check_batched_reads_equal_series(store)
+    check_recent(store)
+
+
+def test_an_old_sqlite_store_gets_its_indexes_on_open_and_keeps_its_rows(tmp_path):
+    check_old_store_migrates(f"sqlite:///{tmp_path / 'history.sqlite'}", ["lab-x", "lab-y"])
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """A new empty database on the test server, so each test's store starts empty."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server not installed: apt-get install postgresql")
+@pytest.mark.e2e
+def test_batched_reads_equal_per_figure_reads_on_postgresql(postgresql_url):
+    store = HistoryStore(fresh_database(postgresql_url, "batched"))
+    fill_lab(store)
+    check_batched_reads_equal_series(store)
+    check_recent(store)
+
+
+@pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server not installed: apt-get install postgresql")
+@pytest.mark.e2e
+def test_an_old_postgresql_store_gets_its_indexes_on_open_and_keeps_its_rows(postgresql_url):
+    check_old_store_migrates(fresh_database(postgresql_url, "old_store"), ["pg-x", "pg-y", "pg-z"])

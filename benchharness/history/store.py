@@ -3,19 +3,29 @@
 One row per run and one row per (run, case, figure). A run is appended in one transaction, so a
 reader never sees half a run and two lab machines appending at once lose nothing (SQLite waits for
 the other writer's lock; PostgreSQL serialises the inserts itself). A run appended twice is kept once.
+
+A lab's store holds a year of nights of fifty machines (millions of figure rows), and every reader
+asks for a few series of one machine: `history show` one, a session's judge every figure of one case,
+a report every trend of a run, the nightly digest every series of each machine's last runs. Each of
+those is one query on an index (benchmarks/results/history_queries.md), because on PostgreSQL a query
+costs a connection and a cold backend first, and a query per figure made a lab's reads take minutes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchharness.errors import ConfigError, StoreError
 from benchharness.gates import find_gate
 from benchharness.readings import metric_spec
 from benchharness.results import RunResult
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DEFAULT_FILE = "history.sqlite"
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
@@ -170,6 +180,8 @@ class HistoryStore:
             sa.Column("git_commit", sa.String(64)),
             sa.Column("machine", sa.Text, nullable=False),
             sa.Column("packages", sa.Text, nullable=False),
+            # A machine's latest runs, newest first, without reading its year (the digest's read).
+            sa.Index("ix_bench_runs_machine_started", "machine_id", "started", "id"),
         )
         self.figures = sa.Table(
             "bench_figures",
@@ -193,6 +205,52 @@ class HistoryStore:
             pass  # another writer created the tables at the same moment
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"history {display(url)} cannot be opened ({self._cause(e)}); {self._fix(e)}") from None
+        self.missing_indexes = self._add_missing_indexes()
+
+    def _add_missing_indexes(self) -> tuple[str, ...]:
+        """The schema migration of an older store: every index declared above that it lacks, made now.
+
+        `create_all` makes missing tables only, so a store created by an earlier version keeps its
+        rows and would never get an index added since; each read would then scan the series' whole
+        year. Creating an index only adds it (nothing stored changes); on a large store the first open
+        takes as long as the index build, once. Two processes opening the same old store at once may
+        both try: the one that loses finds the index there and goes on. A reader without the right to
+        create one (a read-only file or database user) still reads, more slowly: the indexes it could
+        not add are returned (kept as `missing_indexes`) for the caller to name, not an error.
+        """
+        import sqlalchemy as sa
+
+        def present() -> dict[str, set[str]]:
+            with self.engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                return {
+                    t.name: {str(i["name"]) for i in inspector.get_indexes(t.name)} for t in self.meta.sorted_tables
+                }
+
+        try:
+            there = present()
+        except sa.exc.SQLAlchemyError as e:
+            raise StoreError(
+                f"history {display(self.url)} cannot be opened ({self._cause(e)}); {self._fix(e)}"
+            ) from None
+        failed = []
+        for table in self.meta.sorted_tables:
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                if index.name in there[table.name]:
+                    continue
+                try:
+                    with self.engine.begin() as conn:
+                        index.create(conn, checkfirst=True)
+                except sa.exc.SQLAlchemyError as e:
+                    # a concurrent opener may have made it between our check and our create
+                    # ("already exists" on SQLite, a duplicate pg_class row on PostgreSQL)
+                    try:
+                        made = index.name in present()[table.name]
+                    except sa.exc.SQLAlchemyError:
+                        made = False
+                    if not made:
+                        failed.append(f"{index.name} ({self._cause(e)})")
+        return tuple(failed)
 
     def _make_folder(self, folder: Path) -> None:
         """The SQLite file's folder, made now: SQLite itself only says "unable to open database file"."""
@@ -269,12 +327,102 @@ class HistoryStore:
             .order_by(self.runs.c.started.desc(), self.runs.c.id.desc())
             .limit(last)
         )
+        return [Point(r.started, float(r.value), r.git_commit) for r in reversed(self._read(query))]
+
+    def series_many(
+        self, machine_id: str, case_key: str, names: Sequence[str], last: int = 30
+    ) -> dict[str, list[Point]]:
+        """Each figure's `series` of one case on one machine, read in one query (the session's judge asks all at once).
+
+        Equal to calling `series` per name; a figure with no stored value maps to an empty list.
+        """
+        table = self.series_table(machine_id, [case_key], names, last)
+        return {name: table[(case_key, name)] for name in names}
+
+    def series_table(
+        self, machine_id: str, case_keys: Sequence[str], names: Sequence[str], last: int = 30
+    ) -> dict[tuple[str, str], list[Point]]:
+        """`series` of every (case, figure) pair of the given cases and names on one machine, in one query.
+
+        What a report's trend figures need for all the cases of a run. Each series keeps its own last
+        `last` points (a case not run every night reaches further back), as `series` does. Every pair
+        asked for is a key; one with no stored value maps to an empty list.
+        """
+        import sqlalchemy as sa
+
+        out: dict[tuple[str, str], list[Point]] = {(c, n): [] for c in case_keys for n in names}
+        if not out:
+            return out
+        f, r = self.figures, self.runs
+        rank = (
+            sa.func.row_number()
+            .over(partition_by=(f.c.case_key, f.c.figure), order_by=(r.c.started.desc(), r.c.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            sa.select(f.c.case_key, f.c.figure, f.c.value, r.c.started, r.c.id, r.c.git_commit, rank)
+            .join(r, r.c.id == f.c.run_id)
+            .where(
+                f.c.machine_id == machine_id,
+                f.c.case_key.in_(sorted(set(case_keys))),
+                f.c.figure.in_(sorted(set(names))),
+            )
+            .subquery()
+        )
+        query = (
+            sa.select(ranked)
+            .where(ranked.c.rank <= last)
+            .order_by(ranked.c.case_key, ranked.c.figure, ranked.c.started, ranked.c.id)
+        )
+        for row in self._read(query):
+            out[(row.case_key, row.figure)].append(Point(row.started, float(row.value), row.git_commit))
+        return out
+
+    def machines(self) -> dict[str, str]:
+        """Every machine in the store with the start of its latest run (the nightly digest's roll call)."""
+        import sqlalchemy as sa
+
+        query = sa.select(self.runs.c.machine_id, sa.func.max(self.runs.c.started).label("latest")).group_by(
+            self.runs.c.machine_id
+        )
+        return {row.machine_id: row.latest for row in self._read(query)}
+
+    def recent(self, machine_id: str, last: int = 30) -> dict[tuple[str, str], list[Point]]:
+        """Every series of one machine over its last `last` runs, keyed by (case, figure), in one query.
+
+        What a nightly digest reads to look for changes on each machine: a series that was not stored
+        in some of those runs has fewer points (unlike `series`, which reaches further back for it).
+        """
+        import sqlalchemy as sa
+
+        f, r = self.figures, self.runs
+        latest = (
+            sa.select(r.c.id)
+            .where(r.c.machine_id == machine_id)
+            .order_by(r.c.started.desc(), r.c.id.desc())
+            .limit(last)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(f.c.case_key, f.c.figure, f.c.value, r.c.started, r.c.git_commit)
+            .join(r, r.c.id == f.c.run_id)
+            .where(f.c.run_id.in_(latest))
+            .order_by(f.c.case_key, f.c.figure, r.c.started, r.c.id)
+        )
+        out: dict[tuple[str, str], list[Point]] = {}
+        for row in self._read(query):
+            out.setdefault((row.case_key, row.figure), []).append(Point(row.started, float(row.value), row.git_commit))
+        return out
+
+    def _read(self, query: sa.Select[Any]) -> list[Any]:
+        """The rows of one read, on one connection; a failure is the store's one-line error."""
+        import sqlalchemy as sa
+
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
+                return list(conn.execute(query).all())
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"history {display(self.url)} cannot be read ({self._cause(e)}); {self._fix(e)}") from None
-        return [Point(r.started, float(r.value), r.git_commit) for r in reversed(rows)]
 
     def run_count(self, machine_id: str | None = None) -> int:
         import sqlalchemy as sa
@@ -282,11 +430,7 @@ class HistoryStore:
         query = sa.select(sa.func.count()).select_from(self.runs)
         if machine_id is not None:
             query = query.where(self.runs.c.machine_id == machine_id)
-        try:
-            with self.engine.connect() as conn:
-                return int(conn.execute(query).scalar_one())
-        except sa.exc.SQLAlchemyError as e:
-            raise StoreError(f"history {display(self.url)} cannot be read ({self._cause(e)}); {self._fix(e)}") from None
+        return int(self._read(query)[0][0])
 
     def close(self) -> None:
         self.engine.dispose()
