@@ -135,6 +135,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise BenchHarnessError(
             "history show needs --machine ID --case SUITE::CASE --metric NAME (e.g. decode_tok_per_s or gate:speedup)"
         )
+    if store.missing_indexes:
+        print(
+            f"note: the history lacks the index(es) {'; '.join(store.missing_indexes)}, and this user could not add "
+            "them: reads scan whole series until a user who may write opens it once",
+            file=sys.stderr,
+        )
     points = store.series(args.machine, args.case, args.metric, args.last)
     if not points:
         print(f"no history for {args.metric} of {args.case} on {args.machine}")

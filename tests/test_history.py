@@ -234,3 +234,45 @@ def test_batched_reads_equal_per_figure_reads_on_postgresql(postgresql_url):
 @pytest.mark.e2e
 def test_an_old_postgresql_store_gets_its_indexes_on_open_and_keeps_its_rows(postgresql_url):
     check_old_store_migrates(fresh_database(postgresql_url, "old_store"), ["pg-x", "pg-y", "pg-z"])
+
+
+@pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server not installed: apt-get install postgresql")
+@pytest.mark.e2e
+def test_a_reader_who_may_not_add_an_index_still_reads_and_is_told(postgresql_url, capsys):
+    """A dashboard's read-only user on an old store: `history show` works, and names what it could not add."""
+    import sqlalchemy as sa
+
+    from benchharness import cli
+
+    url = fresh_database(postgresql_url, "read_only")
+    make_old_store(url)
+    owner = HistoryStore(url)  # the owner's open adds the indexes; drop one again for the reader to find missing
+    with owner.engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_bench_runs_machine_started"))
+        conn.execute(sa.text("CREATE ROLE reader LOGIN"))
+        conn.execute(sa.text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader"))
+    reader_url = url.replace("postgres@", "reader@")
+    reader = HistoryStore(reader_url)
+    assert len(reader.missing_indexes) == 1
+    assert reader.missing_indexes[0].startswith("ix_bench_runs_machine_started (InsufficientPrivilege: must be owner")
+    key = "llm::smollm2-135m-q4_0-llamacpp-cpu"
+    assert reader.series_many("lab-a", key, ["decode_tok_per_s"], 5) == {
+        "decode_tok_per_s": owner.series("lab-a", key, "decode_tok_per_s", 5)
+    }
+    argv = [
+        "history",
+        "show",
+        "--history",
+        reader_url,
+        "--machine",
+        "lab-a",
+        "--case",
+        key,
+        "--metric",
+        "decode_tok_per_s",
+    ]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 13
+    assert err.startswith("note: the history lacks the index(es) ix_bench_runs_machine_started (InsufficientPrivilege")
+    assert "until a user who may write opens it once" in err
