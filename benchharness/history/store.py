@@ -385,6 +385,9 @@ class HistoryStore:
             short = [pair for pair, points in out.items() if len(points) < last]
             if len(window) < last or not short:
                 return out  # the machine has no older runs, or every series is full
+            by_figure: dict[str, list[str]] = {}
+            for case, name in short:
+                by_figure.setdefault(name, []).append(case)
             rank = (
                 sa.func.row_number()
                 .over(partition_by=(f.c.case_key, f.c.figure), order_by=(r.c.started.desc(), r.c.id.desc()))
@@ -393,11 +396,11 @@ class HistoryStore:
             ranked = (
                 sa.select(*columns, rank)
                 .join(r, r.c.id == f.c.run_id)
-                .where(  # one index seek per short pair (a row-value IN list makes SQLite scan the machine)
+                .where(  # index seeks per figure's short cases (a row-value IN list makes SQLite scan the machine)
                     sa.or_(
                         *(
-                            sa.and_(f.c.machine_id == machine_id, f.c.case_key == case, f.c.figure == name)
-                            for case, name in short
+                            sa.and_(f.c.machine_id == machine_id, f.c.figure == name, f.c.case_key.in_(cases))
+                            for name, cases in by_figure.items()
                         )
                     )
                 )
