@@ -17,7 +17,7 @@ unchanged code from the same machine's other runs in the history store and from 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -41,9 +41,11 @@ class Point(Protocol):
 
 
 class History(Protocol):
-    """What compare reads from a history store: one machine's series of one case's figure."""
+    """What compare reads from a history store: one machine's series of one case's figures, in one query."""
 
-    def series(self, machine_id: str, case_key: str, figure: str, last: int = ...) -> Sequence[Point]: ...
+    def series_many(
+        self, machine_id: str, case_key: str, names: Sequence[str], last: int = ...
+    ) -> Mapping[str, Sequence[Point]]: ...
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,10 @@ def _replicates(
     compared = {old_run.started, new_run.started}
     before: dict[str, list[float]] = {}
     after: dict[str, list[float]] = {}
+    # one read per case, not per figure: a lab's PostgreSQL pays a connection for each (issue 28 part 5)
+    stored = {} if history is None else history.series_many(machine, new.key, names, HISTORY_RUNS)
     for name in names:
-        earlier = [] if history is None else history.series(machine, new.key, name, HISTORY_RUNS)
+        earlier = stored.get(name, [])
         before[name] = [p.value for p in earlier if p.started not in compared and p.value > 0]
         before[name] += [x for m in old.confirmations if (x := m.value(name)) is not None and x > 0]
         after[name] = [x for m in new.confirmations if (x := m.value(name)) is not None and x > 0]
