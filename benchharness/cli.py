@@ -205,6 +205,17 @@ def cmd_fetch_llama_converter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(text: str) -> int:
+    """`--last N`: a count of runs, 1 or more (SQLite reads a negative limit as none, PostgreSQL refuses it)."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of runs; give 1 or more, e.g. --last 30")
+    return count
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="benchharness", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = top.add_subparsers(dest="command", required=True)
@@ -258,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--machine")
     h.add_argument("--case", help="suite::case id")
     h.add_argument("--metric", help="a metric, or gate:<name> for a gate ratio")
-    h.add_argument("--last", type=int, default=30, help="runs per series (per machine for digest)")
+    h.add_argument("--last", type=_runs, default=30, help="runs per series (per machine for digest)")
     h.add_argument(
         "--days",
         type=int,

@@ -276,3 +276,16 @@ def test_a_reader_who_may_not_add_an_index_still_reads_and_is_told(postgresql_ur
     assert len(out.splitlines()) == 13
     assert err.startswith("note: the history lacks the index(es) ix_bench_runs_machine_started (InsufficientPrivilege")
     assert "until a user who may write opens it once" in err
+
+
+@pytest.mark.parametrize("last", ["0", "-1", "many"])
+def test_history_show_refuses_a_last_that_is_no_count_of_runs(tmp_path, capsys, last):
+    from benchharness import cli
+
+    argv = ["history", "show", "--history", str(tmp_path / "h.sqlite"), "--machine", "lab-a", "--case", "llm::x"]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--metric", "decode_tok_per_s", "--last", last])
+    assert exit_.value.code == 2
+    assert (
+        f"argument --last: {last!r} is not a count of runs; give 1 or more, e.g. --last 30" in capsys.readouterr().err
+    )
