@@ -122,6 +122,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = _history(args.history, Path("reports"))
     if store is None:
         raise BenchHarnessError("--history off leaves no store to use; pass a URL or a file path")
+    if store.missing_indexes and args.action != "append":
+        print(
+            f"note: the history lacks the index(es) {'; '.join(store.missing_indexes)}, and this user could not add "
+            "them: reads scan whole series until a user who may write opens it once",
+            file=sys.stderr,
+        )
     if args.action == "digest":
         return _digest(store, args)
     if args.action == "append":
@@ -134,12 +140,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not (args.machine and args.case and args.metric):
         raise BenchHarnessError(
             "history show needs --machine ID --case SUITE::CASE --metric NAME (e.g. decode_tok_per_s or gate:speedup)"
-        )
-    if store.missing_indexes:
-        print(
-            f"note: the history lacks the index(es) {'; '.join(store.missing_indexes)}, and this user could not add "
-            "them: reads scan whole series until a user who may write opens it once",
-            file=sys.stderr,
         )
     points = store.series(args.machine, args.case, args.metric, args.last)
     if not points:

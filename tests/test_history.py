@@ -276,6 +276,8 @@ def test_a_reader_who_may_not_add_an_index_still_reads_and_is_told(postgresql_ur
     assert len(out.splitlines()) == 13
     assert err.startswith("note: the history lacks the index(es) ix_bench_runs_machine_started (InsufficientPrivilege")
     assert "until a user who may write opens it once" in err
+    assert cli.main(["history", "digest", "--history", reader_url]) == 0  # the digest reads too, and says so
+    assert capsys.readouterr().err.startswith("note: the history lacks the index(es) ix_bench_runs_machine_started")
 
 
 @pytest.mark.parametrize("last", ["0", "-1", "many"])
