@@ -23,8 +23,9 @@ open except `history show` (median, min-max):
   the session's loop today) and batched (`series_many`);
 - the report's trends for one run: every trend figure of every case of the run, per figure (the
   report's loop today) and batched (`series_table`, one query per suite);
-- the nightly digest's reads: every series of every machine's last 30 runs (`machines` + `recent`
-  per machine); per figure only for one machine (the per-figure read of the whole lab takes minutes).
+- the nightly digest's reads: every series of every machine's last 30 runs, as `history digest`
+  reads them (history/recent.py's read_recent: the runs, then one query per machine); per figure
+  only for one machine (the per-figure read of the whole lab takes minutes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import signal
 import statistics
@@ -45,6 +47,7 @@ from typing import Any
 import synthetic_lab as lab_gen
 
 from benchharness import kinds
+from benchharness.history.recent import read_recent
 from benchharness.history.store import HistoryStore, figures, run_uid
 from benchharness.results import RunResult
 
@@ -81,8 +84,8 @@ def build(url: str, maker: lab_gen.NightMaker, lab: lab_gen.Lab) -> dict[str, An
                     "machine_id": run.machine_id,
                     "started": run.started,
                     "git_commit": run.git_commit,
-                    "machine": "{}",
-                    "packages": "{}",
+                    "machine": json.dumps(run.machine, sort_keys=True),
+                    "packages": json.dumps(run.packages, sort_keys=True),
                 }
                 inserted = conn.execute(sa.insert(store.runs).values(**row)).inserted_primary_key
                 assert inserted is not None
@@ -168,8 +171,7 @@ def measure(url: str, lab: lab_gen.Lab, template: dict[str, Any], repeat: int) -
             store.series_table(machine, keys, names, LAST)
 
     def digest() -> None:
-        for m in store.machines():
-            store.recent(m, LAST)
+        read_recent(store, LAST)
 
     def digest_one_loop() -> None:
         for key, name in machine_series:
@@ -188,8 +190,7 @@ def measure(url: str, lab: lab_gen.Lab, template: dict[str, Any], repeat: int) -
         "report: one run's trends, per figure": timed(trends_loop, max(3, repeat // 4)),
         "report: one run's trends, series_table per suite": timed(trends_batched, repeat),
         "digest: one machine's series, per figure": timed(digest_one_loop, max(3, repeat // 10)),
-        "digest: one machine's series, recent": timed(lambda: store.recent(machine, LAST), repeat),
-        f"digest: all {len(lab.machines)} machines, machines + recent": timed(digest, max(3, repeat // 4)),
+        f"digest: all {len(lab.machines)} machines' series, read_recent": timed(digest, max(3, repeat // 4)),
     }
     counts = {
         "case figures": len(case_names),
@@ -215,7 +216,7 @@ def explain(
         "series": lambda: store.series(machine, case, "decode_tok_per_s", LAST),
         "series_many": lambda: store.series_many(machine, case, names, 20),
         "series_table": lambda: store.series_table(machine, keys, trend, LAST),
-        "recent": lambda: store.recent(machine, LAST),
+        "read_recent (the digest)": lambda: read_recent(store, LAST),
     }
     captured: dict[str, list[tuple[str, Any]]] = {}
     for name, read in reads.items():
@@ -227,7 +228,7 @@ def explain(
         sa.event.listen(store.engine, "before_cursor_execute", grab)
         read()
         sa.event.remove(store.engine, "before_cursor_execute", grab)
-        captured[name] = statements
+        captured[name] = statements[:2]  # read_recent: the runs, then the first machine's figures (of 50 alike)
     plans = {}
     with store.engine.connect() as conn:
         raw = conn.connection.driver_connection
@@ -238,7 +239,7 @@ def explain(
                 cursor = raw.cursor()
                 cursor.execute(prefix + statement, parameters)
                 lines = [" | ".join(str(c) for c in row) for row in cursor.fetchall()]
-                plans[name if len(statements) == 1 else f"{name}, query {i} of {len(statements)}"] = "\n".join(lines)
+                plans[name if len(statements) == 1 else f"{name}, query {i}"] = "\n".join(lines)
     return plans
 
 
@@ -328,7 +329,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     template = lab_gen.load_template()
     template = {**template, "cases": [c for c in template["cases"] if c["key"] in CASES]}
-    noise = lab_gen.json.loads(lab_gen.NOISE.read_text())
+    noise = json.loads(lab_gen.NOISE.read_text())
     lab = lab_gen.plan(template, noise, args.machines, args.nights, args.seed)
     maker = lab_gen.NightMaker(template, lab)
     out = Path(args.out)

@@ -6,9 +6,10 @@ the other writer's lock; PostgreSQL serialises the inserts itself). A run append
 
 A lab's store holds a year of nights of fifty machines (millions of figure rows), and every reader
 asks for a few series of one machine: `history show` one, a session's judge every figure of one case,
-a report every trend of a run, the nightly digest every series of each machine's last runs. Each of
-those is one query on an index (benchmarks/results/history_queries.md), because on PostgreSQL a query
-costs a connection and a cold backend first, and a query per figure made a lab's reads take minutes.
+a report every trend of a run, the nightly digest (history/recent.py) every series of each machine's
+last runs. Each of those is one or two queries on an index (benchmarks/results/history_queries.md),
+because on PostgreSQL a query costs a connection and a cold backend first, and a query per figure made
+a lab's reads take minutes.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class HistoryStore:
             sa.Column("git_commit", sa.String(64)),
             sa.Column("machine", sa.Text, nullable=False),
             sa.Column("packages", sa.Text, nullable=False),
-            # A machine's latest runs, newest first, without reading its year (the digest's read).
+            # A machine's latest runs, newest first, without reading its year (series_table's first step).
             sa.Index("ix_bench_runs_machine_started", "machine_id", "started", "id"),
         )
         self.figures = sa.Table(
@@ -415,42 +416,6 @@ class HistoryStore:
             for row in conn.execute(older):
                 again[(row.case_key, row.figure)].append(Point(row.started, float(row.value), row.git_commit))
         return {**out, **again}
-
-    def machines(self) -> dict[str, str]:
-        """Every machine in the store with the start of its latest run (the nightly digest's roll call)."""
-        import sqlalchemy as sa
-
-        query = sa.select(self.runs.c.machine_id, sa.func.max(self.runs.c.started).label("latest")).group_by(
-            self.runs.c.machine_id
-        )
-        return {row.machine_id: row.latest for row in self._read(query)}
-
-    def recent(self, machine_id: str, last: int = 30) -> dict[tuple[str, str], list[Point]]:
-        """Every series of one machine over its last `last` runs, keyed by (case, figure), in one query.
-
-        What a nightly digest reads to look for changes on each machine: a series that was not stored
-        in some of those runs has fewer points (unlike `series`, which reaches further back for it).
-        """
-        import sqlalchemy as sa
-
-        f, r = self.figures, self.runs
-        latest = (
-            sa.select(r.c.id)
-            .where(r.c.machine_id == machine_id)
-            .order_by(r.c.started.desc(), r.c.id.desc())
-            .limit(last)
-            .scalar_subquery()
-        )
-        query = (
-            sa.select(f.c.case_key, f.c.figure, f.c.value, r.c.started, r.c.git_commit)
-            .join(r, r.c.id == f.c.run_id)
-            .where(f.c.run_id.in_(latest))
-            .order_by(f.c.case_key, f.c.figure, r.c.started, r.c.id)
-        )
-        out: dict[tuple[str, str], list[Point]] = {}
-        for row in self._read(query):
-            out.setdefault((row.case_key, row.figure), []).append(Point(row.started, float(row.value), row.git_commit))
-        return out
 
     @contextmanager
     def _connection(self) -> Iterator[sa.Connection]:
