@@ -337,9 +337,10 @@ class HistoryStore:
     def series_many(
         self, machine_id: str, case_key: str, names: Sequence[str], last: int = 30
     ) -> dict[str, list[Point]]:
-        """Each figure's `series` of one case on one machine, read in one query (the session's judge asks all at once).
+        """Each figure's `series` of one case on one machine, on one connection (the session's judge asks all at once).
 
-        Equal to calling `series` per name; a figure with no stored value maps to an empty list.
+        Equal to calling `series` per name; a figure with no stored value maps to an empty list. See
+        `series_table` for the queries (one, or two when a series reaches back past the last runs).
         """
         table = self.series_table(machine_id, [case_key], names, last)
         return {name: table[(case_key, name)] for name in names}
