@@ -289,3 +289,28 @@ def test_history_show_refuses_a_last_that_is_no_count_of_runs(tmp_path, capsys, 
     assert (
         f"argument --last: {last!r} is not a count of runs; give 1 or more, e.g. --last 30" in capsys.readouterr().err
     )
+
+
+def test_the_query_benchmark_runs_and_its_reads_use_the_indexes(tmp_path):
+    """benchmarks/history_queries.py on a small lab (SQLite): every reader timed, each query planned on an index."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    record = tmp_path / "history_queries.md"
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "history_queries.py"), "--machines", "3", "--nights", "12",
+         "--repeat", "2", "--out", str(tmp_path), "--record", str(record)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = record.read_text()
+    assert "## SQLite: 36 runs" in text and "indexes of issue 28 part 5" in text
+    for read in ("history show of one series", "series_many |", "series_table per suite |", "read_recent |"):
+        assert read in text
+    plans = text[text.index("Plans:") :]
+    assert "SEARCH bench_figures USING INDEX ix_bench_figures_series_run" in plans
+    assert "SEARCH bench_runs USING COVERING INDEX ix_bench_runs_machine_started" in plans
+    assert "SCAN bench_figures" not in plans  # no read walks the whole figure table
