@@ -41,7 +41,7 @@ class Point(Protocol):
 
 
 class History(Protocol):
-    """What compare reads from a history store: one machine's series of one case's figures, in one query."""
+    """What compare reads from a history store: one machine's series of one case's figures, on one connection."""
 
     def series_many(
         self, machine_id: str, case_key: str, names: Sequence[str], last: int = ...
