@@ -105,13 +105,11 @@ class BaselineCheck:
         store = self._history()
         if store is None:
             return {}
-        earlier: dict[str, list[float]] = {}
-        for gate in gates:
-            try:
-                earlier[gate] = [p.value for p in store.series(self.machine["id"], key, f"gate:{gate}", HISTORY_RUNS)]
-            except BenchHarnessError:
-                return {}
-        return earlier
+        try:  # every gate of the case in one read (HistoryStore.series_many), not one query per gate
+            points = store.series_many(self.machine["id"], key, [f"gate:{g}" for g in gates], HISTORY_RUNS)
+        except BenchHarnessError:
+            return {}
+        return {gate: [p.value for p in points[f"gate:{gate}"]] for gate in gates}
 
     def _earlier_runs(self, key: str, entry: baselines.BaselineEntry) -> judge.Replicates:
         """This machine's other runs of the case from the history store: the between-run spread of each figure.
@@ -125,15 +123,15 @@ class BaselineCheck:
             return judge.Replicates()
         started = entry.recorded.get("started")
         names = [*entry.metrics, *(f"gate:{g}" for g in entry.ratios)]
+        try:  # every figure of the case in one read (HistoryStore.series_many), not one query per figure
+            series = store.series_many(self.machine["id"], key, names, HISTORY_RUNS)
+        except BenchHarnessError:
+            return judge.Replicates()
         before: dict[str, list[float]] = {}
         for name in names:
-            try:
-                points = store.series(self.machine["id"], key, name, HISTORY_RUNS)
-            except BenchHarnessError:
-                return judge.Replicates()
             own = entry.metrics[name].value if name in entry.metrics else entry.ratios[name[5:]].estimate
             before[name] = [
-                p.value for p in points if p.value > 0 and (p.started != started if started else p.value != own)
+                p.value for p in series[name] if p.value > 0 and (p.started != started if started else p.value != own)
             ]
         return judge.Replicates(before)
 

@@ -300,12 +300,14 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
 
 def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> None:
     kind = kinds.kind(view.kind)
-    names = [*kind.gate_metrics.values(), *(f"gate:{g}" for g in kind.gate_metrics)]
-    for name in dict.fromkeys(names):
+    names = list(dict.fromkeys([*kind.gate_metrics.values(), *(f"gate:{g}" for g in kind.gate_metrics)]))
+    # Every case's figures in one read (HistoryStore.series_table), not one query per case and figure.
+    table = history.series_table(run.machine_id, [c.key for c in view.cases], names, TREND_RUNS)
+    for name in names:
         lines: dict[str, list[tuple[str, float]]] = {}
         changes: dict[str, list[int]] = {}
         for c in view.cases:
-            points = history.series(run.machine_id, c.key, name, TREND_RUNS)
+            points = table[(c.key, name)]
             if len(points) < 2:
                 continue
             label = f"{c.case.quant} {c.case.backend}"
