@@ -209,3 +209,44 @@ def test_the_readmes_example_target_is_a_valid_target():
     block = readme.split("**Deployment targets: what to ship where.**", 1)[1].split("```toml\n", 1)[1].split("```")[0]
     phone = parse_targets(tomllib.loads(block)["tool"]["benchharness"]["targets"])["phone"]
     assert (phone.max_model_bytes, phone.max_memory_bytes, phone.prefer) == (50 * MIB, 2**30, ("size", "speed"))
+
+
+def test_a_pick_other_than_the_recommended_configuration_says_why():
+    """A newcomer's finding: the report recommended q8_0 while a target shipped q4_1, and nothing said why."""
+    # q8_0, the recommendation (the fastest passing every gate), is 140 MiB; q4_0 loses accuracy
+    small = target(max_model_bytes="100 MiB", min_accuracy_retained=0.95)
+    (answer,) = pick(small, lab())
+    assert answer.pick is not None and answer.pick.name == "q4_1 on llamacpp"
+    assert answer.recommended is not None and answer.recommended.name == "q8_0 on llamacpp"
+    why = answer.against_recommended()
+    assert why == (
+        "not the recommended q8_0 on llamacpp (the fastest that passes every gate): "
+        "model file 140.0 MiB <= 100.0 MiB: not met (40.0 MiB over)"
+    )
+    assert f"  {why}" in answer.lines()
+    sized = parse_targets({"edge": {"prefer": ["size", "speed"], "min_accuracy_retained": 0.95}})["edge"]
+    (answer,) = pick(sized, lab())  # both qualify; the order of preference decides
+    assert answer.pick is not None and answer.pick.name == "q4_1 on llamacpp"
+    why = str(answer.against_recommended())
+    assert why.startswith(
+        "not the recommended q8_0 on llamacpp (the fastest that passes every gate): both meet every limit, "
+        "and this target prefers size then speed (q4_1 on llamacpp: size 90.0 MiB"
+    ), why
+    assert "; q8_0 on llamacpp: size 140.0 MiB" in why
+    agreeing = target(max_model_bytes="150 MiB", min_accuracy_retained=0.95)
+    (answer,) = pick(agreeing, lab())
+    assert answer.pick is not None and answer.pick.name == "q8_0 on llamacpp" and answer.against_recommended() is None
+
+
+def test_the_first_screen_says_why_a_target_ships_other_than_the_recommendation(tmp_path):
+    from benchharness.report.html import write_report
+
+    small = target(max_model_bytes="100 MiB", min_accuracy_retained=0.95)
+    path = tmp_path / "report.html"
+    write_report(path, [lab()], None, targets=(small,))
+    first_screen = path.read_text().split('<section id="first-screen">', 1)[1].split("</section>", 1)[0]
+    assert "ship <b>q4_1 on llamacpp</b>" in first_screen
+    assert (
+        "not the recommended q8_0 on llamacpp (the fastest that passes every gate): model file 140.0 MiB"
+        in first_screen
+    )

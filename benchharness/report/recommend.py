@@ -113,6 +113,12 @@ def not_judged(cases: Sequence[CaseResult]) -> str:
     return "; ".join(parts)
 
 
+def fastest_passing(found: Sequence[Candidate]) -> Candidate | None:
+    """The recommended configuration among one (model, device)'s candidates: the fastest that passes every gate."""
+    passing = [c for c in found if c.case.passes_every_gate()]
+    return max(passing, key=lambda c: c.speed) if passing else None
+
+
 def recommend(run: RunResult) -> list[Recommendation]:
     """One recommendation per (model, device) measured in `run`, in the order the cases ran.
 
@@ -146,7 +152,8 @@ def recommend(run: RunResult) -> list[Recommendation]:
                 Recommendation(run.machine_id, model, device, None, None, len(found), metric, sentence)
             )
             continue
-        fastest = max(passing, key=lambda c: c.speed)
+        fastest = fastest_passing(found)
+        assert fastest is not None
         sized = [c for c in passing if c.size_bytes is not None]
         smallest = min(sized, key=lambda c: c.size_bytes or 0.0) if sized else None
         sentence = (

@@ -30,7 +30,7 @@ from typing import Literal
 from benchharness import units
 from benchharness.gates import ACCURACY_RETAINED
 from benchharness.readings import metric_spec
-from benchharness.report.recommend import Candidate, accuracy_metric, candidates, speed_metric
+from benchharness.report.recommend import Candidate, accuracy_metric, candidates, fastest_passing, speed_metric
 from benchharness.results import CaseResult, RunResult
 from benchharness.settings import Target
 
@@ -264,6 +264,27 @@ class TargetPick:
     pick: Judged | None
     runner_up: Judged | None
     judged: tuple[Judged, ...]
+    recommended: Judged | None = None  # the report's recommended configuration (recommend.fastest_passing), judged here
+
+    def against_recommended(self) -> str | None:
+        """Why this target ships something other than the report's recommended configuration, or None where it agrees.
+
+        The recommendation is the fastest variant that passes every gate; a target adds its own limits and
+        order of preference, so the two may differ, and a reader who sees both must be told why.
+        """
+        r = self.recommended
+        if self.pick is None or r is None or r.name == self.pick.name:
+            return None
+        head = f"not the recommended {r.name} (the fastest that passes every gate)"
+        if r.excluded:
+            return f"{head}: {r.excluded}"
+        failing = [e for e in r.evidence if e.status != "met"]
+        if failing:
+            return f"{head}: {'; '.join(e.text() for e in failing)}"
+        return (
+            f"{head}: both meet every limit, and this target prefers {' then '.join(self.target.prefer)} "
+            f"({self.pick.name}: {preference_text(self.target, self.pick)}; {r.name}: {preference_text(self.target, r)})"
+        )
 
     @property
     def where(self) -> str:
@@ -275,6 +296,8 @@ class TargetPick:
         if self.pick is not None:
             lines = [f"{head}: ship {self.pick.name} ({preference_text(self.target, self.pick)})"]
             lines += [f"  {e.text()}" for e in self.pick.evidence] or ["  (the target sets no limit)"]
+            if (why := self.against_recommended()) is not None:
+                lines.append(f"  {why}")
             if self.runner_up is not None:
                 lines.append(f"  runner-up: {self.runner_up.name} ({preference_text(self.target, self.runner_up)})")
             else:
@@ -326,7 +349,9 @@ def pick(target: Target, run: RunResult) -> list[TargetPick]:
         chosen = _best(qualifying, target.prefer) if qualifying else None
         rest = [j for j in qualifying if j is not chosen]
         runner_up = _best(rest, target.prefer) if rest else None
-        answers.append(TargetPick(target, run.machine_id, model, device, chosen, runner_up, judged))
+        best = fastest_passing(candidates(cases))
+        recommended = next((j for j in judged if best is not None and j.candidate.case.key == best.case.key), None)
+        answers.append(TargetPick(target, run.machine_id, model, device, chosen, runner_up, judged, recommended))
     return answers
 
 
