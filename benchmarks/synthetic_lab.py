@@ -210,13 +210,23 @@ class NightMaker:
                     continue
                 readings[name] = {**r, "value": self._value(machine, own, c["key"], name, r["value"], r["unit"], rng)}
             verdicts = [
-                {**v, "estimate": self._value(machine, own, c["key"], f"gate:{v['name']}", v["estimate"], "", rng)}
+                self._gate(v, self._value(machine, own, c["key"], f"gate:{v['name']}", v["estimate"], "", rng))
                 if v.get("kind") == "gate" and v.get("estimate") is not None
                 else v
                 for v in c.get("verdicts", [])
             ]
             cases.append({**c, "readings": readings, "verdicts": verdicts})
         return {**self.template, "run": run, "cases": cases}
+
+    @staticmethod
+    def _gate(verdict: dict[str, Any], estimate: float) -> dict[str, Any]:
+        """The gate verdict with its new estimate and its interval moved with it: an estimate left outside its
+        own interval is no real gate's, and the report's gate figure refuses it (negative error bars)."""
+        factor = estimate / verdict["estimate"] if verdict["estimate"] else 1.0
+        if verdict.get("low") is None or verdict.get("high") is None:
+            return {**verdict, "estimate": estimate}
+        low, high = sorted((verdict["low"] * factor, verdict["high"] * factor))  # a factor < 0 flips the ends
+        return {**verdict, "estimate": estimate, "low": low, "high": high}
 
     def _value(
         self, machine: Machine, night: int, case_key: str, figure: str, base: float, unit: str, rng: np.random.Generator
