@@ -66,16 +66,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from benchharness.report.html import write_report
+    from benchharness.history.store import resolve_url
+    from benchharness.report.lab_pages import files_dir, write_lab
     from benchharness.report.merge import merge_runs
 
     runs, notes = merge_runs(_load(args.results))
     for note in notes:
         print(f"note: {note}")
-    history = _history(args.history, Path(args.out).parent) if args.history else None
+    history_url = resolve_url(args.history, Path(args.out).parent) if args.history else None
     targets = tuple(_targets(args.config)[1].values()) if args.config else ()
-    path = write_report(Path(args.out), runs, history, title=args.title, targets=targets)
+    path, drawn = write_lab(Path(args.out), runs, history_url, title=args.title, targets=targets)
     print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)})")
+    print(
+        f"machine pages and merged results: {files_dir(path)}/ ({drawn} page(s) drawn here, "
+        f"{len(runs) - drawn} the machines' own reports)"
+    )
     return 0
 
 
@@ -235,7 +240,12 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("merge", help="results of several machines into one lab report")
     m.add_argument("results", nargs="+")
-    m.add_argument("--out", required=True, metavar="PATH", help="the lab report to write (HTML)")
+    m.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="the lab report's first page (HTML); its machine pages and merged results go in PATH's stem + _files/",
+    )
     m.add_argument(
         "--history", metavar="URL", help="show trends from this history store (sqlite:///..., postgresql://...)"
     )

@@ -24,7 +24,7 @@ from benchharness.matrix import Case
 from benchharness.protocol import PairedTiming, ProtocolError, decode, encode
 from benchharness.readings import Measurement
 from benchharness.settings import BaselineSettings
-from benchharness.storage import migrate, read_versioned, write_json_atomic
+from benchharness.storage import migrate, read_json, read_versioned, write_json_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -310,20 +310,50 @@ class RunResult:
 
 
 REPORT_DATA_ID = "benchharness-results"
+LAB_DATA_ID = "benchharness-lab"  # a lab report's first page: where its merged results lie, not the runs themselves
+LAB_KIND = "lab-results"
+LAB_SCHEMA_VERSION = 1
 
 
 def load_runs(path: str | Path) -> list[RunResult]:
-    """Every run in a results JSON (one) or an HTML report (one, or one per machine for a lab report)."""
+    """Every run in a results JSON (one), a lab's merged results JSON (one per machine) or an HTML report
+    (one; a lab report's first page: the merged results file it names, beside it)."""
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
-        from benchharness.report.embed import extract_embedded
+        from benchharness.report.embed import extract_embedded, has_block
 
+        if has_block(path, LAB_DATA_ID):
+            (manifest,) = extract_embedded(path, LAB_DATA_ID)
+            merged = path.parent / str(manifest.get("results"))
+            if not merged.is_file():
+                raise StoreError(
+                    f"{path} is a lab report whose results lie in {merged}, which is missing; "
+                    f"copy the page with its {merged.parent.name}/ folder"
+                )
+            return _lab_runs(merged)
         documents = extract_embedded(path, REPORT_DATA_ID)
         return [
             RunResult.from_dict(migrate(d, KIND, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
             for i, d in enumerate(documents)
         ]
-    return [RunResult.from_dict(load_results(path), str(path))]
+    data = read_json(path, KIND)
+    if isinstance(data, dict) and data.get("kind") == LAB_KIND:
+        return _lab_runs(path, data)
+    return [RunResult.from_dict(migrate(data, KIND, str(path), SCHEMA_VERSION, MIGRATIONS), str(path))]
+
+
+def _lab_runs(path: Path, document: Any = None) -> list[RunResult]:
+    """The runs of a lab's merged results file (`benchharness merge` writes it beside the lab report)."""
+    data = migrate(
+        read_json(path, LAB_KIND) if document is None else document, LAB_KIND, str(path), LAB_SCHEMA_VERSION, {}
+    )
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        raise StoreError(f"{LAB_KIND} file {path} holds no list of runs; it was edited or truncated")
+    return [
+        RunResult.from_dict(migrate(d, KIND, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
+        for i, d in enumerate(runs)
+    ]
 
 
 def load_dataframe(path: str | Path) -> pd.DataFrame:

@@ -73,8 +73,13 @@ def _umask() -> int:
 
 def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
     """Load a `kind` file, migrating old schema versions (migrations[v] turns v into v+1)."""
+    return migrate(read_json(path, kind), kind, str(path), current, migrations)
+
+
+def read_json(path: Path, kind: str) -> Any:
+    """The parsed JSON of a `kind` file, or a one-line error that says what is wrong with it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StoreError(f"{kind} file {path} does not exist") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -83,7 +88,6 @@ def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Mi
         ) from None
     except OSError as e:
         raise StoreError(f"cannot read {kind} file {path} ({e.strerror})") from None
-    return migrate(data, kind, str(path), current, migrations)
 
 
 def migrate(data: Any, kind: str, source: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:

@@ -20,6 +20,14 @@ def embedded_json(documents: list[dict[str, Any]], element_id: str) -> str:
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
+def has_block(path: Path, element_id: str) -> bool:
+    """Whether the page at `path` carries a data block `element_id` (a lab's first page carries the lab's)."""
+    try:
+        return f'<script type="application/json" id="{element_id}">' in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False  # extract_embedded says what is wrong with the file
+
+
 def extract_embedded(path: Path, element_id: str) -> list[dict[str, Any]]:
     """The documents `embedded_json` wrote into the report at `path`."""
     try:

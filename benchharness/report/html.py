@@ -449,11 +449,15 @@ def render_report(
     history: HistoryStore | None = None,
     title: str | None = None,
     targets: Sequence[Target] = (),
+    views: Sequence[RunView] | None = None,
 ) -> str:
-    """The whole report as one HTML string: one run, or a lab of several merged runs; each target answered per run."""
+    """The whole report as one HTML string: one run, or a lab of several merged runs; each target answered per run.
+
+    `views` are the runs' views when the caller already built them (a lab's machine page keeps its change points).
+    """
     if not runs:
         raise ValueError("render_report needs at least one run")
-    views = [run_view(r, history, targets) for r in runs]
+    views = list(views) if views is not None else [run_view(r, history, targets) for r in runs]
     groups, lab_rows = lab_table(runs) if len(runs) > 1 else ([], [])
     template = templates().get_template("report.html.j2")
     return template.render(
