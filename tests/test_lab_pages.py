@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, chromium
 
 from benchharness.results import RunResult, load_runs
 from conftest import run_cli
@@ -92,6 +93,18 @@ def test_the_first_page_stays_small_and_carries_no_machine_detail(merged):
     page = (root / "lab.html").read_text()
     assert "<svg" not in page and 'id="benchharness-results"' not in page  # figures and results live elsewhere
     assert "default-src 'none'" in page and "<script src" not in page and "<link" not in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed: apt-get install chromium")
+def test_the_first_page_and_a_machine_page_open_from_disk_and_fetch_nothing(merged, tmp_path):
+    root, _, _ = merged
+    for page, marker in (
+        (root / "lab.html", 'class="machine-page"'),
+        (root / "lab_files/machines/lab-03.html", "<svg"),
+    ):
+        dom, urls = chromium(page.as_uri(), tmp_path, "--dump-dom")
+        assert marker in dom, f"{marker!r} missing from the rendered {page.name}"
+        assert [u for u in urls if not u.startswith("file://")] == [], f"{page.name} fetched {urls}"
 
 
 def test_the_merged_results_load_back_as_the_runs_that_went_in(merged):

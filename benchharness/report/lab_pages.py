@@ -174,7 +174,10 @@ def class_views(runs: Sequence[RunResult], targets: Sequence[Target]) -> list[Cl
     for view in views.values():
         counted: dict[tuple[str, str], dict[str, int]] = {}
         for rec in view.recommendations:
-            name = rec.fastest.name if rec.fastest else "nothing measured"
+            if rec.fastest is not None:
+                name = rec.fastest.name
+            else:  # recommend's two ways of having no pick: nothing measured, or nothing passes every gate
+                name = "no optimized variant passes: the reference" if rec.considered else "nothing measured"
             per = counted.setdefault((rec.model, rec.device), {})
             per[name] = per.get(name, 0) + 1
         view.ship = [
