@@ -4,8 +4,8 @@ compare, merge, report, recommend and history work on stored results; init write
 configuration for a team's own checkpoint folder (benchharness/scaffold.py); fetch-llama-converter is
 a set-up step (online, once per llama-cpp-python version) that GGUF variants of a checkpoint need.
 
-Every input may be a results JSON or an HTML report written by benchharness (the report embeds its
-results). Bad input is a one-line error on stderr and exit status 2; `--fail-on-regression` makes
+Every input may be a results JSON, a lab's merged results JSON, or an HTML report written by benchharness (a
+report embeds its results; a lab report's first page names the merged results file in its folder). Bad input is a one-line error on stderr and exit status 2; `--fail-on-regression` makes
 a regression exit 1.
 """
 
