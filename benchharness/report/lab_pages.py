@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchharness.config import Target
 from benchharness.errors import StoreError
 from benchharness.report.changes import changes
 from benchharness.report.embed import embedded_json, extract_embedded
@@ -38,6 +37,7 @@ from benchharness.report.html import FAILED, lab_table, templates
 from benchharness.report.recommend import Recommendation, recommend
 from benchharness.report.targets import TargetPick, pick
 from benchharness.results import LAB_DATA_ID, LAB_KIND, LAB_SCHEMA_VERSION, REPORT_DATA_ID, RunResult
+from benchharness.settings import Target
 from benchharness.storage import write_text_atomic
 
 MARKER = "results.json"  # a lab folder holds it; merge replaces only a folder that does
