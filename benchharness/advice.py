@@ -10,7 +10,7 @@ advice attached to a measured flag, never a figure: a flag is raised only by its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from benchharness.readings import Measurement
 
@@ -96,8 +96,12 @@ def advise(flag: str, backend: str) -> Advice | None:
     return Advice(CAUSES[flag], actions.get(backend) or actions.get("") or "see the runtime's tuning guide")
 
 
-def advise_flags(measurement: Measurement, backend: str) -> None:
-    """Each flag the measurement raised gets what it usually means on this backend, and what helps."""
-    for flag in measurement.info.get("flags") or []:
-        if isinstance(flag, dict) and (advice := advise(str(flag.get("name")), backend)):
-            flag |= {"causes": advice.causes, "actions": advice.actions}
+def advise_flags(measurement: Measurement, backend: str) -> Measurement:
+    """The measurement with each flag it raised told what it usually means on this backend, and what helps."""
+    flags = tuple(
+        replace(flag, causes=advice.causes, actions=advice.actions)
+        if (advice := advise(flag.name, backend)) is not None
+        else flag
+        for flag in measurement.info.flags
+    )
+    return replace(measurement, info=replace(measurement.info, flags=flags))

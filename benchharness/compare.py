@@ -268,8 +268,8 @@ def environment_differences(machine: str, old: RunResult, new: RunResult) -> lis
         before = old.case(after.key)
         if before is None or before.measurement is None or after.measurement is None:
             continue
-        changes = _dict_changes(
-            before.measurement.info.get("runtime_settings") or {}, after.measurement.info.get("runtime_settings") or {}
+        changes = _dict_changes(  # none recorded (one-call files before 2026-11-30 19:00): compared as none set
+            before.measurement.info.runtime_settings or {}, after.measurement.info.runtime_settings or {}
         )
         if changes:
             settings.append(f"{machine}: runtime settings of {after.key}: {'; '.join(changes)}")

@@ -6,6 +6,7 @@
      │    └── PrepareError     a variant could not be produced from its source
      ├── BackendUnavailable    a runtime or device is not on this machine (turned into a skip reason)
      ├── StoreError            a malformed, wrong-version or unwritable baseline or results file
+     ├── ReplyError            a child's reply whose info has an unknown, missing or mistyped key (child_info.py)
      │    └── MachineMismatch  a baseline recorded on another machine
      └── CaseFailed            a case's child process crashed, hung, or produced unusable figures
           └── ChildCrashed     the child died from a signal (SIGILL, SIGSEGV, SIGKILL, ...)
@@ -44,6 +45,10 @@ class BackendUnavailable(BenchHarnessError):
 
 class StoreError(BenchHarnessError):
     """A stored baseline or results file that cannot be read or written."""
+
+
+class ReplyError(BenchHarnessError, ValueError):
+    """A child's reply, fresh or stored, whose info does not fit ChildInfo; a ValueError too, as a bad value is."""
 
 
 class MachineMismatch(StoreError):

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from benchharness.child_info import ChildInfo
+
 Better = Literal["higher", "lower", "neither"]
 
 
@@ -208,7 +210,7 @@ class Measurement:
 
     case_id: str
     readings: dict[str, Reading]
-    info: dict[str, Any] = field(default_factory=dict)
+    info: ChildInfo  # what it was measured under, and what the parent added (child_info.py)
     warnings: tuple[str, ...] = ()
     round_samples: dict[str, list[float]] = field(default_factory=dict)
 
@@ -220,7 +222,7 @@ class Measurement:
         return {
             "case_id": self.case_id,
             "readings": {k: r.to_dict() for k, r in sorted(self.readings.items())},
-            "info": self.info,
+            "info": self.info.to_dict(),
             "warnings": list(self.warnings),
             "round_samples": self.round_samples,
         }
@@ -230,7 +232,7 @@ class Measurement:
         return cls(
             case_id=str(data["case_id"]),
             readings={k: Reading.from_dict(v) for k, v in data["readings"].items()},
-            info=dict(data.get("info") or {}),
+            info=ChildInfo.from_dict(data["info"]),
             warnings=tuple(data.get("warnings") or ()),
             round_samples={k: [float(x) for x in v] for k, v in (data.get("round_samples") or {}).items()},
         )

@@ -81,7 +81,7 @@ class CaseRecord:
             "message": self.message,
             "log_tail": self.log_tail,
             "readings": {} if m is None else {k: r.to_dict() for k, r in sorted(m.readings.items())},
-            "info": {} if m is None else m.info,
+            "info": {} if m is None else m.info.to_dict(),
             "warnings": [] if m is None else list(m.warnings),
             "round_samples": {} if m is None else m.round_samples,
             "confirmations": [c.to_dict() for c in self.measurements[1:]],

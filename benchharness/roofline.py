@@ -10,8 +10,7 @@ functions: the session calls them with what it measured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from benchharness.meters.bandwidth import Bandwidth
 from benchharness.models.traffic import TokenTraffic, bytes_per_token
@@ -37,7 +36,7 @@ def decode_readings(
     gen_tokens: int,
 ) -> list[Reading]:
     """bytes_per_token, decode_read_gb_per_s and mbu for each depth (suffix, depth) of a decode row."""
-    settings: Mapping[str, Any] = measurement.info.get("runtime_settings") or {}
+    settings = measurement.info.runtime_settings or {}  # none recorded: the backend's defaults
     out: list[Reading] = []
     for suffix, depth in depths:
         names = (BYTES + suffix, READ_RATE + suffix, MBU + suffix)

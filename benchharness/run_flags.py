@@ -16,9 +16,8 @@ Pure functions over a Measurement's readings and info; the session adds their ad
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from benchharness.meters.utilisation import Flag
+from benchharness.child_info import Flag
 from benchharness.readings import Measurement
 from benchharness.roofline import MBU
 
@@ -59,7 +58,7 @@ def kernel_fallback(measurement: Measurement, backend: str, machine_isa: Iterabl
     `machine_isa`: the CPU's ISA flags (machine.fingerprint()["isa"]). Read from the row's runtime settings:
     llama.cpp's `cpu_features` (the kernels its build compiled in) and any backend's safe mode.
     """
-    settings: dict[str, Any] = measurement.info.get("runtime_settings") or {}
+    settings = measurement.info.runtime_settings or {}  # none recorded: nothing says a slower path ran
     safe_mode = any("safe mode" in str(value) for value in settings.values())
     features = settings.get("cpu_features") if backend == "llamacpp" else None
     missing = []

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchharness import kinds
 from benchharness.backends.base import Backend
+from benchharness.child_info import ChildInfo
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.energy import Energy
@@ -98,7 +99,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         started = time.perf_counter()
         first_call()
         first_s = time.perf_counter() - started
-        readings, warnings, samples, info = kind.measure(model, context)
+        readings, warnings, samples, facts = kind.measure(model, context)
         huge_pages = huge_page_use()  # with the model still loaded: how its memory was mapped
     except ValueError as e:  # a non-finite figure from the runtime (Reading and stats refuse them)
         raise CaseFailed(f"unusable measurement: {e}") from None
@@ -111,31 +112,35 @@ def measure_case(request: MeasureRequest) -> Measurement:
         Reading("load_memory_bytes", "B", load_memory, source="RSS right after load minus right before (psutil)"),
         Reading("first_inference_ms", "ms", first_s * 1000, source=cold + ", the first call after load"),
     ]
-    settings = dict(info.get("runtime_settings", {}))
-    settings["page_cache"] = page_cache
-    info |= {
-        "runtime_settings": settings,
-        "runtime": backend.runtime_version(),
-        "threads": request.threads,
-        "kind": kind.name,
-        "measurement_key": request.measurement_key,
-        "guard_start": guard_start,
-        "guard_end": guard_end,
-        "throttled": throttled(guard_start, guard_end),
-        "huge_pages": huge_pages,
-        "accuracy_scored": request.score_accuracy,
-        "eval_data": request.data.info(),  # each file scored and timed on: path, size, SHA-256, items
-    }
-    info["timed_s"] = float(info.get("timed_s", 0.0)) + first_s  # the cold first call is a timed region too
+    info = ChildInfo(
+        runtime=backend.runtime_version(),
+        threads=request.threads,
+        kind=kind.name,
+        measurement_key=request.measurement_key,
+        guard_start=guard_start,
+        guard_end=guard_end,
+        throttled=throttled(guard_start, guard_end),
+        accuracy_scored=request.score_accuracy,
+        runtime_settings={**facts.runtime_settings, "page_cache": page_cache},
+        timed_s=facts.timed_s + first_s,  # the cold first call is a timed region too
+        accuracy_s=facts.accuracy_s,
+        flags=(),
+        eval_data=request.data.info(),  # each file scored and timed on: path, size, SHA-256, items
+        huge_pages=huge_pages,
+        lm=facts.lm,
+        calls=facts.calls,
+        cpu=facts.region.cpu,
+        memory=facts.region.memory,
+    )
     by_name = {r.name: r for r in readings}
     flags = bottleneck_flags(
         _value(by_name.get("cpu_utilisation")),
         _value(by_name.get("peak_rss_bytes")),
-        info.get("memory_available_bytes"),
+        None if info.cpu is None else info.cpu.memory_available_bytes,
         by_name.get(kind.paired_metric),
-        info["throttled"],
+        info.throttled,
     )
-    info["flags"] = [asdict(f) for f in flags]
+    info = replace(info, flags=tuple(flags))
     return Measurement(
         case_id=request.case_id,
         readings={r.name: r for r in readings},

@@ -120,8 +120,8 @@ class BenchSession:
             record.pairs, record.confirm_pairs = list(done.evidence.pairs), done.confirm_pairs
             gates = self.check.across_runs(plan, done.verdicts)
             record.ratios = {v.name: v.estimate for v in gates if v.kind == "gate" and v.estimate is not None}
+        measurement = advise_flags(measurement, case.backend)
         record.measurement = measurement
-        advise_flags(measurement, case.backend)
         self.budget.base_seconds.append(time.monotonic() - started)
         record.verdicts = gates + judge.judge_limits(dict(plan.limits), measurement)
 

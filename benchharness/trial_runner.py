@@ -14,9 +14,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchharness import backends, judge, kinds
 from benchharness.backends.base import Backend
@@ -38,6 +38,8 @@ from benchharness.roofline import ceiling_note, decode_readings, with_ceiling
 from benchharness.run_flags import kernel_fallback, low_bandwidth_utilisation
 from benchharness.settings import Settings
 from benchharness.trials import Budget, confirmed, extra_blocks_allowed, first_side
+
+Reply = TypeVar("Reply", Measurement, PairedTiming)  # what a child answers: a solo measurement or paired timing
 
 Progress = Callable[[str], None]
 ChildRunner = Callable[..., dict[str, Any]]  # isolation.run_job's shape: (request, *, timeout_s, label, work_dir)
@@ -133,22 +135,31 @@ class TrialRunner:
         return self.scratch / f"{self.measurement_key(reference, variant)}.outputs.npy"
 
     # -- running children -----------------------------------------------------------------------
+    def _measure_child(self, request: MeasureRequest, label: str) -> Measurement:
+        """One solo child's Measurement, its time accounted (cost.py): the child's timed and accuracy seconds."""
+        started = time.perf_counter()
+        measurement = Measurement.from_dict(self._run_child(request, label))
+        info = measurement.info
+        self.cost.add_child(time.perf_counter() - started, info.timed_s, info.accuracy_s)
+        return measurement
+
+    def _paired_child(self, request: PairedRequest, label: str) -> PairedTiming:
+        """One paired child's timing, its time accounted (cost.py): its rounds are timed, nothing is scored."""
+        started = time.perf_counter()
+        timing = decode(PairedTiming, self._run_child(request, label))
+        self.cost.add_child(time.perf_counter() - started, timing.timed_s, 0.0)
+        return timing
+
     def _run_child(self, request: MeasureRequest | PairedRequest, label: str) -> dict[str, Any]:
         if self.settings.trials.cooldown_s:
             time.sleep(self.settings.trials.cooldown_s)
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.progress(f"measuring {label}")
-        started = time.perf_counter()
-        data = self.child(
+        return self.child(
             request, timeout_s=self.settings.case_timeout_s, label=label, work_dir=self.settings.cache_dir / "jobs"
         )
-        info = data.get("info", {}) if isinstance(request, MeasureRequest) else data
-        self.cost.add_child(
-            time.perf_counter() - started, float(info.get("timed_s", 0.0)), float(info.get("accuracy_s", 0.0))
-        )
-        return data
 
-    def _falling_back(self, plan: CasePlan, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _falling_back(self, plan: CasePlan, attempt: Callable[[], Reply]) -> Reply:
         """Run a child; if it dies of SIGILL on a backend that has a safe mode, run it again in safe mode.
 
         A runtime's fastest path may use an instruction the CPU (or VM) advertises but traps: llama.cpp's
@@ -185,7 +196,7 @@ class TrialRunner:
                 raise cached
             return cached
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> Measurement:
             request = MeasureRequest(
                 case_id=case.id,
                 measurement_key=key,
@@ -200,10 +211,10 @@ class TrialRunner:
                 data=self.models[case.model].data,
                 estimate_cpu_tdp_w=self.settings.estimate_cpu_tdp_w,
             )
-            return self._run_child(request, case.id)
+            return self._measure_child(request, case.id)
 
         try:
-            measurement = Measurement.from_dict(self._falling_back(plan, attempt))
+            measurement = self._falling_back(plan, attempt)
         except BenchHarnessError as e:
             if accuracy:
                 self._solo[key] = e
@@ -218,26 +229,28 @@ class TrialRunner:
         case = plan.case
         fault = self.faulted.get((case.backend, case.device))
         if fault is not None:
-            features = measurement.info.get("runtime_settings", {}).get("cpu_features")
+            features = (measurement.info.runtime_settings or {}).get("cpu_features")  # llama.cpp's; others set none
             if features and not fault.build_features:
                 fault = self.faulted[(case.backend, case.device)] = fault.with_build(str(features))
             measurement = replace(measurement, warnings=(fault.warning(), *measurement.warnings))
-        measurement.info["variant_key"] = variant.key
-        measurement.info["variant_file"] = str(variant.path)
-        if variant.provenance is not None:  # who made it: "INT4 by Olive" vs "INT4 by the GenAI builder"
-            measurement.info["provenance"] = variant.provenance
-        if variant.weights is not None:  # what the recipe made, by type (formats/composition.py)
-            measurement.info["weights"] = variant.weights.to_dict()
-            if (label := variant.weights.warning()) is not None:
-                measurement = replace(measurement, warnings=(*measurement.warnings, label))
+        info = replace(
+            measurement.info,
+            variant_key=variant.key,
+            variant_file=str(variant.path),
+            provenance=variant.provenance,  # who made it: "INT4 by Olive" vs "INT4 by the GenAI builder"
+            weights=None if variant.weights is None else variant.weights.to_dict(),  # formats/composition.py
+        )
+        measurement = replace(measurement, info=info)
+        if variant.weights is not None and (label := variant.weights.warning()) is not None:
+            measurement = replace(measurement, warnings=(*measurement.warnings, label))
         if case.kind == "causal-lm":
             measurement = self._with_roofline(plan, variant, measurement)
         parent_flags = [
             low_bandwidth_utilisation(measurement),
             kernel_fallback(measurement, case.backend, self.machine.get("isa") or []),
         ]
-        measurement.info["flags"] = [*(measurement.info.get("flags") or []), *(asdict(f) for f in parent_flags if f)]
-        return measurement
+        flags = (*measurement.info.flags, *(f for f in parent_flags if f))
+        return replace(measurement, info=replace(measurement.info, flags=flags))
 
     def _with_roofline(self, plan: CasePlan, variant: Variant, measurement: Measurement) -> Measurement:
         """The decode row's bytes per token, effective read rate and MBU at each depth (roofline.py)."""
@@ -258,16 +271,16 @@ class TrialRunner:
             workload.prompt_tokens,
             workload.gen_tokens,
         )
-        if variant.traffic is not None:
-            measurement.info["traffic"] = variant.traffic.to_dict()
-        return replace(measurement, readings={**measurement.readings, **{r.name: r for r in added}})
+        traffic = None if variant.traffic is None else variant.traffic.to_dict()
+        info = replace(measurement.info, traffic=traffic)
+        return replace(measurement, readings={**measurement.readings, **{r.name: r for r in added}}, info=info)
 
     def paired(self, plan: CasePlan, block: int, pairs: int) -> PairedTiming:
         """One child alternating `pairs` rounds of the variant and its reference (block 0 starts with the variant)."""
         case = plan.case
         reference = plan.reference()
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> PairedTiming:
             request = PairedRequest(
                 case_id=case.id,
                 variant=self._spec(plan, self.variant(plan, case.quant)),
@@ -280,9 +293,9 @@ class TrialRunner:
                 corpus_tokens=self.corpus_tokens(case.model),
                 data=self.models[case.model].data,
             )
-            return self._run_child(request, f"{case.id} (pairs, block {block + 1})")
+            return self._paired_child(request, f"{case.id} (pairs, block {block + 1})")
 
-        return decode(PairedTiming, self._falling_back(plan, attempt))
+        return self._falling_back(plan, attempt)
 
     # -- gates ----------------------------------------------------------------------------------
     def judge_gates(self, plan: CasePlan, evidence: GateEvidence, budget: Budget) -> GateTrials:

@@ -15,6 +15,7 @@ from typing import Any
 
 from benchharness import backends
 from benchharness.backends.base import Backend
+from benchharness.child_info import Flag
 from benchharness.cli_options import Options
 from benchharness.config import load_settings
 from benchharness.errors import CaseFailed
@@ -22,7 +23,7 @@ from benchharness.kinds import kind
 from benchharness.protocol import MeasureRequest, PairedRequest, PairedTiming, encode
 from benchharness.readings import Measurement, Reading
 from benchharness.session import BenchSession
-from conftest import toy_pyproject, write_toy_project
+from conftest import child_info, lm_facts, toy_pyproject, write_toy_project
 
 GATES_SPEED_AND_MEMORY = """
 [tool.benchharness.suites.toy.gates]
@@ -58,6 +59,7 @@ class FakeChild:
     memory: dict[str, list[float]] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)  # top-1 share over 400 items, per label
     fails: tuple[str, ...] = ()  # labels whose children fail (CaseFailed), as a child that could not load
+    flags: tuple[Flag, ...] = ()  # the bottleneck flags every solo child raises
     requests: list[Any] = field(default_factory=list)
     _served: dict[str, int] = field(default_factory=dict)
 
@@ -101,7 +103,20 @@ class FakeChild:
             hits = round(400 * self.accuracy[label_now])
             samples[kind("causal-lm").per_item_outcomes] = [1.0] * hits + [0.0] * (400 - hits)
             readings["top1_accuracy"] = Reading("top1_accuracy", "", hits / 400, 0.0, 400, "fake")
-        return Measurement(request.case_id, readings, {"timed_s": 0.01}, (), samples).to_dict()
+        info = child_info(
+            threads=request.threads,
+            kind=request.model.kind,
+            measurement_key=request.measurement_key,
+            accuracy_scored=request.score_accuracy,
+            eval_data=request.data.info(),
+            flags=self.flags,
+            lm=lm_facts(
+                prompt_tokens=(p := request.workload.prompt_tokens),
+                gen_tokens=(g := request.workload.gen_tokens),
+                depths={"headline": f"pp{p} @ d0, tg{g} @ d{p}"},
+            ),
+        )
+        return Measurement(request.case_id, readings, info, (), samples).to_dict()
 
 
 def toy_session(

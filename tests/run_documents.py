@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from conftest import child_info
+
 
 def reading(name: str, unit: str, value: float | None, stdev: float = 0.0, n: int = 6) -> dict[str, Any]:
     return {
@@ -91,7 +93,7 @@ def case(
             "model_memory_bytes": reading("model_memory_bytes", "B", rss - 150 * 2**20, 0.0, 1),
             "weights_file_bytes": reading("weights_file_bytes", "B", size, 0.0, 1),
         },
-        "info": {},
+        "info": child_info().to_dict(),
         "warnings": [],
         "round_samples": {"decode_tok_per_s": rounds},
         "confirmations": [],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchharness.child_info import Flips
 from benchharness.errors import CaseFailed
 from benchharness.evaldata import DataFile, load
 from benchharness.settings import DataSource
@@ -100,7 +101,7 @@ def test_the_reference_leaves_its_answers_and_a_variant_reports_flips_against_th
     assert by_name["answer_exact_match"].value == pytest.approx(10 / 12) and by_name["answer_exact_match"].n == 12
     assert by_name["answer_flips_right_to_wrong"].value is None
     assert "reference variant" in (by_name["answer_flips_right_to_wrong"].unavailable_reason or "")
-    assert samples[answers.OUTCOMES] == [1.0] * 10 + [0.0] * 2 and info["max_new_tokens"] == 4  # " a10"
+    assert samples[answers.OUTCOMES] == [1.0] * 10 + [0.0] * 2 and info.max_new_tokens == 4  # " a10"
     # Same accuracy, other answers: 2 lost, 2 gained, which the accuracy alone hides.
     variant = Chars({p: " " + a for p, a in questions[2:]})
     readings, _, info = answers.evaluate(
@@ -110,7 +111,7 @@ def test_the_reference_leaves_its_answers_and_a_variant_reports_flips_against_th
     assert by_name["answer_exact_match"].value == pytest.approx(10 / 12)
     assert by_name["answer_flips_right_to_wrong"].value == pytest.approx(2 / 12)
     assert by_name["answer_flips_wrong_to_right"].value == pytest.approx(2 / 12)
-    assert info["flips"] == {"right_to_wrong": 2, "wrong_to_right": 2, "items": 12}
+    assert info.flips == Flips(right_to_wrong=2, wrong_to_right=2, items=12)
 
 
 def test_a_prompt_longer_than_the_scoring_context_fails_the_case_naming_the_item(tmp_path: Path) -> None:

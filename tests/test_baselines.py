@@ -5,6 +5,7 @@ import pytest
 from benchharness import baselines
 from benchharness.errors import MachineMismatch, StoreError
 from benchharness.readings import Measurement, Reading
+from conftest import child_info
 
 MACHINE = {"id": "test-box", "cpu": "cpu", "logical_cores": 2, "memory_gib": 24, "system": "Linux", "arch": "x86_64"}
 SETTINGS = {"gen_tokens": 64}
@@ -18,6 +19,7 @@ def meas(decode=100.0, sd=2.0, top1=0.5):
             "top1_accuracy": Reading("top1_accuracy", "fraction", top1, 0.0, 3000),
             "energy_j": Reading.unavailable("energy_j", "J", "no RAPL"),
         },
+        child_info(),
     )
 
 
@@ -33,7 +35,7 @@ def test_save_load_roundtrip_merges_and_is_sorted(tmp_path):
 
 
 def test_samples_and_ratios_are_stored_and_read_back(tmp_path):
-    m = Measurement("c", meas().readings, round_samples={"decode_tok_per_s": [99.0, 100.0, 101.0]})
+    m = Measurement("c", meas().readings, child_info(), round_samples={"decode_tok_per_s": [99.0, 100.0, 101.0]})
     ratio = baselines.StoredRatio(2.5, 2.4, 2.6, 12)
     baselines.save(tmp_path, MACHINE, {"a": baselines.entry(m, SETTINGS, {}, {"speedup": ratio})})
     stored = baselines.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])

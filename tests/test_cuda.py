@@ -29,6 +29,7 @@ from benchharness.models.registry import build_registry
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
 from benchharness.settings import SuiteConfig
+from conftest import child_info
 
 BOARD = json.loads((Path(__file__).parent / "data" / "nvml_h100_trace.json").read_text())["static"]
 ONNXRUNTIME_GPU_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -293,6 +294,7 @@ def gpu_measurement(gpu_mib: float | None, model_mib: float) -> Measurement:
             "model_memory_bytes": Reading("model_memory_bytes", "B", model_mib * 2**20),
             "peak_rss_bytes": Reading("peak_rss_bytes", "B", (model_mib + 300) * 2**20),
         },
+        child_info(kind="causal-lm"),
     )
 
 
@@ -333,7 +335,7 @@ def test_a_known_breach_can_be_declared_for_one_device_kind():
     assert not rule.known_breach("q4_0", "cpu") and rule.known_breach("f16", "cpu")
     lm = kinds.kind("causal-lm")
     slow = PairedTiming("case", "decode_tok_per_s", (800.0,) * 6, (930.0,) * 6, ("VR",) * 6, {}, {}, 1.0)
-    none = Measurement("case", {})
+    none = Measurement("case", {}, child_info())
     on_gpu = GateEvidence("q4_0", "f32", lm, [none], [none], [slow], device="cuda:0")
     (verdict,) = judge.judge_gates([rule], on_gpu, 0.95)
     assert verdict.status == "fail" and verdict.known_breach and "speedup 0.86x" in verdict.message

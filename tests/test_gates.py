@@ -25,7 +25,7 @@ from benchharness.matrix import Case
 from benchharness.readings import Measurement, Reading
 from benchharness.report import terminal
 from benchharness.results import CaseRecord
-from conftest import NO_SPEED_OR_MEMORY, cases_by
+from conftest import NO_SPEED_OR_MEMORY, cases_by, child_info
 
 PACKAGE = Path(gates.__file__).resolve().parents[1]  # benchharness/
 LM = kinds.kind("causal-lm")
@@ -157,7 +157,7 @@ def with_file(size: float | None) -> Measurement:
         if size is not None
         else Reading("weights_file_bytes", "B", None, unavailable_reason="no weights file found")
     )
-    return Measurement("case", {"weights_file_bytes": reading})
+    return Measurement("case", {"weights_file_bytes": reading}, child_info())
 
 
 def test_a_new_gate_is_one_class_and_one_registration(registry):

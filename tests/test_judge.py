@@ -11,6 +11,7 @@ from benchharness.judge import GateEvidence
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
 from benchharness.settings import BaselineSettings
+from conftest import child_info
 
 LM = kinds.kind("causal-lm")
 RULES = (GateRule("accuracy_retained", 0.95), GateRule("speedup", 2.0), GateRule("memory_reduction", 0.5))
@@ -29,7 +30,7 @@ def measurement(hits, rss=100.0 * 2**20, decode=100.0, samples=None, **info):
     round_samples = {"top1_correct_per_token": [float(h) for h in hits]}
     if samples:
         round_samples["decode_tok_per_s"] = samples
-    return Measurement("case", readings, info=info, round_samples=round_samples)
+    return Measurement("case", readings, info=child_info(**info), round_samples=round_samples)
 
 
 def pairs(variant, reference, **guards):
@@ -102,7 +103,9 @@ def test_declared_prompts_make_the_accuracy_gate_judge_exact_answers_not_top1():
 
 def test_missing_figure_is_unavailable_never_a_pass():
     ref = measurement(REF_HITS)
-    var = Measurement("case", {"model_memory_bytes": Reading.unavailable("model_memory_bytes", "B", "meter broke")})
+    var = Measurement(
+        "case", {"model_memory_bytes": Reading.unavailable("model_memory_bytes", "B", "meter broke")}, child_info()
+    )
     verdicts = judge.judge_gates(RULES, evidence(var, ref), 0.95)
     assert [v.status for v in verdicts] == ["unavailable"] * 3
     assert "no paired trials" in verdicts[1].message and "meter broke" in verdicts[2].message
@@ -149,7 +152,7 @@ def test_memory_interval_spans_repeated_children():
 
 
 def test_limits_are_ceilings():
-    m = Measurement("c", {"load_ms": Reading("load_ms", "ms", 1200.0)})
+    m = Measurement("c", {"load_ms": Reading("load_ms", "ms", 1200.0)}, child_info())
     (ok,) = judge.judge_limits({"load_ms": 2000.0}, m)
     (bad,) = judge.judge_limits({"load_ms": 1000.0}, m)
     (missing,) = judge.judge_limits({"first_inference_ms": 10.0}, m)
@@ -273,7 +276,7 @@ def test_the_optional_energy_gate_uses_counted_energy_per_token_and_never_an_est
             readings["energy_per_token_j"] = Reading("energy_per_token_j", "J", per_token, source="RAPL")
         if estimated is not None:
             readings["estimated_energy_per_token_j"] = Reading("estimated_energy_per_token_j", "J", estimated)
-        return Measurement("case", readings, info={}, round_samples=m.round_samples)
+        return Measurement("case", readings, info=child_info(), round_samples=m.round_samples)
 
     (v,) = judge.judge_gates([rule], evidence(with_energy(0.05), with_energy(0.1)), 0.95)
     assert v.status == "pass" and v.estimate == 0.5 and "energy_per_token_j 0.05 J vs reference f32 0.1 J" in v.message
@@ -288,7 +291,7 @@ def test_a_retired_metric_in_a_baseline_is_named_not_compared():
     """model_file_bytes changed meaning (weights + tokenizer + a load-time graph copy): never compared with the new."""
     old = StoredMetric(1.1 * 2**30, 0.0, 1, "B", ())
     stored = BaselineEntry({"model_file_bytes": old}, {}, {"gen_tokens": 64}, {})
-    now = Measurement("c", {"weights_file_bytes": Reading("weights_file_bytes", "B", 611.5 * 2**20)})
+    now = Measurement("c", {"weights_file_bytes": Reading("weights_file_bytes", "B", 611.5 * 2**20)}, child_info())
     (v,) = judge.judge_baseline(now, stored, {"gen_tokens": 64}, POLICY)
     assert v.status == "unavailable" and v.name == "model_file_bytes"
     assert "now weights_file_bytes and tokenizer_file_bytes; not compared. Re-record with --save-baseline" in v.message
@@ -319,7 +322,7 @@ def kl_measurement(mean_kl, se=0.0002, n=1500):
         "mean_kl_vs_reference": Reading("mean_kl_vs_reference", "nats", mean_kl, stdev, n),
         "ln_ppl_ratio_vs_reference": Reading("ln_ppl_ratio_vs_reference", "nats", 0.0005, 0.002 * (n - 1) ** 0.5, n),
     }
-    return Measurement("case", readings, info={}, round_samples={})
+    return Measurement("case", readings, info=child_info(), round_samples={})
 
 
 def kl_entry(mean_kl, se=0.0002, n=1500):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from benchharness.child_info import MemoryFacts, RegionFacts
 from benchharness.meters import registry
 from benchharness.meters.base import Meter, MeterCase, Metered
 from benchharness.meters.energy import CpuTdpEstimate, Energy, EnergyCounter, RaplMeter, rapl_zones
@@ -14,6 +15,7 @@ from benchharness.meters.memory import current_rss
 from benchharness.meters.region import RegionMeters
 from benchharness.readings import Reading
 from benchharness.workload import repeat
+from conftest import child_info
 
 CPU_READINGS = {"cpu_utilisation", "outside_cpu_load"}
 MEMORY_READINGS = {"region_peak_rss_bytes", "model_memory_bytes", "rss_anon_bytes", "rss_file_bytes"}
@@ -46,7 +48,7 @@ def test_every_registered_meter_follows_the_protocol_and_reads_what_it_declares(
     assert isinstance(meter, Meter)
     meter.start()
     out = meter.stop()
-    assert isinstance(out, Metered) and isinstance(out.info, dict)
+    assert isinstance(out, Metered) and isinstance(out.info, RegionFacts)
     assert all(isinstance(r, Reading) for r in out.readings)
     assert [(r.name, r.unit) for r in out.readings] == list(meter_class.reads(case))
     assert all(r.source if r.available else r.unavailable_reason for r in out.readings)
@@ -75,7 +77,8 @@ def test_the_region_runs_the_registered_meters_with_the_readings_and_order_of_be
         "items_per_j",
     ]
     assert [r.unavailable_reason for r in readings[-3:]] == ["no RAPL counters: absent"] * 3
-    assert set(info) == {"cpu_per_core", "memory_available_bytes", "rss_before_load_bytes"}
+    written = set(child_info(cpu=info.cpu, memory=info.memory).to_dict()) - set(child_info().to_dict())
+    assert written == {"cpu_per_core", "memory_available_bytes", "rss_before_load_bytes"}
 
 
 def test_energy_is_the_runs_inside_the_region_only(tmp_path):
@@ -123,7 +126,8 @@ class StepsMeter:
         self.started = time.perf_counter()
 
     def stop(self):
-        return Metered([Reading("test_steps", "count", 1.0, source="a test's meter")], {"test_meter": self.case.unit})
+        facts = RegionFacts(memory=MemoryFacts(self.case.per_run))
+        return Metered([Reading("test_steps", "count", 1.0, source="a test's meter")], facts)
 
 
 def test_a_meter_added_to_the_registry_is_run_with_the_others(monkeypatch):
@@ -132,7 +136,12 @@ def test_a_meter_added_to_the_registry_is_run_with_the_others(monkeypatch):
     region.start()
     readings, info = region.stop()
     by_name = {r.name: r for r in readings}
-    assert by_name["test_steps"].value == 1.0 and info["test_meter"] == "item"
+    assert by_name["test_steps"].value == 1.0
+    # what each meter adds to the reply is kept; where two give the same facts, the later stopped wins (memory's)
+    assert info.memory == MemoryFacts(region.case.rss_before_load) and info.cpu is not None
+    alone = RegionMeters(MeterCase("cpu", current_rss(), None, 3, "item"), {"steps": StepsMeter})
+    alone.start()
+    assert alone.stop().info == RegionFacts(memory=MemoryFacts(3.0))
     assert set(by_name) >= CPU_READINGS | MEMORY_READINGS
     assert readings[0].name == "test_steps"  # the last registered stops first
 
@@ -178,5 +187,5 @@ def test_a_meter_that_raises_is_unavailable_with_its_reason_and_the_others_are_k
     assert len(broken) == 1 and broken[0].unavailable_reason == why and broken[0].unit == "count"
     assert sum(r.available for r in readings if r.name == "test_steps") == 1  # the working meter's own reading
     assert all(by_name[name].available or name.startswith("rss_") for name in CPU_READINGS | MEMORY_READINGS)
-    assert "cpu_per_core" in info and "rss_before_load_bytes" in info
+    assert info.cpu is not None and info.memory is not None  # the working meters' facts are kept
     assert not any(t.name == "rss-sampler" for t in threading.enumerate())  # every started meter was stopped

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.errors import ConfigError
-from conftest import cases_by
+from conftest import cases_by, child_info
 
 pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
 
@@ -303,7 +303,7 @@ def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
     def record(quant: str, made: dict[str, object] | None) -> CaseResult:
         case = Case("s", "m", quant, "onnxruntime-genai", "cpu", reference="fp32", format="ortgenai")
         load = {"load_ms": Reading("load_ms", "ms", 1.0)}  # a case read back without a figure has no measurement
-        record = CaseRecord(case, measurement=Measurement(case.id, load, info={"provenance": made} if made else {}))
+        record = CaseRecord(case, measurement=Measurement(case.id, load, info=child_info(provenance=made or None)))
         return record.result()
 
     builder = {"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}

@@ -22,6 +22,7 @@ from benchharness.kinds.lm_profiles import measure_profiles
 from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
 from benchharness.readings import metric_spec
 from benchharness.settings import Workload
+from conftest import child_info, lm_facts
 
 
 class Clock:
@@ -220,7 +221,8 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
         sustained_interval_s=1.0,
     )  # fmt: skip
     found = measure_profiles(model, w, corpus, list(corpus[:16]), context=90, guards=dict, clock=clock)
-    info = {"profiles": {"short": "pp16 @ d0, tg4 @ d16", **found.labels}, "sustained": found.sustained}
+    profiles = {"short": "pp16 @ d0, tg4 @ d16", **found.labels}
+    info = child_info(lm=lm_facts(profiles=profiles, profiles_s=8.5, sustained=found.sustained))
     m = Measurement("m-q4-fake-cpu", {r.name: r for r in found.readings}, info)
     case = Case("s", "m", "q4", "fake", "cpu", "f32")
     lines = profile_lines([CaseRecord(case, measurement=m).result()])
@@ -293,7 +295,7 @@ def test_a_profile_lines_ttft_and_prefill_rate_agree_under_noise() -> None:
         "decode_tok_per_s@long-prompt": Reading("decode_tok_per_s@long-prompt", "tok/s", 50.0, 0.0, 3),
     }
     samples = {"ttft_ms@long-prompt": ttft, "prefill_tok_per_s@long-prompt": rates}
-    info = {"profiles": {"short": "pp16", "long-prompt": "pp1000 + tg8"}}
+    info = child_info(lm=lm_facts(profiles={"short": "pp16", "long-prompt": "pp1000 + tg8"}, profiles_s=1.5))
     m = Measurement("m-q4-fake-cpu", readings, info, (), samples)
     (line,) = profile_lines([CaseRecord(Case("s", "m", "q4", "fake", "cpu", "f32"), measurement=m).result()])[1:]
     assert line.startswith("  long-prompt: TTFT 100.0 ms, prefill 10,000 tok/s,"), line  # means: 200 ms, 7,500 tok/s

@@ -18,7 +18,7 @@ from benchharness import roofline
 from benchharness.meters import bandwidth as bw
 from benchharness.models.traffic import TokenTraffic, bytes_per_token, read_traffic
 from benchharness.readings import Measurement, Reading
-from conftest import latest, suite_file
+from conftest import child_info, latest, suite_file
 
 gguf = pytest.importorskip("gguf")
 
@@ -120,7 +120,7 @@ def test_f32_weights_an_openvino_row_computed_in_bf16_are_read_at_two_bytes():
 
 def measurement(tok_per_s: float) -> Measurement:
     reading = Reading("decode_tok_per_s", "tok/s", tok_per_s)
-    return Measurement("case", {"decode_tok_per_s": reading}, {"runtime_settings": {}}, (), {})
+    return Measurement("case", {"decode_tok_per_s": reading}, child_info(), (), {})
 
 
 def test_mbu_is_read_rate_over_bandwidth_and_unavailable_with_the_reason():

@@ -4,6 +4,7 @@ from benchharness.advice import advise
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.readings import Measurement, Reading
 from benchharness.run_flags import kernel_fallback, low_bandwidth_utilisation
+from conftest import child_info
 
 PORTABLE = "SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 LLAMAFILE OPENMP REPACK"
 EPYC = ["avx", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "f16c", "fma"]
@@ -11,7 +12,7 @@ EPYC = ["avx", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx
 
 def row(mbu: float | None = None, **settings: str) -> Measurement:
     readings = {} if mbu is None else {"mbu": Reading("mbu", "fraction", mbu)}
-    return Measurement("c", readings, {"runtime_settings": settings})
+    return Measurement("c", readings, child_info(runtime_settings=settings))
 
 
 def test_low_mbu_flags_a_decode_row_far_under_the_machines_bandwidth():
@@ -21,7 +22,10 @@ def test_low_mbu_flags_a_decode_row_far_under_the_machines_bandwidth():
     )
     assert low_bandwidth_utilisation(row(0.93)) is None
     assert low_bandwidth_utilisation(row()) is None  # no MBU (no bandwidth, or not a decode row): no flag
-    assert low_bandwidth_utilisation(Measurement("c", {"mbu": Reading.unavailable("mbu", "fraction", "x")}, {})) is None
+    assert (
+        low_bandwidth_utilisation(Measurement("c", {"mbu": Reading.unavailable("mbu", "fraction", "x")}, child_info()))
+        is None
+    )
 
 
 def test_a_portable_llamacpp_build_on_an_avx512_cpu_is_a_kernel_fallback():

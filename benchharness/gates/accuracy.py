@@ -52,9 +52,9 @@ class AccuracyRetained(Gate):
     def judge(self, rule: GateRule, evidence: GateEvidence, confidence: float) -> Verdict:
         e = evidence
         metric, outcomes = self.accuracy_figure(e)
-        v_items = next((m.round_samples.get(outcomes) for m in e.variant if m.info.get("accuracy_scored", True)), None)
+        v_items = next((m.round_samples.get(outcomes) for m in e.variant if m.info.accuracy_scored), None)
         r_items = next(
-            (m.round_samples.get(outcomes) for m in e.reference if m.info.get("accuracy_scored", True)),
+            (m.round_samples.get(outcomes) for m in e.reference if m.info.accuracy_scored),
             None,
         )
         if not v_items or not r_items:

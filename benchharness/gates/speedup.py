@@ -14,8 +14,8 @@ from benchharness.verdicts import Verdict
 
 def _throttle_reason(e: GateEvidence) -> str | None:
     for m in (*e.variant, *e.reference):
-        if m.info.get("throttled"):
-            return str(m.info["throttled"])
+        if m.info.throttled:
+            return m.info.throttled
     for p in e.pairs:
         if reason := throttled(p.guard_start, p.guard_end):
             return reason

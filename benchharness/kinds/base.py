@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchharness.backends.base import Backend, LoadOptions
+from benchharness.child_info import KindFacts
 from benchharness.evaldata import EvalData
 from benchharness.meters.base import MeterCase
 from benchharness.meters.energy import Energy
 from benchharness.readings import Reading
 from benchharness.settings import AccuracySettings, Workload
 
-Measured = tuple[list[Reading], list[str], dict[str, list[float]], dict[str, Any]]
+Measured = tuple[list[Reading], list[str], dict[str, list[float]], KindFacts]
 
 
 @dataclass(frozen=True)

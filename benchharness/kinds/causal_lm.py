@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchharness.backends.base import Backend, LoadedModel, LoadOptions
+from benchharness.child_info import Answers, KindFacts, LmFacts
 from benchharness.errors import ModelError
 from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
@@ -215,7 +216,7 @@ class CausalLM:
             samples |= per_item
             if divergence is not None:
                 kl_statistics = divergence.to_dict()
-        answers_info: dict[str, object] | None = None
+        answers_info: Answers | None = None
         if context.score_accuracy and context.data.prompts is not None:
             answer_readings, answer_items, answers_info = answers.evaluate(
                 model,
@@ -226,33 +227,35 @@ class CausalLM:
             )
             readings += answer_readings
             samples |= answer_items
-        info = {
+        facts = LmFacts(
+            n_ctx=accuracy.n_ctx,
+            prompt_tokens=workload.prompt_tokens,
+            gen_tokens=workload.gen_tokens,
+            rounds=len(headline),
+            depths=depths,
+            tokenization=SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
+            kl_statistics=kl_statistics,
+            timed_tokens=None if token_check is None else token_check.info(),
+            # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
+            workload_prompts=stream_source,
+            sustained=profiled.sustained,  # the sustained run interval by interval, for the report's figure
+            answers=answers_info,  # the team's prompts: how many, the longest generation, the flips' counts
+        )
+        if profiled.labels:  # each listed profile: what it timed (its figures carry the profile's suffix)
+            facts = replace(
+                facts, profiles={"short": depths.get("headline", ""), **profiled.labels}, profiles_s=profiles_s
+            )
+        info = KindFacts(
             # Where the child's time went (warm-up rounds count as timed: they are the measurement's own, and so
             # are the profiles' rounds, a sustained run's minutes included).
-            "timed_s": timed_s + profiles_s,
-            **region_info,
-            "accuracy_s": time.perf_counter() - accuracy_started,
-            "kl_statistics": kl_statistics,
-            "n_ctx": accuracy.n_ctx,
-            "prompt_tokens": workload.prompt_tokens,
-            "gen_tokens": workload.gen_tokens,
-            "rounds": len(headline),
-            "depths": depths,
-            "tokenization": SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
-            "timed_tokens": None if token_check is None else token_check.info(),
-            # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
-            "workload_prompts": stream_source,
+            timed_s=timed_s + profiles_s,
+            accuracy_s=time.perf_counter() - accuracy_started,
+            region=region_info,
+            lm=facts,
             # What changes speed (precision hints, KV cache type, threads): speed and accuracy were
             # measured under these, read after scoring so a lazily compiled scorer is included.
-            "runtime_settings": dict(getattr(model, "runtime_settings", {})),
-        }
-        if profiled.labels:  # each listed profile: what it timed (its figures carry the profile's suffix)
-            info["profiles"] = {"short": depths.get("headline", ""), **profiled.labels}
-            info["profiles_s"] = profiles_s
-        if profiled.sustained is not None:  # the sustained run interval by interval, for the report's figure
-            info["sustained"] = profiled.sustained
-        if answers_info is not None:  # the team's prompts: how many, the longest generation, the flips' counts
-            info["answers"] = answers_info
+            runtime_settings=dict(getattr(model, "runtime_settings", {})),
+        )
         return readings, warnings, samples, info
 
     def paired_round(self, model: LoadedModel, context: ChildContext) -> Callable[[], float]:

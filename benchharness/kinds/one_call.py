@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchharness import stats
 from benchharness.backends.base import Backend, LoadOptions, TensorModel
+from benchharness.child_info import CallsFacts, KindFacts
 from benchharness.evaldata import EvalData
 from benchharness.gates import ACCURACY_RETAINED, ENERGY_REDUCTION, MEMORY_REDUCTION, SPEEDUP
 from benchharness.kinds.base import ChildContext, Column, Measured
@@ -111,13 +112,12 @@ class OneCallKind:
             accuracy_readings, per_item = task.evaluate(model, context.write_reference, context.read_reference)
             readings += accuracy_readings
             samples |= per_item
-        info = {
-            "batch_sizes": list(BATCH_SIZES),
-            "calls": {str(k): len(v.seconds) for k, v in calls.items()},
-            "timed_s": timed_s,
-            **region_info,
-            "accuracy_s": time.perf_counter() - accuracy_started,
-        }
+        info = KindFacts(
+            timed_s=timed_s,
+            accuracy_s=time.perf_counter() - accuracy_started,
+            region=region_info,
+            calls=CallsFacts(tuple(BATCH_SIZES), {str(k): len(v.seconds) for k, v in calls.items()}),
+        )
         return readings, warnings, samples, info
 
     def paired_round(self, model: TensorModel, context: ChildContext) -> Callable[[], float]:

@@ -11,8 +11,9 @@ follows `Meter` and one line in the registry. Energy counters are read per timed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
+from benchharness.child_info import RegionFacts
 from benchharness.meters.energy import Energy
 from benchharness.readings import Reading
 
@@ -21,7 +22,7 @@ class Metered(NamedTuple):
     """What a meter read over the region: its Readings and what it adds to the case's info."""
 
     readings: list[Reading]
-    info: dict[str, Any]
+    info: RegionFacts
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from benchharness.child_info import RegionFacts
 from benchharness.gpus import split_device
 from benchharness.meters.base import MeterCase, Metered, unavailable
 from benchharness.readings import Reading
@@ -62,7 +63,7 @@ class NvmlGpuMeter:
                 source=source + ", utilisation rate (mean)",
             ),
         ]
-        return Metered(readings, {})
+        return Metered(readings, RegionFacts())
 
 
 def gpu_meter(device: str, nvml: Any = None) -> tuple[NvmlGpuMeter | None, list[Reading]]:
@@ -100,4 +101,4 @@ class GpuMeter:
             self.meter.start()
 
     def stop(self) -> Metered:
-        return Metered(list(self.unavailable), {}) if self.meter is None else self.meter.stop()
+        return Metered(list(self.unavailable), RegionFacts()) if self.meter is None else self.meter.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from benchharness.child_info import MemoryFacts, RegionFacts
 from benchharness.meters.base import MeterCase, Metered
 from benchharness.readings import Reading
 
@@ -166,7 +167,7 @@ class MemoryMeter:
         self.sampler.start()
 
     def stop(self) -> Metered:
-        return Metered(self.sampler.stop(), {"rss_before_load_bytes": self.sampler.rss_before_load})
+        return Metered(self.sampler.stop(), RegionFacts(memory=MemoryFacts(self.sampler.rss_before_load)))
 
 
 SMAPS_ROLLUP = Path("/proc/self/smaps_rollup")

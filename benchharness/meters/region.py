@@ -9,8 +9,8 @@ reported unavailable with its error, and every other meter's readings are kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from benchharness.child_info import RegionFacts
 from benchharness.meters import registry
 from benchharness.meters.base import Meter, MeterCase, MeterClass, Metered, unavailable
 from benchharness.meters.gpu import gpu_meter as gpu_meter  # the name tests and callers knew it by, here
@@ -46,7 +46,7 @@ class RegionMeters:
 
     def stop(self) -> Metered:
         readings: list[Reading] = []
-        info: dict[str, Any] = {}
+        info = RegionFacts()
         for name in reversed(self.classes):
             if name in self.running:
                 try:
@@ -55,7 +55,7 @@ class RegionMeters:
                     self.failed[name] = _why(name, "failed to stop", e)
                 else:
                     readings += more
-                    info |= extra
+                    info = info.merged(extra)
                     continue
             readings += unavailable(self.classes[name].reads(self.case), self.failed[name])
         return Metered(readings, info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchharness import stats
+from benchharness.child_info import RegionFacts
 from benchharness.meters.base import MeterCase, Metered
 from benchharness.meters.energy import Energy
 from benchharness.meters.memory import peak_rss
@@ -75,9 +76,9 @@ class EnergyMeter:
 
     def stop(self) -> Metered:
         if self.energy is None:
-            return Metered([], {})
+            return Metered([], RegionFacts())
         joules: list[float | None] = list(self._taken()[self._first :])
-        return Metered(energy_readings(self.energy, joules or [None], self.per_run, self.unit), {})
+        return Metered(energy_readings(self.energy, joules or [None], self.per_run, self.unit), RegionFacts())
 
 
 def resource_readings(file_bytes: tuple[int, int | None]) -> list[Reading]:

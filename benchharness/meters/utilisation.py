@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from benchharness.child_info import CpuFacts, Flag, RegionFacts
 from benchharness.meters.base import MeterCase, Metered
 from benchharness.readings import Reading
 
@@ -106,11 +107,9 @@ class CpuMeter:
 
     def stop(self) -> Metered:
         region = self.window.stop()
-        info = {
-            "cpu_per_core": region.per_core,  # each core's busy share over the timed region, system-wide
-            "memory_available_bytes": self.window.available_at_start + self.window.rss_at_start,
-        }
-        return Metered([region.utilisation, region.outside_load], info)
+        available = self.window.available_at_start + self.window.rss_at_start
+        facts = RegionFacts(cpu=CpuFacts(tuple(region.per_core), float(available)))
+        return Metered([region.utilisation, region.outside_load], facts)
 
 
 def outside_load(machine_busy_s: float, machine_total_s: float, own_s: float, cores: int) -> Reading:
@@ -150,15 +149,6 @@ def _busy_total(times: object) -> tuple[float, float]:
     total = sum(getattr(times, f) for f in getattr(times, "_fields", ()))
     idle = getattr(times, "idle", 0.0) + getattr(times, "iowait", 0.0)
     return total - idle, total
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A bottleneck flag with the figure that raised it."""
-
-    name: str  # cpu_bound, memory_bound, inconsistent, throttled; run_flags.py: low_bandwidth_utilisation, kernel_fallback
-    figure: str  # the whole sentence
-    value: str  # the figure alone, for a compact list of cases
 
 
 RULES = {

@@ -227,19 +227,20 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
 def _answers_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
     """The team's prompts: how many answers each variant changed against its reference, each way, and where
     the timed prompts came from (tasks/answers.py)."""
-    found = [(c.measurement.info.get("answers") if c.measurement else None) for c in cases]
+    lms = [c.measurement.info.lm if c.measurement else None for c in cases]
+    found = [lm.answers if lm is not None else None for lm in lms]
     if not any(found):
         return []
     flips, timed = [], []
-    for c, answers in zip(cases, found, strict=True):
-        counts = (answers or {}).get("flips")
-        if counts:
-            text = f"-{counts['right_to_wrong']} / +{counts['wrong_to_right']} of {counts['items']}"
+    for c, lm, answers in zip(cases, lms, found, strict=True):
+        counts = answers.flips if answers is not None else None
+        if counts is not None:
+            text = f"-{counts.right_to_wrong} / +{counts.wrong_to_right} of {counts.items}"
             why = "right in the reference and wrong here / wrong in the reference and right here"
-            flips.append(Cell(text, "inconclusive" if counts["right_to_wrong"] else "", why))
+            flips.append(Cell(text, "inconclusive" if counts.right_to_wrong else "", why))
         else:
             flips.append(Cell("ref" if c.case.is_reference else "—"))
-        source = c.measurement.info.get("workload_prompts") if c.measurement else None
+        source = lm.workload_prompts if lm is not None else None
         timed.append(Cell("prompts" if source and source.startswith("prompts") else "corpus", "", source or ""))
     return [
         ("answer_flips", "answers flipped against the reference (right→wrong / wrong→right)", flips),
@@ -248,7 +249,7 @@ def _answers_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
 
 
 def _weights(case: CaseResult) -> WeightComposition | None:
-    data = case.measurement.info.get("weights") if case.measurement else None
+    data = case.measurement.info.weights if case.measurement else None
     return WeightComposition.from_dict(data) if data else None
 
 
@@ -281,12 +282,12 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
             Cell(f"{v.kind} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
             for v in c.verdicts
         ]
-        flags = (c.measurement.info.get("flags") or []) if c.measurement else []
+        flags = c.measurement.info.flags if c.measurement else ()
         cells += [
             Cell(
-                f"flag {f['name']}",
+                f"flag {f.name}",
                 "inconclusive",
-                str(f["figure"]) + (f"; likely: {f['causes']}; try: {f['actions']}" if f.get("actions") else ""),
+                f.figure + (f"; likely: {f.causes}; try: {f.actions}" if f.actions else ""),
             )
             for f in flags
         ]

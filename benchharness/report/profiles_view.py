@@ -72,8 +72,9 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
     lines: list[str] = []
     for record in records:
         m = record.measurement
-        labels = (m.info.get("profiles") or {}) if m else {}
-        if not m or len(labels) < 2:
+        lm = m.info.lm if m else None
+        labels = (lm.profiles or {}) if lm is not None else {}
+        if not m or lm is None or len(labels) < 2:
             continue
         r = m.readings
         lines.append(f"profiles of {record.case.id} (medians of rounds; the headline, short, is the table's row):")
@@ -100,8 +101,8 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
                 figures = "TTFT " + ", ".join(f"pp{n} {_value(m, f'ttft_ms@pp{n}')}" for n in lengths)
                 why = _why(r, [f"ttft_ms@pp{n}" for n in lengths])
                 figures += f" (unavailable: {why})" if why else ""
-            elif name == "sustained" and m.info.get("sustained"):
-                figures = f"{sustained_text(m.info['sustained'])} [{label.split(';', 1)[0]}]"
+            elif name == "sustained" and lm.sustained:
+                figures = f"{sustained_text(lm.sustained)} [{label.split(';', 1)[0]}]"
             else:
                 figures = str(label)
             lines.append(f"  {name}: {figures}")
@@ -111,9 +112,9 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
 def sustained_figure(cases: Iterable[CaseResult], title: str) -> str | None:
     """Decode tok/s per interval of each variant's sustained run; dotted: 10% under its start; right axis: clock."""
     runs = [
-        (f"{c.case.quant} {c.case.backend}", Sustained.from_dict(c.measurement.info["sustained"]))
+        (f"{c.case.quant} {c.case.backend}", Sustained.from_dict(lm.sustained))
         for c in cases
-        if c.measurement is not None and c.measurement.info.get("sustained")
+        if c.measurement is not None and (lm := c.measurement.info.lm) is not None and lm.sustained
     ]
     if not runs:
         return None

@@ -42,8 +42,7 @@ def describe(provenance: Mapping[str, Any] | None) -> str | None:
 
 
 def provenance_of(record: _Row) -> Mapping[str, Any] | None:
-    found = record.measurement.info.get("provenance") if record.measurement else None
-    return found if isinstance(found, Mapping) else None
+    return record.measurement.info.provenance if record.measurement else None
 
 
 def made_by_lines(records: Iterable[_Row]) -> list[str]:

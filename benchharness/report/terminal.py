@@ -74,7 +74,7 @@ Cell = tuple[str, Callable[[CaseResult], str]]
 
 def _bits_per_weight(record: CaseResult) -> str:
     """The variant's bits per weight as stored (8 x bytes / parameters), '!' where its label overstates it."""
-    data = record.measurement.info.get("weights") if record.measurement else None
+    data = record.measurement.info.weights if record.measurement else None
     if not data:
         return "-"
     weights = WeightComposition.from_dict(data)
@@ -88,10 +88,11 @@ def _column_cell(column: Column) -> Callable[[CaseResult], str]:
 
 def _flips(record: CaseResult) -> str:
     """Answers the variant changed against its reference: -right-to-wrong/+wrong-to-right (counts of prompts)."""
-    counts = (record.measurement.info.get("answers") or {}).get("flips") if record.measurement else None
-    if not counts:
+    lm = record.measurement.info.lm if record.measurement else None
+    counts = lm.answers.flips if lm is not None and lm.answers is not None else None
+    if counts is None:
         return "ref" if record.case.is_reference and record.measurement else "-"
-    return f"-{counts['right_to_wrong']}/+{counts['wrong_to_right']}"
+    return f"-{counts.right_to_wrong}/+{counts.wrong_to_right}"
 
 
 # Shown for a model whose data declare prompts with answers (tasks/answers.py).
@@ -191,10 +192,10 @@ def flag_lines(records: Iterable[CaseResult]) -> list[str]:
     raised: dict[str, list[str]] = {}
     actions: dict[str, dict[str, str]] = {}
     for r in records:
-        for flag in (r.measurement.info.get("flags") or []) if r.measurement else []:
-            raised.setdefault(str(flag["name"]), []).append(f"{r.case.id} {flag.get('value') or flag['figure']}")
-            if flag.get("actions"):
-                actions.setdefault(str(flag["name"]), {})[r.case.backend] = str(flag["actions"])
+        for flag in r.measurement.info.flags if r.measurement else ():
+            raised.setdefault(flag.name, []).append(f"{r.case.id} {flag.value or flag.figure}")
+            if flag.actions:
+                actions.setdefault(flag.name, {})[r.case.backend] = flag.actions
     lines = []
     for name, cases in raised.items():
         rule = RULES.get(name) or RUN_RULES.get(name, name)

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchharness.backends.base import LoadedModel
+from benchharness.child_info import Answers, Flips
 from benchharness.errors import CaseFailed, ModelError
 from benchharness.evaldata import DataFile, read_prompts
 from benchharness.readings import Reading
@@ -109,7 +110,7 @@ def evaluate(
     longest: int,
     write_reference: Path | None,
     read_reference: Path | None,
-) -> tuple[list[Reading], dict[str, list[float]], dict[str, object]]:
+) -> tuple[list[Reading], dict[str, list[float]], Answers]:
     """Exact-match readings (and flips against the reference), per-item outcomes, and what the results record."""
     scored = items(model, file, longest)
     try:
@@ -119,11 +120,11 @@ def evaluate(
     n = len(exact)
     source = f"{file.describe()}, greedy generation, exact match of the answer's tokens"
     readings = [Reading(METRIC, "fraction", sum(exact) / n, 0.0, n, source)]
-    info: dict[str, object] = {
-        "prompts": n,
-        "max_new_tokens": max(len(i.answer) for i in scored),
-        "answer_tokens": sum(len(i.answer) for i in scored),
-    }
+    info = Answers(
+        prompts=n,
+        max_new_tokens=max(len(i.answer) for i in scored),
+        answer_tokens=sum(len(i.answer) for i in scored),
+    )
     if write_reference is not None:
         _outcomes_path(write_reference).write_text(json.dumps({"sha256": file.sha256, "exact": exact}))
     why = "this is the reference variant (flips are counted against it)"
@@ -140,7 +141,7 @@ def evaluate(
             lost, gained = flips(exact, stored["exact"])
             for (name, unit), value in zip(FLIP_METRICS, (lost, gained), strict=True):
                 readings.append(Reading(name, unit, value, 0.0, n, source + "; against the reference's answers"))
-            info["flips"] = {"right_to_wrong": round(lost * n), "wrong_to_right": round(gained * n), "items": n}
+            info = replace(info, flips=Flips(right_to_wrong=round(lost * n), wrong_to_right=round(gained * n), items=n))
             return readings, {OUTCOMES: [float(x) for x in exact]}, info
     readings += [Reading.unavailable(name, unit, why) for name, unit in FLIP_METRICS]
     return readings, {OUTCOMES: [float(x) for x in exact]}, info
