@@ -114,9 +114,14 @@ def write_results(path: Path, data: dict[str, Any]) -> Path:
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 had no pairs, confirmations or intervals; verdict statuses 'breach' became 'fail'."""
+    """Version 1 had no pairs, confirmations or intervals; verdict statuses 'breach' became 'fail'.
+
+    Nor a case's model kind: its child recorded it in the info, where a case was measured at all.
+    """
     for case in data.get("cases", []):
         case.setdefault("key", f"{case.get('suite')}::{case.get('id')}")
+        if "kind" not in case and isinstance(case.get("info"), dict) and "kind" in case["info"]:
+            case["kind"] = case["info"]["kind"]
         for name in ("confirmations", "pairs", "confirm_pairs"):
             case.setdefault(name, [])
         for verdict in case.get("verdicts", []):
@@ -204,7 +209,7 @@ class CaseResult:
                 backend=str(data["backend"]),
                 device=str(data["device"]),
                 reference=str(data["reference"]),
-                kind=str(data.get("kind") or "causal-lm"),
+                kind=_kind(data, where),
             )
             readings = data.get("readings") or {}
             measurement = (
@@ -240,6 +245,14 @@ class CaseResult:
             raise StoreError(
                 f"{where} is not a readable benchharness case ({type(e).__name__}: {e}); re-record it"
             ) from None
+
+
+def _kind(data: dict[str, Any], where: str) -> str:
+    """The case's model kind: every case has one since schema 2 (and version 1's measured ones, migrated)."""
+    kind = data.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise StoreError(f"{where} has no model kind (got {kind!r}); a results file has one per case, re-record it")
+    return kind
 
 
 def _baseline_policy(data: dict[str, Any]) -> BaselineSettings:

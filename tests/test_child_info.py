@@ -19,7 +19,8 @@ from fake_child import FakeChild, registered_fake, toy_session
 
 from benchharness.child_info import ChildInfo, Flag
 from benchharness.errors import ReplyError, StoreError
-from benchharness.results import load_runs
+from benchharness.results import MIGRATIONS, load_runs
+from benchharness.storage import migrate
 from conftest import digits_project, run_digits
 
 DATA = Path(__file__).parent / "data"
@@ -145,3 +146,24 @@ def test_a_stored_case_whose_info_does_not_fit_names_the_file_and_the_key(tmp_pa
     path.write_text(json.dumps(data))
     with pytest.raises(StoreError, match=rf"^{path} case {measured['key']} is not a readable .*info\.throttled is 3"):
         load_runs(path)
+
+
+def test_a_stored_case_without_a_model_kind_is_refused_naming_the_file(tmp_path):
+    """Every case has had its kind since schema 2; there is no default kind to fall back on."""
+    data = json.loads((DATA / "results_v4_2026-11-30_digits.json").read_text())
+    del data["cases"][0]["kind"]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    key = data["cases"][0]["key"]
+    with pytest.raises(StoreError, match=rf"^{path} case {key} has no model kind \(got None\); .* re-record it$"):
+        load_runs(path)
+
+
+def test_a_version_1_case_takes_its_kind_from_what_its_child_recorded():
+    """Version 1 kept the kind only in the child's info; a case never measured there has none to take."""
+    measured = {"id": "a", "suite": "s", "info": {"kind": "encoder"}, "verdicts": []}
+    unmeasured = {"id": "b", "suite": "s", "info": {}, "verdicts": []}
+    data = migrate(
+        {"schema_version": 1, "run": {}, "cases": [measured, unmeasured]}, "results", "old.json", 4, MIGRATIONS
+    )
+    assert [c.get("kind") for c in data["cases"]] == ["encoder", None]
