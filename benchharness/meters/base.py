@@ -1,8 +1,8 @@
 """The one protocol every meter of a case's timed region follows, and what a meter is built from.
 
 A meter is started just before the timed region and stopped just after it; `stop()` gives its Readings
-(value, unit and source, or unavailable with the reason) and what it adds to the case's info (the
-provenance it records: each core's busy share, the RSS before load). The registered meters
+(value, unit and source, or unavailable with the reason) and the facts it adds to the child's reply
+(child_info.RegionFacts: each core's busy share, the RSS before load). The registered meters
 (meters/registry.py) run together around the region (meters/region.py); adding one is a class that
 follows `Meter` and one line in the registry. Energy counters are read per timed run inside the region
 (meters/energy.py, `EnergyCounter`); the energy meter turns the runs it saw into its Readings.
