@@ -26,8 +26,6 @@ from benchharness.errors import ReplyError
 
 _OMITTED = {"absent": "omitted"}
 _NULL = {"absent": "null"}
-
-
 _GROUP = {"group": "flat"}
 
 
