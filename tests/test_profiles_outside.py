@@ -83,7 +83,7 @@ def test_each_profile_is_measured_and_shown_under_its_own_label(pytester: pytest
     assert q4["info"]["profiles"]["chat"].startswith("3 turns, KV cache kept: turn 1: pp16 @ d0, tg8 @ d16; turn 2:")
     result.stdout.fnmatch_lines(
         [
-            "profiles of smollm2-135m-q4_0-llamacpp-cpu (the headline, short, is the table's row):",
+            "profiles of smollm2-135m-q4_0-llamacpp-cpu (medians of rounds; the headline, short, is the table's row):",
             "  long-prompt: TTFT * ms, prefill * tok/s, decode * tok/s [[]pp256 + tg8[]]",
             "  chat: TTFT per turn * ms / * ms / * ms; decode per turn * tok/s / * tok/s / * tok/s [[]3 turns*",
             "  ttft-sweep: TTFT pp16 * ms, pp128 * ms",
