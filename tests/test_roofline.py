@@ -227,7 +227,7 @@ def test_decode_rows_carry_mbu_and_the_speedup_gate_its_ceiling(pytester, tmp_pa
     q8 = next(c for c in data["cases"] if "-q8_0-" in c["id"])
     gate = next(v for v in q8["verdicts"] if v["name"] == "speedup")
     # F32 reads 538 MB a token and Q8_0 143 MB (their GGUF tensor tables): a ceiling near 3.8x.
-    assert "from bytes/token;" in gate["message"] and "% of it)" in gate["message"], gate["message"]
+    assert "from bytes/token;" in gate["message"] and "% of it" in gate["message"], gate["message"]
     ceiling = float(gate["message"].split("ceiling ")[1].split("x")[0])
     assert 3.5 < ceiling < 4.0
     assert "MBU" in result.stdout.str()
