@@ -151,3 +151,50 @@ def test_a_page_moved_without_its_folder_and_a_foreign_folder_are_one_line_error
     done = run_cli(tmp_path, "compare", "elsewhere/lab.html", str(paths[0]))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "copy the page with its lab_files/ folder" in done.stderr
+
+
+def lab_with_history(root: Path, machines: int, nights: int) -> tuple[list[Path], str]:
+    """`lab`'s layout, every machine's nights (planted steps included) appended to root/history.sqlite first."""
+    from benchharness.history.store import HistoryStore
+
+    template = synthetic_lab.load_template()
+    template = {**template, "cases": [c for c in template["cases"] if c["suite"] == SUITE]}
+    plan = synthetic_lab.plan(template, json.loads(synthetic_lab.NOISE.read_text()), machines, nights, 3)
+    maker = synthetic_lab.NightMaker(template, plan)
+    url = f"sqlite:///{root / 'history.sqlite'}"
+    store = HistoryStore(url)
+    paths = []
+    try:
+        for m in plan.machines:
+            for night in range(m.first_night, m.last_night + 1):
+                store.append(RunResult.from_dict(maker.document(m, night), f"{m.machine_id}-{night}.json"))
+            path = root / "lab" / m.machine_id / "latest.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(maker.document(m, m.last_night)))
+            paths.append(path)
+    finally:
+        store.close()
+    return paths, url
+
+
+def change_point_lines(page: Path) -> list[str]:
+    text = page.read_text()
+    section = text[text.index("Change points over the lab's history") :]
+    return re.findall(r"<li>([^<]+)</li>", section[: section.index("</ul>")])
+
+
+def test_merge_with_history_reuses_each_machines_own_report_and_lists_the_same_change_points(tmp_path):
+    paths, url = lab_with_history(tmp_path, 3, 14)
+    drawn = merge(tmp_path, paths, "--history", url)  # no own reports: merge draws each page and its trends
+    assert "3 page(s) drawn here, 0 the machines' own reports" in drawn
+    from_figures = change_point_lines(tmp_path / "lab.html")
+    assert any("level changed" in line for line in from_figures), from_figures  # a planted step was found
+    for path in paths:  # each machine's own report, with its trends, as its session writes it
+        own = run_cli(tmp_path, "report", str(path), "--history", url, "--out", str(path.with_name("latest.html")))
+        assert own.returncode == 0, own.stderr
+    reused = merge(tmp_path, paths, "--history", url)
+    assert "0 page(s) drawn here, 3 the machines' own reports" in reused
+    for path in paths:
+        page = tmp_path / "lab_files" / "machines" / f"{path.parent.name}.html"
+        assert page.read_bytes() == path.with_name("latest.html").read_bytes()
+    assert change_point_lines(tmp_path / "lab.html") == from_figures  # read from the store, no figure drawn

@@ -18,7 +18,6 @@ from benchharness import kinds, units
 from benchharness.faults import FaultedPath
 from benchharness.formats.composition import WeightComposition
 from benchharness.gates import MEMORY_REDUCTION, find_gate
-from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
 from benchharness.readings import METRICS, base_name, metric_spec
@@ -29,12 +28,11 @@ from benchharness.report.front import FrontChart, front_charts
 from benchharness.report.provenance import describe, provenance_of
 from benchharness.report.recommend import Recommendation, accuracy_metric, recommend, speed_metric
 from benchharness.report.targets import TargetPick, pick
+from benchharness.report.trends import FAILED, TREND_RUNS, shown, trend_names, trends
 from benchharness.results import REPORT_DATA_ID, CaseResult, RunResult
 from benchharness.settings import Target
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
-
-TREND_RUNS = 30
 
 
 @dataclass(frozen=True)
@@ -50,9 +48,6 @@ class MetricTable:
 
     columns: list[str]
     rows: list[tuple[str, str, list[Cell]]]  # (metric, label, cells)
-
-
-FAILED = ("failed", "error")
 
 
 @dataclass(frozen=True)
@@ -300,28 +295,20 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
 
 
 def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> None:
-    kind = kinds.kind(view.kind)
-    names = list(dict.fromkeys([*kind.gate_metrics.values(), *(f"gate:{g}" for g in kind.gate_metrics)]))
-    # Every case's figures in one read (HistoryStore.series_table), not one query per case and figure.
+    # Every case's figures in one read (HistoryStore.series_table), not one query per case and figure; the
+    # series and their change points come from report/trends.py, which the lab's first page reads too.
+    names = trend_names(view.kind)
     table = history.series_table(run.machine_id, [c.key for c in view.cases], names, TREND_RUNS)
+    found = trends(view.kind, view.cases, table)
     for name in names:
         lines: dict[str, list[tuple[str, float]]] = {}
         changes: dict[str, list[int]] = {}
-        for c in view.cases:
-            points = table[(c.key, name)]
-            if len(points) < 2:
-                continue
-            label = f"{c.case.quant} {c.case.backend}"
-            lines[label] = [(p.started, p.value) for p in points]
-            found = detect([p.value for p in points])
-            changes[label] = [cp.index for cp in found.points]
-            for cp in found.points:
-                view.change_points.append(
-                    f"{name} of {label}: level changed at the run of {points[cp.index].started} "
-                    f"({cp.mean_before:.4g} -> {cp.mean_after:.4g}, {cp.change:+.1%}, p={cp.p_value:.2g})"
-                )
-            if found.unavailable_reason and view.history_note is None:
-                view.history_note = f"change points: {found.unavailable_reason}"
+        for t in (t for t in found if t.name == name):
+            lines[t.label] = [(p.started, p.value) for p in t.points]
+            changes[t.label] = [cp.index for cp in t.detection.points]
+            view.change_points += t.change_lines()
+            if t.detection.unavailable_reason and view.history_note is None:
+                view.history_note = f"change points: {t.detection.unavailable_reason}"
         spec = metric_spec(name)
         gate = find_gate(name.removeprefix("gate:")) if name.startswith("gate:") else None
         unit = spec.unit if spec else (gate.unit if gate else "fraction")
@@ -337,10 +324,10 @@ def _trend_figures(view: SuiteView, run: RunResult, history: HistoryStore) -> No
 
 def _suite_view(run: RunResult, name: str, cases: list[CaseResult], history: HistoryStore | None) -> SuiteView:
     measured = [c for c in cases if c.measurement is not None]
-    shown = [c for c in cases if c.measurement is not None or c.outcome in FAILED]
-    skipped = [(c.case.id, c.message or c.outcome) for c in cases if c not in shown]
+    shown_cases = shown(cases)
+    skipped = [(c.case.id, c.message or c.outcome) for c in cases if c not in shown_cases]
     kind = measured[0].case.kind if measured else cases[0].case.kind
-    view = SuiteView(name, kind, shown, skipped, _metric_table(shown), _verdict_rows(shown))
+    view = SuiteView(name, kind, shown_cases, skipped, _metric_table(shown_cases), _verdict_rows(shown_cases))
     if not measured:
         return view
     svg = figures.gates_figure(measured, f"{name}: gate ratios with their intervals")

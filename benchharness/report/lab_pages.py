@@ -13,9 +13,11 @@ is now
 
 All of it opens from disk with no server and no script. A machine's page is its own report, drawn where
 it ran, when merge is handed that report (or finds it beside the results file, with the same run
-embedded) and adds nothing to it (no --history, no --config): drawing is where the time goes, and the
-lab's machines drew their pages in parallel already. Otherwise the pages are drawn here, one process
-per usable CPU.
+embedded) and adds nothing to it (no --config): drawing is where the time goes, and the lab's machines
+drew their pages in parallel already. With --history as well: the machine's report drew its trends from
+the lab's store when it ran, and the first page's change points are read from the store directly (one
+batched read per machine, report/trends.py), no figure drawn. Otherwise the pages are drawn here, one
+process per usable CPU.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from benchharness.report.embed import embedded_json, extract_embedded
 from benchharness.report.html import FAILED, lab_table, templates
 from benchharness.report.recommend import Recommendation, recommend
 from benchharness.report.targets import TargetPick, pick
+from benchharness.report.trends import machine_change_points
 from benchharness.results import LAB_DATA_ID, LAB_KIND, LAB_SCHEMA_VERSION, REPORT_DATA_ID, RunResult
 from benchharness.settings import Target
 from benchharness.storage import write_text_atomic
@@ -221,6 +224,23 @@ def _draw_page(
     return [f"{s.name}: {line}" for s in view.suites for line in s.change_points]
 
 
+def _reused_change_points(runs: Sequence[RunResult], history_url: str | None) -> dict[str, list[str]]:
+    """The first page's change points of machines whose page is their own report: read from the store, not drawn.
+
+    One `series_table` read per machine, one store for all; the lines are those the machine's page
+    would list had merge drawn it (report/trends.py words both).
+    """
+    if history_url is None or not runs:
+        return {}
+    from benchharness.history.store import HistoryStore
+
+    history = HistoryStore(history_url)
+    try:
+        return {r.machine_id: machine_change_points(r, history) for r in runs}
+    finally:
+        history.close()
+
+
 def workers(jobs: int) -> int:
     """Processes to draw with: one per CPU this process may use, never more than there are pages."""
     return max(1, min(jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
@@ -245,12 +265,14 @@ def write_lab(
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "machines").mkdir(parents=True)
     title = title or f"benchharness lab report: {len(runs)} machines"
-    adds = history_url is not None or bool(targets)  # merge adds trends or target answers to a machine's page
+    # Target answers are merge's own addition to a machine's page; trends are not: a machine's report drew its
+    # trends from the lab's store when it ran, so --history reuses it too and reads the change points below.
+    adds = bool(targets)
     reused = {r.machine_id: found for r in runs if not adds and (found := own_report(r)) is not None}
     to_draw = [r for r in runs if r.machine_id not in reused]
     for machine, report in reused.items():
         shutil.copyfile(report, staging / machine_page(machine))
-    found_points: dict[str, list[str]] = {}
+    found_points = _reused_change_points([r for r in runs if r.machine_id in reused], history_url)
     if to_draw:
         with ProcessPoolExecutor(workers(len(to_draw))) as pool:
             futures = {
@@ -265,7 +287,7 @@ def write_lab(
                 )
                 for r in to_draw
             }
-            found_points = {m: f.result() for m, f in futures.items()}
+            found_points.update({m: f.result() for m, f in futures.items()})
     document = {"kind": LAB_KIND, "schema_version": LAB_SCHEMA_VERSION, "runs": [r.data for r in runs]}
     (staging / MARKER).write_text(json.dumps(document, sort_keys=True, allow_nan=False, separators=(",", ":")))
     rows = [
