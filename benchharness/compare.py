@@ -123,6 +123,12 @@ class Comparison:
         return [c for c in changes if c.status == "unknown"]
 
     @property
+    def not_compared(self) -> list[MetricChange | RatioChange]:
+        """Figures that could not be compared at all (other settings, a zero or negative figure), each with why."""
+        changes: list[MetricChange | RatioChange] = [*self.metrics, *self.ratios]
+        return [c for c in changes if c.status == "not compared"]
+
+    @property
     def changed(self) -> bool:
         return bool(self.regressions or self.improvements or self.verdicts or self.added or self.removed)
 
@@ -195,10 +201,11 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
         assert v.estimate is not None and v.threshold is not None
         low = high = None
         moved = v.estimate / v.threshold if v.threshold else float("nan")
-        direction, message = v.direction or "same", v.message
+        direction: ChangeStatus = "not compared" if v.status == "unavailable" else (v.direction or "same")
+        message = v.message
         old_logs, new_logs = old.pair_log_ratios(), new.pair_log_ratios()
         gate = find_gate(v.name)
-        if gate is not None and gate.paired and old_logs and new_logs:
+        if gate is not None and gate.paired and old_logs and new_logs and direction != "not compared":
             interval = stats.ratio_of_ratios_interval(old_logs, new_logs, CONFIDENCE)
             moved, low, high = interval.estimate, interval.low, interval.high
             min_effect = new.baseline_policy.min_effect

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from benchharness import stats, units
 from benchharness.baselines import BaselineEntry, StoredMetric, defining_settings
@@ -104,9 +105,9 @@ class Replicates:
 
 @dataclass(frozen=True)
 class RunDecision:
-    """Whether a change the rounds showed is also past the between-run noise."""
+    """Whether a change the rounds showed is also past the between-run noise ("not compared": it cannot be asked)."""
 
-    direction: Direction
+    direction: Direction | Literal["not compared"]
     reason: str
 
 
@@ -119,9 +120,16 @@ def between_runs(
     decides (and the change between runs must still pass `min_effect`). With fewer, the spread between runs
     is unknown: only a move by more than `run_factor` times is called, a smaller one is "unknown".
     """
+    if not (old > 0 and new > 0):  # stats.run_shift works on logs: a zero or negative figure has no place there
+        return RunDecision(
+            "not compared",
+            f"{old:.4g} -> {new:.4g}: not compared (a between-run comparison needs positive figures: a rate, a time, "
+            "a size; a 0 or a negative one comes from a broken run or results file: see the case's outcome)",
+        )
     r = replicates or Replicates()
-    reference = [*r.before.get(name, ()), old]
-    current = [new, *r.after.get(name, ())]
+    # Other runs with a non-positive figure (a crashed run that recorded 0) say nothing about the spread.
+    reference = [*(x for x in r.before.get(name, ()) if x > 0), old]
+    current = [new, *(x for x in r.after.get(name, ()) if x > 0)]
     shift = stats.run_shift(reference, current, alpha=policy.alpha)
     worse = (shift.change < 0) == worse_if_lower and shift.change != 0
     if shift.decided:
@@ -220,8 +228,11 @@ def judge_baseline(
         runs = ""
         # Each run's figure is the median of its rounds, as the rounds' test reports it: one slow round
         # moves a mean of six by 5x (digits batch-32 latency, 0.31 ms mean around a 0.06 ms median).
-        if (shift.regressed or shift.improved) and shift.baseline > 0 and shift.current > 0:
+        if shift.regressed or shift.improved:
             decision = between_runs(name, shift.baseline, shift.current, replicates, policy, spec.better == "higher")
+            if decision.direction == "not compared":
+                verdicts.append(Verdict("baseline", name, "unavailable", f"{name} {decision.reason}"))
+                continue
             runs = f"; {decision.reason}"
             if decision.direction != moved_to:
                 moved_to = decision.direction
@@ -391,6 +402,12 @@ def judge_ratios(
             )
             old_tb, new_tb = _times_better(v.name, old.estimate), _times_better(v.name, v.estimate)
             decision = between_runs(key, old_tb, new_tb, scaled, policy, worse_if_lower=True)
+            if decision.direction == "not compared":
+                text = f"{v.name} ratio on its times-better scale {decision.reason}"
+                verdicts.append(
+                    Verdict("ratio", v.name, "unavailable", text, v.estimate, v.low, v.high, old.estimate, v.n)
+                )
+                continue
             runs = f"; {decision.reason}"
             if decision.direction != direction:
                 direction = decision.direction

@@ -1,11 +1,17 @@
 """`compare` on typed runs: the baseline check's own rule decides, with intervals on top."""
 
+import json
+
+import pytest
 from run_documents import case, run
 
+from benchharness import judge
 from benchharness.compare import compare_runs
 from benchharness.history.store import HistoryStore
 from benchharness.report.compare_view import render_compare, terminal_summary
 from benchharness.results import RunResult
+from benchharness.settings import BaselineSettings
+from conftest import run_cli
 
 SPEEDUP_PASS = {"speedup": ("pass", 2.6, 2.5, 2.7)}
 
@@ -232,3 +238,32 @@ def test_the_figures_beside_a_change_are_the_medians_it_was_computed_from():
     new = _with_rounds(case("q4_0", 150.0, seed=1), [150.0] * 6)
     decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
     assert (decode.old, decode.new, decode.change) == (150.0, 150.0, 0.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5])
+def test_a_zero_or_negative_figure_is_not_compared_with_its_reason_in_one_line_not_a_traceback(tmp_path, bad):
+    """Compare of two synthetic labs ended in stats.run_shift's ValueError ("needs positive figures")."""
+    old = run([case("q4_0", 150.0, gates=SPEEDUP_PASS)])
+    broken = _with_rounds(case("q4_0", 150.0, gates={"speedup": ("fail", bad, bad, bad)}, seed=1), [bad] * 6)
+    new = run([broken], started="2026-11-25T10:00:00+00:00")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    done = run_cli(tmp_path, "compare", "old.json", "new.json", "--html", "compare.html", "--history", "off")
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    said = [
+        line for line in done.stdout.splitlines() if "not compared (a between-run comparison needs positive" in line
+    ]
+    assert len(said) == 2, done.stdout  # the decode speed and the speedup gate, one line each
+    assert any("decode_tok_per_s 150" in line for line in said) and any("speedup ratio" in line for line in said)
+    assert "2 not compared:" in done.stdout and (tmp_path / "compare.html").is_file()
+
+
+def test_between_runs_leaves_out_other_runs_that_recorded_no_positive_figure():
+    """The same fault one step away: a crashed run's 0 in the history reached stats.run_shift's logs."""
+    policy = BaselineSettings()
+    replicates = judge.Replicates({"decode_tok_per_s": [0.0, 149.0, 151.0, 150.5, -1.0]})
+    decided = judge.between_runs("decode_tok_per_s", 150.0, 120.0, replicates, policy, worse_if_lower=True)
+    assert decided.direction == "regressed" and "over 4 earlier" in decided.reason
+    for old, new in ((0.0, 120.0), (150.0, -3.0)):
+        refused = judge.between_runs("decode_tok_per_s", old, new, replicates, policy, worse_if_lower=True)
+        assert refused.direction == "not compared" and "needs positive figures" in refused.reason

@@ -52,6 +52,9 @@ def terminal_summary(comparison: Comparison) -> list[str]:
             f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
             "in the history (--history) or extra children; without them only a move past the suite's run_factor is called)"
         )
+    if not_compared := comparison.not_compared:
+        lines.append(f"{len(not_compared)} not compared:")
+        lines += [f"  {c.machine}: {c.key}: {c.message}" for c in not_compared]
     if comparison.verdicts:
         lines.append(f"{len(comparison.verdicts)} verdict(s) changed:")
         lines += [f"  {v.machine}: {v.key} {v.name}: {v.old} -> {v.new}" for v in comparison.verdicts]
@@ -59,7 +62,7 @@ def terminal_summary(comparison: Comparison) -> list[str]:
         lines.append(f"{len(comparison.added)} case(s) added: " + ", ".join(comparison.added))
     if comparison.removed:
         lines.append(f"{len(comparison.removed)} case(s) removed: " + ", ".join(comparison.removed))
-    compared = len(comparison.metrics) + len(comparison.ratios)
+    compared = len(comparison.metrics) + len(comparison.ratios) - len(comparison.not_compared)
     if not comparison.changed:
         lines.append(f"no change past the noise in {compared} compared figure(s)")
     else:
