@@ -10,7 +10,12 @@ machine's last night as its results file, in the nightly workflow's layout (lab/
 and times `benchharness merge` as a user runs it (a fresh process each time) in two cases:
 
 - json: the results files alone; merge draws every machine's page (one process per usable CPU);
-- reports: each machine's own report beside its results (the workflow uploads it), so merge reuses it.
+- reports: each machine's own report beside its results (the workflow uploads it), so merge reuses it;
+- reports+sqlite, reports+postgres (`--history`): as the nightly lab runs it, `merge --history URL` over a
+  store holding every machine's nights (appended with HistoryStore.append, as synthetic_lab does; PostgreSQL
+  is a real server, tests/postgres_server.py's). Each machine's own report is written with its trends from
+  that store, as its session writes it; merge reuses it and reads the first page's change points from the
+  store (one batched read per machine).
 
 Each case runs --repeat times; wall time, peak RSS (GNU time's %M: merge's, or its largest drawing
 process's), first-page bytes and all bytes written, with `uptime`'s
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +42,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import synthetic_lab  # noqa: E402
 
 
-def make_lab(out: Path, machines: int, nights: int, seed: int) -> list[Path]:
-    """Each machine's last night as lab/<machine>/latest.json; returns the results files."""
+def _lab(machines: int, nights: int, seed: int) -> tuple[synthetic_lab.Lab, synthetic_lab.NightMaker]:
     template = synthetic_lab.load_template()
     noise = json.loads(synthetic_lab.NOISE.read_text())
     lab = synthetic_lab.plan(template, noise, machines, nights, seed)
-    maker = synthetic_lab.NightMaker(template, lab)
+    return lab, synthetic_lab.NightMaker(template, lab)
+
+
+def make_lab(out: Path, machines: int, nights: int, seed: int) -> list[Path]:
+    """Each machine's last night as lab/<machine>/latest.json; returns the results files."""
+    lab, maker = _lab(machines, nights, seed)
     paths = []
     for m in lab.machines:
         path = out / "lab" / m.machine_id / "latest.json"
@@ -51,28 +61,56 @@ def make_lab(out: Path, machines: int, nights: int, seed: int) -> list[Path]:
     return paths
 
 
-def _own_report(path: Path) -> None:
+def append_history(url: str, machines: int, nights: int, seed: int) -> tuple[int, float]:
+    """Every night of every machine of the same lab appended to the store at `url`; (runs, seconds)."""
+    from benchharness.history.store import HistoryStore
+    from benchharness.results import RunResult
+
+    lab, maker = _lab(machines, nights, seed)
+    store = HistoryStore(url)
+    t0 = time.perf_counter()
+    appended = 0
+    try:
+        for night in range(lab.nights):
+            for m in lab.machines:
+                if m.first_night <= night <= m.last_night:
+                    run = RunResult.from_dict(maker.document(m, night), f"{m.machine_id}-night-{night}.json")
+                    appended += store.append(run)
+    finally:
+        store.close()
+    return appended, time.perf_counter() - t0
+
+
+def _own_report(path: Path, history_url: str | None) -> None:
+    from benchharness.history.store import HistoryStore
     from benchharness.report.html import write_report
     from benchharness.results import load_runs
 
-    write_report(path.with_name("latest.html"), load_runs(path))
+    history = HistoryStore(history_url) if history_url else None
+    try:
+        write_report(path.with_name("latest.html"), load_runs(path), history)
+    finally:
+        if history is not None:
+            history.close()
 
 
-def write_own_reports(paths: list[Path]) -> float:
-    """Each machine's own report beside its results, as its session writes it; returns the seconds it took."""
+def write_own_reports(paths: list[Path], history_url: str | None = None) -> float:
+    """Each machine's own report beside its results, as its session writes it (with its trends where a store is
+    named); returns the seconds it took."""
     t0 = time.perf_counter()
     with ProcessPoolExecutor(len(os.sched_getaffinity(0))) as pool:
-        list(pool.map(_own_report, paths))
+        list(pool.map(_own_report, paths, [history_url] * len(paths)))
     return time.perf_counter() - t0
 
 
-def time_merge(paths: list[Path], page: Path) -> dict[str, Any]:
+def time_merge(paths: list[Path], page: Path, history_url: str | None = None) -> dict[str, Any]:
     """One `benchharness merge` in a fresh process: wall, peak RSS, first-page and total bytes."""
     from benchharness.report.lab_pages import files_dir
 
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     t0 = time.perf_counter()
     command = [sys.executable, "-m", "benchharness.cli", "merge", *map(str, paths), "--out", str(page)]
+    command += ["--history", history_url] if history_url else []
     done = subprocess.run(
         ["/usr/bin/time", "-f", "%M", *command],
         capture_output=True,
@@ -84,6 +122,7 @@ def time_merge(paths: list[Path], page: Path) -> dict[str, Any]:
         raise SystemExit(f"merge failed ({done.returncode}): {done.stderr[-2000:]}")
     peak = int(done.stderr.strip().splitlines()[-1])  # KiB: GNU time's %M, merge or its largest drawing process
     folder = files_dir(page)
+    text = page.read_text()
     total = page.stat().st_size + sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     return {
         "wall_s": round(wall, 2),
@@ -92,6 +131,7 @@ def time_merge(paths: list[Path], page: Path) -> dict[str, Any]:
         "total_bytes": total,
         "results_json_bytes": (folder / "results.json").stat().st_size,
         "pages": len(list((folder / "machines").glob("*.html"))),
+        "change_points": text.count("level changed at the run of"),
         "said": done.stdout.strip().splitlines()[-1],
         "uptime": uptime,
     }
@@ -107,7 +147,70 @@ NOTE = (
 )
 
 
+HISTORY_HEADING = "## `merge --history`: the nightly lab's command"
+
+
+def _rows(cases: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| case | run | wall s | peak RSS MiB | first page | all files | merged results.json | pages | load at start |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for case, runs in cases.items():
+        for i, r in enumerate(runs, 1):
+            lines.append(
+                f"| {case} | {i} | {r['wall_s']} | {r['peak_rss_mib']} | {r['first_page_bytes'] / 1e6:.2f} MB | "
+                f"{r['total_bytes'] / 1e6:.1f} MB | {r['results_json_bytes'] / 1e6:.1f} MB | {r['pages']} | "
+                f"{r['uptime'].split('load average:')[-1].strip()} |"
+            )
+    return lines
+
+
+def _split(path: Path) -> tuple[str, str]:
+    """The record's text before its `merge --history` section, and that section (each run rewrites its own half)."""
+    text = path.read_text() if path.exists() else ""
+    at = text.find(HISTORY_HEADING)
+    return (text, "") if at < 0 else (text[:at], text[at:])
+
+
+def record_history(
+    path: Path,
+    command: str,
+    machines: int,
+    nights: int,
+    cases: dict[str, list[dict[str, Any]]],
+    setup: dict[str, str],
+    reports_s: float,
+) -> None:
+    said = {case: {r["said"].split("/ (", 1)[-1].rstrip(")") for r in runs} for case, runs in cases.items()}
+    points = {case: sorted({r["change_points"] for r in runs}) for case, runs in cases.items()}
+    lines = [
+        HISTORY_HEADING,
+        "",
+        f"Made by: `{command}`",
+        "",
+        f"The same {machines} machines, every one of their {nights} nights appended to the store first "
+        f"({'; '.join(f'{b}: {v}' for b, v in setup.items())}; PostgreSQL is a real server, "
+        "tests/postgres_server.py's). Each machine's own report was written beside its results with its trends "
+        f"from the store, as its session writes it ({reports_s:.0f} s for all {machines} here, over 2 processes). "
+        "Each row is one fresh `benchharness merge lab/*/latest.json --out lab.html --history URL` process.",
+        "",
+        *_rows(cases),
+        "",
+        "Merge said: " + "; ".join(f"{case}: {', '.join(sorted(v))}" for case, v in said.items()) + ". Change points "
+        "listed on the first page: "
+        + "; ".join(f"{case}: {', '.join(map(str, v))}" for case, v in points.items())
+        + ".",
+        "",
+        "Before (this same command drew all 50 pages again to learn their change points): 57.6 s at load ~2, "
+        "minutes under load (above). Now each machine's page is its own report and the first page's change points "
+        "come from one `HistoryStore.series_table` read per machine and `changepoints.detect`, no figure drawn.",
+    ]
+    before, _ = _split(path)
+    path.write_text(before.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+
+
 def record(path: Path, command: str, machines: int, cases: dict[str, list[dict[str, Any]]], setup_s: float) -> None:
+    _, kept = _split(path)
     lines = [
         "# `benchharness merge` of a lab's last night: time, memory and bytes",
         "",
@@ -123,16 +226,8 @@ def record(path: Path, command: str, machines: int, cases: dict[str, list[dict[s
         "page (issue 28); 50 machines measured here on 2026-12-01 took 250 s under cProfile (load ~1-6) and wrote "
         "a 74.9 MB page: 41.5 MB embedded results, 20.5 MB inline SVG (1,100 matplotlib figures, 97% of the time).",
         "",
-        "| case | run | wall s | peak RSS MiB | first page | all files | merged results.json | pages | load at start |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for case, runs in cases.items():
-        for i, r in enumerate(runs, 1):
-            lines.append(
-                f"| {case} | {i} | {r['wall_s']} | {r['peak_rss_mib']} | {r['first_page_bytes'] / 1e6:.2f} MB | "
-                f"{r['total_bytes'] / 1e6:.1f} MB | {r['results_json_bytes'] / 1e6:.1f} MB | {r['pages']} | "
-                f"{r['uptime'].split('load average:')[-1].strip()} |"
-            )
+    lines += _rows(cases)
     lines += [
         "",
         "json: merge draws every machine's page itself (one process per usable CPU). reports: each machine's own "
@@ -141,7 +236,7 @@ def record(path: Path, command: str, machines: int, cases: dict[str, list[dict[s
         "",
         NOTE,
     ]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
 
 
 def main() -> int:
@@ -151,6 +246,12 @@ def main() -> int:
     top.add_argument("--seed", type=int, default=1)
     top.add_argument("--repeat", type=int, default=3)
     top.add_argument("--cases", nargs="+", choices=["json", "reports"], default=["json", "reports"])
+    top.add_argument(
+        "--history",
+        nargs="+",
+        choices=["sqlite", "postgres"],
+        help="time `merge --history` over these stores instead of --cases (own reports written with their trends)",
+    )
     top.add_argument("--out", required=True, help="a fresh folder for the lab's files and reports")
     top.add_argument("--record", help="write the markdown record here")
     args = top.parse_args()
@@ -158,6 +259,9 @@ def main() -> int:
     if out.exists():
         shutil.rmtree(out)
     paths = make_lab(out, args.machines, args.nights, args.seed)
+    command = "python benchmarks/lab_merge.py " + " ".join(sys.argv[1:])
+    if args.history:
+        return main_history(args, out, paths, command)
     cases: dict[str, list[dict[str, Any]]] = {}
     setup_s = 0.0
     for case in args.cases:
@@ -169,9 +273,37 @@ def main() -> int:
             print(case, json.dumps(result))
             cases[case].append(result)
     if args.record:
-        record(
-            Path(args.record), "python benchmarks/lab_merge.py " + " ".join(sys.argv[1:]), args.machines, cases, setup_s
-        )
+        record(Path(args.record), command, args.machines, cases, setup_s)
+        print(f"wrote {args.record}")
+    return 0
+
+
+def main_history(args: argparse.Namespace, out: Path, paths: list[Path], command: str) -> int:
+    """`merge --history` on each store named: the lab's nights appended, own reports with trends, timed merges."""
+    cases: dict[str, list[dict[str, Any]]] = {}
+    setup: dict[str, str] = {}
+    reports_s = None
+    for backend in args.history:
+        with ExitStack() as stack:
+            url = (
+                stack.enter_context(synthetic_lab.postgres())
+                if backend == "postgres"
+                else f"sqlite:///{(out / 'history.sqlite').resolve()}"
+            )
+            runs, append_s = append_history(url, args.machines, args.nights, args.seed)
+            setup[backend] = f"{runs} runs appended in {append_s:.0f} s"
+            print(backend, setup[backend])
+            if reports_s is None:  # the same nights in every store: the reports are written once, with trends
+                reports_s = write_own_reports(paths, url)
+                print(f"own reports with trends from {backend}: {reports_s:.0f} s")
+            case = f"reports+{backend}"
+            cases[case] = []
+            for _ in range(args.repeat):
+                result = time_merge(paths, out / "lab.html", url)
+                print(case, json.dumps(result))
+                cases[case].append(result)
+    if args.record:
+        record_history(Path(args.record), command, args.machines, args.nights, cases, setup, reports_s or 0.0)
         print(f"wrote {args.record}")
     return 0
 
