@@ -324,17 +324,28 @@ class RunResult:
 
 REPORT_DATA_ID = "benchharness-results"
 LAB_DATA_ID = "benchharness-lab"  # a lab report's first page: where its merged results lie, not the runs themselves
+COMPARE_DATA_ID = "benchharness-compare"  # a compare page: where each side's results lie, not the runs
 LAB_KIND = "lab-results"
 LAB_SCHEMA_VERSION = 1
 
 
 def load_runs(path: str | Path) -> list[RunResult]:
     """Every run in a results JSON (one), a lab's merged results JSON (one per machine) or an HTML report
-    (one; a lab report's first page: the merged results file it names, beside it)."""
+    (one; a lab report's first page: the merged results file it names, beside it; a compare page: its new
+    side's results, which it names)."""
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
         from benchharness.report.embed import extract_embedded, has_block
 
+        if has_block(path, COMPARE_DATA_ID):
+            (sides,) = extract_embedded(path, COMPARE_DATA_ID)
+            new = path.parent / str(sides.get("new"))
+            if not new.is_file() or has_block(new, COMPARE_DATA_ID):
+                raise StoreError(
+                    f"{path} is a compare page whose new side's results were {new}, which is "
+                    f"{'another compare page' if new.is_file() else 'missing'}; pass that side's results or report instead"
+                )
+            return load_runs(new)
         if has_block(path, LAB_DATA_ID):
             (manifest,) = extract_embedded(path, LAB_DATA_ID)
             merged = path.parent / str(manifest.get("results"))

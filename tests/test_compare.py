@@ -267,3 +267,66 @@ def test_between_runs_leaves_out_other_runs_that_recorded_no_positive_figure():
     for old, new in ((0.0, 120.0), (150.0, -3.0)):
         refused = judge.between_runs("decode_tok_per_s", old, new, replicates, policy, worse_if_lower=True)
         assert refused.direction == "not compared" and "needs positive figures" in refused.reason
+
+
+def _synthetic_lab_nights(folder, machines):
+    """Two nights of synthetic_lab.py's machines (the digits suite: small) as lab-results files, old.json and new.json."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import synthetic_lab
+
+    from benchharness.results import LAB_KIND, LAB_SCHEMA_VERSION
+
+    template = synthetic_lab.load_template()
+    template = {**template, "cases": [c for c in template["cases"] if c["suite"] == "digits-classifier"]}
+    lab = synthetic_lab.plan(template, json.loads(synthetic_lab.NOISE.read_text()), machines, 12, 3)
+    maker = synthetic_lab.NightMaker(template, lab)
+    folder.mkdir()
+    for name, back in (("old", 1), ("new", 0)):
+        runs = [maker.document(m, m.last_night - back) for m in lab.machines]
+        document = {"kind": LAB_KIND, "schema_version": LAB_SCHEMA_VERSION, "runs": runs}
+        (folder / f"{name}.json").write_text(json.dumps(document))
+    return folder / "old.json", folder / "new.json"
+
+
+def test_the_html_diff_of_two_labs_holds_the_changes_and_links_each_sides_results(tmp_path):
+    """compare --html of two 50-machine labs embedded both labs' results: an 83 MB page."""
+    import re
+
+    from benchharness.results import load_runs
+
+    old, new = _synthetic_lab_nights(tmp_path / "lab", 6)
+    (tmp_path / "out").mkdir()
+    done = run_cli(tmp_path, "compare", str(old), str(new), "--html", "out/diff.html", "--history", "off")
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    page = (tmp_path / "out" / "diff.html").read_text()
+    rows = page.count("<tr class=")
+    assert rows > 100  # every figure of 6 machines is listed (under STEADY_ROWS), each side's results are not
+    assert 'id="benchharness-results' not in page
+    size = len(page.encode())  # ~470 bytes a listed figure (its message rides in a title), no results
+    assert size < 600 * rows + 20_000 and size < old.stat().st_size / 4, (size, rows)
+    links = dict(re.findall(r'<a class="side" href="([^"]+)">(old|new): ', page))
+    assert {side: (tmp_path / "out" / href).resolve() for href, side in links.items()} == {"old": old, "new": new}
+    again = load_runs(tmp_path / "out" / "diff.html")  # a later compare reads the page as its new side
+    assert [r.data for r in again] == [r.data for r in load_runs(new)]
+    new.rename(tmp_path / "moved.json")
+    gone = run_cli(tmp_path, "compare", str(old), "out/diff.html")
+    assert gone.returncode == 2 and gone.stderr.count("\n") == 1 and "is a compare page" in gone.stderr, gone.stderr
+
+
+def test_a_lab_sized_diff_lists_what_moved_and_counts_the_steady_figures(monkeypatch):
+    from benchharness.report import compare_view
+
+    old, new = runs(
+        [case("q4_0", 150.0), case("q8_0", 100.0, seed=3)], [case("q4_0", 90.0, seed=1), case("q8_0", 100.0, seed=4)]
+    )
+    comparison = compare_runs(old, new)
+    moved = [m for m in comparison.metrics if m.status != "same"]
+    steady = len(comparison.metrics) + len(comparison.ratios) - len(moved)
+    assert moved and steady
+    monkeypatch.setattr(compare_view, "STEADY_ROWS", 1)
+    page = render_compare(comparison, old, new)
+    assert page.count('<tr class="same"') == 0 and page.count("<tr class=") == len(moved)
+    assert f"{steady} steady figure(s) (within the noise) are counted here, not listed" in page

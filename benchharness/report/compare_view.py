@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from benchharness import stats
 from benchharness.compare import Comparison, MetricChange, RatioChange
 from benchharness.report.embed import embedded_json
 from benchharness.report.html import templates
-from benchharness.results import REPORT_DATA_ID, RunResult
+from benchharness.results import COMPARE_DATA_ID, RunResult
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
 
@@ -70,20 +72,49 @@ def terminal_summary(comparison: Comparison) -> list[str]:
     return lines
 
 
-def render_compare(comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult]) -> str:
+STEADY_ROWS = 5_000  # figures listed in all, steady ones included, before steady ones are only counted
+
+
+def _side(runs: Sequence[RunResult], page: Path | None) -> str:
+    """Where one side's results lie, relative to the page's folder where it can be (the page links it)."""
+    sources = sorted({r.source for r in runs})
+    source = Path(sources[0]).resolve()
+    if page is None:
+        return str(source)
+    return os.path.relpath(source, page.resolve().parent)
+
+
+def render_compare(
+    comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult], page: Path | None = None
+) -> str:
+    """The diff page: the changes and their evidence, and a link to each side's results (never the results).
+
+    Embedding both sides made a 50-machine lab's diff 83 MB. Each side's results stay in their files; the
+    page names them in a small data block, so `load_runs` reads a compare page as its new side through it.
+    Where more than STEADY_ROWS figures were compared (a lab), steady ones are counted, not listed.
+    """
+    rows = len(comparison.metrics) + len(comparison.ratios)
+    listed = rows <= STEADY_ROWS
+    metrics = [m for m in comparison.metrics if listed or m.status != "same"]
+    ratios = [r for r in comparison.ratios if listed or r.status != "same"]
+    sides = {"old": _side(old, page), "new": _side(new, page)}
     template = templates().get_template("compare.html.j2")
     return template.render(
         title=f"benchharness compare: {comparison.old_label} -> {comparison.new_label}",
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         c=comparison,
+        metrics=metrics,
+        ratios=ratios,
+        steady_left_out=rows - len(metrics) - len(ratios),
         describe=describe,
         show=show,
         interval=_interval,
-        old_data=embedded_json([r.data for r in old], REPORT_DATA_ID + "-old"),
-        new_data=embedded_json([r.data for r in new], REPORT_DATA_ID),
+        sides=sides,
+        hrefs={side: quote(where) for side, where in sides.items()},
+        data_block=embedded_json([sides], COMPARE_DATA_ID),
     )
 
 
 def write_compare(path: Path, comparison: Comparison, old: Sequence[RunResult], new: Sequence[RunResult]) -> Path:
-    write_text_atomic(path, render_compare(comparison, old, new))
+    write_text_atomic(path, render_compare(comparison, old, new, path))
     return path
