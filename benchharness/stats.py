@@ -123,9 +123,18 @@ class Interval:
 
 
 def _bootstrap(
-    samples: tuple[Sequence[float], ...], statistic: Any, confidence: float, paired: bool = True
+    samples: tuple[Sequence[float], ...],
+    statistic: Any,
+    confidence: float,
+    paired: bool = True,
+    vectorized: bool = False,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI with scipy (paired: the samples resampled jointly); degenerate data gives a point."""
+    """Percentile bootstrap CI with scipy (paired: the samples resampled jointly); degenerate data gives a point.
+
+    `vectorized`: `statistic` takes an `axis` and is computed over all resamples in one call, not once per
+    resample in Python (compare of two 50-machine labs spent 97% of its ten minutes there); the resamples are
+    the same either way.
+    """
     from scipy import stats as scipy_stats
 
     arrays = [np.asarray(s, dtype=np.float64) for s in samples]
@@ -136,7 +145,7 @@ def _bootstrap(
         tuple(arrays),
         statistic,
         paired=paired,
-        vectorized=False,
+        vectorized=vectorized,
         confidence_level=confidence,
         n_resamples=BOOTSTRAP_RESAMPLES,
         method="percentile",
@@ -247,15 +256,15 @@ def change_interval(old: Sequence[float], new: Sequence[float], confidence: floa
     if base == 0:
         raise ValueError("the old median is 0: a relative change cannot be computed")
 
-    def relative(x: Any, y: Any) -> float:
-        return float(np.median(y)) / float(np.median(x)) - 1.0
+    def relative(x: Any, y: Any, axis: int = -1) -> Any:
+        return np.median(y, axis=axis) / np.median(x, axis=axis) - 1.0
 
-    estimate = relative(np.asarray(a), np.asarray(b))
+    estimate = float(relative(np.asarray(a), np.asarray(b)))
     if len(a) < 2 or len(b) < 2:
         return Interval(
             estimate, estimate, estimate, min(len(a), len(b)), confidence, "one sample on a side: no interval"
         )
-    low, high = _bootstrap((a, b), relative, confidence, paired=False)
+    low, high = _bootstrap((a, b), relative, confidence, paired=False, vectorized=True)
     low, high = min(low, estimate), max(high, estimate)
     method = f"bootstrap of the median ratio over {len(a)} old and {len(b)} new rounds (percentile {confidence:.0%})"
     return Interval(estimate, low, high, min(len(a), len(b)), confidence, method)
@@ -272,14 +281,14 @@ def ratio_of_ratios_interval(
     _check_confidence(confidence)
     a, b = _checked(old_log_ratios), _checked(new_log_ratios)
 
-    def moved(x: Any, y: Any) -> float:
-        return float(np.mean(y) - np.mean(x))
+    def moved(x: Any, y: Any, axis: int = -1) -> Any:
+        return np.mean(y, axis=axis) - np.mean(x, axis=axis)
 
-    estimate = moved(np.asarray(a), np.asarray(b))
+    estimate = float(moved(np.asarray(a), np.asarray(b)))
     if len(a) < 2 or len(b) < 2:
         point = math.exp(estimate)
         return Interval(point, point, point, min(len(a), len(b)), confidence, "one pair on a side: no interval")
-    low, high = _bootstrap((a, b), moved, confidence, paired=False)
+    low, high = _bootstrap((a, b), moved, confidence, paired=False, vectorized=True)
     low, high = min(low, estimate), max(high, estimate)
     method = (
         f"bootstrap over {len(a)} old and {len(b)} new pairs (ratio of geometric means, percentile {confidence:.0%})"
