@@ -67,6 +67,7 @@ class Planner:
         self._declared = preflight.declared_files(settings.models)
         self._plans: dict[str, CasePlan] = {}
         self._validate_filters()
+        self._validate_gate_overrides()
         for suite in settings.suites.values():
             self._validate_suite(suite)
             self._validate_variants(suite)
@@ -171,6 +172,16 @@ class Planner:
                 for label in dict.fromkeys([model.references[fmt], *labels]):
                     preflight.check_declared_files(model, fmt, label, self._declared)
                     self._context.before_prepare(where, model, kinds.kind(model.kind), fmt, label, workload, accuracy)
+
+    def _validate_gate_overrides(self) -> None:
+        """A `--gate NAME=MIN` that no suite judges would change nothing, silently: refused, naming the suites."""
+        for name, minimum in self.options.gate_overrides.items():
+            if not any(rule.name == name for suite in self.settings.suites.values() for rule in suite.gates):
+                off = ", ".join(self.settings.suites) or "none declared"
+                raise ConfigError(
+                    f"--gate {name}={minimum:g} has no effect: no suite judges {name} (suites: {off}); switch it "
+                    f"on in a suite's [tool.benchharness.suites.NAME.gates] table or drop the flag"
+                )
 
     def _validate_filters(self) -> None:
         f = self.options.filters

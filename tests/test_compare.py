@@ -330,3 +330,17 @@ def test_a_lab_sized_diff_lists_what_moved_and_counts_the_steady_figures(monkeyp
     page = render_compare(comparison, old, new)
     assert page.count('<tr class="same"') == 0 and page.count("<tr class=") == len(moved)
     assert f"{steady} steady figure(s) (within the noise) are counted here, not listed" in page
+
+
+def test_each_not_decided_line_says_its_own_reason():
+    """A newcomer's finding: every undecided figure was put down to an unknown between-run spread and --history
+    advised, even where the history was read and the run's outside load was the reason."""
+    old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0])
+    new = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
+    lines = terminal_summary(compare_runs(*runs([old], [new])))
+    why = next(line for line in lines if line.startswith("    why: "))
+    assert why.startswith("    why: outside CPU load this run 60% over max_outside_load 20%"), why
+    assert not any("(--history)" in line for line in lines)
+    unknown = terminal_summary(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])))
+    assert any(line.startswith("    why: between-run spread unknown: 1 earlier run(s)") for line in unknown), unknown
+    assert any("(--history)" in line for line in unknown)

@@ -42,3 +42,11 @@ def test_a_typo_in_a_known_breach_is_refused_at_start_up(tmp_path):
     typo = KNOWN.replace("slow@cpu", "slwo@cpu")
     with pytest.raises(ConfigError, match=r"known_breaches: unknown value 'slwo'"):
         toy_session(tmp_path, ["ref", "slow"], FakeChild({}), typo)
+
+
+def test_a_gate_override_no_suite_judges_is_refused(tmp_path):
+    """A newcomer's finding: `--gate speedup=2` on a suite with `speedup = false` passed with no word."""
+    off = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
+    with pytest.raises(ConfigError, match=r"^--gate speedup=2 has no effect: no suite judges speedup \(suites: toy\)"):
+        toy_session(tmp_path, ["ref", "fast"], FakeChild({}), off, gate_overrides={"speedup": 2.0})
+    toy_session(tmp_path, ["ref", "fast"], FakeChild({}), KNOWN, gate_overrides={"speedup": 2.0})  # judged: fine

@@ -36,6 +36,24 @@ def describe(change: MetricChange | RatioChange) -> str:
     )
 
 
+SPREAD_UNKNOWN = "between-run spread unknown"  # judge.between_runs' words where too few other runs are known
+
+
+def undecided_reason(message: str) -> str:
+    """Why the check could not decide, in its own words: the parenthesis after "not decided", or the between-run
+    rule's reason (a figure moved past its rounds' noise, but its spread between runs is unknown)."""
+    _, found, rest = message.partition("not decided (")
+    if found:
+        depth = 1
+        for index, char in enumerate(rest):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                return rest[:index]
+        return rest
+    start = message.find(SPREAD_UNKNOWN)
+    return message[start:].split(";")[0].rstrip(")") if start >= 0 else message
+
+
 def terminal_summary(comparison: Comparison) -> list[str]:
     """Only what changed: regressions, improvements, verdicts that flipped, cases added or removed."""
     lines = [f"compare: {comparison.old_label} -> {comparison.new_label}"]
@@ -48,12 +66,15 @@ def terminal_summary(comparison: Comparison) -> list[str]:
             lines.append(f"{len(items)} {title} past the noise:")
             lines += [f"  {describe(c)}" for c in items]
     if undecided := comparison.undecided:
-        lines.append(f"{len(undecided)} not decided (past the rounds' noise; the between-run spread is unknown):")
-        lines += [f"  {describe(c)}" for c in undecided]
-        lines.append(
-            f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
-            "in the history (--history) or extra children; without them only a move past the suite's run_factor is called)"
-        )
+        lines.append(f"{len(undecided)} not decided (the evidence cannot place the move either way):")
+        for c in undecided:
+            lines += [f"  {describe(c)}", f"    why: {undecided_reason(c.message)}"]
+        if any(SPREAD_UNKNOWN in c.message for c in undecided):
+            lines.append(
+                f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
+                "in the history (--history) or extra children; without them only a move past the suite's run_factor "
+                "is called)"
+            )
     if not_compared := comparison.not_compared:
         lines.append(f"{len(not_compared)} not compared:")
         lines += [f"  {c.machine}: {c.key}: {c.message}" for c in not_compared]
@@ -65,7 +86,11 @@ def terminal_summary(comparison: Comparison) -> list[str]:
     if comparison.removed:
         lines.append(f"{len(comparison.removed)} case(s) removed: " + ", ".join(comparison.removed))
     compared = len(comparison.metrics) + len(comparison.ratios) - len(comparison.not_compared)
-    if not comparison.changed:
+    if not comparison.changed and comparison.undecided:
+        lines.append(
+            f"no change decided in {compared} compared figure(s); {len(comparison.undecided)} not decided (above)"
+        )
+    elif not comparison.changed:
         lines.append(f"no change past the noise in {compared} compared figure(s)")
     else:
         lines.append(f"{compared} figure(s) compared; the rest are within the noise")
