@@ -148,8 +148,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
     points = store.series(args.machine, args.case, args.metric, args.last)
     if not points:
-        print(f"no history for {args.metric} of {args.case} on {args.machine}")
-        return 0
+        raise BenchHarnessError(_no_series(store, args.machine, args.case, args.metric))
     found = detect([p.value for p in points])
     starts = {cp.index: cp for cp in found.points}
     away = {i: t for t in found.transients for i in range(t.start, t.end)}
@@ -166,6 +165,26 @@ def cmd_history(args: argparse.Namespace) -> int:
     if found.unavailable_reason:
         print(f"change points: {found.unavailable_reason}")
     return 0
+
+
+def _no_series(store: HistoryStore, machine: str, case: str, metric: str) -> str:
+    """Which of the three names has no history, and the nearest ones that do (a one-line error)."""
+    import difflib
+
+    for what, name, known in (
+        ("machine", machine, lambda: store.names()),
+        ("case", case, lambda: store.names(machine)),
+        ("metric", metric, lambda: store.names(machine, case)),
+    ):
+        valid = known()
+        if name not in valid:
+            near = difflib.get_close_matches(name, valid, n=3, cutoff=0.3) or valid[:3]
+            where = "" if what == "machine" else f" on {machine}" + ("" if what == "case" else f" for {case}")
+            return (
+                f"no history for {what} {name!r}{where}; nearest: {', '.join(near) or 'none stored'} "
+                f"({len(valid)} in the store)"
+            )
+    return f"no history for {metric} of {case} on {machine}"
 
 
 def _digest(store: HistoryStore, args: argparse.Namespace) -> int:

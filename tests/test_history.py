@@ -314,3 +314,28 @@ def test_the_query_benchmark_runs_and_its_reads_use_the_indexes(tmp_path):
     assert "SEARCH bench_figures USING INDEX ix_bench_figures_series_run" in plans
     assert "SEARCH bench_runs USING COVERING INDEX ix_bench_runs_machine_started" in plans
     assert "SCAN bench_figures" not in plans  # no read walks the whole figure table
+
+
+def test_history_show_of_a_name_with_no_series_says_which_name_and_the_nearest_ones(tmp_path, capsys):
+    """A newcomer's finding: a case key without its suite prefix printed 'no history for ...' and exited 0."""
+    from benchharness import cli
+
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(f"sqlite:///{path}")
+    store.append(RunResult.from_dict(run([case("q4_0", 150.0)], "lab-a"), "r.json"))
+    store.close()
+    argv = ["history", "show", "--history", str(path), "--machine", "lab-a", "--metric", "decode_tok_per_s"]
+    assert cli.main([*argv, "--case", "smollm2-135m-q4_0-llamacpp-cpu"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "no history for case 'smollm2-135m-q4_0-llamacpp-cpu' on lab-a; nearest: llm::smollm2-135m-q4_0-llamacpp-cpu"
+        in err
+    )
+    assert cli.main([*argv[:5], "lab-b", *argv[6:], "--case", "llm::smollm2-135m-q4_0-llamacpp-cpu"]) == 2
+    assert "no history for machine 'lab-b'; nearest: lab-a (1 in the store)" in capsys.readouterr().err
+    good = [*argv[:-2], "--metric", "decode_tok_pers", "--case", "llm::smollm2-135m-q4_0-llamacpp-cpu"]
+    assert cli.main(good) == 2
+    assert (
+        "no history for metric 'decode_tok_pers' on lab-a for llm::smollm2-135m-q4_0-llamacpp-cpu; nearest: decode_tok_per_s"
+        in capsys.readouterr().err
+    )

@@ -434,6 +434,26 @@ class HistoryStore:
         with self._connection() as conn:
             return list(conn.execute(query).all())
 
+    def names(self, machine_id: str | None = None, case_key: str | None = None) -> list[str]:
+        """What a series can be asked for, sorted: the machines; a machine's case keys; a machine's case's figures.
+
+        For `history show`'s one-line answer to a name that has no series (a case key without its `suite::`
+        prefix is the usual slip). Reads the figure table's (machine, case, figure) index.
+        """
+        import sqlalchemy as sa
+
+        if machine_id is None:
+            query = sa.select(self.runs.c.machine_id).distinct()
+        elif case_key is None:
+            query = sa.select(self.figures.c.case_key).where(self.figures.c.machine_id == machine_id).distinct()
+        else:
+            query = (
+                sa.select(self.figures.c.figure)
+                .where(self.figures.c.machine_id == machine_id, self.figures.c.case_key == case_key)
+                .distinct()
+            )
+        return sorted(str(row[0]) for row in self._read(query))
+
     def run_count(self, machine_id: str | None = None) -> int:
         import sqlalchemy as sa
 
