@@ -344,3 +344,23 @@ def test_each_not_decided_line_says_its_own_reason():
     unknown = terminal_summary(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])))
     assert any(line.startswith("    why: between-run spread unknown: 1 earlier run(s)") for line in unknown), unknown
     assert any("(--history)" in line for line in unknown)
+
+
+def test_a_page_comparing_latest_json_links_the_dated_results_of_the_same_run(tmp_path):
+    """A newcomer's finding: the page linked latest.json, a copy the next run overwrites."""
+    import re
+
+    from benchharness.report.compare_view import render_compare
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    first = run([case("q4_0", 150.0)], started="2026-11-24T10:00:00+00:00")
+    second = run([case("q4_0", 151.0, seed=1)], started="2026-11-25T10:00:00+00:00")
+    (folder / "results-20261124T100000000000Z-1.json").write_text(json.dumps(first))
+    (folder / "results-20261125T100000000000Z-2.json").write_text(json.dumps(second))
+    (folder / "latest.json").write_text(json.dumps(second))
+    old = [RunResult.from_dict(first, str(folder / "results-20261124T100000000000Z-1.json"))]
+    new = [RunResult.from_dict(second, str(folder / "latest.json"))]
+    page = render_compare(compare_runs(old, new), old, new, page=tmp_path / "diff.html")
+    links = dict(re.findall(r'<a class="side" href="([^"]+)">(old|new): ', page))
+    assert {side: href for href, side in links.items()}["new"] == "reports/results-20261125T100000000000Z-2.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -100,10 +101,28 @@ def terminal_summary(comparison: Comparison) -> list[str]:
 STEADY_ROWS = 5_000  # figures listed in all, steady ones included, before steady ones are only counted
 
 
+def _dated(source: Path, run: RunResult) -> Path:
+    """`latest.json` is a copy the next run overwrites: a page links the dated results file of the same run.
+
+    Found beside it by name (`results-*.json`, newest first) and by the run's own start and machine; the copy
+    itself where none matches (it was moved, or written by hand).
+    """
+    if source.name != "latest.json":
+        return source
+    for candidate in sorted(source.parent.glob("results-*[0-9].json"), reverse=True):
+        try:
+            header = json.loads(candidate.read_text()).get("run", {})
+        except (OSError, ValueError):
+            continue
+        if header.get("started") == run.started and (header.get("machine") or {}).get("id") == run.machine_id:
+            return candidate
+    return source
+
+
 def _side(runs: Sequence[RunResult], page: Path | None) -> str:
     """Where one side's results lie, relative to the page's folder where it can be (the page links it)."""
     sources = sorted({r.source for r in runs})
-    source = Path(sources[0]).resolve()
+    source = _dated(Path(sources[0]).resolve(), runs[0])
     if page is None:
         return str(source)
     return os.path.relpath(source, page.resolve().parent)
