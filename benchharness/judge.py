@@ -259,8 +259,8 @@ def judge_baseline(
             status = "pass"
         message = (
             f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}{runs}), "
-            f"{units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
-        ) + loaded
+            f"median {units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
+        ) + loaded  # medians of the rounds (the rule's figure); the terminal table's figure is their mean
         verdicts.append(
             Verdict(
                 "baseline",

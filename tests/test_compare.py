@@ -238,6 +238,7 @@ def test_the_figures_beside_a_change_are_the_medians_it_was_computed_from():
     new = _with_rounds(case("q4_0", 150.0, seed=1), [150.0] * 6)
     decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
     assert (decode.old, decode.new, decode.change) == (150.0, 150.0, 0.0)
+    assert decode.message.endswith("median 150.0 tok/s vs baseline 150.0 tok/s"), decode.message  # says which figure
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5])
