@@ -26,14 +26,10 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from benchharness.child_info import ChildInfo, LmFacts
-from benchharness.kinds.causal_lm import OWN_TOKENS
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 """This checkout's root: what a child process must import benchharness from."""
@@ -332,40 +328,3 @@ def toy_project(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
         return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
 
     return run
-
-
-def child_info(**changes: Any) -> ChildInfo:
-    """What a CPU causal-LM child's reply says besides its figures, with `changes` (ChildInfo's fields) over it.
-
-    For tests that build a Measurement by hand: their figures are planted, and a reply always says what it
-    was measured under (child_info.ChildInfo has no default for a key every child writes).
-    """
-    base = ChildInfo(
-        runtime="fake 1",
-        threads=2,
-        kind="causal-lm",
-        measurement_key="a-test-s-key",
-        guard_start={},
-        guard_end={},
-        throttled=None,
-        accuracy_scored=True,
-        runtime_settings={},
-        timed_s=0.01,
-        accuracy_s=0.0,
-        flags=(),
-    )
-    return replace(base, **changes)
-
-
-def lm_facts(**changes: Any) -> LmFacts:
-    """A causal-LM child's own facts (pp16 + tg4 at depth 0), with `changes` over them."""
-    base = LmFacts(
-        n_ctx=128,
-        prompt_tokens=16,
-        gen_tokens=4,
-        rounds=3,
-        depths={"headline": "pp16 @ d0, tg4 @ d16"},
-        tokenization=OWN_TOKENS,
-        kl_statistics=None,
-    )
-    return replace(base, **changes)

@@ -9,9 +9,11 @@ figures, fast and exactly. That the figures themselves are real is what the end-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from child_facts import child_info, lm_facts
 
 from benchharness import backends
 from benchharness.backends.base import Backend
@@ -23,7 +25,7 @@ from benchharness.kinds import kind
 from benchharness.protocol import MeasureRequest, PairedRequest, PairedTiming, encode
 from benchharness.readings import Measurement, Reading
 from benchharness.session import BenchSession
-from conftest import child_info, lm_facts, toy_pyproject, write_toy_project
+from conftest import toy_pyproject, write_toy_project
 
 GATES_SPEED_AND_MEMORY = """
 [tool.benchharness.suites.toy.gates]
@@ -125,7 +127,7 @@ def toy_session(
     """A BenchSession on the toy project in `root`, its children answered by `child` (in this process)."""
     write_toy_project(root)
     (root / "pyproject.toml").write_text(toy_pyproject(quants, policy=policy))
-    settings = load_settings(root)
+    settings = replace(load_settings(root), cache_dir=root / "cache")  # never the user's own cache
     return BenchSession(settings, Options(devices=("cpu",), **options), lambda line: None, child=child)
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from conftest import child_info
+from child_facts import child_info
 
 
 def reading(name: str, unit: str, value: float | None, stdev: float = 0.0, n: int = 6) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 import json
 
 import pytest
+from child_facts import child_info
 
 from benchharness import baselines
 from benchharness.errors import MachineMismatch, StoreError
 from benchharness.readings import Measurement, Reading
-from conftest import child_info
 
 MACHINE = {"id": "test-box", "cpu": "cpu", "logical_cores": 2, "memory_gib": 24, "system": "Linux", "arch": "x86_64"}
 SETTINGS = {"gen_tokens": 64}

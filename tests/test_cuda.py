@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from child_facts import child_info
 
 from benchharness import devices, gpus, judge, kinds, machine
 from benchharness.backends import registry
@@ -29,7 +30,6 @@ from benchharness.models.registry import build_registry
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
 from benchharness.settings import SuiteConfig
-from conftest import child_info
 
 BOARD = json.loads((Path(__file__).parent / "data" / "nvml_h100_trace.json").read_text())["static"]
 ONNXRUNTIME_GPU_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from child_facts import child_info
 
 from benchharness import gates, judge, kinds
 from benchharness.cli_options import parse_gate_overrides
@@ -25,7 +26,7 @@ from benchharness.matrix import Case
 from benchharness.readings import Measurement, Reading
 from benchharness.report import terminal
 from benchharness.results import CaseRecord
-from conftest import NO_SPEED_OR_MEMORY, cases_by, child_info
+from conftest import NO_SPEED_OR_MEMORY, cases_by
 
 PACKAGE = Path(gates.__file__).resolve().parents[1]  # benchharness/
 LM = kinds.kind("causal-lm")

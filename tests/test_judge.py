@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import pytest
+from child_facts import child_info
 
 from benchharness import judge, kinds
 from benchharness.baselines import BaselineEntry, StoredMetric, StoredRatio
@@ -11,7 +12,6 @@ from benchharness.judge import GateEvidence
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
 from benchharness.settings import BaselineSettings
-from conftest import child_info
 
 LM = kinds.kind("causal-lm")
 RULES = (GateRule("accuracy_retained", 0.95), GateRule("speedup", 2.0), GateRule("memory_reduction", 0.5))

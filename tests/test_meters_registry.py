@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from child_facts import child_info
 
 from benchharness.child_info import MemoryFacts, RegionFacts
 from benchharness.meters import registry
@@ -15,7 +16,6 @@ from benchharness.meters.memory import current_rss
 from benchharness.meters.region import RegionMeters
 from benchharness.readings import Reading
 from benchharness.workload import repeat
-from conftest import child_info
 
 CPU_READINGS = {"cpu_utilisation", "outside_cpu_load"}
 MEMORY_READINGS = {"region_peak_rss_bytes", "model_memory_bytes", "rss_anon_bytes", "rss_file_bytes"}

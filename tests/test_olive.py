@@ -14,9 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from child_facts import child_info
 
 from benchharness.errors import ConfigError
-from conftest import cases_by, child_info
+from conftest import cases_by
 
 pytest.importorskip("olive", reason="pip install 'benchharness[olive]'")
 

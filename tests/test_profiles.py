@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from child_facts import child_info, lm_facts
 
 from benchharness.config import parse_settings
 from benchharness.errors import ConfigError
@@ -22,7 +23,6 @@ from benchharness.kinds.lm_profiles import measure_profiles
 from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
 from benchharness.readings import metric_spec
 from benchharness.settings import Workload
-from conftest import child_info, lm_facts
 
 
 class Clock:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child_facts import child_info
 
 from benchharness import roofline
 from benchharness.meters import bandwidth as bw
 from benchharness.models.traffic import TokenTraffic, bytes_per_token, read_traffic
 from benchharness.readings import Measurement, Reading
-from conftest import child_info, latest, suite_file
+from conftest import latest, suite_file
 
 gguf = pytest.importorskip("gguf")
 

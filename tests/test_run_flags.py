@@ -1,10 +1,11 @@
 """The parent's bottleneck flags: low MBU and a runtime running slower kernels than the CPU has."""
 
+from child_facts import child_info
+
 from benchharness.advice import advise
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.readings import Measurement, Reading
 from benchharness.run_flags import kernel_fallback, low_bandwidth_utilisation
-from conftest import child_info
 
 PORTABLE = "SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 LLAMAFILE OPENMP REPACK"
 EPYC = ["avx", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "f16c", "fma"]
