@@ -8,6 +8,8 @@ figures, fast and exactly. That the figures themselves are real is what the end-
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +28,10 @@ from benchharness.protocol import MeasureRequest, PairedRequest, PairedTiming, e
 from benchharness.readings import Measurement, Reading
 from benchharness.session import BenchSession
 from conftest import toy_pyproject, write_toy_project
+
+# One cache for every fake session of the test run, outside the user's: what a session caches per machine (its
+# read bandwidth, measured in about a second) is measured once, not once per test.
+TEST_CACHE = Path(tempfile.gettempdir()) / f"benchharness-fake-sessions-{os.getuid()}"
 
 GATES_SPEED_AND_MEMORY = """
 [tool.benchharness.suites.toy.gates]
@@ -127,7 +133,7 @@ def toy_session(
     """A BenchSession on the toy project in `root`, its children answered by `child` (in this process)."""
     write_toy_project(root)
     (root / "pyproject.toml").write_text(toy_pyproject(quants, policy=policy))
-    settings = replace(load_settings(root), cache_dir=root / "cache")  # never the user's own cache
+    settings = replace(load_settings(root), cache_dir=TEST_CACHE)  # never the user's own cache
     return BenchSession(settings, Options(devices=("cpu",), **options), lambda line: None, child=child)
 
 

@@ -183,6 +183,7 @@ def change_point_lines(page: Path) -> list[str]:
     return re.findall(r"<li>([^<]+)</li>", section[: section.index("</ul>")])
 
 
+@pytest.mark.slow  # over ~5 s (the fast lane's line)
 def test_merge_with_history_reuses_each_machines_own_report_and_lists_the_same_change_points(tmp_path):
     paths, url = lab_with_history(tmp_path, 3, 14)
     drawn = merge(tmp_path, paths, "--history", url)  # no own reports: merge draws each page and its trends

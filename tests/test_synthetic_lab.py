@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "synthetic_lab.py"
 
@@ -33,6 +35,7 @@ def show(out: Path, machine: str, case: str, figure: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+@pytest.mark.slow  # over ~5 s (the fast lane's line)
 def test_the_lab_is_deterministic_and_its_planted_changes_are_what_history_show_finds(tmp_path):
     truth = make(tmp_path / "a")
     assert make(tmp_path / "b") == truth  # the same seed makes the same lab
