@@ -57,33 +57,41 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
     with outside_load():
         code, output = run_digits(root, "--save-baseline")
     assert code == 0, output[-2000:]
+    # What the busy loops took from each case's timed region, as measured (tests/test_meters.py checks that a
+    # process nobody started counts); a region of a few ms can fall between the kernel's 10 ms ticks.
+    cases = cases_by(root, "key")
+    loads = {key: c["readings"]["outside_cpu_load"] for key, c in cases.items()}
+    over = [key for key, r in loads.items() if (r["value"] or 0.0) > 0.2]  # None: unavailable, with its reason
+    if not over:
+        pytest.skip(f"the busy loops did not register over 20% in any case's timed region: {loads}")
     line = one_line(output, "baselines: saved")
-    assert "WARNING: 2 measured under outside CPU load they did not cause" in line, line
+    assert f"WARNING: {len(over)} measured under outside CPU load they did not cause" in line, line
     assert "re-record on a quiet machine" in line
     # The terminal says it too, beside the table a newcomer reads: what the machine added, and what to do.
     assert one_line(output, "machine: noise before the run: steal ")
     loaded = one_line(output, "machine: other work during the cases' timed regions: median ")
-    assert "2 case(s) over max_outside_load" in loaded and "--bench-set threads=1" in loaded, loaded
+    assert f"{len(over)} case(s) over max_outside_load" in loaded and "--bench-set threads=1" in loaded, loaded
     figures = [float(x) for x in re.findall(r"(\d+)% > 20%", line)]
-    assert len(figures) == 2 and all(f > 20 for f in figures), line
-    for entry in stored(root).values():  # the figure travels with the baseline
-        assert entry["recorded"]["outside_cpu_load"] > 0.2 and entry["recorded"]["max_outside_load"] == 0.2
-    cases = cases_by(root)
-    assert all(c["readings"]["outside_cpu_load"]["value"] > 0.2 for c in cases.values())
+    assert len(figures) == len(over) and all(f > 20 for f in figures), line
+    for key, entry in stored(root).items():  # the figure travels with the baseline
+        assert entry["recorded"]["outside_cpu_load"] == cases[key]["readings"]["outside_cpu_load"]["value"]
+        assert entry["recorded"]["max_outside_load"] == 0.2
 
     # Every later comparison against it says what it was recorded under. Only the figure read below is
     # compared, under a floor no between-run move of this 10-20 us figure reaches (it moved 2.16x in CI):
     # what is tested is the note, not the verdict.
     code, output = run_digits(root, '--bench-set=baseline={metrics=["batch1_latency_ms"], run_factor=100.0}')
     assert code == 0, output[-2000:]
-    timing = [
-        v
-        for c in cases_by(root).values()
+    timing = {
+        key: v
+        for key, c in cases_by(root, "key").items()
         for v in c["verdicts"]
         if v["kind"] == "baseline" and v["name"] == "batch1_latency_ms"
-    ]
+    }
     assert len(timing) == 2, output[-2000:]
-    assert all("the baseline was recorded under" in v["message"] and "outside CPU load" in v["message"] for v in timing)
+    noted = [key for key, v in timing.items() if "the baseline was recorded under" in v["message"]]
+    assert sorted(noted) == sorted(over), {key: v["message"] for key, v in timing.items()}
+    assert all("outside CPU load" in timing[key]["message"] for key in over)
 
 
 def test_the_outside_load_limit_is_a_setting(tmp_path):
