@@ -208,7 +208,7 @@ class BaselineCheck:
         reasons: dict[str, list[str]] = {}
         compared = 0
         for case_id, all_verdicts in verdicts_by_case:
-            verdicts = [v for v in all_verdicts if v.kind == "baseline"]
+            verdicts = [v for v in all_verdicts if v.check == "baseline"]
             whole = [v for v in verdicts if v.status == "unavailable" and v.name in baselines.WHOLE_BASELINE]
             if whole and whole[0].name == baselines.NO_BASELINE:
                 message = f"none stored in {self.baseline_file()}{self.no_baseline_fix()}"

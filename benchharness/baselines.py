@@ -20,7 +20,7 @@ from benchharness.readings import Measurement, metric_spec
 from benchharness.storage import locked, read_versioned, write_json_atomic
 
 SCHEMA_VERSION = 2
-KIND = "baseline"
+DOCUMENT = "baseline"
 NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no stored figures for
 # Verdict names that say the whole baseline was not compared (none, another machine, other settings).
 WHOLE_BASELINE = (NO_BASELINE, "baseline", "settings")
@@ -45,7 +45,7 @@ def baseline_path(directory: Path, machine_id: str) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = read_versioned(path, KIND, SCHEMA_VERSION, migrations={1: _v1_to_v2})
+    data = read_versioned(path, DOCUMENT, SCHEMA_VERSION, migrations={1: _v1_to_v2})
     if not isinstance(data.get("machine"), dict) or not isinstance(data.get("cases"), dict):
         raise StoreError(
             f"baseline file {path} lacks 'machine' or 'cases'; restore it from version control or re-record"

@@ -7,7 +7,7 @@ results files have always held (flat, the same keys, the same nulls), and `from_
 unknown key, a missing one or a wrong type is a one-line ReplyError that names the key.
 
 How a key is written, read off each field:
-- a field without a default: a key every results file of schema 4 has (required);
+- a field without a default: a key every results file since schema 4 has (required);
 - `_OMITTED`: a key written only when it has a value (the parent's provenance, a later-added key);
 - `_NULL`: a key written always, null included, that files written before it existed lack (read as None);
 - `_GROUP`: a kind's or a meter's keys, flat in the JSON; the group is there when any of its keys is, and

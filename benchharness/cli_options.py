@@ -20,7 +20,7 @@ class Filters:
     """Command-line filters; None means 'no filter'."""
 
     models: tuple[str, ...] | None = None
-    quants: tuple[str, ...] | None = None
+    variants: tuple[str, ...] | None = None
     backends: tuple[str, ...] | None = None
 
 

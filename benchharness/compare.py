@@ -228,11 +228,11 @@ def _verdict_changes(machine: str, old: CaseResult, new: CaseResult) -> list[Ver
     if old.outcome != new.outcome:
         changes.append(VerdictChange(machine, new.key, "outcome", old.outcome, new.outcome))
     for v in new.verdicts:
-        if v.kind not in ("gate", "limit"):
+        if v.check not in ("gate", "limit"):
             continue
-        before = old.verdict(v.kind, v.name)
+        before = old.verdict(v.check, v.name)
         if before is not None and before.status != v.status:
-            changes.append(VerdictChange(machine, new.key, f"{v.kind} {v.name}", before.status, v.status))
+            changes.append(VerdictChange(machine, new.key, f"{v.check} {v.name}", before.status, v.status))
     return changes
 
 

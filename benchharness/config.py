@@ -42,7 +42,7 @@ def _suite_devices(t: Table) -> tuple[str, ...] | None:
     devices = name_list(t, "devices")
     for device in devices or ():
         if device not in DEVICES:
-            raise ConfigError(f"{t.where}.devices names {device!r}, not a device kind; valid: {', '.join(DEVICES)}")
+            raise ConfigError(f"{t.where}.devices names {device!r}, not a device type; valid: {', '.join(DEVICES)}")
     return devices
 
 
@@ -152,7 +152,8 @@ def _parse_gates(t: Table) -> tuple[GateRule, ...]:
             continue
         g = Table(spec, f"{t.where}.{name}")
         minimum = g.take("min", float, gate.default_minimum)
-        quants = name_list(g, "quants")
+        g.renamed("quants", "variants")
+        variants = name_list(g, "variants")
         known = name_list(g, "known_breaches", empty_ok=True) or ()
         figure = g.take("figure", str) if gate.figures else None
         if figure is not None and figure not in gate.figures:
@@ -164,7 +165,7 @@ def _parse_gates(t: Table) -> tuple[GateRule, ...]:
             )
         g.finish()
         in_range(f"{g.where}.min", minimum, 0.0, gate.upper_bound)
-        rules[name] = GateRule(name, minimum, quants, known, gate.figures[figure] if figure else None)
+        rules[name] = GateRule(name, minimum, variants, known, gate.figures[figure] if figure else None)
     t.finish()
     return tuple(rules.values())
 
@@ -308,12 +309,13 @@ def _parse_suites(
         suite_baseline = _parse_baseline(s.sub("baseline"), baseline)
         suite_workload = _parse_workload(s.sub("workload"), workload)
         suite_accuracy = _parse_accuracy(s.sub("accuracy"), accuracy)
+        s.renamed("quants", "variants")
         default = SuiteConfig(name)  # the type's defaults, stated once (settings.py)
         suite = SuiteConfig(
             name=name,
             models=name_list(s, "models"),
             backends=name_list(s, "backends"),
-            quants=name_list(s, "quants"),
+            variants=name_list(s, "variants"),
             devices=_suite_devices(s),
             gates=_parse_gates(s.sub("gates")),
             workload=suite_workload if own_workload else None,

@@ -3,8 +3,8 @@
 Detection reads the operating system (driver files, platform) and NVML rather than importing
 runtimes: whether a given *backend* can use a device is the backend's question, asked separately.
 
-A device name is a kind (`DEVICES`), and for NVIDIA GPUs on a machine with several, an index:
-`cuda:0`, `cuda:1` (gpus.py). `auto` is every kind, with this machine's GPUs in place of `cuda`.
+A device name is a type (`DEVICES`), and for NVIDIA GPUs on a machine with several, an index:
+`cuda:0`, `cuda:1` (gpus.py). `auto` is every type, with this machine's GPUs in place of `cuda`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", *DEVICES)
 
 @dataclass(frozen=True)
 class DeviceStatus:
-    """Whether a device kind is present, with what was found or why it is absent."""
+    """Whether a device type is present, with what was found or why it is absent."""
 
     name: str
     present: bool
@@ -96,9 +96,9 @@ def cuda_devices_here() -> tuple[str, ...]:
 
 
 def check_device_name(name: str) -> str:
-    """`name` if it is a device kind or `cuda:N`; otherwise a ValueError saying what is valid."""
-    kind, _ = split_device(name) if ":" in name else (name, 0)
-    if kind not in DEVICE_CHOICES or (":" in name and kind != "cuda"):
+    """`name` if it is a device type or `cuda:N`; otherwise a ValueError saying what is valid."""
+    device_type, _ = split_device(name) if ":" in name else (name, 0)
+    if device_type not in DEVICE_CHOICES or (":" in name and device_type != "cuda"):
         raise ValueError(
             f"unknown device {name!r}; valid: {', '.join(DEVICE_CHOICES)}, or cuda:N for one of several GPUs"
         )
@@ -107,12 +107,12 @@ def check_device_name(name: str) -> str:
 
 @cache
 def detect(name: str) -> DeviceStatus:
-    """The status of one device (a kind, or `cuda:N`; cached: hardware does not change during a session)."""
+    """The status of one device (a type, or `cuda:N`; cached: hardware does not change during a session)."""
     return _detect(name)
 
 
 def resolve_devices(requested: str) -> tuple[str, ...]:
-    """Device names a session parametrizes over; `auto` is every kind (one cuda name per GPU here).
+    """Device names a session parametrizes over; `auto` is every type (one cuda name per GPU here).
 
     Absent devices become skips.
     Keeping absent devices as skipped cases (instead of dropping them) lets a lab's merged report
@@ -122,5 +122,9 @@ def resolve_devices(requested: str) -> tuple[str, ...]:
     if not names:
         raise ValueError(f"unknown device {requested!r}; valid: {', '.join(DEVICE_CHOICES)}")
     if "auto" in names:
-        return tuple(name for kind in DEVICES for name in (cuda_devices_here() if kind == "cuda" else (kind,)))
+        return tuple(
+            name
+            for device_type in DEVICES
+            for name in (cuda_devices_here() if device_type == "cuda" else (device_type,))
+        )
     return tuple(dict.fromkeys(names))

@@ -74,3 +74,11 @@ class ChildCrashed(CaseFailed):
         super().__init__(message, log_tail)
         self.crash = crash
         self.label = label  # the case or job the child ran, for a message re-worded with another fix
+
+
+class RenamedSetting(FutureWarning):
+    """A config key or option read under its old name: it still works, and the warning names the new one.
+
+    Renames keep a user's file running for a release (`quants` -> `variants`, 2026-12) instead of
+    breaking every suite at once; pytest shows the warning in its summary, the CLI on stderr.
+    """

@@ -86,10 +86,12 @@ def cuda_device_names(count: int) -> tuple[str, ...]:
 
 
 def split_device(device: str) -> tuple[str, int]:
-    """A device name's kind and index: `cuda:1` -> ("cuda", 1); `cuda` and `cpu` -> index 0."""
-    kind, colon, index = device.partition(":")
+    """A device name's type and index: `cuda:1` -> ("cuda", 1); `cuda` and `cpu` -> index 0."""
+    device_type, colon, index = device.partition(":")
     if not colon:
-        return kind, 0
+        return device_type, 0
     if not index.isdigit():
-        raise ValueError(f"device {device!r} has an index that is not a number; write it as {kind}:N (e.g. {kind}:0)")
-    return kind, int(index)
+        raise ValueError(
+            f"device {device!r} has an index that is not a number; write it as {device_type}:N (e.g. {device_type}:0)"
+        )
+    return device_type, int(index)

@@ -27,7 +27,7 @@ from benchharness.verdicts import Direction, Status, Verdict
 
 def judge_gates(rules: Sequence[GateRule], evidence: GateEvidence, confidence: float) -> list[Verdict]:
     """Verdicts of every rule that applies to the variant, each from its gate's own estimator."""
-    return [gate_named(r.name).judge(r, evidence, confidence) for r in rules if r.applies_to(evidence.quant)]
+    return [gate_named(r.name).judge(r, evidence, confidence) for r in rules if r.applies_to(evidence.label)]
 
 
 def across_runs(verdict: Verdict, earlier: Sequence[float]) -> Verdict:
@@ -52,7 +52,7 @@ def across_runs(verdict: Verdict, earlier: Sequence[float]) -> Verdict:
     """
     values = [x for x in earlier if x > 0 and math.isfinite(x)]
     if (
-        verdict.kind != "gate"
+        verdict.check != "gate"
         or verdict.status not in ("pass", "fail")
         or verdict.threshold is None
         or len(values) < stats.MIN_REPLICATES
@@ -385,7 +385,7 @@ def judge_ratios(
     verdicts = []
     for v in current:
         old = stored.ratios.get(v.name)
-        if v.kind != "gate" or old is None or v.estimate is None or v.high is None:
+        if v.check != "gate" or old is None or v.estimate is None or v.high is None:
             continue
         floor = _times_better(v.name, old.estimate) * (1 - policy.min_effect)
         ceiling = _times_better(v.name, old.estimate) * (1 + policy.min_effect)
@@ -432,7 +432,7 @@ def with_steal_note(verdicts: list[Verdict], note: str) -> list[Verdict]:
 
 def moves_with_speed(v: Verdict) -> bool:
     """Whether a verdict's figure moves with stolen or shared CPU time: a paired gate, or a timed reading."""
-    if v.kind in ("gate", "ratio"):
+    if v.check in ("gate", "ratio"):
         return gate_named(v.name).paired
     spec = metric_spec(v.name)
     return spec is not None and spec.unit != "B" and not spec.deterministic

@@ -1,4 +1,4 @@
-"""Expand a suite into cases: (model, quant, backend, device), with readable ids and skip reasons."""
+"""Expand a suite into cases: (model, variant, backend, device), with readable ids and skip reasons."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Case:
 
     suite: str
     model: str
-    quant: str
+    variant: str  # the variant's label: q4_0, int8, fp32 (the reference is a variant too)
     backend: str
     device: str
     reference: str
@@ -30,7 +30,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.model}-{self.quant}-{self.backend}-{self.device}"
+        return f"{self.model}-{self.variant}-{self.backend}-{self.device}"
 
     @property
     def key(self) -> str:
@@ -39,7 +39,7 @@ class Case:
 
     @property
     def is_reference(self) -> bool:
-        return self.quant == self.reference
+        return self.variant == self.reference
 
     @property
     def reference_id(self) -> str:
@@ -53,7 +53,7 @@ def check_known(option: str, values: Sequence[str] | None, valid: Sequence[str])
             raise ConfigError(f"{option}: unknown value {value!r}; valid: {', '.join(sorted(valid))}")
 
 
-def _ordered_quants(model: ModelDef, fmt: str, wanted: Sequence[str] | None) -> list[str]:
+def _ordered_variants(model: ModelDef, fmt: str, wanted: Sequence[str] | None) -> list[str]:
     available = model.labels(fmt)
     labels = available if wanted is None else [q for q in wanted if q in available]
     # The reference first, so later cases in the same session can be gated against it.
@@ -71,7 +71,7 @@ def check_loadable(
     where: str, suite: SuiteConfig, models: Mapping[str, ModelDef], backends: Mapping[str, Backend]
 ) -> None:
     """A model or variant a suite names that none of its backends can load is a start-up error, not an
-    empty matrix: each named model, each of its quants (on some named model), and the suite as a whole.
+    empty matrix: each named model, each of its variants (on some named model), and the suite as a whole.
 
     Without this the suite collects nothing (or less than it names) and pytest exits 0 with
     'got empty parameter set'.
@@ -100,17 +100,17 @@ def check_loadable(
             f"{where}: no backend in {', '.join(named)} can load any registered model; name backends that load "
             f"one ({', '.join(sorted(backends))}), or declare a model in a format they read"
         )
-    for quant in suite.quants or ():
-        if any(quant in m.labels(fmt) for m, fmt in loaded):
+    for variant in suite.variants or ():
+        if any(variant in m.labels(fmt) for m, fmt in loaded):
             continue
-        holders = [(m, fmt) for m in selected for fmt in m.formats if quant in m.labels(fmt)]
+        holders = [(m, fmt) for m in selected for fmt in m.formats if variant in m.labels(fmt)]
         if not holders:
             continue  # a label no model has: check_known names it with the labels there are
         readers = sorted({b for b, backend in backends.items() for m, fmt in holders if family_for(m, backend) == fmt})
         raise ConfigError(
-            f"{where}: quants names {quant!r}, which no backend in {', '.join(named)} loads: it is "
+            f"{where}: variants names {variant!r}, which no backend in {', '.join(named)} loads: it is "
             f"{', '.join(f'{m.name} {fmt}' for m, fmt in holders)}, loaded by {', '.join(readers) or 'no backend'}; "
-            f"add one of them to backends, or remove {quant!r} from quants"
+            f"add one of them to backends, or remove {variant!r} from variants"
         )
 
 
@@ -129,19 +129,19 @@ def nothing_selected(suite: SuiteConfig, devices: Sequence[str], filters: Filter
     """Why a suite expands to no case here, for the one skipped entry that says so.
 
     The suite's own declaration selects cases (check_loadable refuses one that does not), so what is
-    left is this command line: a --model/--backend/--quant filter meant for another suite, or devices
+    left is this command line: a --model/--backend/--variant filter meant for another suite, or devices
     the suite does not run on. Without this, pytest says only 'got empty parameter set'.
     """
     if suite.devices is not None and not any(split_device(d)[0] in suite.devices for d in devices):
         return f"suite {suite.name} runs on {', '.join(suite.devices)}; --device={','.join(devices)} names none of them"
     named = [
         f"--{option}={','.join(values)}"
-        for option, values in (("model", filters.models), ("backend", filters.backends), ("quant", filters.quants))
+        for option, values in (("model", filters.models), ("backend", filters.backends), ("variant", filters.variants))
         if values is not None
     ]
     if named:
         return (
-            f"{' '.join(named)} selects none of suite {suite.name}'s cases; name its models, backends or quants "
+            f"{' '.join(named)} selects none of suite {suite.name}'s cases; name its models, backends or variants "
             "to run them"
         )
     return f"suite {suite.name} has no case on this machine"
@@ -176,15 +176,15 @@ def expand(
                 continue
             # Each reason is worked out once: a device check may start a runtime (OpenVINO's Core).
             device_reasons = {device: backend.unavailable_reason(device) for device in suite_devices}
-            for quant in _ordered_quants(model, fmt, suite.quants):
-                if filters.quants is not None and quant not in filters.quants:
+            for variant in _ordered_variants(model, fmt, suite.variants):
+                if filters.variants is not None and variant not in filters.variants:
                     continue
                 model_reason = model.missing_requirement()
-                tools_reason = missing_tools_for(model, fmt, quant)
+                tools_reason = missing_tools_for(model, fmt, variant)
                 for device in suite_devices:
                     reason = model_reason or device_reasons[device] or tools_reason
                     reference = model.references[fmt]
                     cases.append(
-                        Case(suite.name, model_name, quant, backend_name, device, reference, reason, fmt, model.kind)
+                        Case(suite.name, model_name, variant, backend_name, device, reference, reason, fmt, model.kind)
                     )
     return cases

@@ -39,7 +39,7 @@ class CasePlan:
 
     def reference(self) -> CasePlan:
         """The plan of this case's reference variant (same suite, model, backend and device)."""
-        reference = replace(self.case, quant=self.case.reference, skip_reason=None)
+        reference = replace(self.case, variant=self.case.reference, skip_reason=None)
         return replace(self, case=reference, known_breaches=())
 
 
@@ -47,7 +47,7 @@ class Planner:
     """The suites' policy per case, and the start-up checks of every name a suite or filter uses.
 
     Raises ConfigError (one line: the name, the valid ones) at construction for a typo in a suite's models,
-    backends, quants, gate variants or known breaches, or in a `--model/--backend/--quant` filter; a typo
+    backends, variants, gate variants or known breaches, or in a `--model/--backend/--variant` filter; a typo
     there would otherwise gate nothing and every later green run would be a lie.
     """
 
@@ -94,7 +94,7 @@ class Planner:
                 ()
                 if case.is_reference
                 else tuple(
-                    r.name for r in gates if r.applies_to(case.quant) and r.known_breach(case.quant, case.device)
+                    r.name for r in gates if r.applies_to(case.variant) and r.known_breach(case.variant, case.device)
                 )
             )
             workload = suite.workload or self.settings.workload
@@ -137,9 +137,9 @@ class Planner:
         check_loadable(where, suite, self.models, self.backends)
         models = [self.models[m] for m in suite.models or self.models]
         labels = sorted({label for m in models for _, label in m.variants})
-        check_known(f"{where} quants", suite.quants, labels)
+        check_known(f"{where} variants", suite.variants, labels)
         for rule in suite.gates:
-            check_known(f"{where} gates.{rule.name}.quants", rule.quants, labels)
+            check_known(f"{where} gates.{rule.name}.variants", rule.variants, labels)
             check_known(
                 f"{where} gates.{rule.name}.known_breaches", [k.partition("@")[0] for k in rule.known_breaches], labels
             )
@@ -167,8 +167,8 @@ class Planner:
                 fmt = family_for(model, self.backends[name])
                 if fmt is None or (f.backends is not None and name not in f.backends):
                     continue
-                wanted = [q for q in model.labels(fmt) if suite.quants is None or q in suite.quants]
-                labels = [q for q in wanted if f.quants is None or q in f.quants]
+                wanted = [q for q in model.labels(fmt) if suite.variants is None or q in suite.variants]
+                labels = [q for q in wanted if f.variants is None or q in f.variants]
                 for label in dict.fromkeys([model.references[fmt], *labels]):
                     preflight.check_declared_files(model, fmt, label, self._declared)
                     self._context.before_prepare(where, model, kinds.kind(model.kind), fmt, label, workload, accuracy)
@@ -187,5 +187,5 @@ class Planner:
         f = self.options.filters
         check_known("--model", f.models, list(self.models))
         check_known("--backend", f.backends, list(self.backends))
-        all_quants = sorted({label for m in self.models.values() for _, label in m.variants})
-        check_known("--quant", f.quants, all_quants)
+        all_variants = sorted({label for m in self.models.values() for _, label in m.variants})
+        check_known("--variant", f.variants, all_variants)

@@ -7,6 +7,7 @@ State lives in `config.stash`; all the work is done by BenchSession.
 from __future__ import annotations
 
 import signal
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from benchharness.cli_options import Filters, Options, parse_duration, parse_gate_overrides, parse_list
 from benchharness.config import load_settings
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
-from benchharness.errors import BenchHarnessError, ConfigError
+from benchharness.errors import BenchHarnessError, ConfigError, RenamedSetting
 from benchharness.history.store import resolve_url
 from benchharness.matrix import Case, nothing_selected
 from benchharness.report import progress
@@ -27,6 +28,7 @@ from benchharness.session import BenchSession
 SESSION_KEY = pytest.StashKey[BenchSession]()
 SUMMARY_KEY = pytest.StashKey[list[str]]()
 PROGRESS_KEY = pytest.StashKey["progress.ProgressDisplay"]()
+RENAMED_KEY = pytest.StashKey[list[str]]()  # config keys read under their old names, for the header
 REFUSED_KEY = pytest.StashKey[list[str]]()  # usage errors found while parametrizing, raised after collection
 XDIST_REASON = (
     "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
@@ -38,12 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--device",
         default="auto",
-        help=f"devices to run: {'|'.join(DEVICE_CHOICES)}, cuda:N, or a comma list (default: auto = every kind, one cuda:N per GPU; absent ones skipped)",
+        help=f"devices to run: {'|'.join(DEVICE_CHOICES)}, cuda:N, or a comma list (default: auto = every type, one cuda:N per GPU; absent ones skipped)",
     )
     group.addoption("--backend", default=None, help="only these backends (comma list)")
     group.addoption("--model", default=None, help="only these models (comma list)")
     group.addoption(
-        "--quant", default=None, help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates)"
+        "--variant",
+        "--quant",  # its name before 2026-12; read the same way
+        dest="variant",
+        default=None,
+        help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates; --quant: its old name)",
     )
     group.addoption(
         "--gate",
@@ -102,16 +108,24 @@ def pytest_configure(config: pytest.Config) -> None:
                 "--save-baseline and --no-baseline contradict each other; --save-baseline already skips the comparison"
             )
         extra = config.getoption("bench_config")
-        settings = load_settings(
-            config.rootpath,
-            Path(extra) if extra else None,
-            tuple(config.getoption("bench_set")),
-        )
+        with warnings.catch_warnings(record=True) as renamed:
+            warnings.simplefilter("always", RenamedSetting)
+            settings = load_settings(
+                config.rootpath,
+                Path(extra) if extra else None,
+                tuple(config.getoption("bench_set")),
+            )
+        # A key read under its old name is a line in the run's header, not a Python warning: a project that
+        # turns warnings into errors (filterwarnings = error) must still run with its old config.
+        config.stash[RENAMED_KEY] = [str(w.message) for w in renamed if issubclass(w.category, RenamedSetting)]
+        for w in renamed:
+            if not issubclass(w.category, RenamedSetting):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         options = Options(
             devices=resolve_devices(config.getoption("device")),
             filters=Filters(
                 models=parse_list("--model", config.getoption("model")),
-                quants=parse_list("--quant", config.getoption("quant")),
+                variants=parse_list("--variant", config.getoption("variant")),
                 backends=parse_list("--backend", config.getoption("backend")),
             ),
             gate_overrides=parse_gate_overrides(config.getoption("gate")),
@@ -140,6 +154,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM (timeout, a CI runner's cancel) ends the run as Ctrl-C does: children killed, results written."""
     raise KeyboardInterrupt(f"benchharness: stopped by {signal.Signals(signum).name}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"benchharness: {line}" for line in config.stash.get(RENAMED_KEY, [])]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -235,7 +253,7 @@ class CaseChecker:
         failures += [
             f"not judged: {v.message}"
             for v in record.verdicts
-            if v.status == "unavailable" and v.kind in ("gate", "limit")
+            if v.status == "unavailable" and v.check in ("gate", "limit")
         ]
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)

@@ -38,7 +38,7 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which runtime loads which file, on which device, for which kind of model."""
+    """Which runtime loads which file, on which device, for which model kind."""
 
     backend: str  # 'module:Class', importable in the child
     runtime_module: str  # the runtime's import name; the child imports it before anything else

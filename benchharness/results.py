@@ -29,8 +29,8 @@ from benchharness.storage import migrate, read_json, read_versioned, write_json_
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 4
-KIND = "results"
+SCHEMA_VERSION = 5
+DOCUMENT = "results"  # the document type storage.py names in its errors
 
 
 @dataclass
@@ -58,7 +58,7 @@ class CaseRecord:
         return {
             v.name: StoredRatio(v.estimate, v.low, v.high, v.n or 0)
             for v in self.verdicts
-            if v.kind == "gate" and v.estimate is not None and v.low is not None and v.high is not None
+            if v.check == "gate" and v.estimate is not None and v.low is not None and v.high is not None
         }
 
     def result(self) -> CaseResult:
@@ -72,7 +72,7 @@ class CaseRecord:
             "key": self.case.key,
             "suite": self.case.suite,
             "model": self.case.model,
-            "quant": self.case.quant,
+            "variant": self.case.variant,
             "backend": self.case.backend,
             "device": self.case.device,
             "kind": self.case.kind,
@@ -148,11 +148,28 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 4}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 called a case's variant `quant` (it holds fp32 too) and a verdict's check its `kind`
+    (a word the case's model kind also used); the values are unchanged."""
+    for case in data.get("cases", []):
+        if "quant" in case:
+            case["variant"] = case.pop("quant")
+        for verdict in case.get("verdicts", []):
+            if "kind" in verdict:
+                verdict["check"] = verdict.pop("kind")
+    return {**data, "schema_version": 5}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    return read_versioned(Path(path), KIND, SCHEMA_VERSION, migrations=MIGRATIONS)
+    return read_versioned(Path(path), DOCUMENT, SCHEMA_VERSION, migrations=MIGRATIONS)
 
 
 # -- typed results, as compare, merge, history and the report read them --------------------------
@@ -179,11 +196,12 @@ class CaseResult:
     def key(self) -> str:
         return self.case.key
 
-    def verdict(self, kind: str, name: str) -> Verdict | None:
-        return next((v for v in self.verdicts if v.kind == kind and v.name == name), None)
+    def verdict(self, check: str, name: str) -> Verdict | None:
+        """This case's verdict from `check` (gate, baseline, ratio, limit) named `name`, if it has one."""
+        return next((v for v in self.verdicts if v.check == check and v.name == name), None)
 
     def gate_verdicts(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.kind == "gate"]
+        return [v for v in self.verdicts if v.check == "gate"]
 
     def passes_every_gate(self) -> bool:
         """Every declared gate judged and passed (a variant with no gate at all does not qualify)."""
@@ -205,7 +223,7 @@ class CaseResult:
             case = Case(
                 suite=str(data["suite"]),
                 model=str(data["model"]),
-                quant=str(data["quant"]),
+                variant=str(data["variant"]),
                 backend=str(data["backend"]),
                 device=str(data["device"]),
                 reference=str(data["reference"]),
@@ -325,7 +343,7 @@ class RunResult:
 REPORT_DATA_ID = "benchharness-results"
 LAB_DATA_ID = "benchharness-lab"  # a lab report's first page: where its merged results lie, not the runs themselves
 COMPARE_DATA_ID = "benchharness-compare"  # a compare page: where each side's results lie, not the runs
-LAB_KIND = "lab-results"
+LAB_DOCUMENT = "lab-results"
 LAB_SCHEMA_VERSION = 1
 
 
@@ -357,25 +375,25 @@ def load_runs(path: str | Path) -> list[RunResult]:
             return _lab_runs(merged)
         documents = extract_embedded(path, REPORT_DATA_ID)
         return [
-            RunResult.from_dict(migrate(d, KIND, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
+            RunResult.from_dict(migrate(d, DOCUMENT, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
             for i, d in enumerate(documents)
         ]
-    data = read_json(path, KIND)
-    if isinstance(data, dict) and data.get("kind") == LAB_KIND:
+    data = read_json(path, DOCUMENT)
+    if isinstance(data, dict) and data.get("kind") == LAB_DOCUMENT:
         return _lab_runs(path, data)
-    return [RunResult.from_dict(migrate(data, KIND, str(path), SCHEMA_VERSION, MIGRATIONS), str(path))]
+    return [RunResult.from_dict(migrate(data, DOCUMENT, str(path), SCHEMA_VERSION, MIGRATIONS), str(path))]
 
 
 def _lab_runs(path: Path, document: Any = None) -> list[RunResult]:
     """The runs of a lab's merged results file (`benchharness merge` writes it beside the lab report)."""
     data = migrate(
-        read_json(path, LAB_KIND) if document is None else document, LAB_KIND, str(path), LAB_SCHEMA_VERSION, {}
+        read_json(path, LAB_DOCUMENT) if document is None else document, LAB_DOCUMENT, str(path), LAB_SCHEMA_VERSION, {}
     )
     runs = data.get("runs")
     if not isinstance(runs, list):
-        raise StoreError(f"{LAB_KIND} file {path} holds no list of runs; it was edited or truncated")
+        raise StoreError(f"{LAB_DOCUMENT} file {path} holds no list of runs; it was edited or truncated")
     return [
-        RunResult.from_dict(migrate(d, KIND, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
+        RunResult.from_dict(migrate(d, DOCUMENT, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
         for i, d in enumerate(runs)
     ]
 
@@ -387,7 +405,7 @@ def load_dataframe(path: str | Path) -> pd.DataFrame:
     data = load_results(Path(path))
     rows = []
     for case in data["cases"]:
-        base = {k: case[k] for k in ("id", "suite", "model", "quant", "backend", "device", "outcome")}
+        base = {k: case[k] for k in ("id", "suite", "model", "variant", "backend", "device", "outcome")}
         if not case["readings"]:
             rows.append({**base, "metric": None})
         for name, reading in case["readings"].items():

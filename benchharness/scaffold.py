@@ -87,7 +87,7 @@ kind = "{kind}"
 models = ["{name}"]
 # Leave out to run every runtime installed here that loads this model: {", ".join(backends)}.
 # backends = [{", ".join(f'"{b}"' for b in backends[:2])}]
-# quants = ["fp32", "int8"]
+# variants = ["fp32", "int8"]
 
 # Each reduced-precision variant is judged against its runtime's FP32 reference. The defaults:
 # keep 95% of the reference's accuracy, run 2x as fast, use half the memory. Turn one off with

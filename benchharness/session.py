@@ -107,7 +107,7 @@ class BenchSession:
             measurement = self.runner.solo(plan)
             record.measurements, record.reference_measurements = [measurement], [reference]
             evidence = GateEvidence(
-                quant=case.quant,
+                label=case.variant,
                 reference_label=case.reference,
                 kind=kinds.kind(case.kind),
                 variant=(measurement,),
@@ -119,7 +119,7 @@ class BenchSession:
             record.reference_measurements = list(done.evidence.reference)
             record.pairs, record.confirm_pairs = list(done.evidence.pairs), done.confirm_pairs
             gates = self.check.across_runs(plan, done.verdicts)
-            record.ratios = {v.name: v.estimate for v in gates if v.kind == "gate" and v.estimate is not None}
+            record.ratios = {v.name: v.estimate for v in gates if v.check == "gate" and v.estimate is not None}
         measurement = advise_flags(measurement, case.backend)
         record.measurement = measurement
         self.budget.base_seconds.append(time.monotonic() - started)
@@ -147,14 +147,14 @@ class BenchSession:
                 getattr(e, "log_tail", ()),
             ) from None
         record = self.records.setdefault(reference.case.key, CaseRecord(reference.case))
-        if record.measurement is None:  # deselected (-k, --quant): measured only as the gates' yardstick
+        if record.measurement is None:  # deselected (-k, --variant): measured only as the gates' yardstick
             record.measurement = measurement
             record.outcome = "measured as reference"
-            record.message = f"measured as the reference of {plan.case.quant}"
+            record.message = f"measured as the reference of {plan.case.variant}"
         elif record.outcome == "measured as reference":
             named = (record.message or "").removeprefix("measured as the reference of ").split(", ")
-            if plan.case.quant not in named:
-                record.message = f"{record.message}, {plan.case.quant}"
+            if plan.case.variant not in named:
+                record.message = f"{record.message}, {plan.case.variant}"
         if not record.measurements:
             record.measurements.append(measurement)
         return measurement

@@ -156,7 +156,7 @@ class SuiteConfig:
     name: str
     models: tuple[str, ...] | None = None  # None: every registered model the backends can load
     backends: tuple[str, ...] | None = None
-    quants: tuple[str, ...] | None = None
+    variants: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     gates: tuple[GateRule, ...] = field(default_factory=default_rules)
     workload: Workload | None = None  # None: the global [tool.benchharness.workload]

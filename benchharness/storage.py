@@ -71,38 +71,40 @@ def _umask() -> int:
     return mask
 
 
-def read_versioned(path: Path, kind: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
-    """Load a `kind` file, migrating old schema versions (migrations[v] turns v into v+1)."""
-    return migrate(read_json(path, kind), kind, str(path), current, migrations)
+def read_versioned(path: Path, document: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
+    """Load a `document` file (results, baselines, ...), migrating old schema versions (migrations[v] turns v into v+1)."""
+    return migrate(read_json(path, document), document, str(path), current, migrations)
 
 
-def read_json(path: Path, kind: str) -> Any:
-    """The parsed JSON of a `kind` file, or a one-line error that says what is wrong with it."""
+def read_json(path: Path, document: str) -> Any:
+    """The parsed JSON of a `document` file, or a one-line error that says what is wrong with it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise StoreError(f"{kind} file {path} does not exist") from None
+        raise StoreError(f"{document} file {path} does not exist") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise StoreError(
-            f"{kind} file {path} is not valid JSON ({e}); restore it from version control or delete it and re-record"
+            f"{document} file {path} is not valid JSON ({e}); restore it from version control or delete it and re-record"
         ) from None
     except OSError as e:
-        raise StoreError(f"cannot read {kind} file {path} ({e.strerror})") from None
+        raise StoreError(f"cannot read {document} file {path} ({e.strerror})") from None
 
 
-def migrate(data: Any, kind: str, source: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
-    """A `kind` document read from `source` (a file, or data embedded in one), migrated to version `current`."""
+def migrate(data: Any, document: str, source: str, current: int, migrations: dict[int, Migration]) -> dict[str, Any]:
+    """A document of type `document` (results, baselines) read from `source` (a file, or data embedded in one), migrated to version `current`."""
     if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
-        raise StoreError(f"{kind} file {source} has no integer schema_version; it is not a benchharness {kind} file")
+        raise StoreError(
+            f"{document} file {source} has no integer schema_version; it is not a benchharness {document} file"
+        )
     version = data["schema_version"]
     if version > current:
         raise StoreError(
-            f"{kind} file {source} has schema_version {version}, newer than this benchharness reads ({current}); upgrade benchharness"
+            f"{document} file {source} has schema_version {version}, newer than this benchharness reads ({current}); upgrade benchharness"
         )
     while version < current:
         if version not in migrations:
             raise StoreError(
-                f"{kind} file {source} has schema_version {version}, which cannot be migrated; re-record it"
+                f"{document} file {source} has schema_version {version}, which cannot be migrated; re-record it"
             )
         data = migrations[version](data)
         version = data["schema_version"]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchharness.errors import ConfigError
+from benchharness.errors import ConfigError, RenamedSetting
 
 
 class Table:
@@ -28,16 +29,27 @@ class Table:
         self.where = where
         self.known: list[str] = []
 
-    def take(self, key: str, kind: type, default: Any = None) -> Any:
+    def take(self, key: str, expected: type, default: Any = None) -> Any:
         self.known.append(key)
         if key not in self.data:
             return default
         value = self.data.pop(key)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{self.where}.{key} = {value!r} must be {kind.__name__}; fix it in your config")
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{self.where}.{key} = {value!r} must be {expected.__name__}; fix it in your config")
         return value
+
+    def renamed(self, old: str, new: str) -> None:
+        """Read key `old` as `new` (its name before a rename), warning once with the new name; both is an error."""
+        if old not in self.data:
+            return
+        if new in self.data:
+            raise ConfigError(
+                f"{self.where} sets both {old!r} and {new!r}; {old!r} is the old name of {new!r}: delete {old!r}"
+            )
+        self.data[new] = self.data.pop(old)
+        warnings.warn(RenamedSetting(f"{self.where}.{old} is now called {new}; rename the key"), stacklevel=2)
 
     def sub(self, key: str) -> Table:
         self.known.append(key)

@@ -131,7 +131,7 @@ class TrialRunner:
     def _reference_outputs(self, plan: CasePlan) -> Path:
         """Where the reference leaves its outputs (log-probs, embeddings, predictions) for its variants."""
         reference = plan.reference()
-        variant = self.variant(reference, reference.case.quant)
+        variant = self.variant(reference, reference.case.variant)
         return self.scratch / f"{self.measurement_key(reference, variant)}.outputs.npy"
 
     # -- running children -----------------------------------------------------------------------
@@ -188,7 +188,7 @@ class TrialRunner:
         Raises the child's BenchHarnessError (ChildCrashed, CaseFailed, ...) with its cause and fix.
         """
         case = plan.case
-        variant = self.variant(plan, case.quant)
+        variant = self.variant(plan, case.variant)
         key = self.measurement_key(plan, variant)
         if accuracy and key in self._solo:
             cached = self._solo[key]
@@ -283,7 +283,7 @@ class TrialRunner:
         def attempt() -> PairedTiming:
             request = PairedRequest(
                 case_id=case.id,
-                variant=self._spec(plan, self.variant(plan, case.quant)),
+                variant=self._spec(plan, self.variant(plan, case.variant)),
                 reference=self._spec(reference, self.variant(reference, case.reference)),
                 threads=self.threads,
                 workload=plan.workload,
@@ -307,7 +307,7 @@ class TrialRunner:
         """
         case = plan.case
         trials = self.settings.trials
-        speed_rule = next((r for r in plan.gates if gate_named(r.name).paired and r.applies_to(case.quant)), None)
+        speed_rule = next((r for r in plan.gates if gate_named(r.name).paired and r.applies_to(case.variant)), None)
         if speed_rule is not None:
             block_started = time.monotonic()
             evidence = replace(evidence, pairs=(self.paired(plan, 0, trials.pairs),))

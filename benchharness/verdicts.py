@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 Status = Literal["pass", "fail", "inconclusive", "unavailable"]
-VerdictKind = Literal["gate", "baseline", "ratio", "limit"]
+Check = Literal["gate", "baseline", "ratio", "limit"]  # which check made the verdict
 Direction = Literal["regressed", "improved", "same", "unknown"]
 
 
@@ -18,7 +18,7 @@ Direction = Literal["regressed", "improved", "same", "unknown"]
 class Verdict:
     """The outcome of one check for one case, with the evidence a reader needs to trust it."""
 
-    kind: VerdictKind
+    check: Check
     name: str
     status: Status
     message: str

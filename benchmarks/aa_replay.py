@@ -14,7 +14,6 @@ the figures are the recorded ones. Writes benchmarks/results/NAME.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from benchharness import judge, stats  # noqa: E402
 from benchharness.baseline_check import HISTORY_RUNS  # noqa: E402
 from benchharness.gates import find_gate  # noqa: E402
+from benchharness.results import load_results  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -64,10 +64,10 @@ def main() -> int:
     history: dict[tuple[str, str], list[float]] = defaultdict(list)
     changed: list[str] = []
     for index, path in enumerate(args.results, 1):
-        data = json.loads(path.read_text())
+        data = load_results(path)  # migrated: older runs' files read as this version's
         for case in data["cases"]:
             for raw in case["verdicts"]:
-                if raw["kind"] != "gate" or raw.get("estimate") is None or raw.get("threshold") is None:
+                if raw["check"] != "gate" or raw.get("estimate") is None or raw.get("threshold") is None:
                     continue
                 key = (case["key"], raw["name"])
                 verdict = recorded(raw)

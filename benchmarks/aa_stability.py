@@ -25,6 +25,10 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchharness.results import load_results  # noqa: E402  (this checkout's, as the children use)
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -59,7 +63,7 @@ def run_suite(index: int, scratch: Path, extra: list[str]) -> dict:
     proc = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     (scratch / f"run{index}.log").write_text(proc.stdout + proc.stderr)
-    data = json.loads((results_dir / "latest.json").read_text())
+    data = load_results(results_dir / "latest.json")
     print(f"run {index}: exit {proc.returncode}, {wall:.0f} s", flush=True)
     kept = results_dir / "latest.json"
     return {
@@ -126,11 +130,11 @@ def analyse(runs: list[dict]) -> dict:
     for run in runs:
         for case in run["data"]["cases"]:
             for v in case["verdicts"]:
-                if v["kind"] == "gate":
+                if v["check"] == "gate":
                     statuses[f"{case['key']} {v['name']}"].append(v["status"])
                     gate_total += 1
                     inconclusive += v["status"] == "inconclusive"
-                if v["kind"] in ("baseline", "ratio") and run["index"] > 1:
+                if v["check"] in ("baseline", "ratio") and run["index"] > 1:
                     if v["status"] == "fail":
                         alarms.append(f"run {run['index']}: {case['key']}: {v['message']}")
                     elif v.get("direction") == "unknown":
@@ -175,7 +179,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.from_results:
         runs = [
-            {"index": i, "exit": None, "wall_s": float("nan"), "data": json.loads(p.read_text()), "path": p}
+            {"index": i, "exit": None, "wall_s": float("nan"), "data": load_results(p), "path": p}
             for i, p in enumerate(args.from_results, 1)
         ]
         if args.meta:

@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchharness.results import load_results  # noqa: E402  (this checkout's, as the children use)
+
 CASES = {"q4_0": "smollm2-135m-q4_0-llamacpp-planted-cpu", "f32": "smollm2-135m-f32-llamacpp-planted-cpu"}
 PYPROJECT = """
 [tool.benchharness]
@@ -44,7 +48,7 @@ windows = 3
 [tool.benchharness.suites.planted]
 models = ["smollm2-135m"]
 backends = ["llamacpp-planted"]
-quants = ["f32", "q4_0"]
+variants = ["f32", "q4_0"]
 [tool.benchharness.suites.planted.gates]
 speedup = false
 memory_reduction = false
@@ -72,12 +76,12 @@ def run(project: Path, delay_s: float, label: str, *extra: str) -> dict:
 
 def read_kept(kept: Path, exit_status: int | None, wall_s: float | None) -> dict:
     """One kept run's decode figures and baseline-check verdicts."""
-    data = json.loads(kept.read_text())
+    data = load_results(kept)
     out: dict = {"exit": exit_status, "wall_s": wall_s, "results": str(kept)}
     for quant, case_id in CASES.items():
         case = next(c for c in data["cases"] if c["id"] == case_id)
         decode = next(
-            (v for v in case["verdicts"] if v["kind"] == "baseline" and v["name"] == "decode_tok_per_s"), None
+            (v for v in case["verdicts"] if v["check"] == "baseline" and v["name"] == "decode_tok_per_s"), None
         )
         out[quant] = {"decode_tok_per_s": case["readings"]["decode_tok_per_s"]["value"], "verdict": decode}
     return out

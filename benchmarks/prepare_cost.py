@@ -34,7 +34,7 @@ def main(cache: Path) -> None:
                 fmt = family_for(model, backends[backend_name])
                 if fmt is None:
                     continue
-                for label in suite.quants or model.labels(fmt):
+                for label in suite.variants or model.labels(fmt):
                     if label in model.labels(fmt):
                         preparer.prepare(model, fmt, label)
     print(f"cold prepare of every default-suite variant: {time.perf_counter() - started:.1f} s")

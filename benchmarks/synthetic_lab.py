@@ -89,9 +89,14 @@ class Lab:
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    from benchharness.results import DOCUMENT, MIGRATIONS, SCHEMA_VERSION
+    from benchharness.storage import migrate
+
     with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as f:
         data: dict[str, Any] = json.load(f)
-        return data
+    return migrate(
+        data, DOCUMENT, str(path), SCHEMA_VERSION, MIGRATIONS
+    )  # a template of an older schema reads as this one
 
 
 def series_key(case_key: str, figure: str) -> str:
@@ -211,7 +216,7 @@ class NightMaker:
                 readings[name] = {**r, "value": self._value(machine, own, c["key"], name, r["value"], r["unit"], rng)}
             verdicts = [
                 self._gate(v, self._value(machine, own, c["key"], f"gate:{v['name']}", v["estimate"], "", rng))
-                if v.get("kind") == "gate" and v.get("estimate") is not None
+                if v.get("check") == "gate" and v.get("estimate") is not None
                 else v
                 for v in c.get("verdicts", [])
             ]

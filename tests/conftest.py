@@ -108,7 +108,7 @@ def latest(root: Path) -> dict[str, Any]:
 
 
 def cases_by(root: Path, key: str = "id") -> dict[str, dict[str, Any]]:
-    """The last run's cases in project `root`, by `key` ("id", or "quant" where the suite has one backend)."""
+    """The last run's cases in project `root`, by `key` ("id", or "variant" where the suite has one backend)."""
     return {case[key]: case for case in latest(root)["cases"]}
 
 
@@ -275,12 +275,12 @@ FAKE_MODES += ["repack", "chained", "stuck", "widevocab", "twopaths"]
 NO_SPEED_OR_MEMORY = "[tool.benchharness.suites.toy.gates]\nspeedup = false\nmemory_reduction = false\n"
 
 
-def toy_pyproject(quants: list[str], timeout: int = 60, policy: str = NO_SPEED_OR_MEMORY) -> str:
-    """The toy project's pyproject.toml: suite "toy" runs `quants` of model "toy" (one .gguf per mode) on "fake".
+def toy_pyproject(variants: list[str], timeout: int = 60, policy: str = NO_SPEED_OR_MEMORY) -> str:
+    """The toy project's pyproject.toml: suite "toy" runs `variants` of model "toy" (one .gguf per mode) on "fake".
 
     `timeout` is each case's limit in seconds, `policy` the suite's gates table.
     """
-    variants = "\n".join(f'{q} = "{q}.gguf"' for q in [*FAKE_MODES, "missing", "corrupt"])
+    files = "\n".join(f'{q} = "{q}.gguf"' for q in [*FAKE_MODES, "missing", "corrupt"])
     return f"""
 [tool.benchharness]
 case_timeout_s = {timeout}
@@ -296,11 +296,11 @@ windows = 8
 [tool.benchharness.models.toy]
 reference = "ref"
 [tool.benchharness.models.toy.variants]
-{variants}
+{files}
 [tool.benchharness.suites.toy]
 models = ["toy"]
 backends = ["fake"]
-quants = {json.dumps(quants)}
+variants = {json.dumps(variants)}
 {policy}
 """
 
@@ -320,11 +320,11 @@ def write_toy_project(root: Path) -> Path:
 
 @pytest.fixture
 def toy_project(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
-    """The toy project in pytester's folder; call it with the quants to run (and pytest options) to run it."""
+    """The toy project in pytester's folder; call it with the variants to run (and pytest options) to run it."""
     write_toy_project(pytester.path)
 
-    def run(quants: list[str], *args: str, timeout: int = 60, policy: str = NO_SPEED_OR_MEMORY) -> pytest.RunResult:
-        pytester.path.joinpath("pyproject.toml").write_text(toy_pyproject(quants, timeout, policy))
+    def run(variants: list[str], *args: str, timeout: int = 60, policy: str = NO_SPEED_OR_MEMORY) -> pytest.RunResult:
+        pytester.path.joinpath("pyproject.toml").write_text(toy_pyproject(variants, timeout, policy))
         return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
 
     return run

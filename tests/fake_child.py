@@ -128,11 +128,11 @@ class FakeChild:
 
 
 def toy_session(
-    root: Path, quants: list[str], child: FakeChild, policy: str = GATES_SPEED_AND_MEMORY, **options: Any
+    root: Path, variants: list[str], child: FakeChild, policy: str = GATES_SPEED_AND_MEMORY, **options: Any
 ) -> BenchSession:
     """A BenchSession on the toy project in `root`, its children answered by `child` (in this process)."""
     write_toy_project(root)
-    (root / "pyproject.toml").write_text(toy_pyproject(quants, policy=policy))
+    (root / "pyproject.toml").write_text(toy_pyproject(variants, policy=policy))
     settings = replace(load_settings(root), cache_dir=TEST_CACHE)  # never the user's own cache
     return BenchSession(settings, Options(devices=("cpu",), **options), lambda line: None, child=child)
 

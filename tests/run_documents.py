@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from child_facts import child_info
 
+from benchharness.results import SCHEMA_VERSION
+
 
 def reading(name: str, unit: str, value: float | None, stdev: float = 0.0, n: int = 6) -> dict[str, Any]:
     return {
@@ -25,7 +27,7 @@ def reading(name: str, unit: str, value: float | None, stdev: float = 0.0, n: in
 
 
 def case(
-    quant: str,
+    variant: str,
     decode: float,
     *,
     backend: str = "llamacpp",
@@ -42,7 +44,7 @@ def case(
     rounds = [float(x) for x in decode * (1 + 0.01 * rng.standard_normal(6))]
     verdicts = [
         {
-            "kind": "gate",
+            "check": "gate",
             "name": name,
             "status": status,
             "message": f"{name} {estimate}",
@@ -60,12 +62,12 @@ def case(
     pairs = []
     if pair_ratio is not None:
         reference = [float(x) for x in 50 * (1 + 0.01 * rng.standard_normal(6))]
-        variant = [r * pair_ratio * (1 + 0.01 * e) for r, e in zip(reference, rng.standard_normal(6), strict=True)]
+        rounds = [r * pair_ratio * (1 + 0.01 * e) for r, e in zip(reference, rng.standard_normal(6), strict=True)]
         pairs.append(
             {
-                "case_id": f"smollm2-135m-{quant}-{backend}-cpu",
+                "case_id": f"smollm2-135m-{variant}-{backend}-cpu",
                 "metric": "decode_tok_per_s",
-                "variant": variant,
+                "variant": rounds,
                 "reference": reference,
                 "order": ["VR", "RV"] * 3,
                 "guard_start": {},
@@ -74,11 +76,11 @@ def case(
             }
         )
     return {
-        "id": f"smollm2-135m-{quant}-{backend}-cpu",
-        "key": f"llm::smollm2-135m-{quant}-{backend}-cpu",
+        "id": f"smollm2-135m-{variant}-{backend}-cpu",
+        "key": f"llm::smollm2-135m-{variant}-{backend}-cpu",
         "suite": "llm",
         "model": "smollm2-135m",
-        "quant": quant,
+        "variant": variant,
         "backend": backend,
         "device": "cpu",
         "kind": "causal-lm",
@@ -109,7 +111,7 @@ def run(
     cases: list[dict[str, Any]], machine: str = "lab-a", started: str = "2026-11-24T10:00:00+00:00"
 ) -> dict[str, Any]:
     return {
-        "schema_version": 3,
+        "schema_version": SCHEMA_VERSION,
         "run": {
             "started": started,
             "finished": started,

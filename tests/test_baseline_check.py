@@ -37,7 +37,7 @@ def _check(root: Path, speeds: list[float]):
     (case,) = session.cases("toy")
     record = session.run(case)
     session.close()
-    return {v.name: v for v in record.verdicts if v.kind == "baseline"}, record, child.requests
+    return {v.name: v for v in record.verdicts if v.check == "baseline"}, record, child.requests
 
 
 def test_no_baseline_is_one_unavailable_verdict_that_says_what_to_do(tmp_path):

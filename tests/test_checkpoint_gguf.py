@@ -34,7 +34,7 @@ source = "SOURCE"
 [tool.benchharness.suites.lm]
 models = MODELS
 backends = ["llamacpp"]
-quants = ["f32", "q8_0"]
+variants = ["f32", "q8_0"]
 
 [tool.benchharness.suites.lm.gates]
 speedup = false

@@ -19,7 +19,7 @@ from fake_child import FakeChild, registered_fake, toy_session
 
 from benchharness.child_info import ChildInfo, Flag
 from benchharness.errors import ReplyError, StoreError
-from benchharness.results import MIGRATIONS, load_runs
+from benchharness.results import MIGRATIONS, SCHEMA_VERSION, load_runs
 from benchharness.storage import migrate
 from conftest import digits_project, run_digits
 
@@ -106,6 +106,18 @@ def test_results_written_by_earlier_schema_4_versions_still_load(name):
     info = measured[0].measurement.info
     assert info.huge_pages is None and (info.lm is None or info.lm.timed_tokens is None)
     assert all(c.measurement.info.timed_s > 0 for c in measured)
+
+
+def test_schema_4_names_read_as_schema_5s_variant_and_check(tmp_path):
+    """Version 4 called the variant `quant` and a verdict's check its `kind`; read back, the values are the same."""
+    raw = json.loads((DATA / "results_v4_2026-11-30_toy_lm.json").read_text())
+    old = {c["key"]: (c["quant"], [(v["kind"], v["name"], v["status"]) for v in c["verdicts"]]) for c in raw["cases"]}
+    (run,) = load_runs(DATA / "results_v4_2026-11-30_toy_lm.json")
+    new = {c.case.key: (c.case.variant, [(v.check, v.name, v.status) for v in c.verdicts]) for c in run.cases}
+    assert new == old and any(checks for _, checks in new.values())
+    migrated = migrate(raw, "results", "old.json", SCHEMA_VERSION, MIGRATIONS)
+    assert migrated["schema_version"] == SCHEMA_VERSION == 5
+    assert all("quant" not in c and all("kind" not in v for v in c["verdicts"]) for c in migrated["cases"])
 
 
 def _reply() -> dict[str, Any]:

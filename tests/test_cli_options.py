@@ -24,7 +24,7 @@ def test_command_line_values():
 
 
 def test_a_filter_that_names_nothing_is_refused():
-    assert parse_list("--quant", "Q4_0, f32") == ("q4_0", "f32")
-    assert parse_list("--quant", None) is None
-    with pytest.raises(ConfigError, match=r"--quant=' , ' names nothing; give a comma-separated list"):
-        parse_list("--quant", " , ")
+    assert parse_list("--variant", "Q4_0, f32") == ("q4_0", "f32")
+    assert parse_list("--variant", None) is None
+    with pytest.raises(ConfigError, match=r"--variant=' , ' names nothing; give a comma-separated list"):
+        parse_list("--variant", " , ")

@@ -179,7 +179,7 @@ def test_results_report_and_terminal_carry_each_variants_composition(tmp_path):
     root = digits_project(tmp_path)
     code, output = run_digits(root, "--no-baseline", "--report=reports/report.html")
     assert code == 0, output[-3000:]
-    cases = cases_by(root, "quant")
+    cases = cases_by(root, "variant")
     assert cases["fp32"]["info"]["weights"]["types"] == {"FP32": 1.0}
     int8 = cases["int8"]["info"]["weights"]
     assert (int8["types"], int8["requested"], int8["requested_share"]) == ({"INT8": 1.0}, "INT8", 1.0)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.config import load_settings, parse_settings
-from benchharness.errors import ConfigError
+from benchharness.errors import ConfigError, RenamedSetting
 from benchharness.toml_table import parse_assignment
 
 
@@ -62,12 +62,12 @@ def test_bad_settings_name_key_value_and_fix(data, message):
 
 def test_gate_can_be_switched_off_and_scoped():
     settings = parse_settings(
-        {"suites": {"s": {"gates": {"speedup": False, "memory_reduction": {"min": 0.4, "quants": ["q4_0"]}}}}},
+        {"suites": {"s": {"gates": {"speedup": False, "memory_reduction": {"min": 0.4, "variants": ["q4_0"]}}}}},
         Path("/tmp"),
     )
     gates = {g.name: g for g in settings.suites["s"].gates}
     assert "speedup" not in gates
-    assert gates["memory_reduction"].minimum == 0.4 and gates["memory_reduction"].quants == ("q4_0",)
+    assert gates["memory_reduction"].minimum == 0.4 and gates["memory_reduction"].variants == ("q4_0",)
 
 
 def test_assignments_parse_as_toml_values():
@@ -231,3 +231,18 @@ def test_the_readmes_configuration_section_states_the_real_defaults():
             value = getattr(settings, field.name)
             shown = f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
             assert re.search(rf"\b{field.name} \({re.escape(shown)}[),;]", block), (table, field.name, shown, block)
+
+
+def test_quants_is_read_as_variants_with_a_warning_naming_the_new_key(tmp_path):
+    old = {"suites": {"s": {"quants": ["q4_0"], "gates": {"speedup": {"quants": ["q4_0"]}}}}}
+    with pytest.warns(RenamedSetting) as caught:
+        suite = parse_settings(old, tmp_path).suites["s"]
+    assert suite.variants == ("q4_0",)
+    assert {r.name: r.variants for r in suite.gates}["speedup"] == ("q4_0",)
+    assert sorted(str(w.message) for w in caught) == [
+        "[tool.benchharness].suites.s.gates.speedup.quants is now called variants; rename the key",
+        "[tool.benchharness].suites.s.quants is now called variants; rename the key",
+    ]
+    both = {"suites": {"s": {"quants": ["q4_0"], "variants": ["q8_0"]}}}
+    with pytest.raises(ConfigError, match=r"sets both 'quants' and 'variants'; 'quants' is the old name of 'variants'"):
+        parse_settings(both, tmp_path)

@@ -156,7 +156,7 @@ def test_the_fingerprint_names_each_board(monkeypatch):
 def test_cases_on_each_gpu_with_skip_reasons_for_runtimes_that_have_no_cuda(monkeypatch):
     on_a_machine_with(monkeypatch, 2)
     suite = SuiteConfig(
-        "s", quants=("q4_0", "int4", "4bit"), backends=("llamacpp", "openvino", "mlx"), devices=("cpu", "cuda")
+        "s", variants=("q4_0", "int4", "4bit"), backends=("llamacpp", "openvino", "mlx"), devices=("cpu", "cuda")
     )
     cases = expand(
         suite, build_registry([]), {n: cls() for n, cls in registry().items()}, ("cpu", "cuda:0", "cuda:1"), Filters()

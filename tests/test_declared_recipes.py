@@ -97,9 +97,9 @@ def project(
                 'pc = { recipe = "ort-dynamic-int8", per_channel = true }',
                 "models": '["minilm-l6"]',
                 "backends": '["openvino"]',
-                "suite_lines": 'quants = ["fp32", "pc"]',
+                "suite_lines": 'variants = ["fp32", "pc"]',
             },
-            r"quants names 'pc', which no backend in openvino loads: it is minilm-l6 onnx, loaded by onnxruntime; add",
+            r"variants names 'pc', which no backend in openvino loads: it is minilm-l6 onnx, loaded by onnxruntime; add",
         ),
     ],
     ids=[
@@ -150,10 +150,10 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
         'dyn = { recipe = "ort-dynamic-int8" }\n'
         'dyn-pc = { recipe = "ort-dynamic-int8", per_channel = true, weight_type = "quint8" }'
     )
-    root = project(tmp_path / "project", variants, suite_lines='quants = ["fp32", "dyn", "dyn-pc"]')
+    root = project(tmp_path / "project", variants, suite_lines='variants = ["fp32", "dyn", "dyn-pc"]')
     code, output = run_pytest(root, "--no-baseline", "-rA")
     assert code == 0, output[-4000:]
-    cases = cases_by(root, "quant")
+    cases = cases_by(root, "variant")
     assert set(cases) == {"fp32", "dyn", "dyn-pc"}
     assert all(c["outcome"] == "passed" for c in cases.values()), {q: c["message"] for q, c in cases.items()}
     made = {}
@@ -175,7 +175,11 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
 @pytest.mark.parametrize(
     ("args", "suite_lines", "reason"),
     [
-        (["--quant=q8_0"], "", r"--quant=q8_0 selects none of suite d's cases; name its models, backends or quants"),
+        (
+            ["--variant=q8_0"],
+            "",
+            r"--variant=q8_0 selects none of suite d's cases; name its models, backends or variants",
+        ),
         (["--backend=openvino"], "", r"--backend=openvino selects none of suite d's cases"),
         ([], 'devices = ["cuda"]', r"suite d runs on cuda; --device=cpu names none of them"),
     ],

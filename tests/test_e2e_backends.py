@@ -60,7 +60,7 @@ windows = 2
 [tool.benchharness.suites.llm]
 models = ["smollm2-135m"]
 backends = ["onnxruntime", "onnxruntime-genai", "openvino", "openvino-genai", "mlx"]
-quants = ["fp32", "int4", "4bit"]
+variants = ["fp32", "int4", "4bit"]
 [tool.benchharness.suites.llm.gates]
 speedup = false
 memory_reduction = false

@@ -41,7 +41,7 @@ run_factor = 1.25
 [tool.benchharness.suites.e2e]
 models = ["smollm2-135m"]
 backends = ["llamacpp"]
-quants = QUANTS
+variants = QUANTS
 [tool.benchharness.suites.e2e.gates]
 speedup = false
 memory_reduction = false
@@ -110,7 +110,7 @@ def test_planted_per_token_delay_through_real_llamacpp(pytester, monkeypatch):
     # shared CI host. 25% is CI-robust; the 5% default is proven in benchmarks/ (planted_change.py).
     text = text.replace("min_effect = 0.25", 'min_effect = 0.25\nmetrics = ["decode_tok_per_s"]')
     pytester.path.joinpath("pyproject.toml").write_text(text)
-    args = ("--device=cpu", "-p", "no:cacheprovider", "-rA", "--quant=q4_0", "--gate=accuracy_retained=0.8")
+    args = ("--device=cpu", "-p", "no:cacheprovider", "-rA", "--variant=q4_0", "--gate=accuracy_retained=0.8")
 
     monkeypatch.setenv("PLANTED_DELAY_S", "0")
     monkeypatch.setenv("PLANTED_ONLY", "q4_0")  # the F32 reference stays as it was
@@ -131,13 +131,13 @@ def test_planted_per_token_delay_through_real_llamacpp(pytester, monkeypatch):
     slight = pytester.runpytest_subprocess(*args, timeout=900)
     slight.assert_outcomes(passed=1)
     verdicts = readings(pytester, "smollm2-135m-q4_0-llamacpp-planted-cpu")["verdicts"]
-    assert not [v for v in verdicts if v["kind"] == "baseline" and v["status"] == "fail"]
-    assert {v["name"] for v in verdicts if v["kind"] == "baseline"} == {"decode_tok_per_s"}
+    assert not [v for v in verdicts if v["check"] == "baseline" and v["status"] == "fail"]
+    assert {v["name"] for v in verdicts if v["check"] == "baseline"} == {"decode_tok_per_s"}
 
 
 def test_degraded_variant_fails_the_accuracy_gate(run, pytester):
     # 12 windows (1524 scored tokens): enough for the interval to lie wholly below 95%.
-    result = run(["f32", "q2_k"], "--no-baseline", "--quant=q2_k", "--bench-set=accuracy.windows=12")
+    result = run(["f32", "q2_k"], "--no-baseline", "--variant=q2_k", "--bench-set=accuracy.windows=12")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [

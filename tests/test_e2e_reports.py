@@ -47,7 +47,7 @@ max_pairs = 6
 [tool.benchharness.suites.e2e]
 models = ["smollm2-135m"]
 backends = ["llamacpp"]
-quants = ["f32", "q4_0"]
+variants = ["f32", "q4_0"]
 [tool.benchharness.suites.e2e.gates.speedup]
 min = 1.2
 [tool.benchharness.suites.e2e.gates.accuracy_retained]

@@ -105,7 +105,7 @@ def test_what_changed_lists_regressions_first():
     for row, (_, direction, status) in zip(data["cases"], moves, strict=True):
         row["verdicts"].append(
             {
-                "kind": "baseline", "name": "decode_tok_per_s", "status": status, "message": f"{direction} 9%",
+                "check": "baseline", "name": "decode_tok_per_s", "status": status, "message": f"{direction} 9%",
                 "estimate": None, "low": None, "high": None, "threshold": None, "n": 6, "rule": "",
                 "known_breach": False, "confirmation": None, "direction": direction,
             }
@@ -124,7 +124,7 @@ def test_a_first_run_says_nothing_was_compared_not_that_nothing_moved():
     for row in data["cases"]:
         row["verdicts"].append(
             {
-                "kind": "baseline", "name": "no-baseline", "status": "unavailable", "message": "none stored",
+                "check": "baseline", "name": "no-baseline", "status": "unavailable", "message": "none stored",
                 "estimate": None, "low": None, "high": None, "threshold": None, "n": None, "rule": "",
                 "known_breach": False, "confirmation": None, "direction": None,
             }

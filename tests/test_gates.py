@@ -291,12 +291,12 @@ def test_a_gate_a_project_registers_is_configured_judged_shown_and_recorded(toy_
             "*file reduction -4% [[]-4%, -4%] (min 3%, 1 child): fail; weights 28 B vs reference ref 27 B*",
         ]
     )
-    cases = cases_by(pytester.path, "quant")
+    cases = cases_by(pytester.path, "variant")
     ok, fast = cases["ok"], cases["fast"]
-    (passed,) = [v for v in ok["verdicts"] if v["kind"] == "gate"]
+    (passed,) = [v for v in ok["verdicts"] if v["check"] == "gate"]
     assert (passed["name"], passed["status"], passed["threshold"]) == ("file_reduction", "pass", 0.03)
     assert passed["estimate"] == pytest.approx(1 / 27)
-    (failed,) = [v for v in fast["verdicts"] if v["kind"] == "gate"]
+    (failed,) = [v for v in fast["verdicts"] if v["check"] == "gate"]
     assert failed["status"] == "fail"
     assert failed["confirmation"].startswith("confirmed by re-run: file reduction -4%")
     assert "weights 28 B vs reference ref 27 B" in failed["message"]

@@ -56,11 +56,11 @@ STARTUP_ERRORS = [
         r"pyproject\.toml .*gates\.accuracy_retained\.min = nan is out of range; it must be in 0\.0\.\.1\.0",
     ),
     (
-        "gate quants typo",
-        '[tool.benchharness.suites.d.gates.accuracy_retained]\nquants = ["int_8"]',
+        "gate variants typo",
+        '[tool.benchharness.suites.d.gates.accuracy_retained]\nvariants = ["int_8"]',
         [],
         {},
-        r"suites\.d\] gates\.accuracy_retained\.quants: unknown value 'int_8'; valid: fp32, int8",
+        r"suites\.d\] gates\.accuracy_retained\.variants: unknown value 'int_8'; valid: fp32, int8",
     ),
     (
         "known_breaches case typo",
@@ -74,17 +74,23 @@ STARTUP_ERRORS = [
         'devices = ["tpu"]',
         [],
         {},
-        r"suites\.d\.devices names 'tpu', not a device kind; valid: cpu, cuda, metal, gpu, npu",
+        r"suites\.d\.devices names 'tpu', not a device type; valid: cpu, cuda, metal, gpu, npu",
     ),
-    ("empty quants", "quants = []", [], {}, r"suites\.d\.quants = \[\] names nothing; leave the key out to mean all"),
+    (
+        "empty quants",
+        "variants = []",
+        [],
+        {},
+        r"suites\.d\.variants = \[\] names nothing; leave the key out to mean all",
+    ),
     ("empty models", "[tool.benchharness.suites.e]\nmodels = []", [], {}, r"suites\.e\.models = \[\] names nothing"),
     ("empty devices", "devices = []", [], {}, r"suites\.d\.devices = \[\] names nothing"),
     (
         "empty gate quants",
-        "[tool.benchharness.suites.d.gates.accuracy_retained]\nquants = []",
+        "[tool.benchharness.suites.d.gates.accuracy_retained]\nvariants = []",
         [],
         {},
-        r"gates\.accuracy_retained\.quants = \[\] names nothing",
+        r"gates\.accuracy_retained\.variants = \[\] names nothing",
     ),
     (
         "suite model typo",
@@ -102,10 +108,10 @@ STARTUP_ERRORS = [
     ),
     (
         "suite quant typo",
-        'quants = ["fp32", "int9"]',
+        'variants = ["fp32", "int9"]',
         [],
         {},
-        r"suites\.d\] quants: unknown value 'int9'; valid: fp32, int8",
+        r"suites\.d\] variants: unknown value 'int9'; valid: fp32, int8",
     ),
     (
         "baseline metric typo",
@@ -129,7 +135,7 @@ STARTUP_ERRORS = [
         {},
         r"known_breaches \(after @\): unknown value 'tpu'; valid: cpu, cuda, gpu, metal, npu",
     ),
-    ("unknown --quant", "", ["--quant=int_8"], {}, r"--quant: unknown value 'int_8'; valid: "),
+    ("unknown --variant", "", ["--variant=int_8"], {}, r"--variant: unknown value 'int_8'; valid: "),
     ("unknown --model", "", ["--model=digits"], {}, r"--model: unknown value 'digits'; valid: digits-mlp"),
     ("empty --backend", "", ["--backend=,"], {}, r"--backend=',' names nothing; give a comma-separated list"),
     ("empty --gate", "", ["--gate="], {}, r"--gate='' names nothing; write NAME=MIN, e\.g\. --gate speedup=1\.5"),
@@ -332,7 +338,7 @@ def test_a_baseline_not_compared_says_why_in_the_terminal(tmp_path):
 def test_a_model_path_that_is_a_folder_fails_its_case_with_the_fix(tmp_path):
     variant = '[models.digits-mlp.variants]\nmine = { path = "m", format = "onnx" }\n'
     root = digits_project(tmp_path, files={"x.toml": variant, "m/readme.txt": "not a model"})
-    code, output = run_digits(root, "--bench-config=x.toml", "--quant=mine", "-rA")
+    code, output = run_digits(root, "--bench-config=x.toml", "--variant=mine", "-rA")
     assert code == 1
     assert "m is not a onnx model folder (no model.onnx); point the config at the model's folder" in output
 

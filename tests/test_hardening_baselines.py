@@ -86,7 +86,7 @@ def test_a_baseline_saved_under_outside_load_is_saved_with_a_warning_naming_the_
         key: v
         for key, c in cases_by(root, "key").items()
         for v in c["verdicts"]
-        if v["kind"] == "baseline" and v["name"] == "batch1_latency_ms"
+        if v["check"] == "baseline" and v["name"] == "batch1_latency_ms"
     }
     assert len(timing) == 2, output[-2000:]
     noted = [key for key, v in timing.items() if "the baseline was recorded under" in v["message"]]
@@ -133,7 +133,7 @@ def test_deterministic_figures_compare_by_effect_size_without_advising_a_re_reco
     deterministic = '--bench-set=baseline.metrics=["heldout_accuracy", "same_prediction_vs_reference"]'
     code, output = run_digits(root, deterministic)
     assert code == 0, output[-2000:]
-    verdicts = [v for c in cases_by(root).values() for v in c["verdicts"] if v["kind"] == "baseline"]
+    verdicts = [v for c in cases_by(root).values() for v in c["verdicts"] if v["check"] == "baseline"]
     accuracy = [v for v in verdicts if v["name"] in ("heldout_accuracy", "same_prediction_vs_reference")]
     assert len(accuracy) == 3 and all(v["status"] == "pass" for v in accuracy), accuracy
     assert all("deterministic: effect size only, tolerance 5%" in v["message"] for v in accuracy)
@@ -154,7 +154,7 @@ windows = 2
 [tool.benchharness.suites.d]
 models = ["smollm2-135m"]
 backends = ["llamacpp"]
-quants = ["f32", "q4_0"]
+variants = ["f32", "q4_0"]
 [tool.benchharness.suites.d.gates]
 speedup = false
 memory_reduction = false
@@ -172,7 +172,7 @@ def test_kl_figures_are_baseline_checked_by_effect_size(tmp_path):
     code, output = run_digits(root)
     assert code == 0, output[-2000:]
     case = cases_by(root)["smollm2-135m-q4_0-llamacpp-cpu"]
-    verdicts = {v["name"]: v for v in case["verdicts"] if v["kind"] == "baseline"}
+    verdicts = {v["name"]: v for v in case["verdicts"] if v["check"] == "baseline"}
     kl = [
         "delta_p_rms_vs_reference",
         "kl_p99_vs_reference",

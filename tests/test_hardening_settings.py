@@ -25,7 +25,7 @@ SMOLLM2 = """
 [tool.benchharness.suites.s]
 models = ["smollm2-135m"]
 backends = ["llamacpp"]
-quants = ["q4_0"]
+variants = ["q4_0"]
 [tool.benchharness.suites.s.workload]
 gen_tokens = 8
 """

@@ -46,8 +46,8 @@ def pairs(variant, reference, **guards):
     )
 
 
-def evidence(var, ref, paired=(), quant="q4"):
-    return GateEvidence(quant, "f32", LM, [var], [ref], paired)
+def evidence(var, ref, paired=(), label="q4"):
+    return GateEvidence(label, "f32", LM, [var], [ref], paired)
 
 
 REF_HITS = [1] * 90 + [0] * 110
@@ -132,8 +132,8 @@ def test_known_breach_and_unexpected_pass():
 
 
 def test_rules_apply_only_to_their_quants():
-    rule = GateRule("speedup", 2.0, quants=("f16",))
-    assert judge.judge_gates([rule], evidence(measurement(REF_HITS), measurement(REF_HITS), quant="q8"), 0.95) == []
+    rule = GateRule("speedup", 2.0, variants=("f16",))
+    assert judge.judge_gates([rule], evidence(measurement(REF_HITS), measurement(REF_HITS), label="q8"), 0.95) == []
 
 
 def test_throttled_case_is_not_silently_failed():
@@ -436,7 +436,7 @@ def test_a_gate_verdict_whose_ratio_swings_across_the_line_between_runs_is_incon
     assert across_runs(passed, [1.64, 2.30]) == passed
     undecided = replace(passed, status="inconclusive")
     assert across_runs(undecided, [1.64, 2.30, 1.73]) == undecided
-    assert across_runs(replace(passed, kind="ratio"), [1.64, 2.30, 1.73]).status == "pass"
+    assert across_runs(replace(passed, check="ratio"), [1.64, 2.30, 1.73]).status == "pass"
 
 
 def test_across_runs_reads_a_memory_cut_against_its_own_line():

@@ -24,7 +24,7 @@ def backends():
 
 def test_ids_reference_first_and_absent_devices_skipped():
     models = build_registry([])
-    suite = SuiteConfig("s", quants=("q4_0", "f32"), backends=("llamacpp",))
+    suite = SuiteConfig("s", variants=("q4_0", "f32"), backends=("llamacpp",))
     cases = expand(suite, models, backends(), ("cpu", "metal"), Filters())
     assert [c.id for c in cases] == [
         "smollm2-135m-f32-llamacpp-cpu",
@@ -39,7 +39,7 @@ def test_ids_reference_first_and_absent_devices_skipped():
 
 def test_missing_runtime_is_a_skip_reason_with_the_install_hint():
     cases = expand(
-        SuiteConfig("s", backends=("missing",), quants=("f32",)), build_registry([]), backends(), ("cpu",), Filters()
+        SuiteConfig("s", backends=("missing",), variants=("f32",)), build_registry([]), backends(), ("cpu",), Filters()
     )
     (case,) = cases
     assert "no_such_runtime_module_xyz" in case.skip_reason and "benchharness[missing]" in case.skip_reason
@@ -47,14 +47,14 @@ def test_missing_runtime_is_a_skip_reason_with_the_install_hint():
 
 def test_filters_select():
     cases = expand(
-        SuiteConfig("s", backends=("llamacpp",)), build_registry([]), backends(), ("cpu",), Filters(quants=("q8_0",))
+        SuiteConfig("s", backends=("llamacpp",)), build_registry([]), backends(), ("cpu",), Filters(variants=("q8_0",))
     )
-    assert [c.quant for c in cases] == ["q8_0"]
+    assert [c.variant for c in cases] == ["q8_0"]
 
 
 def test_unknown_filter_value_lists_valid_ones():
     with pytest.raises(ConfigError, match="unknown value 'q9'; valid: a, b"):
-        check_known("--quant", ("q9",), ["b", "a"])
+        check_known("--variant", ("q9",), ["b", "a"])
     with pytest.raises(ConfigError, match="names nothing"):
         parse_list("--model", " , ")
 
@@ -101,7 +101,7 @@ def test_missing_converter_is_a_skip_reason(monkeypatch):
     real = recipes._absent
     monkeypatch.setattr(recipes, "_absent", lambda package: package == "optimum-onnx" or real(package))
     cases = expand(
-        SuiteConfig("s", models=("smollm2-135m",), backends=("onnxruntime",), quants=("fp32",)),
+        SuiteConfig("s", models=("smollm2-135m",), backends=("onnxruntime",), variants=("fp32",)),
         build_registry([]),
         {"onnxruntime": registry()["onnxruntime"]()},
         ("cpu",),

@@ -207,7 +207,7 @@ windows = 4
 [tool.benchharness.suites.olive]
 models = ["smollm2-135m"]
 backends = ["onnxruntime-genai"]
-quants = ["fp32", "int4", "int4-olive", "int4-team"]
+variants = ["fp32", "int4", "int4-olive", "int4-team"]
 [tool.benchharness.models.smollm2-135m.variants]
 int4-team = { recipe = "olive", config = "olive/int4.json" }   # a team's workflow, relative to this file
 [tool.benchharness.suites.olive.gates.accuracy_retained]
@@ -248,7 +248,7 @@ def test_olives_int4_is_measured_and_gated_next_to_the_builders(pytester: pytest
         assert case["info"]["tokenization"] == SHARED_TOKENS  # the same token ids for every row of the model
         assert case["readings"]["decode_tok_per_s"]["value"] > 0
         assert 0.2 < case["readings"]["top1_accuracy"]["value"] < 1  # far above chance (1 / 49152)
-        judged = {v["name"]: v for v in case["verdicts"] if v["kind"] == "gate"}
+        judged = {v["name"]: v for v in case["verdicts"] if v["check"] == "gate"}
         assert set(judged) == {"accuracy_retained", "memory_reduction"}
         assert all(v["estimate"] is not None and v["status"] in ("pass", "inconclusive") for v in judged.values())
     assert olive["settings"] == builder["settings"]  # the same workload and accuracy settings

@@ -77,7 +77,7 @@ def test_bad_model_files(toy_project):
     ("args", "message"),
     [
         (["--device=tpu"], "*unknown device 'tpu'; valid: auto, cpu, cuda, metal, gpu, npu*"),
-        (["--quant=q9"], "*--quant: unknown value 'q9'; valid:*ref*"),
+        (["--variant=q9"], "*--variant: unknown value 'q9'; valid:*ref*"),
         (["--backend=onnx"], "*--backend: unknown value 'onnx'; valid:*fake*llamacpp*"),
         (["--model=gpt"], "*--model: unknown value 'gpt'; valid:*toy*"),
         (["--gate=speed=2"], "*--gate 'speed=2': expected NAME=MIN*"),
@@ -116,7 +116,7 @@ def test_malformed_baseline_fails_with_fix_and_is_kept(toy_project, pytester):
 
 @pytest.mark.slow
 def test_reference_is_measured_even_when_filtered_out(toy_project, pytester):
-    result = toy_project(["ref", "ok"], "--quant=ok")
+    result = toy_project(["ref", "ok"], "--variant=ok")
     result.assert_outcomes(passed=1)
     outcomes = {c["id"]: c["outcome"] for c in latest(pytester.path)["cases"]}
     assert outcomes == {"toy-ok-fake-cpu": "passed", "toy-ref-fake-cpu": "measured as reference"}
@@ -215,7 +215,7 @@ def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(toy_proj
 @pytest.mark.slow
 def test_inconclusive_policy_fail(toy_project, pytester):
     pyproject_text = toy_pyproject(["ref", "near"], policy=ACCURACY_ONLY).replace(
-        'quants = ["ref", "near"]', 'quants = ["ref", "near"]\ninconclusive = "fail"'
+        'variants = ["ref", "near"]', 'variants = ["ref", "near"]\ninconclusive = "fail"'
     )
     pytester.path.joinpath("pyproject.toml").write_text(pyproject_text)
     result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA")
@@ -245,7 +245,7 @@ def test_known_breach_xfails_and_a_stale_one_is_an_unexpected_pass(toy_project, 
 @pytest.mark.slow
 def test_strict_policy_fails_on_a_stale_known_breach(toy_project, pytester):
     text = toy_pyproject(["ref", "ok"], policy=KNOWN).replace(
-        'quants = ["ref", "ok"]', 'quants = ["ref", "ok"]\nstrict_policy = true'
+        'variants = ["ref", "ok"]', 'variants = ["ref", "ok"]\nstrict_policy = true'
     )
     pytester.path.joinpath("pyproject.toml").write_text(text)
     result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA")
@@ -269,7 +269,7 @@ def test_two_suites_sharing_a_case_id_keep_their_own_figures(pytester, toy_proje
 [tool.benchharness.suites.toy2]
 models = ["toy"]
 backends = ["fake"]
-quants = ["ref", "ok"]
+variants = ["ref", "ok"]
 [tool.benchharness.suites.toy2.workload]
 prompt_tokens = 8
 gen_tokens = 2
@@ -321,3 +321,16 @@ def test_a_variant_timed_on_one_path_and_scored_on_another_fails_with_the_first_
     result.stdout.fnmatch_lines(
         ["*toy-twopaths-fake-cpu*the timed rounds generated token * at position 0 where the scoring path's greedy*"]
     )
+
+
+def test_a_config_with_the_old_name_quants_runs_and_says_the_new_one(toy_project, pytester):
+    """`quants` (the name before 2026-12) still selects the variants, under warnings-as-errors too, and the run's
+    header names the new key once per place it was used."""
+    pytester.path.joinpath("pyproject.toml").write_text(
+        toy_pyproject(["ref", "ok"]).replace("variants = [", "quants = [")
+    )
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-W", "error", "--collect-only")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    out = result.stdout.str()
+    assert out.count("benchharness: pyproject.toml [tool.benchharness].suites.toy.quants is now called variants") == 1
+    assert "toy-ref-fake-cpu" in out and "toy-ok-fake-cpu" in out

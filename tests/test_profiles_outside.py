@@ -42,14 +42,14 @@ windows = 1
 [tool.benchharness.suites.p]
 models = ["smollm2-135m"]
 backends = ["BACKEND"]
-quants = ["f32", "q4_0"]
+variants = ["f32", "q4_0"]
 [tool.benchharness.suites.p.gates]
 speedup = false
 memory_reduction = false
 """
 
 PLANTED = (Path(__file__).resolve().parents[1] / "benchmarks" / "planted_backend.py").read_text()
-ARGS = ("--device=cpu", "-p", "no:cacheprovider", "--quant=q4_0", "--gate=accuracy_retained=0.5", "--no-baseline")
+ARGS = ("--device=cpu", "-p", "no:cacheprovider", "--variant=q4_0", "--gate=accuracy_retained=0.5", "--no-baseline")
 
 
 def project(pytester: pytest.Pytester, backend: str, profiles: str) -> None:

@@ -32,8 +32,8 @@ def test_recommends_the_fastest_passing_variant_and_the_smallest_passing_one():
         ]
     )
     (rec,) = recommend(RunResult.from_dict(data, "r.json"))
-    assert rec.fastest is not None and rec.fastest.case.case.quant == "q8_0"  # q4_0 is faster but fails a gate
-    assert rec.smallest is not None and rec.smallest.case.case.quant == "q4_1"
+    assert rec.fastest is not None and rec.fastest.case.case.variant == "q8_0"  # q4_0 is faster but fails a gate
+    assert rec.smallest is not None and rec.smallest.case.case.variant == "q4_1"
     assert rec.sentence.startswith("smollm2-135m on cpu (lab-a): ship q8_0 on llamacpp, 120")
     assert "the smallest that passes is q4_1 on llamacpp (90.0 MiB file" in rec.sentence
 
@@ -53,6 +53,6 @@ def test_the_front_uses_the_accuracy_the_gate_judges_the_teams_answers_where_dec
     plain, answered = case("q4_0", 100.0), case("q8_0", 80.0)
     answered["readings"]["answer_exact_match"] = reading("answer_exact_match", "fraction", 0.75, 0.0, 24)
     runs = RunResult.from_dict(run([plain, answered]), "r.json")
-    by_quant = {c.case.quant: c for c in runs.cases}
-    assert accuracy_metric(by_quant["q4_0"]) == "top1_accuracy"
-    assert accuracy_metric(by_quant["q8_0"]) == "answer_exact_match"
+    by_variant = {c.case.variant: c for c in runs.cases}
+    assert accuracy_metric(by_variant["q4_0"]) == "top1_accuracy"
+    assert accuracy_metric(by_variant["q8_0"]) == "answer_exact_match"

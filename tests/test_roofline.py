@@ -201,13 +201,13 @@ confirm = 0
 [tool.benchharness.suites.roof]
 models = ["smollm2-135m"]
 backends = ["llamacpp"]
-quants = ["f32", "q8_0"]
+variants = ["f32", "q8_0"]
 [tool.benchharness.suites.roof.gates]
 memory_reduction = false
 accuracy_retained = false
 [tool.benchharness.suites.roof.gates.speedup]
 min = 1.0
-quants = ["q8_0"]
+variants = ["q8_0"]
 """
 
 

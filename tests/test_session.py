@@ -30,7 +30,7 @@ def test_a_variant_run_alone_measures_its_reference_first_and_records_why(tmp_pa
     session = toy_session(tmp_path, ["ref", "fast"], child, LIMITED, history="off")
     reference, variant = session.cases("toy")
     record = session.run(variant)  # as with -k fast: the reference case itself never runs
-    kinds = [(v.kind, v.name, v.status) for v in record.verdicts]
+    kinds = [(v.check, v.name, v.status) for v in record.verdicts]
     assert kinds[:2] == [("gate", "speedup", "pass"), ("limit", "load_ms", "unavailable")]
     assert kinds[2][0] == "baseline"  # then the baseline check (none stored here: unavailable)
     assert record.ratios["speedup"] == pytest.approx(3.0, rel=0.01)

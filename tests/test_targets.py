@@ -153,7 +153,7 @@ def test_sizes_are_bytes_or_a_number_with_its_unit(text, value):
         ({"prefer": ["speed", "cost"]}, r"targets\.t\.prefer names 'cost', not a preference; valid: speed, size"),
         ({"prefer": ["size", "size"]}, r"targets\.t\.prefer = \['size', 'size'\] lists a preference twice"),
         ({"backends": ["llama"]}, r"targets\.t\.backends names 'llama', not a backend; valid: .*llamacpp"),
-        ({"devices": ["tpu"]}, r"targets\.t\.devices names 'tpu', not a device kind; valid: cpu"),
+        ({"devices": ["tpu"]}, r"targets\.t\.devices names 'tpu', not a device type; valid: cpu"),
         ({"max_ram": 1}, r"targets\.t: unknown key 'max_ram'; valid keys: backends, devices, max_memory_bytes"),
     ],
 )

@@ -53,7 +53,7 @@ int4-olive = { recipe = "olive", config = "olive/int4.json" }   # the team's Oli
 [tool.benchharness.suites.team-lm]
 models = ["team-qwen2"]
 backends = ["llamacpp", "onnxruntime", "onnxruntime-genai", "openvino-genai"]
-quants = ["f32", "q8_0", "fp32", "int4", "int4-olive"]
+variants = ["f32", "q8_0", "fp32", "int4", "int4-olive"]
 
 [tool.benchharness.suites.team-lm.gates]
 speedup = false
@@ -212,7 +212,7 @@ def test_a_qwen2_checkpoint_and_the_teams_text_and_prompts_run_through_four_runt
     made_by |= {"onnxruntime-genai": "ort-genai-builder", "openvino-genai": "optimum-openvino-export"}
     for case in cases.values():
         assert architecture(Path(case["info"]["variant_file"])) == "qwen2", case["id"]
-        if case["quant"] in ("f32", "fp32"):
+        if case["variant"] in ("f32", "fp32"):
             assert case["info"]["provenance"]["recipe"] == made_by[case["backend"]], case["info"]["provenance"]
 
 
@@ -225,7 +225,7 @@ source = "SOURCE"
 [tool.benchharness.suites.lm]
 models = ["team-lm", "smollm2-135m"]
 backends = ["onnxruntime-genai"]
-quants = ["fp32"]
+variants = ["fp32"]
 
 [tool.benchharness.suites.lm.gates]
 speedup = false

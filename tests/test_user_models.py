@@ -307,7 +307,7 @@ def test_a_teams_checkpoint_and_pairs_run_through_onnxruntime_and_openvino(tmp_p
         top1 = case["readings"]["retrieval_top1"]
         assert top1["n"] == 48 and str(pairs) in top1["source"] and 0.5 < top1["value"] <= 1.0
         assert case["readings"]["batch32_items_per_s"]["value"] > 0
-        if case["quant"] == "int8":
+        if case["variant"] == "int8":
             (gate,) = [v for v in case["verdicts"] if v["name"] == "accuracy_retained"]
             assert gate["status"] == "pass" and gate["n"] == 48 and gate["low"] > 0.8, gate  # on the 48 pairs
             assert case["readings"]["cosine_vs_reference"]["n"] == 48 + len({p["positive"] for p in real_pairs(48)})
@@ -689,7 +689,7 @@ def test_prompts_are_scored_by_greedy_exact_match_with_flips_against_the_referen
     root = answers_project(tmp_path / "team-repo")
     code, output = run_team(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = cases_by(root, "quant")
+    cases = cases_by(root, "variant")
     prompts = root / "eval" / "prompts.jsonl"
     for case in cases.values():
         recorded = case["info"]["eval_data"]["prompts"]
@@ -757,7 +757,7 @@ def test_a_classifier_is_scored_on_the_teams_labelled_csv(tmp_path: Path) -> Non
     (root / "test_digits.py").write_text(SUITE.replace("team-encoder", "team-digits"))
     code, output = run_team(root, "-rA")
     assert code == 0, output[-4000:]
-    cases = cases_by(root, "quant")
+    cases = cases_by(root, "variant")
     assert set(cases) == {"fp32", "int8"}
     for case in cases.values():
         accuracy = case["readings"]["heldout_accuracy"]

@@ -84,9 +84,9 @@ def weight_composition(path: Path) -> WeightComposition:
     counts: dict[str, int] = {}
     stored = 0
     for tensor in reader.tensors:
-        kind = gguf.GGMLQuantizationType(int(tensor.tensor_type))
-        block, type_bytes = gguf.GGML_QUANT_SIZES[kind]
-        counts[kind.name] = counts.get(kind.name, 0) + int(tensor.n_elements)
+        ggml_type = gguf.GGMLQuantizationType(int(tensor.tensor_type))
+        block, type_bytes = gguf.GGML_QUANT_SIZES[ggml_type]
+        counts[ggml_type.name] = counts.get(ggml_type.name, 0) + int(tensor.n_elements)
         stored += int(tensor.n_elements) // block * type_bytes
     field = reader.get_field("general.file_type")
     requested = None

@@ -135,20 +135,20 @@ def weight_composition(model_path: Path, requested: str | None) -> WeightComposi
             node = quantized[0]
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if node.op_type == "MatMulNBits":
-                kind, params = f"INT{attributes.get('bits', 4)}", int(attributes["K"]) * int(attributes["N"])
+                dtype, params = f"INT{attributes.get('bits', 4)}", int(attributes["K"]) * int(attributes["N"])
             elif node.op_type == "GatherBlockQuantized" and data_type == "UINT8":
                 bits = int(attributes.get("bits", 4))
-                kind, params = f"INT{bits}", elements * 8 // bits
+                dtype, params = f"INT{bits}", elements * 8 // bits
             else:
-                kind, params = _integer(data_type), elements
+                dtype, params = _integer(data_type), elements
         elif data_type in _FLOATS and not metadata:
-            kind, params = _FLOATS[data_type], elements
+            dtype, params = _FLOATS[data_type], elements
         elif metadata:
             stored += elements * _BITS.get(data_type, 32) / 8
             continue
         else:
             continue  # shapes, axes, indices
-        counts[kind] = counts.get(kind, 0) + params
+        counts[dtype] = counts.get(dtype, 0) + params
         stored += elements * _BITS.get(data_type, 32) / 8
     return composition(counts, round(stored), requested, (requested,) if requested else ())
 

@@ -141,15 +141,15 @@ def weight_composition(model_path: Path, requested: str | None) -> WeightComposi
             if _decompression_scale(op):
                 stored += size
                 continue
-            kind = _OV_FLOATS[name]
+            dtype = _OV_FLOATS[name]
         elif element.is_integral() and element.bitwidth <= 8 and name != "boolean":
             if _zero_point(op):
                 stored += size
                 continue
-            kind = f"INT{element.bitwidth}"
+            dtype = f"INT{element.bitwidth}"
         else:
             continue
-        counts[kind] = counts.get(kind, 0) + elements
+        counts[dtype] = counts.get(dtype, 0) + elements
         stored += size
     return composition(counts, round(stored), requested, (requested,) if requested else ())
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # types only: kinds and the protocol import config, which imp
 class GateEvidence:
     """Everything measured for one variant against its reference in this session."""
 
-    quant: str
+    label: str  # the variant's label (q4_0, int8): what known breaches and a rule's variants name
     reference_label: str
     kind: ModelKind
     variant: Sequence[Measurement]  # its own children; the first also scored accuracy
@@ -83,7 +83,7 @@ class Gate(ABC):
     def verdict(self, rule: GateRule, interval: stats.Interval, detail: str, e: GateEvidence) -> Verdict:
         """The verdict an interval gives against the rule's minimum, with the message every gate shares."""
         decision = stats.decide(interval, rule.minimum)
-        known = rule.known_breach(e.quant, e.device)
+        known = rule.known_breach(e.label, e.device)
         label = rule.name.replace("_", " ")
         suffix = "x" if self.unit == "x" else ""
 

@@ -54,7 +54,7 @@ class MemoryReduction(Reduction):
 def _resident_split(e: GateEvidence) -> str:
     """What the judged figure holds: anonymous vs file-backed (mapped, reclaimable) pages of each side."""
     sides = []
-    for label, measurements in ((e.quant, e.variant), (e.reference_label, e.reference)):
+    for label, measurements in ((e.label, e.variant), (e.reference_label, e.reference)):
         anon = measurements[0].value("rss_anon_bytes") if measurements else None
         file = measurements[0].value("rss_file_bytes") if measurements else None
         if anon is None or file is None:

@@ -15,28 +15,28 @@ class GateRule:
     """One gate as a suite declares it: threshold, the variants it applies to, known breaches.
 
     `known_breaches` are decisive breaches the suite keeps for information (shown as XFAIL), for a variant
-    everywhere (`q4_0`) or on one device kind (`q4_0@cuda`). One that
+    everywhere (`q4_0`) or on one device type (`q4_0@cuda`). One that
     stops happening is an unexpected pass (XPASS) and a policy to update. There is no 'borderline'
     list: a figure near the line gets an interval that straddles it, and the verdict says so.
     """
 
     name: str
     minimum: float
-    quants: tuple[str, ...] | None = None  # None: every non-reference variant
+    variants: tuple[str, ...] | None = None  # None: every non-reference variant
     known_breaches: tuple[str, ...] = ()
     metric: str | None = None  # None: the kind's own figure for this gate (memory: the model's own memory)
 
-    def applies_to(self, quant: str) -> bool:
-        return self.quants is None or quant in self.quants
+    def applies_to(self, variant: str) -> bool:
+        return self.variants is None or variant in self.variants
 
-    def known_breach(self, quant: str, device: str) -> bool:
-        """Whether the suite declares this variant's breach: everywhere (`q4_0`) or on one device kind (`q4_0@cuda`).
+    def known_breach(self, variant: str, device: str) -> bool:
+        """Whether the suite declares this variant's breach: everywhere (`q4_0`) or on one device type (`q4_0@cuda`).
 
-        A device-kind entry states intent about a class of hardware (on a GPU a 135M model is not
+        A device-type entry states intent about a class of hardware (on a GPU a 135M model is not
         bandwidth-bound, so 4-bit weights buy no decode speed), never one machine's figures.
         """
-        kind = device.partition(":")[0]
-        return quant in self.known_breaches or f"{quant}@{kind}" in self.known_breaches
+        device_type = device.partition(":")[0]
+        return variant in self.known_breaches or f"{variant}@{device_type}" in self.known_breaches
 
 
 def override_minimums(rules: Sequence[GateRule], overrides: Mapping[str, float]) -> tuple[GateRule, ...]:

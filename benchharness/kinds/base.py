@@ -48,7 +48,7 @@ class ChildContext:
     energy: Energy
     corpus_tokens: Path | None = None  # shared token ids of the accuracy corpus (causal LMs)
     rss_before_load: float | None = None  # the child's RSS just before the model was loaded
-    device: str = "cpu"  # the case's device kind (GPU meters run only for cuda)
+    device: str = "cpu"  # the case's device type (GPU meters run only for cuda)
     data: EvalData = field(default_factory=EvalData)  # the model's evaluation data (empty: the built-in data)
     model_context: int | None = None  # the model's context length, where its files say it (profiles are capped by it)
 

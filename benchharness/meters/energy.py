@@ -214,9 +214,9 @@ class CpuTdpEstimate:
 
 
 def energy_meter(device: str) -> tuple[EnergyCounter | None, str | None]:
-    """The meter for `device` (a kind, or `cuda:N`), or why energy cannot be measured for it here."""
-    kind, index = split_device(device)
-    if kind == "cuda":
+    """The meter for `device` (a type, or `cuda:N`), or why energy cannot be measured for it here."""
+    device_type, index = split_device(device)
+    if device_type == "cuda":
         return nvml_meter(index)
     if device == "metal":
         return None, ("no energy meter on Apple silicon without root: powermetrics needs sudo; not read by the harness")

@@ -71,8 +71,8 @@ def gpu_meter(device: str, nvml: Any = None) -> tuple[NvmlGpuMeter | None, list[
 
     CPU cases get neither: a figure that does not apply is left out, not reported unavailable.
     """
-    kind, index = split_device(device)
-    if kind != "cuda":
+    device_type, index = split_device(device)
+    if device_type != "cuda":
         return None, []
     try:
         if nvml is None:

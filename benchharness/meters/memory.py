@@ -46,7 +46,7 @@ def resident_split(status: Path = STATUS) -> list[Reading]:
         values = {}
     source = "RssAnon / RssFile + RssShmem of the case's child (/proc/self/status) at the end of the timed region"
     if len(values) < 2:
-        why = "no per-kind resident counts on this OS (/proc/self/status RssAnon, RssFile)"
+        why = "no per-type resident counts on this OS (/proc/self/status RssAnon, RssFile)"
         return [Reading.unavailable(n, "B", why) for n in ("rss_anon_bytes", "rss_file_bytes")]
     return [Reading(n, "B", values[n], source=source) for n in ("rss_anon_bytes", "rss_file_bytes")]
 

@@ -46,10 +46,10 @@ def changes(run: RunResult) -> Changes:
     checked = 0
     for c in run.cases:
         for v in c.verdicts:
-            if v.kind not in ("baseline", "ratio") or v.name in WHOLE_BASELINE:
+            if v.check not in ("baseline", "ratio") or v.name in WHOLE_BASELINE:
                 continue  # "no-baseline", another machine's, other settings: nothing was compared
             checked += 1
             if v.direction in MOVED:
-                found.append(Change(c.case.id, f"{v.kind} {v.name}", v.direction or "", v.message))
+                found.append(Change(c.case.id, f"{v.check} {v.name}", v.direction or "", v.message))
     found.sort(key=lambda change: MOVED.index(change.direction))
     return Changes(tuple(found), checked)

@@ -37,7 +37,7 @@ def _svg(fig: Any) -> str:
 
 
 def _label(case: CaseResult) -> str:
-    return f"{case.case.quant} {case.case.backend}"
+    return f"{case.case.variant} {case.case.backend}"
 
 
 PICK_COLOR = "#c2185b"  # the targets' marks; no backend colour (tab10) is this pink

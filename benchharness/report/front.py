@@ -67,7 +67,7 @@ class FrontChart:
 
 def _labels(found: Sequence[Candidate]) -> dict[str, str]:
     """'backend variant' per case key; the suite is added only where two suites measured the same pair."""
-    plain = {c.case.key: f"{c.case.case.backend} {c.case.case.quant}" for c in found}
+    plain = {c.case.key: f"{c.case.case.backend} {c.case.case.variant}" for c in found}
     counts = Counter(plain.values())
     return {k: (f"{v} ({k.split('::', 1)[0]})" if counts[v] > 1 else v) for k, v in plain.items()}
 
@@ -99,7 +99,7 @@ def front_chart(
             placed.append(c)
     measured = {c.case.key for c in found}
     for row in cases:  # what the chart lacks and why: a crashed runtime must not read as one never installed
-        name = f"{row.case.backend} {row.case.quant}"
+        name = f"{row.case.backend} {row.case.variant}"
         if row.measurement is None and row.outcome in ("failed", "error"):
             left_off.append(f"{name}: {row.outcome} (see Failed)")
         elif row.measurement is not None and row.key not in measured:

@@ -216,7 +216,7 @@ def _metric_table(cases: list[CaseResult]) -> MetricTable:
     rows += _answers_rows(cases)
     if any(provenance_of(c) for c in cases):  # who made each variant: INT4 by Olive vs by the GenAI builder
         rows.append(("made_by", "made by", [Cell(describe(provenance_of(c)) or "—") for c in cases]))
-    return MetricTable([f"{c.case.quant} {c.case.backend}" for c in cases], rows)
+    return MetricTable([f"{c.case.variant} {c.case.backend}" for c in cases], rows)
 
 
 def _answers_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
@@ -274,7 +274,7 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
     rows = []
     for c in cases:
         cells = [
-            Cell(f"{v.kind} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
+            Cell(f"{v.check} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
             for v in c.verdicts
         ]
         flags = c.measurement.info.flags if c.measurement else ()
@@ -380,7 +380,7 @@ def run_view(run: RunResult, history: HistoryStore | None, targets: Sequence[Tar
 @dataclass(frozen=True)
 class LabRow:
     suite: str
-    variant: str  # model quant backend
+    variant: str  # model, variant, backend
     cells: list[Cell]  # per machine/device: speed, accuracy, memory, outcome
 
 
@@ -391,7 +391,7 @@ def lab_table(runs: Sequence[RunResult]) -> tuple[list[str], list[LabRow]]:
     for r in runs:
         for c in r.cases:
             if c.measurement is not None:
-                variant = f"{c.case.model} {c.case.quant} {c.case.backend}"
+                variant = f"{c.case.model} {c.case.variant} {c.case.backend}"
                 rows.setdefault((c.case.suite, variant), {})[(r.machine_id, c.case.device)] = c
     out = []
     for (suite, variant), found in rows.items():

@@ -112,7 +112,7 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
 def sustained_figure(cases: Iterable[CaseResult], title: str) -> str | None:
     """Decode tok/s per interval of each variant's sustained run; dotted: 10% under its start; right axis: clock."""
     runs = [
-        (f"{c.case.quant} {c.case.backend}", Sustained.from_dict(lm.sustained))
+        (f"{c.case.variant} {c.case.backend}", Sustained.from_dict(lm.sustained))
         for c in cases
         if c.measurement is not None and (lm := c.measurement.info.lm) is not None and lm.sustained
     ]

@@ -52,7 +52,7 @@ def made_by_lines(records: Iterable[_Row]) -> list[str]:
     for r, made in rows:
         makers.setdefault((r.case.model, r.case.format), set()).add(str(made.get("made_by")))
     return [
-        f"  {r.case.model} {r.case.quant} {r.case.backend}: {describe(made)}"
+        f"  {r.case.model} {r.case.variant} {r.case.backend}: {describe(made)}"
         for r, made in rows
         if len(makers[(r.case.model, r.case.format)]) > 1
     ]

@@ -38,7 +38,7 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        return f"{self.case.case.quant} on {self.case.case.backend}"
+        return f"{self.case.case.variant} on {self.case.case.backend}"
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,9 @@ def not_judged(cases: Sequence[CaseResult]) -> str:
     parts = []
     for backend, failed in by_backend.items():
         crashed = all("died from " in (c.message or "") for c in failed)
-        quants = ", ".join(c.case.quant for c in failed)
+        variants = ", ".join(c.case.variant for c in failed)
         parts.append(
-            f"{backend}: {len(failed)} variant(s) {'crashed' if crashed else 'failed'} on this machine ({quants})"
+            f"{backend}: {len(failed)} variant(s) {'crashed' if crashed else 'failed'} on this machine ({variants})"
         )
     return "; ".join(parts)
 

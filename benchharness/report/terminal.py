@@ -48,7 +48,7 @@ def mark(verdict: Verdict) -> str:
 
 
 def _ratio(record: CaseResult, name: str, fmt: str) -> str:
-    verdict = next((v for v in record.verdicts if v.kind == "gate" and v.name == name), None)
+    verdict = next((v for v in record.verdicts if v.check == "gate" and v.name == name), None)
     if verdict is None:
         return "ref" if record.case.is_reference and record.measurement else "-"
     value = "" if verdict.estimate is None else format(verdict.estimate, fmt) + " "
@@ -56,7 +56,7 @@ def _ratio(record: CaseResult, name: str, fmt: str) -> str:
 
 
 def _baseline(record: CaseResult) -> str:
-    verdicts = [v for v in record.verdicts if v.kind in ("baseline", "ratio")]
+    verdicts = [v for v in record.verdicts if v.check in ("baseline", "ratio")]
     if not verdicts:
         return "-"
     failed = [v.name for v in verdicts if v.status == "fail"]
@@ -120,7 +120,7 @@ TABLE_WIDTH = 120  # what a terminal shows without wrapping
 
 def _variant(record: CaseResult) -> str:
     """The row label under a model's heading: what differs between its rows."""
-    return f"{record.case.quant} {record.case.backend} {record.case.device}"
+    return f"{record.case.variant} {record.case.backend} {record.case.device}"
 
 
 def _render(records: list[CaseResult], columns: list[Cell]) -> list[str]:
@@ -166,9 +166,9 @@ def verdict_lines(records: Iterable[CaseResult]) -> list[str]:
     lines = []
     for record in records:
         for v in record.verdicts:
-            if v.kind in ("baseline", "ratio") and v.status == "pass":
+            if v.check in ("baseline", "ratio") and v.status == "pass":
                 continue
-            if v.kind == "baseline" and v.status == "unavailable" and v.name in (NO_BASELINE, "baseline"):
+            if v.check == "baseline" and v.status == "unavailable" and v.name in (NO_BASELINE, "baseline"):
                 continue
             suffix = f" [{v.confirmation}]" if v.confirmation and v.confirmation != "not confirmed" else ""
             lines.append(f"  {mark(v):7} {record.case.id}: {v.message}{suffix}")
@@ -178,9 +178,9 @@ def verdict_lines(records: Iterable[CaseResult]) -> list[str]:
 def policy_lines(records: Iterable[CaseResult]) -> list[str]:
     """Declared known breaches that passed: the suite's policy to update (pytest shows them as XPASS)."""
     return [
-        f"policy to update: {r.case.suite}: {v.name} is declared a known breach for {r.case.quant} but passed "
-        f"({v.message.split(':')[0]}) on {r.case.device}; remove its entry ({r.case.quant!r} or "
-        f"'{r.case.quant}@{r.case.device.partition(':')[0]}') from known_breaches"
+        f"policy to update: {r.case.suite}: {v.name} is declared a known breach for {r.case.variant} but passed "
+        f"({v.message.split(':')[0]}) on {r.case.device}; remove its entry ({r.case.variant!r} or "
+        f"'{r.case.variant}@{r.case.device.partition(':')[0]}') from known_breaches"
         for r in records
         for v in r.verdicts
         if v.unexpected_pass

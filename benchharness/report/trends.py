@@ -25,7 +25,7 @@ class Trend:
     """One figure of one case over the machine's last runs, with what change-point detection found in it."""
 
     name: str  # the figure, e.g. decode_tok_per_s or gate:speedup
-    label: str  # "quant backend": the case's line in the trend figure
+    label: str  # "variant backend": the case's line in the trend figure
     points: tuple[Point, ...]
     detection: Detection
 
@@ -70,7 +70,7 @@ def trends(kind: str, cases: Sequence[CaseResult], table: dict[tuple[str, str], 
             points = table.get((c.key, name), [])
             if len(points) >= 2:
                 found = detect([p.value for p in points])
-                out.append(Trend(name, f"{c.case.quant} {c.case.backend}", tuple(points), found))
+                out.append(Trend(name, f"{c.case.variant} {c.case.backend}", tuple(points), found))
     return out
 
 
