@@ -344,7 +344,22 @@ REPORT_DATA_ID = "benchharness-results"
 LAB_DATA_ID = "benchharness-lab"  # a lab report's first page: where its merged results lie, not the runs themselves
 COMPARE_DATA_ID = "benchharness-compare"  # a compare page: where each side's results lie, not the runs
 LAB_DOCUMENT = "lab-results"
-LAB_SCHEMA_VERSION = 1
+LAB_SCHEMA_VERSION = 2
+
+
+def lab_document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A lab's merged results file: each machine's run as its results file holds it, under one marker."""
+    return {"document": LAB_DOCUMENT, "schema_version": LAB_SCHEMA_VERSION, "runs": runs}
+
+
+def _lab_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 marked the file with `kind`, a word that now means a model's kind alone."""
+    out = {k: v for k, v in data.items() if k != "kind"}
+    return {**out, "document": data.get("kind"), "schema_version": 2}
+
+
+def _is_lab(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("document", data.get("kind")) == LAB_DOCUMENT
 
 
 def load_runs(path: str | Path) -> list[RunResult]:
@@ -379,7 +394,7 @@ def load_runs(path: str | Path) -> list[RunResult]:
             for i, d in enumerate(documents)
         ]
     data = read_json(path, DOCUMENT)
-    if isinstance(data, dict) and data.get("kind") == LAB_DOCUMENT:
+    if _is_lab(data):
         return _lab_runs(path, data)
     return [RunResult.from_dict(migrate(data, DOCUMENT, str(path), SCHEMA_VERSION, MIGRATIONS), str(path))]
 
@@ -387,7 +402,11 @@ def load_runs(path: str | Path) -> list[RunResult]:
 def _lab_runs(path: Path, document: Any = None) -> list[RunResult]:
     """The runs of a lab's merged results file (`benchharness merge` writes it beside the lab report)."""
     data = migrate(
-        read_json(path, LAB_DOCUMENT) if document is None else document, LAB_DOCUMENT, str(path), LAB_SCHEMA_VERSION, {}
+        read_json(path, LAB_DOCUMENT) if document is None else document,
+        LAB_DOCUMENT,
+        str(path),
+        LAB_SCHEMA_VERSION,
+        {1: _lab_v1_to_v2},
     )
     runs = data.get("runs")
     if not isinstance(runs, list):

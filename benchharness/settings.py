@@ -2,7 +2,7 @@
 
 `config.py` reads `[tool.benchharness]` (and `--bench-config`, `--bench-set`) into these types;
 `cli_options.py` holds what the command line adds. Nothing here parses: a field's default is the
-default, and the reader takes it from the type (`take(key, kind, Workload().prompt_tokens)`).
+default, and the reader takes it from the type (`take(key, int, Workload().prompt_tokens)`).
 """
 
 from __future__ import annotations

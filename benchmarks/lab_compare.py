@@ -29,7 +29,7 @@ import synthetic_lab  # noqa: E402
 
 def make_nights(out: Path, machines: int, nights: int, seed: int) -> tuple[Path, Path]:
     """old.json: every machine's night before its last; new.json: its last; both lab-results documents."""
-    from benchharness.results import LAB_DOCUMENT, LAB_SCHEMA_VERSION
+    from benchharness.results import lab_document
 
     template = synthetic_lab.load_template()
     lab = synthetic_lab.plan(template, json.loads(synthetic_lab.NOISE.read_text()), machines, nights, seed)
@@ -37,7 +37,7 @@ def make_nights(out: Path, machines: int, nights: int, seed: int) -> tuple[Path,
     out.mkdir(parents=True)
     for name, back in (("old", 1), ("new", 0)):
         runs = [maker.document(m, m.last_night - back) for m in lab.machines]
-        document = {"kind": LAB_DOCUMENT, "schema_version": LAB_SCHEMA_VERSION, "runs": runs}
+        document = lab_document(runs)
         (out / f"{name}.json").write_text(json.dumps(document, sort_keys=True, separators=(",", ":")))
     return out / "old.json", out / "new.json"
 

@@ -278,7 +278,7 @@ def _synthetic_lab_nights(folder, machines):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import synthetic_lab
 
-    from benchharness.results import LAB_DOCUMENT, LAB_SCHEMA_VERSION
+    from benchharness.results import lab_document
 
     template = synthetic_lab.load_template()
     template = {**template, "cases": [c for c in template["cases"] if c["suite"] == "digits-classifier"]}
@@ -287,7 +287,7 @@ def _synthetic_lab_nights(folder, machines):
     folder.mkdir()
     for name, back in (("old", 1), ("new", 0)):
         runs = [maker.document(m, m.last_night - back) for m in lab.machines]
-        document = {"kind": LAB_DOCUMENT, "schema_version": LAB_SCHEMA_VERSION, "runs": runs}
+        document = lab_document(runs)
         (folder / f"{name}.json").write_text(json.dumps(document))
     return folder / "old.json", folder / "new.json"
 

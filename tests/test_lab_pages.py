@@ -110,7 +110,7 @@ def test_the_first_page_and_a_machine_page_open_from_disk_and_fetch_nothing(merg
 def test_the_merged_results_load_back_as_the_runs_that_went_in(merged):
     root, paths, _ = merged
     document = json.loads((root / "lab_files" / "results.json").read_text())
-    assert document["kind"] == "lab-results"
+    assert document["document"] == "lab-results"
     runs = [RunResult.from_dict(d, "results.json") for d in document["runs"]]
     inputs = {json.loads(p.read_text())["run"]["machine"]["id"]: json.loads(p.read_text()) for p in paths}
     assert {r.machine_id: r.data for r in runs} == inputs
@@ -199,3 +199,13 @@ def test_merge_with_history_reuses_each_machines_own_report_and_lists_the_same_c
         page = tmp_path / "lab_files" / "machines" / f"{path.parent.name}.html"
         assert page.read_bytes() == path.with_name("latest.html").read_bytes()
     assert change_point_lines(tmp_path / "lab.html") == from_figures  # read from the store, no figure drawn
+
+
+def test_a_lab_file_of_version_1_marked_with_kind_still_loads(tmp_path):
+    """Lab schema 1 marked the file `"kind": "lab-results"`; version 2 says `"document"` (kind: a model's, alone)."""
+    from run_documents import case, run
+
+    runs = [run([case("q4_0", 50.0)], machine) for machine in ("lab-a", "lab-b")]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"kind": "lab-results", "schema_version": 1, "runs": runs}))
+    assert [r.machine_id for r in load_runs(path)] == ["lab-a", "lab-b"]

@@ -39,7 +39,7 @@ from benchharness.report.html import FAILED, lab_table, templates
 from benchharness.report.recommend import Recommendation, recommend
 from benchharness.report.targets import TargetPick, pick
 from benchharness.report.trends import machine_change_points
-from benchharness.results import LAB_DATA_ID, LAB_DOCUMENT, LAB_SCHEMA_VERSION, REPORT_DATA_ID, RunResult
+from benchharness.results import LAB_DATA_ID, REPORT_DATA_ID, RunResult, lab_document
 from benchharness.settings import Target
 from benchharness.storage import write_text_atomic
 
@@ -288,7 +288,7 @@ def write_lab(
                 for r in to_draw
             }
             found_points.update({m: f.result() for m, f in futures.items()})
-    document = {"kind": LAB_DOCUMENT, "schema_version": LAB_SCHEMA_VERSION, "runs": [r.data for r in runs]}
+    document = lab_document([r.data for r in runs])
     (staging / MARKER).write_text(json.dumps(document, sort_keys=True, allow_nan=False, separators=(",", ":")))
     rows = [
         MachineRow(
