@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import baselines, judge
+from benchharness.baseline_entry import NO_BASELINE, WHOLE_BASELINE, BaselineEntry
 from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, MachineMismatch
 from benchharness.gates import gate_named
@@ -67,11 +68,11 @@ class BaselineCheck:
         """The baseline file this run compares with: --baseline-file, else this machine's own."""
         return self.options.baseline_file or baselines.baseline_path(self.settings.baselines_dir, self.machine["id"])
 
-    def entry(self, key: str) -> baselines.BaselineEntry | None:
+    def entry(self, key: str) -> BaselineEntry | None:
         """The stored entry of a case key, or None. Raises MachineMismatch or StoreError for a file it must not use."""
         stored = self._stored_baseline()
         data = None if stored is None else stored["cases"].get(key)
-        return None if data is None else baselines.BaselineEntry.from_dict(data)
+        return None if data is None else BaselineEntry.from_dict(data)
 
     def _history(self) -> history_store.HistoryStore | None:
         """This run's history store (--history, default beside the results), opened once; None where there is
@@ -111,7 +112,7 @@ class BaselineCheck:
             return {}
         return {gate: [p.value for p in points[f"gate:{gate}"]] for gate in gates}
 
-    def _earlier_runs(self, key: str, entry: baselines.BaselineEntry) -> judge.Replicates:
+    def _earlier_runs(self, key: str, entry: BaselineEntry) -> judge.Replicates:
         """This machine's other runs of the case from the history store: the between-run spread of each figure.
 
         The baseline's own run is left out (matched by its start time, or, in a baseline saved before
@@ -162,7 +163,7 @@ class BaselineCheck:
             return [Verdict("baseline", "baseline", "unavailable", str(e))]
         if entry is None:
             message = f"no baseline for {case.key} in {self.baseline_file()}{self.no_baseline_fix()}"
-            return [Verdict("baseline", baselines.NO_BASELINE, "unavailable", message)]
+            return [Verdict("baseline", NO_BASELINE, "unavailable", message)]
         settings = dict(plan.workload_key)
         moves = self._reference_moves(plan, reference)
         earlier = self._earlier_runs(case.key, entry)
@@ -209,8 +210,8 @@ class BaselineCheck:
         compared = 0
         for case_id, all_verdicts in verdicts_by_case:
             verdicts = [v for v in all_verdicts if v.check == "baseline"]
-            whole = [v for v in verdicts if v.status == "unavailable" and v.name in baselines.WHOLE_BASELINE]
-            if whole and whole[0].name == baselines.NO_BASELINE:
+            whole = [v for v in verdicts if v.status == "unavailable" and v.name in WHOLE_BASELINE]
+            if whole and whole[0].name == NO_BASELINE:
                 message = f"none stored in {self.baseline_file()}{self.no_baseline_fix()}"
                 reasons.setdefault(message, []).append(case_id)
             elif whole:

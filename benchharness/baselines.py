@@ -9,35 +9,18 @@ and replaces it atomically; nothing writes a baseline unless the user asked for 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchharness.baseline_entry import BaselineEntry, StoredRatio
 from benchharness.errors import MachineMismatch, StoreError
 from benchharness.machine import comparable
-from benchharness.readings import Measurement, metric_spec
+from benchharness.readings import Measurement
 from benchharness.storage import locked, read_versioned, write_json_atomic
 
 SCHEMA_VERSION = 2
 DOCUMENT = "baseline"
-NO_BASELINE = "no-baseline"  # verdict name for a case this machine has no stored figures for
-# Verdict names that say the whole baseline was not compared (none, another machine, other settings).
-WHOLE_BASELINE = (NO_BASELINE, "baseline", "settings")
-
-
-# Workload settings that set only how much evidence a run gathers, not what it measures: more rounds
-# or a longer minimum time narrow the spread of the same figure, so a baseline recorded with other values
-# is still compared (the Mann-Whitney test weighs the samples each side has). Everything else in a case's
-# settings defines the figure and discards a baseline that differs: prompt and generated tokens, depths,
-# n_ctx, windows (which tokens are scored), and warmup_rounds (with none, the first timed round carries the
-# cold caches and allocations, so the figure itself moves).
-EVIDENCE_SETTINGS = frozenset({"min_rounds", "max_rounds", "min_time_s"})
-
-
-def defining_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings that define what a case measures (all but EVIDENCE_SETTINGS)."""
-    return {k: v for k, v in settings.items() if k not in EVIDENCE_SETTINGS}
 
 
 def baseline_path(directory: Path, machine_id: str) -> Path:
@@ -75,74 +58,11 @@ def load_for_machine(
     return data
 
 
-@dataclass(frozen=True)
-class StoredMetric:
-    """One tracked metric as recorded: summary and the round samples the significance test needs."""
-
-    value: float
-    stdev: float
-    n: int
-    unit: str
-    samples: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class StoredRatio:
-    """A gate ratio as recorded: estimate and interval (far steadier across sessions than raw tok/s)."""
-
-    estimate: float
-    low: float
-    high: float
-    n: int
-
-
-@dataclass(frozen=True)
-class BaselineEntry:
-    """One case's stored figures, with the settings that define them."""
-
-    metrics: dict[str, StoredMetric]
-    ratios: dict[str, StoredRatio]
-    settings: dict[str, Any]
-    recorded: dict[str, Any]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BaselineEntry:
-        return cls(
-            metrics={
-                k: StoredMetric(
-                    float(m["value"]),
-                    float(m.get("stdev", 0.0)),
-                    int(m.get("n", 1)),
-                    str(m.get("unit", "")),
-                    tuple(float(x) for x in m.get("samples", ())),
-                )
-                for k, m in data.get("metrics", {}).items()
-            },
-            ratios={
-                k: StoredRatio(float(r["estimate"]), float(r["low"]), float(r["high"]), int(r["n"]))
-                for k, r in data.get("ratios", {}).items()
-            },
-            settings=dict(data.get("settings", {})),
-            recorded=dict(data.get("recorded", {})),
-        )
-
-
 def entry(
     measurement: Measurement, settings: dict[str, Any], run: dict[str, Any], ratios: dict[str, StoredRatio]
 ) -> dict[str, Any]:
-    """The stored form of one case: tracked metrics with spread and samples, gate ratios, settings."""
-    metrics = {}
-    for name, r in measurement.readings.items():
-        if not (r.available and (spec := metric_spec(name)) is not None and spec.tracked):
-            continue
-        samples = measurement.round_samples.get(name, [])
-        metrics[name] = {"value": r.value, "stdev": r.stdev, "n": r.n, "unit": r.unit, "samples": list(samples)}
-    return {
-        "metrics": metrics,
-        "ratios": {k: asdict(v) for k, v in ratios.items()},
-        "settings": settings,
-        "recorded": run,
-    }
+    """The stored form of one case (baseline_entry.BaselineEntry.of, written as the file holds it)."""
+    return BaselineEntry.of(measurement, settings, run, ratios).to_dict()
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

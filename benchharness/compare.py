@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from benchharness import baselines, judge, stats
-from benchharness.baselines import StoredRatio
+from benchharness import judge, stats
+from benchharness.baseline_entry import BaselineEntry, StoredRatio
 from benchharness.gates import find_gate
 from benchharness.machine import comparable
 from benchharness.readings import metric_spec
@@ -157,7 +157,7 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
     assert old.measurement is not None and new.measurement is not None
     # The old run plays the baseline, its outside load included (judge._outside_load reads both sides').
     recorded = {"outside_cpu_load": old.measurement.value("outside_cpu_load")}
-    stored = baselines.BaselineEntry.from_dict(baselines.entry(old.measurement, old.settings, recorded, {}))
+    stored = BaselineEntry.of(old.measurement, old.settings, recorded, {})
     verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy, None, replicates)
     changes = []
     for v in verdicts:
@@ -195,7 +195,7 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
     }
     if not stored_ratios:
         return []
-    stored = baselines.BaselineEntry(metrics={}, ratios=stored_ratios, settings=new.settings, recorded={})
+    stored = BaselineEntry(metrics={}, ratios=stored_ratios, settings=new.settings, recorded={})
     changes = []
     for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy, replicates):
         assert v.estimate is not None and v.threshold is not None

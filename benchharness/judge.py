@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from benchharness import stats, units
-from benchharness.baselines import BaselineEntry, StoredMetric, defining_settings
+from benchharness.baseline_entry import BaselineEntry, StoredMetric, defining_settings
 from benchharness.gates import GateEvidence, GateRule, find_gate, gate_named
 from benchharness.gates.base import why_missing
 from benchharness.readings import RETIRED, Measurement, metric_spec

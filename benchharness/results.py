@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from benchharness.baselines import StoredRatio
+from benchharness.baseline_entry import StoredRatio
 from benchharness.errors import StoreError
 from benchharness.judge import Verdict
 from benchharness.matrix import Case

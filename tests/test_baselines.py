@@ -3,7 +3,7 @@ import json
 import pytest
 from child_facts import child_info
 
-from benchharness import baselines
+from benchharness import baseline_entry, baselines
 from benchharness.errors import MachineMismatch, StoreError
 from benchharness.readings import Measurement, Reading
 
@@ -36,9 +36,9 @@ def test_save_load_roundtrip_merges_and_is_sorted(tmp_path):
 
 def test_samples_and_ratios_are_stored_and_read_back(tmp_path):
     m = Measurement("c", meas().readings, child_info(), round_samples={"decode_tok_per_s": [99.0, 100.0, 101.0]})
-    ratio = baselines.StoredRatio(2.5, 2.4, 2.6, 12)
+    ratio = baseline_entry.StoredRatio(2.5, 2.4, 2.6, 12)
     baselines.save(tmp_path, MACHINE, {"a": baselines.entry(m, SETTINGS, {}, {"speedup": ratio})})
-    stored = baselines.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])
+    stored = baseline_entry.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])
     assert stored.metrics["decode_tok_per_s"].samples == (99.0, 100.0, 101.0)
     assert stored.ratios["speedup"] == ratio
 
@@ -97,14 +97,14 @@ def test_evidence_settings_are_split_from_the_ones_that_define_the_figure():
         "accuracy_n_ctx": 512,
         "accuracy_windows": 12,
     }
-    defining = baselines.defining_settings(settings)
+    defining = baseline_entry.defining_settings(settings)
     assert set(settings) - set(defining) == {"min_rounds", "max_rounds", "min_time_s"}
-    assert defining == baselines.defining_settings({**settings, "min_rounds": 20, "min_time_s": 0.5})
-    assert defining != baselines.defining_settings({**settings, "accuracy_windows": 2})
+    assert defining == baseline_entry.defining_settings({**settings, "min_rounds": 20, "min_time_s": 0.5})
+    assert defining != baseline_entry.defining_settings({**settings, "accuracy_windows": 2})
 
 
 def test_the_outside_load_a_baseline_was_recorded_under_is_stored_and_read_back(tmp_path):
     recorded = {"date": "2025-01-01", "outside_cpu_load": 0.43, "max_outside_load": 0.2}
     baselines.save(tmp_path, MACHINE, {"a": baselines.entry(meas(), SETTINGS, recorded, {})})
-    stored = baselines.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])
+    stored = baseline_entry.BaselineEntry.from_dict(baselines.load(tmp_path / "test-box.json")["cases"]["a"])
     assert stored.recorded["outside_cpu_load"] == 0.43

@@ -6,7 +6,7 @@ import pytest
 from child_facts import child_info
 
 from benchharness import judge, kinds
-from benchharness.baselines import BaselineEntry, StoredMetric, StoredRatio
+from benchharness.baseline_entry import BaselineEntry, StoredMetric, StoredRatio
 from benchharness.gates import GateRule
 from benchharness.judge import GateEvidence
 from benchharness.protocol import PairedTiming
@@ -447,3 +447,17 @@ def test_across_runs_reads_a_memory_cut_against_its_own_line():
     verdict = across_runs(cut, [0.436, 0.564, 0.426])
     assert verdict.status == "inconclusive" and "0.426-0.564, 1 of them on the other side" in verdict.message
     assert across_runs(cut, [0.43, 0.426, 0.428]).status == "fail"
+
+
+def test_the_judge_imports_no_file_writing_module_and_nothing_of_the_child():
+    """The judge compares values: it must not pull in the baselines file module, storage, the machine's
+    fingerprint, nor the child's kinds, backends or meters (a fresh interpreter shows what it drags in)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, benchharness.judge; print(' '.join(sorted(m for m in sys.modules if m.startswith('benchharness'))))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert "benchharness.judge" in loaded
+    for module in ("benchharness.baselines", "benchharness.storage", "benchharness.machine", "benchharness.kinds"):
+        assert module not in loaded, loaded
+    assert not [m for m in loaded if m.startswith(("benchharness.backends", "benchharness.meters.energy"))], loaded

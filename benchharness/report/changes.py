@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchharness.baselines import WHOLE_BASELINE
+from benchharness.baseline_entry import WHOLE_BASELINE
 from benchharness.results import RunResult
 
 MOVED = ("regressed", "improved")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from benchharness import kinds
 from benchharness.advice import CAUSES
-from benchharness.baselines import NO_BASELINE
+from benchharness.baseline_entry import NO_BASELINE
 from benchharness.formats.composition import WeightComposition
 from benchharness.gates import Gate, in_display_order
 from benchharness.judge import Verdict
