@@ -54,6 +54,12 @@ def _remove(path: Path) -> int:
     return size
 
 
+def swept_lines(swept: tuple[int, int]) -> list[str]:
+    """The summary's line about what `sweep` removed, if anything."""
+    count, freed = swept
+    return [f"swept {count} leftover(s) of killed runs from the cache ({freed / 2**20:.0f} MiB)"] if count else []
+
+
 def sweep(cache_dir: Path) -> tuple[int, int]:
     """Remove leftovers of dead processes under `cache_dir`; returns (how many, bytes freed)."""
     found: list[Path] = []

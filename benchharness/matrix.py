@@ -45,6 +45,11 @@ class Case:
     def reference_id(self) -> str:
         return f"{self.model}-{self.reference}-{self.backend}-{self.device}"
 
+    @property
+    def reference_key(self) -> str:
+        """The key of this case's reference case (same suite, model, backend and device)."""
+        return f"{self.suite}::{self.reference_id}"
+
 
 def check_known(option: str, values: Sequence[str] | None, valid: Sequence[str]) -> None:
     """Unknown filter values are errors listing the valid ones (a typo must not silently select nothing)."""

@@ -321,13 +321,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     bench = session.config.stash.get(SESSION_KEY, None)
     if bench is not None:
         session.config.stash[SUMMARY_KEY] = bench.finish()
-        if bench.unwritten and session.exitstatus == pytest.ExitCode.OK:
+        if bench.recorder.unwritten and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file the user asked for was not written
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     bench = config.stash.get(SESSION_KEY, None)
-    cases = bench.result.cases if bench is not None and bench.result is not None else ()
+    result = bench.recorder.result if bench is not None else None
+    cases = result.cases if result is not None else ()
     if not any(r.measurement for r in cases):
         for line in config.stash.get(SUMMARY_KEY, []):
             terminalreporter.write_line(f"benchharness: {line}")
@@ -349,7 +350,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in flag_lines(cases):
         terminalreporter.write_line(line)
-    for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.bandwidth):
+    for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.runner.bandwidth):
         terminalreporter.write_line(line)
     for line in policy_lines(cases):
         terminalreporter.write_line(line)

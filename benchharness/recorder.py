@@ -12,13 +12,17 @@ import errno
 import json
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchharness import baselines
 from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, StoreError
 from benchharness.history import store as history_store
+from benchharness.machine import git_commit, package_versions
+from benchharness.meters.noise import Noise
 from benchharness.plan import CasePlan
 from benchharness.report import html
 from benchharness.report.targets import target_lines
@@ -33,6 +37,9 @@ from benchharness.results import (
 from benchharness.settings import Settings
 from benchharness.storage import write_json_atomic
 
+if TYPE_CHECKING:  # the runner is only read here; importing it would pull the child's side into the recorder
+    from benchharness.trial_runner import TrialRunner
+
 
 class Recorder:
     """Writes a run's files; `unwritten` names each file asked for that could not be written."""
@@ -43,6 +50,29 @@ class Recorder:
         self.machine = machine
         self.unwritten: list[str] = []
         self.result: RunResult | None = None  # the run as written, read back: what the terminal summary shows
+
+    def run_header(
+        self, started: str, threads: int, run_key: dict[str, Any], runner: TrialRunner, noise: Noise | None
+    ) -> dict[str, Any]:
+        """The results file's `run`: when, where, with what, and what the run cost (results.results_document)."""
+        machine = dict(self.machine)
+        if runner.faulted:  # what this machine advertises but could not run, so a lab tells its hosts apart
+            machine["faulted_paths"] = [asdict(f) for f in runner.faulted.values()]
+        return {
+            "started": started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine,
+            "packages": package_versions(),
+            "git_commit": git_commit(self.settings.root),
+            "threads": threads,
+            "devices": list(self.options.devices),
+            "settings": run_key,
+            "trials": asdict(self.settings.trials),
+            "time_budget_s": self.options.time_budget_s,
+            "cost": runner.cost.summary(),
+            "noise": None if noise is None else noise.info(),
+            "bandwidth": None if runner.bandwidth is None else runner.bandwidth.to_dict(),
+        }
 
     def record(
         self,

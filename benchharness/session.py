@@ -12,29 +12,27 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
 
-from benchharness import backends, judge, kinds, leftovers, preflight
+from benchharness import backends, judge, leftovers, preflight
 from benchharness.advice import advise_flags
 from benchharness.backends.base import Backend
 from benchharness.baseline_check import BaselineCheck
 from benchharness.cli_options import Options
 from benchharness.errors import BenchHarnessError, CaseFailed
 from benchharness.isolation import run_job
-from benchharness.judge import GateEvidence, Verdict
-from benchharness.machine import default_threads, fingerprint, git_commit, package_versions, usable_cpus
+from benchharness.judge import Verdict
+from benchharness.machine import default_threads, fingerprint, usable_cpus
 from benchharness.matrix import Case
-from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.noise import Noise, read_noise
 from benchharness.models.registry import ModelDef, build_registry
 from benchharness.plan import CasePlan, Planner
 from benchharness.readings import Measurement
 from benchharness.recorder import Recorder
-from benchharness.results import CaseRecord, RunResult
+from benchharness.records import Records
+from benchharness.results import CaseRecord
 from benchharness.settings import Settings, SuiteConfig
-from benchharness.trial_runner import ChildRunner, TrialRunner
+from benchharness.trial_runner import ChildRunner, TrialRunner, evidence_for
 from benchharness.trials import Budget
 
 Progress = Callable[[str], None]
@@ -58,7 +56,7 @@ class BenchSession:
         self.machine = fingerprint()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.budget = Budget(options.time_budget_s)
-        self.records: dict[str, CaseRecord] = {}
+        self.records = Records()
         self.noise: Noise | None = None
         # Named by pid, so the next run can sweep it if this one is killed (benchharness.leftovers).
         scratch = settings.cache_dir / "sessions" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{id(self):x}-{os.getpid()}"
@@ -78,7 +76,7 @@ class BenchSession:
     def cases(self, suite_name: str) -> list[Case]:
         cases = self.planner.cases(suite_name)
         for case in cases:
-            self.records.setdefault(case.key, CaseRecord(case))
+            self.records.of(case)
         self.budget.cases_planned += sum(1 for c in cases if c.skip_reason is None)
         return cases
 
@@ -93,7 +91,7 @@ class BenchSession:
         Raises the child's BenchHarnessError (crash, timeout, failed load) with its cause and fix.
         """
         started = time.monotonic()
-        record = self.records.setdefault(case.key, CaseRecord(case))
+        record = self.records.of(case)
         record.verdicts = []
         if self.noise is None:  # before the first case, while nothing of ours runs: what the machine adds
             self.noise = read_noise(NOISE_WINDOW_S)
@@ -106,15 +104,7 @@ class BenchSession:
             reference = self._reference(plan)
             measurement = self.runner.solo(plan)
             record.measurements, record.reference_measurements = [measurement], [reference]
-            evidence = GateEvidence(
-                label=case.variant,
-                reference_label=case.reference,
-                kind=kinds.kind(case.kind),
-                variant=(measurement,),
-                reference=(reference,),
-                device=case.device,
-            )
-            done = self.runner.judge_gates(plan, evidence, self.budget)
+            done = self.runner.judge_gates(plan, evidence_for(case, measurement, reference), self.budget)
             record.measurements = list(done.evidence.variant)
             record.reference_measurements = list(done.evidence.reference)
             record.pairs, record.confirm_pairs = list(done.evidence.pairs), done.confirm_pairs
@@ -130,7 +120,7 @@ class BenchSession:
             record.measurements.append(again)
             return again
 
-        reference_now = self._reference_record(plan)
+        reference_now = self.records.reference_measurement(case)
         record.verdicts += self.check.verdicts(plan, measurement, record.verdicts, reference_now, remeasure)
         record.verdicts = judge.with_steal_note(record.verdicts, self.noise.heavy_steal() if self.noise else "")
         self.budget.cases_done += 1
@@ -146,76 +136,16 @@ class BenchSession:
                 f"reference {reference.case.id} could not be measured, so no gate can be judged: {e}",
                 getattr(e, "log_tail", ()),
             ) from None
-        record = self.records.setdefault(reference.case.key, CaseRecord(reference.case))
-        if record.measurement is None:  # deselected (-k, --variant): measured only as the gates' yardstick
-            record.measurement = measurement
-            record.outcome = "measured as reference"
-            record.message = f"measured as the reference of {plan.case.variant}"
-        elif record.outcome == "measured as reference":
-            named = (record.message or "").removeprefix("measured as the reference of ").split(", ")
-            if plan.case.variant not in named:
-                record.message = f"{record.message}, {plan.case.variant}"
-        if not record.measurements:
-            record.measurements.append(measurement)
+        self.records.reference_measured(reference.case, plan.case, measurement)
         return measurement
 
-    def _reference_record(self, plan: CasePlan) -> Measurement | None:
-        """The reference's first measurement this run (how far the machine moved), or None for a reference."""
-        if plan.case.is_reference:
-            return None
-        record = self.records.get(plan.reference().case.key)
-        return None if record is None else record.measurement
-
     # -- end of session -------------------------------------------------------------------------
-    @property
-    def bandwidth(self) -> Bandwidth | None:
-        return self.runner.bandwidth
-
-    @property
-    def unwritten(self) -> list[str]:
-        return self.recorder.unwritten
-
-    @property
-    def result(self) -> RunResult | None:
-        """The run as the results file holds it, read back (after finish): the one case shape reports read."""
-        return self.recorder.result
-
-    def run_info(self) -> dict[str, Any]:
-        machine = dict(self.machine)
-        if self.runner.faulted:  # what this machine advertises but could not run, so a lab tells its hosts apart
-            machine["faulted_paths"] = [asdict(f) for f in self.runner.faulted.values()]
-        return {
-            "started": self.started,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine,
-            "packages": package_versions(),
-            "git_commit": git_commit(self.settings.root),
-            "threads": self.threads,
-            "devices": list(self.options.devices),
-            "settings": self.planner.run_key(),
-            "trials": asdict(self.settings.trials),
-            "time_budget_s": self.options.time_budget_s,
-            "cost": self.runner.cost.summary(),
-            "noise": None if self.noise is None else self.noise.info(),
-            "bandwidth": None if self.bandwidth is None else self.bandwidth.to_dict(),
-        }
-
     def finish(self) -> list[str]:
         """Write what the run produced (recorder.Recorder); one line per file, and what the cache swept or rebuilt."""
-        lines: list[str] = []
-        if self.swept[0]:
-            lines.append(
-                f"swept {self.swept[0]} leftover(s) of killed runs from the cache ({self.swept[1] / 2**20:.0f} MiB)"
-            )
-        rebuilt = self.runner.preparer.rebuilt
-        if rebuilt:
-            lines.append(
-                f"cache: rebuilt {len(rebuilt)} variant(s) whose cached copy did not match its "
-                f"manifest (truncated or changed): {', '.join(rebuilt)}"
-            )
-        if not any(r.measurement is not None or r.outcome in ("failed", "error") for r in self.records.values()):
+        lines = leftovers.swept_lines(self.swept) + self.runner.preparer.rebuilt_lines()
+        if not self.records.anything_to_write():
             return lines
-        run = self.run_info()
+        run = self.recorder.run_header(self.started, self.threads, self.planner.run_key(), self.runner, self.noise)
         lines.append(self.runner.cost.line())
         cases = list(self.records.values())
 

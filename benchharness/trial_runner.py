@@ -27,6 +27,7 @@ from benchharness.gates import gate_named
 from benchharness.isolation import run_job
 from benchharness.judge import GateEvidence, Verdict
 from benchharness.machine import fingerprint
+from benchharness.matrix import Case
 from benchharness.meters.bandwidth import Bandwidth, machine_bandwidth
 from benchharness.models.prepare import Preparer, Variant
 from benchharness.models.registry import ModelDef
@@ -43,6 +44,18 @@ Reply = TypeVar("Reply", Measurement, PairedTiming)  # what a child answers: a s
 
 Progress = Callable[[str], None]
 ChildRunner = Callable[..., dict[str, Any]]  # isolation.run_job's shape: (request, *, timeout_s, label, work_dir)
+
+
+def evidence_for(case: Case, measurement: Measurement, reference: Measurement) -> GateEvidence:
+    """The gates' evidence for a variant case: its first solo child and its reference's."""
+    return GateEvidence(
+        label=case.variant,
+        reference_label=case.reference,
+        kind=kinds.kind(case.kind),
+        variant=(measurement,),
+        reference=(reference,),
+        device=case.device,
+    )
 
 
 class TrialRunner:

@@ -28,7 +28,7 @@ def _run(root: Path, outcome: str = "passed", **options: object) -> tuple[list[s
         session.records[case.key].outcome = outcome
     lines = session.finish()
     session.close()
-    return lines, session.unwritten
+    return lines, session.recorder.unwritten
 
 
 def test_a_run_writes_results_that_load_back_history_and_report(tmp_path):

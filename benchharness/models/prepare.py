@@ -194,6 +194,15 @@ class Preparer:
         self._hashes: dict[tuple[str, int, int], str] = {}
         self.rebuilt: list[str] = []  # cached variants that did not match their manifest (said in the summary)
 
+    def rebuilt_lines(self) -> list[str]:
+        """The summary's line about cached variants rebuilt this run, if any."""
+        if not self.rebuilt:
+            return []
+        return [
+            f"cache: rebuilt {len(self.rebuilt)} variant(s) whose cached copy did not match its "
+            f"manifest (truncated or changed): {', '.join(self.rebuilt)}"
+        ]
+
     def _content_key(self, path: Path) -> str:
         """SHA-256 of a file, or of a folder's files in name order (memoised by size and mtime)."""
         files = sorted(p for p in path.rglob("*") if p.is_file() and not _legacy(p)) if path.is_dir() else [path]
