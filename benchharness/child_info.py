@@ -4,9 +4,12 @@
 defaults (`info.get("accuracy_scored", True)`), so a renamed key or a wrong type drifted unseen. Here
 every key the child or the parent writes is one typed field, `to_dict()` writes exactly the JSON the
 results files have always held (flat, the same keys, the same nulls), and `from_dict()` is strict: an
-unknown key, a missing one or a wrong type is a one-line ReplyError that names the key.
+unknown key, a missing one or a wrong type is a one-line ReplyError that names the key, nested objects
+included (`info.sustained.intervals[0].rounds`): each nested object is the frozen type of the module that
+writes it (the guards' reading, the sustained run, the KL statistics, the weights' composition, ...),
+read and written by typed_json.py.
 
-How a key is written, read off each field:
+How a key is written, read off each field (typed_json.py):
 - a field without a default: a key every results file since schema 4 has (required);
 - `_OMITTED`: a key written only when it has a value (the parent's provenance, a later-added key);
 - `_NULL`: a key written always, null included, that files written before it existed lack (read as None);
@@ -17,16 +20,28 @@ How a key is written, read off each field:
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field, replace
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
-from benchharness.errors import ReplyError
+from benchharness.evaldata import EvalData
+from benchharness.formats.composition import WeightComposition
+from benchharness.meters.guards import GuardReading
+from benchharness.meters.huge_pages import HugePages
+from benchharness.models.provenance import Provenance
+from benchharness.models.traffic import TokenTraffic
+from benchharness.sustained import Sustained
+from benchharness.tasks.divergence import KlStatistics
+from benchharness.tasks.timed_tokens import TokenCheck
+from benchharness.typed_json import GROUP as _GROUP
+from benchharness.typed_json import NULL as _NULL
+from benchharness.typed_json import OMITTED as _OMITTED
+from benchharness.typed_json import read, write
 
-_OMITTED = {"absent": "omitted"}
-_NULL = {"absent": "null"}
-_GROUP = {"group": "flat"}
+# What the backend set, in its own names: each value is the backend's own words for a setting
+# ("f16, llama.cpp's default", "dropped before load: 2 files, 140 MiB"), as every backend writes them
+# (backends/*.py: `runtime_settings -> dict[str, str]`), so a number or a nested object here is a writer that
+# drifted from that, refused on reading rather than compared as text later (compare.py, run_flags.py).
+RuntimeSettings = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -69,12 +84,12 @@ class LmFacts:
     rounds: int
     depths: dict[str, str]  # "headline" or the depth's suffix -> what it timed ("pp128 @ d0, tg64 @ d128")
     tokenization: str
-    kl_statistics: dict[str, Any] | None  # tasks/divergence.py's statistics; None where the reference wrote them
-    timed_tokens: dict[str, Any] | None = field(default=None, metadata=_NULL)  # kinds/lm_timing's check
+    kl_statistics: KlStatistics | None  # tasks/divergence.py's statistics; None where the reference wrote them
+    timed_tokens: TokenCheck | None = field(default=None, metadata=_NULL)  # tasks/timed_tokens' check
     workload_prompts: str | None = field(default=None, metadata=_OMITTED)  # where the timed prompts came from
     profiles: dict[str, str] | None = field(default=None, metadata=_OMITTED)  # each profile -> what it timed
     profiles_s: float | None = field(default=None, metadata=_OMITTED)
-    sustained: dict[str, Any] | None = field(default=None, metadata=_OMITTED)  # kinds/sustained.Sustained
+    sustained: Sustained | None = field(default=None, metadata=_OMITTED)  # the sustained run, interval by interval
     answers: Answers | None = field(default=None, metadata=_OMITTED)
 
 
@@ -122,7 +137,7 @@ class KindFacts:
     region: RegionFacts
     lm: LmFacts | None = None
     calls: CallsFacts | None = None
-    runtime_settings: dict[str, Any] = field(default_factory=dict)  # what the backend set, in its own names
+    runtime_settings: RuntimeSettings = field(default_factory=dict)  # what the backend set, in its own names
 
 
 @dataclass(frozen=True)
@@ -133,8 +148,8 @@ class ChildInfo:
     threads: int
     kind: str  # the model kind (kinds/)
     measurement_key: str  # suite, case, workload, threads, variant content, tokens (trial_runner.measurement_key)
-    guard_start: dict[str, Any]  # meters/guards.read_guards: clock, governor, power, temperature
-    guard_end: dict[str, Any]
+    guard_start: GuardReading  # meters/guards.read_guards: clock, governor, power, temperature
+    guard_end: GuardReading
     throttled: str | None  # why the region looks throttled, or None
     accuracy_scored: bool
     timed_s: float  # the child's timed seconds, the cold first call included (cost.py)
@@ -142,100 +157,26 @@ class ChildInfo:
     flags: tuple[Flag, ...]  # the child's bottleneck flags, then the parent's (run_flags.py)
     # What the backend set, in its own names (precision hints, KV cache, page cache); a one-call child's
     # files before 2026-11-30 19:00 have none.
-    runtime_settings: dict[str, Any] | None = field(default=None, metadata=_OMITTED)
-    eval_data: dict[str, Any] | None = field(default=None, metadata=_OMITTED)  # each data file: path, size, SHA-256
-    huge_pages: dict[str, Any] | None = field(default=None, metadata=_NULL)  # meters/memory.huge_page_use
+    runtime_settings: RuntimeSettings | None = field(default=None, metadata=_OMITTED)
+    eval_data: EvalData | None = field(default=None, metadata=_OMITTED)  # each data file: path, size, SHA-256
+    huge_pages: HugePages | None = field(default=None, metadata=_NULL)  # meters/huge_pages.huge_page_use
     lm: LmFacts | None = field(default=None, metadata=_GROUP)
     calls: CallsFacts | None = field(default=None, metadata=_GROUP)
     cpu: CpuFacts | None = field(default=None, metadata=_GROUP)
     memory: MemoryFacts | None = field(default=None, metadata=_GROUP)
     variant_key: str | None = field(default=None, metadata=_OMITTED)  # the parent's, from here on
     variant_file: str | None = field(default=None, metadata=_OMITTED)
-    provenance: dict[str, Any] | None = field(default=None, metadata=_OMITTED)  # who made the variant
-    weights: dict[str, Any] | None = field(default=None, metadata=_OMITTED)  # formats/composition.Composition
-    traffic: dict[str, Any] | None = field(default=None, metadata=_OMITTED)  # formats' TokenTraffic
+    provenance: Provenance | None = field(default=None, metadata=_OMITTED)  # who made the variant
+    weights: WeightComposition | None = field(default=None, metadata=_OMITTED)  # formats/composition.py
+    traffic: TokenTraffic | None = field(default=None, metadata=_OMITTED)  # models/traffic.py: bytes per token
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON the results files hold: one flat object, the groups' keys beside the others'."""
-        return _write(self)
+        result: dict[str, Any] = write(self)
+        return result
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "info") -> ChildInfo:
-        """Read a reply's info strictly: ReplyError names an unknown, missing or mistyped key."""
-        return _read(cls, data, where)
-
-
-def _write(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if "group" in f.metadata:
-                out |= {} if item is None else _write(item)
-            elif item is not None or f.metadata.get("absent") != "omitted":
-                out[f.name] = _write(item)
-        return out
-    if isinstance(value, dict):
-        return {k: _write(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_write(v) for v in value]
-    return value
-
-
-def _keys(cls: type[Any]) -> set[str]:
-    """Every key `cls` reads from its object, its groups' included."""
-    hints = typing.get_type_hints(cls)
-    keys: set[str] = set()
-    for f in dataclasses.fields(cls):
-        keys |= _keys(_dataclass_of(hints[f.name])) if "group" in f.metadata else {f.name}
-    return keys
-
-
-def _read(cls: type[Any], data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ReplyError(f"{where} is {type(data).__name__}, not an object; re-record it")
-    unknown = sorted(set(data) - _keys(cls))
-    if unknown:
-        raise ReplyError(f"{where}.{unknown[0]} is not a key this version knows (unknown keys: {unknown})")
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if "group" in f.metadata:
-            group = _dataclass_of(hints[f.name])
-            found = {k: data[k] for k in _keys(group) if k in data}
-            values[f.name] = _read(group, found, where) if found else None
-        elif f.name in data:
-            values[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING:
-            raise ReplyError(f"{where} has no {f.name!r} key; the file is not a benchharness reply, re-record it")
-    return cls(**values)
-
-
-def _dataclass_of(hint: Any) -> type[Any]:
-    return next(a for a in get_args(hint) if isinstance(a, type) and dataclasses.is_dataclass(a))
-
-
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (option,) = [a for a in args if a is not type(None)]
-        return _convert(option, value, where)
-    if hint is Any:
-        return value
-    if dataclasses.is_dataclass(hint):
-        return _read(hint, value, where)  # type: ignore[arg-type]
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ReplyError(f"{where} is {value!r}, not a list")
-        return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ReplyError(f"{where} is {value!r}, not an object")
-        return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, hint) or (hint in (int, float) and isinstance(value, bool)):
-        raise ReplyError(f"{where} is {value!r} ({type(value).__name__}), not {hint.__name__}")
-    return value
+        """Read a reply's info strictly: ReplyError names an unknown, missing or mistyped key by its path."""
+        info: ChildInfo = read(cls, data, where)
+        return info

@@ -18,10 +18,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchharness.errors import CaseFailed, ConfigError
-from benchharness.settings import DataSource
+from benchharness.errors import CaseFailed, ConfigError, ReplyError
+from benchharness.typed_json import check_keys, read_value
+
+if TYPE_CHECKING:  # settings imports the reply's types, which read this module's
+    from benchharness.settings import DataSource
 
 # Top-1 retrieval among fewer documents than this says little about a model (chance is 1 in N).
 MIN_PAIRS = 10
@@ -75,8 +78,9 @@ class EvalData:
         hashes |= {key: file.sha256 for key, file in self._files().items()}
         return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16]
 
-    def info(self) -> dict[str, Any]:
-        """What the results record: each file's path, size, SHA-256 and item count."""
+    def to_json(self) -> dict[str, Any]:
+        """What the results record (`info.eval_data`): each file's path, size, SHA-256 and item count, or
+        where the built-in data came from; a task without its own file is left out."""
         if not self.declared:
             return {"source": BUILTIN}
         recorded: dict[str, Any] = {}
@@ -84,6 +88,26 @@ class EvalData:
             recorded["text"] = [asdict(f) for f in self.text]
         recorded |= {key: asdict(file) for key, file in self._files().items()}
         return recorded
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> EvalData:
+        """Read `to_json`'s object back strictly (typed_json): a ReplyError names the key that does not fit."""
+        if isinstance(data, dict) and "source" in data:
+            check_keys(data, where, {"source"})
+            if data["source"] != BUILTIN:
+                raise ReplyError(
+                    f"{where}.source is {data['source']!r}, not the built-in data this version knows ({BUILTIN!r}); "
+                    "re-record it"
+                )
+            return cls()
+        check_keys(data, where, set(), {"text", "retrieval", "prompts", "classification"})
+        found = cls(
+            text=read_value(tuple[DataFile, ...], data.get("text", []), f"{where}.text"),
+            **{k: read_value(DataFile, v, f"{where}.{k}") for k, v in data.items() if k != "text"},
+        )
+        if not found.declared:
+            raise ReplyError(f"{where} is {data!r}: neither a data file nor the built-in source; re-record it")
+        return found
 
 
 def _read(path: Path, where: str) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from benchharness.evaldata import EvalData
+from benchharness.meters.guards import GuardReading
 from benchharness.settings import AccuracySettings, Workload
 
 T = TypeVar("T")
@@ -102,8 +103,8 @@ class PairedTiming:
     variant: tuple[float, ...]
     reference: tuple[float, ...]
     order: tuple[str, ...]  # 'VR' or 'RV' per pair
-    guard_start: dict[str, Any]
-    guard_end: dict[str, Any]
+    guard_start: GuardReading  # meters/guards.read_guards, before the first pair and after the last
+    guard_end: GuardReading
     timed_s: float  # warm-up and paired rounds: the child's time spent measuring
 
 

@@ -59,10 +59,10 @@ def kernel_fallback(measurement: Measurement, backend: str, machine_isa: Iterabl
     llama.cpp's `cpu_features` (the kernels its build compiled in) and any backend's safe mode.
     """
     settings = measurement.info.runtime_settings or {}  # none recorded: nothing says a slower path ran
-    safe_mode = any("safe mode" in str(value) for value in settings.values())
+    safe_mode = any("safe mode" in value for value in settings.values())
     features = settings.get("cpu_features") if backend == "llamacpp" else None
     missing = []
-    if isinstance(features, str):
+    if features is not None:
         built, isa = set(features.split()), set(machine_isa)
         missing = [kernels for flag, kernels in LLAMACPP_KERNELS if flag in isa and kernels not in built]
     reasons = []

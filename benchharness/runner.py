@@ -20,7 +20,8 @@ from benchharness.errors import CaseFailed, ModelError
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.energy import Energy
 from benchharness.meters.guards import read_guards, throttled
-from benchharness.meters.memory import current_rss, huge_page_use
+from benchharness.meters.huge_pages import huge_page_use
+from benchharness.meters.memory import current_rss
 from benchharness.meters.utilisation import bottleneck_flags
 from benchharness.models.sizes import file_sizes
 from benchharness.page_cache import drop_cached_pages
@@ -125,7 +126,7 @@ def measure_case(request: MeasureRequest) -> Measurement:
         timed_s=facts.timed_s + first_s,  # the cold first call is a timed region too
         accuracy_s=facts.accuracy_s,
         flags=(),
-        eval_data=request.data.info(),  # each file scored and timed on: path, size, SHA-256, items
+        eval_data=request.data,  # each file scored and timed on: path, size, SHA-256, items
         huge_pages=huge_pages,
         lm=facts.lm,
         calls=facts.calls,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
+from benchharness.meters.guards import GuardReading
 from benchharness.profiles import DROP, reference_window_s
 
 
@@ -44,7 +45,12 @@ class Interval:
 
 @dataclass(frozen=True)
 class Sustained:
-    """A sustained run read: its intervals, its start and steady state, and when (if ever) it dropped."""
+    """A sustained run read: its intervals, its start and steady state, and when (if ever) it dropped.
+
+    In the reply as `info.sustained` (typed_json writes its fields, then `drop_text` for the JSON's readers).
+    """
+
+    json_derived: ClassVar[tuple[str, ...]] = ("drop_text",)
 
     duration_s: float
     interval_s: float
@@ -66,20 +72,9 @@ class Sustained:
             return f"never dropped more than {self.drop:.0%} below the start"
         return f"dropped more than {self.drop:.0%} below the start after {self.drop_at_s:g} s"
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["intervals"] = [asdict(i) for i in self.intervals]
-        data["drop_text"] = self.drop_text
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Sustained:
-        fields = {k: v for k, v in data.items() if k not in ("intervals", "drop_text")}
-        return cls(**fields, intervals=tuple(Interval(**i) for i in data["intervals"]))
-
 
 def bucket(
-    rounds: Sequence[RoundEnd], interval_s: float, duration_s: float, guards: Sequence[dict[str, Any]] = ()
+    rounds: Sequence[RoundEnd], interval_s: float, duration_s: float, guards: Sequence[GuardReading] = ()
 ) -> tuple[Interval, ...]:
     """Rounds into intervals by when they ended (a round that ends past the run's end counts in the last one);
     `guards[i]` is the clock and temperature read at interval i's end, where read."""
@@ -94,15 +89,15 @@ def bucket(
         rounds_in[i] += 1
     found = []
     for i in range(count):
-        guard = guards[i] if i < len(guards) else {}
+        guard = guards[i] if i < len(guards) else GuardReading()
         found.append(
             Interval(
                 start_s=round(i * interval_s, 6),
                 end_s=round(min((i + 1) * interval_s, duration_s), 6),
                 tok_per_s=tokens[i] / seconds[i] if seconds[i] > 0 else None,
                 rounds=rounds_in[i],
-                cpu_mhz=guard.get("cpu_mhz"),
-                temperature_c=guard.get("temperature_c"),
+                cpu_mhz=guard.cpu_mhz,
+                temperature_c=guard.temperature_c,
             )
         )
     return tuple(found)
@@ -152,13 +147,13 @@ def run_sustained(
     one_round: Callable[[], tuple[int, float]],
     duration_s: float,
     interval_s: float,
-    read_guards: Callable[[], dict[str, Any]],
+    read_guards: Callable[[], GuardReading],
     clock: Callable[[], float] = time.perf_counter,
 ) -> Sustained:
     """Rounds back to back until `duration_s` has passed (`one_round` returns tokens generated and decode
     seconds); the guards are read at the first round's end past each interval's end, between rounds."""
     rounds: list[RoundEnd] = []
-    guards: list[dict[str, Any]] = []
+    guards: list[GuardReading] = []
     began = clock()
     next_mark = interval_s
     elapsed = 0.0

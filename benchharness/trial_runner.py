@@ -244,14 +244,14 @@ class TrialRunner:
         if fault is not None:
             features = (measurement.info.runtime_settings or {}).get("cpu_features")  # llama.cpp's; others set none
             if features and not fault.build_features:
-                fault = self.faulted[(case.backend, case.device)] = fault.with_build(str(features))
+                fault = self.faulted[(case.backend, case.device)] = fault.with_build(features)
             measurement = replace(measurement, warnings=(fault.warning(), *measurement.warnings))
         info = replace(
             measurement.info,
             variant_key=variant.key,
             variant_file=str(variant.path),
             provenance=variant.provenance,  # who made it: "INT4 by Olive" vs "INT4 by the GenAI builder"
-            weights=None if variant.weights is None else variant.weights.to_dict(),  # formats/composition.py
+            weights=variant.weights,  # formats/composition.py
         )
         measurement = replace(measurement, info=info)
         if variant.weights is not None and (label := variant.weights.warning()) is not None:
@@ -284,8 +284,7 @@ class TrialRunner:
             workload.prompt_tokens,
             workload.gen_tokens,
         )
-        traffic = None if variant.traffic is None else variant.traffic.to_dict()
-        info = replace(measurement.info, traffic=traffic)
+        info = replace(measurement.info, traffic=variant.traffic)
         return replace(measurement, readings={**measurement.readings, **{r.name: r for r in added}}, info=info)
 
     def paired(self, plan: CasePlan, block: int, pairs: int) -> PairedTiming:

@@ -35,9 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchharness.meters.memory import huge_page_use  # noqa: E402
+from benchharness.meters.huge_pages import huge_page_use  # noqa: E402
 from benchharness.page_cache import drop_cached_pages  # noqa: E402
 from benchharness.settings import default_cache_dir  # noqa: E402
+from benchharness.typed_json import write  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODES = ("mmap", "mmap-read", "none")
@@ -74,7 +75,7 @@ def child(mode: str, path: Path, rounds: int, threads: int) -> dict[str, object]
         for _ in range(64):
             token = model.decode(token)
         speeds.append(64 / (time.perf_counter() - start))
-    huge = huge_page_use() or {}
+    huge = write(huge_page_use()) or {}  # the keys each reply's info.huge_pages holds
     model.close()
     return {"mode": mode, "tok_per_s": statistics.median(speeds[1:]), "rounds": speeds[1:], **huge}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from benchharness.child_info import ChildInfo, LmFacts
 from benchharness.kinds.causal_lm import OWN_TOKENS
+from benchharness.meters.guards import GuardReading
 
 
 def child_info(**changes: Any) -> ChildInfo:
@@ -25,8 +26,8 @@ def child_info(**changes: Any) -> ChildInfo:
         threads=2,
         kind="causal-lm",
         measurement_key="a-test-s-key",
-        guard_start={},
-        guard_end={},
+        guard_start=GuardReading(),
+        guard_end=GuardReading(),
         throttled=None,
         accuracy_scored=True,
         runtime_settings={},

@@ -24,6 +24,7 @@ from benchharness.cli_options import Options
 from benchharness.config import load_settings
 from benchharness.errors import CaseFailed
 from benchharness.kinds import kind
+from benchharness.meters.guards import GuardReading
 from benchharness.protocol import MeasureRequest, PairedRequest, PairedTiming, encode
 from benchharness.readings import Measurement, Reading
 from benchharness.session import BenchSession
@@ -91,8 +92,8 @@ class FakeChild:
                     variant=tuple(fast * j for j in jitter),
                     reference=tuple(slow * j for j in reversed(jitter)),
                     order=tuple("VR" if (i % 2 == 0) == (request.first == "variant") else "RV" for i in range(n)),
-                    guard_start={},
-                    guard_end={},
+                    guard_start=GuardReading(),
+                    guard_end=GuardReading(),
                     timed_s=0.01,
                 )
             )
@@ -116,7 +117,7 @@ class FakeChild:
             kind=request.model.kind,
             measurement_key=request.measurement_key,
             accuracy_scored=request.score_accuracy,
-            eval_data=request.data.info(),
+            eval_data=request.data,
             flags=self.flags,
             lm=lm_facts(
                 prompt_tokens=(p := request.workload.prompt_tokens),

@@ -70,8 +70,13 @@ def case(
                 "variant": rounds,
                 "reference": reference,
                 "order": ["VR", "RV"] * 3,
-                "guard_start": {},
-                "guard_end": {},
+                "guard_start": {
+                    "cpu_mhz": None,
+                    "governor": None,
+                    "temperature_c": None,
+                    "on_ac_power": None,
+                },  # read_guards on a VM that exposes nothing
+                "guard_end": {"cpu_mhz": None, "governor": None, "temperature_c": None, "on_ac_power": None},
                 "timed_s": 1.0,
             }
         )

@@ -11,16 +11,28 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from child_facts import child_info, lm_facts
 from fake_child import FakeChild, registered_fake, toy_session
 
 from benchharness.child_info import ChildInfo, Flag
 from benchharness.errors import ReplyError, StoreError
+from benchharness.evaldata import BUILTIN, DataFile, EvalData
+from benchharness.formats.composition import composition
+from benchharness.meters.guards import GuardReading, read_guards
+from benchharness.meters.huge_pages import HugePages, huge_page_use
+from benchharness.models.provenance import Provenance
+from benchharness.models.traffic import TokenTraffic
 from benchharness.results import MIGRATIONS, SCHEMA_VERSION, load_runs
 from benchharness.storage import migrate
+from benchharness.sustained import Sustained, run_sustained
+from benchharness.tasks.divergence import KlStatistics, per_token, summarize
+from benchharness.tasks.timed_tokens import TokenCheck, token_hash
 from conftest import digits_project, run_digits
 
 DATA = Path(__file__).parent / "data"
@@ -71,7 +83,8 @@ def test_a_causal_lm_reply_of_the_toy_child_round_trips_exactly(toy_project, pyt
     assert [i.kind for i in infos] == ["causal-lm", "causal-lm"]
     lm = infos[0].lm
     assert lm is not None and lm.gen_tokens == 4 and lm.depths["headline"] and lm.timed_tokens is not None
-    assert lm.timed_tokens["matched_by_scoring_path"] == 5 and infos[0].calls is None
+    assert lm.timed_tokens.matched_by_scoring_path == 5 and infos[0].calls is None
+    assert isinstance(infos[0].guard_start, GuardReading) and isinstance(infos[0].eval_data, EvalData)
 
 
 @pytest.fixture
@@ -106,6 +119,147 @@ def test_results_written_by_earlier_schema_4_versions_still_load(name):
     info = measured[0].measurement.info
     assert info.huge_pages is None and (info.lm is None or info.lm.timed_tokens is None)
     assert all(c.measurement.info.timed_s > 0 for c in measured)
+    assert all(isinstance(c.measurement.info.guard_start, GuardReading) for c in measured)  # typed, not a dict
+    if name.endswith("digits.json"):  # the parent's provenance and weights, and the built-in data, read typed
+        assert info.provenance is not None and info.provenance.recipe and info.provenance.tools
+        assert info.weights is not None and info.weights.total > 0 and info.eval_data == EvalData()
+
+
+class _Slows:
+    """A clock and a round for run_sustained: 100 tok/s, then 2/3 of it after 12 s; the clock falls as it runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def round(self) -> tuple[int, float]:
+        seconds = 0.1 * (1.5 if self.now >= 12.0 else 1.0)
+        self.now += seconds
+        return 10, seconds
+
+    def guards(self) -> GuardReading:
+        return GuardReading(cpu_mhz=3000.0 - self.now, governor="performance", temperature_c=40.0, on_ac_power=True)
+
+
+def _full() -> ChildInfo:
+    """A causal-LM reply with every nested object filled by the code that makes it (no hand-written figures)."""
+    rng = np.random.default_rng(0)
+    reference = np.log(rng.dirichlet(np.ones(16), size=40)).astype(np.float32)
+    variant = np.log(rng.dirichlet(np.ones(16), size=40)).astype(np.float32)
+    slows = _Slows()
+    notes = DataFile("/data/notes.txt", 2048, "ab" * 32, 40, "line")
+    prompts = DataFile("/data/prompts.jsonl", 725, "cd" * 32, 12, "prompt")
+    olive = Provenance(
+        "olive", "Olive 0.13.0", "olive-ai 0.13.0", olive="0.13.0", passes=("mb (ModelBuilder)",), command="olive x"
+    )
+    return child_info(
+        guard_start=read_guards(),  # this machine's, whatever it exposes
+        guard_end=slows.guards(),
+        runtime_settings={"threads": "2", "page_cache": "dropped before load: 1 file, 1 MiB"},
+        eval_data=EvalData(text=(notes,), prompts=prompts),
+        huge_pages=huge_page_use() or HugePages(anon_huge_mib=2.0, rss_mib=512.0),
+        provenance=olive,
+        weights=composition({"Q4_K": 900, "Q8_0": 80, "F32": 20}, 600, "Q4_K_M", ("Q4_K",)),
+        traffic=TokenTraffic(1000, 200, 30, 3, 64, None, "OpenVINO chooses it", None, 400),
+        lm=lm_facts(
+            kl_statistics=summarize(per_token(variant, reference, rng.integers(0, 16, 40))),
+            timed_tokens=TokenCheck(token_hash([3, 4, 5]), 3, 1, "near tie at position 1"),
+            sustained=run_sustained(slows.round, 30.0, 3.0, slows.guards, lambda: slows.now),
+        ),
+    )
+
+
+def test_every_nested_object_of_a_reply_round_trips_typed_and_exactly():
+    """Each nested object comes back as its own type, and writes back the JSON it was read from, key for key."""
+    info = _full()
+    text = json.dumps(info.to_dict(), sort_keys=True)
+    again = ChildInfo.from_dict(json.loads(text))
+    assert again == info and json.dumps(again.to_dict(), sort_keys=True) == text
+    lm = again.lm
+    assert lm is not None and isinstance(lm.kl_statistics, KlStatistics) and isinstance(lm.sustained, Sustained)
+    assert lm.sustained.drop_at_s == 12.0 and lm.sustained.intervals[-1].cpu_mhz is not None
+    assert again.weights is not None and again.weights.requested_share == 0.9
+    assert again.provenance is not None and again.provenance.passes == ("mb (ModelBuilder)",)
+    data = json.loads(text)  # the keys the results files have always held, derived figures included
+    assert data["sustained"]["drop_text"] == "dropped more than 10% below the start after 12 s"
+    assert data["weights"]["types"] == {"Q4_K": 0.9, "Q8_0": 0.08, "F32": 0.02} and data["weights"]["bytes"] == 600
+    assert data["timed_tokens"]["matched_by_scoring_path"] == 1 and set(data["guard_start"]) == {
+        "cpu_mhz",
+        "governor",
+        "temperature_c",
+        "on_ac_power",
+    }
+    assert data["eval_data"]["text"][0]["path"] == "/data/notes.txt" and "retrieval" not in data["eval_data"]
+    assert "workflow" not in data["provenance"] and data["provenance"]["command"] == "olive x"
+    built_in = replace(info, eval_data=EvalData(), huge_pages=HugePages(rss_mib=1.0), provenance=None)
+    assert built_in.to_dict()["eval_data"] == {"source": BUILTIN} and built_in.to_dict()["huge_pages"] == {
+        "rss_mib": 1.0
+    }
+    assert ChildInfo.from_dict(built_in.to_dict()) == built_in
+
+
+def _set(path: str, value: Any) -> Any:
+    """A change to a reply's JSON: `path` (dots and [i]) set to `value`, or removed where `value` is _GONE."""
+
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.replace("[", ".").replace("]", "").split(".")
+        node: Any = data
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if value is _GONE:
+            del node[last]
+        else:
+            node[int(last) if isinstance(node, list) else last] = value
+
+    return change
+
+
+_GONE = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("sustained.intervals[0].rounds", "many"), r"^info\.sustained\.intervals\[0\]\.rounds is 'many' \(str\), not int$"),
+        (_set("sustained.window_s", _GONE), r"^info\.sustained has no 'window_s' key"),
+        (_set("sustained.drop_text", 3), r"^info\.sustained\.drop_text is 3 \(int\), not str$"),
+        (_set("kl_statistics.mean_kld.value", None), r"^info\.kl_statistics\.mean_kld\.value is None \(NoneType\), not float$"),
+        (_set("kl_statistics.kld_percentiles.max", "high"), r"^info\.kl_statistics\.kld_percentiles\.max is 'high'"),
+        (_set("timed_tokens.stopped", 3), r"^info\.timed_tokens\.stopped is 3 \(int\), not str$"),
+        (_set("timed_tokens.checked", 3), r"^info\.timed_tokens\.checked is not a key this version knows"),
+        (_set("guard_start.cpu_mhz", "fast"), r"^info\.guard_start\.cpu_mhz is 'fast' \(str\), not float$"),
+        (_set("guard_end.fan_rpm", 900), r"^info\.guard_end\.fan_rpm is not a key this version knows"),
+        (_set("guard_end", []), r"^info\.guard_end is \[\] \(list\), not an object"),
+        (_set("huge_pages.rss_mib", "512"), r"^info\.huge_pages\.rss_mib is '512' \(str\), not float$"),
+        (_set("runtime_settings.threads", 2), r"^info\.runtime_settings\.threads is 2 \(int\), not str$"),
+        (_set("runtime_settings.kv_cache", {"type": "f16"}), r"^info\.runtime_settings\.kv_cache is \{'type': 'f16'\} \(dict\), not str$"),
+        (_set("eval_data.prompts.size_bytes", 1.5), r"^info\.eval_data\.prompts\.size_bytes is 1\.5 \(float\), not int$"),
+        (_set("eval_data.text[0].sha", "ab"), r"^info\.eval_data\.text\[0\]\.sha is not a key this version knows"),
+        (_set("eval_data.labels", {}), r"^info\.eval_data\.labels is not a key this version knows"),
+        (_set("eval_data", {"source": "my notes"}), r"^info\.eval_data\.source is 'my notes', not the built-in data"),
+        (_set("provenance.passes[0]", 3), r"^info\.provenance\.passes\[0\] is 3 \(int\), not str$"),
+        (_set("provenance.recipe", _GONE), r"^info\.provenance has no 'recipe' key"),
+        (_set("weights.parameters.Q4_K", "900"), r"^info\.weights\.parameters\.Q4_K is '900' \(str\), not int$"),
+        (_set("weights.bits_per_weight", "4.8"), r"^info\.weights\.bits_per_weight is '4\.8' \(str\), not float$"),
+        (_set("weights.bytes", _GONE), r"^info\.weights has no 'bytes' key"),
+        (_set("traffic.layers", "30"), r"^info\.traffic\.layers is '30' \(str\), not int$"),
+    ],
+)  # fmt: skip
+def test_a_wrong_value_inside_a_nested_object_is_one_line_naming_its_path(change, message):
+    data = json.loads(json.dumps(_full().to_dict()))
+    ChildInfo.from_dict(data)  # as written, it fits
+    change(data)
+    with pytest.raises(ReplyError, match=message) as raised:
+        ChildInfo.from_dict(data)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_reply_written_before_a_nested_key_existed_reads_it_as_none():
+    """Traffic counted before f32 tensors were counted apart; guards a planted child never read (`{}`)."""
+    data = json.loads(json.dumps(_full().to_dict()))
+    del data["traffic"]["f32_weight_bytes"]
+    data["guard_start"] = {}
+    info = ChildInfo.from_dict(data)
+    assert info.traffic is not None and info.traffic.f32_weight_bytes is None and info.guard_start == GuardReading()
 
 
 def test_schema_4_names_read_as_schema_5s_variant_and_check(tmp_path):

@@ -78,7 +78,7 @@ def test_a_gguf_whose_type_covers_most_weights_has_no_warning(tmp_path):
     assert weights.requested == "Q8_0"
     assert weights.requested_share == pytest.approx(128 / 144)
     assert weights.warning() is None
-    assert weights.to_dict()["types"] == {"Q8_0": 0.8889, "Q5_0": 0.1111}
+    assert weights.to_json()["types"] == {"Q8_0": 0.8889, "Q5_0": 0.1111}
 
 
 @pytest.mark.parametrize(
@@ -96,8 +96,8 @@ def test_the_warning_line_is_at_half_and_round_trips():
     unknown = composition({"INT4": 1, "FP32": 99}, 400, None, ())
     assert half.warning() is None and unknown.warning() is None and unknown.requested_share is None
     assert under.warning() is not None and "FP32 51%" in str(under.warning())
-    assert WeightComposition.from_dict(json.loads(json.dumps(under.to_dict()))) == under
-    assert under.to_dict()["bits_per_weight"] == 32.0
+    assert WeightComposition.from_json(json.loads(json.dumps(under.to_json())), "weights") == under
+    assert under.to_json()["bits_per_weight"] == 32.0
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_onnx_composition_of_the_digits_variants_is_kept_in_the_manifest(digits,
     assert int8.parameters == (("INT8", 50826),) and int8.requested_share == 1.0
     assert 8.0 < (int8.bits_per_weight or 0) < 8.5  # the per-channel scales and zero points cost a little
     manifest = json.loads(Path(str(variants["int8"].path) + ".json").read_text())
-    assert WeightComposition.from_dict(manifest["weights"]) == int8
+    assert WeightComposition.from_json(manifest["weights"], "weights") == int8
 
     def no_reading(*args: object) -> None:
         raise AssertionError("a prepared variant's files were read again")

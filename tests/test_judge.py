@@ -9,13 +9,14 @@ from benchharness import judge, kinds
 from benchharness.baseline_entry import BaselineEntry, StoredMetric, StoredRatio
 from benchharness.gates import GateRule
 from benchharness.judge import GateEvidence
+from benchharness.meters.guards import GuardReading
 from benchharness.protocol import PairedTiming
 from benchharness.readings import Measurement, Reading
 from benchharness.settings import BaselineSettings
 
 LM = kinds.kind("causal-lm")
 RULES = (GateRule("accuracy_retained", 0.95), GateRule("speedup", 2.0), GateRule("memory_reduction", 0.5))
-NO_GUARD = {"cpu_mhz": None, "on_ac_power": None}
+NO_GUARD = GuardReading()
 
 
 def measurement(hits, rss=100.0 * 2**20, decode=100.0, samples=None, **info):
@@ -137,7 +138,7 @@ def test_rules_apply_only_to_their_quants():
 
 
 def test_throttled_case_is_not_silently_failed():
-    slow = pairs([60.0] * 6, [50.0] * 6, start={"cpu_mhz": 3000.0}, end={"cpu_mhz": 2000.0})
+    slow = pairs([60.0] * 6, [50.0] * 6, start=GuardReading(cpu_mhz=3000.0), end=GuardReading(cpu_mhz=2000.0))
     (v,) = judge.judge_gates(
         [GateRule("speedup", 2.0)], evidence(measurement(REF_HITS), measurement(REF_HITS), [slow]), 0.95
     )

@@ -364,16 +364,18 @@ def test_resident_memory_splits_into_anonymous_and_file_backed_pages(tmp_path):
 
 def test_huge_page_use_reads_the_rollup_and_says_none_where_there_is_none(tmp_path):
     """Each child records how much of its memory the kernel mapped in 2 MiB pages (info.huge_pages)."""
-    from benchharness.meters.memory import huge_page_use
+    from benchharness.meters.huge_pages import HugePages, huge_page_use
 
     rollup = tmp_path / "smaps_rollup"
     rollup.write_text("Rss:  524288 kB\nAnonHugePages:  4096 kB\nFilePmdMapped:  456704 kB\nSwap: 0 kB\n")
-    assert huge_page_use(rollup) == {"rss_mib": 512.0, "anon_huge_mib": 4.0, "file_pmd_mib": 446.0}
+    assert huge_page_use(rollup) == HugePages(file_pmd_mib=446.0, anon_huge_mib=4.0, rss_mib=512.0)
+    rollup.write_text("Rss:  524288 kB\nAnonHugePages:  4096 kB\n")  # an older kernel: no FilePmdMapped line
+    assert huge_page_use(rollup) == HugePages(anon_huge_mib=4.0, rss_mib=512.0)
     assert huge_page_use(tmp_path / "absent") is None
     rollup.write_text("Swap: 0 kB\n")
     assert huge_page_use(rollup) is None
     mine = huge_page_use()  # this process, on a Linux with smaps_rollup
-    assert mine is None or mine["rss_mib"] > 10, mine
+    assert mine is None or (mine.rss_mib or 0) > 10, mine
 
 
 def test_a_flag_carries_its_likely_causes_and_the_backends_actions():

@@ -289,25 +289,31 @@ def test_a_missing_olive_is_a_skip_reason_naming_the_install_line() -> None:
 
 def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
     from benchharness.matrix import Case
+    from benchharness.models.provenance import Provenance
     from benchharness.readings import Measurement, Reading
     from benchharness.report.provenance import describe, made_by_lines
     from benchharness.results import CaseRecord, CaseResult
 
-    olive = {"made_by": "Olive 0.13.0", "recipe": "olive", "passes": ["mb (ModelBuilder)"], "workflow": "/p/int4.json"}
-    olive["workflow_sha256"] = "ab" * 32
-    assert describe(olive) == "by Olive 0.13.0 (passes: mb (ModelBuilder); workflow int4.json; sha256 abababababab)"
-    assert describe({"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}) == (
-        "by the GenAI builder (ort-genai-builder)"
+    tools = "olive-ai 0.13.0, onnxruntime 1.22.0"
+    olive = Provenance(
+        "olive",
+        "Olive 0.13.0",
+        tools,
+        passes=("mb (ModelBuilder)",),
+        workflow="/p/int4.json",
+        workflow_sha256="ab" * 32,
     )
+    assert describe(olive) == "by Olive 0.13.0 (passes: mb (ModelBuilder); workflow int4.json; sha256 abababababab)"
+    builder = Provenance("ort-genai-builder", "the GenAI builder", tools)
+    assert describe(builder) == "by the GenAI builder (ort-genai-builder)"
     assert describe(None) is None
 
-    def record(quant: str, made: dict[str, object] | None) -> CaseResult:
+    def record(quant: str, made: Provenance | None) -> CaseResult:
         case = Case("s", "m", quant, "onnxruntime-genai", "cpu", reference="fp32", format="ortgenai")
         load = {"load_ms": Reading("load_ms", "ms", 1.0)}  # a case read back without a figure has no measurement
-        record = CaseRecord(case, measurement=Measurement(case.id, load, info=child_info(provenance=made or None)))
+        record = CaseRecord(case, measurement=Measurement(case.id, load, info=child_info(provenance=made)))
         return record.result()
 
-    builder = {"made_by": "the GenAI builder", "recipe": "ort-genai-builder"}
     assert made_by_lines([record("int4", builder), record("int8", builder)]) == []  # one maker: nothing to tell apart
     assert made_by_lines([record("int4", builder), record("int4-olive", olive), record("fp32", None)]) == [
         "  m int4 onnxruntime-genai: by the GenAI builder (ort-genai-builder)",

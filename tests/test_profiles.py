@@ -20,6 +20,7 @@ from benchharness.config import parse_settings
 from benchharness.errors import ConfigError
 from benchharness.kinds.causal_lm import CausalLM
 from benchharness.kinds.lm_profiles import measure_profiles
+from benchharness.meters.guards import GuardReading
 from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
 from benchharness.readings import metric_spec
 from benchharness.settings import Workload
@@ -220,7 +221,7 @@ def test_the_terminal_and_the_report_show_each_profile() -> None:
         long_gen_tokens=8, chat_turns=2, chat_turn_tokens=20, ttft_sweep=(10, 100), sustained_s=8.0,
         sustained_interval_s=1.0,
     )  # fmt: skip
-    found = measure_profiles(model, w, corpus, list(corpus[:16]), context=90, guards=dict, clock=clock)
+    found = measure_profiles(model, w, corpus, list(corpus[:16]), context=90, guards=GuardReading, clock=clock)
     profiles = {"short": "pp16 @ d0, tg4 @ d16", **found.labels}
     info = child_info(lm=lm_facts(profiles=profiles, profiles_s=8.5, sustained=found.sustained))
     m = Measurement("m-q4-fake-cpu", {r.name: r for r in found.readings}, info)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from benchharness.evaldata import DataFile, EvalData
+from benchharness.meters.guards import GuardReading
 from benchharness.protocol import (
     MeasureRequest,
     ModelSpec,
@@ -32,7 +33,9 @@ def test_requests_and_responses_roundtrip_through_json():
     assert roundtrip(REQUEST) == REQUEST
     paired = PairedRequest("c", SPEC, SPEC, 2, Workload(), AccuracySettings(), 6, "reference", None, EvalData())
     assert roundtrip(paired) == paired
-    timing = PairedTiming("c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), {"cpu_mhz": None}, {}, 0.5)
+    timing = PairedTiming(
+        "c", "decode_tok_per_s", (1.0, 2.0), (1.5, 2.5), ("VR", "RV"), GuardReading(3000.0), GuardReading(), 0.5
+    )
     assert roundtrip(timing) == timing
     assert task_name(REQUEST) == "measure" and task_name(paired) == "paired"
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from benchharness.meters.guards import GuardReading
 from benchharness.sustained import Interval, RoundEnd, Sustained, analyse, bucket, run_sustained
+from benchharness.typed_json import read, write
 
 
 class SlowsAfter:
@@ -27,8 +29,8 @@ class SlowsAfter:
         return 10, seconds
 
 
-def guards_at(fake: SlowsAfter) -> dict[str, float]:
-    return {"cpu_mhz": 3000.0 - fake.now, "temperature_c": 40.0 + fake.now / 10}
+def guards_at(fake: SlowsAfter) -> GuardReading:
+    return GuardReading(cpu_mhz=3000.0 - fake.now, temperature_c=40.0 + fake.now / 10)
 
 
 def test_a_planted_slowdown_is_found_where_it_was_planted() -> None:
@@ -41,17 +43,17 @@ def test_a_planted_slowdown_is_found_where_it_was_planted() -> None:
     assert run.drop_text == "dropped more than 10% below the start after 120 s"
     assert run.intervals[0].cpu_mhz == pytest.approx(2990.0, abs=0.2)  # read at the interval's end
     assert run.intervals[-1].temperature_c == pytest.approx(70.0, abs=0.1)
-    assert Sustained.from_dict(run.to_dict()) == run
+    assert read(Sustained, write(run), "sustained") == run  # as the reply writes and reads it (info.sustained)
 
 
 def test_a_steady_run_never_drops_and_a_small_slowdown_is_not_a_drop() -> None:
     steady = SlowsAfter(after_s=None)
-    run = run_sustained(steady.round, 10.0, 1.0, dict, steady.clock)
+    run = run_sustained(steady.round, 10.0, 1.0, GuardReading, steady.clock)
     assert run.window_s == 2.5 and run.window_intervals == 2 and run.drop_at_s is None
     assert run.drop_text == "never dropped more than 10% below the start"
     assert run.steady_tok_per_s == pytest.approx(100.0) and run.steady_stdev == pytest.approx(0.0, abs=1e-9)
     slight = SlowsAfter(after_s=5.0, slow=1.05)  # 5% slower: under the 10% line
-    assert run_sustained(slight.round, 10.0, 1.0, dict, slight.clock).drop_at_s is None
+    assert run_sustained(slight.round, 10.0, 1.0, GuardReading, slight.clock).drop_at_s is None
 
 
 def test_one_intervals_dip_is_not_a_drop_the_last_ones_included() -> None:
@@ -82,7 +84,7 @@ def test_the_terminal_line_says_start_steady_drop_clock_and_temperature() -> Non
 
     fake = SlowsAfter(after_s=120.0)
     run = run_sustained(fake.round, 300.0, 10.0, lambda: guards_at(fake), fake.clock)
-    assert sustained_text(run.to_dict()) == (
+    assert sustained_text(run) == (
         "first 60 s 100.0 tok/s, steady (last 60 s) 66.67 tok/s (-33.3%); dropped more than 10% below the start "
         "after 120 s; CPU clock 2,990 -> 2,700 MHz, temperature 41 -> 70 C"
     )

@@ -33,7 +33,8 @@ class Scorer:
 def test_matching_tokens_pass_with_their_hash_and_the_scorer_sees_context_prompt_and_tokens():
     scorer = Scorer([3, 4, 5])
     check = check_timed_tokens(scorer, [1], [2, 2], [(3, 4, 5), (3, 4, 5)])  # type: ignore[arg-type]
-    assert (check.checked, check.generated, check.stopped) == (3, 3, "") and check.sha256 == token_hash([3, 4, 5])
+    assert (check.matched_by_scoring_path, check.generated, check.stopped) == (3, 3, None)
+    assert check.sha256 == token_hash([3, 4, 5])
     assert scorer.asked == ([1, 2, 2, 3, 4, 5], 2), "one forward pass: predictions for each generated token"
 
 
@@ -50,8 +51,7 @@ def test_a_scorer_that_disagrees_by_whole_nats_fails_the_case():
 def test_a_near_tie_stops_the_check_there_without_failing():
     scorer = Scorer([3, 4, 5], margin=2.0, runner_up=7)  # token 7 is NEAR_TIE / 2 below the best everywhere
     check = check_timed_tokens(scorer, [], [2], [(3, 7, 1)])  # type: ignore[arg-type]
-    assert check.checked == 1 and check.stopped.startswith("near tie at position 1")
-    assert check.info()["matched_by_scoring_path"] == 1
+    assert check.matched_by_scoring_path == 1 and (check.stopped or "").startswith("near tie at position 1")
 
 
 def test_non_finite_scores_are_left_to_the_accuracy_task_which_names_the_window():
@@ -60,14 +60,14 @@ def test_non_finite_scores_are_left_to_the_accuracy_task_which_names_the_window(
             return np.full((len(tokens) - 1 - first, VOCAB), np.nan, dtype=np.float32)
 
     check = check_timed_tokens(NanScorer([3]), [], [2], [(3, 4)])  # type: ignore[arg-type]
-    assert check.checked == 0 and check.stopped == "the scoring path returned non-finite logits"
+    assert check.matched_by_scoring_path == 0 and check.stopped == "the scoring path returned non-finite logits"
 
 
 def test_paths_that_part_by_a_quarter_nat_are_a_near_tie_not_a_fault():
     # As measured: the GenAI builder's INT4 (int8 activations per call) generated token 7 where one teacher-forced
     # pass preferred token 4 by 0.26 nats; that is the kernels' arithmetic, not another pipeline.
     check = check_timed_tokens(PartingScorer([3, 4, 5], gap=0.26, runner_up=7), [], [2], [(3, 7, 1)])  # type: ignore[arg-type]
-    assert check.checked == 1 and check.stopped.startswith(
+    assert check.matched_by_scoring_path == 1 and (check.stopped or "").startswith(
         "near tie at position 1: the scoring path prefers token 4 by 0.260"
     )
 

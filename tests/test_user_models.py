@@ -170,7 +170,7 @@ def test_declared_data_are_hashed_counted_and_keyed(tmp_path: Path) -> None:
     assert data.retrieval.path == str(pairs) and data.retrieval.items == 40 and data.retrieval.item == "pair"
     assert data.retrieval.sha256 == hashlib.sha256(pairs.read_bytes()).hexdigest()
     assert data.retrieval.size_bytes == pairs.stat().st_size
-    assert data.info() == {"retrieval": data.retrieval.__dict__}
+    assert data.to_json() == {"retrieval": data.retrieval.__dict__}
     write_pairs(pairs, real_pairs(41))
     assert registry(models, tmp_path)["team"].data.digest != data.digest  # type: ignore[attr-defined]
     assert builtin_models()["minilm-l6"].data.digest == "builtin"
@@ -509,7 +509,7 @@ def test_prompts_and_labelled_items_are_hashed_counted_and_recorded(tmp_path: Pa
     for name, items in (("d.csv", 12), ("d.jsonl", 11)):
         data = registry({"digits-mlp": {"data": {"classification": name}}}, tmp_path)["digits-mlp"].data  # type: ignore[attr-defined]
         assert data.classification.items == items and data.classification.item == "example"
-        assert data.info()["classification"]["size_bytes"] == (tmp_path / name).stat().st_size
+        assert data.to_json()["classification"]["size_bytes"] == (tmp_path / name).stat().st_size
     before = lm.digest
     (tmp_path / "p.jsonl").write_text(PROMPTS.replace("A11", "B11"))
     assert registry({"smollm2-135m": {"data": {"prompts": "p.jsonl"}}}, tmp_path)["smollm2-135m"].data.digest != before  # type: ignore[attr-defined]

@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchharness.typed_json import check_keys, read_value
+
 # Under this share of the parameters in the requested type, the row's label is called out.
 MIN_REQUESTED_SHARE = 0.5
+# What `to_json` writes beside the stored fields, derived from them: each key's type.
+DERIVED: dict[str, Any] = {"types": dict[str, float], "bits_per_weight": float | None, "requested_share": float | None}
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class WeightComposition:
             f"by its composition, not as {self.requested}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's and the reply's `weights`: the parameters by type with the figures derived from them."""
         share = self.requested_share
         bits = self.bits_per_weight
         return {
@@ -84,12 +89,19 @@ class WeightComposition:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WeightComposition:
-        return cls(
-            parameters=tuple((str(k), int(v)) for k, v in dict(data["parameters"]).items()),
-            weight_bytes=int(data["bytes"]),
-            requested=data.get("requested"),
-            requested_types=tuple(data.get("requested_types") or ()),
+    def from_json(cls, data: Any, where: str) -> WeightComposition:
+        """Read strictly (typed_json): the stored parameters, bytes and request; the derived figures (types,
+        bits_per_weight, requested_share) are checked for their type and written again from these."""
+        check_keys(data, where, {"parameters", "bytes", "requested", "requested_types"}, set(DERIVED))
+        for name, hint in DERIVED.items():
+            if name in data:
+                read_value(hint, data[name], f"{where}.{name}")
+        parameters = read_value(dict[str, int], data["parameters"], f"{where}.parameters")
+        return cls(  # most parameters first again: the JSON's keys are sorted by name
+            parameters=tuple(sorted(parameters.items(), key=lambda kv: (-kv[1], kv[0]))),
+            weight_bytes=read_value(int, data["bytes"], f"{where}.bytes"),
+            requested=read_value(str | None, data["requested"], f"{where}.requested"),
+            requested_types=read_value(tuple[str, ...], data["requested_types"], f"{where}.requested_types"),
         )
 
     def summary(self) -> str:

@@ -23,6 +23,7 @@ from benchharness.profiles import context_needed as profile_context
 from benchharness.readings import Reading, depth_suffix
 from benchharness.settings import AccuracySettings, Workload
 from benchharness.tasks import answers, next_token
+from benchharness.tasks.divergence import KlStatistics
 from benchharness.tasks.timed_tokens import check_timed_tokens
 from benchharness.workload import DepthUnsupported, RoundTiming, run_round, run_rounds
 
@@ -200,7 +201,7 @@ class CausalLM:
             if headline and all(r.tokens for r in headline)
             else None
         )
-        kl_statistics: dict[str, Any] | None = None
+        kl_statistics: KlStatistics | None = None
         accuracy_started = time.perf_counter()
         if context.score_accuracy:
             accuracy_readings, per_item, divergence = next_token.evaluate(
@@ -215,7 +216,7 @@ class CausalLM:
             readings += accuracy_readings
             samples |= per_item
             if divergence is not None:
-                kl_statistics = divergence.to_dict()
+                kl_statistics = divergence
         answers_info: Answers | None = None
         if context.score_accuracy and context.data.prompts is not None:
             answer_readings, answer_items, answers_info = answers.evaluate(
@@ -235,7 +236,7 @@ class CausalLM:
             depths=depths,
             tokenization=SHARED_TOKENS if context.corpus_tokens is not None else OWN_TOKENS,
             kl_statistics=kl_statistics,
-            timed_tokens=None if token_check is None else token_check.info(),
+            timed_tokens=token_check,
             # Where the timed prompts came from: the team's prompts when declared, else the accuracy corpus.
             workload_prompts=stream_source,
             sustained=profiled.sustained,  # the sustained run interval by interval, for the report's figure

@@ -18,12 +18,12 @@ import numpy as np
 from benchharness import stats
 from benchharness.backends.base import ContextModel, LoadedModel, SelfTimedModel
 from benchharness.kinds.lm_timing import TIMING_METRICS, depth_label, round_samples, timing_readings
-from benchharness.meters.guards import read_guards
+from benchharness.meters.guards import GuardReading, read_guards
 from benchharness.meters.resources import summary_reading
 from benchharness.profiles import chat_suffix, chat_turns, long_prompt, sweep_lengths, sweep_suffix
 from benchharness.readings import Reading
 from benchharness.settings import Workload
-from benchharness.sustained import run_sustained
+from benchharness.sustained import Sustained, run_sustained
 from benchharness.workload import Clock, RoundTiming, repeat, run_round, run_rounds
 
 CHAT_METRICS = (("ttft_ms", "ms"), ("prefill_tok_per_s", "tok/s"), ("decode_tok_per_s", "tok/s"))
@@ -38,7 +38,7 @@ class Profiled:
     warnings: list[str]
     samples: dict[str, list[float]]
     labels: dict[str, str]  # profile -> what it timed, in llama-bench's words
-    sustained: dict[str, Any] | None = None
+    sustained: Sustained | None = None
 
 
 def _tokens(corpus: np.ndarray[Any, Any], start: int, count: int) -> list[int]:
@@ -51,7 +51,7 @@ def measure_profiles(
     corpus: np.ndarray[Any, Any],
     headline_prompt: Sequence[int],
     context: int | None,
-    guards: Callable[[], dict[str, Any]] = read_guards,
+    guards: Callable[[], GuardReading] = read_guards,
     clock: Clock = time.perf_counter,
 ) -> Profiled:
     """Every profile the workload lists after the headline, in its order."""
@@ -200,7 +200,7 @@ def _sustained(
     model: LoadedModel,
     workload: Workload,
     prompt: Sequence[int],
-    guards: Callable[[], dict[str, Any]],
+    guards: Callable[[], GuardReading],
     clock: Clock,
 ) -> None:
     gen = workload.gen_tokens
@@ -211,7 +211,7 @@ def _sustained(
     run = run_sustained(one_round, workload.sustained_s, workload.sustained_interval_s, guards, clock)
     shape = f"pp{len(prompt)} + tg{gen} rounds back to back for {run.duration_s:g} s, read every {run.interval_s:g} s"
     found.labels["sustained"] = f"{shape}; {run.drop_text}"
-    found.sustained = run.to_dict()
+    found.sustained = run
     windows = (
         ("@sustained", run.steady_tok_per_s, run.steady_stdev, f"the last {run.window_s:g} s (steady state)", -1),
         ("@sustained-start", run.start_tok_per_s, run.start_stdev, f"the first {run.window_s:g} s", 0),

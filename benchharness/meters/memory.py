@@ -168,28 +168,3 @@ class MemoryMeter:
 
     def stop(self) -> Metered:
         return Metered(self.sampler.stop(), RegionFacts(memory=MemoryFacts(self.sampler.rss_before_load)))
-
-
-SMAPS_ROLLUP = Path("/proc/self/smaps_rollup")
-
-
-def huge_page_use(rollup: Path = SMAPS_ROLLUP) -> dict[str, float] | None:
-    """MiB of this process's resident memory mapped in 2 MiB pages: {"file_pmd_mib", "anon_huge_mib", "rss_mib"}.
-
-    From /proc/self/smaps_rollup (FilePmdMapped, AnonHugePages, Rss; Linux), or None where it does not
-    exist. Why: a runtime that computes on memory-mapped weights runs at a speed set by how many of those
-    pages the kernel mapped as 2 MiB folios, which depends on the machine's memory fragmentation, not the
-    model (SmolLM2 F32 on llama.cpp's mmap load: 63 vs 87 tok/s between two runs of unchanged code,
-    benchmarks/results/llamacpp_weights.md). Recorded in each child's `info.huge_pages` so a shift between runs
-    can be traced to it.
-    """
-    fields = {"FilePmdMapped:": "file_pmd_mib", "AnonHugePages:": "anon_huge_mib", "Rss:": "rss_mib"}
-    found: dict[str, float] = {}
-    try:
-        for line in rollup.read_text().splitlines():
-            name, *rest = line.split()
-            if name in fields and rest:
-                found[fields[name]] = int(rest[0]) / 1024
-    except (OSError, ValueError):
-        return None
-    return found or None

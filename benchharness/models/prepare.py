@@ -26,24 +26,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
-from benchharness.errors import BenchHarnessError, ModelError, PrepareError
+from benchharness.errors import BenchHarnessError, PrepareError
 from benchharness.formats import FORMATS
 from benchharness.formats.composition import WeightComposition, read_composition
 from benchharness.formats.derived import derived_path
 from benchharness.formats.onnx_last_logits import NAME as LAST_LOGITS_NAME
 from benchharness.isolation import run_job
+from benchharness.models.provenance import Provenance, provenance
 from benchharness.models.recipe_params import canonical
-from benchharness.models.recipes import PROVENANCE_FILE, Recipe, recipe
+from benchharness.models.recipes import Recipe, recipe
 from benchharness.models.registry import ModelDef, VariantDef
 from benchharness.models.sizes import file_sizes
 from benchharness.models.traffic import TokenTraffic, read_traffic
 from benchharness.page_cache import model_files
 from benchharness.protocol import BuildRequest
 from benchharness.storage import write_text_atomic
+from benchharness.typed_json import read, write
 
 Progress = Callable[[str], None]
 # What earlier versions' onnxruntime backend wrote into a variant's folder at load time (a second copy
@@ -78,7 +79,7 @@ class Variant:
     # Bytes read per decoded token, from the same files (models/traffic.py; None where not read).
     traffic: TokenTraffic | None = None
     # Who made it and how (recipe, tools, and what the recipe itself recorded, e.g. Olive's passes); None if located.
-    provenance: dict[str, Any] | None = field(default=None, compare=False)
+    provenance: Provenance | None = field(default=None, compare=False)
 
     @property
     def is_reference(self) -> bool:
@@ -162,20 +163,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
-
-
-def provenance(path: Path, how: Recipe) -> dict[str, Any]:
-    """Who made a prepared variant: the recipe, its maker and tools, plus what the recipe recorded beside the
-    model (PROVENANCE_FILE, e.g. Olive's passes and workflow hash), for the row and the report.
-    """
-    made: dict[str, Any] = {"recipe": how.name, "made_by": how.made_by, "tools": how.tool_versions()}
-    recorded = path / PROVENANCE_FILE
-    if path.is_dir() and recorded.is_file():
-        try:
-            made |= json.loads(recorded.read_text())
-        except ValueError:
-            raise ModelError(f"{recorded} is not valid JSON; delete {path} to re-prepare the variant") from None
-    return made
 
 
 def _manifest_path(path: Path, how: Recipe) -> Path:
@@ -316,12 +303,12 @@ class Preparer:
         manifest = json.loads(manifest_path.read_text())
         if "weights" in manifest:
             kept = manifest["weights"]
-            return None if kept is None else WeightComposition.from_dict(kept)
+            return None if kept is None else WeightComposition.from_json(kept, f"{manifest_path}: weights")
         # With the recipe's defaults filled in: a declared nncf variant without `mode` asked for INT8 all the same.
         values = recipe(str(definition.recipe)).values(dict(definition.params)) if definition.recipe else {}
         asked = {name: canonical(value) for name, value in values.items() if value is not None}
         weights = read_composition(definition.format, path, definition.recipe, asked)
-        manifest["weights"] = None if weights is None else weights.to_dict()
+        manifest["weights"] = None if weights is None else weights.to_json()
         write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return weights
 
@@ -331,9 +318,9 @@ class Preparer:
         kept = manifest.get("traffic")
         # An OpenVINO count kept before f32 tensors were counted apart is read again (the manifest only gains it).
         if "traffic" in manifest and not (fmt == "openvino" and kept is not None and "f32_weight_bytes" not in kept):
-            return None if kept is None else TokenTraffic.from_dict(kept)
+            return None if kept is None else read(TokenTraffic, kept, f"{manifest_path}: traffic")
         traffic = read_traffic(fmt, path)
-        manifest["traffic"] = None if traffic is None else traffic.to_dict()
+        manifest["traffic"] = None if traffic is None else write(traffic)
         write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return traffic
 

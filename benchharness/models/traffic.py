@@ -40,7 +40,11 @@ PASS_THROUGH = {"DequantizeLinear", "Cast", "Reshape", "Convert", "Subtract", "M
 
 @dataclass(frozen=True)
 class TokenTraffic:
-    """A variant's bytes per decoded token, apart from the KV cache's element size where the runtime picks it."""
+    """A variant's bytes per decoded token, apart from the KV cache's element size where the runtime picks it.
+
+    Kept in the variant's manifest and in each decode row's reply (`info.traffic`), field for field
+    (typed_json); a count kept before `f32_weight_bytes` existed reads it as None.
+    """
 
     weight_bytes: int  # read per token: every stored tensor but lookup-only tables
     lookup_bytes: int  # tables only looked up (one row per token; not counted)
@@ -57,33 +61,6 @@ class TokenTraffic:
             return None
         return self.layers * self.kv_heads * self.head_dim * 2 * element_bytes
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "weight_bytes": self.weight_bytes,
-            "lookup_bytes": self.lookup_bytes,
-            "layers": self.layers,
-            "kv_heads": self.kv_heads,
-            "head_dim": self.head_dim,
-            "kv_element_bytes": self.kv_element_bytes,
-            "kv_element_source": self.kv_element_source,
-            "kv_unknown": self.kv_unknown,
-            "f32_weight_bytes": self.f32_weight_bytes,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TokenTraffic:
-        return cls(
-            weight_bytes=int(data["weight_bytes"]),
-            lookup_bytes=int(data["lookup_bytes"]),
-            layers=data.get("layers"),
-            kv_heads=data.get("kv_heads"),
-            head_dim=data.get("head_dim"),
-            kv_element_bytes=data.get("kv_element_bytes"),
-            kv_element_source=str(data.get("kv_element_source", "")),
-            kv_unknown=data.get("kv_unknown"),
-            f32_weight_bytes=data.get("f32_weight_bytes"),
-        )
-
 
 @dataclass(frozen=True)
 class BytesPerToken:
@@ -93,17 +70,17 @@ class BytesPerToken:
     source: str
 
 
-def kv_element_for(traffic: TokenTraffic, runtime_settings: Mapping[str, Any]) -> tuple[float | None, str]:
+def kv_element_for(traffic: TokenTraffic, runtime_settings: Mapping[str, str]) -> tuple[float | None, str]:
     """The KV element size the row ran with: the file's, or OpenVINO's compiled KV_CACHE_PRECISION."""
     if traffic.kv_element_bytes is not None:
         return traffic.kv_element_bytes, traffic.kv_element_source
-    precision = str(runtime_settings.get("kv_cache_precision", "")).lower()
+    precision = runtime_settings.get("kv_cache_precision", "").lower()
     if precision in OV_ELEMENT_BYTES:
         return OV_ELEMENT_BYTES[precision], f"KV_CACHE_PRECISION {precision} (runtime_settings; scales left out)"
     return None, f"the runtime's KV cache type is not recorded ({precision or 'no kv_cache_precision'})"
 
 
-def bytes_per_token(traffic: TokenTraffic, runtime_settings: Mapping[str, Any], mean_context: float) -> BytesPerToken:
+def bytes_per_token(traffic: TokenTraffic, runtime_settings: Mapping[str, str], mean_context: float) -> BytesPerToken:
     """Weights read per token plus the KV cache at the mean context of the decoded tokens."""
     if traffic.kv_unknown is not None:
         return BytesPerToken(None, f"KV cache shape unknown: {traffic.kv_unknown}")
@@ -113,7 +90,7 @@ def bytes_per_token(traffic: TokenTraffic, runtime_settings: Mapping[str, Any], 
         return BytesPerToken(None, element_source)
     kv = per_context * mean_context
     weights, converted = float(traffic.weight_bytes), ""
-    hint = str(runtime_settings.get("inference_precision_hint", "")).lower()
+    hint = runtime_settings.get("inference_precision_hint", "").lower()
     if hint in ("bf16", "f16") and traffic.f32_weight_bytes:
         weights -= traffic.f32_weight_bytes / 2
         converted = f", its {traffic.f32_weight_bytes} B of f32 tensors read as {hint} (inference_precision_hint)"

@@ -244,8 +244,7 @@ def _answers_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
 
 
 def _weights(case: CaseResult) -> WeightComposition | None:
-    data = case.measurement.info.weights if case.measurement else None
-    return WeightComposition.from_dict(data) if data else None
+    return case.measurement.info.weights if case.measurement else None
 
 
 def _weights_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:

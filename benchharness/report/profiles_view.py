@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from typing import Any
 
 from benchharness.readings import Measurement, Reading
 from benchharness.report.figures import _pyplot, _svg
@@ -51,9 +50,8 @@ def _sweep(readings: dict[str, Reading]) -> list[int]:
     return sorted(int(n.rsplit("@pp", 1)[1]) for n in readings if n.startswith("ttft_ms@pp"))
 
 
-def sustained_text(data: dict[str, Any]) -> str:
+def sustained_text(run: Sustained) -> str:
     """The sustained run in one line: start, steady state, the drop, and the clock and temperature where read."""
-    run = Sustained.from_dict(data)
     start, steady = run.start_tok_per_s, run.steady_tok_per_s
     change = f" ({steady / start - 1:+.1%})" if start and steady else ""
     text = (
@@ -112,7 +110,7 @@ def profile_lines(records: Iterable[CaseResult]) -> list[str]:
 def sustained_figure(cases: Iterable[CaseResult], title: str) -> str | None:
     """Decode tok/s per interval of each variant's sustained run; dotted: 10% under its start; right axis: clock."""
     runs = [
-        (f"{c.case.variant} {c.case.backend}", Sustained.from_dict(lm.sustained))
+        (f"{c.case.variant} {c.case.backend}", lm.sustained)
         for c in cases
         if c.measurement is not None and (lm := c.measurement.info.lm) is not None and lm.sustained
     ]

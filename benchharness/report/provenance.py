@@ -7,10 +7,11 @@ from the provenance prepare recorded on the measurement (models/prepare.py, `pro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from benchharness.matrix import Case
+from benchharness.models.provenance import Provenance
 from benchharness.readings import Measurement
 
 
@@ -24,24 +25,24 @@ class _Row(Protocol):
     def measurement(self) -> Measurement | None: ...
 
 
-def describe(provenance: Mapping[str, Any] | None) -> str | None:
+def describe(provenance: Provenance | None) -> str | None:
     """'by MAKER' plus what the maker recorded (passes, workflow hash), or None for a variant not made here."""
-    if not provenance:
+    if provenance is None:
         return None
-    text = f"by {provenance.get('made_by') or provenance.get('recipe')}"
+    text = f"by {provenance.made_by or provenance.recipe}"
     details = []
-    if passes := provenance.get("passes"):
-        details.append("passes: " + ", ".join(str(p) for p in passes))
-    if command := provenance.get("command"):
-        details.append(str(command))
-    elif workflow := provenance.get("workflow"):
-        details.append(f"workflow {str(workflow).rsplit('/', 1)[-1]}")
-    if digest := provenance.get("workflow_sha256"):
-        details.append(f"sha256 {str(digest)[:12]}")
-    return text + (f" ({'; '.join(details)})" if details else f" ({provenance.get('recipe')})")
+    if provenance.passes:
+        details.append("passes: " + ", ".join(provenance.passes))
+    if provenance.command:
+        details.append(provenance.command)
+    elif provenance.workflow:
+        details.append(f"workflow {provenance.workflow.rsplit('/', 1)[-1]}")
+    if provenance.workflow_sha256:
+        details.append(f"sha256 {provenance.workflow_sha256[:12]}")
+    return text + (f" ({'; '.join(details)})" if details else f" ({provenance.recipe})")
 
 
-def provenance_of(record: _Row) -> Mapping[str, Any] | None:
+def provenance_of(record: _Row) -> Provenance | None:
     return record.measurement.info.provenance if record.measurement else None
 
 
@@ -50,7 +51,7 @@ def made_by_lines(records: Iterable[_Row]) -> list[str]:
     rows = [(r, made) for r in records if (made := provenance_of(r)) is not None]
     makers: dict[tuple[str, str], set[str]] = {}
     for r, made in rows:
-        makers.setdefault((r.case.model, r.case.format), set()).add(str(made.get("made_by")))
+        makers.setdefault((r.case.model, r.case.format), set()).add(made.made_by)
     return [
         f"  {r.case.model} {r.case.variant} {r.case.backend}: {describe(made)}"
         for r, made in rows

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from benchharness import kinds
 from benchharness.advice import CAUSES
 from benchharness.baseline_entry import NO_BASELINE
-from benchharness.formats.composition import WeightComposition
 from benchharness.gates import Gate, in_display_order
 from benchharness.judge import Verdict
 from benchharness.kinds.base import Column
@@ -74,10 +73,9 @@ Cell = tuple[str, Callable[[CaseResult], str]]
 
 def _bits_per_weight(record: CaseResult) -> str:
     """The variant's bits per weight as stored (8 x bytes / parameters), '!' where its label overstates it."""
-    data = record.measurement.info.weights if record.measurement else None
-    if not data:
+    weights = record.measurement.info.weights if record.measurement else None
+    if weights is None:
         return "-"
-    weights = WeightComposition.from_dict(data)
     bits = weights.bits_per_weight
     return "-" if bits is None else f"{bits:.2f}" + ("!" if weights.warning() else "")
 

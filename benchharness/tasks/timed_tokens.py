@@ -23,11 +23,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchharness.backends.base import LoadedModel
 from benchharness.errors import ModelError
+
+if TYPE_CHECKING:  # the reply's types import this module; backends/ pulls in every runtime's module
+    from benchharness.backends.base import LoadedModel
 
 # Nats of log-probability within which two paths of one model may pick different greedy tokens. F32 paths
 # differ by ~1e-5; 4-bit weight-only kernels for batched and single-token matmuls by a few hundredths; kernels
@@ -41,20 +44,15 @@ NEAR_TIE = 1.0
 
 @dataclass(frozen=True)
 class TokenCheck:
-    """What was checked: the tokens' hash, how many positions matched, and where and why it stopped."""
+    """What was checked: the tokens' hash, how many positions matched, and where and why it stopped.
+
+    In the reply as `info.timed_tokens`, field for field (typed_json).
+    """
 
     sha256: str
     generated: int
-    checked: int
-    stopped: str  # "" when every position matched
-
-    def info(self) -> dict[str, object]:
-        return {
-            "sha256": self.sha256,
-            "generated": self.generated,
-            "matched_by_scoring_path": self.checked,
-            "stopped": self.stopped or None,
-        }
+    matched_by_scoring_path: int  # positions where the scoring path's greedy token is the timed one
+    stopped: str | None  # None when every position matched
 
 
 def token_hash(tokens: Sequence[int]) -> str:
@@ -107,7 +105,7 @@ def check_timed_tokens(
             "a whole-sequence pass compute different logits: score such a variant by generation, or use a "
             "weight-only quantization such as ort-int4-weight-only)"
         )
-    return TokenCheck(token_hash(first), len(first), len(first), "")
+    return TokenCheck(token_hash(first), len(first), len(first), None)
 
 
 def _at(tokens: Sequence[int], index: int) -> str:
