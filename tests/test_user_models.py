@@ -505,7 +505,7 @@ def test_prompts_and_labelled_items_are_hashed_counted_and_recorded(tmp_path: Pa
     )
     lm = registry({"smollm2-135m": {"data": {"prompts": "p.jsonl"}}}, tmp_path)["smollm2-135m"].data  # type: ignore[attr-defined]
     assert lm.prompts.items == 12 and lm.prompts.sha256 == hashlib.sha256(PROMPTS.encode()).hexdigest()
-    assert lm.info() == {"prompts": lm.prompts.__dict__} and lm.digest != "builtin"
+    assert lm.to_json() == {"prompts": lm.prompts.__dict__} and lm.digest != "builtin"
     for name, items in (("d.csv", 12), ("d.jsonl", 11)):
         data = registry({"digits-mlp": {"data": {"classification": name}}}, tmp_path)["digits-mlp"].data  # type: ignore[attr-defined]
         assert data.classification.items == items and data.classification.item == "example"
