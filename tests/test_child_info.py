@@ -274,6 +274,32 @@ def test_schema_4_names_read_as_schema_5s_variant_and_check(tmp_path):
     assert all("quant" not in c and all("kind" not in v for v in c["verdicts"]) for c in migrated["cases"])
 
 
+@pytest.mark.parametrize("version", [2, 3])
+def test_results_of_schema_2_and_3_read_their_replies_and_pairs_typed(tmp_path, version):
+    """A version 2 or 3 file (the variant called quant, no log tail; version 2: no per-case settings) whose
+    replies carry the nested objects: each reads as its type, the pairs' guards included."""
+    from run_documents import case, run
+
+    info = _full().to_dict()
+    document = run([case("q4_0", 50.0, pair_ratio=1.5)])
+    document["schema_version"] = version
+    for c in document["cases"]:
+        c["quant"] = c.pop("variant")
+        c.pop("log_tail", None)
+        c["info"] = info
+        if version == 2:
+            c.pop("settings", None)
+            c.pop("baseline_policy", None)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document))
+    ((read,),) = [r.cases for r in load_runs(path)]
+    assert read.measurement is not None and read.measurement.info.to_dict() == info  # typed, and exactly as stored
+    lm = read.measurement.info.lm
+    assert lm is not None and isinstance(lm.sustained, Sustained) and isinstance(lm.kl_statistics, KlStatistics)
+    (pair,) = read.pairs
+    assert pair.guard_start == GuardReading() and isinstance(pair.guard_end, GuardReading)
+
+
 def _reply() -> dict[str, Any]:
     """A stored causal-LM reply's info, as the toy LM file holds it."""
     cases = json.loads((DATA / "results_v4_2026-11-30_toy_lm.json").read_text())["cases"]
