@@ -24,16 +24,11 @@ from benchharness.history import store as history_store
 from benchharness.machine import git_commit, package_versions
 from benchharness.meters.noise import Noise
 from benchharness.plan import CasePlan
+from benchharness.records import CaseRecord
 from benchharness.report import html
 from benchharness.report.targets import target_lines
-from benchharness.results import (
-    CaseRecord,
-    RunResult,
-    pytest_benchmark_document,
-    results_document,
-    results_path,
-    write_results,
-)
+from benchharness.results import RunResult
+from benchharness.results_writer import pytest_benchmark_document, results_document, results_path, write_results
 from benchharness.settings import Settings
 from benchharness.storage import write_json_atomic
 
@@ -54,7 +49,7 @@ class Recorder:
     def run_header(
         self, started: str, threads: int, run_key: dict[str, Any], runner: TrialRunner, noise: Noise | None
     ) -> dict[str, Any]:
-        """The results file's `run`: when, where, with what, and what the run cost (results.results_document)."""
+        """The results file's `run`: when, where, with what, and what the run cost (results_writer.results_document)."""
         machine = dict(self.machine)
         if runner.faulted:  # what this machine advertises but could not run, so a lab tells its hosts apart
             machine["faulted_paths"] = [asdict(f) for f in runner.faulted.values()]
@@ -83,7 +78,7 @@ class Recorder:
     ) -> list[str]:
         """Write results, pytest-benchmark JSON, history and report (and baselines if asked); one line each.
 
-        `run` is the run's header (results.results_document's `run`), `cases` every case of the run,
+        `run` is the run's header (results_writer.results_document's `run`), `cases` every case of the run,
         `plans` each case's plan (its workload key and baseline policy go into the results), and
         `baseline_lines` the baseline check's summary, printed after the results lines.
         """

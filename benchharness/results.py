@@ -1,116 +1,32 @@
-"""The machine-readable record of a run: one JSON file per session under `reports/`.
+"""A run's results file read back: its schema and migrations, the typed `RunResult` / `CaseResult`, and loaders.
 
-`load_dataframe(path)` gives one pandas row per (case, metric), the shape that lab merges, history
-stores and notebooks want. The same run is also written in pytest-benchmark's JSON format, so
-`pytest-benchmark compare` and github-action-benchmark read the decode timings as they are.
+One JSON file per session under `reports/` (results_writer.py writes it from the session's CaseRecords);
+every report, compare, merge and the history read it through here, typed. `load_runs(path)` takes a
+results file, an HTML report or a lab's merged file; `load_dataframe(path)` gives one pandas row per
+(case, metric), the shape notebooks want.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from benchharness.baseline_entry import StoredRatio
 from benchharness.errors import StoreError
-from benchharness.judge import Verdict
 from benchharness.matrix import Case
-from benchharness.protocol import PairedTiming, ProtocolError, decode, encode
+from benchharness.protocol import PairedTiming, ProtocolError, decode
 from benchharness.readings import Measurement
 from benchharness.settings import BaselineSettings
-from benchharness.storage import migrate, read_json, read_versioned, write_json_atomic
+from benchharness.storage import migrate, read_json, read_versioned
+from benchharness.verdicts import Verdict
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 5
 DOCUMENT = "results"  # the document type storage.py names in its errors
-
-
-@dataclass
-class CaseRecord:
-    """What happened to one case: outcome, every child's figures, the pairs, ratios and verdicts."""
-
-    case: Case
-    outcome: str = "pending"  # passed | failed | skipped | xfailed | xpassed | error | measured as reference
-    measurement: Measurement | None = None  # the first full measurement (accuracy included)
-    measurements: list[Measurement] = field(default_factory=list)  # every solo child, confirmations included
-    reference_measurements: list[Measurement] = field(default_factory=list)
-    pairs: list[PairedTiming] = field(default_factory=list)  # paired blocks the gate was judged on
-    confirm_pairs: list[PairedTiming] = field(default_factory=list)  # blocks re-measured to confirm a failure
-    ratios: dict[str, float] = field(default_factory=dict)
-    verdicts: list[Verdict] = field(default_factory=list)
-    message: str | None = None
-    log_tail: list[str] = field(default_factory=list)  # a failed child's last output lines, whole
-    test_name: str = "test_generation"  # the suite's test function, for pytest-benchmark's names
-    nodeid: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # the workload settings that define the figures
-    baseline_policy: BaselineSettings = field(default_factory=BaselineSettings)  # noise rule used to compare
-
-    def stored_ratios(self) -> dict[str, StoredRatio]:
-        """Gate ratios with their intervals, as a baseline keeps them."""
-        return {
-            v.name: StoredRatio(v.estimate, v.low, v.high, v.n or 0)
-            for v in self.verdicts
-            if v.check == "gate" and v.estimate is not None and v.low is not None and v.high is not None
-        }
-
-    def result(self) -> CaseResult:
-        """This record as the results file keeps it, read back: the one shape every report reads."""
-        return CaseResult.from_dict(json.loads(json.dumps(self.to_dict())), self.case.id)
-
-    def to_dict(self) -> dict[str, Any]:
-        m = self.measurement
-        return {
-            "id": self.case.id,
-            "key": self.case.key,
-            "suite": self.case.suite,
-            "model": self.case.model,
-            "variant": self.case.variant,
-            "backend": self.case.backend,
-            "device": self.case.device,
-            "kind": self.case.kind,
-            "reference": self.case.reference,
-            "outcome": self.outcome,
-            "message": self.message,
-            "log_tail": self.log_tail,
-            "readings": {} if m is None else {k: r.to_dict() for k, r in sorted(m.readings.items())},
-            "info": {} if m is None else m.info.to_dict(),
-            "warnings": [] if m is None else list(m.warnings),
-            "round_samples": {} if m is None else m.round_samples,
-            "confirmations": [c.to_dict() for c in self.measurements[1:]],
-            "pairs": [encode(p) for p in self.pairs],
-            "confirm_pairs": [encode(p) for p in self.confirm_pairs],
-            "ratios": self.ratios,
-            "verdicts": [asdict(v) for v in self.verdicts],
-            "settings": self.settings,
-            "baseline_policy": asdict(self.baseline_policy),
-        }
-
-
-def results_path(directory: Path) -> Path:
-    """Where this run's results go: `results-<UTC time>-<pid>.json`, a name no other run can take."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return directory / f"results-{stamp}-{os.getpid()}.json"
-
-
-def results_document(run: dict[str, Any], records: list[CaseRecord]) -> dict[str, Any]:
-    """The results JSON as a dict: what is written, and what the report and history read back."""
-    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "run": run, "cases": [r.to_dict() for r in records]}
-    return data
-
-
-def write_results(path: Path, data: dict[str, Any]) -> Path:
-    """Write the results to `path` and refresh `latest.json` beside it; returns `path`."""
-    write_json_atomic(path, data)
-    write_json_atomic(path.with_name("latest.json"), data)
-    return path
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -436,52 +352,3 @@ def load_dataframe(path: str | Path) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-PYTEST_BENCHMARK_SERIES = ("decode_tok_per_s", "batch32_items_per_s")
-
-
-def pytest_benchmark_document(run: dict[str, Any], records: list[CaseRecord]) -> dict[str, Any]:
-    """pytest-benchmark's JSON (its own Stats class computes the fields) for each case's headline speed.
-
-    Each round contributes one sample: seconds per decoded token (causal LMs) or per item at batch
-    32 (encoders, classifiers), so `ops` is decode tok/s or items/s.
-    """
-    from pytest_benchmark.stats import Metadata
-
-    benchmarks = []
-    for record in records:
-        m = record.measurement
-        series = next((m.round_samples[k] for k in PYTEST_BENCHMARK_SERIES if m and m.round_samples.get(k)), None)
-        if m is None or series is None:
-            continue
-        # pytest-benchmark's own Metadata writes the entry, so every field its `compare` and
-        # github-action-benchmark read (iterations, ops, stddev, ...) is there, spelt its way.
-        fixture = SimpleNamespace(
-            name=f"{record.test_name}[{record.case.id}]",
-            fullname=record.nodeid or f"suites::{record.test_name}[{record.case.id}]",
-            group=record.case.suite,
-            param=record.case.id,
-            params={"case": record.case.id},
-            extra_info={k: r.value for k, r in m.readings.items() if r.available},
-            cprofile_stats=None,
-        )
-        options = {"timer": "perf_counter", "min_rounds": len(series), "warmup": True, "disable_gc": False}
-        metadata = Metadata(fixture, iterations=1, options=options)
-        for per_second in series:
-            metadata.update(1.0 / per_second)
-        benchmarks.append(metadata.as_dict(include_data=True))
-    return {
-        "machine_info": {
-            "node": run["machine"]["id"],
-            "processor": run["machine"]["cpu"],
-            "machine": run["machine"]["arch"],
-            "system": run["machine"]["system"],
-            "python_version": run["machine"]["python"],
-            "cpu": {"count": run["machine"]["logical_cores"]},
-        },
-        "commit_info": {"id": run.get("git_commit"), "dirty": None, "project": "benchharness"},
-        "benchmarks": benchmarks,
-        "datetime": run["started"],
-        "version": run["packages"].get("pytest-benchmark", "5"),
-    }

@@ -29,8 +29,7 @@ from benchharness.models.registry import ModelDef, build_registry
 from benchharness.plan import CasePlan, Planner
 from benchharness.readings import Measurement
 from benchharness.recorder import Recorder
-from benchharness.records import Records
-from benchharness.results import CaseRecord
+from benchharness.records import CaseRecord, Records
 from benchharness.settings import Settings, SuiteConfig
 from benchharness.trial_runner import ChildRunner, TrialRunner, evidence_for
 from benchharness.trials import Budget

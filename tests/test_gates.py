@@ -24,8 +24,8 @@ from benchharness.gates import GateEvidence, GateRule, Reduction
 from benchharness.kinds.base import ModelKind
 from benchharness.matrix import Case
 from benchharness.readings import Measurement, Reading
+from benchharness.records import CaseRecord
 from benchharness.report import terminal
-from benchharness.results import CaseRecord
 from conftest import NO_SPEED_OR_MEMORY, cases_by
 
 PACKAGE = Path(gates.__file__).resolve().parents[1]  # benchharness/

@@ -291,8 +291,9 @@ def test_the_row_says_who_made_it_where_one_format_has_two_makers() -> None:
     from benchharness.matrix import Case
     from benchharness.models.provenance import Provenance
     from benchharness.readings import Measurement, Reading
+    from benchharness.records import CaseRecord
     from benchharness.report.provenance import describe, made_by_lines
-    from benchharness.results import CaseRecord, CaseResult
+    from benchharness.results import CaseResult
 
     tools = "olive-ai 0.13.0, onnxruntime 1.22.0"
     olive = Provenance(

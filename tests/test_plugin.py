@@ -291,7 +291,7 @@ memory_reduction = false
 def test_a_gate_that_cannot_be_judged_fails_with_its_reason():
     from benchharness.judge import Verdict
     from benchharness.plugin import CaseChecker
-    from benchharness.results import CaseRecord
+    from benchharness.records import CaseRecord
 
     class Session:
         def run(self, case):

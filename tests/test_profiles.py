@@ -209,8 +209,8 @@ def test_a_pipeline_without_a_kept_cache_reports_chat_unavailable_with_the_reaso
 def test_the_terminal_and_the_report_show_each_profile() -> None:
     from benchharness.matrix import Case
     from benchharness.readings import Measurement
+    from benchharness.records import CaseRecord
     from benchharness.report.profiles_view import profile_lines, sustained_figure
-    from benchharness.results import CaseRecord
 
     clock = Clock()
     model = FakeLM(clock)
@@ -285,8 +285,8 @@ def test_a_profile_lines_ttft_and_prefill_rate_agree_under_noise() -> None:
     """A newcomer's finding: TTFT and prefill tok/s are one measurement, but means of each disagreed under noise."""
     from benchharness.matrix import Case
     from benchharness.readings import Measurement, Reading
+    from benchharness.records import CaseRecord
     from benchharness.report.profiles_view import profile_lines
-    from benchharness.results import CaseRecord
 
     ttft = [100.0, 100.0, 400.0]  # ms for a 1,000-token prompt: one round slowed by other work
     rates = [1000 / (t / 1000) for t in ttft]
