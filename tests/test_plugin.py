@@ -329,8 +329,13 @@ def test_a_config_with_the_old_name_quants_runs_and_says_the_new_one(toy_project
     pytester.path.joinpath("pyproject.toml").write_text(
         toy_pyproject(["ref", "ok"]).replace("variants = [", "quants = [")
     )
-    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-W", "error", "--collect-only")
+    args = ("--device=cpu", "-p", "no:cacheprovider", "-W", "error", "--collect-only")
+    result = pytester.runpytest_subprocess(*args)
     assert result.ret == 0, result.stdout.str()[-2000:]
     out = result.stdout.str()
     assert out.count("benchharness: pyproject.toml [tool.benchharness].suites.toy.quants is now called variants") == 1
     assert "toy-ref-fake-cpu" in out and "toy-ok-fake-cpu" in out
+    # --quant, the option's old name, filters as --variant does
+    for option in ("--quant=ok", "--variant=ok"):
+        out = pytester.runpytest_subprocess(*args, option).stdout.str()
+        assert "toy-ok-fake-cpu" in out and "toy-ref-fake-cpu" not in out, out[-2000:]
