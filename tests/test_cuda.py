@@ -25,6 +25,7 @@ from benchharness.cli_options import Filters
 from benchharness.gates import GateRule
 from benchharness.judge import GateEvidence
 from benchharness.matrix import expand
+from benchharness.meters.guards import GuardReading
 from benchharness.meters.region import gpu_meter
 from benchharness.models.registry import build_registry
 from benchharness.protocol import PairedTiming
@@ -334,7 +335,9 @@ def test_a_known_breach_can_be_declared_for_one_device_kind():
     assert rule.known_breach("q4_0", "cuda:1") and rule.known_breach("q4_0", "cuda")
     assert not rule.known_breach("q4_0", "cpu") and rule.known_breach("f16", "cpu")
     lm = kinds.kind("causal-lm")
-    slow = PairedTiming("case", "decode_tok_per_s", (800.0,) * 6, (930.0,) * 6, ("VR",) * 6, {}, {}, 1.0)
+    slow = PairedTiming(
+        "case", "decode_tok_per_s", (800.0,) * 6, (930.0,) * 6, ("VR",) * 6, GuardReading(), GuardReading(), 1.0
+    )
     none = Measurement("case", {}, child_info())
     on_gpu = GateEvidence("q4_0", "f32", lm, [none], [none], [slow], device="cuda:0")
     (verdict,) = judge.judge_gates([rule], on_gpu, 0.95)
