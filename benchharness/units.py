@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def show(value: float | None, unit: str) -> str:
@@ -11,14 +12,16 @@ def show(value: float | None, unit: str) -> str:
         return "—"
     if unit == "B":
         if abs(value) >= 2**30:
-            return f"{value / 2**30:.2f} GiB"
+            return f"{fixed(value / 2**30, '.2f')} GiB"
         if abs(value) >= 2**20:
-            return f"{value / 2**20:.1f} MiB"
-        return f"{value / 2**10:.0f} KiB"
+            return f"{fixed(value / 2**20, '.1f')} MiB"
+        if abs(value) >= 2**10:
+            return f"{fixed(value / 2**10, '.0f')} KiB"
+        return f"{value:.0f} B"  # a count of bytes is whole: 412 B, not 0 KiB
     if unit == "fraction":
-        return f"{value:.2%}"
+        return fixed(value, ".2%")
     if unit == "x":
-        return f"{value:.2f}x"
+        return f"{fixed(value, '.2f')}x"
     if unit == "ms" and 0 < abs(value) < 1:  # a 56 us call reads better as 56.00 us than as 0.056 ms
         return f"{significant(value * 1000)} us"
     return f"{significant(value)} {unit}".strip()
@@ -35,6 +38,24 @@ def significant(value: float, digits: int = 4) -> str:
     if magnitude >= digits - 1:
         return f"{value:,.0f}"
     return f"{value:.{digits - 1 - magnitude}f}"
+
+
+FIXED = re.compile(r"\.(\d+)([f%])")
+
+
+def fixed(value: float, fmt: str, digits: int = 3) -> str:
+    """`value` in a fixed-point format (".2f", ".0%"), widened to at least `digits` significant digits.
+
+    Why: a column's format fits its usual figures, and a figure far smaller lost its digits to it (a 12 us
+    batch-1 latency read "0.01" ms, a 0.3% share "0%"). The format's decimals are a floor, never a cap on what
+    the figure has; any other format (",.0f", "g") is applied as it is.
+    """
+    found = FIXED.fullmatch(fmt)
+    if found is None or value == 0 or not math.isfinite(value):
+        return format(value, fmt)
+    decimals, kind = int(found.group(1)), found.group(2)
+    magnitude = math.floor(math.log10(abs(value * 100 if kind == "%" else value)))
+    return format(value, f".{max(decimals, digits - 1 - magnitude)}{kind}")
 
 
 def spread(value: float | None, stdev: float | None) -> str:

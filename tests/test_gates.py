@@ -285,10 +285,10 @@ def test_a_gate_a_project_registers_is_configured_judged_shown_and_recorded(toy_
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "variant * mem cut  file cut  baseline  outcome",  # its column, from Gate.column
-            "ok fake cpu * 4% ok *",
-            "fast fake cpu * -4% FAIL *",
-            "*file reduction -4% [[]-4%, -4%] (min 3%, 1 child): fail; weights 28 B vs reference ref 27 B*",
+            "variant * mem cut  file cut * baseline  outcome",  # its column, from Gate.column
+            "ok fake cpu * 3.7% ok *",
+            "fast fake cpu * -3.7% FAIL *",
+            "*file reduction -3.7% [[]-3.7%, -3.7%] (min 3.0%, 1 child): fail; weights 28 B vs reference ref 27 B*",
         ]
     )
     cases = cases_by(pytester.path, "variant")
@@ -298,5 +298,5 @@ def test_a_gate_a_project_registers_is_configured_judged_shown_and_recorded(toy_
     assert passed["estimate"] == pytest.approx(1 / 27)
     (failed,) = [v for v in fast["verdicts"] if v["check"] == "gate"]
     assert failed["status"] == "fail"
-    assert failed["confirmation"].startswith("confirmed by re-run: file reduction -4%")
+    assert failed["confirmation"].startswith("confirmed by re-run: file reduction -3.7%")
     assert "weights 28 B vs reference ref 27 B" in failed["message"]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from benchharness import stats
+from benchharness import stats, units
 from benchharness.gates.rule import GateRule
 from benchharness.readings import Measurement
 from benchharness.verdicts import Verdict
@@ -72,6 +72,14 @@ class Gate(ABC):
         """The figure judged for this rule and evidence; the kind's unless the gate knows better."""
         return self.figure(evidence.kind)
 
+    def show(self, value: float) -> str:
+        """Its figure as verdicts, tables and pages print it: '1.84x', '99.2%', '75%'.
+
+        `fmt` fits the gate's usual figures and round thresholds ('min 60%'); at least 2 significant digits
+        are kept, so a figure far below them never reads as zero (a 0.4% memory cut is '0.40%', not '0%').
+        """
+        return units.fixed(value, self.fmt, digits=2) + ("x" if self.unit == "x" else "")
+
     def times_better(self, ratio: float) -> float:
         """Its ratio on a multiplicative scale where higher is better, so `min_effect` means the same for all."""
         return ratio
@@ -85,11 +93,7 @@ class Gate(ABC):
         decision = stats.decide(interval, rule.minimum)
         known = rule.known_breach(e.label, e.device)
         label = rule.name.replace("_", " ")
-        suffix = "x" if self.unit == "x" else ""
-
-        def show(x: float) -> str:
-            return format(x, self.fmt) + suffix
-
+        show = self.show
         text = (
             f"{label} {show(interval.estimate)} [{show(interval.low)}, {show(interval.high)}] "
             f"(min {show(rule.minimum)}, {interval.n} {detail}): {decision}"

@@ -83,11 +83,7 @@ def _gates(case: CaseResult) -> str:
         if v.estimate is None:
             continue
         gate = find_gate(v.name)
-        shown.append(
-            f"{v.name.replace('_', ' ')} {v.estimate:{gate.fmt}}x"
-            if gate is not None and gate.unit == "x"
-            else f"{v.name.replace('_', ' ')} {v.estimate:.0%}"
-        )
+        shown.append(f"{v.name.replace('_', ' ')} {gate.show(v.estimate) if gate else format(v.estimate, '.3g')}")
     return ", ".join(shown)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from benchharness import kinds
+from benchharness import kinds, units
 from benchharness.advice import CAUSES
 from benchharness.baseline_entry import NO_BASELINE
 from benchharness.gates import Gate, in_display_order
@@ -33,7 +33,7 @@ def _cell(record: CaseResult, column: Column) -> str:
         return "-"
     if reading.value is None:
         return "n/a"
-    text = format(reading.value * column.scale, column.fmt)
+    text = units.fixed(reading.value * column.scale, column.fmt)  # a 12 us latency keeps its digits in an ms column
     return f"{text}±{reading.cv:.0%}" if column.with_cv else text
 
 
@@ -50,7 +50,7 @@ def _ratio(record: CaseResult, name: str, fmt: str) -> str:
     verdict = next((v for v in record.verdicts if v.check == "gate" and v.name == name), None)
     if verdict is None:
         return "ref" if record.case.is_reference and record.measurement else "-"
-    value = "" if verdict.estimate is None else format(verdict.estimate, fmt) + " "
+    value = "" if verdict.estimate is None else units.fixed(verdict.estimate, fmt, digits=2) + " "  # as Gate.show
     return value + mark(verdict)
 
 

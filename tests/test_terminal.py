@@ -1,0 +1,80 @@
+"""The terminal summary of a real run, read as a newcomer reads it: figures that keep their digits.
+
+One digits run on ONNX Runtime (seconds) serves every test here; each asserts what pytest printed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchharness import units
+from conftest import digits_project, run_digits
+
+pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = digits_project(tmp_path_factory.mktemp("digits"))
+    code, output = run_digits(root)
+    assert code == 0, output
+    return root, output
+
+
+def _cells(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def figure_table(output: str) -> list[dict[str, str]]:
+    """The rows of the first table pytest printed (the figures), by header."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("variant "))
+    headers = _cells(lines[start])
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        rows.append(dict(zip(headers, _cells(line), strict=True)))
+    return rows
+
+
+def test_every_figure_in_the_table_keeps_three_significant_digits(digits_run):
+    """A newcomer's finding: the digits MLP's batch-1 latency (about 10 us) read "0.01" in the "b1 ms" column."""
+    rows = figure_table(digits_run[1])
+    assert rows and "b1 ms" in rows[0], rows
+    for row in rows:
+        for header, cell in row.items():
+            if header in ("variant", "bits/w") or cell in ("n/a", "-"):
+                continue
+            number = cell.split("±")[0].rstrip("%")
+            digits = number.replace(".", "").lstrip("0")
+            assert float(number) == 0 or len(digits) >= 3, f"{header} {cell!r}: fewer than 3 significant digits"
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "shown"),
+    [
+        (0.0123, ".2f", "0.0123"),  # a 12 us latency in ms
+        (152.66, ".1f", "152.7"),  # tok/s: the format's decimals stay where they hold digits
+        (0.004, ".0%", "0.400%"),  # a 0.4% MBU is not 0%
+        (0.9756, ".2%", "97.56%"),
+        (0.31, ".0f", "0.310"),  # a 0.31 MiB model is not 0 MiB
+        (0.00012, ".4f", "0.000120"),  # a KL divergence of 1.2e-4
+        (0.0, ".2f", "0.00"),
+        (1234.5, ",.0f", "1,234"),  # any other format is applied as it is
+    ],
+)
+def test_a_column_format_is_a_floor_on_decimals_never_a_cap_on_digits(value, fmt, shown):
+    assert units.fixed(value, fmt) == shown
+
+
+def test_small_figures_with_a_unit_keep_their_digits():
+    """The same fault in units.show (the report, compare, targets): bytes under 1 KiB and tiny shares."""
+    assert units.show(300, "B") == "300 B"
+    assert units.show(0.4 * 2**10, "B") == "410 B"
+    assert units.show(1.5e-5, "fraction") == "0.00150%"
+    assert units.show(0.0123, "ms") == "12.30 us"
