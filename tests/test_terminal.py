@@ -1,4 +1,5 @@
-"""The terminal summary of a real run, read as a newcomer reads it: figures that keep their digits.
+"""The terminal summary of a real run, read as a newcomer reads it: figures that keep their digits, columns named
+for what they hold.
 
 One digits run on ONNX Runtime (seconds) serves every test here; each asserts what pytest printed.
 """
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchharness import units
-from conftest import digits_project, run_digits
+from benchharness import kinds, units
+from benchharness.report.terminal import ANSWER_COLUMNS, verdict_columns
+from conftest import CHECKOUT, digits_project, run_digits
 
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
 pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
@@ -78,3 +80,20 @@ def test_small_figures_with_a_unit_keep_their_digits():
     assert units.show(0.4 * 2**10, "B") == "410 B"
     assert units.show(1.5e-5, "fraction") == "0.00150%"
     assert units.show(0.0123, "ms") == "12.30 us"
+
+
+def test_the_model_memory_column_is_named_for_what_it_holds_here_in_the_report_and_in_the_readme(digits_run):
+    """`model MiB` read as the file's size; it is the model's own memory (timed-region peak RSS minus RSS before
+    load), which the report calls "model memory"."""
+    root, output = digits_run
+    assert "model mem MiB" in figure_table(output)[0]
+    assert "model MiB" not in output
+    (report,) = (root / "reports").glob("report-*.html")
+    assert re.search(r'<th title="model_memory_bytes">model memory', report.read_text())
+    known = {c.header for kind in kinds.KINDS.values() for c in kind.columns}
+    known |= {"variant", "bits/w"} | {h for h, _ in ANSWER_COLUMNS} | {h for h, _ in verdict_columns()}
+    readme = (CHECKOUT / "README.md").read_text()
+    tables = [line for line in readme.splitlines() if line.startswith("variant  ")]
+    assert tables
+    for line in tables:
+        assert set(_cells(line)) <= known, f"README table header names a column the terminal does not print: {line}"

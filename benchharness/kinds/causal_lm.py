@@ -97,7 +97,7 @@ class CausalLM:
         Column("TTFT ms", "ttft_ms", ".1f"),
         Column("MBU", "mbu", ".0%"),
         Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
-        Column("model MiB", "model_memory_bytes", ".0f", 1 / 2**20),
+        Column("model mem MiB", "model_memory_bytes", ".0f", 1 / 2**20),
         Column("top-1", "top1_accuracy", ".2%"),
         Column("KL", "mean_kl_vs_reference", ".4f"),
     )

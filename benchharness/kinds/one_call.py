@@ -66,7 +66,7 @@ class OneCallKind:
             Column("b1 ms", "batch1_latency_ms", ".2f"),
             Column("b32 items/s", self.paired_metric, ".1f", with_cv=True),
             Column("peak MiB", "peak_rss_bytes", ".0f", 1 / 2**20),
-            Column("model MiB", "model_memory_bytes", ".0f", 1 / 2**20),
+            Column("model mem MiB", "model_memory_bytes", ".0f", 1 / 2**20),
             Column("accuracy", self.accuracy_metric, ".2%"),
             Column("fidelity", self.fidelity_metric, ".4f"),
         )
