@@ -22,7 +22,14 @@ from benchharness.history.store import resolve_url
 from benchharness.matrix import Case, nothing_selected
 from benchharness.report import progress
 from benchharness.report.profiles_view import profile_lines
-from benchharness.report.terminal import bandwidth_line, flag_lines, machine_lines, policy_lines, table
+from benchharness.report.terminal import (
+    bandwidth_line,
+    flag_lines,
+    machine_lines,
+    policy_lines,
+    recommendation_lines,
+    table,
+)
 from benchharness.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -333,7 +340,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in config.stash.get(SUMMARY_KEY, []):
             terminalreporter.write_line(f"benchharness: {line}")
         return
-    assert bench is not None  # cases come from its result
+    assert bench is not None and bench.result is not None  # cases come from its result
     terminalreporter.section("benchharness")
     for line in table(cases):
         terminalreporter.write_line(line)
@@ -353,6 +360,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.runner.bandwidth):
         terminalreporter.write_line(line)
     for line in policy_lines(cases):
+        terminalreporter.write_line(line)
+    for line in recommendation_lines(bench.result):  # before the target lines, which name it
         terminalreporter.write_line(line)
     for line in config.stash.get(SUMMARY_KEY, []):
         terminalreporter.write_line(line)

@@ -1,11 +1,12 @@
 """The terminal summary of a real run, read as a newcomer reads it: figures that keep their digits, columns named
-for what they hold.
+for what they hold, and the report's recommended configuration beside the target lines that name it.
 
 One digits run on ONNX Runtime (seconds) serves every test here; each asserts what pytest printed.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -97,3 +98,19 @@ def test_the_model_memory_column_is_named_for_what_it_holds_here_in_the_report_a
     assert tables
     for line in tables:
         assert set(_cells(line)) <= known, f"README table header names a column the terminal does not print: {line}"
+
+
+def test_the_recommended_configuration_is_printed_in_the_reports_own_words(digits_run):
+    """Target lines say "not the recommended ..."; a reader of the terminal alone never saw the recommendation."""
+    root, output = digits_run
+    lines = output.splitlines()
+    start = lines.index("Recommended configuration:")
+    printed = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        printed.append(line.strip())
+    (report,) = (root / "reports").glob("report-*.html")
+    sentences = re.findall(r'<p class="recommendation"[^>]*>(.*?)</p>', report.read_text(), flags=re.DOTALL)
+    assert printed == [html.unescape(s) for s in sentences]
+    assert printed[0].startswith("digits-mlp on cpu (hardening-test-host): ship ")

@@ -19,7 +19,8 @@ from benchharness.meters.bandwidth import Bandwidth
 from benchharness.meters.utilisation import RULES
 from benchharness.readings import Reading
 from benchharness.report.provenance import made_by_lines
-from benchharness.results import CaseResult
+from benchharness.report.recommend import recommend
+from benchharness.results import CaseResult, RunResult
 from benchharness.run_flags import RULES as RUN_RULES
 
 
@@ -171,6 +172,16 @@ def verdict_lines(records: Iterable[CaseResult]) -> list[str]:
             suffix = f" [{v.confirmation}]" if v.confirmation and v.confirmation != "not confirmed" else ""
             lines.append(f"  {mark(v):7} {record.case.id}: {v.message}{suffix}")
     return lines
+
+
+def recommendation_lines(run: RunResult) -> list[str]:
+    """The report's "Recommended configuration", one line per model and device, in the report's own words.
+
+    Why in the terminal: a target's lines name "the recommended" variant, and a reader of the terminal alone
+    never saw which one that was.
+    """
+    sentences = [r.sentence for r in recommend(run)]
+    return ["Recommended configuration:", *(f"  {s}" for s in sentences)] if sentences else []
 
 
 def policy_lines(records: Iterable[CaseResult]) -> list[str]:
