@@ -1,6 +1,7 @@
 """`compare` on typed runs: the baseline check's own rule decides, with intervals on top."""
 
 import json
+import re
 
 import pytest
 from run_documents import case, run
@@ -365,3 +366,20 @@ def test_a_page_comparing_latest_json_links_the_dated_results_of_the_same_run(tm
     page = render_compare(compare_runs(old, new), old, new, page=tmp_path / "diff.html")
     links = dict(re.findall(r'<a class="side" href="([^"]+)">(old|new): ', page))
     assert {side: href for href, side in links.items()}["new"] == "reports/results-20261125T100000000000Z-2.json"
+
+
+def test_an_accuracy_gates_ratio_shows_in_its_own_format_and_as_exact_never_a_bare_1(tmp_path):
+    """A newcomer's finding: the compare page showed accuracy retained as "1 | 1" with "no interval", as if rounds
+    were missing; a deterministic figure has no interval by nature, and 1 is 100.0% on the gate's own scale."""
+    kept = {"accuracy_retained": ("pass", 1.0, 0.99, 1.0)}
+    (tmp_path / "old.json").write_text(json.dumps(run([case("q4_0", 150.0, gates=kept)])))
+    new = run([case("q4_0", 151.0, gates=kept, seed=1)], started="2026-11-25T10:00:00+00:00")
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    done = run_cli(tmp_path, "compare", "old.json", "new.json", "--html", "diff.html")
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "diff.html").read_text()
+    row = next(r for r in page.split("<tr") if "<td>accuracy_retained</td>" in r)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells == ["100.0%", "100.0%", "1.000x", "exact (deterministic: a re-run gives the same figure)"], row
+    accuracy = next(r for r in page.split("<tr") if "<td>top1_accuracy</td>" in r)
+    assert "exact (deterministic" in accuracy and "no interval" not in accuracy  # the same kind: a metric

@@ -11,29 +11,49 @@ from urllib.parse import quote
 
 from benchharness import stats
 from benchharness.compare import Comparison, MetricChange, RatioChange
+from benchharness.gates import find_gate
+from benchharness.readings import metric_spec
 from benchharness.report.embed import embedded_json
 from benchharness.report.html import templates
 from benchharness.results import COMPARE_DATA_ID, RunResult
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
 
+EXACT = "exact (deterministic: a re-run gives the same figure)"
 
-def _interval(low: float | None, high: float | None, as_ratio: bool = False) -> str:
-    if low is None or high is None:
-        return "no interval (a side without round samples)"
-    return f"[{low:.3f}x, {high:.3f}x]" if as_ratio else f"[{low:+.1%}, {high:+.1%}]"
+
+def interval(change: MetricChange | RatioChange) -> str:
+    """The change's 95% interval; for a deterministic figure (an accuracy, a file size; a gate that cannot be
+    confirmed by a re-run) that it is exact, since it has no interval by nature rather than for want of rounds."""
+    if change.low is not None and change.high is not None:
+        if isinstance(change, RatioChange):
+            return f"[{change.low:.3f}x, {change.high:.3f}x]"
+        return f"[{change.low:+.1%}, {change.high:+.1%}]"
+    if isinstance(change, RatioChange):
+        gate = find_gate(change.gate)
+        exact = gate is not None and not gate.confirmable
+    else:
+        spec = metric_spec(change.metric)
+        exact = spec is not None and spec.deterministic
+    return EXACT if exact else "no interval (a side without round samples)"
+
+
+def ratio_value(change: RatioChange, value: float) -> str:
+    """A gate ratio as the gate prints it ('100.2%', '1.84x'), never a bare '1'."""
+    gate = find_gate(change.gate)
+    return gate.show(value) if gate is not None else f"{value:.3g}"
 
 
 def describe(change: MetricChange | RatioChange) -> str:
     """One line: where, what, old -> new, the change with its interval."""
     if isinstance(change, RatioChange):
         return (
-            f"{change.machine}: {change.key} gate {change.gate} {change.old:.3g} -> {change.new:.3g} "
-            f"(moved {change.moved:.3f}x {_interval(change.low, change.high, as_ratio=True)}): {change.status}"
+            f"{change.machine}: {change.key} gate {change.gate} {ratio_value(change, change.old)} -> "
+            f"{ratio_value(change, change.new)} (moved {change.moved:.3f}x {interval(change)}): {change.status}"
         )
     return (
         f"{change.machine}: {change.key} {change.metric} {show(change.old, change.unit)} -> {show(change.new, change.unit)} "
-        f"({(change.change or 0):+.1%} {_interval(change.low, change.high)}): {change.status}"
+        f"({(change.change or 0):+.1%} {interval(change)}): {change.status}"
     )
 
 
@@ -152,7 +172,8 @@ def render_compare(
         steady_left_out=rows - len(metrics) - len(ratios),
         describe=describe,
         show=show,
-        interval=_interval,
+        interval=interval,
+        ratio_value=ratio_value,
         sides=sides,
         hrefs={side: quote(where) for side, where in sides.items()},
         data_block=embedded_json([sides], COMPARE_DATA_ID),
