@@ -63,6 +63,7 @@ class MetricChange:
     high: float | None
     status: ChangeStatus
     message: str
+    reason: str = ""  # status "unknown": why it was not decided, as the judge's decision gave it (Verdict.reason)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class RatioChange:
     high: float | None
     status: ChangeStatus
     message: str
+    reason: str = ""  # status "unknown": why it was not decided, as the judge's decision gave it (Verdict.reason)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,9 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
                 pass
         status: ChangeStatus = "not compared" if v.status == "unavailable" else (v.direction or "same")
         changes.append(
-            MetricChange(machine, new.key, v.name, spec.unit, before, after, v.estimate, low, high, status, v.message)
+            MetricChange(
+                machine, new.key, v.name, spec.unit, before, after, v.estimate, low, high, status, v.message, v.reason
+            )
         )
     return changes
 
@@ -217,8 +221,9 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
                     f"{v.name} {v.threshold:.3g} -> {v.estimate:.3g}: steady (moved {moved:.3f}x [{low:.3f}x, "
                     f"{high:.3f}x] from both runs' pairs, reaching within min effect {min_effect:.0%})"
                 )
+        reason = v.reason if direction == "unknown" else ""
         changes.append(
-            RatioChange(machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, direction, message)
+            RatioChange(machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, direction, message, reason)
         )
     return changes
 

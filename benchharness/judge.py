@@ -143,9 +143,9 @@ def between_runs(
             "regressed" if worse else "improved",
             f"{shift.reason}; moved {factor:.2f}x, past run_factor {policy.run_factor:g}x",
         )
-    return RunDecision(
+    return RunDecision(  # the reason alone; the caller's message says "not decided"
         "unknown",
-        f"not decided: {shift.reason}, and {factor:.2f}x is under run_factor {policy.run_factor:g}x "
+        f"{shift.reason}, and {factor:.2f}x is under run_factor {policy.run_factor:g}x "
         "(keep a history of this machine's runs, or re-run to confirm)",
     )
 
@@ -225,7 +225,7 @@ def judge_baseline(
         direction = "regressed" if shift.regressed else ("improved" if shift.improved else "within noise")
         moved_to: Direction = "regressed" if shift.regressed else ("improved" if shift.improved else "same")
         status: Status = "fail" if shift.regressed else "pass"
-        runs = ""
+        runs = undecided = ""
         # Each run's figure is the median of its rounds, as the rounds' test reports it: one slow round
         # moves a mean of six by 5x (digits batch-32 latency, 0.31 ms mean around a 0.06 ms median).
         if shift.regressed or shift.improved:
@@ -233,7 +233,8 @@ def judge_baseline(
             if decision.direction == "not compared":
                 verdicts.append(Verdict("baseline", name, "unavailable", f"{name} {decision.reason}"))
                 continue
-            runs = f"; {decision.reason}"
+            runs = f"; {'not decided: ' if decision.direction == 'unknown' else ''}{decision.reason}"
+            undecided = decision.reason if decision.direction == "unknown" else ""
             if decision.direction != moved_to:
                 moved_to = decision.direction
                 direction = {"unknown": "not decided", "same": "within the between-run noise"}.get(
@@ -242,12 +243,14 @@ def judge_baseline(
                 status = "inconclusive" if decision.direction == "unknown" else "pass"
         busy = _outside_load(stored, current, policy) if spec.unit != "B" else ""
         if moved_to in ("regressed", "improved") and busy:
-            moved_to, direction, status = "unknown", f"not decided ({busy})", "inconclusive"
+            moved_to, undecided, status = "unknown", busy, "inconclusive"
+            direction = f"not decided ({busy})"
         elif moved_to == "same" and abs(shift.change) > policy.min_effect and (shift.underpowered or busy):
             # A move past min_effect that the rounds cannot place (too few of them, or measured beside other
             # work) is not "within noise": nobody can tell from these rounds whether it is real.
             moved_to, status = "unknown", "inconclusive"
-            direction = f"not decided ({busy})" if busy else "not decided (too few rounds to test a move this size)"
+            undecided = busy or "too few rounds to test a move this size"
+            direction = f"not decided ({undecided})"
         moved = (reference_moves or {}).get(name)
         if (
             shift.regressed
@@ -272,6 +275,7 @@ def judge_baseline(
                 n=len(new),
                 rule=shift.reason,
                 direction=moved_to,
+                reason=undecided if moved_to == "unknown" else "",
             )
         )
     return verdicts
@@ -393,7 +397,7 @@ def judge_ratios(
         improved = v.low is not None and _times_better(v.name, v.low) > ceiling
         direction: Direction = "regressed" if regressed else ("improved" if improved else "same")
         word = "regressed" if regressed else ("improved" if improved else "steady")
-        runs = ""
+        runs = undecided = ""
         if regressed or improved:
             key = f"gate:{v.name}"
             scaled = Replicates(
@@ -408,7 +412,8 @@ def judge_ratios(
                     Verdict("ratio", v.name, "unavailable", text, v.estimate, v.low, v.high, old.estimate, v.n)
                 )
                 continue
-            runs = f"; {decision.reason}"
+            runs = f"; {'not decided: ' if decision.direction == 'unknown' else ''}{decision.reason}"
+            undecided = decision.reason if decision.direction == "unknown" else ""
             if decision.direction != direction:
                 direction = decision.direction
                 word = {"unknown": "not decided", "same": "within the between-run noise"}.get(direction, direction)
@@ -418,7 +423,19 @@ def judge_ratios(
             f"{word} (min effect {policy.min_effect:.0%}{runs})"
         )
         verdicts.append(
-            Verdict("ratio", v.name, status, text, v.estimate, v.low, v.high, old.estimate, v.n, direction=direction)
+            Verdict(
+                "ratio",
+                v.name,
+                status,
+                text,
+                v.estimate,
+                v.low,
+                v.high,
+                old.estimate,
+                v.n,
+                direction=direction,
+                reason=undecided,
+            )
         )
     return verdicts
 

@@ -427,6 +427,9 @@ class RunShift:
     reason: str
 
 
+SPREAD_UNKNOWN = "between-run spread unknown"  # run_shift's words where too few other runs are known
+
+
 def run_shift(reference: Sequence[float], current: Sequence[float], *, alpha: float) -> RunShift:
     """Student's two-sample t-test on ln(value), one value per run or child on each side.
 
@@ -449,9 +452,7 @@ def run_shift(reference: Sequence[float], current: Sequence[float], *, alpha: fl
     change = math.expm1(diff)
     df = len(a) + len(b) - 2
     if len(a) < MIN_REPLICATES or df < 2:
-        reason = (
-            f"between-run spread unknown: {len(a)} earlier run(s) or child(ren) of this figure, {MIN_REPLICATES} needed"
-        )
+        reason = f"{SPREAD_UNKNOWN}: {len(a)} earlier run(s) or child(ren) of this figure, {MIN_REPLICATES} needed"
         return RunShift(change, None, len(a), False, reason)
     pooled = (float(np.sum((a - a.mean()) ** 2)) + float(np.sum((b - b.mean()) ** 2))) / df
     se = math.sqrt(pooled * (1.0 / len(a) + 1.0 / len(b)))

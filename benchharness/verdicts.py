@@ -31,6 +31,9 @@ class Verdict:
     known_breach: bool = False  # the suite declared this gate a known breach for this variant
     confirmation: str | None = None  # how a failure was confirmed: by a re-run, or as deterministic
     direction: Direction | None = None  # baseline and ratio checks: which way the figure moved, past the noise
+    # Where direction is "unknown": why the evidence could not place the move, in the judge's words (what compare
+    # prints under "why:"); a reader never has to dig it out of `message`.
+    reason: str = ""
 
     @property
     def unexpected_pass(self) -> bool:

@@ -383,3 +383,25 @@ def test_an_accuracy_gates_ratio_shows_in_its_own_format_and_as_exact_never_a_ba
     assert cells == ["100.0%", "100.0%", "1.000x", "exact (deterministic: a re-run gives the same figure)"], row
     accuracy = next(r for r in page.split("<tr") if "<td>top1_accuracy</td>" in r)
     assert "exact (deterministic" in accuracy and "no interval" not in accuracy  # the same kind: a metric
+
+
+def test_a_not_decided_change_carries_the_judges_own_reason():
+    """compare read why a figure was not decided out of the verdict message's prose; the judge's decision knows it."""
+    old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0])
+    loaded = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
+    busy = change(compare_runs(*runs([old], [loaded])), "decode_tok_per_s")
+    assert busy.status == "unknown"
+    assert busy.reason.startswith("outside CPU load this run 60% over max_outside_load 20%"), busy.reason
+    spread = change(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])), "decode_tok_per_s")
+    assert spread.status == "unknown" and spread.reason.startswith("between-run spread unknown: 1 earlier run(s)")
+    assert "under run_factor" in spread.reason and "not decided" in spread.message  # the message still says it
+    decided = change(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 151.0, seed=1)])), "decode_tok_per_s")
+    assert decided.reason == ""  # only an undecided change has a reason to give
+
+
+def test_a_not_decided_gate_ratio_carries_the_judges_own_reason():
+    old = case("q4_0", 150.0, gates={"speedup": ("pass", 2.6, 2.5, 2.7)})
+    new = case("q4_0", 150.0, gates={"speedup": ("pass", 2.0, 1.95, 2.05)}, seed=1)
+    (ratio,) = compare_runs(*runs([old], [new])).ratios
+    assert ratio.status == "unknown", ratio
+    assert ratio.reason.startswith("between-run spread unknown"), ratio.reason

@@ -57,24 +57,6 @@ def describe(change: MetricChange | RatioChange) -> str:
     )
 
 
-SPREAD_UNKNOWN = "between-run spread unknown"  # judge.between_runs' words where too few other runs are known
-
-
-def undecided_reason(message: str) -> str:
-    """Why the check could not decide, in its own words: the parenthesis after "not decided", or the between-run
-    rule's reason (a figure moved past its rounds' noise, but its spread between runs is unknown)."""
-    _, found, rest = message.partition("not decided (")
-    if found:
-        depth = 1
-        for index, char in enumerate(rest):
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            if depth == 0:
-                return rest[:index]
-        return rest
-    start = message.find(SPREAD_UNKNOWN)
-    return message[start:].split(";")[0].rstrip(")") if start >= 0 else message
-
-
 def terminal_summary(comparison: Comparison) -> list[str]:
     """Only what changed: regressions, improvements, verdicts that flipped, cases added or removed."""
     lines = [f"compare: {comparison.old_label} -> {comparison.new_label}"]
@@ -89,8 +71,8 @@ def terminal_summary(comparison: Comparison) -> list[str]:
     if undecided := comparison.undecided:
         lines.append(f"{len(undecided)} not decided (the evidence cannot place the move either way):")
         for c in undecided:
-            lines += [f"  {describe(c)}", f"    why: {undecided_reason(c.message)}"]
-        if any(SPREAD_UNKNOWN in c.message for c in undecided):
+            lines += [f"  {describe(c)}", f"    why: {c.reason or c.message}"]
+        if any(c.reason.startswith(stats.SPREAD_UNKNOWN) for c in undecided):
             lines.append(
                 f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
                 "in the history (--history) or extra children; without them only a move past the suite's run_factor "
