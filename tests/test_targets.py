@@ -92,7 +92,7 @@ def test_a_missing_figure_is_not_shown_with_its_reason():
     (answer,) = pick(target(max_ttft_ms=100), _noisy(100.0, 1.0))
     (evidence,) = answer.judged[0].evidence
     assert evidence.status == "not shown"
-    assert evidence.text() == "TTFT <= 100.0 ms: not shown (no ttft_ms reading)"
+    assert evidence.text() == "TTFT <= 100.0 ms: not shown (ttft_ms was not measured for this case)"
 
 
 def test_the_order_of_preference_decides_and_a_speed_inside_the_noise_goes_to_the_next_preference():
@@ -115,8 +115,10 @@ def test_backends_and_devices_not_allowed_are_left_out_and_said_so():
     answer = pick(target(backends=["onnxruntime"]), lab())[0]
     assert answer.pick is None
     assert answer.lines()[1].startswith(
-        "  backends ruled out f32 on llamacpp (backend llamacpp not in onnxruntime), q8_0 on llamacpp"
+        "  ruled out as not among the target's backends (onnxruntime): f32 on llamacpp, q8_0 on llamacpp"
     )
+    excluded = answer.judged[0].excluded  # what a target line about the recommended variant says
+    assert excluded == "backend llamacpp is not among the target's backends (onnxruntime)"
     assert pick(target(devices=["cuda"]), lab()) == []
     assert target_lines([lab()], [target(devices=["cuda"])]) == [
         "target phone: lab-a: nothing measured on cuda to choose from"

@@ -40,6 +40,8 @@ min_accuracy_retained = 0.5
 prefer = ["size", "speed"]
 [tool.benchharness.targets.watch]
 max_model_bytes = "1 KiB"
+[tool.benchharness.targets.npu]
+backends = ["openvino"]
 """
 
 
@@ -55,6 +57,10 @@ def test_a_real_run_answers_each_target_in_the_terminal_and_the_report(tmp_path)
         r"^target watch: digits-mlp on cpu \(.*\): nothing qualifies among (\d+) candidate\(s\)$", output, re.M
     )
     assert watch, output[-3000:]
-    assert re.search(r"^  max_model_bytes <= 1 KiB ruled out .* KiB over\)$", output, re.M), output[-3000:]
+    assert re.search(r"^  max_model_bytes <= 1\.00 KiB ruled out .* KiB over\)$", output, re.M), output[-3000:]
+    npu = output.splitlines().index(next(line for line in output.splitlines() if line.startswith("target npu: ")))
+    assert output.splitlines()[npu + 1] == (  # a newcomer read "backend onnxruntime not in openvino"
+        "  ruled out as not among the target's backends (openvino): fp32 on onnxruntime, int8 on onnxruntime"
+    )
     report = (root / "reports" / "latest.html").read_text()
     assert 'data-target="edge"' in report and 'data-target="watch"' in report

@@ -60,9 +60,9 @@ def reading_figure(case: CaseResult, metric: str) -> tuple[Figure | None, str]:
     """A reading as mean ± 1.96 stdev/√n, or None with the reason it is missing."""
     reading = None if case.measurement is None else case.measurement.readings.get(metric)
     if reading is None:
-        return None, f"no {metric} reading"
+        return None, f"{metric} was not measured for this case"
     if reading.value is None:
-        return None, f"{metric} unavailable: {reading.unavailable_reason}"
+        return None, f"{metric} is unavailable: {reading.unavailable_reason}"
     half = Z95 * reading.stdev / math.sqrt(reading.n) if reading.n > 1 and reading.stdev > 0 else 0.0
     return Figure(reading.value, reading.value - half, reading.value + half), ""
 
@@ -74,7 +74,7 @@ def retained_figure(case: CaseResult) -> tuple[Figure | None, str]:
     verdict = case.verdict("gate", ACCURACY_RETAINED.name)
     if verdict is None or verdict.estimate is None:
         why = verdict.message if verdict is not None else f"the suite does not gate {ACCURACY_RETAINED.name}"
-        return None, f"no accuracy retained ({why})"
+        return None, f"accuracy retained was not judged ({why})"
     low = verdict.estimate if verdict.low is None else verdict.low
     high = verdict.estimate if verdict.high is None else verdict.high
     return Figure(verdict.estimate, low, high), ""
@@ -195,7 +195,9 @@ class Judged:
 def judge_candidate(target: Target, candidate: Candidate) -> Judged:
     excluded = ""
     if target.backends is not None and candidate.case.case.backend not in target.backends:
-        excluded = f"backend {candidate.case.case.backend} not in {', '.join(target.backends)}"
+        excluded = (
+            f"backend {candidate.case.case.backend} is not among the target's backends ({', '.join(target.backends)})"
+        )
     evidence = tuple(
         judge(limit, value, candidate.case) for limit in LIMITS if (value := getattr(target, limit.key)) is not None
     )
@@ -305,8 +307,11 @@ class TargetPick:
             return lines
         lines = [f"{head}: nothing qualifies among {len(self.judged)} candidate(s)"]
         excluded = [j for j in self.judged if j.excluded]
-        if excluded:
-            lines.append(f"  backends ruled out {', '.join(f'{j.name} ({j.excluded})' for j in excluded)}")
+        if excluded and self.target.backends is not None:
+            lines.append(
+                f"  ruled out as not among the target's backends ({', '.join(self.target.backends)}): "
+                + ", ".join(j.name for j in excluded)
+            )
         for limit in LIMITS:
             value = getattr(self.target, limit.key)
             if value is None:
