@@ -123,6 +123,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from benchharness.history.changepoints import detect
+    from benchharness.history.show import series_lines
 
     store = _history(args.history, Path("reports"))
     if store is None:
@@ -149,21 +150,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     points = store.series(args.machine, args.case, args.metric, args.last)
     if not points:
         raise BenchHarnessError(_no_series(store, args.machine, args.case, args.metric))
-    found = detect([p.value for p in points])
-    starts = {cp.index: cp for cp in found.points}
-    away = {i: t for t in found.transients for i in range(t.start, t.end)}
-    for i, p in enumerate(points):
-        mark = ""
-        if i in starts:
-            cp = starts[i]
-            noise = "no noise" if cp.noise_multiple == float("inf") else f"{cp.noise_multiple:.1f}x the noise"
-            mark = f"  <- change point ({cp.change:+.1%}, {noise}, p={cp.p_value:.2g})"
-        elif i in away:
-            t = away[i]
-            mark = f"  <- transient ({t.change:+.1%}, back to the level after {t.end - t.start} night(s))"
-        print(f"{p.started}  {p.value:.6g}  {(p.git_commit or '')[:10]}{mark}")
-    if found.unavailable_reason:
-        print(f"change points: {found.unavailable_reason}")
+    for line in series_lines(args.machine, args.case, args.metric, points, detect([p.value for p in points])):
+        print(line)
     return 0
 
 

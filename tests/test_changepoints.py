@@ -88,7 +88,7 @@ def test_too_short_a_history_says_why():
     found = detect([1.0, 2.0, 3.0, 4.0, 5.0])
     assert found.points == ()
     assert found.unavailable_reason == (
-        "5 run(s) in the history; change points need at least 6 (3 nights on each side of a change)"
+        "5 run(s) in the history; change points need at least 6 (3 runs on each side of a change)"
     )
 
 

@@ -1,6 +1,7 @@
 """The history store on SQLite and on a real PostgreSQL server, and change points in a series."""
 
 import multiprocessing
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from benchharness.errors import ConfigError, StoreError
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore, resolve_url
 from benchharness.results import RunResult
+from conftest import run_cli
 
 
 def nightly(night: int, decode: float, machine: str = "lab-a") -> RunResult:
@@ -271,7 +273,7 @@ def test_a_reader_who_may_not_add_an_index_still_reads_and_is_told(postgresql_ur
     ]
     assert cli.main(argv) == 0
     out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 13
+    assert len(out.splitlines()) == 1 + 13  # the heading, then a line per run
     assert err.startswith("note: the history lacks the index(es) ix_bench_runs_machine_started (InsufficientPrivilege")
     assert "until a user who may write opens it once" in err
     assert cli.main(["history", "digest", "--history", reader_url]) == 0  # the digest reads too, and says so
@@ -339,3 +341,39 @@ def test_history_show_of_a_name_with_no_series_says_which_name_and_the_nearest_o
         "no history for metric 'decode_tok_pers' on lab-a for llm::smollm2-135m-q4_0-llamacpp-cpu; nearest: decode_tok_per_s"
         in capsys.readouterr().err
     )
+
+
+def test_history_show_prints_each_value_with_its_unit_and_counts_runs(tmp_path):
+    """A newcomer's finding: `history show` printed bare numbers, and said "nights" where it meant runs (a
+    machine may run several times a night, or skip one)."""
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(f"sqlite:///{path}")
+    for night in range(2):
+        gates = {"speedup": ("pass", 2.61, 2.5, 2.7), "accuracy_retained": ("pass", 0.992, 0.98, 1.0)}
+        data = run(
+            [case("q4_0", 150.0, gates=gates, seed=night)], "lab-a", started=f"2026-11-0{night + 1}T02:00:00+00:00"
+        )
+        store.append(RunResult.from_dict(data, f"n{night}.json"))
+    store.close()
+    key = "llm::smollm2-135m-q4_0-llamacpp-cpu"
+
+    def show(metric: str) -> list[str]:
+        done = run_cli(tmp_path, "history", "show", "--history", str(path), "--machine", "lab-a", "--case", key,
+                       "--metric", metric)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    decode = show("decode_tok_per_s")
+    assert decode[0] == f"decode_tok_per_s (decode throughput, tok/s) of {key} on lab-a: 2 run(s), oldest first"
+    assert all(
+        re.fullmatch(r"2026-11-0\dT02:00:00\+00:00  1[45]\d\.\d+ tok/s  0123456789", line) for line in decode[1:3]
+    )
+    assert (
+        decode[3]
+        == "change points: 2 run(s) in the history; change points need at least 6 (3 runs on each side of a change)"
+    )
+    assert "night" not in "\n".join(decode)
+    assert show("peak_rss_bytes")[1].endswith(" 300 MiB  0123456789")
+    assert show("top1_accuracy")[1].endswith(" 49%  0123456789")
+    assert show("gate:speedup")[1].endswith(" 2.61x  0123456789")
+    assert show("gate:accuracy_retained")[1].endswith(" 99.2%  0123456789")

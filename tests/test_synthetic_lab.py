@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,9 @@ def show(out: Path, machine: str, case: str, figure: str) -> list[str]:
     done = run("-m", "benchharness.cli", "history", "show", "--history", str(out / "history.sqlite"),
                "--machine", machine, "--case", case, "--metric", figure, cwd=out)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    heading, *lines = done.stdout.splitlines()  # then one line per run, oldest first
+    assert heading.startswith(f"{figure} (") and heading.endswith("run(s), oldest first"), heading
+    return lines
 
 
 @pytest.mark.slow  # over ~5 s (the fast lane's line)
@@ -50,9 +53,9 @@ def test_the_lab_is_deterministic_and_its_planted_changes_are_what_history_show_
     went = next(p for p in truth["planted"] if p["kind"] == "transient" and "tok_per_s" in p["figure"])
     lines = show(tmp_path / "a", went["machine"], went["case_key"], went["figure"])
     assert "<- transient (-1" in lines[went["night"]] and "change point" not in "".join(lines), lines
+    assert re.search(r"back to the level after \d+ run\(s\)\)$", lines[went["night"]]), lines  # runs, not nights
     bimodal = next(p for p in truth["planted"] if p["kind"] == "bimodal" and p["figure"] == "model_memory_bytes")
-    values = {
-        float(line.split()[1])
-        for line in show(tmp_path / "a", bimodal["machine"], bimodal["case_key"], "model_memory_bytes")
-    }
-    assert len(values) == 2 and round((max(values) - min(values)) / 2**20) == 948 - 676
+    shown = show(tmp_path / "a", bimodal["machine"], bimodal["case_key"], "model_memory_bytes")
+    assert all(line.split()[2] == "MiB" for line in shown), shown  # each value with its unit
+    values = {float(line.split()[1]) for line in shown}
+    assert len(values) == 2 and round(max(values) - min(values)) == 948 - 676

@@ -202,7 +202,7 @@ def detect(
         return Detection(
             (),
             f"{len(values)} run(s) in the history; change points need at least {needed} "
-            f"({rules.min_segment} nights on each side of a change)",
+            f"({rules.min_segment} runs on each side of a change)",
         )
     try:
         from otava.analysis import compute_change_points
