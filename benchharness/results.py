@@ -278,6 +278,28 @@ def _is_lab(data: Any) -> bool:
     return isinstance(data, dict) and data.get("document", data.get("kind")) == LAB_DOCUMENT
 
 
+INPUTS = "pass a results .json (reports/results-*.json, latest.json), an HTML report or a lab's results.json"
+
+
+def not_results(path: Path) -> str | None:
+    """Why the file at `path` is no benchharness results file at all (None: it may be one, perhaps damaged).
+
+    Why apart from read_json's errors: a damaged results file is worth restoring or re-recording, while a file
+    that never was one (a pyproject.toml, a folder, someone else's JSON) only needs the right file named.
+    """
+    if path.is_dir():
+        return f"{path} is a folder, not a results file; {INPUTS}"
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None  # read_json says why it cannot be read
+    if not head.lstrip().startswith(b"{"):  # every results file is a JSON object, written by benchharness
+        shown = head.decode("utf-8", "replace").strip().splitlines()[0][:30] if head.strip() else "empty"
+        return f"{path} is not a benchharness results file (not JSON: it begins {shown!r}); {INPUTS}"
+    return None
+
+
 def load_runs(path: str | Path) -> list[RunResult]:
     """Every run in a results JSON (one), a lab's merged results JSON (one per machine) or an HTML report
     (one; a lab report's first page: the merged results file it names, beside it; a compare page: its new
@@ -304,14 +326,20 @@ def load_runs(path: str | Path) -> list[RunResult]:
                     f"copy the page with its {merged.parent.name}/ folder"
                 )
             return _lab_runs(merged)
+        if not has_block(path, REPORT_DATA_ID) and path.is_file():
+            raise StoreError(f"{path} is not a benchharness report (it embeds no results); {INPUTS}")
         documents = extract_embedded(path, REPORT_DATA_ID)
         return [
             RunResult.from_dict(migrate(d, DOCUMENT, f"{path} (run {i})", SCHEMA_VERSION, MIGRATIONS), str(path))
             for i, d in enumerate(documents)
         ]
+    if (why := not_results(path)) is not None:
+        raise StoreError(why)
     data = read_json(path, DOCUMENT)
     if _is_lab(data):
         return _lab_runs(path, data)
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise StoreError(f"{path} is not a benchharness results file (JSON without a schema_version); {INPUTS}")
     return [RunResult.from_dict(migrate(data, DOCUMENT, str(path), SCHEMA_VERSION, MIGRATIONS), str(path))]
 
 

@@ -379,6 +379,28 @@ def test_the_cli_refuses_bad_files_in_one_line(tmp_path):
         assert message in done.stderr
 
 
+INPUTS = "pass a results .json (reports/results-*.json, latest.json), an HTML report or a lab's results.json"
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [  # a newcomer ran `compare pyproject.toml new.json` and was told to "re-record" their pyproject.toml
+        (["compare", "pyproject.toml", "pyproject.toml"], "pyproject.toml is not a benchharness results file (not JSON: it begins '[tool.benchharness.workload]')"),
+        (["compare", "package.json", "package.json"], "package.json is not a benchharness results file (JSON without a schema_version)"),
+        (["compare", "reports", "reports"], "reports is a folder, not a results file"),
+        (["compare", "page.html", "page.html"], "page.html is not a benchharness report (it embeds no results)"),
+        (["merge", "pyproject.toml", "--out", "lab.html"], "pyproject.toml is not a benchharness results file (not JSON"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_results_file_is_named_as_such_with_what_the_command_takes(tmp_path, args, what):
+    root = digits_project(tmp_path, files={"package.json": '{"name": "x"}', "page.html": "<html></html>"})
+    (root / "reports").mkdir()
+    done = run_cli(root, *args)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert what in done.stderr and done.stderr.strip().endswith(INPUTS), done.stderr
+    assert "re-record" not in done.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # Interrupts: a real run, a real signal, and nothing left behind.
 
