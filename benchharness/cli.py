@@ -47,6 +47,7 @@ def _history(url: str | None, results_dir: Path) -> HistoryStore | None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from benchharness.compare import compare_runs
     from benchharness.report.compare_view import terminal_summary, write_compare
+    from benchharness.storage import new_folder_note
 
     old, new = _load([args.old]), _load([args.new])
     history = None
@@ -58,7 +59,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for line in terminal_summary(comparison):
         print(line)
     if args.html:
-        print(f"compare report: {write_compare(Path(args.html), comparison, old, new)}")
+        note = new_folder_note(Path(args.html))
+        print(f"compare report: {write_compare(Path(args.html), comparison, old, new)}{note}")
     if args.fail_on_regression and comparison.regressions:
         print(f"{len(comparison.regressions)} regression(s): failing (--fail-on-regression)", file=sys.stderr)
         return EXIT_REGRESSION
@@ -69,14 +71,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from benchharness.history.store import resolve_url
     from benchharness.report.lab_pages import files_dir, write_lab
     from benchharness.report.merge import merge_runs
+    from benchharness.storage import new_folder_note
 
     runs, notes = merge_runs(_load(args.results))
     for note in notes:
         print(f"note: {note}")
     history_url = resolve_url(args.history, Path(args.out).parent) if args.history else None
     targets = tuple(_targets(args.config)[1].values()) if args.config else ()
+    note = new_folder_note(Path(args.out))
     path, drawn = write_lab(Path(args.out), runs, history_url, title=args.title, targets=targets)
-    print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)})")
+    print(f"lab report: {path} ({len(runs)} machine(s): {', '.join(r.machine_id for r in runs)}){note}")
     print(
         f"machine pages and merged results: {files_dir(path)}/ ({drawn} page(s) drawn here, "
         f"{len(runs) - drawn} the machines' own reports)"
@@ -86,11 +90,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from benchharness.report.html import write_report
+    from benchharness.storage import new_folder_note
 
     runs = _load([args.results])
     history = _history(args.history, Path(args.results).parent) if args.history else None
     targets = tuple(_targets(args.config)[1].values()) if args.config else ()
-    print(f"report: {write_report(Path(args.out), runs, history, title=args.title, targets=targets)}")
+    note = new_folder_note(Path(args.out))
+    print(f"report: {write_report(Path(args.out), runs, history, title=args.title, targets=targets)}{note}")
     return 0
 
 
@@ -181,6 +187,7 @@ def _digest(store: HistoryStore, args: argparse.Namespace) -> int:
 
     from benchharness.history.digest import as_json, digest, lines
     from benchharness.history.recent import read_recent
+    from benchharness.storage import new_folder_note, write_text_atomic
 
     if args.days < 0:
         raise BenchHarnessError(f"--days {args.days}: must not be negative; use 7 for the last week's alarms")
@@ -189,11 +196,11 @@ def _digest(store: HistoryStore, args: argparse.Namespace) -> int:
     if args.json == "-":
         print(document, end="")
         return 0
-    if args.json is not None:
-        try:
-            Path(args.json).write_text(document)
-        except OSError as e:
-            raise BenchHarnessError(f"--json {args.json}: cannot write ({e.strerror}); name a writable file") from None
+    if args.json is not None:  # its folder is made, as every other output path's is
+        note = new_folder_note(Path(args.json))
+        write_text_atomic(Path(args.json), document)
+        if note:
+            print(f"--json {args.json}:{note}", file=sys.stderr)
     for line in lines(found):
         print(line)
     return 0
@@ -235,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="what changed between two runs (results JSON or HTML reports)")
     c.add_argument("old")
     c.add_argument("new")
-    c.add_argument("--html", metavar="PATH", help="also write an HTML diff report here")
+    c.add_argument("--html", metavar="PATH", help="also write an HTML diff report here (a missing folder is made)")
     c.add_argument("--fail-on-regression", action="store_true", help="exit 1 when any figure regressed past the noise")
     c.add_argument(
         "--history",
@@ -251,7 +258,8 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         metavar="PATH",
-        help="the lab report's first page (HTML); its machine pages and merged results go in PATH's stem + _files/",
+        help="the lab report's first page (HTML); its machine pages and merged results go in PATH's stem + _files/ "
+        "(a missing folder is made)",
     )
     m.add_argument(
         "--history", metavar="URL", help="show trends from this history store (sqlite:///..., postgresql://...)"
@@ -262,7 +270,7 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="write the HTML report of a results file")
     r.add_argument("results")
-    r.add_argument("--out", required=True, metavar="PATH")
+    r.add_argument("--out", required=True, metavar="PATH", help="the HTML report (a missing folder is made)")
     r.add_argument("--history", metavar="URL", help="show trends from this history store")
     r.add_argument("--title", default=None)
     r.add_argument("--config", metavar="PATH", help="answer the deployment targets this file declares")
@@ -298,7 +306,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         const="-",
         metavar="PATH",
-        help="digest: the alarms as JSON, for CI: alone, printed instead of the lines; with a PATH, written there too",
+        help="digest: the alarms as JSON, for CI: alone, printed instead of the lines; with a PATH, written there too "
+        "(a missing folder is made)",
     )
     h.set_defaults(func=cmd_history)
 

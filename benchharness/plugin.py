@@ -82,7 +82,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--report",
         default=None,
         metavar="PATH",
-        help="write the HTML report here (default: reports/report-<time>.html, and reports/latest.html)",
+        help="write the HTML report here (default: reports/report-<time>.html, and reports/latest.html; a missing "
+        "folder is made)",
     )
     group.addoption(
         "--history",

@@ -30,7 +30,7 @@ from benchharness.report.targets import target_lines
 from benchharness.results import RunResult
 from benchharness.results_writer import pytest_benchmark_document, results_document, results_path, write_results
 from benchharness.settings import Settings
-from benchharness.storage import write_json_atomic
+from benchharness.storage import new_folder_note, write_json_atomic
 
 if TYPE_CHECKING:  # the runner is only read here; importing it would pull the child's side into the recorder
     from benchharness.trial_runner import TrialRunner
@@ -167,10 +167,11 @@ class Recorder:
         path = self.options.report or self.settings.results_dir / f"report-{stamp}.html"
 
         def write_report() -> str:
+            note = new_folder_note(path)
             html.write_report(path, [run], store, targets=tuple(self.settings.targets.values()))
             if self.options.report is None:
                 shutil.copyfile(path, self.settings.results_dir / "latest.html")
-            return f"report: {path}"
+            return f"report: {path}{note}"
 
         try:
             lines.append(self._step("report", "NOT written", write_report))

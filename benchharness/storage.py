@@ -35,6 +35,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, text)
 
 
+def new_folder_note(path: Path) -> str:
+    """' (made the folder X/)' where writing `path` will make its folder, else ''; asked before the write.
+
+    Every output path (--report, --html, merge's and report's --out, digest's --json, results_dir) makes a
+    missing folder rather than refusing; the line that names the file says so, so a mistyped folder is seen.
+    """
+    return "" if path.parent.exists() else f" (made the folder {path.parent}/)"
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` (written, fsynced, renamed) or leave the old file untouched."""
     if path.parent.exists() and not path.parent.is_dir():

@@ -491,3 +491,39 @@ def test_a_truncated_variant_in_the_cache_is_rebuilt(tmp_path):
     assert code == 0, output[-2000:]
     assert "cache: rebuilt 1 variant(s) whose cached copy did not match its manifest (truncated or changed): " in output
     assert graph.stat().st_size > 100
+
+
+def test_every_output_path_makes_its_missing_folder_and_says_so(tmp_path):
+    """A newcomer's finding: `compare --html out/missing/x.html` made the folders silently. Every output path
+    (--report, compare --html, merge and report --out, digest --json) makes a missing folder, and the line naming
+    the file says so, so a mistyped folder is seen; digest --json refused instead, and now behaves the same."""
+    from run_documents import case, run
+
+    from benchharness.history.store import HistoryStore
+    from benchharness.results import RunResult
+
+    data = run([case("q4_0", 150.0)])
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    store.append(RunResult.from_dict(data, "r.json"))
+    store.close()
+    for args, written, line in (
+        (["compare", "r.json", "r.json", "--html", "a/b/x.html"], "a/b/x.html", "compare report: a/b/x.html (made the folder a/b/)"),
+        (["merge", "r.json", "--out", "c/lab.html"], "c/lab.html", "lab report: c/lab.html (1 machine(s): lab-a) (made the folder c/)"),
+        (["report", "r.json", "--out", "d/r.html"], "d/r.html", "report: d/r.html (made the folder d/)"),
+        (["history", "digest", "--history", "h.sqlite", "--json", "e/d.json"], "e/d.json", "--json e/d.json: (made the folder e/)"),
+    ):  # fmt: skip
+        done = run_cli(tmp_path, *args)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / written).is_file()
+        assert line in (done.stdout + done.stderr).splitlines(), done.stdout + done.stderr
+    again = run_cli(tmp_path, "report", "r.json", "--out", "d/r.html")  # an existing folder: nothing to say
+    assert again.stdout.strip() == "report: d/r.html"
+
+
+def test_the_report_option_makes_its_missing_folder_and_says_so(tmp_path):
+    root = digits_project(tmp_path)
+    code, output = run_digits(root, "--report=out/new/report.html")
+    assert code == 0, output[-3000:]
+    assert one_line(output, r"^report: ") == "report: out/new/report.html (made the folder out/new/)"
+    assert (root / "out" / "new" / "report.html").is_file()
