@@ -112,7 +112,7 @@ def test_the_readme_states_the_rules_defaults():
     from benchharness.history import changepoints as cp
 
     text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
-    assert f"at least **{cp.MIN_SEGMENT} nights** (`min_segment`)" in text
+    assert f"at least **{cp.MIN_SEGMENT} runs** (`min_segment`" in text
     assert f"at least **{cp.MIN_NOISE_MULTIPLE:g}x the series' own robust spread** (`min_noise_multiple`" in text
     assert f"at least **{cp.MIN_MAGNITUDE:.0%}** of the level before (`min_magnitude`" in text
     assert f"gives **p < {cp.MAX_PVALUE:g}** (`max_pvalue`)" in text
