@@ -341,7 +341,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in config.stash.get(SUMMARY_KEY, []):
             terminalreporter.write_line(f"benchharness: {line}")
         return
-    assert bench is not None and bench.result is not None  # cases come from its result
+    assert bench is not None and result is not None  # cases come from its result
     terminalreporter.section("benchharness")
     for line in table(cases):
         terminalreporter.write_line(line)
@@ -362,7 +362,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in policy_lines(cases):
         terminalreporter.write_line(line)
-    for line in recommendation_lines(bench.result):  # before the target lines, which name it
+    for line in recommendation_lines(result):  # before the target lines, which name it
         terminalreporter.write_line(line)
     for line in config.stash.get(SUMMARY_KEY, []):
         terminalreporter.write_line(line)
