@@ -66,7 +66,8 @@ class BaselineSettings:
     they regress when worse by more than `deterministic_tolerance` (relative) and by more than twice
     their own standard error where they carry one. `max_outside_load` is the share of the machine's CPUs
     that work the case did not cause may keep busy in its timed region before a saved baseline is
-    flagged as recorded under load.
+    flagged as recorded under load, and before a move of a timed figure (either side loaded past it) is
+    "not decided" rather than called (judge._outside_load).
 
     Rounds share one child, so passing that test says the two children differ, not the two runs. The
     run is the unit of replication between runs: a change is called only when the same machine's other

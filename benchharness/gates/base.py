@@ -42,7 +42,12 @@ class Gate(ABC):
     """One gate: what it judges, how, and the policy defaults a suite starts from.
 
     A new gate is one subclass (set the class attributes, write `judge`) and one `register(...)` line in
-    benchharness/gates/__init__.py. The TOML key and `--gate NAME=MIN` are its `name`.
+    benchharness/gates/__init__.py (or a project's conftest.py). The TOML key and `--gate NAME=MIN` are its `name`.
+
+    Every gate judges a ratio where higher is better against a minimum (stats.decide: pass when the interval
+    lies above it). A cap is its inverse: "load time at most 5x the reference's" is a load-time speedup of at
+    least 0.2, as `speedup` is the variant's decode speed over the reference's. One direction keeps the
+    baseline's ratio tracking (`times_better`) and every report's reading of "worse" the same for all gates.
     """
 
     name: ClassVar[str]
