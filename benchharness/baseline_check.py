@@ -164,17 +164,17 @@ class BaselineCheck:
         if entry is None:
             message = f"no baseline for {case.key} in {self.baseline_file()}{self.no_baseline_fix()}"
             return [Verdict("baseline", NO_BASELINE, "unavailable", message)]
-        settings = dict(plan.workload_key)
+        workload_key = dict(plan.workload_key)
         moves = self._reference_moves(plan, reference)
         earlier = self._earlier_runs(case.key, entry)
-        verdicts = judge.judge_baseline(measurement, entry, settings, plan.baseline, moves, earlier)
+        verdicts = judge.judge_baseline(measurement, entry, workload_key, plan.baseline, moves, earlier)
         if any(v.status == "fail" for v in verdicts) and self.settings.trials.confirm:
             self.progress(f"{case.id}: regression against the baseline; confirming in a fresh child")
             again = remeasure()
             # The fresh child is judged with the first one beside it, as two children of this run.
             children = {n: [x] for n in entry.metrics if (x := measurement.value(n)) is not None and x > 0}
             both = judge.Replicates(earlier.before, children)
-            rerun = {v.name: v for v in judge.judge_baseline(again, entry, settings, plan.baseline, moves, both)}
+            rerun = {v.name: v for v in judge.judge_baseline(again, entry, workload_key, plan.baseline, moves, both)}
             verdicts = [self._confirmed(v, rerun.get(v.name)) for v in verdicts]
         return verdicts + judge.judge_ratios(gate_verdicts, entry, plan.baseline, earlier)
 

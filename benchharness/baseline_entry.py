@@ -58,7 +58,7 @@ class BaselineEntry:
 
     metrics: dict[str, StoredMetric]
     ratios: dict[str, StoredRatio]
-    settings: dict[str, Any]
+    workload_key: dict[str, Any]  # the workload settings that define the figures (`settings` in the file)
     recorded: dict[str, Any]
 
     @classmethod
@@ -78,7 +78,7 @@ class BaselineEntry:
                 k: StoredRatio(float(r["estimate"]), float(r["low"]), float(r["high"]), int(r["n"]))
                 for k, r in data.get("ratios", {}).items()
             },
-            settings=dict(data.get("settings", {})),
+            workload_key=dict(data.get("settings", {})),
             recorded=dict(data.get("recorded", {})),
         )
 
@@ -86,7 +86,7 @@ class BaselineEntry:
     def of(
         cls,
         measurement: Measurement,
-        settings: dict[str, Any],
+        workload_key: dict[str, Any],
         recorded: dict[str, Any],
         ratios: dict[str, StoredRatio],
     ) -> BaselineEntry:
@@ -97,13 +97,13 @@ class BaselineEntry:
                 continue
             samples = tuple(float(x) for x in measurement.round_samples.get(name, []))
             metrics[name] = StoredMetric(r.value, r.stdev, r.n, r.unit, samples)
-        return cls(metrics, dict(ratios), settings, recorded)
+        return cls(metrics, dict(ratios), workload_key, recorded)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: what `from_dict` reads back."""
         return {
             "metrics": {k: {**asdict(m), "samples": list(m.samples)} for k, m in self.metrics.items()},
             "ratios": {k: asdict(v) for k, v in self.ratios.items()},
-            "settings": self.settings,
+            "settings": self.workload_key,
             "recorded": self.recorded,
         }

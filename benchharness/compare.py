@@ -159,8 +159,8 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
     assert old.measurement is not None and new.measurement is not None
     # The old run plays the baseline, its outside load included (judge._outside_load reads both sides').
     recorded = {"outside_cpu_load": old.measurement.value("outside_cpu_load")}
-    stored = BaselineEntry.of(old.measurement, old.settings, recorded, {})
-    verdicts = judge.judge_baseline(new.measurement, stored, new.settings, new.baseline_policy, None, replicates)
+    stored = BaselineEntry.of(old.measurement, old.workload_key, recorded, {})
+    verdicts = judge.judge_baseline(new.measurement, stored, new.workload_key, new.baseline_policy, None, replicates)
     changes = []
     for v in verdicts:
         spec = metric_spec(v.name)
@@ -199,7 +199,7 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
     }
     if not stored_ratios:
         return []
-    stored = BaselineEntry(metrics={}, ratios=stored_ratios, settings=new.settings, recorded={})
+    stored = BaselineEntry(metrics={}, ratios=stored_ratios, workload_key=new.workload_key, recorded={})
     changes = []
     for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy, replicates):
         assert v.estimate is not None and v.threshold is not None

@@ -161,7 +161,7 @@ def _samples(m: Measurement, metric: str) -> list[float]:
 def judge_baseline(
     current: Measurement,
     stored: BaselineEntry,
-    settings: dict[str, object],
+    workload_key: dict[str, object],
     policy: BaselineSettings,
     reference_moves: dict[str, float] | None = None,
     replicates: Replicates | None = None,
@@ -173,7 +173,7 @@ def judge_baseline(
     `reference_moves` holds, per metric, how far the variant's reference moved against its own
     baseline in this session; a variant that moved no more than its reference says 'machine moved'.
     """
-    defining, stored_defining = defining_settings(settings), defining_settings(stored.settings)
+    defining, stored_defining = defining_settings(workload_key), defining_settings(stored.workload_key)
     if stored_defining != defining:
         changed = sorted(k for k in set(defining) | set(stored_defining) if defining.get(k) != stored_defining.get(k))
         return [

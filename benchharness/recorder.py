@@ -87,7 +87,7 @@ class Recorder:
             if record.outcome == "pending":  # selected, never reached: an interrupt, -x, a time limit
                 record.outcome, record.message = "not run", "the run ended before this case"
             plan = plans(record)
-            record.settings = dict(plan.workload_key)
+            record.workload_key = dict(plan.workload_key)
             record.baseline_policy = plan.baseline
         path = results_path(self.settings.results_dir)
         bench_path = path.with_name(path.stem + ".pytest-benchmark.json")

@@ -44,7 +44,8 @@ class CaseRecord:
     log_tail: list[str] = field(default_factory=list)  # a failed child's last output lines, whole
     test_name: str = "test_generation"  # the suite's test function, for pytest-benchmark's names
     nodeid: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # the workload settings that define the figures
+    # The workload settings that define the figures (CasePlan.workload_key); `settings` in the results file.
+    workload_key: dict[str, Any] = field(default_factory=dict)
     baseline_policy: BaselineSettings = field(default_factory=BaselineSettings)  # noise rule used to compare
 
     def stored_ratios(self) -> dict[str, StoredRatio]:
@@ -83,7 +84,7 @@ class CaseRecord:
             "confirm_pairs": [encode(p) for p in self.confirm_pairs],
             "ratios": self.ratios,
             "verdicts": [asdict(v) for v in self.verdicts],
-            "settings": self.settings,
+            "settings": self.workload_key,
             "baseline_policy": asdict(self.baseline_policy),
         }
 

@@ -105,7 +105,7 @@ class CaseResult:
     confirm_pairs: tuple[PairedTiming, ...]
     ratios: dict[str, float]
     verdicts: tuple[Verdict, ...]
-    settings: dict[str, Any]
+    workload_key: dict[str, Any]  # the workload settings that define its figures (`settings` in the file)
     baseline_policy: BaselineSettings
 
     @property
@@ -172,7 +172,7 @@ class CaseResult:
                 ),
                 ratios={str(k): float(v) for k, v in (data.get("ratios") or {}).items()},
                 verdicts=tuple(Verdict(**v) for v in data.get("verdicts", [])),
-                settings=dict(data.get("settings") or {}),
+                workload_key=dict(data.get("settings") or {}),
                 baseline_policy=_baseline_policy(data.get("baseline_policy") or {}),
             )
         except (KeyError, TypeError, ValueError, ProtocolError) as e:

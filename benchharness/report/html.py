@@ -135,7 +135,7 @@ def _suite_workloads(run: RunResult) -> list[tuple[str, str]]:
     run_settings = run.run.get("settings") or {}
     suites: dict[str, dict[str, object]] = {}
     for c in run.cases:
-        suites.setdefault(c.case.suite, c.settings)
+        suites.setdefault(c.case.suite, c.workload_key)
     return [
         (f"workload of suite {name}", ", ".join(f"{k}={v}" for k, v in sorted(settings.items())))
         for name, settings in suites.items()
