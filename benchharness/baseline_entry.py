@@ -36,7 +36,7 @@ class StoredMetric:
     """One tracked metric as recorded: summary and the round samples the significance test needs."""
 
     value: float
-    stdev: float
+    stdev: float | None  # None: no spread was measured (one figure, a percentile, an accuracy)
     n: int
     unit: str
     samples: tuple[float, ...] = ()
@@ -67,7 +67,7 @@ class BaselineEntry:
             metrics={
                 k: StoredMetric(
                     float(m["value"]),
-                    float(m.get("stdev", 0.0)),
+                    None if m.get("stdev") is None else float(m["stdev"]),
                     int(m.get("n", 1)),
                     str(m.get("unit", "")),
                     tuple(float(x) for x in m.get("samples", ())),

@@ -206,7 +206,8 @@ def judge_baseline(
             verdicts.append(_deterministic(name, old, current, spec.better == "higher", spec.unit, policy))
             continue
         old_samples = list(old.samples) or [old.value]
-        noisy = old.stdev > 0 or len(new) > 1 or (current.readings.get(name) and current.readings[name].stdev > 0)
+        now = current.readings.get(name)
+        noisy = bool(old.stdev) or len(new) > 1 or (now is not None and bool(now.stdev))
         if noisy and (len(old_samples) < 2 or len(new) < 2):
             message = f"{name}: no round samples on {'the baseline' if len(old_samples) < 2 else 'this run'}'s side; a spread-carrying figure is not compared by effect size alone. Re-record with --save-baseline"
             verdicts.append(Verdict("baseline", name, "unavailable", message))
@@ -314,9 +315,10 @@ def _recorded_under_load(stored: BaselineEntry, policy: BaselineSettings) -> str
     )
 
 
-def _standard_error(stdev: float, n: int) -> float:
-    """A figure's own standard error from its spread over `n` items (stdev / sqrt(n - 1), llama-perplexity's ±)."""
-    return stdev / math.sqrt(n - 1) if n > 1 and stdev > 0 else 0.0
+def _standard_error(stdev: float | None, n: int) -> float:
+    """A figure's own standard error from its spread over `n` items (stdev / sqrt(n - 1), llama-perplexity's ±);
+    0.0 where no spread was measured (the effect size alone then decides)."""
+    return stdev / math.sqrt(n - 1) if n > 1 and stdev is not None and stdev > 0 else 0.0
 
 
 def _deterministic(

@@ -152,12 +152,16 @@ def depth_suffix(depth: int, headline: bool) -> str:
 
 @dataclass(frozen=True)
 class Reading:
-    """One metric of one case: value (mean over rounds), stdev, rounds, source; or unavailable."""
+    """One metric of one case: value (mean over rounds), stdev, rounds, source; or unavailable.
+
+    `stdev` is None where no spread was measured (one figure, a percentile, a count, an accuracy over items
+    whose spread is not computed): a 0.0 there read as "measured, no spread at all" in every table and frame.
+    """
 
     name: str
     unit: str
     value: float | None
-    stdev: float = 0.0
+    stdev: float | None = None
     n: int = 1
     source: str = ""
     unavailable_reason: str | None = None
@@ -178,7 +182,13 @@ class Reading:
 
     @property
     def cv(self) -> float:
-        return self.stdev / abs(self.value) if self.value else 0.0
+        """The spread as a share of the value; 0.0 where no spread was measured (shown without a ±)."""
+        return self.stdev / abs(self.value) if self.value and self.stdev is not None else 0.0
+
+    @property
+    def spread(self) -> float:
+        """The stdev, or NaN where no spread was measured: the value a table or a data frame shows."""
+        return math.nan if self.stdev is None else self.stdev
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,7 +207,7 @@ class Reading:
             name=str(data["name"]),
             unit=str(data["unit"]),
             value=None if data.get("value") is None else float(data["value"]),
-            stdev=float(data.get("stdev") or 0.0),
+            stdev=_stored_stdev(data),
             n=int(data.get("n") or 0),
             source=str(data.get("source") or ""),
             unavailable_reason=data.get("unavailable_reason"),
@@ -236,3 +246,17 @@ class Measurement:
             warnings=tuple(data.get("warnings") or ()),
             round_samples={k: [float(x) for x in v] for k, v in (data.get("round_samples") or {}).items()},
         )
+
+
+def _stored_stdev(data: dict[str, Any]) -> float | None:
+    """A stored reading's stdev: null where no spread was measured.
+
+    Files written before it could be null kept 0.0 for "not measured"; where the reading itself says so
+    (unavailable, or fewer than two rounds) that 0.0 reads back as None. A 0.0 over several rounds stays.
+    """
+    stdev = data.get("stdev")
+    if stdev is None:
+        return None
+    if float(stdev) == 0.0 and (data.get("value") is None or int(data.get("n") or 0) < 2):
+        return None
+    return float(stdev)

@@ -105,13 +105,13 @@ class FakeChild:
         memory = self._next(self.memory, label_now, "solo") if self.memory else 2.0**20
         readings = {
             "decode_tok_per_s": Reading("decode_tok_per_s", "tok/s", speed, speed * 0.002, 12, "fake"),
-            "model_memory_bytes": Reading("model_memory_bytes", "B", memory, 0.0, 1, "fake"),
+            "model_memory_bytes": Reading("model_memory_bytes", "B", memory, None, 1, "fake"),
         }
         samples = {"decode_tok_per_s": [speed * (1.0 + 0.002 * ((i % 3) - 1)) for i in range(12)]}
         if label_now in self.accuracy and request.score_accuracy:
             hits = round(400 * self.accuracy[label_now])
             samples[kind("causal-lm").per_item_outcomes] = [1.0] * hits + [0.0] * (400 - hits)
-            readings["top1_accuracy"] = Reading("top1_accuracy", "", hits / 400, 0.0, 400, "fake")
+            readings["top1_accuracy"] = Reading("top1_accuracy", "", hits / 400, None, 400, "fake")
         info = child_info(
             threads=request.threads,
             kind=request.model.kind,

@@ -132,7 +132,9 @@ def figures(run: RunResult) -> list[dict[str, Any]]:
                     **base,
                     "figure": name,
                     "value": reading.value,
-                    "stdev": reading.stdev,
+                    # The column has been NOT NULL since the first store; nothing reads it back. Where no
+                    # spread was measured it holds 0.0 until the store's schema can migrate to null.
+                    "stdev": reading.stdev if reading.stdev is not None else 0.0,
                     "n": reading.n,
                     "unit": reading.unit,
                     "status": None,

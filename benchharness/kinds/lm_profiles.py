@@ -225,5 +225,5 @@ def _sustained(
         chosen = run.intervals[-k:] if side < 0 else run.intervals[:k]
         values = [i.tok_per_s for i in chosen if i.tok_per_s is not None]
         source = f"decode tok/s over {where} of {shape}: {len(values)} interval(s); {run.drop_text}"
-        found.readings.append(Reading(name, "tok/s", value, stdev, len(values), source))
+        found.readings.append(Reading(name, "tok/s", value, stdev if len(values) > 1 else None, len(values), source))
         found.samples[name] = values

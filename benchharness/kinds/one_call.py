@@ -38,7 +38,7 @@ def batch_timing_readings(calls: dict[int, Calls]) -> tuple[list[Reading], list[
         throughput = [size / s for s in seconds]
         readings.append(summary_reading(f"batch{size}_latency_ms", "ms", latency, source))
         p90 = stats.percentile(latency, 90)
-        readings.append(Reading(f"batch{size}_latency_p90_ms", "ms", p90, 0.0, len(latency), source))
+        readings.append(Reading(f"batch{size}_latency_p90_ms", "ms", p90, None, len(latency), source))
         readings.append(summary_reading(f"batch{size}_items_per_s", "items/s", throughput, source))
         warnings += stats.stability_warnings(stats.summarize(throughput), f"batch-{size} items/s")
     return readings, warnings

@@ -11,9 +11,9 @@ from benchharness.readings import Reading
 
 
 def summary_reading(name: str, unit: str, samples: list[float], source: str) -> Reading:
-    """Mean, sample stdev and count of `samples` as one Reading."""
+    """Mean, sample stdev and count of `samples` as one Reading (no stdev from a single sample: none was measured)."""
     s = stats.summarize(samples)
-    return Reading(name, unit, s.mean, s.stdev, s.n, source)
+    return Reading(name, unit, s.mean, s.stdev if s.n > 1 else None, s.n, source)
 
 
 def energy_reads(unit: str) -> tuple[tuple[str, str], ...]:

@@ -189,7 +189,7 @@ def bottleneck_flags(
                 f"{peak_rss / memory_available:.0%}",
             )
         )
-    if headline is not None and headline.available and headline.value and headline.n > 1:
+    if headline is not None and headline.value and headline.stdev is not None and headline.n > 1:
         cv = headline.stdev / abs(headline.value)
         if cv > INCONSISTENT:
             flags.append(

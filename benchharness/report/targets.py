@@ -63,7 +63,8 @@ def reading_figure(case: CaseResult, metric: str) -> tuple[Figure | None, str]:
         return None, f"{metric} was not measured for this case"
     if reading.value is None:
         return None, f"{metric} is unavailable: {reading.unavailable_reason}"
-    half = Z95 * reading.stdev / math.sqrt(reading.n) if reading.n > 1 and reading.stdev > 0 else 0.0
+    stdev = reading.stdev or 0.0  # no spread measured: the figure alone, no interval around it
+    half = Z95 * stdev / math.sqrt(reading.n) if reading.n > 1 and stdev > 0 else 0.0
     return Figure(reading.value, reading.value - half, reading.value + half), ""
 
 

@@ -119,7 +119,7 @@ def evaluate(
         raise CaseFailed(f"greedy generation for data.prompts failed: {e}") from None
     n = len(exact)
     source = f"{file.describe()}, greedy generation, exact match of the answer's tokens"
-    readings = [Reading(METRIC, "fraction", sum(exact) / n, 0.0, n, source)]
+    readings = [Reading(METRIC, "fraction", sum(exact) / n, None, n, source)]
     info = Answers(
         prompts=n,
         max_new_tokens=max(len(i.answer) for i in scored),
@@ -140,7 +140,7 @@ def evaluate(
         else:
             lost, gained = flips(exact, stored["exact"])
             for (name, unit), value in zip(FLIP_METRICS, (lost, gained), strict=True):
-                readings.append(Reading(name, unit, value, 0.0, n, source + "; against the reference's answers"))
+                readings.append(Reading(name, unit, value, None, n, source + "; against the reference's answers"))
             info = replace(info, flips=Flips(right_to_wrong=round(lost * n), wrong_to_right=round(gained * n), items=n))
             return readings, {OUTCOMES: [float(x) for x in exact]}, info
     readings += [Reading.unavailable(name, unit, why) for name, unit in FLIP_METRICS]

@@ -133,7 +133,7 @@ class ClassificationTask:
         predicted = probabilities.argmax(axis=1)
         correct = predicted == self.y_test
         n = len(correct)
-        readings = [Reading("heldout_accuracy", "fraction", float(correct.mean()), 0.0, n, self.source)]
+        readings = [Reading("heldout_accuracy", "fraction", float(correct.mean()), None, n, self.source)]
         why = "this is the reference variant (agreement is measured against it)"
         try:
             reference = exchange_reference(predicted, write_reference, read_reference, "predictions")
@@ -144,6 +144,6 @@ class ClassificationTask:
         else:
             same = predicted == reference
             readings.append(
-                Reading("same_prediction_vs_reference", "fraction", float(same.mean()), 0.0, n, self.source)
+                Reading("same_prediction_vs_reference", "fraction", float(same.mean()), None, n, self.source)
             )
         return readings, {"correct_per_item": [float(c) for c in correct]}

@@ -188,8 +188,8 @@ def _readings(results: list[ScoredWindow], divergence: KlStatistics | None, corp
     source = f"{corpus}, {scored} scored tokens"
     readings = [
         # Deterministic for a given build and machine: no run-to-run spread to record.
-        Reading("top1_accuracy", "fraction", accuracy, 0.0, scored, source),
-        Reading("perplexity", "", math.exp(sum(w.nll_sum for w in results) / scored), 0.0, scored, source),
+        Reading("top1_accuracy", "fraction", accuracy, None, scored, source),
+        Reading("perplexity", "", math.exp(sum(w.nll_sum for w in results) / scored), None, scored, source),
     ]
     if divergence is None:
         why = "this is the reference variant (agreement is measured against it)"
@@ -205,7 +205,7 @@ def _readings(results: list[ScoredWindow], divergence: KlStatistics | None, corp
     }
     for name, unit in DIVERGENCE_METRICS:
         if name == "kl_p99_vs_reference":
-            readings.append(Reading(name, unit, divergence.kld_percentiles["99"], 0.0, scored, kl_source))
+            readings.append(Reading(name, unit, divergence.kld_percentiles["99"], None, scored, kl_source))
         else:
             estimate = figures[name]
             value = max(estimate.value, 0.0) if name == "mean_kl_vs_reference" else estimate.value

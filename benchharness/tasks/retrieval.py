@@ -119,7 +119,7 @@ class RetrievalTask:
         embeddings = self.embed(model, self.queries + self.documents)
         n = len(self.queries)
         hits = top1(embeddings[:n], embeddings[n:], self.targets)
-        readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), 0.0, n, self.source)]
+        readings = [Reading("retrieval_top1", "fraction", float(hits.mean()), None, n, self.source)]
         why = "this is the reference variant (fidelity is measured against it)"
         try:
             reference = exchange_reference(embeddings, write_reference, read_reference, "embeddings")
