@@ -3,7 +3,7 @@
 One JSON file per session under `reports/` (results_writer.py writes it from the session's CaseRecords);
 every report, compare, merge and the history read it through here, typed. `load_runs(path)` takes a
 results file, an HTML report or a lab's merged file; `load_dataframe(path)` gives one pandas row per
-(case, metric), the shape notebooks want.
+(run, case, metric) and `load_verdicts(path)` one per (run, case, verdict), the shapes notebooks want.
 """
 
 from __future__ import annotations
@@ -361,22 +361,82 @@ def _lab_runs(path: Path, document: Any = None) -> list[RunResult]:
     ]
 
 
+RUN_COLUMNS = ("machine_id", "started", "git_commit")  # which run a row came from, after pd.concat of several
+CASE_COLUMNS = ("id", "suite", "model", "variant", "backend", "device", "outcome")
+VERDICT_COLUMNS = ("check", "name", "status", "estimate", "low", "high", "threshold", "confirmation", "reason")
+
+
+def _case_columns(run: RunResult, case: CaseResult) -> dict[str, Any]:
+    c = case.case
+    return {
+        "machine_id": run.machine_id,
+        "started": run.started,
+        "git_commit": run.git_commit,
+        "id": c.id,
+        "suite": c.suite,
+        "model": c.model,
+        "variant": c.variant,
+        "backend": c.backend,
+        "device": c.device,
+        "outcome": case.outcome,
+    }
+
+
 def load_dataframe(path: str | Path) -> pd.DataFrame:
-    """One row per (case, metric) with value, stdev, n, unit, source and why it was unavailable."""
+    """One row per (run, case, metric): the run's machine_id, started and git_commit (so frames of several runs
+    concatenate and still tell rows apart), the case's columns, then value, stdev, n, unit, source and
+    unavailable_reason.
+
+    Reads whatever `load_runs` reads (a results file, an HTML report, a lab's merged results.json: one run per
+    machine). NaN/NA mark what was not measured: value, stdev and n of an unavailable figure, and the stdev of
+    a figure measured without a spread (a percentile, an accuracy, a file size), never a 0.0 that reads as
+    "no spread at all". A case with no readings (failed, skipped) keeps one row with metric None.
+    """
     import pandas as pd
 
-    data = load_results(Path(path))
-    rows = []
-    for case in data["cases"]:
-        base = {k: case[k] for k in ("id", "suite", "model", "variant", "backend", "device", "outcome")}
-        if not case["readings"]:
-            rows.append({**base, "metric": None})
-        for name, reading in case["readings"].items():
-            rows.append(
-                {
-                    **base,
-                    "metric": name,
-                    **{k: reading[k] for k in ("value", "stdev", "n", "unit", "source", "unavailable_reason")},
-                }
-            )
-    return pd.DataFrame(rows)
+    rows: list[dict[str, Any]] = []
+    for run in load_runs(path):
+        for case in run.cases:
+            base = _case_columns(run, case)
+            readings = {} if case.measurement is None else case.measurement.readings
+            if not readings:
+                rows.append({**base, "metric": None})
+            for name, r in readings.items():
+                rows.append(
+                    {
+                        **base,
+                        "metric": name,
+                        "value": math.nan if r.value is None else r.value,
+                        "stdev": r.spread,
+                        "n": pd.NA if r.value is None else r.n,
+                        "unit": r.unit,
+                        "source": r.source,
+                        "unavailable_reason": r.unavailable_reason,
+                    }
+                )
+    columns = [*RUN_COLUMNS, *CASE_COLUMNS, "metric", "value", "stdev", "n", "unit", "source", "unavailable_reason"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({"value": "float64", "stdev": "float64", "n": "Int64"})
+
+
+def load_verdicts(path: str | Path) -> pd.DataFrame:
+    """One row per (run, case, verdict): the gates (speedup, accuracy kept, memory cut), the baseline, ratio and
+    limit checks, with the same run and case columns as `load_dataframe`, so the two merge on them.
+
+    A separate frame, not rows in the readings' one: a verdict has an estimate and an interval where a reading
+    has a value and a stdev, and one frame of both would be half NaN in every row. `check` says which check
+    judged (gate, baseline, ratio, limit); estimate/low/high/threshold are NaN where the check had no figure.
+    """
+    import pandas as pd
+
+    rows = [
+        {
+            **_case_columns(run, case),
+            **{k: getattr(v, k) for k in VERDICT_COLUMNS},
+        }
+        for run in load_runs(path)
+        for case in run.cases
+        for v in case.verdicts
+    ]
+    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *CASE_COLUMNS, *VERDICT_COLUMNS])
+    return frame.astype({k: "float64" for k in ("estimate", "low", "high", "threshold")})
