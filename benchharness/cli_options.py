@@ -7,6 +7,7 @@ one-line ConfigError naming the option, the value and the fix.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,23 @@ class Options:
     time_budget_s: float | None = None
     report: Path | None = None  # the HTML report to write (None: results_dir/report-<time>.html)
     history: str | None = None  # history store URL or path; None: results_dir/history.sqlite; "off": none
+
+
+def given_once(option: str, given: Sequence[tuple[str, str]], *, listed: bool) -> str | None:
+    """The value of `option`, given at most once, from every (name, value) the command line gave it under.
+
+    argparse keeps the last of a repeated option, so `--variant=int8 --variant=fp32` or `--quant=int8
+    --variant=fp32` (a script that appends options, addopts plus a command line) ran fp32 alone and nobody
+    saw the int8 dropped; the config refuses both names of a key and --gate a repeated gate, and so does this.
+    `listed`: the option takes a comma list, which is what to give instead.
+    """
+    if len(given) < 2:
+        return given[0][1] if given else None
+    shown = " and ".join(f"{name}={value}" for name, value in given)
+    old = sorted({name for name, _ in given} - {option})
+    also = f" ({', '.join(old)} is its old name)" if old else ""
+    fix = f"give one comma list, e.g. {option}={','.join(v for _, v in given)}" if listed else f"give {option} once"
+    raise ConfigError(f"{shown}: {option} is given {len(given)} times{also} and only the last would count; {fix}")
 
 
 def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:

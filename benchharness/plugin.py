@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import signal
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchharness.cli_options import Filters, Options, parse_duration, parse_gate_overrides, parse_list
+from benchharness.cli_options import (
+    Filters,
+    Options,
+    given_once,
+    parse_duration,
+    parse_gate_overrides,
+    parse_list,
+)
 from benchharness.config import load_settings
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError, ConfigError, RenamedSetting
@@ -44,19 +51,24 @@ XDIST_REASON = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("benchharness", "benchmark suites (benchharness)")
+    # Each value-taking option is appended, not overwritten: pytest_configure refuses one given twice
+    # (argparse would keep the last, silently; _given_once).
     group.addoption(
         "--device",
-        default="auto",
+        action="append",
         help=f"devices to run: {'|'.join(DEVICE_CHOICES)}, cuda:N, or a comma list (default: auto = every type, one cuda:N per GPU; absent ones skipped)",
     )
-    group.addoption("--backend", default=None, help="only these backends (comma list)")
-    group.addoption("--model", default=None, help="only these models (comma list)")
+    group.addoption("--backend", action="append", help="only these backends (comma list)")
+    group.addoption("--model", action="append", help="only these models (comma list)")
     group.addoption(
         "--variant",
-        "--quant",  # its name before 2026-12; read the same way
-        dest="variant",
-        default=None,
+        action="append",
         help="only these variants, e.g. q4_0,q8_0 (the reference is still measured for gates; --quant: its old name)",
+    )
+    group.addoption(
+        "--quant",  # its name before 2026-12: read as --variant, with a header line saying so
+        action="append",
+        help="the old name of --variant",
     )
     group.addoption(
         "--gate",
@@ -74,33 +86,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--baseline-file",
-        default=None,
+        action="append",
         metavar="PATH",
         help="compare with this baseline file (e.g. another lab machine's baselines/<id>.json), whoever recorded it",
     )
     group.addoption(
         "--report",
-        default=None,
+        action="append",
         metavar="PATH",
         help="write the HTML report here (default: reports/report-<time>.html, and reports/latest.html; a missing "
         "folder is made)",
     )
     group.addoption(
         "--history",
-        default=None,
+        action="append",
         metavar="URL",
         help="append the run to this history store: sqlite:///PATH, postgresql://USER@HOST/DB, a file, or off "
         "(default: reports/history.sqlite)",
     )
     group.addoption(
-        "--bench-config", default=None, metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]"
+        "--bench-config", action="append", metavar="FILE", help="extra TOML settings, same keys as [tool.benchharness]"
     )
     group.addoption(
         "--bench-set", action="append", default=[], metavar="KEY=VALUE", help="one setting, e.g. workload.gen_tokens=16"
     )
     group.addoption(
         "--time-budget",
-        default=None,
+        action="append",
         metavar="DURATION",
         help="spread extra pairs over the matrix within this wall time, e.g. 30m (decisive cases stop early)",
     )
@@ -115,7 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise BenchHarnessError(
                 "--save-baseline and --no-baseline contradict each other; --save-baseline already skips the comparison"
             )
-        extra = config.getoption("bench_config")
+        once = _given_once(config)
+        extra = once("--bench-config")
         with warnings.catch_warnings(record=True) as renamed:
             warnings.simplefilter("always", RenamedSetting)
             settings = load_settings(
@@ -125,25 +138,28 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         # A key read under its old name is a line in the run's header, not a Python warning: a project that
         # turns warnings into errors (filterwarnings = error) must still run with its old config.
-        config.stash[RENAMED_KEY] = [str(w.message) for w in renamed if issubclass(w.category, RenamedSetting)]
+        config.stash[RENAMED_KEY] = [str(w.message) for w in renamed if issubclass(w.category, RenamedSetting)] + (
+            ["--quant is now called --variant; rename the option"] if config.getoption("quant") else []
+        )
         for w in renamed:
             if not issubclass(w.category, RenamedSetting):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        report, baseline_file = once("--report"), once("--baseline-file")
         options = Options(
-            devices=resolve_devices(config.getoption("device")),
+            devices=resolve_devices(once("--device") or "auto"),
             filters=Filters(
-                models=parse_list("--model", config.getoption("model")),
-                variants=parse_list("--variant", config.getoption("variant")),
-                backends=parse_list("--backend", config.getoption("backend")),
+                models=parse_list("--model", once("--model")),
+                variants=parse_list("--variant", once("--variant")),
+                backends=parse_list("--backend", once("--backend")),
             ),
             gate_overrides=parse_gate_overrides(config.getoption("gate")),
             save_baseline=config.getoption("save_baseline"),
             compare_baseline=not config.getoption("no_baseline"),
             baseline_any_machine=config.getoption("baseline_any_machine"),
-            baseline_file=Path(config.getoption("baseline_file")) if config.getoption("baseline_file") else None,
-            time_budget_s=parse_duration("--time-budget", config.getoption("time_budget")),
-            report=Path(config.getoption("report")) if config.getoption("report") else None,
-            history=config.getoption("history"),
+            baseline_file=Path(baseline_file) if baseline_file else None,
+            time_budget_s=parse_duration("--time-budget", once("--time-budget")),
+            report=Path(report) if report else None,
+            history=once("--history"),
         )
         resolve_url(options.history, settings.results_dir)  # a bad --history fails now, not after the run
         if options.baseline_file is not None and not options.baseline_file.is_file():
@@ -157,6 +173,24 @@ def pytest_configure(config: pytest.Config) -> None:
             signal.signal(signal.SIGTERM, _stop_on_sigterm)
     except (BenchHarnessError, ValueError) as e:
         raise pytest.UsageError(f"benchharness: {e}") from None
+
+
+LISTED = ("--device", "--backend", "--model", "--variant")  # options that take a comma list
+OLD_NAMES = {"--variant": ("--quant",)}
+
+
+def _given_once(config: pytest.Config) -> Callable[[str], str | None]:
+    """A reader of each value-taking option that refuses it given twice, under one name or its old one."""
+
+    def once(option: str) -> str | None:
+        given = [
+            (name, str(value))
+            for name in (option, *OLD_NAMES.get(option, ()))
+            for value in config.getoption(name.lstrip("-").replace("-", "_")) or ()
+        ]
+        return given_once(option, given, listed=option in LISTED)
+
+    return once
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

@@ -80,8 +80,16 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def child_pytest_command(*args: str) -> list[str]:
-    """The child pytest command a user runs on the CPU: quiet, and without a .pytest_cache in their project."""
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--device=cpu", *args]
+    """The child pytest command a user runs on the CPU: quiet, and without a .pytest_cache in their project.
+
+    `--device=cpu` unless `args` name a device: the plugin refuses an option given twice.
+    """
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *on_cpu(args)]
+
+
+def on_cpu(args: tuple[str, ...]) -> tuple[str, ...]:
+    """`args` with `--device=cpu` first, unless they name a device themselves."""
+    return args if any(a.startswith("--device") for a in args) else ("--device=cpu", *args)
 
 
 def run_pytest(root: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> tuple[int, str]:
@@ -325,6 +333,6 @@ def toy_project(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
 
     def run(variants: list[str], *args: str, timeout: int = 60, policy: str = NO_SPEED_OR_MEMORY) -> pytest.RunResult:
         pytester.path.joinpath("pyproject.toml").write_text(toy_pyproject(variants, timeout, policy))
-        return pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "-rA", *args)
+        return pytester.runpytest_subprocess(*on_cpu(("-p", "no:cacheprovider", "-rA", *args)))
 
     return run

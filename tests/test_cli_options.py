@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchharness.cli_options import parse_duration, parse_gate_overrides, parse_list
+from benchharness.cli_options import given_once, parse_duration, parse_gate_overrides, parse_list
 from benchharness.errors import ConfigError
 
 
@@ -28,3 +28,18 @@ def test_a_filter_that_names_nothing_is_refused():
     assert parse_list("--variant", None) is None
     with pytest.raises(ConfigError, match=r"--variant=' , ' names nothing; give a comma-separated list"):
         parse_list("--variant", " , ")
+
+
+def test_an_option_given_twice_is_refused_naming_both_values():
+    assert given_once("--variant", [], listed=True) is None
+    assert given_once("--variant", [("--quant", "int8")], listed=True) == "int8"  # the old name alone is read
+    with pytest.raises(
+        ConfigError,
+        match=r"^--variant=int8 and --variant=fp32: --variant is given 2 times and only the last would count; "
+        r"give one comma list, e.g. --variant=int8,fp32$",
+    ):
+        given_once("--variant", [("--variant", "int8"), ("--variant", "fp32")], listed=True)
+    with pytest.raises(ConfigError, match=r"\(--quant is its old name\).*e\.g\. --variant=fp32,int8$"):
+        given_once("--variant", [("--variant", "fp32"), ("--quant", "int8")], listed=True)
+    with pytest.raises(ConfigError, match=r"^--report=a\.html and --report=b\.html: .*; give --report once$"):
+        given_once("--report", [("--report", "a.html"), ("--report", "b.html")], listed=False)

@@ -335,7 +335,9 @@ def test_a_config_with_the_old_name_quants_runs_and_says_the_new_one(toy_project
     out = result.stdout.str()
     assert out.count("benchharness: pyproject.toml [tool.benchharness].suites.toy.quants is now called variants") == 1
     assert "toy-ref-fake-cpu" in out and "toy-ok-fake-cpu" in out
-    # --quant, the option's old name, filters as --variant does
+    # --quant, the option's old name, filters as --variant does, and the header says the new name as for the key
     for option in ("--quant=ok", "--variant=ok"):
         out = pytester.runpytest_subprocess(*args, option).stdout.str()
         assert "toy-ok-fake-cpu" in out and "toy-ref-fake-cpu" not in out, out[-2000:]
+        renamed = "benchharness: --quant is now called --variant; rename the option"
+        assert out.count(renamed) == (1 if option.startswith("--quant") else 0), out[-2000:]
