@@ -130,25 +130,56 @@ def _makers(model: ModelDef, named: Sequence[Backend]) -> str:
     return f"; or declare a variant they read with recipe = {' or '.join(makers)}" if makers else ""
 
 
-def nothing_selected(suite: SuiteConfig, devices: Sequence[str], filters: Filters) -> str:
+@dataclass(frozen=True)
+class SuiteNames:
+    """The models, backends and variants a suite's own declaration runs, before the command line's filters.
+
+    What a filter that left the suite empty, or named nothing at all, is told to choose from: a list of every
+    built-in variant (`4bit, 8bit, f16, ...`) sent a user of a two-variant suite hunting for theirs.
+    """
+
+    models: tuple[str, ...]
+    backends: tuple[str, ...]
+    variants: tuple[str, ...]  # in the order the suite runs them: each model's reference first
+
+
+def suite_names(suite: SuiteConfig, models: Mapping[str, ModelDef], backends: Mapping[str, Backend]) -> SuiteNames:
+    """Every model, backend and variant of `suite` that some (model, backend) pair of it can run."""
+    found: tuple[dict[str, None], dict[str, None], dict[str, None]] = ({}, {}, {})
+    for model_name in (m for m in suite.models or list(models) if m in models):
+        model = models[model_name]
+        for backend_name in (b for b in suite.backends or list(backends) if b in backends):
+            fmt = family_for(model, backends[backend_name])
+            if fmt is None:
+                continue
+            found[0][model_name] = found[1][backend_name] = None
+            found[2].update(dict.fromkeys(_ordered_variants(model, fmt, suite.variants)))
+    return SuiteNames(*(tuple(names) for names in found))
+
+
+def nothing_selected(suite: SuiteConfig, names: SuiteNames, devices: Sequence[str], filters: Filters) -> str:
     """Why a suite expands to no case here, for the one skipped entry that says so.
 
     The suite's own declaration selects cases (check_loadable refuses one that does not), so what is
     left is this command line: a --model/--backend/--variant filter meant for another suite, or devices
-    the suite does not run on. Without this, pytest says only 'got empty parameter set'.
+    the suite does not run on. Without this, pytest says only 'got empty parameter set'. Each filter given
+    is answered with what the suite itself runs in that place, so the user can pick from it.
     """
     if suite.devices is not None and not any(split_device(d)[0] in suite.devices for d in devices):
         return f"suite {suite.name} runs on {', '.join(suite.devices)}; --device={','.join(devices)} names none of them"
-    named = [
-        f"--{option}={','.join(values)}"
-        for option, values in (("model", filters.models), ("backend", filters.backends), ("variant", filters.variants))
+    given = [
+        (option, values, own)
+        for option, values, own in (
+            ("model", filters.models, names.models),
+            ("backend", filters.backends, names.backends),
+            ("variant", filters.variants, names.variants),
+        )
         if values is not None
     ]
-    if named:
-        return (
-            f"{' '.join(named)} selects none of suite {suite.name}'s cases; name its models, backends or variants "
-            "to run them"
-        )
+    if given:
+        named = " ".join(f"--{option}={','.join(values)}" for option, values, _ in given)
+        runs = "; ".join(f"{option}s {', '.join(own)}" for option, _, own in given)
+        return f"{named} selects none of suite {suite.name}'s cases; it runs {runs}: name those to run them"
     return f"suite {suite.name} has no case on this machine"
 
 

@@ -18,7 +18,7 @@ from benchharness.cli_options import Options
 from benchharness.devices import DEVICES
 from benchharness.errors import ConfigError
 from benchharness.gates import GateRule, override_minimums
-from benchharness.matrix import Case, check_known, check_loadable, expand, family_for
+from benchharness.matrix import Case, check_known, check_loadable, expand, family_for, suite_names
 from benchharness.models.registry import ModelDef
 from benchharness.profiles import defining_workload
 from benchharness.settings import AccuracySettings, BaselineSettings, Settings, SuiteConfig, Workload
@@ -184,8 +184,26 @@ class Planner:
                 )
 
     def _validate_filters(self) -> None:
+        """A filter value nothing has is refused, listing the declared suites' own names first: every built-in
+        variant (`4bit, 8bit, f16, ...`) hid the two a digits user could pick from."""
         f = self.options.filters
-        check_known("--model", f.models, list(self.models))
-        check_known("--backend", f.backends, list(self.backends))
+        own = [suite_names(s, self.models, self.backends) for s in self.settings.suites.values()]
+        suites = ", ".join(self.settings.suites)
         all_variants = sorted({label for m in self.models.values() for _, label in m.variants})
-        check_known("--variant", f.variants, all_variants)
+        for option, values, every, theirs, others in (
+            ("--model", f.models, list(self.models), [n.models for n in own], "models no suite here runs"),
+            ("--backend", f.backends, list(self.backends), [n.backends for n in own], "backends no suite here runs"),
+            ("--variant", f.variants, all_variants, [n.variants for n in own], "variants of other models"),
+        ):
+            mine = list(dict.fromkeys(name for names in theirs for name in names))
+            if not mine:  # no suite declared: every name is as much the user's as another
+                check_known(option, values, every)
+                continue
+            for value in values or ():
+                if value not in every:
+                    rest = sorted(set(every) - set(mine))
+                    also = f"; {', '.join(rest)} are {others}" if rest else ""
+                    raise ConfigError(
+                        f"{option}: unknown value {value!r}; valid: {', '.join(mine)} "
+                        f"(suite{'s' if len(own) > 1 else ''} {suites}){also}"
+                    )

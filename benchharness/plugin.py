@@ -26,7 +26,7 @@ from benchharness.config import load_settings
 from benchharness.devices import DEVICE_CHOICES, resolve_devices
 from benchharness.errors import BenchHarnessError, ConfigError, RenamedSetting
 from benchharness.history.store import resolve_url
-from benchharness.matrix import Case, nothing_selected
+from benchharness.matrix import Case, nothing_selected, suite_names
 from benchharness.report import progress
 from benchharness.report.profiles_view import profile_lines
 from benchharness.report.terminal import (
@@ -232,7 +232,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params.append(pytest.param(case, id=case.id, marks=marks))
     marker = metafunc.definition.get_closest_marker("benchsuite")
     if not params and marker is not None:  # one skipped entry that says why, not 'got empty parameter set'
-        reason = nothing_selected(session.suite(str(marker.args[0])), session.options.devices, session.options.filters)
+        suite = session.suite(str(marker.args[0]))
+        names = suite_names(suite, session.models, session.backends)
+        reason = nothing_selected(suite, names, session.options.devices, session.options.filters)
         params.append(pytest.param(None, id="nothing-selected", marks=[pytest.mark.skip(reason=reason)]))
     metafunc.parametrize("bench_case", params)
 

@@ -178,9 +178,9 @@ def test_a_declared_recipe_with_its_parameters_is_made_and_measured_on_onnxrunti
         (
             ["--variant=q8_0"],
             "",
-            r"--variant=q8_0 selects none of suite d's cases; name its models, backends or variants",
+            r"--variant=q8_0 selects none of suite d's cases; it runs variants fp32, int8, x: name those to run them",
         ),
-        (["--backend=openvino"], "", r"--backend=openvino selects none of suite d's cases"),
+        (["--backend=openvino"], "", r"--backend=openvino selects none of suite d's cases; it runs backends onnx"),
         ([], 'devices = ["cuda"]', r"suite d runs on cuda; --device=cpu names none of them"),
     ],
 )

@@ -137,6 +137,13 @@ STARTUP_ERRORS = [
     ),
     ("unknown --variant", "", ["--variant=int_8"], {}, r"--variant: unknown value 'int_8'; valid: "),
     ("unknown --model", "", ["--model=digits"], {}, r"--model: unknown value 'digits'; valid: digits-mlp"),
+    (
+        "--variant no model has",
+        "",
+        ["--variant=zzz"],
+        {},
+        r"--variant: unknown value 'zzz'; valid: fp32, int8 \(suite d\); 4bit, .*q4_0.* are variants of other models$",
+    ),
     ("empty --backend", "", ["--backend=,"], {}, r"--backend=',' names nothing; give a comma-separated list"),
     ("empty --gate", "", ["--gate="], {}, r"--gate='' names nothing; write NAME=MIN, e\.g\. --gate speedup=1\.5"),
     ("--gate not a number", "", ["--gate=speedup=fast"], {}, r"--gate 'speedup=fast': 'fast' is not a number"),

@@ -5,7 +5,7 @@ from benchharness.backends.base import Backend
 from benchharness.cli_options import Filters, parse_list
 from benchharness.devices import resolve_devices
 from benchharness.errors import ConfigError
-from benchharness.matrix import check_known, expand
+from benchharness.matrix import check_known, expand, nothing_selected, suite_names
 from benchharness.models.registry import build_registry
 from benchharness.settings import ModelConfig, SuiteConfig, VariantSource
 
@@ -133,3 +133,21 @@ def test_unknown_quantization_type_fails_before_any_work(tmp_path):
     ):
         Preparer(tmp_path, threads=1, timeout_s=60, progress=print).prepare(model, "gguf", "q4_0")
     assert not any(tmp_path.iterdir())  # not even the F32 base was made
+
+
+def test_a_filter_that_empties_a_suite_is_answered_with_the_suites_own_names():
+    """`--variant=q4_0` (another model's) on a digits suite lists digits' variants, not every built-in one."""
+    models, runtimes = build_registry([]), {name: cls() for name, cls in registry().items()}
+    suite = SuiteConfig("digits", models=("digits-mlp",))
+    names = suite_names(suite, models, runtimes)
+    assert names.models == ("digits-mlp",) and names.variants == ("fp32", "int8")
+    assert "llamacpp" not in names.backends and "onnxruntime" in names.backends
+    only_q4 = Filters(variants=("q4_0",))
+    assert expand(suite, models, runtimes, ("cpu",), only_q4) == []
+    assert nothing_selected(suite, names, ("cpu",), only_q4) == (
+        "--variant=q4_0 selects none of suite digits's cases; it runs variants fp32, int8: name those to run them"
+    )
+    both = nothing_selected(suite, names, ("cpu",), Filters(backends=("llamacpp",), variants=("q4_0",)))
+    assert f"it runs backends {', '.join(names.backends)}; variants fp32, int8:" in both
+    declared = suite_names(SuiteConfig("d", models=("digits-mlp",), variants=("int8",)), models, runtimes)
+    assert declared.variants == ("int8",)  # what a --variant can select: the suite's own list, not its model's

@@ -50,3 +50,15 @@ def test_a_gate_override_no_suite_judges_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"^--gate speedup=2 has no effect: no suite judges speedup \(suites: toy\)"):
         toy_session(tmp_path, ["ref", "fast"], FakeChild({}), off, gate_overrides={"speedup": 2.0})
     toy_session(tmp_path, ["ref", "fast"], FakeChild({}), KNOWN, gate_overrides={"speedup": 2.0})  # judged: fine
+
+
+def test_a_variant_no_model_has_lists_the_suites_own_first_then_the_rest(tmp_path):
+    from benchharness.cli_options import Filters
+
+    with pytest.raises(ConfigError) as refused:
+        toy_session(tmp_path, ["ref", "fast"], FakeChild({}), filters=Filters(variants=("zzz",)))
+    message = str(refused.value)
+    assert message.startswith("--variant: unknown value 'zzz'; valid: ref, fast (suite toy); "), message
+    assert message.endswith(" are variants of other models") and "q4_0" in message and "int8" in message
+    with pytest.raises(ConfigError, match=r"^--model: unknown value 'gpt'; valid: toy \(suite toy\); .*digits-mlp"):
+        toy_session(tmp_path, ["ref"], FakeChild({}), filters=Filters(models=("gpt",)))

@@ -91,6 +91,15 @@ def test_bad_command_line_is_a_usage_error(toy_project, args, message):
     assert "Traceback" not in result.stderr.str()
 
 
+def test_a_variant_of_another_model_skips_the_suite_listing_its_own_variants(toy_project):
+    """q4_0 is a built-in model's variant, not the toy's: the one skipped entry names what the toy suite runs."""
+    result = toy_project(["ref", "ok"], "--variant=q4_0", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*--variant=q4_0 selects none of suite toy's cases; it runs variants ref, ok: name those to run them*"]
+    )
+
+
 @pytest.mark.slow
 def test_failing_run_never_touches_baselines(toy_project, pytester):
     toy_project(["ref", "ok"], "--save-baseline").assert_outcomes(passed=2)
