@@ -41,21 +41,30 @@ class Options:
     history: str | None = None  # history store URL or path; None: results_dir/history.sqlite; "off": none
 
 
-def given_once(option: str, given: Sequence[tuple[str, str]], *, listed: bool) -> str | None:
-    """The value of `option`, given at most once, from every (name, value) the command line gave it under.
+def given_once(option: str, given: Sequence[tuple[str, str]], *, listed: bool) -> tuple[str | None, str | None]:
+    """The value of `option` from every (name, value) the command line gave it under, and a note where it
+    was given more than once.
 
-    argparse keeps the last of a repeated option, so `--variant=int8 --variant=fp32` or `--quant=int8
-    --variant=fp32` (a script that appends options, addopts plus a command line) ran fp32 alone and nobody
-    saw the int8 dropped; the config refuses both names of a key and --gate a repeated gate, and so does this.
-    `listed`: the option takes a comma list, which is what to give instead.
+    Under one name the last counts, as pytest means it: `addopts = --device=cpu` in a project is overridden by
+    `pytest --device=cuda`, the way every pytest option works. Argparse used to drop the others silently, so
+    the note says which counted (the run's header prints it). Under both its names (`--quant=int8
+    --variant=fp32`) it is refused, as the config refuses both names of a key: nothing says which one meant it.
+    `listed`: the option takes a comma list, the way to run several.
     """
-    if len(given) < 2:
-        return given[0][1] if given else None
+    if not given:
+        return None, None
+    names = {name for name, _ in given}
     shown = " and ".join(f"{name}={value}" for name, value in given)
-    old = sorted({name for name, _ in given} - {option})
-    also = f" ({', '.join(old)} is its old name)" if old else ""
-    fix = f"give one comma list, e.g. {option}={','.join(v for _, v in given)}" if listed else f"give {option} once"
-    raise ConfigError(f"{shown}: {option} is given {len(given)} times{also} and only the last would count; {fix}")
+    several = f"give one comma list, e.g. {option}={','.join(v for _, v in given)}" if listed else ""
+    if len(names) > 1:
+        old = ", ".join(sorted(names - {option}))
+        fix = several or f"give {option} once"
+        raise ConfigError(f"{shown}: {option} is given under two names ({old} is its old name); {fix}")
+    if len(given) == 1:
+        return given[0][1], None
+    value = given[-1][1]
+    note = f"{option} given {len(given)} times ({shown}): the last, {value}, counts, as pytest reads options"
+    return value, note + (f"; to run several, {several}" if several else "")
 
 
 def parse_list(option: str, raw: str | None) -> tuple[str, ...] | None:

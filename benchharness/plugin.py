@@ -42,7 +42,7 @@ from benchharness.session import BenchSession
 SESSION_KEY = pytest.StashKey[BenchSession]()
 SUMMARY_KEY = pytest.StashKey[list[str]]()
 PROGRESS_KEY = pytest.StashKey["progress.ProgressDisplay"]()
-RENAMED_KEY = pytest.StashKey[list[str]]()  # config keys read under their old names, for the header
+HEADER_KEY = pytest.StashKey[list[str]]()  # the run header's notes: old names read, options given twice
 REFUSED_KEY = pytest.StashKey[list[str]]()  # usage errors found while parametrizing, raised after collection
 XDIST_REASON = (
     "timing is unreliable under pytest-xdist; run benchmark suites without -n (correctness tests may still use it)"
@@ -51,8 +51,8 @@ XDIST_REASON = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("benchharness", "benchmark suites (benchharness)")
-    # Each value-taking option is appended, not overwritten: pytest_configure refuses one given twice
-    # (argparse would keep the last, silently; _given_once).
+    # Each value-taking option is appended, not overwritten, so pytest_configure sees every value: the last
+    # counts, as pytest reads options, and the header says so; under both its names it is refused (_given_once).
     group.addoption(
         "--device",
         action="append",
@@ -127,7 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise BenchHarnessError(
                 "--save-baseline and --no-baseline contradict each other; --save-baseline already skips the comparison"
             )
-        once = _given_once(config)
+        notes: list[str] = []  # the run header's lines: old names read, options given twice
+        once = _given_once(config, notes)
         extra = once("--bench-config")
         with warnings.catch_warnings(record=True) as renamed:
             warnings.simplefilter("always", RenamedSetting)
@@ -138,9 +139,8 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         # A key read under its old name is a line in the run's header, not a Python warning: a project that
         # turns warnings into errors (filterwarnings = error) must still run with its old config.
-        config.stash[RENAMED_KEY] = [str(w.message) for w in renamed if issubclass(w.category, RenamedSetting)] + (
-            ["--quant is now called --variant; rename the option"] if config.getoption("quant") else []
-        )
+        notes += [str(w.message) for w in renamed if issubclass(w.category, RenamedSetting)]
+        notes += ["--quant is now called --variant; rename the option"] if config.getoption("quant") else []
         for w in renamed:
             if not issubclass(w.category, RenamedSetting):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -161,6 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
             report=Path(report) if report else None,
             history=once("--history"),
         )
+        config.stash[HEADER_KEY] = notes
         resolve_url(options.history, settings.results_dir)  # a bad --history fails now, not after the run
         if options.baseline_file is not None and not options.baseline_file.is_file():
             raise BenchHarnessError(
@@ -179,8 +180,9 @@ LISTED = ("--device", "--backend", "--model", "--variant")  # options that take 
 OLD_NAMES = {"--variant": ("--quant",)}
 
 
-def _given_once(config: pytest.Config) -> Callable[[str], str | None]:
-    """A reader of each value-taking option that refuses it given twice, under one name or its old one."""
+def _given_once(config: pytest.Config, notes: list[str]) -> Callable[[str], str | None]:
+    """A reader of each value-taking option: the last value counts (a note in `notes` where there were
+    several), and one given under both its names is refused."""
 
     def once(option: str) -> str | None:
         given = [
@@ -188,7 +190,9 @@ def _given_once(config: pytest.Config) -> Callable[[str], str | None]:
             for name in (option, *OLD_NAMES.get(option, ()))
             for value in config.getoption(name.lstrip("-").replace("-", "_")) or ()
         ]
-        return given_once(option, given, listed=option in LISTED)
+        value, note = given_once(option, given, listed=option in LISTED)
+        notes.extend([note] if note else [])
+        return value
 
     return once
 
@@ -199,7 +203,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"benchharness: {line}" for line in config.stash.get(RENAMED_KEY, [])]
+    return [f"benchharness: {line}" for line in config.stash.get(HEADER_KEY, [])]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -350,3 +350,16 @@ def test_a_config_with_the_old_name_quants_runs_and_says_the_new_one(toy_project
         assert "toy-ok-fake-cpu" in out and "toy-ref-fake-cpu" not in out, out[-2000:]
         renamed = "benchharness: --quant is now called --variant; rename the option"
         assert out.count(renamed) == (1 if option.startswith("--quant") else 0), out[-2000:]
+
+
+def test_an_option_given_twice_keeps_the_last_as_pytest_does_and_the_header_says_so(toy_project, pytester):
+    """addopts then the command line: `--device=cpu` in a project's addopts is overridden on the command line,
+    as every pytest option is; the header names what counted so nothing is dropped unseen."""
+    pytester.path.joinpath("pyproject.toml").write_text(
+        toy_pyproject(["ref", "ok"]) + '\n[tool.pytest.ini_options]\naddopts = "--variant=ref"\n'
+    )
+    result = pytester.runpytest_subprocess("--device=cpu", "-p", "no:cacheprovider", "--collect-only", "--variant=ok")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    out = result.stdout.str()
+    assert "toy-ok-fake-cpu" in out and "toy-ref-fake-cpu" not in out, out[-2000:]
+    assert "benchharness: --variant given 2 times (--variant=ref and --variant=ok): the last, ok, counts" in out
