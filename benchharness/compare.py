@@ -157,10 +157,12 @@ def _replicates(
 
 def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: judge.Replicates) -> list[MetricChange]:
     assert old.measurement is not None and new.measurement is not None
-    # The old run plays the baseline, its outside load included (judge._outside_load reads both sides').
+    # The old run plays the baseline, its outside load included (judge._outside_load reads both sides'); the
+    # messages name it the old run (RUN_SIDES): no baseline file is involved here.
     recorded = {"outside_cpu_load": old.measurement.value("outside_cpu_load")}
     stored = BaselineEntry.of(old.measurement, old.workload_key, recorded, {})
-    verdicts = judge.judge_baseline(new.measurement, stored, new.workload_key, new.baseline_policy, None, replicates)
+    policy = new.baseline_policy
+    verdicts = judge.judge_baseline(new.measurement, stored, new.workload_key, policy, None, replicates, judge.RUN_SIDES)
     changes = []
     for v in verdicts:
         spec = metric_spec(v.name)
@@ -201,7 +203,7 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
         return []
     stored = BaselineEntry(metrics={}, ratios=stored_ratios, workload_key=new.workload_key, recorded={})
     changes = []
-    for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy, replicates):
+    for v in judge.judge_ratios(new.gate_verdicts(), stored, new.baseline_policy, replicates, judge.RUN_SIDES):
         assert v.estimate is not None and v.threshold is not None
         low = high = None
         moved = v.estimate / v.threshold if v.threshold else float("nan")

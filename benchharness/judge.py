@@ -111,6 +111,40 @@ class RunDecision:
     reason: str
 
 
+@dataclass(frozen=True)
+class Sides:
+    """What a verdict's message calls the two sides it compares, and what it tells a reader to redo on the old one.
+
+    The rule is shared: the baseline check holds a run against the stored baseline, `compare` holds the new run
+    against the old one. A compare line that said "baseline 82%" or "re-record it" named a file that was not
+    involved, so each caller names its sides.
+    """
+
+    old: str = "baseline"  # bare, as a label ("baseline 82%, this run 74%"); `the_old` mid-sentence
+    new: str = "this run"
+    redo: str = "Re-record with --save-baseline"  # the old side cannot be compared as it was recorded
+    redo_quiet: str = "re-record it on a quiet machine"  # the old side was measured beside other work
+
+    @property
+    def the_old(self) -> str:
+        """The old side mid-sentence ("vs the baseline 12 ms")."""
+        return f"the {self.old}"
+
+    @property
+    def the_new(self) -> str:
+        """The new side mid-sentence: "this run" takes no article, "the new run" does."""
+        return self.new if self.new.startswith("this ") else f"the {self.new}"
+
+
+BASELINE_SIDES = Sides()
+RUN_SIDES = Sides(
+    "old run",
+    "new run",
+    "Re-run the old side with the new run's settings and benchharness version",
+    "re-run it on a quiet machine",
+)
+
+
 def between_runs(
     name: str, old: float, new: float, replicates: Replicates | None, policy: BaselineSettings, worse_if_lower: bool
 ) -> RunDecision:
@@ -119,6 +153,8 @@ def between_runs(
     With stats.MIN_REPLICATES or more runs of the figure known (history, children), a t-test over runs
     decides (and the change between runs must still pass `min_effect`). With fewer, the spread between runs
     is unknown: only a move by more than `run_factor` times is called, a smaller one is "unknown".
+    The reason is the evidence alone: the caller's message names the outcome ("not decided", "within the
+    between-run noise") once, where it composes its own words around it.
     """
     if not (old > 0 and new > 0):  # stats.run_shift works on logs: a zero or negative figure has no place there
         return RunDecision(
@@ -136,7 +172,7 @@ def between_runs(
         assert shift.p_value is not None
         if shift.p_value < policy.alpha and abs(shift.change) > policy.min_effect:
             return RunDecision("regressed" if worse else "improved", shift.reason)
-        return RunDecision("same", f"within the between-run noise ({shift.reason})")
+        return RunDecision("same", shift.reason)  # the reason alone; the caller's message says "within the noise"
     factor = max(new / old, old / new) if old > 0 and new > 0 else math.inf
     if factor > policy.run_factor:
         return RunDecision(
@@ -165,6 +201,7 @@ def judge_baseline(
     policy: BaselineSettings,
     reference_moves: dict[str, float] | None = None,
     replicates: Replicates | None = None,
+    sides: Sides = BASELINE_SIDES,
 ) -> list[Verdict]:
     """A verdict per tracked metric: regressed only past `min_effect`, significance over the rounds (asv's
     rule) *and* the between-run noise (`between_runs`, from `replicates`), else "unknown" where that
@@ -172,6 +209,7 @@ def judge_baseline(
 
     `reference_moves` holds, per metric, how far the variant's reference moved against its own
     baseline in this session; a variant that moved no more than its reference says 'machine moved'.
+    `sides` names the two sides in the messages (`compare` passes RUN_SIDES: its old side is a run).
     """
     defining, stored_defining = defining_settings(workload_key), defining_settings(stored.workload_key)
     if stored_defining != defining:
@@ -181,15 +219,15 @@ def judge_baseline(
                 "baseline",
                 "settings",
                 "unavailable",
-                f"baseline recorded with different workload settings ({', '.join(changed)}); not compared. "
-                "Re-record with --save-baseline",
+                f"{sides.old} recorded with different workload settings ({', '.join(changed)}); not compared. "
+                f"{sides.redo}",
             )
         ]
     verdicts: list[Verdict] = []
-    loaded = _recorded_under_load(stored, policy)
+    loaded = _recorded_under_load(stored, policy, sides)
     for name, old in sorted(stored.metrics.items()):
         if name in RETIRED:
-            message = f"{RETIRED[name]}; not compared. Re-record with --save-baseline"
+            message = f"{RETIRED[name]}; not compared. {sides.redo}"
             verdicts.append(Verdict("baseline", name, "unavailable", message))
             continue
         spec = metric_spec(name)
@@ -198,18 +236,18 @@ def judge_baseline(
         new = _samples(current, name)
         if not new:
             why = why_missing([current], name)
-            verdicts.append(
-                Verdict("baseline", name, "unavailable", f"{name}: in the baseline but not measured now ({why})")
-            )
+            text = f"{name}: in {sides.the_old} but not measured in {sides.the_new} ({why})"
+            verdicts.append(Verdict("baseline", name, "unavailable", text))
             continue
         if spec.deterministic:
-            verdicts.append(_deterministic(name, old, current, spec.better == "higher", spec.unit, policy))
+            verdicts.append(_deterministic(name, old, current, spec.better == "higher", spec.unit, policy, sides))
             continue
         old_samples = list(old.samples) or [old.value]
         now = current.readings.get(name)
         noisy = bool(old.stdev) or len(new) > 1 or (now is not None and bool(now.stdev))
         if noisy and (len(old_samples) < 2 or len(new) < 2):
-            message = f"{name}: no round samples on {'the baseline' if len(old_samples) < 2 else 'this run'}'s side; a spread-carrying figure is not compared by effect size alone. Re-record with --save-baseline"
+            side = sides.the_old if len(old_samples) < 2 else sides.the_new
+            message = f"{name}: no round samples on {side}'s side; a spread-carrying figure is not compared by effect size alone. {sides.redo}"
             verdicts.append(Verdict("baseline", name, "unavailable", message))
             continue
         try:
@@ -221,7 +259,9 @@ def judge_baseline(
                 alpha=policy.alpha,
             )
         except ValueError as e:
-            verdicts.append(Verdict("baseline", name, "unavailable", f"{name}: stored baseline unusable ({e})"))
+            verdicts.append(
+                Verdict("baseline", name, "unavailable", f"{name}: {sides.the_old}'s figure is unusable ({e})")
+            )
             continue
         direction = "regressed" if shift.regressed else ("improved" if shift.improved else "within noise")
         moved_to: Direction = "regressed" if shift.regressed else ("improved" if shift.improved else "same")
@@ -234,7 +274,7 @@ def judge_baseline(
             if decision.direction == "not compared":
                 verdicts.append(Verdict("baseline", name, "unavailable", f"{name} {decision.reason}"))
                 continue
-            runs = f"; {'not decided: ' if decision.direction == 'unknown' else ''}{decision.reason}"
+            runs = f"; {decision.reason}"  # the outcome's words are the direction's, said once before the figure
             undecided = decision.reason if decision.direction == "unknown" else ""
             if decision.direction != moved_to:
                 moved_to = decision.direction
@@ -242,7 +282,7 @@ def judge_baseline(
                     decision.direction, decision.direction
                 )
                 status = "inconclusive" if decision.direction == "unknown" else "pass"
-        busy = _outside_load(stored, current, policy) if spec.unit != "B" else ""
+        busy = _outside_load(stored, current, policy, sides) if spec.unit != "B" else ""
         if moved_to in ("regressed", "improved") and busy:
             moved_to, undecided, status = "unknown", busy, "inconclusive"
             direction = f"not decided ({busy})"
@@ -263,7 +303,7 @@ def judge_baseline(
             status = "pass"
         message = (
             f"{name} {direction}: {shift.change:+.1%} (min effect {policy.min_effect:.0%}, {shift.reason}{runs}), "
-            f"median {units.show(shift.current, spec.unit)} vs baseline {units.show(shift.baseline, spec.unit)}"
+            f"median {units.show(shift.current, spec.unit)} vs {sides.the_old} {units.show(shift.baseline, spec.unit)}"
         ) + loaded  # medians of the rounds (the rule's figure); the terminal table's figure is their mean
         verdicts.append(
             Verdict(
@@ -282,7 +322,7 @@ def judge_baseline(
     return verdicts
 
 
-def _outside_load(stored: BaselineEntry, current: Measurement, policy: BaselineSettings) -> str:
+def _outside_load(stored: BaselineEntry, current: Measurement, policy: BaselineSettings, sides: Sides) -> str:
     """Why a time figure's move cannot be put down to the code: either side ran beside other work.
 
     Work the case did not cause takes cores from it (two threads on a 2-core VM lose half their time to
@@ -292,9 +332,9 @@ def _outside_load(stored: BaselineEntry, current: Measurement, policy: BaselineS
     """
     old = stored.recorded.get("outside_cpu_load")
     new = current.value("outside_cpu_load")
-    sides = [("baseline", old), ("this run", new)]
+    named = [(sides.old, old), (sides.new, new)]
     loaded = [
-        f"{who} {load:.0%}" for who, load in sides if isinstance(load, (int, float)) and load > policy.max_outside_load
+        f"{who} {load:.0%}" for who, load in named if isinstance(load, (int, float)) and load > policy.max_outside_load
     ]
     if not loaded:
         return ""
@@ -304,14 +344,14 @@ def _outside_load(stored: BaselineEntry, current: Measurement, policy: BaselineS
     )
 
 
-def _recorded_under_load(stored: BaselineEntry, policy: BaselineSettings) -> str:
-    """A note for figures that move with the machine, when the baseline was measured under outside load."""
+def _recorded_under_load(stored: BaselineEntry, policy: BaselineSettings, sides: Sides) -> str:
+    """A note for figures that move with the machine, when the old side was measured under outside load."""
     load = stored.recorded.get("outside_cpu_load")
     if not isinstance(load, (int, float)) or load <= policy.max_outside_load:
         return ""
     return (
-        f"; the baseline was recorded under {load:.0%} outside CPU load (max_outside_load {policy.max_outside_load:.0%}): "
-        "re-record it on a quiet machine"
+        f"; {sides.the_old} was recorded under {load:.0%} outside CPU load (max_outside_load "
+        f"{policy.max_outside_load:.0%}): {sides.redo_quiet}"
     )
 
 
@@ -322,7 +362,13 @@ def _standard_error(stdev: float | None, n: int) -> float:
 
 
 def _deterministic(
-    name: str, old: StoredMetric, current: Measurement, higher_is_better: bool, unit: str, policy: BaselineSettings
+    name: str,
+    old: StoredMetric,
+    current: Measurement,
+    higher_is_better: bool,
+    unit: str,
+    policy: BaselineSettings,
+    sides: Sides,
 ) -> Verdict:
     """A figure a re-run reproduces (accuracy, KL, file size) against its stored value, by effect size.
 
@@ -341,11 +387,11 @@ def _deterministic(
             standard_error=se,
         )
     except ValueError as e:
-        return Verdict("baseline", name, "unavailable", f"{name}: stored baseline unusable ({e})")
+        return Verdict("baseline", name, "unavailable", f"{name}: {sides.the_old}'s figure is unusable ({e})")
     direction = "regressed" if shift.regressed else ("improved" if shift.improved else "unchanged")
     message = (
         f"{name} {direction}: {shift.change:+.1%} ({shift.reason}), "
-        f"{units.show(shift.current, unit)} vs baseline {units.show(shift.baseline, unit)}"
+        f"{units.show(shift.current, unit)} vs {sides.the_old} {units.show(shift.baseline, unit)}"
     )
     return Verdict(
         "baseline",
@@ -381,7 +427,11 @@ def _times_better(name: str, ratio: float) -> float:
 
 
 def judge_ratios(
-    current: Sequence[Verdict], stored: BaselineEntry, policy: BaselineSettings, replicates: Replicates | None = None
+    current: Sequence[Verdict],
+    stored: BaselineEntry,
+    policy: BaselineSettings,
+    replicates: Replicates | None = None,
+    sides: Sides = BASELINE_SIDES,
 ) -> list[Verdict]:
     """Gate ratios against the ratios stored with the baseline: a move past `min_effect` that the run's own
     interval confirms *and* that is past the between-run noise (`between_runs` on the gate's times-better
@@ -414,14 +464,14 @@ def judge_ratios(
                     Verdict("ratio", v.name, "unavailable", text, v.estimate, v.low, v.high, old.estimate, v.n)
                 )
                 continue
-            runs = f"; {'not decided: ' if decision.direction == 'unknown' else ''}{decision.reason}"
+            runs = f"; {decision.reason}"  # the outcome's words are `word`'s, said once before the parenthesis
             undecided = decision.reason if decision.direction == "unknown" else ""
             if decision.direction != direction:
                 direction = decision.direction
                 word = {"unknown": "not decided", "same": "within the between-run noise"}.get(direction, direction)
         status: Status = "fail" if direction == "regressed" else ("inconclusive" if direction == "unknown" else "pass")
         text = (
-            f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs baseline {old.estimate:.3g}: "
+            f"{v.name} ratio {v.estimate:.3g} [{v.low:.3g}, {v.high:.3g}] vs {sides.the_old} {old.estimate:.3g}: "
             f"{word} (min effect {policy.min_effect:.0%}{runs})"
         )
         verdicts.append(

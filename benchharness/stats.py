@@ -435,8 +435,9 @@ def run_shift(reference: Sequence[float], current: Sequence[float], *, alpha: fl
 
     Rounds inside one child share its process state, placement and the machine's mood of that moment,
     so they say nothing about how far a figure moves between runs; only other runs do. `reference`
-    holds the same machine's earlier runs of the figure (its history, the old run's children),
-    `current` the new run's children. The logs make the spread relative, so one spread serves a
+    holds the old side and the same machine's other runs of the figure (its history, the two compared left
+    out, so in `compare` it may hold runs made after the new one; the old run's children), `current` the
+    new run and its children. The reason says "old-side", not "earlier", for that. The logs make the spread relative, so one spread serves a
     machine whose figures drift as a whole. With fewer than MIN_REPLICATES reference values, or no
     degrees of freedom, nothing is decided.
     """
@@ -452,11 +453,11 @@ def run_shift(reference: Sequence[float], current: Sequence[float], *, alpha: fl
     change = math.expm1(diff)
     df = len(a) + len(b) - 2
     if len(a) < MIN_REPLICATES or df < 2:
-        reason = f"{SPREAD_UNKNOWN}: {len(a)} earlier run(s) or child(ren) of this figure, {MIN_REPLICATES} needed"
+        reason = f"{SPREAD_UNKNOWN}: {len(a)} old-side run(s) or child(ren) of this figure, {MIN_REPLICATES} needed"
         return RunShift(change, None, len(a), False, reason)
     pooled = (float(np.sum((a - a.mean()) ** 2)) + float(np.sum((b - b.mean()) ** 2))) / df
     se = math.sqrt(pooled * (1.0 / len(a) + 1.0 / len(b)))
     p = (1.0 if diff == 0.0 else 0.0) if se == 0.0 else float(scipy_stats.t.sf(abs(diff) / se, df))
     spread = math.sqrt(pooled)
-    reason = f"between runs: t-test over {len(a)} earlier and {len(b)} new run(s), spread {spread:.1%}, p={p:.2g}"
+    reason = f"between runs: t-test over {len(a)} old-side and {len(b)} new-side run(s), spread {spread:.1%}, p={p:.2g}"
     return RunShift(change, p, len(a), True, reason)

@@ -44,7 +44,7 @@ def test_a_real_slowdown_is_a_regression_with_an_interval_that_excludes_zero(tmp
     history = history_of(tmp_path, [149.0, 151.0, 150.5])
     comparison = compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)]), history)
     decode = change(comparison, "decode_tok_per_s")
-    assert decode.status == "regressed" and "t-test over 4 earlier" in decode.message
+    assert decode.status == "regressed" and "t-test over 4 old-side" in decode.message
     assert decode.change is not None and -0.22 < decode.change < -0.18
     assert decode.low is not None and decode.high is not None and decode.low <= decode.change <= decode.high < 0
     assert "Mann-Whitney" in decode.message  # the baseline check's own wording: the same rule decided
@@ -230,7 +230,7 @@ def test_a_big_move_in_rounds_scattered_by_outside_load_is_not_decided():
     old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0])
     new = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
     decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
-    assert decode.status == "unknown" and "outside CPU load this run 60%" in decode.message
+    assert decode.status == "unknown" and "outside CPU load new run 60%" in decode.message
 
 
 def test_the_figures_beside_a_change_are_the_medians_it_was_computed_from():
@@ -239,7 +239,7 @@ def test_the_figures_beside_a_change_are_the_medians_it_was_computed_from():
     new = _with_rounds(case("q4_0", 150.0, seed=1), [150.0] * 6)
     decode = change(compare_runs(*runs([old], [new])), "decode_tok_per_s")
     assert (decode.old, decode.new, decode.change) == (150.0, 150.0, 0.0)
-    assert decode.message.endswith("median 150.0 tok/s vs baseline 150.0 tok/s"), decode.message  # says which figure
+    assert decode.message.endswith("median 150.0 tok/s vs the old run 150.0 tok/s"), decode.message  # says which figure
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5])
@@ -265,7 +265,7 @@ def test_between_runs_leaves_out_other_runs_that_recorded_no_positive_figure():
     policy = BaselineSettings()
     replicates = judge.Replicates({"decode_tok_per_s": [0.0, 149.0, 151.0, 150.5, -1.0]})
     decided = judge.between_runs("decode_tok_per_s", 150.0, 120.0, replicates, policy, worse_if_lower=True)
-    assert decided.direction == "regressed" and "over 4 earlier" in decided.reason
+    assert decided.direction == "regressed" and "over 4 old-side" in decided.reason
     for old, new in ((0.0, 120.0), (150.0, -3.0)):
         refused = judge.between_runs("decode_tok_per_s", old, new, replicates, policy, worse_if_lower=True)
         assert refused.direction == "not compared" and "needs positive figures" in refused.reason
@@ -341,10 +341,10 @@ def test_each_not_decided_line_says_its_own_reason():
     new = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
     lines = terminal_summary(compare_runs(*runs([old], [new])))
     why = next(line for line in lines if line.startswith("    why: "))
-    assert why.startswith("    why: outside CPU load this run 60% over max_outside_load 20%"), why
+    assert why.startswith("    why: outside CPU load new run 60% over max_outside_load 20%"), why
     assert not any("(--history)" in line for line in lines)
     unknown = terminal_summary(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])))
-    assert any(line.startswith("    why: between-run spread unknown: 1 earlier run(s)") for line in unknown), unknown
+    assert any(line.startswith("    why: between-run spread unknown: 1 old-side run(s)") for line in unknown), unknown
     assert any("(--history)" in line for line in unknown)
 
 
@@ -385,15 +385,32 @@ def test_an_accuracy_gates_ratio_shows_in_its_own_format_and_as_exact_never_a_ba
     assert "exact (deterministic" in accuracy and "no interval" not in accuracy  # the same kind: a metric
 
 
+def test_compare_names_its_sides_the_old_and_the_new_run_never_a_baseline(tmp_path):
+    """A newcomer's finding: `why: outside CPU load baseline 82%, this run 74%`, and a tooltip saying "re-record it
+    on a quiet machine", in a compare of two runs where no baseline is involved."""
+    old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0], load=0.82)
+    new = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.74)
+    (tmp_path / "old.json").write_text(json.dumps(run([old])))
+    (tmp_path / "new.json").write_text(json.dumps(run([new], started="2026-11-25T10:00:00+00:00")))
+    done = run_cli(tmp_path, "compare", "old.json", "new.json", "--html", "diff.html")
+    assert done.returncode == 0, done.stderr
+    why = next(line for line in done.stdout.splitlines() if line.startswith("    why: "))
+    assert why.startswith("    why: outside CPU load old run 82%, new run 74% over max_outside_load 20%"), why
+    page = (tmp_path / "diff.html").read_text()
+    for text in (done.stdout, page):
+        assert "re-record" not in text.lower() and "baseline 82%" not in text and "vs baseline" not in text
+    assert "the old run was recorded under 82% outside CPU load" in page
+
+
 def test_a_not_decided_change_carries_the_judges_own_reason():
     """compare read why a figure was not decided out of the verdict message's prose; the judge's decision knows it."""
     old = _with_rounds(case("q4_0", 150.0), [148.0, 149.0, 150.0, 150.5, 151.0, 152.0])
     loaded = _with_rounds(case("q4_0", 100.0, seed=1), [40.0, 150.0, 60.0, 149.0, 70.0, 151.0], load=0.6)
     busy = change(compare_runs(*runs([old], [loaded])), "decode_tok_per_s")
     assert busy.status == "unknown"
-    assert busy.reason.startswith("outside CPU load this run 60% over max_outside_load 20%"), busy.reason
+    assert busy.reason.startswith("outside CPU load new run 60% over max_outside_load 20%"), busy.reason
     spread = change(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 120.0, seed=1)])), "decode_tok_per_s")
-    assert spread.status == "unknown" and spread.reason.startswith("between-run spread unknown: 1 earlier run(s)")
+    assert spread.status == "unknown" and spread.reason.startswith("between-run spread unknown: 1 old-side run(s)")
     assert "under run_factor" in spread.reason and "not decided" in spread.message  # the message still says it
     decided = change(compare_runs(*runs([case("q4_0", 150.0)], [case("q4_0", 151.0, seed=1)])), "decode_tok_per_s")
     assert decided.reason == ""  # only an undecided change has a reason to give

@@ -230,7 +230,7 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
     verdicts = [v for case in cases_by(root).values() for v in case["verdicts"] if v["name"] == "batch32_items_per_s"]
     assert verdicts and all(v["status"] != "fail" for v in verdicts)
     undecided = [v for v in verdicts if v["direction"] == "unknown"]
-    assert undecided and "between-run spread unknown: 1 earlier run(s)" in undecided[0]["message"]
+    assert undecided and "between-run spread unknown: 1 old-side run(s)" in undecided[0]["message"]
 
     code, output = run_digits(root, f"--history={root / 'past.sqlite'}", only)
     skip_beside_other_work(root / "reports" / "latest.json")
@@ -239,7 +239,7 @@ def test_the_baseline_check_learns_the_between_run_spread_from_the_machines_hist
     ]
     assert code == 1, f"{said}\n{output[-2000:]}"
     line = one_line(output, "batch32_items_per_s regressed")
-    assert "between runs: t-test over 4 earlier and 1 new run(s)" in line, line
+    assert "between runs: t-test over 4 old-side and 1 new-side run(s)" in line, line
 
 
 def test_a_speedup_gate_whose_ratio_swings_between_runs_reads_inconclusive(tmp_path):

@@ -193,10 +193,10 @@ def test_a_move_the_rounds_call_is_judged_again_between_runs():
     slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])  # -20%, p tiny over rounds
     (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY)
     assert (v.status, v.direction) == ("inconclusive", "unknown") and "not decided" in v.message
-    assert "between-run spread unknown: 1 earlier run(s)" in v.message
+    assert "between-run spread unknown: 1 old-side run(s)" in v.message
     steady = judge.Replicates({"decode_tok_per_s": [99.0, 101.5, 100.4]})
     (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, steady)
-    assert (v.status, v.direction) == ("fail", "regressed") and "t-test over 4 earlier and 1 new" in v.message
+    assert (v.status, v.direction) == ("fail", "regressed") and "t-test over 4 old-side and 1 new-side" in v.message
     drifting = judge.Replicates({"decode_tok_per_s": [82.0, 118.0, 90.0, 112.0]})  # the machine moves 20% run to run
     (v,) = judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, drifting)
     assert (v.status, v.direction) == ("pass", "same") and "within the between-run noise" in v.message
@@ -224,7 +224,7 @@ def test_gate_ratio_tracked_against_the_baseline():
     now = judge.Verdict("gate", "speedup", "pass", "", 2.2, 2.1, 2.3, 2.0, 12)
     steady = judge.Replicates({"gate:speedup": [2.95, 3.05, 3.02]})
     (v,) = judge.judge_ratios([now], entry(BASE, (3.0, 2.9, 3.1, 12)), POLICY, steady)
-    assert v.status == "fail" and "regressed" in v.message and "t-test over 4 earlier" in v.message
+    assert v.status == "fail" and "regressed" in v.message and "t-test over 4 old-side" in v.message
     (v,) = judge.judge_ratios([now], entry(BASE, (2.25, 2.2, 2.3, 12)), POLICY, steady)
     assert v.status == "pass"
 
@@ -462,3 +462,45 @@ def test_the_judge_imports_no_file_writing_module_and_nothing_of_the_child():
     for module in ("benchharness.baselines", "benchharness.storage", "benchharness.machine", "benchharness.kinds"):
         assert module not in loaded, loaded
     assert not [m for m in loaded if m.startswith(("benchharness.backends", "benchharness.meters.energy"))], loaded
+
+
+def test_an_outcome_is_said_once_in_its_message_not_again_in_the_between_run_reason():
+    """A newcomer's finding: "within the between-run noise (min effect 5%; within the between-run noise (...))".
+    between_runs returned its outcome inside its reason and both callers said it again around it; the same for
+    "not decided ... ; not decided: ..."."""
+    slower = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
+    drifting = judge.Replicates({"decode_tok_per_s": [82.0, 118.0, 90.0, 112.0]})
+    now = judge.Verdict("gate", "speedup", "pass", "", 1.51, 1.45, 1.57, 1.2, 12)
+    stored = entry(BASE, (1.74, 1.68, 1.80, 12))
+    noisy = judge.Replicates({"gate:speedup": [1.55, 1.80, 1.62, 1.49]})
+    messages = [
+        judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY, None, drifting)[0].message,
+        judge.judge_baseline(slower, entry(BASE), {"gen_tokens": 64}, POLICY)[0].message,
+        judge.judge_ratios([now], stored, POLICY, noisy)[0].message,
+        judge.judge_ratios([now], stored, POLICY)[0].message,
+    ]
+    for message in messages:
+        words = "within the between-run noise" if "within" in message else "not decided"
+        assert message.count(words) == 1, message
+
+
+def test_the_caller_names_the_sides_in_the_messages():
+    """compare's old side is a run, not a baseline: its messages must not send a reader to re-record one."""
+    recorded = BaselineEntry(
+        {"decode_tok_per_s": StoredMetric(100.0, 0.6, 7, "tok/s", tuple(BASE))},
+        {},
+        {"gen_tokens": 64},
+        {"outside_cpu_load": 0.82},
+    )
+    loaded = measurement(REF_HITS, samples=[x * 0.8 for x in BASE])
+    loaded.readings["outside_cpu_load"] = Reading("outside_cpu_load", "fraction", 0.74)
+    steady = judge.Replicates({"decode_tok_per_s": [99.0, 101.5, 100.4]})
+    (v,) = judge.judge_baseline(loaded, recorded, {"gen_tokens": 64}, POLICY, None, steady, judge.RUN_SIDES)
+    assert v.reason.startswith("outside CPU load old run 82%, new run 74% over max_outside_load 20%"), v.reason
+    assert "baseline" not in v.message and "re-record" not in v.message.lower(), v.message
+    assert "the old run was recorded under 82% outside CPU load" in v.message and "re-run it" in v.message
+    (v,) = judge.judge_baseline(loaded, recorded, {"gen_tokens": 64}, POLICY, None, steady)  # the baseline check's
+    assert v.reason.startswith("outside CPU load baseline 82%, this run 74%") and "re-record it" in v.message
+    (v,) = judge.judge_baseline(loaded, recorded, {"gen_tokens": 16}, POLICY, sides=judge.RUN_SIDES)
+    assert v.message.startswith("old run recorded with different workload settings (gen_tokens)"), v.message
+    assert "--save-baseline" not in v.message
