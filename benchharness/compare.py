@@ -16,6 +16,7 @@ unchanged code from the same machine's other runs in the history store and from 
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class RatioChange:
     status: ChangeStatus
     message: str
     reason: str = ""  # status "unknown": why it was not decided, as the judge's decision gave it (Verdict.reason)
+    # Where a side's gate failure was re-measured and the re-run did not confirm it (unconfirmed()): its figure is
+    # the first child's, and the verdict stands on the re-run, so the row says both.
+    old_note: str = ""
+    new_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,13 @@ class VerdictChange:
     name: str
     old: str
     new: str
+    old_note: str = ""  # a gate's failure its re-run did not confirm: unconfirmed(), as on the gate-ratio row
+    new_note: str = ""
+
+    def shown(self) -> str:
+        """'inconclusive (unconfirmed; re-run 1.37x) -> fail': each side's status with what its re-run found."""
+        old = self.old + (f" ({self.old_note})" if self.old_note else "")
+        return f"{old} -> {self.new}" + (f" ({self.new_note})" if self.new_note else "")
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,29 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
     return changes
 
 
+def unconfirmed(case: CaseResult, gate_name: str) -> str:
+    """ "unconfirmed; re-run 1.37x" where the case's gate failed and its confirming re-run did not confirm it, else "".
+
+    The gate's estimate is the first child's (trials.confirmed keeps it and makes the verdict inconclusive), so a
+    row showing 0.485 beside "inconclusive" could not be reconciled without the re-run's own figure. A paired
+    gate's re-runs are the case's confirm_pairs, one block per re-run, each judged alone as the trial runner did
+    (the geometric mean of its per-pair ratios, ratio_interval's estimate). A solo gate's re-run was judged with
+    the first children pooled, so it has no figure of its own to show.
+    """
+    verdict = case.verdict("gate", gate_name)
+    if verdict is None or verdict.confirmation != "not confirmed":
+        return ""
+    gate = find_gate(gate_name)
+    if gate is None or not gate.paired or not case.confirm_pairs:
+        return "unconfirmed by its re-run"
+    figures = []
+    for block in case.confirm_pairs:
+        logs = [math.log(v / r) for v, r in zip(block.variant, block.reference, strict=True) if v > 0 and r > 0]
+        if logs:
+            figures.append(gate.show(math.exp(statistics.fmean(logs))))
+    return f"unconfirmed; re-run {', '.join(figures)}" if figures else "unconfirmed by its re-run"
+
+
 def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: judge.Replicates) -> list[RatioChange]:
     stored_ratios = {
         v.name: StoredRatio(v.estimate, v.low, v.high, v.n or 0)
@@ -224,8 +259,11 @@ def _ratio_changes(machine: str, old: CaseResult, new: CaseResult, replicates: j
                     f"{high:.3f}x] from both runs' pairs, reaching within min effect {min_effect:.0%})"
                 )
         reason = v.reason if direction == "unknown" else ""
+        notes = unconfirmed(old, v.name), unconfirmed(new, v.name)
         changes.append(
-            RatioChange(machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, direction, message, reason)
+            RatioChange(
+                machine, new.key, v.name, v.threshold, v.estimate, moved, low, high, direction, message, reason, *notes
+            )
         )
     return changes
 
@@ -239,7 +277,8 @@ def _verdict_changes(machine: str, old: CaseResult, new: CaseResult) -> list[Ver
             continue
         before = old.verdict(v.check, v.name)
         if before is not None and before.status != v.status:
-            changes.append(VerdictChange(machine, new.key, f"{v.check} {v.name}", before.status, v.status))
+            notes = (unconfirmed(old, v.name), unconfirmed(new, v.name)) if v.check == "gate" else ("", "")
+            changes.append(VerdictChange(machine, new.key, f"{v.check} {v.name}", before.status, v.status, *notes))
     return changes
 
 

@@ -13,6 +13,14 @@ Status = Literal["pass", "fail", "inconclusive", "unavailable"]
 Check = Literal["gate", "baseline", "ratio", "limit"]  # which check made the verdict
 Direction = Literal["regressed", "improved", "same", "unknown"]
 
+# The one word a reader sees for the state neither side of a rule could claim, wherever it is shown (terminal,
+# compare terminal, compare page, report page). Stored values stay "inconclusive" / "unknown": only the words
+# change. A gate's interval straddling its threshold is "inconclusive"; a move between runs (the baseline
+# check's, compare's) that the noise cannot place is "not decided". Before, one state read "not decided",
+# "unknown", "INCONCL" and "unconfirmed" in four places.
+INCONCLUSIVE = "inconclusive"
+NOT_DECIDED = "not decided"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -43,6 +51,13 @@ class Verdict:
     @property
     def known_failure(self) -> bool:
         return self.known_breach and self.status in ("fail", "inconclusive")
+
+    @property
+    def status_word(self) -> str:
+        """The status as a reader sees it: a between-run check's (baseline, ratio) inconclusive is NOT_DECIDED."""
+        if self.status == "inconclusive" and self.check in ("baseline", "ratio"):
+            return NOT_DECIDED
+        return self.status
 
     def with_confirmation(self, confirmation: str) -> Verdict:
         return replace(self, confirmation=confirmation)

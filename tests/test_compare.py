@@ -422,3 +422,55 @@ def test_a_not_decided_gate_ratio_carries_the_judges_own_reason():
     (ratio,) = compare_runs(*runs([old], [new])).ratios
     assert ratio.status == "unknown", ratio
     assert ratio.reason.startswith("between-run spread unknown"), ratio.reason
+
+
+def test_a_not_decided_row_says_why_in_text_and_one_word_names_the_state(tmp_path):
+    """A newcomer's findings: the page's "why" of a not-decided row lived only in a hover tooltip (lost to a reader
+    who prints the page), and the state read "not decided" in the summary but "unknown" in the status column."""
+    (tmp_path / "old.json").write_text(json.dumps(run([case("q4_0", 150.0)])))
+    new = run([case("q4_0", 120.0, seed=1)], started="2026-11-25T10:00:00+00:00")
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    done = run_cli(tmp_path, "compare", "old.json", "new.json", "--html", "diff.html")
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if "decode_tok_per_s" in line and " -> " in line)
+    assert row.endswith(": not decided"), row
+    page = (tmp_path / "diff.html").read_text()
+    decode = next(r for r in page.split("<tr") if "<td>decode_tok_per_s</td>" in r)
+    text = re.sub(r'title="[^"]*"', "", decode)  # what a printed page shows: no tooltip
+    assert '>not decided<div class="why">why: between-run spread unknown: 1 old-side run(s)' in text, decode
+    assert ">unknown<" not in page
+
+
+def _unconfirmed_speedup(first: float, rerun: float, seed: int) -> dict:
+    """A case whose speed gate failed at `first` and whose confirming re-run (one block of pairs) read `rerun`."""
+    data = case("q4_0", 150.0, gates={"speedup": ("inconclusive", first, first * 0.9, first * 1.1)}, seed=seed)
+    data["verdicts"][0]["confirmation"] = "not confirmed"
+    reference = [50.0, 51.0, 49.5, 50.5]
+    data["confirm_pairs"] = [
+        {
+            "case_id": data["id"],
+            "metric": "decode_tok_per_s",
+            "variant": [r * rerun for r in reference],
+            "reference": reference,
+            "order": ["VR", "RV", "VR", "RV"],
+            "guard_start": {"cpu_mhz": None, "governor": None, "temperature_c": None, "on_ac_power": None},
+            "guard_end": {"cpu_mhz": None, "governor": None, "temperature_c": None, "on_ac_power": None},
+            "timed_s": 1.0,
+        }
+    ]
+    return data
+
+
+def test_a_gate_ratio_whose_failure_its_re_run_did_not_confirm_says_so_beside_the_figure(tmp_path):
+    """A newcomer's finding: the row showed the old side's first child's 0.485, which its own re-run (1.37x) did not
+    confirm, beside "gate speedup: inconclusive -> fail": the figure the verdict stands on was nowhere."""
+    (tmp_path / "old.json").write_text(json.dumps(run([_unconfirmed_speedup(0.485, 1.37, 0)])))
+    failed = case("q4_0", 151.0, gates={"speedup": ("fail", 0.47, 0.45, 0.49)}, seed=1)
+    (tmp_path / "new.json").write_text(json.dumps(run([failed], started="2026-11-25T10:00:00+00:00")))
+    done = run_cli(tmp_path, "compare", "old.json", "new.json", "--html", "diff.html")
+    assert done.returncode == 0, done.stderr
+    assert "gate speedup: inconclusive (unconfirmed; re-run 1.37x) -> fail" in done.stdout, done.stdout
+    page = (tmp_path / "diff.html").read_text()
+    row = next(r for r in page.split("<tr") if "<td>speedup</td>" in r)
+    assert '<td class="num">0.48x (unconfirmed; re-run 1.37x)</td><td class="num">0.47x</td>' in row, row
+    assert '<td class="inconclusive">inconclusive (unconfirmed; re-run 1.37x)</td><td class="fail">fail</td>' in page

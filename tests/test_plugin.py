@@ -216,7 +216,7 @@ def test_inconclusive_warns_by_default_and_fails_when_the_suite_says_so(toy_proj
     result = toy_project(["ref", "near"], policy=ACCURACY_ONLY)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["near fake cpu*INCONCL*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
+        ["near fake cpu*inconclusive*", "*accuracy retained 9*% [[]*] (min 95.0%, * items): inconclusive*"]
     )
     result.stdout.fnmatch_lines(["1 inconclusive verdict(s)*toy-near-fake-cpu"])
 

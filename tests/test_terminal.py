@@ -114,3 +114,36 @@ def test_the_recommended_configuration_is_printed_in_the_reports_own_words(digit
     sentences = re.findall(r'<p class="recommendation"[^>]*>(.*?)</p>', report.read_text(), flags=re.DOTALL)
     assert printed == [html.unescape(s) for s in sentences]
     assert printed[0].startswith("digits-mlp on cpu (hardening-test-host): ship ")
+
+
+def test_one_word_per_undecided_state_in_the_run_table_its_lines_and_the_report():
+    """A newcomer's finding: one state read "not decided" (summary), "unknown", "INCONCL" and "unconfirmed"
+    (run table). A gate's straddling interval reads "inconclusive", a between-run move the noise cannot place "not
+    decided", in the table, the lines under it and the report page alike; the stored statuses stay as they are."""
+    from run_documents import case, run
+
+    from benchharness.report.html import _verdict_rows
+    from benchharness.report.terminal import table
+    from benchharness.results import RunResult
+
+    data = case("q4_0", 150.0, gates={"speedup": ("inconclusive", 1.9, 1.7, 2.1)})
+    data["verdicts"].append(
+        {
+            "check": "baseline",
+            "name": "decode_tok_per_s",
+            "status": "inconclusive",
+            "message": "decode_tok_per_s not decided (outside CPU load this run 74%): -12.0%",
+            "direction": "unknown",
+            "reason": "outside CPU load this run 74%",
+        }
+    )
+    result = RunResult.from_dict(run([data]), "r.json")
+    lines = table(list(result.cases))
+    row = [line for line in lines if line.startswith("q4_0 ")][-1]  # the verdict columns: last, stacked or not
+    assert "1.90 inconclusive" in row and row.rstrip().endswith("not decided  passed"), row
+    assert not any(word in line for line in lines for word in ("INCONCL", "unconfirmed"))
+    assert any(line.startswith("  not decided  smollm2-135m-q4_0") for line in lines), lines
+    assert any(line.startswith("  inconclusive smollm2-135m-q4_0") for line in lines), lines
+    (_, _, cells), *_ = _verdict_rows(list(result.cases))
+    assert [c.text for c in cells] == ["gate speedup: inconclusive", "baseline decode_tok_per_s: not decided"]
+    assert [c.status for c in cells] == ["inconclusive", "inconclusive"]  # the css class is the stored value

@@ -18,6 +18,7 @@ from benchharness.report.html import templates
 from benchharness.results import COMPARE_DATA_ID, RunResult
 from benchharness.storage import write_text_atomic
 from benchharness.units import show
+from benchharness.verdicts import NOT_DECIDED
 
 EXACT = "exact (deterministic: a re-run gives the same figure)"
 
@@ -44,16 +45,37 @@ def ratio_value(change: RatioChange, value: float) -> str:
     return gate.show(value) if gate is not None else f"{value:.3g}"
 
 
+def ratio_side(change: RatioChange, side: str) -> str:
+    """One side's gate ratio as the row shows it: the figure, and where its failure's re-run did not confirm it,
+    that too ("0.485 (unconfirmed; re-run 1.37x)"): the verdict beside it stands on the re-run, not the figure."""
+    value, note = (change.old, change.old_note) if side == "old" else (change.new, change.new_note)
+    return ratio_value(change, value) + (f" ({note})" if note else "")
+
+
+def status_word(change: MetricChange | RatioChange) -> str:
+    """The status as a reader sees it: a move the noise cannot place is "not decided" here as in the summary and
+    the baseline check (verdicts.NOT_DECIDED); the stored "unknown" stays the value's name, not its word."""
+    return NOT_DECIDED if change.status == "unknown" else change.status
+
+
+def why(change: MetricChange | RatioChange) -> str:
+    """Why a row was not decided or not compared, as text in the row: a tooltip is lost to a reader who prints the
+    page or does not hover, and these rows are the ones a reviewer must read the reason of. Empty for others."""
+    if change.status not in ("unknown", "not compared"):
+        return ""
+    return change.reason or change.message
+
+
 def describe(change: MetricChange | RatioChange) -> str:
     """One line: where, what, old -> new, the change with its interval."""
     if isinstance(change, RatioChange):
         return (
-            f"{change.machine}: {change.key} gate {change.gate} {ratio_value(change, change.old)} -> "
-            f"{ratio_value(change, change.new)} (moved {change.moved:.3f}x {interval(change)}): {change.status}"
+            f"{change.machine}: {change.key} gate {change.gate} {ratio_side(change, 'old')} -> "
+            f"{ratio_side(change, 'new')} (moved {change.moved:.3f}x {interval(change)}): {status_word(change)}"
         )
     return (
         f"{change.machine}: {change.key} {change.metric} {show(change.old, change.unit)} -> {show(change.new, change.unit)} "
-        f"({(change.change or 0):+.1%} {interval(change)}): {change.status}"
+        f"({(change.change or 0):+.1%} {interval(change)}): {status_word(change)}"
     )
 
 
@@ -69,9 +91,9 @@ def terminal_summary(comparison: Comparison) -> list[str]:
             lines.append(f"{len(items)} {title} past the noise:")
             lines += [f"  {describe(c)}" for c in items]
     if undecided := comparison.undecided:
-        lines.append(f"{len(undecided)} not decided (the evidence cannot place the move either way):")
+        lines.append(f"{len(undecided)} {NOT_DECIDED} (the evidence cannot place the move either way):")
         for c in undecided:
-            lines += [f"  {describe(c)}", f"    why: {c.reason or c.message}"]
+            lines += [f"  {describe(c)}", f"    why: {why(c)}"]
         if any(c.reason.startswith(stats.SPREAD_UNKNOWN) for c in undecided):
             lines.append(
                 f"  (a figure's spread between runs is learnt from {stats.MIN_REPLICATES}+ other runs of the machine "
@@ -83,7 +105,7 @@ def terminal_summary(comparison: Comparison) -> list[str]:
         lines += [f"  {c.machine}: {c.key}: {c.message}" for c in not_compared]
     if comparison.verdicts:
         lines.append(f"{len(comparison.verdicts)} verdict(s) changed:")
-        lines += [f"  {v.machine}: {v.key} {v.name}: {v.old} -> {v.new}" for v in comparison.verdicts]
+        lines += [f"  {v.machine}: {v.key} {v.name}: {v.shown()}" for v in comparison.verdicts]
     if comparison.added:
         lines.append(f"{len(comparison.added)} case(s) added: " + ", ".join(comparison.added))
     if comparison.removed:
@@ -155,7 +177,9 @@ def render_compare(
         describe=describe,
         show=show,
         interval=interval,
-        ratio_value=ratio_value,
+        ratio_side=ratio_side,
+        status_word=status_word,
+        why=why,
         sides=sides,
         hrefs={side: quote(where) for side, where in sides.items()},
         data_block=embedded_json([sides], COMPARE_DATA_ID),

@@ -273,7 +273,11 @@ def _verdict_rows(cases: list[CaseResult]) -> list[tuple[str, str, list[Cell]]]:
     rows = []
     for c in cases:
         cells = [
-            Cell(f"{v.check} {v.name}: {v.status}" + (" (known breach)" if v.known_breach else ""), v.status, v.message)
+            Cell(
+                f"{v.check} {v.name}: {v.status_word}" + (" (known breach)" if v.known_breach else ""),
+                v.status,
+                v.message,
+            )
             for v in c.verdicts
         ]
         flags = c.measurement.info.flags if c.measurement else ()

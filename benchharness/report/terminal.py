@@ -22,6 +22,7 @@ from benchharness.report.provenance import made_by_lines
 from benchharness.report.recommend import recommend
 from benchharness.results import CaseResult, RunResult
 from benchharness.run_flags import RULES as RUN_RULES
+from benchharness.verdicts import NOT_DECIDED
 
 
 def _reading(record: CaseResult, metric: str) -> Reading | None:
@@ -39,12 +40,14 @@ def _cell(record: CaseResult, column: Column) -> str:
 
 
 def mark(verdict: Verdict) -> str:
-    """One word for a verdict: ok, FAIL, INCONCL, N/A, KNOWN (declared breach), XPASS (declared, passed)."""
+    """One word for a verdict: ok, FAIL, inconclusive (a gate) or not decided (a between-run check), N/A, KNOWN
+    (declared breach), XPASS (declared, passed). The undecided states read as everywhere else (Verdict.status_word),
+    not as an abbreviation of their own."""
     if verdict.unexpected_pass:
         return "XPASS"
     if verdict.known_failure:
         return "KNOWN"
-    return {"pass": "ok", "fail": "FAIL", "inconclusive": "INCONCL", "unavailable": "N/A"}[verdict.status]
+    return {"pass": "ok", "fail": "FAIL", "unavailable": "N/A"}.get(verdict.status, verdict.status_word)
 
 
 def _ratio(record: CaseResult, name: str, fmt: str) -> str:
@@ -63,7 +66,7 @@ def _baseline(record: CaseResult) -> str:
     if failed:
         return "REGRESSED " + ",".join(failed)
     if any(v.status == "inconclusive" for v in verdicts):
-        return "unconfirmed"
+        return NOT_DECIDED
     if all(v.status == "unavailable" for v in verdicts):
         return "none" if verdicts[0].name == NO_BASELINE else "not compared"
     return "ok"
@@ -170,7 +173,7 @@ def verdict_lines(records: Iterable[CaseResult]) -> list[str]:
             if v.check == "baseline" and v.status == "unavailable" and v.name in (NO_BASELINE, "baseline"):
                 continue
             suffix = f" [{v.confirmation}]" if v.confirmation and v.confirmation != "not confirmed" else ""
-            lines.append(f"  {mark(v):7} {record.case.id}: {v.message}{suffix}")
+            lines.append(f"  {mark(v):12} {record.case.id}: {v.message}{suffix}")
     return lines
 
 
