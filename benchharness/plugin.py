@@ -36,6 +36,7 @@ from benchharness.report.terminal import (
     policy_lines,
     recommendation_lines,
     table,
+    undecided_lines,
 )
 from benchharness.session import BenchSession
 
@@ -388,17 +389,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for record in cases:
         for warning in record.measurement.warnings if record.measurement else ():
             terminalreporter.write_line(f"warning: {record.case.id}: {warning}")
-    inconclusive = [r.case.id for r in cases for v in r.verdicts if v.status == "inconclusive"]
-    if inconclusive:
-        terminalreporter.write_line(
-            f"{len(inconclusive)} inconclusive verdict(s) (the interval straddles the threshold after the pair budget): "
-            + ", ".join(dict.fromkeys(inconclusive))
-        )
+    for line in undecided_lines(cases):
+        terminalreporter.write_line(line)
     for line in profile_lines(cases):
         terminalreporter.write_line(line)
     for line in flag_lines(cases):
         terminalreporter.write_line(line)
-    for line in machine_lines(bench.noise_text(), bench.outside_loads()) + bandwidth_line(bench.runner.bandwidth):
+    machine = machine_lines(bench.noise_text(), bench.outside_loads(), bench.threads)
+    for line in machine + bandwidth_line(bench.runner.bandwidth):
         terminalreporter.write_line(line)
     for line in policy_lines(cases):
         terminalreporter.write_line(line)

@@ -89,6 +89,44 @@ def test_machine_lines_print_the_noise_and_name_the_cases_run_beside_other_work(
     assert machine_lines(None, [("a", None, 0.2)]) == []
 
 
+def test_fewer_threads_are_advised_only_where_that_would_change_something():
+    """A newcomer's finding: the line advised `--bench-set threads=1` to a run whose config already set threads = 1."""
+    from benchharness.report.terminal import machine_lines
+
+    loads = [("b", 0.65, 0.2)]
+    assert "(--bench-set threads=1)" not in machine_lines(None, loads, threads=1)[0]
+    assert machine_lines(None, loads, threads=1)[0].endswith("re-run on a quiet machine")
+    assert "fewer threads than the 2 they had (--bench-set threads=1)" in machine_lines(None, loads, threads=2)[0]
+
+
+def test_the_undecided_verdicts_under_the_table_each_say_their_own_reason():
+    """A newcomer's finding: "4 inconclusive verdict(s) (the interval straddles the threshold after the pair
+    budget)" counted two baseline moves not decided for outside load, which have no interval against a threshold."""
+    from run_documents import case, run
+
+    from benchharness.report.terminal import undecided_lines
+    from benchharness.results import RunResult
+
+    straddling = case("q4_0", 150.0, gates={"speedup": ("inconclusive", 1.9, 1.7, 2.1)})
+    unconfirmed = case("q8_0", 150.0, gates={"speedup": ("inconclusive", 0.49, 0.45, 0.52)})
+    unconfirmed["verdicts"][0]["confirmation"] = "not confirmed"
+    busy = {"check": "baseline", "name": "decode_tok_per_s", "status": "inconclusive", "direction": "unknown"}
+    for data, load in ((straddling, 82), (unconfirmed, 74)):
+        reason = f"outside CPU load this run {load}% over max_outside_load 20%"
+        data["verdicts"].append(busy | {"message": f"decode_tok_per_s not decided ({reason})", "reason": reason})
+    result = RunResult.from_dict(run([straddling, unconfirmed]), "r.json")
+    assert undecided_lines(result.cases) == [
+        "1 inconclusive verdict(s) (the interval straddles the threshold after the pair budget): "
+        "smollm2-135m-q4_0-llamacpp-cpu",
+        "1 inconclusive verdict(s) (a failure its confirming re-run did not repeat): smollm2-135m-q8_0-llamacpp-cpu",
+        "2 move(s) against the baseline not decided:",
+        "  smollm2-135m-q4_0-llamacpp-cpu baseline decode_tok_per_s: outside CPU load this run 82% over "
+        "max_outside_load 20%",
+        "  smollm2-135m-q8_0-llamacpp-cpu baseline decode_tok_per_s: outside CPU load this run 74% over "
+        "max_outside_load 20%",
+    ]
+
+
 def test_the_bandwidth_line_carries_its_source_and_says_why_there_is_none():
     from benchharness.meters.bandwidth import Bandwidth
     from benchharness.report.terminal import bandwidth_line

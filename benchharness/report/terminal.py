@@ -22,7 +22,7 @@ from benchharness.report.provenance import made_by_lines
 from benchharness.report.recommend import recommend
 from benchharness.results import CaseResult, RunResult
 from benchharness.run_flags import RULES as RUN_RULES
-from benchharness.verdicts import NOT_DECIDED
+from benchharness.verdicts import INCONCLUSIVE, NOT_DECIDED
 
 
 def _reading(record: CaseResult, metric: str) -> Reading | None:
@@ -228,12 +228,57 @@ def bandwidth_line(bandwidth: Bandwidth | None) -> list[str]:
     return [f"machine: read bandwidth for MBU {bandwidth.bytes_per_s / 1e9:.1f} GB/s ({bandwidth.source})"]
 
 
-def machine_lines(noise: str | None, loads: Iterable[tuple[str, float | None, float]]) -> list[str]:
+STRADDLES = "the interval straddles the threshold after the pair budget"
+
+
+def _why_inconclusive(v: Verdict) -> str:
+    """Why a gate verdict is inconclusive, as the rule that made it so: a straddling interval is only one of four."""
+    if v.confirmation == "not confirmed":
+        return "a failure its confirming re-run did not repeat"
+    if v.rule.endswith("; across runs"):
+        return "this machine's last runs read the ratio on both sides of its line"
+    if "; throttled: " in v.message:
+        return "a failure measured on a throttled machine"
+    return STRADDLES
+
+
+def undecided_lines(records: Iterable[CaseResult]) -> list[str]:
+    """The run's undecided verdicts under the table, each kind with its own reason.
+
+    Gates that are inconclusive are counted per reason (mostly STRADDLES); a baseline or ratio move that is not
+    decided is named with the judge's reason (outside load, unknown spread between runs). One count with the
+    straddling reason for both put "the interval straddles the threshold" on verdicts that have no interval
+    against a threshold at all.
+    """
+    gates: dict[str, list[str]] = {}
+    moves: list[str] = []
+    for r in records:
+        for v in r.verdicts:
+            if v.status != "inconclusive":
+                continue
+            if v.check in ("baseline", "ratio"):
+                why = v.reason or ("a regression its confirming re-run did not repeat" if v.confirmation else v.message)
+                moves.append(f"  {r.case.id} {v.check} {v.name}: {why}")
+            else:
+                gates.setdefault(_why_inconclusive(v), []).append(r.case.id)
+    lines = [
+        f"{len(ids)} {INCONCLUSIVE} verdict(s) ({why}): {', '.join(dict.fromkeys(ids))}" for why, ids in gates.items()
+    ]
+    if moves:
+        lines += [f"{len(moves)} move(s) against the baseline {NOT_DECIDED}:", *moves]
+    return lines
+
+
+def machine_lines(
+    noise: str | None, loads: Iterable[tuple[str, float | None, float]], threads: int | None = None
+) -> list[str]:
     """What the machine added to the run, printed beside the figures: the noise read before the first case and
     the outside CPU load during each case.
 
     `noise`: Noise.describe() (+ its steal warning), None where it was not read. `loads`: (case id, the share of
     the machine's CPUs busy with other work during the case's timed region or None, its max_outside_load).
+    `threads`: the runtimes' threads this run; fewer threads are advised only where that would change something
+    (more than one, or None where not known), not to a run that already sets threads = 1.
     Why in the terminal: a newcomer reads the table, not the report; figures measured beside other work read
     slow, and with threads on every core a neighbour on one core costs llama.cpp decode several times over.
     """
@@ -252,7 +297,9 @@ def machine_lines(noise: str | None, loads: Iterable[tuple[str, float | None, fl
         line += (
             f"; {len(over)} case(s) over max_outside_load ({', '.join(over[:3])}{', ...' if len(over) > 3 else ''}): "
             "their speed figures may read slow and their speed moves against a baseline are not decided; re-run on a "
-            "quiet machine, "
-            "or beside other work give the runtimes fewer threads than cores (--bench-set threads=1)"
+            "quiet machine"
         )
+        if threads is None or threads > 1:
+            had = "cores" if threads is None else f"the {threads} they had"
+            line += f", or beside other work give the runtimes fewer threads than {had} (--bench-set threads=1)"
     return [*lines, line]
