@@ -10,6 +10,7 @@ import platform
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -204,14 +205,39 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit(root: Path) -> str | None:
+NOT_A_REPOSITORY = "the project folder is not a git repository"
+NO_COMMITS = "the git repository has no commits yet"
+
+
+@dataclass(frozen=True)
+class GitCommit:
+    """The project's commit, or why there is none, so a run's label says why instead of a commit named `HEAD`."""
+
+    id: str | None
+    why_none: str = ""
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False)
+
+
+def git_commit(root: Path) -> GitCommit:
+    """HEAD's commit id in `root`, or why there is none.
+
+    `git rev-parse HEAD` in a repository with no commits yet prints "HEAD" itself (with an error on stderr), and that
+    was stored as the commit: both sides of a compare read `@ HEAD`. `--verify --quiet` prints nothing there, and
+    the work-tree test tells "no commits yet" from "not a repository".
+    """
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
+        head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if head.returncode == 0 and head.stdout.strip():
+            return GitCommit(head.stdout.strip())
+        inside = _git(root, "rev-parse", "--is-inside-work-tree")
+    except OSError as e:
+        return GitCommit(None, f"git could not be run ({e.strerror or e})")
+    except subprocess.TimeoutExpired:
+        return GitCommit(None, "git did not answer within 10 s")
+    return GitCommit(None, NO_COMMITS if inside.stdout.strip() == "true" else NOT_A_REPOSITORY)
 
 
 def usable_cpus() -> int:

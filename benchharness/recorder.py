@@ -53,12 +53,14 @@ class Recorder:
         machine = dict(self.machine)
         if runner.faulted:  # what this machine advertises but could not run, so a lab tells its hosts apart
             machine["faulted_paths"] = [asdict(f) for f in runner.faulted.values()]
+        commit = git_commit(self.settings.root)
         return {
             "started": started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine,
             "packages": package_versions(),
-            "git_commit": git_commit(self.settings.root),
+            "git_commit": commit.id,
+            "git_none": commit.why_none,  # why there is no commit (RunResult.label says it); "" with one
             "threads": threads,
             "devices": list(self.options.devices),
             "settings": run_key,

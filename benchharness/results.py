@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchharness.errors import StoreError
+from benchharness.machine import NO_COMMITS, NOT_A_REPOSITORY
 from benchharness.matrix import Case
 from benchharness.protocol import PairedTiming, ProtocolError, decode
 from benchharness.readings import Measurement
@@ -226,12 +227,22 @@ class RunResult:
     def label(self) -> str:
         """How a reader tells runs apart: the machine, the commit and the day.
 
-        Without a commit (the project is not a git repository) the label says so instead of `@ no commit`,
-        which read as a commit named "no commit".
+        Without a commit the label says why (the run's `git_none`: not a git repository, no commits yet) instead
+        of `@ no commit`, which read as a commit named "no commit". Files written before `git_none` hold None
+        outside git, and "HEAD" itself in a repository with no commits (`git rev-parse HEAD` printed it).
         """
+        if self.no_commit:
+            return f"{self.machine_id} ({self.started[:16]}; no git commit: {self.no_commit})"
+        return f"{self.machine_id} @ {str(self.git_commit)[:10]} ({self.started[:16]})"
+
+    @property
+    def no_commit(self) -> str:
+        """Why the run has no git commit ("" where it has one), for the label and the report's environment table."""
+        if self.git_commit == "HEAD":
+            return NO_COMMITS
         if not self.git_commit:
-            return f"{self.machine_id} ({self.started[:16]}; no git commit: the project folder is not a git repository)"
-        return f"{self.machine_id} @ {self.git_commit[:10]} ({self.started[:16]})"
+            return str(self.run.get("git_none") or NOT_A_REPOSITORY)
+        return ""
 
     def case(self, key: str) -> CaseResult | None:
         return next((c for c in self.cases if c.key == key), None)

@@ -198,6 +198,37 @@ def test_figures_print_with_significant_digits_and_a_relative_spread():
     assert spread(0.0, 1.0) == "" and spread(5.0, None) == ""
 
 
+def test_a_run_in_a_git_repository_with_no_commits_is_labelled_so_not_at_head(tmp_path):
+    """A newcomer's finding: two digits runs in a fresh `git init` folder compared as `@ HEAD -> @ HEAD`."""
+    import shutil
+    import subprocess
+
+    from conftest import digits_project, run_digits
+
+    pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
+    pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = digits_project(tmp_path / "fresh")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    code, output = run_digits(root, "-k", "fp32 and onnxruntime", "--history=off")
+    assert code == 0, output[-2000:]
+    done = run_cli(root, "compare", "reports/latest.json", "reports/latest.json")
+    assert done.returncode == 0, done.stderr
+    head = done.stdout.splitlines()[0]
+    assert "@ HEAD" not in head and "no git commit: the git repository has no commits yet" in head, head
+    data = json.loads((root / "reports" / "latest.json").read_text())
+    assert data["run"]["git_commit"] is None  # never the word "HEAD" stored as a commit
+    from benchharness.report.html import _environment  # the report page's environment table: the same words
+
+    assert (
+        dict(_environment(RunResult.from_dict(data, "r.json")))["commit"]
+        == "none: the git repository has no commits yet"
+    )
+    data["run"]["git_commit"], data["run"]["git_none"] = "HEAD", None  # a file written before the fix
+    assert "no commits yet" in RunResult.from_dict(data, "old.json").label
+
+
 def test_a_run_without_a_git_commit_is_labelled_as_such_not_at_no_commit():
     data = run([case("q4_0", 150.0)], "lab-a")
     assert RunResult.from_dict(data, "a.json").label == "lab-a @ 0123456789 (2026-11-24T10:00)"

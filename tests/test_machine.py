@@ -51,3 +51,24 @@ def test_machine_ids_that_would_escape_their_folder_are_refused(monkeypatch, val
 def test_a_lab_name_is_used_as_is(monkeypatch):
     monkeypatch.setenv("BENCHHARNESS_MACHINE", "lab-x86-01")
     assert machine.machine_id_from_env() == "lab-x86-01"
+
+
+def test_git_commit_says_why_there_is_none_and_never_stores_head(tmp_path, monkeypatch):
+    """A newcomer's finding: in a git repository with no commits yet, `git rev-parse HEAD` printed "HEAD", which was
+    stored as the commit, and both sides of a compare read `@ HEAD`."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # git must not find a repository above tmp_path
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert machine.git_commit(plain) == machine.GitCommit(None, machine.NOT_A_REPOSITORY)
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    assert machine.git_commit(repo) == machine.GitCommit(None, machine.NO_COMMITS)
+    who = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", *who, "commit", "-q", "--allow-empty", "-m", "x"], cwd=repo, check=True)
+    made = machine.git_commit(repo)
+    assert made.id is not None and len(made.id) == 40 and made.why_none == ""

@@ -164,7 +164,7 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
         ("NVIDIA driver", str(m.get("nvidia_driver") or "—")),
         ("system", f"{m.get('system')} {m.get('arch')}, Python {m.get('python')}"),
         ("devices", ", ".join(run.run.get("devices") or []) or "—"),
-        ("commit", str(run.git_commit or "—")),
+        ("commit", f"none: {run.no_commit}" if run.no_commit else str(run.git_commit)),
         ("started / finished", f"{run.started} / {run.finished}"),
         ("threads", str(run.run.get("threads", "—"))),
         ("noise before the run", _noise(run.run.get("noise"))),
