@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchharness import units
+
 Clock = Callable[[], float]
 
 
@@ -38,19 +40,32 @@ class CostLedger:
         wall = self.clock() - self.started
         other = max(wall - self.timed_s - self.accuracy_s, 0.0)
         return {
-            "wall_s": round(wall, 1),
-            "timed_s": round(self.timed_s, 1),
-            "accuracy_s": round(self.accuracy_s, 1),
-            "other_s": round(other, 1),
+            "wall_s": _kept(wall),
+            "timed_s": _kept(self.timed_s),
+            "accuracy_s": _kept(self.accuracy_s),
+            "other_s": _kept(other),
             "other_share": round(other / wall, 4) if wall > 0 else 0.0,
             "children": self.children,
-            "children_s": round(self.children_s, 1),
+            "children_s": _kept(self.children_s),
         }
 
     def line(self) -> str:
         s = self.summary()
         return (
-            f"cost: {s['wall_s']:.0f} s wall; {s['timed_s']:.0f} s in timed regions, {s['accuracy_s']:.0f} s scoring "
-            f"accuracy, {s['other_s']:.0f} s elsewhere ({s['other_share']:.0%}: {s['children']} child starts, imports, "
-            "loads, prepare checks, judging)"
+            f"cost: {seconds(s['wall_s'])} wall; {seconds(s['timed_s'])} in timed regions, {seconds(s['accuracy_s'])} "
+            f"scoring accuracy, {seconds(s['other_s'])} elsewhere ({s['other_share']:.0%}: {s['children']} child "
+            "starts, imports, loads, prepare checks, judging)"
         )
+
+
+DIGITS = 3  # significant digits a cost keeps: the digits project's timed regions add up to well under a second
+
+
+def _kept(value: float) -> float:
+    """`value` to DIGITS significant digits: round(x, 1) stored a 0.04 s timed total as 0.0, read as nothing timed."""
+    return float(units.significant(value, DIGITS).replace(",", ""))
+
+
+def seconds(value: float) -> str:
+    """'0.0412 s', '12.3 s', '1,234 s': a cost line's seconds with their digits (':.0f' printed 0.04 s as '0 s')."""
+    return f"{units.significant(value, DIGITS)} s"

@@ -53,3 +53,14 @@ def test_a_record_that_does_not_fit_is_one_line_naming_the_file_the_key_and_the_
     with pytest.raises(ModelError, match=message) as raised:
         provenance(tmp_path, recipe("olive"))
     assert "\n" not in str(raised.value)
+
+
+def test_a_maker_named_as_its_recipe_is_said_once() -> None:
+    """A newcomer's finding: "made by: ... by train-digits-mlp (train-digits-mlp)"; the recipe in parentheses is
+    kept only where it says more than the maker's name."""
+    from benchharness.report.provenance import describe
+
+    assert describe(Provenance("train-digits-mlp", "train-digits-mlp", "scikit-learn 1.5")) == "by train-digits-mlp"
+    assert describe(Provenance("ort-quantize", "ONNX Runtime 1.20", "onnxruntime 1.20")) == (
+        "by ONNX Runtime 1.20 (ort-quantize)"
+    )

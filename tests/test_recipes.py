@@ -343,3 +343,20 @@ def test_the_readme_declaration_example_is_valid(tmp_path: Path) -> None:
     for name, model in declared["models"].items():
         for label in model["variants"]:
             assert any(v.label == label and v.recipe for v in models[name].variants.values()), (name, label)
+
+
+def test_the_prepare_line_keeps_the_digits_of_a_small_variant(tmp_path):
+    """A newcomer's finding of the same kind as the cost line's "0 s": the digits variant was "done in 0.0 s
+    (0 MiB)"; its time keeps 3 significant digits and its size its own unit (KiB)."""
+    pytest.importorskip("sklearn", reason="pip install 'benchharness[exporters]'")
+    pytest.importorskip("onnx", reason="pip install 'benchharness[onnx]'")
+    from benchharness.models import prepare
+    from benchharness.models.registry import builtin_models
+
+    messages: list[str] = []
+    prepare.Preparer(tmp_path / "cache", 1, 300, messages.append).prepare(
+        builtin_models()["digits-mlp"], "onnx", "fp32"
+    )
+    done = [m for m in messages if ": done in " in m]
+    assert done and all(re.search(r": done in [1-9][\d,.]* s|: done in 0\.0*[1-9]\d* s", m) for m in done), done
+    assert not any("(0 MiB)" in m for m in done) and any(m.endswith("KiB)") for m in done), done

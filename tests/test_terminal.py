@@ -147,3 +147,16 @@ def test_one_word_per_undecided_state_in_the_run_table_its_lines_and_the_report(
     (_, _, cells), *_ = _verdict_rows(list(result.cases))
     assert [c.text for c in cells] == ["gate speedup: inconclusive", "baseline decode_tok_per_s: not decided"]
     assert [c.status for c in cells] == ["inconclusive", "inconclusive"]  # the css class is the stored value
+
+
+def test_the_made_by_and_cost_lines_of_a_real_run_say_each_thing_once_with_its_digits(digits_run):
+    """A newcomer's findings on the digits run: "by train-digits-mlp (train-digits-mlp)" and "0 s in timed regions"."""
+    _, output = digits_run
+    made = [line for line in output.splitlines() if ": by " in line]
+    assert made, output[-3000:]
+    for line in made:
+        maker = line.split(": by ", 1)[1]
+        assert not re.fullmatch(r"(\S+) \(\1\)", maker), line
+    cost = next(line for line in output.splitlines() if line.startswith("cost: "))
+    timed = re.search(r"; (\S+) s in timed regions", cost)
+    assert timed is not None and float(timed.group(1).replace(",", "")) > 0, cost

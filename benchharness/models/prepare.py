@@ -29,6 +29,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from benchharness import units
 from benchharness.errors import BenchHarnessError, PrepareError
 from benchharness.formats import FORMATS
 from benchharness.formats.composition import WeightComposition, read_composition
@@ -385,5 +386,5 @@ class Preparer:
                 "files": _file_table(path),
             }
             write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            size_mib = disk_bytes(path) / 2**20
-            self.progress(f"prepare {name}: done in {time.perf_counter() - started:.1f} s ({size_mib:.0f} MiB)")
+            took, size = units.significant(time.perf_counter() - started, 3), units.show(disk_bytes(path), "B")
+            self.progress(f"prepare {name}: done in {took} s ({size})")  # a digits variant: 0.0412 s, 45 KiB, not 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchharness import kinds, units
+from benchharness.cost import seconds
 from benchharness.faults import FaultedPath
 from benchharness.formats.composition import WeightComposition
 from benchharness.gates import MEMORY_REDUCTION, find_gate
@@ -179,11 +180,17 @@ def _environment(run: RunResult) -> list[tuple[str, str]]:
         rows.append(
             (
                 "cost",
-                f"{cost.get('wall_s')} s wall: {cost.get('timed_s')} s timed, {cost.get('accuracy_s')} s accuracy, "
-                f"{cost.get('other_s')} s elsewhere ({cost.get('children')} children)",
+                f"{_seconds(cost.get('wall_s'))} wall: {_seconds(cost.get('timed_s'))} timed, "
+                f"{_seconds(cost.get('accuracy_s'))} accuracy, {_seconds(cost.get('other_s'))} elsewhere "
+                f"({cost.get('children')} children)",
             )
         )
     return rows
+
+
+def _seconds(value: object) -> str:
+    """A stored cost's seconds as the terminal prints them (cost.seconds); a file without the figure says so."""
+    return seconds(value) if isinstance(value, (int, float)) else "? s"
 
 
 def _metric_order(name: str) -> tuple[int, tuple[tuple[int, str], ...]]:

@@ -29,7 +29,8 @@ def describe(provenance: Provenance | None) -> str | None:
     """'by MAKER' plus what the maker recorded (passes, workflow hash), or None for a variant not made here."""
     if provenance is None:
         return None
-    text = f"by {provenance.made_by or provenance.recipe}"
+    maker = provenance.made_by or provenance.recipe
+    text = f"by {maker}"
     details = []
     if provenance.passes:
         details.append("passes: " + ", ".join(provenance.passes))
@@ -39,7 +40,9 @@ def describe(provenance: Provenance | None) -> str | None:
         details.append(f"workflow {provenance.workflow.rsplit('/', 1)[-1]}")
     if provenance.workflow_sha256:
         details.append(f"sha256 {provenance.workflow_sha256[:12]}")
-    return text + (f" ({'; '.join(details)})" if details else f" ({provenance.recipe})")
+    if not details and provenance.recipe != maker:  # the recipe, where it says more than the maker's name
+        details.append(provenance.recipe)
+    return text + (f" ({'; '.join(details)})" if details else "")
 
 
 def provenance_of(record: _Row) -> Provenance | None:
