@@ -174,7 +174,9 @@ def _metric_changes(machine: str, old: CaseResult, new: CaseResult, replicates: 
     recorded = {"outside_cpu_load": old.measurement.value("outside_cpu_load")}
     stored = BaselineEntry.of(old.measurement, old.workload_key, recorded, {})
     policy = new.baseline_policy
-    verdicts = judge.judge_baseline(new.measurement, stored, new.workload_key, policy, None, replicates, judge.RUN_SIDES)
+    verdicts = judge.judge_baseline(
+        new.measurement, stored, new.workload_key, policy, None, replicates, judge.RUN_SIDES
+    )
     changes = []
     for v in verdicts:
         spec = metric_spec(v.name)
