@@ -70,7 +70,7 @@ def test_results_that_cannot_be_written_still_leave_the_report_and_the_baselines
     assert "reports is a file, not a folder" in one_line(output, r"^results NOT written: ")
     assert "reports is a file, not a folder" in one_line(output, r"^pytest-benchmark JSON NOT written: ")
     assert one_line(output, r"^history: ") == f"history: 1 run(s) of this machine in sqlite:///{root / 'h.sqlite'}"
-    assert one_line(output, r"^report: ") == "report: out/r.html"
+    assert one_line(output, r"^report: ") == "report: out/r.html (made the folder out/)"
     assert (root / "out" / "r.html").is_file()
     assert one_line(output, r"^baselines: ").startswith("baselines: saved 2 case(s)")
     assert (root / "reports").read_text() == "a file where the folder should be"  # nothing stored is lost

@@ -12,7 +12,6 @@ from benchharness.errors import ConfigError, StoreError
 from benchharness.history.changepoints import detect
 from benchharness.history.store import HistoryStore, resolve_url
 from benchharness.results import RunResult
-from conftest import run_cli
 
 
 def nightly(night: int, decode: float, machine: str = "lab-a") -> RunResult:
@@ -356,6 +355,10 @@ def test_history_show_prints_each_value_with_its_unit_and_counts_runs(tmp_path):
         store.append(RunResult.from_dict(data, f"n{night}.json"))
     store.close()
     key = "llm::smollm2-135m-q4_0-llamacpp-cpu"
+
+    # Imported here, not at the top: race()'s spawned writers import this module by name, and in a whole-suite
+    # run `conftest` there is the repository root's (tests/test_code_quality.py checks the kind).
+    from conftest import run_cli
 
     def show(metric: str) -> list[str]:
         done = run_cli(tmp_path, "history", "show", "--history", str(path), "--machine", "lab-a", "--case", key,
