@@ -536,6 +536,7 @@ def test_every_output_path_makes_its_missing_folder_and_says_so(tmp_path):
     assert again.stdout.strip() == "report: d/r.html"
 
 
+@pytest.mark.e2e  # a real digits run on ONNX Runtime and OpenVINO (5 s)
 def test_the_report_option_makes_its_missing_folder_and_says_so(tmp_path):
     root = digits_project(tmp_path)
     code, output = run_digits(root, "--report=out/new/report.html")

@@ -45,6 +45,7 @@ def figure_table(output: str) -> list[dict[str, str]]:
     return rows
 
 
+@pytest.mark.e2e  # digits_run: a real digits run on ONNX Runtime and OpenVINO (5 s)
 def test_every_figure_in_the_table_keeps_three_significant_digits(digits_run):
     """A newcomer's finding: the digits MLP's batch-1 latency (about 10 us) read "0.01" in the "b1 ms" column."""
     rows = figure_table(digits_run[1])
@@ -83,6 +84,7 @@ def test_small_figures_with_a_unit_keep_their_digits():
     assert units.show(0.0123, "ms") == "12.30 us"
 
 
+@pytest.mark.e2e  # digits_run
 def test_the_model_memory_column_is_named_for_what_it_holds_here_in_the_report_and_in_the_readme(digits_run):
     """`model MiB` read as the file's size; it is the model's own memory (timed-region peak RSS minus RSS before
     load), which the report calls "model memory"."""
