@@ -24,7 +24,7 @@ from benchharness.history import store as history_store
 from benchharness.machine import git_commit, package_versions
 from benchharness.meters.noise import Noise
 from benchharness.plan import CasePlan
-from benchharness.records import CaseRecord
+from benchharness.records import AS_REFERENCE, CaseRecord
 from benchharness.report import html
 from benchharness.report.targets import target_lines
 from benchharness.results import RunResult
@@ -200,7 +200,7 @@ class Recorder:
         kept = [
             r
             for r in records
-            if r.measurement is not None and r.outcome in ("passed", "xfailed", "xpassed", "measured as reference")
+            if r.measurement is not None and r.outcome in ("passed", "xfailed", "xpassed", AS_REFERENCE)
         ]
         entries = {}
         loaded: list[str] = []

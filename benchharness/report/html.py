@@ -22,6 +22,7 @@ from benchharness.gates import MEMORY_REDUCTION, find_gate
 from benchharness.history.store import HistoryStore
 from benchharness.meters.noise import Noise
 from benchharness.readings import METRICS, base_name, metric_spec
+from benchharness.records import AS_REFERENCE
 from benchharness.report import figures, profiles_view
 from benchharness.report.changes import Changes, changes
 from benchharness.report.embed import embedded_json
@@ -416,7 +417,7 @@ def lab_table(runs: Sequence[RunResult]) -> tuple[list[str], list[LabRow]]:
             unit = lambda m: spec.unit if (spec := metric_spec(m)) else ""  # noqa: E731
             status = (
                 "pass"
-                if c.outcome in ("passed", "measured as reference")
+                if c.outcome in ("passed", AS_REFERENCE)
                 else ("fail" if c.outcome in ("failed", "error") else "inconclusive")
             )
             cells += [

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchharness.errors import StoreError
+from benchharness.records import AS_REFERENCE
 from benchharness.report.changes import changes
 from benchharness.report.embed import embedded_json, extract_embedded
 from benchharness.report.html import FAILED, lab_table, templates
@@ -299,7 +300,7 @@ def write_lab(
             " / ".join(
                 str(n)
                 for n in (
-                    sum(c.outcome in ("passed", "measured as reference", "xfailed", "xpassed") for c in r.cases),
+                    sum(c.outcome in ("passed", AS_REFERENCE, "xfailed", "xpassed") for c in r.cases),
                     sum(c.outcome in FAILED for c in r.cases),
                     sum(c.outcome == "skipped" for c in r.cases),
                 )
