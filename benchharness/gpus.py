@@ -95,3 +95,8 @@ def split_device(device: str) -> tuple[str, int]:
             f"device {device!r} has an index that is not a number; write it as {device_type}:N (e.g. {device_type}:0)"
         )
     return device_type, int(index)
+
+
+def is_cuda(device: str) -> bool:
+    """Whether a device name is an NVIDIA GPU's: `cuda` or `cuda:N`."""
+    return device.partition(":")[0] == "cuda"

@@ -48,6 +48,9 @@ def _child_env() -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"  # a fatal signal prints the Python stack: where the runtime died
     env["BENCHHARNESS_PARENT_PID"] = str(os.getpid())  # the worker dies with this process
+    # CUDA numbers boards fastest first by default, NVML by PCI bus: the same order makes cuda:N (named from
+    # NVML, gpus.py) the board the runtime loads on and the board the GPU meters read.
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     return env
 
 

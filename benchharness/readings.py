@@ -77,6 +77,11 @@ METRICS: dict[str, MetricSpec] = {
     "outside_cpu_load": MetricSpec("fraction", "neither", "outside CPU load in the timed region", tracked=False),
     "gpu_utilisation": MetricSpec("fraction", "neither", "GPU utilisation of the timed region (NVML)", tracked=False),
     "gpu_memory_bytes": MetricSpec("B", "lower", "this process's GPU memory, peak over the timed region (NVML)"),
+    "gpu_model_memory_bytes": MetricSpec(
+        "B", "lower", "model GPU memory (the process's GPU memory peak minus its CUDA context; NVML)"
+    ),
+    # The runtime's fixed cost on the board: shown, not baselined (it moves with the driver, not the model).
+    "gpu_context_bytes": MetricSpec("B", "lower", "CUDA context memory (NVML, read before load)", tracked=False),
     # Cold start: one reading per child, noisy across children, so shown and limited but not baselined.
     "load_ms": MetricSpec("ms", "lower", "model load time", tracked=False),
     "first_inference_ms": MetricSpec("ms", "lower", "first call after load", tracked=False),

@@ -17,8 +17,10 @@ from benchharness import kinds
 from benchharness.backends.base import Backend
 from benchharness.child_info import ChildInfo
 from benchharness.errors import CaseFailed, ModelError
+from benchharness.gpus import is_cuda
 from benchharness.kinds.base import ChildContext, ModelKind
 from benchharness.meters.energy import Energy
+from benchharness.meters.gpu_board import read_board_before_load
 from benchharness.meters.guards import read_guards, throttled
 from benchharness.meters.huge_pages import huge_page_use
 from benchharness.meters.memory import current_rss
@@ -91,10 +93,12 @@ def measure_case(request: MeasureRequest) -> Measurement:
         score=request.score_accuracy,
     )
     guard_start = read_guards()
+    # A CUDA case makes its CUDA context first, alone, so its cost on the board (and in RSS) is not the model's.
+    board, _ = read_board_before_load(request.model.device) if is_cuda(request.model.device) else (None, None)
     rss_before_load = current_rss()
     model, load_s, backend, page_cache = _load(request.model, kind, request.threads, request)
     load_memory = current_rss() - rss_before_load
-    context = replace(context, rss_before_load=rss_before_load)
+    context = replace(context, rss_before_load=rss_before_load, gpu_before_load=board)
     try:
         first_call = kind.first_call(model, context)
         started = time.perf_counter()

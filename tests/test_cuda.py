@@ -283,15 +283,23 @@ def test_onnxruntime_keeps_the_kv_cache_on_the_gpu_between_steps(monkeypatch):
 
 
 def gpu_measurement(gpu_mib: float | None, model_mib: float) -> Measurement:
-    gpu = (
-        Reading("gpu_memory_bytes", "B", gpu_mib * 2**20)
+    """A CUDA case: `gpu_mib` of model on the board (plus a 400 MiB CUDA context), `model_mib` of it in RSS."""
+    gpu, whole = (
+        (
+            Reading("gpu_model_memory_bytes", "B", gpu_mib * 2**20),
+            Reading("gpu_memory_bytes", "B", (gpu_mib + 400) * 2**20),
+        )
         if gpu_mib is not None
-        else Reading.unavailable("gpu_memory_bytes", "B", "no NVML (Driver Not Loaded)")
+        else (
+            Reading.unavailable("gpu_model_memory_bytes", "B", "gpu_memory_bytes: no NVML (Driver Not Loaded)"),
+            Reading.unavailable("gpu_memory_bytes", "B", "no NVML (Driver Not Loaded)"),
+        )
     )
     return Measurement(
         "case",
         {
-            "gpu_memory_bytes": gpu,
+            "gpu_model_memory_bytes": gpu,
+            "gpu_memory_bytes": whole,
             "model_memory_bytes": Reading("model_memory_bytes", "B", model_mib * 2**20),
             "peak_rss_bytes": Reading("peak_rss_bytes", "B", (model_mib + 300) * 2**20),
         },
@@ -305,7 +313,7 @@ def test_the_memory_gate_of_a_cuda_case_compares_its_memory_on_the_board():
     # On the board: 600 vs 1000 MiB (a 40% cut, a fail); in host memory the model barely shows (20 vs 100 MiB).
     on_gpu = GateEvidence("q4_0", "f32", lm, [gpu_measurement(600, 20)], [gpu_measurement(1000, 100)], device="cuda:0")
     (verdict,) = judge.judge_gates([rule], on_gpu, 0.95)
-    assert verdict.status == "fail" and "GPU memory (process) 600 MiB vs reference f32 1000 MiB" in verdict.message
+    assert verdict.status == "fail" and "GPU memory (model) 600 MiB vs reference f32 1000 MiB" in verdict.message
     on_cpu = GateEvidence("q4_0", "f32", lm, [gpu_measurement(600, 20)], [gpu_measurement(1000, 100)], device="cpu")
     (verdict,) = judge.judge_gates([rule], on_cpu, 0.95)
     assert verdict.status == "pass" and "model memory 20 MiB" in verdict.message
@@ -314,7 +322,7 @@ def test_the_memory_gate_of_a_cuda_case_compares_its_memory_on_the_board():
     assert "peak RSS 320 MiB" in verdict.message  # a suite's explicit figure applies as written
     no_nvml = GateEvidence("q4_0", "f32", lm, [gpu_measurement(None, 20)], [gpu_measurement(1000, 100)], device="cuda")
     (verdict,) = judge.judge_gates([rule], no_nvml, 0.95)
-    assert verdict.status == "unavailable" and "gpu_memory_bytes unavailable" in verdict.message
+    assert verdict.status == "unavailable" and "gpu_model_memory_bytes unavailable" in verdict.message
     assert "Driver Not Loaded" in verdict.message
 
 

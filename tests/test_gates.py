@@ -107,7 +107,7 @@ def test_the_memory_gate_judges_the_suites_figure_else_where_the_model_lives():
     plain = GateEvidence("q4", "f32", LM, [], [])
     assert memory.judged_figure(GateRule("memory_reduction", 0.5), plain) == "model_memory_bytes"
     on_gpu = dataclasses.replace(plain, device="cuda:0")
-    assert memory.judged_figure(GateRule("memory_reduction", 0.5), on_gpu) == "gpu_memory_bytes"
+    assert memory.judged_figure(GateRule("memory_reduction", 0.5), on_gpu) == "gpu_model_memory_bytes"
     declared = GateRule("memory_reduction", 0.5, metric=memory.figures["process"])
     assert memory.judged_figure(declared, on_gpu) == "peak_rss_bytes"
     assert dict(memory.figures) == {"model": None, "process": "peak_rss_bytes", "gpu": "gpu_memory_bytes"}

@@ -301,6 +301,9 @@ def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
         def nvmlDeviceGetUtilizationRates(self, handle):
             return SimpleNamespace(gpu=next(self.rates))
 
+        def nvmlDeviceGetMemoryInfo(self, handle):
+            return SimpleNamespace(used=5400 * 2**20)
+
     meter, unavailable = gpu_meter("cuda", Trace())
     assert unavailable == [] and meter is not None
     meter.interval_s = 10.0  # no side samples: the trace's start and stop samples only
@@ -311,9 +314,12 @@ def test_gpu_memory_and_utilisation_from_a_recorded_nvml_trace():
     assert 0.5 <= by_name["gpu_utilisation"].value <= 0.9 and "NVML" in by_name["gpu_utilisation"].source
     assert gpu_meter("cpu") == (None, [])
     _, why = gpu_meter("cuda", FakeNvml([], init_error="Driver Not Loaded"))
-    assert [r.name for r in why] == ["gpu_memory_bytes", "gpu_utilisation"] and "Driver Not Loaded" in why[
-        0
-    ].unavailable_reason
+    assert [r.name for r in why] == [
+        "gpu_memory_bytes",
+        "gpu_model_memory_bytes",
+        "gpu_context_bytes",
+        "gpu_utilisation",
+    ] and "Driver Not Loaded" in why[0].unavailable_reason
     region = RegionMeters.default(current_rss(), "cpu")
     region.start()
     names = {r.name for r in region.stop()[0]}

@@ -181,6 +181,7 @@ SHORT_NAMES = {
     "peak_rss_bytes": "peak RSS",
     "model_memory_bytes": "model memory",
     "gpu_memory_bytes": "GPU memory (process)",
+    "gpu_model_memory_bytes": "GPU memory (model)",
 }
 
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from benchharness.gates.base import SHORT_NAMES, GateEvidence, Reduction
 from benchharness.gates.rule import GateRule
-from benchharness.gpus import split_device
+from benchharness.gpus import is_cuda
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class MemoryReduction(Reduction):
     axis_label = "memory cut"
     display_rank = 2
     # What `figure = ...` may name: the model's own memory where it lives (the default, None: its share of
-    # resident memory, or on a CUDA case its process's memory on the board), the whole process's resident
-    # high-water mark (Python and the runtime included), or the GPU memory always.
+    # resident memory, or on a CUDA case its GPU memory without the CUDA context), the whole process's resident
+    # high-water mark (Python and the runtime included), or the process's whole GPU memory (context included).
     figures: ClassVar[Mapping[str, str | None]] = {
         "model": None,
         "process": "peak_rss_bytes",
@@ -34,13 +34,14 @@ class MemoryReduction(Reduction):
     def judged_figure(self, rule: GateRule, evidence: GateEvidence) -> str:
         """The suite's `figure`, else the model's own memory where it lives.
 
-        On a CUDA case the weights, KV cache and workspace are on the board, so the default is this process's
-        GPU memory (NVML); on every other device it is the model's share of resident memory.
+        On a CUDA case the weights, KV cache and workspace are on the board, so the default is the model's GPU
+        memory (NVML: the case's peak without the CUDA context both sides pay alike, meters/gpu.py); on every
+        other device it is the model's share of resident memory.
         """
         if rule.metric is not None:
             return rule.metric
-        if split_device(evidence.device)[0] == "cuda":
-            return "gpu_memory_bytes"
+        if is_cuda(evidence.device):
+            return "gpu_model_memory_bytes"
         return self.figure(evidence.kind)
 
     def describe(self, metric: str, variant_mean: float, reference_mean: float, e: GateEvidence) -> str:

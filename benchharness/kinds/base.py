@@ -16,6 +16,7 @@ from benchharness.child_info import KindFacts
 from benchharness.evaldata import EvalData
 from benchharness.meters.base import MeterCase
 from benchharness.meters.energy import Energy
+from benchharness.meters.gpu_board import BoardBeforeLoad
 from benchharness.readings import Reading
 from benchharness.settings import AccuracySettings, Workload
 
@@ -51,10 +52,11 @@ class ChildContext:
     device: str = "cpu"  # the case's device type (GPU meters run only for cuda)
     data: EvalData = field(default_factory=EvalData)  # the model's evaluation data (empty: the built-in data)
     model_context: int | None = None  # the model's context length, where its files say it (profiles are capped by it)
+    gpu_before_load: BoardBeforeLoad | None = None  # a CUDA case's board before load (its CUDA context's memory)
 
     def meter_case(self, per_run: float, unit: str) -> MeterCase:
         """What the region's meters are built from: this case, and `per_run` `unit`s made by each timed run."""
-        return MeterCase(self.device, self.rss_before_load, self.energy, per_run, unit)
+        return MeterCase(self.device, self.rss_before_load, self.energy, per_run, unit, self.gpu_before_load)
 
 
 class ModelKind(Protocol):

@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from benchharness.child_info import RegionFacts
 from benchharness.meters.energy import Energy
+from benchharness.meters.gpu_board import BoardBeforeLoad
 from benchharness.readings import Reading
 
 
@@ -31,6 +32,7 @@ class MeterCase:
 
     `per_run` and `unit` say what one timed run produces (64 tokens, 32 items), for energy per token or item.
     `energy` is None where the caller reads no energy (its meter then reads nothing).
+    `gpu_before_load` is a CUDA case's board as the child found it (its CUDA context's memory), else None.
     """
 
     device: str = "cpu"
@@ -38,6 +40,7 @@ class MeterCase:
     energy: Energy | None = None
     per_run: float = 1.0
     unit: str = "run"
+    gpu_before_load: BoardBeforeLoad | None = None
 
 
 @runtime_checkable

@@ -2,17 +2,20 @@
 
 Run on a machine with an NVIDIA GPU (needs `nvidia-ml-py`; `torch` with CUDA for the load phase):
 
-    python benchmarks/gpu/record_nvml_trace.py OUT.json
+    PYTHONPATH=. python3 benchmarks/gpu/record_nvml_trace.py OUT.json
 
 It samples the board's total-energy counter, power, utilisation and memory every 50 ms while idle,
-then under a real workload (bf16 matrix products), then idle again, and stores the static facts
-(name, driver, memory, compute capability) beside the series. Tests replay the file through a fake
+then with this process's CUDA context alone (made through the driver API, as the harness's child makes it
+before load: benchharness/cuda_context.py), then under a real workload (bf16 matrix products), then idle
+again, and stores the static facts (name, driver, memory, compute capability, this process's own pid, so a
+replay can tell a container's host pids from its own) beside the series. Tests replay the file through a fake
 NVML to check detection, idle-draw subtraction and energy arithmetic against real counter values.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -35,6 +38,7 @@ def main(out: str) -> None:
         "memory_total_bytes": memory.total,
         "compute_capability": [major, minor],
         "power_limit_mw": nv.nvmlDeviceGetEnforcedPowerLimit(handle),
+        "own_pid": os.getpid(),
     }
     samples: list[dict[str, Any]] = []
     phase = ["idle-before"]
@@ -68,6 +72,11 @@ def main(out: str) -> None:
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     time.sleep(2.0)
+    from benchharness.cuda_context import retain_primary_context
+
+    phase[0] = "context"
+    static["context_made"] = retain_primary_context(0) or "yes"
+    time.sleep(1.0)
     import torch
 
     phase[0] = "load"
