@@ -24,9 +24,13 @@ from benchharness.gates import GateRule
 from benchharness.gates.memory import MemoryReduction
 from benchharness.isolation import _child_env
 from benchharness.judge import GateEvidence
+from benchharness.matrix import Case
 from benchharness.meters.gpu import GPU_READS, gpu_meter
 from benchharness.meters.gpu_board import BoardBeforeLoad, read_board_before_load
 from benchharness.readings import Measurement, Reading
+from benchharness.records import CaseRecord
+from benchharness.report.terminal import table
+from benchharness.results import CaseResult
 
 TRACE = json.loads((Path(__file__).parent / "data" / "nvml_h100_trace.json").read_text())
 IDLE = [s for s in TRACE["samples"] if s["phase"] == "idle-before"]
@@ -196,3 +200,25 @@ def test_the_memory_gate_on_cuda_compares_the_models_without_the_context_both_pa
 
 def test_the_child_numbers_cuda_boards_as_nvml_does():
     assert _child_env()["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+
+
+def test_the_run_table_shows_gpu_memory_columns_only_for_a_model_measured_on_a_gpu():
+    def record(device: str, readings: dict[str, Reading]) -> CaseResult:
+        case = Case("s", "m", "q4_0", "llamacpp", device, reference="f32", format="gguf")
+        return CaseRecord(case, measurement=Measurement(case.id, readings, info=child_info(kind="causal-lm"))).result()
+
+    on_gpu = record(
+        "cuda",
+        {
+            "gpu_memory_bytes": Reading("gpu_memory_bytes", "B", 900 * 2**20),
+            "gpu_model_memory_bytes": Reading("gpu_model_memory_bytes", "B", 500 * 2**20),
+        },
+    )
+    header, _, row = table([on_gpu])[1:4]
+
+    def under(title: str) -> str:
+        return row[header.index(title) :].split()[0]
+
+    assert under("GPU MiB") == "900" and under("GPU model MiB") == "500"
+    on_cpu = record("cpu", {"model_memory_bytes": Reading("model_memory_bytes", "B", 80 * 2**20)})
+    assert "GPU" not in table([on_cpu])[1]

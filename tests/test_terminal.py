@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchharness import kinds, units
-from benchharness.report.terminal import ANSWER_COLUMNS, verdict_columns
+from benchharness.report.terminal import ANSWER_COLUMNS, GPU_COLUMNS, verdict_columns
 from conftest import CHECKOUT, digits_project, run_digits
 
 pytest.importorskip("onnxruntime", reason="pip install 'benchharness[onnx]'")
@@ -94,7 +94,7 @@ def test_the_model_memory_column_is_named_for_what_it_holds_here_in_the_report_a
     (report,) = (root / "reports").glob("report-*.html")
     assert re.search(r'<th title="model_memory_bytes">model memory', report.read_text())
     known = {c.header for kind in kinds.KINDS.values() for c in kind.columns}
-    known |= {"variant", "bits/w"} | {h for h, _ in ANSWER_COLUMNS} | {h for h, _ in verdict_columns()}
+    known |= {"variant", "bits/w"} | {h for h, _ in ANSWER_COLUMNS + GPU_COLUMNS} | {h for h, _ in verdict_columns()}
     readme = (CHECKOUT / "README.md").read_text()
     tables = [line for line in readme.splitlines() if line.startswith("variant  ")]
     assert tables

@@ -102,6 +102,11 @@ ANSWER_COLUMNS: list[Cell] = [
     ("exact", _column_cell(Column("exact", "answer_exact_match", ".1%"))),
     ("flips", _flips),
 ]
+# A CUDA row's model lives on the board: its memory there, whole and without the CUDA context (meters/gpu.py).
+GPU_COLUMNS: list[Cell] = [
+    ("GPU MiB", _column_cell(Column("GPU MiB", "gpu_memory_bytes", ".0f", 1 / 2**20))),
+    ("GPU model MiB", _column_cell(Column("GPU model MiB", "gpu_model_memory_bytes", ".0f", 1 / 2**20))),
+]
 
 
 def _gate_cell(gate: Gate) -> Callable[[CaseResult], str]:
@@ -152,7 +157,8 @@ def table(records: Iterable[CaseResult]) -> list[str]:
         for model in dict.fromkeys(r.case.model for r in shown if r.case.kind == kind_name):
             group = [r for r in shown if r.case.kind == kind_name and r.case.model == model]
             answered = any(_reading(r, "answer_exact_match") for r in group)
-            shown_columns = columns + (ANSWER_COLUMNS if answered else [])
+            on_gpu = any(_reading(r, "gpu_memory_bytes") for r in group)
+            shown_columns = columns + (GPU_COLUMNS if on_gpu else []) + (ANSWER_COLUMNS if answered else [])
             lines += ([""] if lines else []) + [f"{model} ({kind_name})"] + _fitted(group, shown_columns)
     made = made_by_lines(shown)
     if made:  # variants of one format by different tools (INT4 by Olive vs INT4 by the GenAI builder)
