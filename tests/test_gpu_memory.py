@@ -222,3 +222,34 @@ def test_the_run_table_shows_gpu_memory_columns_only_for_a_model_measured_on_a_g
     assert under("GPU MiB") == "900" and under("GPU model MiB") == "500"
     on_cpu = record("cpu", {"model_memory_bytes": Reading("model_memory_bytes", "B", 80 * 2**20)})
     assert "GPU" not in table([on_cpu])[1]
+
+
+STUB_DRIVER = r"""
+/* The four driver calls cuda_context.py makes, as libcuda.so.1 declares them: one device, ordinal 0. */
+typedef int CUresult;
+CUresult cuInit(unsigned int flags) { return flags == 0 ? 0 : 1; }
+CUresult cuDeviceGet(int *device, int ordinal) { if (ordinal != 0) return 101; *device = 0; return 0; }
+CUresult cuDevicePrimaryCtxRetain(void **context, int device) { *context = (void *)0x1; return device == 0 ? 0 : 101; }
+CUresult cuGetErrorName(CUresult status, const char **name) {
+    if (status != 101) return 1;
+    *name = "CUDA_ERROR_INVALID_DEVICE";
+    return 0;
+}
+"""
+
+
+def test_the_primary_context_is_made_through_the_drivers_own_calls(tmp_path):
+    """A one-device stand-in for libcuda.so.1, built here: the calls, their arguments and the driver's error names."""
+    import shutil
+    import subprocess
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the stand-in driver")
+    (tmp_path / "driver.c").write_text(STUB_DRIVER)
+    library = tmp_path / "libcuda-stub.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(tmp_path / "driver.c")], check=True)
+    assert retain_primary_context(0, library=str(library)) is None
+    assert retain_primary_context(1, library=str(library)) == (
+        "no CUDA device 1: cuDeviceGet gave CUDA_ERROR_INVALID_DEVICE (101)"
+    )
