@@ -162,3 +162,23 @@ def test_the_made_by_and_cost_lines_of_a_real_run_say_each_thing_once_with_its_d
     cost = next(line for line in output.splitlines() if line.startswith("cost: "))
     timed = re.search(r"; (\S+) s in timed regions", cost)
     assert timed is not None and float(timed.group(1).replace(",", "")) > 0, cost
+
+
+def test_a_figure_from_one_round_shows_no_spread_and_one_from_several_does():
+    """A single round has no spread to show: '±0%' would claim a perfectly quiet figure."""
+    from child_facts import child_info
+
+    from benchharness.matrix import Case
+    from benchharness.readings import Measurement, Reading
+    from benchharness.records import CaseRecord
+    from benchharness.report.terminal import table
+
+    def decode_cell(reading: Reading) -> str:
+        case = Case("s", "m", "q4_0", "llamacpp", "cpu", reference="f32", format="gguf")
+        measurement = Measurement(case.id, {"decode_tok_per_s": reading}, info=child_info(kind="causal-lm"))
+        header, _, row = table([CaseRecord(case, measurement=measurement).result()])[1:4]
+        return row[header.index("decode tok/s") :].split()[0]
+
+    assert decode_cell(Reading("decode_tok_per_s", "tok/s", 80.0, stdev=None, n=1)) == "80.0"
+    assert decode_cell(Reading("decode_tok_per_s", "tok/s", 80.0, stdev=0.0, n=1)) == "80.0"
+    assert decode_cell(Reading("decode_tok_per_s", "tok/s", 80.0, stdev=8.0, n=6)) == "80.0±10%"

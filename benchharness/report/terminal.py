@@ -36,7 +36,8 @@ def _cell(record: CaseResult, column: Column) -> str:
     if reading.value is None:
         return "n/a"
     text = units.fixed(reading.value * column.scale, column.fmt)  # a 12 us latency keeps its digits in an ms column
-    return f"{text}±{reading.cv:.0%}" if column.with_cv else text
+    measured_spread = reading.stdev is not None and reading.n > 1  # one round has no spread: no "±0%"
+    return f"{text}±{reading.cv:.0%}" if column.with_cv and measured_spread else text
 
 
 def mark(verdict: Verdict) -> str:
