@@ -19,7 +19,7 @@ from typing import Any
 from benchharness.child_info import RegionFacts
 from benchharness.gpus import is_cuda, split_device
 from benchharness.meters.base import MeterCase, Metered, unavailable
-from benchharness.meters.gpu_board import BoardBeforeLoad, own_memory
+from benchharness.meters.gpu_board import BoardBeforeLoad, board_handle, own_memory
 from benchharness.readings import Reading
 
 GPU_READS = (
@@ -153,12 +153,8 @@ def gpu_meter(
     if device_type != "cuda":
         return None, []
     try:
-        if nvml is None:
-            import pynvml
-
-            nvml = pynvml
-        nvml.nvmlInit()
-        return NvmlGpuMeter(nvml, nvml.nvmlDeviceGetHandleByIndex(index), before), []
+        nvml, handle = board_handle(index, nvml)
+        return NvmlGpuMeter(nvml, handle, before), []
     except Exception as e:  # ImportError, NVMLError: no library, no driver
         return None, unavailable(GPU_READS, f"no NVML ({e})")
 

@@ -52,6 +52,20 @@ def own_memory(processes: list[Any], pid: int) -> float | None:
     return float(sum(p.usedGpuMemory or 0 for p in mine))
 
 
+def board_handle(index: int, nvml: Any = None) -> tuple[Any, Any]:
+    """NVML (pynvml unless given) initialised, and the handle of board `index`.
+
+    Raises what the import or NVML raises (ImportError, NVMLError: no library, no driver, no such board); the
+    callers turn it into "no NVML (...)". NVML counts its inits, so each caller's own init is safe.
+    """
+    if nvml is None:
+        import pynvml
+
+        nvml = pynvml
+    nvml.nvmlInit()
+    return nvml, nvml.nvmlDeviceGetHandleByIndex(index)
+
+
 def read_board_before_load(
     device: str, nvml: Any = None, retain: Callable[[int], str | None] = retain_primary_context
 ) -> tuple[BoardBeforeLoad | None, str | None]:
@@ -64,12 +78,7 @@ def read_board_before_load(
     if device_type != "cuda":
         raise ValueError(f"device {device!r} is not a CUDA device; only cuda and cuda:N have a board to read")
     try:
-        if nvml is None:
-            import pynvml
-
-            nvml = pynvml
-        nvml.nvmlInit()
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        nvml, handle = board_handle(index, nvml)
         used_before = float(nvml.nvmlDeviceGetMemoryInfo(handle).used)
     except Exception as e:  # ImportError, NVMLError: no library, no driver
         return None, f"no NVML ({e})"
