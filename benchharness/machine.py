@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -19,6 +18,7 @@ import psutil
 
 from benchharness.cpu_quota import quota_cpus
 from benchharness.gpus import gpus_here
+from benchharness.packages import installed
 
 PACKAGES = ("benchharness", "llama-cpp-python", "numpy", "pytest", "pytest-benchmark", "onnxruntime", "openvino", "mlx")
 
@@ -198,10 +198,8 @@ def _with_usable(info: dict[str, Any]) -> dict[str, Any]:
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+        if found := installed(name):
+            versions[found[0]] = found[1]  # "onnxruntime-gpu": the distribution that is installed
     return versions
 
 

@@ -11,7 +11,6 @@ README's recipe table all follow. The functions live next to their format: forma
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from benchharness.errors import ConfigError, PrepareError
 from benchharness.formats.gguf import CONVERT_OUTTYPES, FTYPES
 from benchharness.models.recipe_params import Param, canonical, declared, typed
+from benchharness.packages import installed
 
 # What a recipe may leave in its output folder to say how it made it (read by prepare.provenance).
 PROVENANCE_FILE = "provenance.json"
@@ -78,10 +78,8 @@ class Recipe:
     def tool_versions(self) -> str:
         versions = []
         for package in self.packages:
-            try:
-                versions.append(f"{package} {importlib.metadata.version(package)}")
-            except importlib.metadata.PackageNotFoundError:
-                versions.append(f"{package} absent")
+            found = installed(package)
+            versions.append(f"{found[0]} {found[1]}" if found else f"{package} absent")
         if self.external:
             versions.append(self._external().version)
         return ", ".join(versions)
@@ -171,11 +169,7 @@ def _resolve(path: str) -> Callable[..., Any]:
 
 
 def _absent(package: str) -> bool:
-    try:
-        importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return True
-    return False
+    return installed(package) is None
 
 
 _M = "benchharness.models"
