@@ -8,6 +8,7 @@ JSON, history, report, baselines) fails alone with its line, and the others stil
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -156,6 +157,23 @@ def test_the_suites_name_a_disabled_plugin(tmp_path):
     line = one_line(output, "^ERROR: ")
     assert "the suites under suites/ need the benchharness pytest plugin" in line
     assert "is disabled on this command line (-p no:benchharness); drop that option" in line
+
+
+def test_the_suites_run_with_the_plugin_named_by_hand_where_no_entry_point_loads(tmp_path):
+    """The fix the error names works: -p benchharness.plugin (a lent GPU machine runs the checkout so)."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    suite = "suites/test_digits_classifier.py"
+    done = subprocess.run([*command, suite], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 4
+    assert "is installed but not loaded (PYTEST_DISABLE_PLUGIN_AUTOLOAD is set?); add -p benchharness.plugin" in (
+        one_line(done.stdout + done.stderr, "^ERROR: ")
+    )
+    done = subprocess.run(
+        [*command, "-p", "benchharness.plugin", suite], cwd=REPO, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "test_classification[digits-mlp-int8-onnxruntime-cpu]" in done.stdout
 
 
 def _tiny_disk_available() -> bool:
