@@ -19,6 +19,10 @@ random tokens; speed does not depend on which).
 
     bash benchmarks/build_llama_bench.sh /tmp/llama-build
     python3 benchmarks/runtime_fidelity.py --llama-bench /tmp/llama-build/build/bin/llama-bench
+
+On an NVIDIA GPU (`--device cuda` or `cuda:N`) both sides offload every layer to that one board: the
+harness's child as its CUDA cases do (split mode none, main GPU N), llama-bench with `-ngl 99 -sm none -mg N`
+(benchmarks/gpu/device_check.sh runs it so on a lent GPU, with the llama-bench of the same CUDA build).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 
 from benchharness.backends import import_path, registry
 from benchharness.evaldata import EvalData
+from benchharness.gpus import gpus_here, split_device
 from benchharness.isolation import run_job
 from benchharness.machine import fingerprint
 from benchharness.models.prepare import Preparer
@@ -68,12 +73,14 @@ PAIRS = (
 )
 
 
-def harness(backend: str, path: Path, tokens: Path, threads: int, prompt: int, gen: int, reps: int) -> dict[str, float]:
+def harness(
+    backend: str, path: Path, tokens: Path, threads: int, prompt: int, gen: int, reps: int, device: str = "cpu"
+) -> dict[str, float]:
     cls = registry()[backend]
     request = MeasureRequest(
         case_id=f"{backend}-{path.name}",
         measurement_key=f"fidelity-{backend}-{path.name}",
-        model=ModelSpec(import_path(cls), cls.runtime_module, "cpu", "causal-lm", str(path), 0),
+        model=ModelSpec(import_path(cls), cls.runtime_module, device, "causal-lm", str(path), 0),
         threads=threads,
         workload=Workload(
             prompt_tokens=prompt, gen_tokens=gen, warmup_rounds=1, min_rounds=reps, max_rounds=reps, min_time_s=0.0
@@ -91,9 +98,34 @@ def harness(backend: str, path: Path, tokens: Path, threads: int, prompt: int, g
     return {name: float(readings[name].value or 0) for name in ("prefill_tok_per_s", "decode_tok_per_s")}
 
 
-def llama_bench(binary: str, path: Path, threads: int, prompt: int, gen: int, reps: int) -> dict[str, float]:
+def gpu_line(device: str) -> str:
+    """', on NVIDIA H200 (141 GiB, compute capability 9.0), driver 580.x' for a CUDA device, else ''."""
+    kind, index = split_device(device)
+    if kind != "cuda":
+        return ""
+    boards, why = gpus_here()
+    board = next((b for b in boards if b.index == index), None)
+    if board is None:
+        return f", on {device} (not described: {why or 'NVML lists no such board'})"
+    return f", on {board.describe()}, driver {board.driver_version}"
+
+
+def llama_bench_offload(device: str) -> list[str]:
+    """llama-bench's flags for the harness's device: none on a CPU; every layer on the one board on CUDA."""
+    kind, index = split_device(device)
+    if kind == "cpu":
+        return ["-ngl", "0"]
+    if kind == "cuda":
+        return ["-ngl", "99", "-sm", "none", "-mg", str(index)]
+    raise SystemExit(f"--device {device!r}: llama-bench is compared on cpu or cuda[:N] only")
+
+
+def llama_bench(
+    binary: str, path: Path, threads: int, prompt: int, gen: int, reps: int, device: str = "cpu"
+) -> dict[str, float]:
     def run(*args: str) -> float:
-        command = [binary, "-m", str(path), "-t", str(threads), "-r", str(reps), "-o", "json", *args]
+        command = [binary, "-m", str(path), "-t", str(threads), "-r", str(reps), "-o", "json"]
+        command += [*llama_bench_offload(device), *args]
         (result,) = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
         return float(result["avg_ts"])
 
@@ -121,6 +153,7 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(p.backend for p in PAIRS))
     parser.add_argument("--quants", default="", help="only these variants (comma-separated); default: every one")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "runtime_fidelity.md")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (llama.cpp rows only): both sides offload")
     args = parser.parse_args()
 
     model = builtin_models()["smollm2-135m"]
@@ -141,10 +174,12 @@ def main() -> int:
                 order = ("harness", "tool") if trial % 2 == 0 else ("tool", "harness")
                 for side in order:
                     if side == "harness":
-                        figures = harness(pair.backend, path, tokens, args.threads, args.prompt, args.gen, args.reps)
+                        figures = harness(
+                            pair.backend, path, tokens, args.threads, args.prompt, args.gen, args.reps, args.device
+                        )
                     elif pair.tool == "llama-bench":
                         figures = llama_bench(
-                            args.llama_bench, tool_path, args.threads, args.prompt, args.gen, args.reps
+                            args.llama_bench, tool_path, args.threads, args.prompt, args.gen, args.reps, args.device
                         )
                     else:
                         figures = native(pair.tool, tool_path, tokens, args.threads, args.prompt, args.gen, args.reps)
@@ -165,7 +200,7 @@ def main() -> int:
         "# Harness vs each runtime's own tool (generated by benchmarks/runtime_fidelity.py)",
         "",
         f"Machine: {machine['cpu']} ({'/'.join(machine.get('isa', []))}), {machine['logical_cores']} logical cores, "
-        f"{machine['memory_gib']} GiB. threads={args.threads}, prompt={args.prompt}, gen={args.gen}; "
+        f"{machine['memory_gib']} GiB{gpu_line(args.device)}. threads={args.threads}, prompt={args.prompt}, gen={args.gen}; "
         f"{args.reps} repetitions per trial, {args.trials} alternating trials per side; medians over trials. "
         f"Wall time {time.time() - started:.0f} s. Command:",
         "",
@@ -173,6 +208,7 @@ def main() -> int:
         f"python3 benchmarks/runtime_fidelity.py --llama-bench {args.llama_bench} --threads {args.threads} "
         f"--prompt {args.prompt} --gen {args.gen} --reps {args.reps} --trials {args.trials} --backends {args.backends}"
         + (f" --quants {args.quants}" if args.quants else "")
+        + (f" --device {args.device}" if args.device != "cpu" else "")
         + (f" --out {args.out}" if args.out != HERE / "results" / "runtime_fidelity.md" else ""),
         "```",
         "",
