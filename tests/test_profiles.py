@@ -23,7 +23,7 @@ from benchharness.kinds.lm_profiles import measure_profiles
 from benchharness.meters.guards import GuardReading
 from benchharness.profiles import chat_turns, context_needed, defining_workload, long_prompt, sweep_lengths
 from benchharness.readings import metric_spec
-from benchharness.settings import Workload
+from benchharness.settings import AccuracySettings, Workload
 
 
 class Clock:
@@ -157,6 +157,14 @@ def test_profiles_are_sized_to_the_models_context() -> None:
         2, Workload(profiles=("short", "long-prompt")), parse_settings({}, Path(".")).accuracy, 1024
     )
     assert options.n_ctx == 1024  # asked for 2,177, held to the model's context
+    # A prompt and generation longer than the accuracy window: the timed-token check scores all of them in one call
+    # (before: n_batch 128, "score() takes at most n_batch=128 tokens, got 193", the run's measurement unusable).
+    short_window = AccuracySettings(n_ctx=64, windows=1)
+    options = CausalLM().load_options(2, Workload(prompt_tokens=128, gen_tokens=64), short_window)
+    assert options.n_batch == 193
+    options = CausalLM().load_options(2, Workload(prompt_tokens=128, gen_tokens=64, depths=(256, 512)), short_window)
+    assert options.n_batch == 256 + 193 and options.n_ctx == 512 + 193
+    assert CausalLM().load_options(2, Workload(), parse_settings({}, Path(".")).accuracy).n_batch == 512  # unchanged
 
 
 def test_profile_figures_carry_their_suffix_and_come_from_the_clock() -> None:

@@ -116,7 +116,9 @@ class CausalLM:
             n_ctx=max(
                 max(workload.depths) + workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx, profiles
             ),
-            n_batch=max(workload.prompt_tokens, accuracy.n_ctx),
+            # One call takes a whole prompt, an accuracy window, and the timed-token check's sequence (the
+            # headline depth's fill, the prompt and the generated tokens: tasks/timed_tokens.py scores it at once).
+            n_batch=max(workload.depths[0] + workload.prompt_tokens + workload.gen_tokens + 1, accuracy.n_ctx),
         )
 
     def context_fault(self, workload: Workload, accuracy: AccuracySettings, context: int, model: str) -> str | None:
