@@ -110,7 +110,10 @@ def join(parts_dir: Path, out: Path) -> dict[str, object]:
         for row in manifest["parts"]:
             part = parts_dir / row["name"]
             if not part.is_file():
-                raise PayloadError(f"{part} is missing: receive it again (device_check.sh receive {row['name']})")
+                raise PayloadError(
+                    f"{part} is missing: receive it again (carry .gpu/parts/{row['name']} in a device_check.sh "
+                    "receive call; a machine left idle goes back with what it held)"
+                )
             if (got := sha256(part)) != row["sha256"]:
                 raise PayloadError(
                     f"{part} is damaged (sha256 {got[:12]}, expected {row['sha256'][:12]}): receive it again"
