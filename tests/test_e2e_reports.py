@@ -21,7 +21,7 @@ from benchharness.results import load_runs
 pytest.importorskip("llama_cpp", reason="pip install 'benchharness[llamacpp]'")
 
 from browser import CHROMIUM, chromium
-from run_documents import skip_beside_other_work
+from run_documents import skip_beside_other_work, skip_where_a_second_thread_buys_little
 from test_e2e_llamacpp import SUITE
 
 from conftest import run_cli, run_pytest
@@ -96,6 +96,7 @@ def test_every_run_writes_a_self_contained_report_that_reads_back(lab):
 
 
 def test_compare_finds_the_one_thread_slowdown_with_intervals(lab):
+    skip_where_a_second_thread_buys_little()
     root, (a_results, a_report), (b_results, _), _ = lab
     done = run_cli(root, "compare", str(a_report), str(b_results), "--html", "diff.html", "--fail-on-regression")
     skip_beside_other_work(Path(a_results))
@@ -104,11 +105,12 @@ def test_compare_finds_the_one_thread_slowdown_with_intervals(lab):
     out = done.stdout
     # The lab's project folder is no git repository: each side is named by machine, start and why no commit.
     assert out.startswith("compare: lab-x86-a (") and "no git commit: the project folder is not a git repository" in out
-    # Halving the threads slows prefill of both variants past the 5% + Mann-Whitney rule.
-    assert re.search(
-        r"e2e::smollm2-135m-f32-llamacpp-cpu prefill_tok_per_s .* \(-\d+\.\d% \[-\d+\.\d%, -\d+\.\d%\]\): regressed",
-        out,
-    ), out
+    # Halving the threads slows prefill past the 5% + Mann-Whitney rule and, with no history yet, past the
+    # suite's 1.5x between-run floor: of one variant at least (CI, 2026-12-02: Q4_0 1.88x, called; F32 1.46x,
+    # "not decided", rightly). Only slowdowns are called.
+    called = re.findall(r"e2e::smollm2-135m-(f32|q4_0)-llamacpp-cpu (\w+) .* \(([-+])\d+\.\d% \[.*\]\): regressed", out)
+    assert ("prefill_tok_per_s", "-") in {(metric, sign) for _, metric, sign in called}, out
+    assert all((sign == "-") == metric.endswith("tok_per_s") for _, metric, sign in called), out
     assert "regression(s): failing (--fail-on-regression)" in done.stderr
     diff = (root / "diff.html").read_text()
     assert 'class="metric-changes"' in diff and 'class="ratio-changes"' in diff
