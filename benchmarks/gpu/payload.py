@@ -120,11 +120,16 @@ def read_manifest(parts_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def missing_parts(manifest: dict[str, Any], parts_dir: Path) -> tuple[list[str], list[str]]:
+    """Every part the manifest names, and those of them not in `parts_dir`."""
+    names = [row["name"] for row in manifest["parts"]]
+    return names, [n for n in names if not (parts_dir / n).is_file()]
+
+
 def held(parts_dir: Path) -> str:
     """'holding 3 of 7 parts; next: part-03' (or what is missing), for the receive step's one line."""
     manifest = read_manifest(parts_dir)
-    names = [row["name"] for row in manifest["parts"]]
-    missing = [n for n in names if not (parts_dir / n).is_file()]
+    names, missing = missing_parts(manifest, parts_dir)
     if not missing:
         return f"holding all {len(names)} parts: run next"
     return f"holding {len(names) - len(missing)} of {len(names)} parts; next: {missing[0]}"
@@ -137,8 +142,7 @@ def join(parts_dir: Path, out: Path) -> dict[str, Any]:
     a part whose sum differs is named with how to send it again.
     """
     manifest = read_manifest(parts_dir)
-    names = [row["name"] for row in manifest["parts"]]
-    missing = [n for n in names if not (parts_dir / n).is_file()]
+    names, missing = missing_parts(manifest, parts_dir)
     if missing:
         gone = (
             " (the machine that held the others went back: send every part again from part-00)"
